@@ -1,0 +1,158 @@
+"""Signed, scoped, expiring tokens and the launch links that open a bundle in a hub.
+
+A token is an itsdangerous URL-safe signature over ``{"b": bundle_id, "s": scope, "exp": unix_time}``.
+Each scope has its own salt, so a token of one scope does not even verify as another.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import time
+import unicodedata
+from collections.abc import Sequence
+from urllib.parse import quote, urlencode, urlsplit
+
+from itsdangerous import BadSignature, URLSafeSerializer
+
+from nbpack.errors import Forbidden, InvalidInput
+
+__all__ = ["SCOPES", "MODES", "make_token", "check_token", "launch_url", "target_dir_for"]
+
+SCOPES = ("read", "return")
+MODES = ("nbgitpuller", "binderhub")
+
+# Anything longer than this is not a token we issued; refuse before doing any work on it.
+_MAX_TOKEN_CHARS = 512
+_SLUG_CHARS = 40
+_SHORT_ID_CHARS = 8
+
+
+def _secrets(secret: str | Sequence[str]) -> list[str]:
+    keys = [secret] if isinstance(secret, str) else list(secret)
+    if not keys or not all(isinstance(k, str) and k for k in keys):
+        raise InvalidInput("token secret must be a non-empty string or a non-empty list of them")
+    return keys
+
+
+def _serializer(secret: str | Sequence[str], scope: str) -> URLSafeSerializer:
+    # itsdangerous signs with the *last* key; nbpack's convention is "first signs", so reverse.
+    keys = list(reversed(_secrets(secret)))
+    return URLSafeSerializer(
+        keys,
+        salt=f"nbpack.token.{scope}",
+        signer_kwargs={"digest_method": hashlib.sha256, "key_derivation": "hmac"},
+    )
+
+
+def _check_scope(scope: str) -> None:
+    if scope not in SCOPES:
+        raise InvalidInput(f"unknown token scope {scope!r}; expected one of {', '.join(SCOPES)}")
+
+
+def make_token(secret: str | Sequence[str], scope: str, bundle_id: str, expires_in: int) -> str:
+    """Sign a URL-safe token granting ``scope`` on one bundle for ``expires_in`` seconds."""
+    _check_scope(scope)
+    if not isinstance(bundle_id, str) or not bundle_id:
+        raise InvalidInput("token bundle id must be a non-empty string")
+    if isinstance(expires_in, bool) or not isinstance(expires_in, int) or expires_in <= 0:
+        raise InvalidInput(f"token expiry must be a positive number of seconds, got {expires_in!r}")
+    payload = {"b": bundle_id, "s": scope, "exp": int(time.time()) + expires_in}
+    return _serializer(secret, scope).dumps(payload)
+
+
+def _loads(secret: str | Sequence[str], scope: str, token: str) -> dict | None:
+    try:
+        payload = _serializer(secret, scope).loads(token)
+    except BadSignature:
+        return None
+    return payload if isinstance(payload, dict) else None
+
+
+def check_token(secret: str | Sequence[str], token: str, scope: str, bundle_id: str) -> dict:
+    """Verify a token for ``scope`` on ``bundle_id``; return ``{bundle_id, scope, exp}`` or raise Forbidden."""
+    _check_scope(scope)
+    if not isinstance(token, str) or not token or len(token) > _MAX_TOKEN_CHARS:
+        raise Forbidden("token is not valid", code="token_invalid")
+    payload = _loads(secret, scope, token)
+    if payload is None:
+        # Only to tell the user *why*: a genuine token of another scope gets its own message.
+        if any(_loads(secret, other, token) is not None for other in SCOPES if other != scope):
+            raise Forbidden(f"token does not grant {scope} access", code="token_scope")
+        raise Forbidden("token is not valid", code="token_invalid")
+    exp = payload.get("exp")
+    if payload.get("s") != scope:
+        raise Forbidden(f"token does not grant {scope} access", code="token_scope")
+    if payload.get("b") != bundle_id:
+        raise Forbidden("token is for another bundle", code="token_bundle")
+    if not isinstance(exp, int) or isinstance(exp, bool):
+        raise Forbidden("token is not valid", code="token_invalid")
+    if exp <= time.time():
+        raise Forbidden("token has expired", code="token_expired")
+    return {"bundle_id": payload["b"], "scope": payload["s"], "exp": exp}
+
+
+def target_dir_for(bundle_id: str, title: str) -> str:
+    """A stable, filesystem-safe folder name for a bundle: slug of the title plus a short id."""
+    short = re.sub(r"[^a-z0-9]", "", bundle_id.lower().removeprefix("b-"))[:_SHORT_ID_CHARS]
+    if not short:
+        raise InvalidInput(f"bundle id {bundle_id!r} has no usable characters for a folder name")
+    ascii_title = unicodedata.normalize("NFKD", title or "").encode("ascii", "ignore").decode()
+    slug = re.sub(r"[^a-z0-9]+", "-", ascii_title.lower()).strip("-")[:_SLUG_CHARS].strip("-")
+    return f"{slug or 'bundle'}-{short}"
+
+
+def _check_base(url: str, what: str) -> str:
+    parts = urlsplit(url or "")
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise InvalidInput(f"{what} must be an http(s) URL, got {url!r}")
+    if parts.query or parts.fragment:
+        raise InvalidInput(f"{what} must not carry a query or fragment, got {url!r}")
+    return url.rstrip("/")
+
+
+def _check_relpath(path: str, what: str) -> str:
+    parts = (path or "").split("/")
+    if not path or path.startswith("/") or any(p in ("", ".", "..") for p in parts) or "\\" in path:
+        raise InvalidInput(f"{what} must be a relative path without '..', got {path!r}")
+    return path
+
+
+def _lab_path(*relpaths: str) -> str:
+    # The hub redirects to base_url + urlpath verbatim, so each path segment must already be
+    # percent-escaped (a '#' or '?' in a notebook name would otherwise cut the URL short).
+    return "lab/tree/" + "/".join(quote(p, safe="/") for p in relpaths)
+
+
+def launch_url(
+    hub_url: str,
+    mode: str,
+    repo_url: str,
+    *,
+    ref: str = "main",
+    notebook: str,
+    target_dir: str = "",
+) -> str:
+    """The link that opens ``notebook`` of ``repo_url`` in a hub, by nbgitpuller or BinderHub rules."""
+    if mode not in MODES:
+        raise InvalidInput(f"unknown launch mode {mode!r}; expected one of {', '.join(MODES)}")
+    base = _check_base(hub_url, "hub URL")
+    _check_base(repo_url, "repository URL")
+    if not ref or any(c.isspace() for c in ref):
+        raise InvalidInput(f"git ref must be a non-empty name without spaces, got {ref!r}")
+    _check_relpath(notebook, "notebook path")
+    if mode == "nbgitpuller":
+        _check_relpath(target_dir, "target folder")
+        query = urlencode(
+            {
+                "repo": repo_url,
+                "branch": ref,
+                "urlpath": _lab_path(target_dir, notebook),
+                "targetpath": target_dir,
+            },
+            quote_via=quote,
+        )
+        return f"{base}/hub/user-redirect/git-pull?{query}"
+    # BinderHub: the repository is one path segment, so its slashes must be escaped too.
+    query = urlencode({"urlpath": _lab_path(notebook)}, quote_via=quote)
+    return f"{base}/v2/git/{quote(repo_url, safe='')}/{quote(ref, safe='')}?{query}"

@@ -1,0 +1,301 @@
+"""The git endpoint: deterministic repos from bundle zips, served to the plain git client over smart HTTP."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import shutil
+import subprocess
+import threading
+import time
+import zipfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from werkzeug.serving import make_server
+
+from nbpack.errors import InvalidInput, UnsafeArchive
+from nbpack.gitrepo import build_repo, ensure_repo, http_backend, make_wsgi_app
+
+BID = "b-0123456789abcdef01234567"
+GIT_ENV = {
+    "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+    "GIT_CONFIG_NOSYSTEM": "1",
+    "GIT_CONFIG_GLOBAL": os.devnull,
+    "GIT_TERMINAL_PROMPT": "0",
+    "HOME": "/nonexistent",
+}
+
+
+def make_bundle(path: Path, *, bid: str = BID, binary_mb: int = 3, extra: dict[str, bytes] | None = None) -> dict:
+    """A bundle-like zip (manifest, notebook, catalog, binary blob); its entries by name."""
+    entries = {
+        "nbpack.json": json.dumps(
+            {"format": "1.0", "id": bid, "title": "Test bundle", "created": "2026-11-25T10:00:00Z"}
+        ).encode(),
+        "analysis.ipynb": json.dumps({"cells": [], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}).encode(),
+        "catalogs/stars.parquet": b"PAR1" + bytes(range(256)) * 40 + b"PAR1",
+        "data/blob.bin": os.urandom(binary_mb << 20),
+        'odd name "quoted"\\.txt'.replace("\\", ""): b"odd\n",
+    }
+    entries.update(extra or {})
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf:
+        for name in sorted(entries):
+            zf.writestr(zipfile.ZipInfo(name, (1980, 1, 1, 0, 0, 0)), entries[name], zipfile.ZIP_DEFLATED)
+    return entries
+
+
+def git(*args: str, cwd: Path | None = None, check: bool = True, timeout: float = 120) -> subprocess.CompletedProcess:
+    """Run the plain git client, bounded in time."""
+    proc = subprocess.run(["git", *args], cwd=cwd, env=GIT_ENV, capture_output=True, text=True, timeout=timeout)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"git {' '.join(args)} failed: {proc.stderr}")
+    return proc
+
+
+def assert_tree_matches(checkout: Path, entries: dict[str, bytes]) -> None:
+    """Every zip entry is in the checkout byte for byte, and nothing else is (besides .git)."""
+    found = {p.relative_to(checkout).as_posix() for p in checkout.rglob("*") if p.is_file() and ".git" not in p.parts}
+    assert found == set(entries)
+    for name, data in entries.items():
+        assert (checkout / name).read_bytes() == data, name
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory) -> Iterator[tuple[str, dict[str, bytes], Path]]:
+    """A bundle served by ``make_wsgi_app`` on a threaded werkzeug server: (base URL, entries, cache dir)."""
+    root = tmp_path_factory.mktemp("gitserve")
+    bundle = root / "bundle.zip"
+    entries = make_bundle(bundle)
+    opened: list[str] = []
+
+    def open_bundle(bid: str):
+        opened.append(bid)
+        if bid != BID:
+            from nbpack.errors import NotFound
+
+            raise NotFound(f"no bundle {bid}")
+        return open(bundle, "rb")
+
+    cache = root / "cache"
+    server = make_server("127.0.0.1", 0, make_wsgi_app(cache, open_bundle), threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}", entries, cache
+    finally:
+        server.shutdown()
+        thread.join(timeout=10)
+    assert opened.count(BID) == 1, "the repo is built once and then served from the cache"
+
+
+def test_build_is_deterministic_and_packed(tmp_path):
+    bundle = tmp_path / "b.zip"
+    make_bundle(bundle)
+    sha1 = build_repo(bundle, tmp_path / "one.git")
+    sha2 = build_repo(bundle, tmp_path / "two.git")
+    assert sha1 == sha2 and len(sha1) == 40
+    # a second build into an existing repo agrees instead of clobbering it
+    assert build_repo(bundle, tmp_path / "one.git") == sha1
+    log = git("log", "-1", "--format=%an <%ae>|%at|%s|%b", cwd=tmp_path / "one.git").stdout.strip()
+    assert log.startswith("nbpack <nbpack@invalid>|1795600800|Test bundle|")
+    assert BID in log
+    counts = dict(
+        line.split(": ") for line in git("count-objects", "-v", cwd=tmp_path / "one.git").stdout.splitlines()
+    )
+    assert counts["count"] == "0" and counts["packs"] == "1"
+    assert not list((tmp_path).glob(".*tmp-*")), "temp build dirs are cleaned up"
+
+
+def test_no_manifest_falls_back_to_epoch(tmp_path):
+    bundle = tmp_path / "plain.zip"
+    with zipfile.ZipFile(bundle, "w") as zf:
+        zf.writestr("a.txt", "a")
+    build_repo(bundle, tmp_path / "r.git", branch="pages")
+    assert git("log", "-1", "--format=%at", "pages", cwd=tmp_path / "r.git").stdout.strip() == "0"
+    assert git("symbolic-ref", "HEAD", cwd=tmp_path / "r.git").stdout.strip() == "refs/heads/pages"
+
+
+@pytest.mark.parametrize("name", ["/etc/passwd", "../up.txt", "a/../../b", "dir\\evil.txt", ".git/config", "a//b"])
+def test_unsafe_entry_names_are_refused(tmp_path, name):
+    bundle = tmp_path / "evil.zip"
+    with zipfile.ZipFile(bundle, "w") as zf:
+        zf.writestr("ok.txt", "fine")
+        zf.writestr(zipfile.ZipInfo(name), "bad")
+    with pytest.raises(UnsafeArchive):
+        build_repo(bundle, tmp_path / "r.git")
+    assert not (tmp_path / "r.git").exists()
+
+
+def test_file_shadowing_a_directory_is_refused(tmp_path):
+    bundle = tmp_path / "shadow.zip"
+    with zipfile.ZipFile(bundle, "w") as zf:
+        zf.writestr("a", "file")
+        zf.writestr("a/b", "under a file")
+    with pytest.raises(UnsafeArchive):
+        build_repo(bundle, tmp_path / "r.git")
+
+
+def test_ensure_repo_concurrent_builders_agree(tmp_path):
+    bundle = tmp_path / "b.zip"
+    make_bundle(bundle, binary_mb=1)
+    opens: list[int] = []
+
+    def opener():
+        opens.append(1)
+        return io.BytesIO(bundle.read_bytes())
+
+    results: list[Path] = []
+    threads = [threading.Thread(target=lambda: results.append(ensure_repo(opener, BID, tmp_path))) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert len(results) == 3 and len(set(results)) == 1
+    assert opens == [1], "concurrent callers wait for the one builder"
+    assert results[0] == tmp_path / "git" / f"{BID}.git"
+    git("fsck", "--strict", cwd=results[0])
+    with pytest.raises(InvalidInput):
+        ensure_repo(opener, "../etc", tmp_path)
+
+
+def test_shallow_clone_then_fetch_and_merge(served, tmp_path):
+    base, entries, _ = served
+    dest = tmp_path / "shallow"
+    git("clone", "--depth", "1", f"{base}/{BID}.git", str(dest))
+    assert_tree_matches(dest, entries)
+    assert git("rev-parse", "--is-shallow-repository", cwd=dest).stdout.strip() == "true"
+    # nbgitpuller's second click: fetch, then merge the remote branch into the local one
+    git("fetch", "origin", cwd=dest)
+    git("-c", "user.name=u", "-c", "user.email=u@x", "merge", "--ff-only", "origin/main", cwd=dest)
+    git("fetch", "--depth", "1", "origin", "main", cwd=dest)
+    assert_tree_matches(dest, entries)
+
+
+def test_full_clone_and_protocol_v2(served, tmp_path):
+    base, entries, cache = served
+    full = tmp_path / "full"
+    git("-c", "protocol.version=0", "clone", f"{base}/{BID}.git", str(full))
+    assert_tree_matches(full, entries)
+    sha = git("rev-parse", "HEAD", cwd=full).stdout.strip()
+    assert sha == git("rev-parse", "HEAD", cwd=cache / "git" / f"{BID}.git").stdout.strip()
+    v2 = tmp_path / "v2"
+    proc = subprocess.run(
+        ["git", "-c", "protocol.version=2", "clone", f"{base}/{BID}.git", str(v2)],
+        env={**GIT_ENV, "GIT_TRACE_PACKET": "1"}, capture_output=True, text=True, timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "git< version 2" in proc.stderr, "the server answered in protocol v2"
+    assert_tree_matches(v2, entries)
+    assert git("ls-remote", f"{base}/{BID}.git").stdout.split()[0] == sha
+
+
+def test_push_is_refused(served, tmp_path):
+    base, _, cache = served
+    work = tmp_path / "w"
+    git("clone", "--depth", "1", f"{base}/{BID}.git", str(work))
+    (work / "new.txt").write_text("x")
+    git("add", "new.txt", cwd=work)
+    git("-c", "user.name=u", "-c", "user.email=u@x", "commit", "-m", "change", cwd=work)
+    before = git("rev-parse", "main", cwd=cache / "git" / f"{BID}.git").stdout
+    proc = git("push", "origin", "HEAD:main", cwd=work, check=False)
+    assert proc.returncode != 0
+    assert "403" in proc.stderr
+    assert git("rev-parse", "main", cwd=cache / "git" / f"{BID}.git").stdout == before
+
+
+def test_unknown_paths_and_bundles(served):
+    import urllib.error
+    import urllib.request
+
+    base, _, _ = served
+    for path, code in [
+        (f"/{BID}.git/objects/info/packs", 404),
+        (f"/{BID}.git/config", 404),
+        (f"/{BID}.git/info/refs", 404),  # dumb protocol is not served
+        (f"/{BID}.git/info/refs?service=git-receive-pack", 403),
+        ("/b-ffffffffffffffffffffffff.git/info/refs?service=git-upload-pack", 404),
+        ("/nonsense", 404),
+    ]:
+        with pytest.raises(urllib.error.HTTPError) as err:
+            urllib.request.urlopen(base + path, timeout=30)
+        assert err.value.code == code, path
+    with urllib.request.urlopen(f"{base}/{BID}.git/HEAD", timeout=30) as resp:
+        assert resp.read() == b"ref: refs/heads/main\n"
+
+
+def test_http_backend_close_kills_unread_response(tmp_path):
+    bundle = tmp_path / "b.zip"
+    make_bundle(bundle, binary_mb=8)
+    repo = tmp_path / "r.git"
+    sha = build_repo(bundle, repo)
+    want = f"0032want {sha}\n00000009done\n".encode()
+    environ = {
+        "REQUEST_METHOD": "POST",
+        "CONTENT_TYPE": "application/x-git-upload-pack-request",
+        "CONTENT_LENGTH": str(len(want)),
+        "wsgi.input": io.BytesIO(want),
+    }
+    status, headers, body = http_backend(environ, repo, "/git-upload-pack")
+    assert status.startswith("200")
+    assert ("Content-Type", "application/x-git-upload-pack-result") in headers
+    first = next(iter(body))
+    assert first  # the pack started streaming
+    start = time.monotonic()
+    body.close()  # client went away after one chunk
+    assert body.proc.returncode is not None and time.monotonic() - start < 10
+
+
+@pytest.mark.skipif(not os.environ.get("NBPACK_BENCH"), reason="benchmark: set NBPACK_BENCH=1")
+def test_bench_clone_50mb(tmp_path):
+    bundle = tmp_path / "big.zip"
+    make_bundle(bundle, binary_mb=50)
+    cache = tmp_path / "cache"
+    start = time.monotonic()
+    build_repo(bundle, tmp_path / "built.git")
+    build_s = time.monotonic() - start
+    shutil.rmtree(tmp_path / "built.git")
+    results = {"build_repo": build_s}
+
+    app = make_wsgi_app(cache, lambda bid: open(bundle, "rb"))
+    for label, wsgi in [("endpoint cold (build+clone)", app), ("endpoint warm", app), ("plain http-backend", None)]:
+        server = make_server("127.0.0.1", 0, wsgi or _cgi_app(cache / "git"), threaded=True)
+        thread = threading.Thread(target=server.serve_forever, daemon=True)
+        thread.start()
+        dest = tmp_path / label.replace(" ", "_")
+        start = time.monotonic()
+        git("clone", "--depth", "1", f"http://127.0.0.1:{server.server_port}/{BID}.git", str(dest), timeout=600)
+        results[label] = time.monotonic() - start
+        server.shutdown()
+        thread.join(timeout=10)
+    print("\n" + "\n".join(f"{k:32s} {v:6.2f} s" for k, v in results.items()))
+
+
+def _cgi_app(root: Path):
+    """A textbook CGI bridge to ``git http-backend`` (whole request and response in memory): the baseline."""
+
+    def app(environ, start_response):
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+        data = environ["wsgi.input"].read(length) if length else b""
+        env = {
+            **GIT_ENV, "GIT_PROJECT_ROOT": str(root), "GIT_HTTP_EXPORT_ALL": "1",
+            "PATH_INFO": environ["PATH_INFO"], "REQUEST_METHOD": environ["REQUEST_METHOD"],
+            "QUERY_STRING": environ.get("QUERY_STRING", ""), "CONTENT_TYPE": environ.get("CONTENT_TYPE", ""),
+            "CONTENT_LENGTH": str(length), "GIT_PROTOCOL": environ.get("HTTP_GIT_PROTOCOL", ""),
+            "HTTP_CONTENT_ENCODING": environ.get("HTTP_CONTENT_ENCODING", ""),
+        }
+        out = subprocess.run(["git", "http-backend"], input=data, env=env, capture_output=True, timeout=600).stdout
+        head, _, body = out.partition(b"\r\n\r\n")
+        status, headers = "200 OK", []
+        for line in head.decode("latin-1").split("\r\n"):
+            name, _, value = line.partition(":")
+            if name.lower() == "status":
+                status = value.strip()
+            elif name:
+                headers.append((name, value.strip()))
+        start_response(status, headers)
+        return [body]
+
+    return app

@@ -70,7 +70,7 @@ def _loads(secret: str | Sequence[str], scope: str, token: str) -> dict | None:
 
 
 def check_token(secret: str | Sequence[str], token: str, scope: str, bundle_id: str) -> dict:
-    """Verify a token for ``scope`` on ``bundle_id``; return ``{bundle_id, scope, exp}`` or raise Forbidden."""
+    """Verify a token for ``scope`` on ``bundle_id``; return ``{bundle_id, scope, exp}``, else Forbidden."""
     _check_scope(scope)
     if not isinstance(token, str) or not token or len(token) > _MAX_TOKEN_CHARS:
         raise Forbidden("token is not valid", code="token_invalid")

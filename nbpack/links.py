@@ -7,6 +7,7 @@ Each scope has its own salt, so a token of one scope does not even verify as ano
 from __future__ import annotations
 
 import hashlib
+import math
 import re
 import time
 import unicodedata
@@ -57,7 +58,8 @@ def make_token(secret: str | Sequence[str], scope: str, bundle_id: str, expires_
         raise InvalidInput("token bundle id must be a non-empty string")
     if isinstance(expires_in, bool) or not isinstance(expires_in, int) or expires_in <= 0:
         raise InvalidInput(f"token expiry must be a positive number of seconds, got {expires_in!r}")
-    payload = {"b": bundle_id, "s": scope, "exp": int(time.time()) + expires_in}
+    # Round up so the token lives at least ``expires_in`` seconds.
+    payload = {"b": bundle_id, "s": scope, "exp": math.ceil(time.time() + expires_in)}
     return _serializer(secret, scope).dumps(payload)
 
 

@@ -63,6 +63,7 @@ class _Source:
     batches: Callable[[], Iterator[pa.RecordBatch]]
     source_format: str
     reiterable: bool = True
+    label: str = "catalog source"
 
 
 # ---------------------------------------------------------------- public API
@@ -91,7 +92,7 @@ def write_catalog(
             # String lengths need a first pass; a one-shot stream is spooled to disk, not into memory.
             _write_parquet(src, schema, spool, batch_rows)
             src = _open_parquet(spool, batch_rows)
-            src.schema = schema
+            src.schema, src.source_format = schema, "record-batches"
         string_lengths = _string_lengths(src, schema)
         schema = schema.with_metadata(_schema_metadata(schema, name, string_lengths))
         rows = _write_parquet(src, schema, tmp, batch_rows)
@@ -102,7 +103,7 @@ def write_catalog(
         raise
     except (pa.ArrowException, ValueError, TypeError, OSError, UnicodeDecodeError) as err:
         tmp.unlink(missing_ok=True)
-        raise InvalidTable(f"cannot convert catalog {name!r}: {_one_line(err)}") from err
+        raise InvalidTable(f"cannot convert {src.label} to catalog {name!r}: {_one_line(err)}") from err
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
@@ -316,31 +317,37 @@ def _from_table(table: pa.Table, source_format: str, batch_rows: int) -> _Source
 
 
 def _open_path(path: Path, fmt: str | None, batch_rows: int) -> _Source:
+    if not path.is_file():
+        raise InvalidTable(f"catalog source not found: {path}")
     fmt = fmt.lower() if fmt else _EXTENSIONS.get(path.suffix.lower())
     if fmt not in _FORMATS:
         raise InvalidTable(f"cannot tell the table format of {path.name}: give fmt= one of {', '.join(_FORMATS)}")
-    if not path.is_file():
-        raise InvalidTable(f"catalog source not found: {path}")
     if path.stat().st_size == 0:
         raise InvalidTable(f"catalog source is empty: {path.name}")
     try:
-        if fmt == "parquet":
-            return _open_parquet(path, batch_rows)
-        if fmt == "arrow":
-            return _open_ipc(path)
-        if fmt in ("csv", "tsv"):
-            return _open_csv(path, fmt)
-        if fmt == "json":
-            with path.open("rb") as fh:
-                doc = json.load(fh)
-            return _from_table(_table_from_json_doc(doc), "json", batch_rows)
-        if fmt == "jsonl":
-            return _open_jsonl(path)
-        return _from_table(_table_from_astropy(_read_votable(path)), "votable", batch_rows)
+        source = _open_format(path, fmt, batch_rows)
     except NbpackError:
         raise
     except (pa.ArrowException, ValueError, TypeError, OSError, UnicodeDecodeError) as err:
         raise InvalidTable(f"cannot read {path.name} as {fmt}: {_one_line(err)}") from err
+    source.label = path.name
+    return source
+
+
+def _open_format(path: Path, fmt: str, batch_rows: int) -> _Source:
+    if fmt == "parquet":
+        return _open_parquet(path, batch_rows)
+    if fmt == "arrow":
+        return _open_ipc(path)
+    if fmt in ("csv", "tsv"):
+        return _open_csv(path, fmt)
+    if fmt == "json":
+        with path.open("rb") as fh:
+            doc = json.load(fh)
+        return _from_table(_table_from_json_doc(doc), "json", batch_rows)
+    if fmt == "jsonl":
+        return _open_jsonl(path)
+    return _from_table(_table_from_astropy(_read_votable(path)), "votable", batch_rows)
 
 
 def _open_parquet(path: Path, batch_rows: int) -> _Source:
@@ -556,7 +563,7 @@ def _string_lengths(src: _Source, schema: pa.Schema) -> dict[str, int]:
                 if longest is not None and longest > lengths[n]:
                     lengths[n] = longest
     except (pa.ArrowException, ValueError, TypeError, OSError, UnicodeDecodeError) as err:
-        raise InvalidTable(f"cannot read catalog source: {_one_line(err)}") from err
+        raise InvalidTable(f"cannot read {src.label}: {_one_line(err)}") from err
     return lengths
 
 

@@ -35,6 +35,8 @@ log = logging.getLogger(__name__)
 
 AUTHOR = b"nbpack <nbpack@invalid>"
 CHUNK = 1 << 16
+# Blobs above this are streamed to the pack by fast-import (not held in its memory) and never delta'd.
+BIG_FILE_THRESHOLD = "--big-file-threshold=8m"
 BUNDLE_ID_RE = re.compile(r"^b-[0-9a-f]{24}$")
 # Only what a clone/fetch needs; everything else (objects/*, receive-pack, ...) is refused before git runs.
 _UPLOAD_PACK = "git-upload-pack"
@@ -138,7 +140,7 @@ def _fast_import(
     with tempfile.TemporaryFile() as err:
         # unpackLimit=0 keeps even tiny imports as one pack instead of loose objects.
         proc = subprocess.Popen(
-            ["git", "-c", "fastimport.unpackLimit=0", "fast-import", "--quiet", "--done"],
+            ["git", "-c", "fastimport.unpackLimit=0", "fast-import", "--quiet", "--done", BIG_FILE_THRESHOLD],
             cwd=repo, env=_git_env(), stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=err,
         )
         assert proc.stdin is not None

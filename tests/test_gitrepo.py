@@ -299,3 +299,45 @@ def _cgi_app(root: Path):
         return [body]
 
     return app
+
+
+def test_http_backend_gzip_body_without_length(tmp_path):
+    # git gzips larger upload-pack requests and streams very large ones chunked (no Content-Length)
+    import gzip
+
+    bundle = tmp_path / "b.zip"
+    entries = make_bundle(bundle, binary_mb=0)
+    repo = tmp_path / "r.git"
+    sha = build_repo(bundle, repo)
+    request = gzip.compress(f"0032want {sha}\n00000009done\n".encode())
+    environ = {
+        "REQUEST_METHOD": "POST",
+        "CONTENT_TYPE": "application/x-git-upload-pack-request",
+        "HTTP_CONTENT_ENCODING": "gzip",
+        "HTTP_TRANSFER_ENCODING": "chunked",
+        "wsgi.input_terminated": True,
+        "wsgi.input": io.BytesIO(request),
+    }
+    status, _, body = http_backend(environ, repo, "/git-upload-pack")
+    try:
+        data = b"".join(body)
+    finally:
+        body.close()
+    assert status.startswith("200")
+    assert data.startswith(b"0008NAK\n") and b"PACK" in data
+    assert entries["nbpack.json"] in _unpack_blobs(data, tmp_path)
+    assert body.proc.returncode == 0
+
+
+def _unpack_blobs(response: bytes, tmp_path: Path) -> list[bytes]:
+    """The blobs of the pack in an upload-pack answer, via ``git index-pack`` into a scratch repo."""
+    scratch = tmp_path / "scratch.git"
+    git("init", "--bare", "-q", str(scratch))
+    pack = response[response.index(b"PACK"):]
+    subprocess.run(["git", "unpack-objects", "-q"], input=pack, cwd=scratch, env=GIT_ENV, check=True, timeout=60)
+    objs = git("cat-file", "--batch-all-objects", "--batch-check", cwd=scratch).stdout.split("\n")
+    return [
+        subprocess.run(["git", "cat-file", "blob", line.split()[0]], cwd=scratch, env=GIT_ENV,
+                       capture_output=True, check=True, timeout=60).stdout
+        for line in objs if " blob " in line
+    ]

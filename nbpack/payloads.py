@@ -23,6 +23,7 @@ import tomllib
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import nbformat
 
@@ -263,9 +264,21 @@ def resolve_payload(payload: Payload, cache_dir: Path, *, timeout: float = 30) -
         )
     _check_url(payload.url)
     _check_filepath(payload.name, payload.filepath)
+    try:
+        return _resolve_git(payload, Path(cache_dir), timeout)
+    except NbpackError as err:
+        # A token embedded in the repository URL must not reach the error shown to users.
+        userinfo = urlsplit(payload.url).netloc.rpartition("@")[0]
+        if userinfo:
+            err.message = err.message.replace(userinfo + "@", "***@")
+            err.args = (err.message,)
+        raise
+
+
+def _resolve_git(payload: Payload, cache_dir: Path, timeout: float) -> ResolvedPayload:
     filepath = posixpath.normpath(payload.filepath)
     sha = _resolve_ref(payload, timeout)
-    entry = Path(cache_dir) / "payloads" / hashlib.sha256(payload.url.encode()).hexdigest()[:24] / sha
+    entry = cache_dir / "payloads" / hashlib.sha256(payload.url.encode()).hexdigest()[:24] / sha
     meta = _read_meta(entry)
     if meta is None or (filepath in meta["tree"] and not (entry / "files" / filepath).is_file()):
         _fetch_into_cache(payload, sha, filepath, entry, timeout)

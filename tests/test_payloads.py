@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
+import http.server
 import json
 import socket
 import subprocess
+import threading
 import time
 from pathlib import Path
 
@@ -320,3 +323,33 @@ def test_bad_catalogs(tmp_path, doc, message):
     with pytest.raises(InvalidInput, match=message):
         load_catalog(path)
     assert isinstance(PayloadCatalog([]).all(), list)
+
+
+def test_server_refusing_shallow_fetch_falls_back_to_full_fetch(server, tmp_path):
+    """Git's dumb HTTP protocol cannot fetch by sha nor shallow: the full fetch must still pin the commit."""
+    repo = server.make_repo("dumb", {"nb.ipynb": _notebook("dumb"), "requirements.txt": b"pyvo\n"})
+    _git(repo, "update-server-info")
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(server.base))
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    httpd.RequestHandlerClass.log_message = lambda *a: None
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    try:
+        url = f"http://127.0.0.1:{httpd.server_address[1]}/dumb/.git"
+        payload = Payload.from_dict({"name": "d", "url": url, "ref": "main", "filepath": "nb.ipynb"})
+        res = resolve_payload(payload, tmp_path, timeout=20)
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+        thread.join(timeout=5)
+    assert res.source["commit"] == _git(repo, "rev-parse", "main")
+    assert res.notebook == _notebook("dumb") and res.requirements == ["pyvo"]
+    assert len(_entries(tmp_path)) == 1
+
+
+def test_credentials_in_url_are_not_shown(tmp_path):
+    url = f"http://user:s3cret@127.0.0.1:{_free_port()}/repo.git"
+    with pytest.raises(InvalidInput) as err:
+        resolve_payload(Payload.from_dict({"name": "c", "url": url, "filepath": "a.ipynb"}), tmp_path, timeout=10)
+    assert err.value.code == "payload_unreachable" and "s3cret" not in str(err.value)
+    assert "s3cret" not in json.dumps(err.value.to_json())

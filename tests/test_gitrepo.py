@@ -341,3 +341,19 @@ def _unpack_blobs(response: bytes, tmp_path: Path) -> list[bytes]:
                        capture_output=True, check=True, timeout=60).stdout
         for line in objs if " blob " in line
     ]
+
+
+def test_stock_nbgitpuller_pulls_twice(served, tmp_path):
+    # the very code a stock hub runs on each click of a launch link: depth-1 clone, then fetch + merge
+    from nbgitpuller.pull import GitPuller
+
+    base, entries, _ = served
+    target = tmp_path / "pulled"
+    puller = GitPuller(f"{base}/{BID}.git", str(target))  # no branch: resolved through HEAD's symref
+    assert puller.branch_name == "main" and puller.depth == 1
+    list(puller.pull())
+    assert_tree_matches(target, entries)
+    (target / "analysis.ipynb").write_text("user edit")
+    list(GitPuller(f"{base}/{BID}.git", str(target), branch="main").pull())
+    assert (target / "analysis.ipynb").read_text() == "user edit", "user edits win on the second pull"
+    assert (target / "data" / "blob.bin").read_bytes() == entries["data/blob.bin"]

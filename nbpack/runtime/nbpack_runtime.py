@@ -332,14 +332,15 @@ def _fetch_into_cache(ref: FileRef, urls: list[str], expected: dict[str, str], s
     part = dest.with_name(dest.name + ".part")
     errors: list[str] = []
     for url in urls:
-        for fresh in (False, True):
+        for _ in range(2):
+            resumed = part.exists()
             try:
                 _fetch_url(url, part, ref.name, size, allow_http)
                 _verify(part, ref.name, expected, size)
             except ChecksumMismatch as err:
                 part.unlink(missing_ok=True)  # a bad download never becomes visible
                 errors.append(str(err))
-                if fresh:
+                if not resumed:
                     break
                 continue  # a resumed part may have been stale: try once from scratch
             except RuntimeProblem as err:

@@ -1,0 +1,396 @@
+"""The bundle runtime, run the way hubs run it: copied into a bundle folder, imported in a subprocess or kernel."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import threading
+import zipfile
+import zlib
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import jsonschema
+import nbformat
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from nbclient import NotebookClient
+
+from tests.rucio_server import RucioServer
+
+ROOT = Path(__file__).resolve().parents[1]
+RUNTIME = ROOT / "nbpack" / "runtime" / "nbpack_runtime.py"
+SCHEMAS = ROOT / "schemas"
+TOKEN = "rucio-secret-token"
+
+
+def _schema(name: str) -> dict:
+    return json.loads((SCHEMAS / name).read_text())
+
+
+def _sha(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _sums(data: bytes) -> dict[str, str]:
+    return {"sha256": _sha(data), "md5": hashlib.md5(data).hexdigest(),
+            "adler32": f"{zlib.adler32(data, 1) & 0xFFFFFFFF:08x}"}
+
+
+def make_bundle(root: Path, *, files: list[dict] | None = None, options: dict | None = None,
+                returns: dict | None = None, requirements: list[str] | None = None) -> Path:
+    """A bundle folder made by hand: manifest valid against the bundle schema, one catalog, runtime, notebook."""
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "catalogs").mkdir()
+    schema = pa.schema([
+        pa.field("ra", pa.float64(), metadata={"unit": "deg", "ucd": "pos.eq.ra;meta.main",
+                                               "description": "Right ascension"}),
+        pa.field("mag", pa.float32(), metadata={"unit": "mag", "description": "G magnitude"}),
+        pa.field("name", pa.string()),
+    ])
+    table = pa.table({"ra": [10.5, 20.25, 30.0], "mag": [12.0, 13.5, None], "name": ["a", "b", "c"]},
+                     schema=schema)
+    pq.write_table(table, root / "catalogs" / "stars.parquet")
+    shutil.copy(RUNTIME, root / "nbpack_runtime.py")
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nb.cells = [nbformat.v4.new_code_cell("import nbpack_runtime\nbundle = nbpack_runtime.start()")]
+    nbformat.write(nb, root / "analysis.ipynb")
+    cat_bytes = (root / "catalogs" / "stars.parquet").read_bytes()
+    contents = sorted(
+        ({"path": p.relative_to(root).as_posix(), "bytes": p.stat().st_size, "sha256": _sha(p.read_bytes())}
+         for p in root.rglob("*") if p.is_file()), key=lambda e: e["path"])
+    manifest = {
+        "format": "nbpack-bundle", "format_version": "1.0", "id": "b-" + "a1" * 12, "title": "Test stars",
+        "created": "2024-01-01T00:00:00Z",
+        "catalogs": [{"name": "stars", "path": "catalogs/stars.parquet", "rows": 3, "sha256": _sha(cat_bytes),
+                      "bytes": len(cat_bytes),
+                      "columns": [{"name": "ra", "type": "double", "unit": "deg"},
+                                  {"name": "mag", "type": "float", "unit": "mag"},
+                                  {"name": "name", "type": "string"}]}],
+        "files": files or [],
+        "payload": {"notebook": "analysis.ipynb", "requirements": requirements or []},
+        "cells": {"bootstrap": "nbpack-bootstrap", "results": "nbpack-results"},
+        "runtime": {"module": "nbpack_runtime", "version": "1.0.0"},
+        "contents": contents,
+    }
+    if options:
+        manifest["options"] = options
+    if returns:
+        manifest["returns"] = returns
+    jsonschema.Draft202012Validator(_schema("bundle-1.0.schema.json")).validate(manifest)
+    (root / "nbpack.json").write_text(json.dumps(manifest, indent=2))
+    return root
+
+
+def run_in_bundle(bundle: Path, code: str, env: dict[str, str] | None = None, timeout: float = 60) -> dict:
+    """Run ``code`` with the bundle's own runtime in a fresh interpreter; the code prints one JSON line last."""
+    script = bundle / "_driver.py"
+    script.write_text("import json, sys\nimport nbpack_runtime as rt\n" + code +
+                      "\nassert 'nbpack' not in sys.modules, 'runtime imported nbpack'\n")
+    full_env = {k: v for k, v in os.environ.items() if not k.startswith(("RUCIO_", "NBPACK_", "BEARER_"))}
+    full_env["NBPACK_CACHE"] = str(bundle.parent / "cache")
+    full_env["NBPACK_RETRY_DELAY"] = "0.05"
+    full_env.update(env or {})
+    proc = subprocess.run([sys.executable, str(script)], cwd=bundle, env=full_env, capture_output=True,
+                          text=True, timeout=timeout)
+    script.unlink()
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    last = [line for line in proc.stdout.splitlines() if line.startswith("{")][-1]
+    return {"out": proc.stdout, "err": proc.stderr, **json.loads(last)}
+
+
+@pytest.fixture
+def server():
+    with RucioServer(token=TOKEN) as srv:
+        yield srv
+
+
+def test_start_catalogs_and_requirements(tmp_path):
+    bundle = make_bundle(tmp_path / "b", requirements=["pyarrow>=1", "nbpack-no-such-package>=2"])
+    res = run_in_bundle(bundle, """
+b = rt.start()
+b2 = rt.start()
+t = b.catalog("stars")
+df = b.catalog("stars", as_="pandas")
+at = b.catalog("stars", as_="astropy")
+print(json.dumps({"same": b is b2, "rows": t.num_rows, "shape": list(df.shape), "unit": str(at["ra"].unit),
+                  "mag_unit": str(at["mag"].unit), "ucd": at["ra"].meta.get("ucd"),
+                  "desc": at["ra"].description, "missing": rt.check_requirements(), "catalogs": b.catalogs}))
+""")
+    assert res["same"] is True
+    assert res["rows"] == 3 and res["shape"] == [3, 3]
+    assert (res["unit"], res["mag_unit"], res["ucd"]) == ("deg", "mag", "pos.eq.ra;meta.main")
+    assert res["desc"] == "Right ascension"
+    assert res["missing"] == ["nbpack-no-such-package>=2"]
+    assert "pip install 'nbpack-no-such-package>=2'" in res["out"]
+    assert "Test stars" in res["out"] and "stars: 3 rows" in res["out"]
+
+
+def test_catalog_tampered_is_refused(tmp_path):
+    bundle = make_bundle(tmp_path / "b")
+    pq.write_table(pa.table({"ra": [1.0]}), bundle / "catalogs" / "stars.parquet")
+    res = run_in_bundle(bundle, """
+try:
+    rt.start().catalog("stars")
+    print(json.dumps({"error": None}))
+except rt.ChecksumMismatch as err:
+    print(json.dumps({"error": str(err)}))
+""")
+    assert res["error"].startswith("catalog 'stars': sha256 expected")
+
+
+def test_fetch_cache_and_checksum_refusal(tmp_path, server):
+    good = os.urandom(50_000)
+    url = server.serve("/data/good.fits", good)
+    wrong = dict(_sums(good), sha256="0" * 64)
+    bundle = make_bundle(tmp_path / "b", options={"allow_http": True}, files=[
+        {"name": "good", "uri": url, "size": len(good), "checksums": _sums(good), "site": "TEST"},
+        {"name": "bad", "uri": url, "checksums": wrong},
+    ])
+    res = run_in_bundle(bundle, """
+b = rt.start()
+p1 = b.file("good")
+p2 = b.file("good")
+try:
+    b.file("bad")
+    err = None
+except rt.ChecksumMismatch as e:
+    err = str(e)
+print(json.dumps({"p1": str(p1), "p2": str(p2), "err": err}))
+""")
+    cache = tmp_path / "cache"
+    assert res["p1"] == res["p2"] and Path(res["p1"]).read_bytes() == good
+    assert Path(res["p1"]).is_relative_to(cache / "sha256" / _sha(good))
+    assert server.log.requests.count("/data/good.fits") == 2  # one for good (then cached), one for bad
+    assert res["err"] == f"bad: sha256 expected {'0' * 64}, got {_sha(good)}"
+    assert not (cache / "sha256" / ("0" * 64)).exists() or not any((cache / "sha256" / ("0" * 64)).iterdir())
+    # The good copy is untouched by the failed download of the same URL.
+    assert Path(res["p1"]).read_bytes() == good
+    # A second bundle with the same file reuses the cache: no new request.
+    other = make_bundle(tmp_path / "b2", options={"allow_http": True},
+                        files=[{"name": "again", "uri": url, "checksums": {"sha256": _sha(good)}}])
+    res2 = run_in_bundle(other, 'print(json.dumps({"p": str(rt.start().file("again"))}))')
+    assert res2["p"] == res["p1"] and server.log.requests.count("/data/good.fits") == 2
+
+
+def test_bad_download_never_replaces_good_cached_copy(tmp_path, server):
+    good = b"good data " * 1000
+    url = server.serve("/data/x.bin", good)
+    sums = {"sha256": _sha(good)}
+    bundle = make_bundle(tmp_path / "b", options={"allow_http": True},
+                         files=[{"name": "x", "uri": url, "checksums": sums}])
+    first = run_in_bundle(bundle, 'print(json.dumps({"p": str(rt.start().file("x"))}))')
+    server.serve("/data/x.bin", b"corrupted " * 1000)  # the server now serves bad bytes
+    Path(first["p"]).unlink()  # force a new download, but keep a good copy aside to compare
+    second = run_in_bundle(bundle, """
+try:
+    rt.start().file("x"); print(json.dumps({"err": None}))
+except rt.ChecksumMismatch as e:
+    print(json.dumps({"err": str(e)}))
+""")
+    assert second["err"].startswith("x: sha256 expected " + _sha(good))
+    cached_dir = Path(first["p"]).parent
+    assert list(cached_dir.iterdir()) == []  # neither the bad file nor a .part is visible
+    server.serve("/data/x.bin", good)
+    third = run_in_bundle(bundle, 'print(json.dumps({"p": str(rt.start().file("x"))}))')
+    assert Path(third["p"]).read_bytes() == good
+
+
+def test_partial_download_resumes_with_range(tmp_path, server):
+    blob = os.urandom(300_000)
+    url = server.serve("/data/big.bin", blob)
+    bundle = make_bundle(tmp_path / "b", options={"allow_http": True},
+                         files=[{"name": "big", "uri": url, "size": len(blob), "checksums": _sums(blob)}])
+    part = tmp_path / "cache" / "sha256" / _sha(blob) / "big.bin.part"
+    part.parent.mkdir(parents=True)
+    part.write_bytes(blob[:100_000])
+    res = run_in_bundle(bundle, 'print(json.dumps({"p": str(rt.start().file("big"))}))')
+    assert Path(res["p"]).read_bytes() == blob and not part.exists()
+    assert server.log.ranges == ["bytes=100000-"]
+    assert server.log.bytes_served["/data/big.bin"] == 200_000
+    assert "big [" in res["err"]  # the stderr progress bar
+
+
+def test_plain_http_refused_without_allow_http(tmp_path, server):
+    url = server.serve("/data/a.txt", b"hello")
+    bundle = make_bundle(tmp_path / "b", files=[{"name": "a", "uri": url}])
+    res = run_in_bundle(bundle, """
+try:
+    rt.start().file("a"); print(json.dumps({"err": None}))
+except rt.FetchError as e:
+    print(json.dumps({"err": str(e)}))
+""")
+    assert "plain http is refused" in res["err"] and "options.allow_http" in res["err"]
+    assert server.log.requests == []
+
+
+def test_rucio_did_uses_local_rse_and_verifies_adler32(tmp_path, server):
+    blob = os.urandom(20_000)
+    server.add_file("user.esap", "obs1.fits", blob, ["FAR_RSE", "HUB_LOCAL_RSE"])
+    server.add_file("user.esap", "obs2.fits", b"other", ["FAR_RSE"], adler32="deadbeef")
+    bundle = make_bundle(tmp_path / "b", options={"allow_http": True}, files=[
+        {"name": "obs1", "uri": "user.esap:obs1.fits"}, {"name": "obs2", "uri": "user.esap:obs2.fits"}])
+    code = """
+b = rt.start()
+p = b.file("obs1")
+try:
+    b.file("obs2"); err = None
+except rt.ChecksumMismatch as e:
+    err = str(e)
+print(json.dumps({"p": str(p), "fetched": b.fetched["obs1"], "err": err}))
+"""
+    env = {"RUCIO_HOST": server.url, "RUCIO_ACCESS_TOKEN": TOKEN, "NBPACK_LOCAL_RSES": "OTHER,HUB_LOCAL_RSE"}
+    res = run_in_bundle(bundle, code, env)
+    assert Path(res["p"]).read_bytes() == blob
+    assert Path(res["p"]).is_relative_to(tmp_path / "cache")  # keyed by the DID: immutable in Rucio
+    assert res["fetched"]["rse"] == "HUB_LOCAL_RSE"
+    assert server.log.bytes_served == {"/rse/HUB_LOCAL_RSE/user.esap/obs1.fits": 20_000,
+                                       "/rse/FAR_RSE/user.esap/obs2.fits": 5}
+    assert res["err"].startswith("obs2: adler32 expected deadbeef, got ")
+
+
+def test_rucio_without_settings_or_with_bad_token_explains(tmp_path, server):
+    server.add_file("user.esap", "obs1.fits", b"x", ["R1"])
+    bundle = make_bundle(tmp_path / "b", options={"allow_http": True},
+                         files=[{"name": "obs1", "uri": "user.esap:obs1.fits"}])
+    code = """
+try:
+    rt.start().file("obs1"); err = None
+except rt.FetchError as e:
+    err = str(e)
+print(json.dumps({"err": err}))
+"""
+    none = run_in_bundle(bundle, code)
+    assert "pip install rucio-clients" in none["err"] and "RUCIO_HOST" in none["err"]
+    bad = run_in_bundle(bundle, code, {"RUCIO_HOST": server.url, "RUCIO_ACCESS_TOKEN": "wrong"})
+    assert "HTTP 401" in bad["err"] and "Cannot authenticate" in bad["err"]
+
+
+def test_notebook_values_outputs_and_return_zip(tmp_path):
+    bundle = make_bundle(tmp_path / "b", requirements=["pyarrow>=1"])
+    nb = nbformat.read(bundle / "analysis.ipynb", as_version=4)
+    nb.cells += [
+        nbformat.v4.new_code_cell("n = bundle.catalog('stars').num_rows\n"
+                                  "nbpack_runtime.save_value('n_rows', n)\n"
+                                  "nbpack_runtime.save_value('label', 'bright stars')\n"
+                                  "nbpack_runtime.save_value('obj', object())\n"
+                                  "nbpack_runtime.save_output(b'x,y\\n1,2\\n', 'table.csv')"),
+        nbformat.v4.new_code_cell("path = nbpack_runtime.finish()\nprint(path)"),
+    ]
+    env_before = dict(os.environ)
+    os.environ["NBPACK_CACHE"] = str(tmp_path / "cache")
+    try:
+        NotebookClient(nb, timeout=60, kernel_name="python3",
+                       resources={"metadata": {"path": str(bundle)}}).execute()
+    finally:
+        os.environ.clear()
+        os.environ.update(env_before)
+    # scrapbook's glue() format: application/scrapbook.scrap.<encoder>+json + metadata {"scrapbook": {...}}
+    scraps = {}
+    for out in nb.cells[1].outputs:
+        for mime, payload in out.get("data", {}).items():
+            if mime.startswith("application/scrapbook.scrap."):
+                assert out["metadata"]["scrapbook"] == {"name": payload["name"], "data": True, "display": False}
+                assert mime == f"application/scrapbook.scrap.{payload['encoder']}+json"
+                assert payload["version"] == 2
+                scraps[payload["name"]] = (payload["encoder"], payload["data"])
+    assert scraps["n_rows"] == ("json", 3)
+    assert scraps["label"] == ("text", "bright stars")
+    assert scraps["obj"][0] == "text" and scraps["obj"][1].startswith("<object object")
+
+    zips = list(bundle.glob("nbpack-return-r-*.zip"))
+    assert len(zips) == 1
+    with zipfile.ZipFile(zips[0]) as zf:
+        names = zf.namelist()
+        manifest = json.loads(zf.read("nbpack-return.json"))
+        crate = json.loads(zf.read("ro-crate-metadata.json"))
+        assert all(i.date_time == (1980, 1, 1, 0, 0, 0) for i in zf.infolist())
+        assert zf.read("outputs/table.csv") == b"x,y\n1,2\n"
+    jsonschema.Draft202012Validator(_schema("return-1.0.schema.json")).validate(manifest)
+    assert names == sorted(names) == ["analysis.ipynb", "nbpack-return.json", "outputs/table.csv",
+                                      "ro-crate-metadata.json"]
+    assert zips[0].name == f"nbpack-return-{manifest['id']}.zip"
+    assert manifest["status"] == "completed" and manifest["bundle_id"] == "b-" + "a1" * 12
+    assert manifest["outputs"] == [{"path": "outputs/table.csv", "bytes": 8, "sha256": _sha(b"x,y\n1,2\n"),
+                                    "media_type": "text/csv"}]
+    assert {"name": "n_rows", "encoder": "json", "data": 3} in manifest["values"]
+    assert manifest["provenance"]["kernel"] == "python3" and "pyarrow" in manifest["provenance"]["packages"]
+    h = hashlib.sha256(manifest["bundle_id"].encode())
+    for entry in sorted(manifest["contents"], key=lambda e: e["path"]):
+        h.update(f"\n{entry['path']}\0{entry['sha256']}".encode())
+    assert manifest["id"] == "r-" + h.hexdigest()[:24]
+    action = next(e for e in crate["@graph"] if e["@type"] == "CreateAction")
+    assert action["result"] == [{"@id": "outputs/table.csv"}] and {"@id": "#catalog-stars"} in action["object"]
+
+
+class _Receiver(ThreadingHTTPServer):
+    """A tiny return endpoint: 503 once, then 201 with an id; keeps what it received."""
+
+    daemon_threads = True
+
+    def __init__(self) -> None:
+        self.posts: list[dict] = []
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args: object) -> None:
+                pass
+
+            def do_POST(self) -> None:  # noqa: N802
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                srv.posts.append({"auth": self.headers["Authorization"], "type": self.headers["Content-Type"],
+                                  "body": body})
+                status, answer = (503, {"error": "busy", "message": "try later"}) if len(srv.posts) == 1 else (
+                    201, {"id": "r-fromserver", "links": {"self": "/returns/r-fromserver"}})
+                data = json.dumps(answer).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+        srv = self
+        super().__init__(("127.0.0.1", 0), Handler)
+
+
+def test_finish_uploads_with_retry(tmp_path):
+    receiver = _Receiver()
+    thread = threading.Thread(target=receiver.serve_forever, daemon=True)
+    thread.start()
+    try:
+        endpoint = f"http://127.0.0.1:{receiver.server_address[1]}/api/v1/returns"
+        bundle = make_bundle(tmp_path / "b", returns={"endpoint": endpoint, "token": "ret-tok-123"})
+        res = run_in_bundle(bundle, """
+rt.start(); rt.save_output(b"ok", "r.txt"); rt.record_error(ValueError("boom"))
+p = rt.finish()
+print(json.dumps({"p": str(p)}))
+""")
+    finally:
+        receiver.shutdown()
+        receiver.server_close()
+    assert len(receiver.posts) == 2
+    last = receiver.posts[-1]
+    assert last["auth"] == "Bearer ret-tok-123" and last["type"] == "application/zip"
+    assert last["body"] == Path(res["p"]).read_bytes()
+    assert "uploaded as r-fromserver" in res["out"]
+    with zipfile.ZipFile(res["p"]) as zf:
+        manifest = json.loads(zf.read("nbpack-return.json"))
+    assert manifest["status"] == "failed" and manifest["error"] == "ValueError: boom"
+
+
+def test_finish_with_receiver_down_keeps_zip_and_explains(tmp_path):
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    bundle = make_bundle(tmp_path / "b", returns={"endpoint": f"http://127.0.0.1:{port}/r", "token": "sekret-tok"})
+    res = run_in_bundle(bundle, 'print(json.dumps({"p": str(rt.finish())}))')
+    assert Path(res["p"]).is_file()
+    assert "upload failed" in res["out"] and "after 4 attempts" in res["out"]
+    assert f"nbpack_runtime.upload('{res['p']}')" in res["out"] and "curl -X POST" in res["out"]
+    assert "sekret-tok" not in res["out"] + res["err"]

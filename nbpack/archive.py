@@ -1,0 +1,166 @@
+"""Reading zips that came from elsewhere: every entry is checked before anything is written.
+
+Refused: absolute, drive-letter, backslash and ``..`` paths; symlinks and other non-regular
+entries; duplicate names; overlapping entries (the "overlapped" zip bomb); more entries, larger
+members or a larger total than the limits; members that expand more than ``max_ratio`` times;
+encrypted members. Sizes are enforced on the bytes actually read, not only the declared ones.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import stat
+import zipfile
+import zlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO
+
+from .errors import UnsafeArchive
+
+__all__ = ["Limits", "DEFAULT_LIMITS", "check_name", "open_zip", "safe_members", "read_member", "extract"]
+
+
+@dataclass(frozen=True)
+class Limits:
+    """How much a zip may hold; the service's ingest limits are configurable through these."""
+
+    max_entries: int = 10_000
+    max_member: int = 8 << 30
+    max_total: int = 16 << 30
+    max_ratio: float = 200.0
+    # Small members compress absurdly well (a page of zeros); only police the ratio above this size.
+    ratio_floor: int = 1 << 20
+
+
+DEFAULT_LIMITS = Limits()
+_DRIVE = re.compile(r"^[A-Za-z]:")
+
+
+def check_name(name: str) -> str:
+    """Return a zip entry name if it is a safe relative path, else raise ``UnsafeArchive``."""
+    if not name or "\x00" in name or "\\" in name:
+        raise UnsafeArchive(f"archive entry {name!r} has an unsafe name")
+    if name.startswith("/") or _DRIVE.match(name):
+        raise UnsafeArchive(f"archive entry {name!r} is an absolute path")
+    parts = name.rstrip("/").split("/")
+    if any(p in ("", ".", "..") for p in parts):
+        raise UnsafeArchive(f"archive entry {name!r} leaves its folder or has empty segments")
+    return name
+
+
+def open_zip(source: str | Path | IO[bytes], limits: Limits = DEFAULT_LIMITS) -> zipfile.ZipFile:
+    """Open a zip and check every entry against ``limits``; raise ``UnsafeArchive`` on the first problem."""
+    try:
+        zf = zipfile.ZipFile(source)
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, ValueError, EOFError) as exc:
+        raise UnsafeArchive(f"not a readable zip archive ({exc})") from None
+    try:
+        _check(zf, limits)
+    except BaseException:
+        zf.close()
+        raise
+    return zf
+
+
+def _check(zf: zipfile.ZipFile, limits: Limits) -> None:
+    infos = zf.infolist()
+    if len(infos) > limits.max_entries:
+        raise UnsafeArchive(f"archive has {len(infos)} entries; the limit is {limits.max_entries}")
+    seen: set[str] = set()
+    total = 0
+    for info in infos:
+        name = check_name(info.filename)
+        key = name.rstrip("/")
+        if key in seen:
+            raise UnsafeArchive(f"archive entry {name!r} appears twice")
+        seen.add(key)
+        mode = info.external_attr >> 16
+        # Many writers leave the file-type bits at zero; only an explicit link or device type is refused.
+        if info.create_system == 3 and stat.S_IFMT(mode) not in (0, stat.S_IFREG, stat.S_IFDIR):
+            raise UnsafeArchive(f"archive entry {name!r} is a link or special file")
+        if info.flag_bits & 0x1:
+            raise UnsafeArchive(f"archive entry {name!r} is encrypted")
+        if info.file_size > limits.max_member:
+            raise UnsafeArchive(f"archive entry {name!r} is {info.file_size} bytes; the limit is {limits.max_member}")
+        if info.file_size > limits.ratio_floor and info.file_size > limits.max_ratio * max(info.compress_size, 1):
+            raise UnsafeArchive(f"archive entry {name!r} expands {info.file_size // max(info.compress_size, 1)}"
+                                f" times; the limit is {limits.max_ratio:g}")
+        total += info.file_size
+        if total > limits.max_total:
+            raise UnsafeArchive(f"archive expands to more than {limits.max_total} bytes")
+    # Entries whose data overlap let a tiny archive expand many times over: each must end before the next.
+    spans = sorted((i.header_offset, i.compress_size, i.filename) for i in infos)
+    for (off, size, name), (next_off, _, _) in zip(spans, spans[1:], strict=False):
+        if off + 30 + len(name.encode()) + size > next_off:
+            raise UnsafeArchive(f"archive entry {name!r} overlaps the next entry")
+
+
+def safe_members(zf: zipfile.ZipFile) -> Iterator[zipfile.ZipInfo]:
+    """The file entries of an already checked zip, in archive order (directories skipped)."""
+    return (i for i in zf.infolist() if not i.is_dir())
+
+
+class _Bounded:
+    """Wraps a member stream so it cannot yield more than its declared size."""
+
+    def __init__(self, raw: IO[bytes], info: zipfile.ZipInfo) -> None:
+        self.raw, self.info, self.left = raw, info, info.file_size
+
+    def read(self, n: int = -1) -> bytes:
+        want = self.left + 1 if n < 0 else min(n, self.left + 1)
+        data = self.raw.read(want)
+        self.left -= len(data)
+        if self.left < 0:
+            raise UnsafeArchive(f"archive entry {self.info.filename!r} holds more than it declares")
+        return data
+
+    def close(self) -> None:
+        self.raw.close()
+
+    def __enter__(self) -> _Bounded:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def read_member(zf: zipfile.ZipFile, name: str, max_bytes: int = 64 << 20) -> bytes:
+    """Read one (small) member fully, refusing it when larger than ``max_bytes``."""
+    try:
+        info = zf.getinfo(name)
+    except KeyError:
+        raise UnsafeArchive(f"archive has no {name!r}") from None
+    if info.file_size > max_bytes:
+        raise UnsafeArchive(f"archive entry {name!r} is larger than {max_bytes} bytes")
+    try:
+        with _Bounded(zf.open(info), info) as f:
+            return f.read()
+    except (zipfile.BadZipFile, zlib.error, EOFError) as exc:
+        raise UnsafeArchive(f"archive entry {name!r} is corrupt ({exc})") from None
+
+
+def extract(zf: zipfile.ZipFile, dest: Path) -> list[Path]:
+    """Extract a checked zip into ``dest`` (which must be empty or new); returns the files written."""
+    dest = Path(dest)
+    dest.mkdir(parents=True, exist_ok=True)
+    root = dest.resolve()
+    written = []
+    for info in safe_members(zf):
+        target = (root / info.filename).resolve()
+        if root not in target.parents:
+            raise UnsafeArchive(f"archive entry {info.filename!r} leaves the target folder")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            with _Bounded(zf.open(info), info) as src, open(target, "xb") as out:
+                shutil.copyfileobj(src, out, 1 << 20)
+        except FileExistsError:
+            raise UnsafeArchive(f"archive entry {info.filename!r} clashes with another entry") from None
+        except (zipfile.BadZipFile, zlib.error, EOFError) as exc:
+            raise UnsafeArchive(f"archive entry {info.filename!r} is corrupt ({exc})") from None
+        os.chmod(target, 0o644)
+        written.append(target)
+    return written

@@ -1,0 +1,263 @@
+"""The ``nbpack`` command. The one place where an error becomes a message line and an exit code."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import click
+
+from . import __version__
+from .errors import InvalidInput, NbpackError
+
+__all__ = ["main", "cli"]
+
+
+def _echo_json(doc: Any) -> None:
+    click.echo(json.dumps(doc, indent=2, sort_keys=True))
+
+
+def _parse_catalog(spec: str) -> tuple[str, Path]:
+    name, sep, path = spec.partition("=")
+    if not sep or not name or not path:
+        raise InvalidInput(f"--catalog {spec!r}: expected NAME=PATH")
+    if not Path(path).is_file():
+        raise InvalidInput(f"--catalog {name}: {path}: no such file")
+    return name, Path(path)
+
+
+def _columns_for(path: Path) -> dict[str, dict[str, str]] | None:
+    # A sidecar "<table>.columns.json" carries ESAP's column metadata (unit, ucd, description).
+    side = path.with_name(path.name.split(".")[0] + ".columns.json")
+    if not side.is_file():
+        return None
+    try:
+        doc = json.loads(side.read_text("utf-8"))
+    except (OSError, json.JSONDecodeError) as exc:
+        raise InvalidInput(f"{side}: not a JSON object of column metadata ({exc})") from None
+    if not isinstance(doc, dict):
+        raise InvalidInput(f"{side}: expected an object mapping column name to metadata")
+    return doc
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="nbpack")
+def cli() -> None:
+    """Notebook bundles between ESAP and Jupyter: build, run, serve, open anywhere, return."""
+
+
+@cli.command()
+@click.option("-o", "--output", "out", required=True, type=click.Path(dir_okay=False), help="Bundle zip to write.")
+@click.option("--title", default=None, help="Bundle title (default: from the notebook or 'nbpack bundle').")
+@click.option("--catalog", "catalogs", multiple=True, metavar="NAME=PATH",
+              help="Catalog table: Parquet, Arrow IPC, CSV, JSON rows, ESAP query page, VOTable.")
+@click.option("--file", "file_specs", multiple=True, metavar="NAME=URI", help="Data-lake file reference.")
+@click.option("--files", "refs_file", type=click.Path(dir_okay=False), help="JSON list of file references.")
+@click.option("--notebook", type=click.Path(dir_okay=False), help="Template notebook (default: a starter).")
+@click.option("--require", "requires", multiple=True, metavar="SPEC", help="pip requirement of the payload.")
+@click.option("--conda", "condas", multiple=True, metavar="SPEC", help="conda package of the payload.")
+@click.option("--payload", default=None, help="Named payload from a catalog (--payloads FILE or --server URL).")
+@click.option("--payloads", "payloads_file", type=click.Path(dir_okay=False), help="Local payload catalog file.")
+@click.option("--server", default=None, help="nbpack service to take the payload catalog from.")
+@click.option("--origin-service", default=None, help="Provenance: the ESAP service the results came from.")
+@click.option("--origin-query", default=None, help="Provenance: the query text.")
+@click.option("--allow-http", is_flag=True, help="Let the runtime fetch plain-http file URLs.")
+@click.option("--json", "as_json", is_flag=True, help="Print the manifest as JSON.")
+def build(out: str, title: str | None, catalogs: tuple[str, ...], file_specs: tuple[str, ...], refs_file: str | None,
+          notebook: str | None, requires: tuple[str, ...], condas: tuple[str, ...], payload: str | None,
+          payloads_file: str | None, server: str | None, origin_service: str | None, origin_query: str | None,
+          allow_http: bool, as_json: bool) -> None:
+    """Build a bundle zip from catalogs, file references and a payload."""
+    from .bundle import BuildSpec, CatalogInput, build_bundle
+    from .refs import load_refs, parse_cli_file
+
+    files = [parse_cli_file(s) for s in file_specs]
+    if refs_file:
+        files += load_refs(Path(refs_file))
+    spec = BuildSpec(title=title or "nbpack bundle", files=files, requirements=list(requires), conda=list(condas))
+    for item in catalogs:
+        name, path = _parse_catalog(item)
+        spec.catalogs.append(CatalogInput(name, path, columns=_columns_for(path)))
+    if notebook:
+        spec.notebook = Path(notebook)
+        if not title:
+            spec.title = Path(notebook).stem.replace("_", " ").replace("-", " ") or spec.title
+    if payload:
+        if notebook:
+            raise InvalidInput("give either --notebook or --payload, not both")
+        from .payloads import apply_payload
+
+        apply_payload(spec, payload, catalog_file=payloads_file, server=server)
+    if origin_service or origin_query:
+        spec.origin = {k: v for k, v in (("service", origin_service), ("query", origin_query)) if v}
+    if allow_http:
+        spec.options = {"allow_http": True}
+    started = time.perf_counter()
+    manifest = build_bundle(spec, Path(out))
+    if as_json:
+        _echo_json(manifest)
+    else:
+        click.echo(f"{out}: bundle {manifest['id']} with {len(manifest['catalogs'])} catalog(s), "
+                   f"{len(manifest['files'])} file reference(s) in {time.perf_counter() - started:.2f}s")
+
+
+def _open_any(path: str) -> tuple[str, Any]:
+    """Open FILE as a bundle or a return bundle, whichever it is."""
+    import zipfile
+
+    from . import archive
+    from .bundle import MANIFEST, open_bundle
+    from .returns import RETURN_MANIFEST, open_return
+
+    if not Path(path).is_file():
+        raise InvalidInput(f"{path}: no such file")
+    with archive.open_zip(path) as zf:
+        names = set(zipfile.ZipFile.namelist(zf))
+    if MANIFEST in names:
+        return "bundle", open_bundle(path)
+    if RETURN_MANIFEST in names:
+        return "return", open_return(path)
+    raise InvalidInput(f"{path}: neither a bundle ({MANIFEST}) nor a return bundle ({RETURN_MANIFEST})")
+
+
+@cli.command()
+@click.argument("file", type=click.Path(dir_okay=False))
+def validate(file: str) -> None:
+    """Check a bundle or a return bundle: archive safety, schema, checksums, id, notebook, catalogs."""
+    from .bundle import check_bundle
+    from .returns import check_return
+
+    kind, opened = _open_any(file)
+    with opened:
+        problems = check_bundle(opened) if kind == "bundle" else check_return(opened)
+        if problems:
+            raise NbpackError(f"{file}: invalid {kind}: {problems[0]}"
+                              + (f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""),
+                              code="invalid_bundle")
+        click.echo(f"{file}: valid {kind} {opened.manifest['id']}")
+
+
+@cli.command()
+@click.argument("file", type=click.Path(dir_okay=False))
+@click.option("--json", "as_json", is_flag=True, help="Print the manifest as JSON.")
+def inspect(file: str, as_json: bool) -> None:
+    """Show what a bundle or return bundle holds."""
+    from .inspect import describe
+
+    kind, opened = _open_any(file)
+    with opened:
+        if as_json:
+            _echo_json(opened.manifest)
+        else:
+            click.echo(describe(kind, opened))
+
+
+@cli.command()
+@click.argument("bundle", type=click.Path(dir_okay=False))
+@click.option("-o", "--output", "out", required=True, type=click.Path(dir_okay=False), help="Return bundle zip.")
+@click.option("--timeout", default=600, show_default=True, help="Seconds allowed per cell.")
+@click.option("--kernel", default="python3", show_default=True, help="Kernel name.")
+@click.option("--upload", is_flag=True, help="Also upload the return bundle to the bundle's return endpoint.")
+def run(bundle: str, out: str, timeout: int, kernel: str, upload: bool) -> None:
+    """Execute a bundle's notebook in a real kernel and write the return bundle."""
+    from .execute import run_bundle
+
+    started = time.perf_counter()
+    result = run_bundle(bundle, out, timeout=timeout, kernel_name=kernel, upload=upload)
+    took = time.perf_counter() - started
+    if result.status != "completed":
+        raise NbpackError(f"notebook failed ({result.error}); return bundle with status failed written to {out}",
+                          code="notebook_failed")
+    click.echo(f"{out}: return bundle written in {took:.2f}s (status {result.status})")
+
+
+@cli.command(name="open")
+@click.argument("bundle", type=click.Path(dir_okay=False))
+@click.option("--dir", "target", type=click.Path(file_okay=False), help="Folder to unpack into.")
+@click.option("--no-lab", is_flag=True, help="Only unpack; do not start JupyterLab.")
+def open_(bundle: str, target: str | None, no_lab: bool) -> None:
+    """Unpack a bundle into a folder (kept across opens) and start JupyterLab on its notebook."""
+    from . import archive
+    from .bundle import open_bundle
+    from .links import target_dir_for
+
+    with open_bundle(bundle) as bf:
+        folder = Path(target or target_dir_for(bf.id, bf.manifest["title"]))
+        notebook = bf.manifest["payload"]["notebook"]
+        if (folder / "nbpack.json").is_file():
+            click.echo(f"{folder}: already unpacked; your edits there are kept")
+        else:
+            if folder.exists() and any(folder.iterdir()):
+                raise InvalidInput(f"{folder} exists and is not this bundle's folder; choose --dir")
+            archive.extract(bf.zf, folder)
+            click.echo(f"{folder}: unpacked bundle {bf.id}")
+    if no_lab:
+        return
+    lab = shutil.which("jupyter-lab") or shutil.which("jupyter-notebook")
+    if not lab:
+        raise NbpackError("JupyterLab is not installed: pip install jupyterlab (the bundle is unpacked in "
+                          f"{folder})", code="jupyter_missing")
+    os.chdir(folder)
+    os.execv(lab, [lab, notebook])
+
+
+@cli.command()
+@click.option("--dir", "target", default="demo", show_default=True, type=click.Path(file_okay=False))
+def demo(target: str) -> None:
+    """Build the demo bundle from the sample catalog shipped with nbpack, and run it."""
+    from .bundle import BuildSpec, CatalogInput, build_bundle
+    from .execute import run_bundle
+
+    data = resources.files("nbpack.data")
+    folder = Path(target)
+    folder.mkdir(parents=True, exist_ok=True)
+    columns = json.loads(data.joinpath("sample_sources.columns.json").read_text("utf-8"))
+    csv_path = folder / "sample_sources.csv"
+    csv_path.write_bytes(data.joinpath("sample_sources.csv").read_bytes())
+    nb_path = folder / "gaia-cone.ipynb"
+    nb_path.write_bytes(data.joinpath("demo.ipynb").read_bytes())
+    spec = BuildSpec(
+        title="Gaia DR3 cone around the Pleiades (demo)",
+        catalogs=[CatalogInput("sources", csv_path, columns=columns)],
+        files=[{"name": "pleiades_spectrum", "uri": "https://example.org/data/pleiades/spec1.fits",
+                "size": 2_880_000, "site": "SURF-DCACHE", "media_type": "application/fits"}],
+        notebook=nb_path, requirements=["pyarrow>=14"],
+        origin={"service": "gaia-dr3-tap", "query": "SELECT * FROM gaiadr3.gaia_source WHERE "
+                "CONTAINS(POINT(ra, dec), CIRCLE(56.75, 24.12, 1)) = 1"},
+    )
+    t0 = time.perf_counter()
+    bundle = folder / "demo-bundle.zip"
+    manifest = build_bundle(spec, bundle)
+    t1 = time.perf_counter()
+    result = run_bundle(bundle, folder / "demo-return.zip")
+    t2 = time.perf_counter()
+    click.echo(f"built {bundle} ({manifest['id']}) in {t1 - t0:.2f}s")
+    click.echo(f"ran it in a real kernel in {t2 - t1:.2f}s: {result.return_path} (status {result.status})")
+    click.echo(f"look inside: nbpack inspect {result.return_path}")
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point: run the command group, turning nbpack errors into one line and exit code 1."""
+    try:
+        cli.main(args=argv, prog_name="nbpack", standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("nbpack: aborted", err=True)
+        sys.exit(130)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except NbpackError as exc:
+        click.echo(f"nbpack: error: {exc.message}", err=True)
+        sys.exit(1)
+    except KeyboardInterrupt:
+        sys.exit(130)
+    except subprocess.CalledProcessError as exc:
+        click.echo(f"nbpack: error: {exc.cmd[0]} failed with exit code {exc.returncode}", err=True)
+        sys.exit(1)

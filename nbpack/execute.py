@@ -1,0 +1,110 @@
+"""Run a bundle with no browser: unpack it, execute its notebook in a real kernel, write the return bundle."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import nbformat
+from nbclient import NotebookClient
+from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
+
+from . import archive
+from .bundle import open_bundle
+from .errors import InvalidInput, NbpackError
+from .notebook import notebook_bytes, read_notebook, tagged_cells
+
+__all__ = ["RunResult", "run_bundle", "run_folder"]
+
+
+class NotebookFailed(NbpackError):
+    code = "notebook_failed"
+
+
+@dataclass
+class RunResult:
+    """What a run produced: the return bundle path, its status and the error line if it failed."""
+
+    return_path: Path
+    status: str
+    error: str | None
+    notebook: Path
+
+
+def _error_line(exc: BaseException) -> str:
+    if isinstance(exc, CellExecutionError):
+        return f"{exc.ename}: {exc.evalue}"[:500]
+    return f"{type(exc).__name__}: {exc}"[:500]
+
+
+def run_folder(folder: Path, out: Path, *, timeout: int = 600, kernel_name: str = "python3",
+               upload: bool = False, env: dict[str, str] | None = None) -> RunResult:
+    """Execute an unpacked bundle in ``folder``; the results cell writes the return bundle to ``out``."""
+    import json
+
+    from .bundle import MANIFEST
+
+    manifest = json.loads((folder / MANIFEST).read_text("utf-8"))
+    nb_path = folder / manifest["payload"]["notebook"]
+    nb = read_notebook(nb_path.read_bytes(), f"notebook {nb_path.name}")
+    results_at = set(tagged_cells(nb, manifest["cells"]["results"]))
+    out = Path(out).resolve()
+    kernel_env = {**os.environ, **(env or {}), "NBPACK_NOTEBOOK": str(nb_path), "NBPACK_RETURN_PATH": str(out),
+                  "NBPACK_BUNDLE_DIR": str(folder)}
+    if not upload:
+        kernel_env["NBPACK_NO_UPLOAD"] = "1"
+    else:
+        kernel_env.pop("NBPACK_NO_UPLOAD", None)
+    client = NotebookClient(nb, timeout=timeout, kernel_name=kernel_name, allow_errors=False,
+                            resources={"metadata": {"path": str(folder)}})
+    error: str | None = None
+    with client.setup_kernel(env=kernel_env):
+        for index, cell in enumerate(nb.cells):
+            if index in results_at:
+                # The results cell packs the notebook from disk: save what ran so far first.
+                nb_path.write_bytes(notebook_bytes(nb))
+            try:
+                client.execute_cell(cell, index)
+            except (CellExecutionError, CellTimeoutError, DeadKernelError) as exc:
+                error = _error_line(exc)
+                break
+        if error is not None:
+            nb_path.write_bytes(notebook_bytes(nb))
+            if not isinstance(client.kc, type(None)) and client.kc.is_alive():
+                code = ("import nbpack_runtime\n"
+                        f"nbpack_runtime.finish(status='failed', error={error!r}, upload={upload!r})")
+                try:
+                    client.execute_cell(nbformat.v4.new_code_cell(code), len(nb.cells))
+                except (CellExecutionError, CellTimeoutError, DeadKernelError):
+                    pass
+    nb_path.write_bytes(notebook_bytes(nb))
+    if not out.is_file():
+        raise NotebookFailed(f"the notebook did not write a return bundle ({error or 'results cell missing?'})")
+    return RunResult(out, "failed" if error else "completed", error, nb_path)
+
+
+def run_bundle(bundle: str | Path, out: str | Path, *, timeout: int = 600, kernel_name: str = "python3",
+               upload: bool = False, workdir: Path | None = None) -> RunResult:
+    """Unpack ``bundle`` (checked) into a scratch folder and execute it; the return bundle goes to ``out``."""
+    out = Path(out).resolve()
+    if out.exists() and out.is_dir():
+        raise InvalidInput(f"{out} is a folder; give a .zip path for the return bundle")
+    with open_bundle(bundle) as bf, tempfile.TemporaryDirectory(prefix="nbpack-run-") as tmp:
+        folder = Path(workdir) if workdir else Path(tmp) / bf.id
+        archive.extract(bf.zf, folder)
+        tmp_out = out.with_name(f".{out.name}.part")
+        tmp_out.unlink(missing_ok=True)
+        try:
+            result = run_folder(folder, tmp_out, timeout=timeout, kernel_name=kernel_name, upload=upload)
+            os.replace(tmp_out, out)
+        finally:
+            tmp_out.unlink(missing_ok=True)
+        return RunResult(out, result.status, result.error, result.notebook)
+
+
+def describe(result: RunResult) -> dict[str, Any]:
+    """A JSON-able summary of a run."""
+    return {"return": str(result.return_path), "status": result.status, "error": result.error}

@@ -1,0 +1,57 @@
+"""The bundle and return formats, defined once as JSON Schemas shipped in ``nbpack.schemas``."""
+
+from __future__ import annotations
+
+import json
+from functools import cache
+from importlib import resources
+from typing import Any
+
+import jsonschema
+
+from .errors import InvalidBundle
+
+__all__ = ["BUNDLE_FORMAT_VERSION", "RETURN_FORMAT_VERSION", "SCHEMAS", "load_schema", "iter_errors", "validate"]
+
+BUNDLE_FORMAT_VERSION = "1.0"
+RETURN_FORMAT_VERSION = "1.0"
+
+# (kind, format version) -> schema file; released versions are frozen, a change adds a file.
+SCHEMAS: dict[tuple[str, str], str] = {
+    ("bundle", "1.0"): "bundle-1.0.schema.json",
+    ("return", "1.0"): "return-1.0.schema.json",
+}
+_CURRENT = {"bundle": BUNDLE_FORMAT_VERSION, "return": RETURN_FORMAT_VERSION}
+
+
+@cache
+def load_schema(kind: str, version: str | None = None) -> dict[str, Any]:
+    """The JSON Schema of a manifest kind ("bundle" or "return") at a format version."""
+    name = SCHEMAS.get((kind, version or _CURRENT[kind]))
+    if name is None:
+        raise InvalidBundle(f"unsupported {kind} format version {version!r}")
+    return json.loads(resources.files("nbpack.schemas").joinpath(name).read_text("utf-8"))
+
+
+@cache
+def _validator(kind: str, version: str) -> jsonschema.protocols.Validator:
+    schema = load_schema(kind, version)
+    cls = jsonschema.validators.validator_for(schema)
+    return cls(schema, format_checker=cls.FORMAT_CHECKER)
+
+
+def iter_errors(doc: Any, kind: str) -> list[str]:
+    """Every schema violation of ``doc`` as a readable line (``path: message``), empty when valid."""
+    version = doc.get("format_version") if isinstance(doc, dict) else None
+    if not isinstance(version, str) or (kind, version) not in SCHEMAS:
+        return [f"format_version: unsupported {kind} format version {version!r}"]
+    errors = sorted(_validator(kind, version).iter_errors(doc), key=lambda e: list(e.absolute_path))
+    return [f"{'/'.join(str(p) for p in e.absolute_path) or '(root)'}: {e.message}" for e in errors]
+
+
+def validate(doc: Any, kind: str) -> None:
+    """Raise ``InvalidBundle`` naming the first problem if ``doc`` is not a valid manifest of ``kind``."""
+    errors = iter_errors(doc, kind)
+    if errors:
+        more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+        raise InvalidBundle(f"{kind} manifest is invalid: {errors[0][:300]}{more}")

@@ -567,18 +567,24 @@ class S3Storage:
         _check_prefix(prefix)
         full = f"{self.prefix}/{prefix}" if self.prefix else prefix
         paginator = self.client.get_paginator("list_objects_v2")
+        found: list[ObjectInfo] = []
         with self._errors(prefix or "(all)"):
             for page in paginator.paginate(Bucket=self.bucket, Prefix=full):
                 for obj in page.get("Contents", []):
                     key = self._rel(obj["Key"])
                     if any(p.startswith(TMP_PREFIX) for p in key.split("/")):
                         continue
-                    yield ObjectInfo(
-                        key=key,
-                        size=int(obj["Size"]),
-                        etag=str(obj.get("ETag", "")).strip('"') or None,
-                        modified=obj.get("LastModified"),
+                    found.append(
+                        ObjectInfo(
+                            key=key,
+                            size=int(obj["Size"]),
+                            etag=str(obj.get("ETag", "")).strip('"') or None,
+                            modified=obj.get("LastModified"),
+                        )
                     )
+        # SeaweedFS lists folder by folder ("a/b" before "a-c"), not in S3's byte order: sort here
+        found.sort(key=lambda info: info.key)
+        yield from found
 
     def delete(self, key: str) -> None:
         """Remove the object; no error if absent."""

@@ -268,11 +268,19 @@ def resolve_payload(payload: Payload, cache_dir: Path, *, timeout: float = 30) -
         return _resolve_git(payload, Path(cache_dir), timeout)
     except NbpackError as err:
         # A token embedded in the repository URL must not reach the error shown to users.
-        userinfo = urlsplit(payload.url).netloc.rpartition("@")[0]
-        if userinfo:
-            err.message = err.message.replace(userinfo + "@", "***@")
+        if _public_url(payload.url) != payload.url:
+            userinfo = urlsplit(payload.url).netloc.rpartition("@")[0]
+            err.message = err.message.replace(payload.url, _public_url(payload.url)).replace(userinfo, "***")
             err.args = (err.message,)
         raise
+
+
+def _public_url(url: str) -> str:
+    """The URL without user:password (what bundles and error messages may show)."""
+    parts = urlsplit(url)
+    if "@" not in parts.netloc:
+        return url
+    return parts._replace(netloc=parts.netloc.rpartition("@")[2]).geturl()
 
 
 def _resolve_git(payload: Payload, cache_dir: Path, timeout: float) -> ResolvedPayload:
@@ -284,7 +292,7 @@ def _resolve_git(payload: Payload, cache_dir: Path, timeout: float) -> ResolvedP
         _fetch_into_cache(payload, sha, filepath, entry, timeout)
         meta = _read_meta(entry)
         assert meta is not None  # written by _fetch_into_cache or it raised
-    if filepath not in meta["tree"]:
+    if filepath not in set(meta["tree"]):
         raise _payload_error(
             "payload_not_notebook", f"payload '{payload.name}': {filepath} is not in {payload.url} at {sha[:12]}"
         )
@@ -309,7 +317,7 @@ def _resolve_git(payload: Payload, cache_dir: Path, timeout: float) -> ResolvedP
         requirements=_dedupe(requirements),
         conda=_dedupe(conda),
         extra_files=extra,
-        source={"url": payload.url, "ref": payload.ref, "commit": sha, "filepath": filepath},
+        source={"url": _public_url(payload.url), "ref": payload.ref, "commit": sha, "filepath": filepath},
     )
 
 

@@ -336,6 +336,7 @@ def test_server_refusing_shallow_fetch_falls_back_to_full_fetch(server, tmp_path
     thread.start()
     try:
         url = f"http://127.0.0.1:{httpd.server_address[1]}/dumb/.git"
+        url = url.replace("//", "//reader:tok3n@")  # credentials must stay out of the recorded source
         payload = Payload.from_dict({"name": "d", "url": url, "ref": "main", "filepath": "nb.ipynb"})
         res = resolve_payload(payload, tmp_path, timeout=20)
     finally:
@@ -343,6 +344,7 @@ def test_server_refusing_shallow_fetch_falls_back_to_full_fetch(server, tmp_path
         httpd.server_close()
         thread.join(timeout=5)
     assert res.source["commit"] == _git(repo, "rev-parse", "main")
+    assert res.source["url"] == url.replace("reader:tok3n@", "")
     assert res.notebook == _notebook("dumb") and res.requirements == ["pyvo"]
     assert len(_entries(tmp_path)) == 1
 

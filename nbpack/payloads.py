@@ -56,8 +56,8 @@ _WORKFLOW_FIELDS = (
     "runtimePlatform",
 )
 _OWN_FIELDS = ("requirements", "conda", "hub")
-# ESAP's serializer adds a primary key; it carries no meaning here.
-_IGNORED_FIELDS = ("id", "pk")
+# ESAP's serializer adds a primary key and to_json() adds kind; neither is an input.
+_IGNORED_FIELDS = ("id", "pk", "kind")
 
 
 @dataclass(frozen=True)

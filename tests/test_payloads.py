@@ -278,7 +278,9 @@ def test_example_catalog_and_search():
     with pytest.raises(NotFound, match="unknown payload 'nope'") as err:
         catalog.get("nope")
     assert err.value.http_status == 404
-    assert json.loads(json.dumps(catalog.get("lofar-imaging").to_json()))["kind"] == "git"
+    lofar = catalog.get("lofar-imaging")
+    assert json.loads(json.dumps(lofar.to_json()))["kind"] == "git"
+    assert Payload.from_dict(lofar.to_json()) == lofar
 
 
 def test_esap_workflow_json(tmp_path):

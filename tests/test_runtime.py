@@ -331,11 +331,11 @@ def test_notebook_values_outputs_and_return_zip(tmp_path):
 
 
 class _Receiver(ThreadingHTTPServer):
-    """A tiny return endpoint: 503 once, then 201 with an id; keeps what it received."""
+    """A tiny return endpoint answering the given statuses in turn (503 once, then 201 by default)."""
 
     daemon_threads = True
 
-    def __init__(self) -> None:
+    def __init__(self, statuses: tuple[int, ...] = (503, 201)) -> None:
         self.posts: list[dict] = []
 
         class Handler(BaseHTTPRequestHandler):
@@ -346,8 +346,9 @@ class _Receiver(ThreadingHTTPServer):
                 body = self.rfile.read(int(self.headers["Content-Length"]))
                 srv.posts.append({"auth": self.headers["Authorization"], "type": self.headers["Content-Type"],
                                   "body": body})
-                status, answer = (503, {"error": "busy", "message": "try later"}) if len(srv.posts) == 1 else (
-                    201, {"id": "r-fromserver", "links": {"self": "/returns/r-fromserver"}})
+                status = statuses[min(len(srv.posts), len(statuses)) - 1]
+                answer = {"id": "r-fromserver", "links": {"self": "/returns/r-fromserver"}} if status < 300 else {
+                    "error": "refused", "message": f"server says {status}"}
                 data = json.dumps(answer).encode()
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")
@@ -394,3 +395,52 @@ def test_finish_with_receiver_down_keeps_zip_and_explains(tmp_path):
     assert "upload failed" in res["out"] and "after 4 attempts" in res["out"]
     assert f"nbpack_runtime.upload('{res['p']}')" in res["out"] and "curl -X POST" in res["out"]
     assert "sekret-tok" not in res["out"] + res["err"]
+
+
+def test_upload_4xx_is_final_and_shows_server_message(tmp_path):
+    receiver = _Receiver(statuses=(403,))
+    thread = threading.Thread(target=receiver.serve_forever, daemon=True)
+    thread.start()
+    try:
+        endpoint = f"http://127.0.0.1:{receiver.server_address[1]}/r"
+        bundle = make_bundle(tmp_path / "b", returns={"endpoint": endpoint, "token": "tok-403"})
+        res = run_in_bundle(bundle, 'print(json.dumps({"p": str(rt.finish())}))')
+    finally:
+        receiver.shutdown()
+        receiver.server_close()
+    assert len(receiver.posts) == 1
+    assert "refused the return (HTTP 403): server says 403" in res["out"] and Path(res["p"]).is_file()
+
+
+@pytest.mark.s3
+def test_s3_file_and_results_to_data_lake(tmp_path, s3_env, s3_bucket):
+    import boto3
+
+    s3 = boto3.client("s3", endpoint_url=s3_env.endpoint)
+    blob = b"spectrum " * 500
+    s3.put_object(Bucket=s3_bucket, Key="lake/spec.dat", Body=blob)
+    bundle = make_bundle(tmp_path / "b", files=[{"name": "spec", "uri": f"s3://{s3_bucket}/lake/spec.dat",
+                                                 "checksums": {"md5": hashlib.md5(blob).hexdigest()}}])
+    manifest = json.loads((bundle / "nbpack.json").read_text())
+    manifest["results"] = {"s3": {"bucket": s3_bucket, "prefix": "results", "endpoint": s3_env.endpoint},
+                           "rucio": {"scope": "user.esap", "rse": "LOCAL"}, "outputs": ["*.csv"]}
+    jsonschema.Draft202012Validator(_schema("bundle-1.0.schema.json")).validate(manifest)
+    (bundle / "nbpack.json").write_text(json.dumps(manifest))
+    res = run_in_bundle(bundle, """
+b = rt.start()
+p = b.file("spec")
+rt.save_output(b"a,b;", "t.csv"); rt.save_output(b"notes", "n.txt")
+print(json.dumps({"data": p.read_text()[:8], "zip": str(rt.finish())}))
+""", {"AWS_ENDPOINT_URL": s3_env.endpoint})
+    assert res["data"] == "spectrum"
+    assert "could not copy outputs/t.csv to rucio" in res["out"] and "pip install rucio-clients" in res["out"]
+    with zipfile.ZipFile(res["zip"]) as zf:
+        ret = json.loads(zf.read("nbpack-return.json"))
+    jsonschema.Draft202012Validator(_schema("return-1.0.schema.json")).validate(ret)
+    outs = {o["path"]: o for o in ret["outputs"]}
+    assert "locations" not in outs["outputs/n.txt"]
+    [loc] = outs["outputs/t.csv"]["locations"]
+    assert loc["uri"] == f"s3://{s3_bucket}/results/{ret['id']}/t.csv"
+    assert loc["checksums"]["sha256"] == _sha(b"a,b;")
+    body = s3.get_object(Bucket=s3_bucket, Key=f"results/{ret['id']}/t.csv")["Body"].read()
+    assert body == b"a,b;"

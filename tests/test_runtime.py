@@ -273,15 +273,19 @@ print(json.dumps({"err": err}))
     assert "HTTP 401" in bad["err"] and "Cannot authenticate" in bad["err"]
 
 
-def test_notebook_values_outputs_and_return_zip(tmp_path):
-    bundle = make_bundle(tmp_path / "b", requirements=["pyarrow>=1"])
+def test_notebook_values_outputs_and_return_zip(tmp_path, server):
+    url = server.serve("/data/f.bin", b"0123456789" * 100)
+    bundle = make_bundle(tmp_path / "b", requirements=["pyarrow>=1"], options={"allow_http": True},
+                         files=[{"name": "f", "uri": url, "checksums": {"md5": hashlib.md5(b"0123456789" * 100)
+                                                                        .hexdigest()}}])
     nb = nbformat.read(bundle / "analysis.ipynb", as_version=4)
     nb.cells += [
         nbformat.v4.new_code_cell("n = bundle.catalog('stars').num_rows\n"
                                   "nbpack_runtime.save_value('n_rows', n)\n"
                                   "nbpack_runtime.save_value('label', 'bright stars')\n"
                                   "nbpack_runtime.save_value('obj', object())\n"
-                                  "nbpack_runtime.save_output(b'x,y\\n1,2\\n', 'table.csv')"),
+                                  "nbpack_runtime.save_output(b'x,y\\n1,2\\n', 'table.csv')\n"
+                                  "assert bundle.file('f').stat().st_size == 1000"),
         nbformat.v4.new_code_cell("path = nbpack_runtime.finish()\nprint(path)"),
     ]
     env_before = dict(os.environ)
@@ -304,6 +308,8 @@ def test_notebook_values_outputs_and_return_zip(tmp_path):
     assert scraps["n_rows"] == ("json", 3)
     assert scraps["label"] == ("text", "bright stars")
     assert scraps["obj"][0] == "text" and scraps["obj"][1].startswith("<object object")
+    progress = [o["data"]["text/plain"] for o in nb.cells[1].outputs if "text/plain" in o.get("data", {})]
+    assert any(p.startswith("f [") for p in progress)  # the kernel progress display
 
     zips = list(bundle.glob("nbpack-return-r-*.zip"))
     assert len(zips) == 1

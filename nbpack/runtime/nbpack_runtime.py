@@ -142,7 +142,7 @@ class _Progress:
         self._handle = None
         if _in_kernel():
             from IPython.display import display
-            self._handle = display(self._text(), display_id=True)
+            self._handle = display({"text/plain": self._text()}, raw=True, display_id=True)
 
     def _text(self) -> str:
         if self.total:
@@ -158,7 +158,7 @@ class _Progress:
             return
         self._last = now
         if self._handle is not None:
-            self._handle.update(self._text())
+            self._handle.update({"text/plain": self._text()}, raw=True)
         else:
             sys.stderr.write("\r" + self._text() + ("\n" if final else ""))
             sys.stderr.flush()
@@ -330,7 +330,7 @@ def _fetch_into_cache(ref: FileRef, urls: list[str], expected: dict[str, str], s
         return dest
     dest.parent.mkdir(parents=True, exist_ok=True)
     part = dest.with_name(dest.name + ".part")
-    errors: list[str] = []
+    errors: list[RuntimeProblem] = []
     for url in urls:
         for _ in range(2):
             resumed = part.exists()
@@ -339,18 +339,18 @@ def _fetch_into_cache(ref: FileRef, urls: list[str], expected: dict[str, str], s
                 _verify(part, ref.name, expected, size)
             except ChecksumMismatch as err:
                 part.unlink(missing_ok=True)  # a bad download never becomes visible
-                errors.append(str(err))
+                errors.append(err)
                 if not resumed:
                     break
                 continue  # a resumed part may have been stale: try once from scratch
             except RuntimeProblem as err:
-                errors.append(str(err))
+                errors.append(err)
                 break
             os.replace(part, dest)
             return dest
-    if errors and all("expected" in e for e in errors):
-        raise ChecksumMismatch(errors[-1])
-    raise FetchError("; ".join(errors) or f"{ref.name}: no usable location")
+    if errors and all(isinstance(e, ChecksumMismatch) for e in errors):
+        raise errors[-1]
+    raise FetchError("; ".join(map(str, errors)) or f"{ref.name}: no usable location")
 
 
 # --- Rucio: client when installed, REST otherwise ---------------------------------------------------------
@@ -894,7 +894,9 @@ def finish(upload: bool = True, status: str | None = None, error: str | None = N
     blobs: list[tuple[str, bytes | Path]] = [*entries,
                                              (RETURN_MANIFEST, json.dumps(manifest, indent=2).encode()),
                                              (CRATE, json.dumps(_crate(bundle, manifest), indent=2).encode())]
-    target = Path(os.environ.get("NBPACK_RETURN_PATH") or bundle.root / f"nbpack-return-{rid}.zip")
+    target = Path(os.environ.get("NBPACK_RETURN_PATH") or bundle.root)
+    if target.is_dir():
+        target = target / f"nbpack-return-{rid}.zip"
     tmp = target.with_name(target.name + ".tmp")
     with zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED, compresslevel=6) as zf:
         for arcname, data in sorted(blobs, key=lambda b: b[0]):

@@ -109,4 +109,20 @@ def test_pull_open_run_edit_repull(jupyterhub, page, git_server):
     timings["repull_to_notebook_shown"] = time.monotonic() - began
     assert (home / "demo" / "NEWS.md").read_text() == "upstream change\n"
     assert "alice was here" in (home / "demo" / "demo.ipynb").read_text()
+
+    began = time.monotonic()
+    jupyterhub.run_all_in_lab(page)
+    jupyterhub.save_in_lab(page)
+    timings["lab_run_all_and_save"] = time.monotonic() - began
+    saved = nbformat.read(home / "demo" / "demo.ipynb", as_version=4)
+    assert [c.source for c in saved.cells][-1] == "alice was here"
+    assert saved.cells[2].outputs[0]["data"]["text/plain"] == "42"
+    # A second Run All must wait for fresh results, not take the saved [n] prompts for done.
+    jupyterhub.run_all_in_lab(page)
+    jupyterhub.save_in_lab(page)
+    rerun = nbformat.read(home / "demo" / "demo.ipynb", as_version=4)
+    assert rerun.cells[2].execution_count > saved.cells[2].execution_count
+
+    session = jupyterhub.login_session("bob")
+    assert "bob" in session.get(f"{jupyterhub.url}/hub/home", timeout=30).text
     print("timings (s):", {key: round(value, 1) for key, value in timings.items()})

@@ -251,6 +251,12 @@ def ensure_repo(open_bundle: Callable[[], BinaryIO], bundle_id: str, cache_dir: 
         fcntl.flock(lock, fcntl.LOCK_EX)
         if repo.is_dir():
             return repo
+        # Holding the lock, any leftover temp for this bundle is from a builder that died mid-way.
+        for stale in [*git_dir.glob(f".{bundle_id}.git.tmp-*"), *git_dir.glob(f".{bundle_id}-*.zip")]:
+            if stale.is_dir():
+                shutil.rmtree(stale, ignore_errors=True)
+            else:
+                stale.unlink(missing_ok=True)
         with tempfile.NamedTemporaryFile(dir=git_dir, prefix=f".{bundle_id}-", suffix=".zip") as tmp:
             src = open_bundle()
             try:

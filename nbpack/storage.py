@@ -385,6 +385,8 @@ class S3Storage:
         self.transfer = TransferConfig(
             multipart_threshold=PART_SIZE, multipart_chunksize=PART_SIZE, max_concurrency=4, use_threads=True
         )
+        # s3transfer buffers up to 10 parts of a non-seekable stream by default; boto3's config has no alias
+        self.transfer.max_in_memory_upload_chunks = 4
         self._where = endpoint_url or "AWS S3"
 
     def _key(self, key: str) -> str:

@@ -8,10 +8,13 @@ encrypted members. Sizes are enforced on the bytes actually read, not only the d
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import shutil
 import stat
+import struct
+import tempfile
 import zipfile
 import zlib
 from collections.abc import Iterator
@@ -21,7 +24,17 @@ from typing import IO
 
 from .errors import UnsafeArchive
 
-__all__ = ["Limits", "DEFAULT_LIMITS", "check_name", "open_zip", "safe_members", "read_member", "extract"]
+__all__ = [
+    "Limits",
+    "DEFAULT_LIMITS",
+    "check_name",
+    "open_zip",
+    "safe_members",
+    "open_member",
+    "read_member",
+    "member_sha256",
+    "extract",
+]
 
 
 @dataclass(frozen=True)
@@ -38,6 +51,11 @@ class Limits:
 
 DEFAULT_LIMITS = Limits()
 _DRIVE = re.compile(r"^[A-Za-z]:")
+_METHODS = {zipfile.ZIP_STORED: "stored", zipfile.ZIP_DEFLATED: "deflate", zipfile.ZIP_BZIP2: "bzip2",
+            zipfile.ZIP_LZMA: "lzma"}
+# Errors the standard library raises for damaged archives or member data (never for our own bugs).
+_CORRUPT = (zipfile.BadZipFile, zipfile.LargeZipFile, zlib.error, EOFError, OSError, ValueError, struct.error,
+            NotImplementedError, RuntimeError, IndexError, OverflowError)
 
 
 def check_name(name: str) -> str:
@@ -56,8 +74,8 @@ def open_zip(source: str | Path | IO[bytes], limits: Limits = DEFAULT_LIMITS) ->
     """Open a zip and check every entry against ``limits``; raise ``UnsafeArchive`` on the first problem."""
     try:
         zf = zipfile.ZipFile(source)
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, ValueError, EOFError) as exc:
-        raise UnsafeArchive(f"not a readable zip archive ({exc})") from None
+    except _CORRUPT as exc:
+        raise UnsafeArchive(f"not a readable zip archive ({_short(exc)})") from None
     try:
         _check(zf, limits)
     except BaseException:
@@ -79,11 +97,15 @@ def _check(zf: zipfile.ZipFile, limits: Limits) -> None:
             raise UnsafeArchive(f"archive entry {name!r} appears twice")
         seen.add(key)
         mode = info.external_attr >> 16
-        # Many writers leave the file-type bits at zero; only an explicit link or device type is refused.
-        if info.create_system == 3 and stat.S_IFMT(mode) not in (0, stat.S_IFREG, stat.S_IFDIR):
+        # Many writers leave the file-type bits at zero; only an explicit link or device type is refused
+        # (whatever system the entry claims: extractors that honour the bits do not all check it).
+        if stat.S_IFMT(mode) not in (0, stat.S_IFREG, stat.S_IFDIR):
             raise UnsafeArchive(f"archive entry {name!r} is a link or special file")
-        if info.flag_bits & 0x1:
+        # Bit 0 is classic encryption, bit 6 strong encryption, bit 5 "patched data" nobody writes.
+        if info.flag_bits & 0x41:
             raise UnsafeArchive(f"archive entry {name!r} is encrypted")
+        if info.flag_bits & 0x20 or info.compress_type not in _METHODS:
+            raise UnsafeArchive(f"archive entry {name!r} uses an unsupported compression method")
         if info.file_size > limits.max_member:
             raise UnsafeArchive(f"archive entry {name!r} is {info.file_size} bytes; the limit is {limits.max_member}")
         if info.file_size > limits.ratio_floor and info.file_size > limits.max_ratio * max(info.compress_size, 1):
@@ -92,6 +114,12 @@ def _check(zf: zipfile.ZipFile, limits: Limits) -> None:
         total += info.file_size
         if total > limits.max_total:
             raise UnsafeArchive(f"archive expands to more than {limits.max_total} bytes")
+    files = {i.filename for i in infos if not i.is_dir()}
+    for name in sorted(seen):
+        parts = name.split("/")
+        for n in range(1, len(parts)):
+            if "/".join(parts[:n]) in files:
+                raise UnsafeArchive(f"archive entry {name!r} sits under a file entry")
     # Entries whose data overlap let a tiny archive expand many times over: each must end before the next.
     spans = sorted((i.header_offset, i.compress_size, i.filename) for i in infos)
     for (off, size, name), (next_off, _, _) in zip(spans, spans[1:], strict=False):
@@ -111,8 +139,12 @@ class _Bounded:
         self.raw, self.info, self.left = raw, info, info.file_size
 
     def read(self, n: int = -1) -> bytes:
+        """Up to ``n`` bytes (all when negative), never more than the declared size."""
         want = self.left + 1 if n < 0 else min(n, self.left + 1)
-        data = self.raw.read(want)
+        try:
+            data = self.raw.read(want)
+        except _CORRUPT as exc:
+            raise UnsafeArchive(f"archive entry {self.info.filename!r} is corrupt ({_short(exc)})") from None
         self.left -= len(data)
         if self.left < 0:
             raise UnsafeArchive(f"archive entry {self.info.filename!r} holds more than it declares")
@@ -128,6 +160,14 @@ class _Bounded:
         self.close()
 
 
+def open_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo) -> _Bounded:
+    """A stream over one member that raises ``UnsafeArchive`` for corrupt data or more bytes than declared."""
+    try:
+        return _Bounded(zf.open(info), info)
+    except _CORRUPT as exc:
+        raise UnsafeArchive(f"archive entry {info.filename!r} is corrupt ({_short(exc)})") from None
+
+
 def read_member(zf: zipfile.ZipFile, name: str, max_bytes: int = 64 << 20) -> bytes:
     """Read one (small) member fully, refusing it when larger than ``max_bytes``."""
     try:
@@ -136,31 +176,62 @@ def read_member(zf: zipfile.ZipFile, name: str, max_bytes: int = 64 << 20) -> by
         raise UnsafeArchive(f"archive has no {name!r}") from None
     if info.file_size > max_bytes:
         raise UnsafeArchive(f"archive entry {name!r} is larger than {max_bytes} bytes")
-    try:
-        with _Bounded(zf.open(info), info) as f:
-            return f.read()
-    except (zipfile.BadZipFile, zlib.error, EOFError) as exc:
-        raise UnsafeArchive(f"archive entry {name!r} is corrupt ({exc})") from None
+    with open_member(zf, info) as f:
+        return f.read()
+
+
+def member_sha256(zf: zipfile.ZipFile, info: zipfile.ZipInfo) -> str:
+    """sha256 of one member's data, read in chunks; corrupt data raises ``UnsafeArchive``."""
+    h = hashlib.sha256()
+    with open_member(zf, info) as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
 
 
 def extract(zf: zipfile.ZipFile, dest: Path) -> list[Path]:
-    """Extract a checked zip into ``dest`` (which must be empty or new); returns the files written."""
-    dest = Path(dest)
-    dest.mkdir(parents=True, exist_ok=True)
-    root = dest.resolve()
+    """Extract a checked zip into ``dest``; on any failure nothing from the archive is left in ``dest``.
+
+    Members go to a staging folder beside ``dest`` first (so every byte is read and verified),
+    then move into place; names already present in ``dest`` are refused before anything moves.
+    """
+    dest = Path(dest).absolute()
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    stage = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", suffix=".extract", dir=dest.parent))
+    try:
+        rels = _extract_to(zf, stage)
+        tops = sorted({rel.split("/", 1)[0] for rel in rels})
+        if not dest.exists():
+            os.rename(stage, dest)
+        else:
+            clash = [t for t in tops if os.path.lexists(dest / t)]
+            if clash:
+                raise UnsafeArchive(f"archive entry {clash[0]!r} already exists in {dest}")
+            for top in tops:
+                os.rename(stage / top, dest / top)
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)
+    return [dest / rel for rel in rels]
+
+
+def _extract_to(zf: zipfile.ZipFile, root: Path) -> list[str]:
+    root = root.resolve()
     written = []
     for info in safe_members(zf):
-        target = (root / info.filename).resolve()
+        name = check_name(info.filename)
+        target = (root / name).resolve()
         if root not in target.parents:
-            raise UnsafeArchive(f"archive entry {info.filename!r} leaves the target folder")
-        target.parent.mkdir(parents=True, exist_ok=True)
+            raise UnsafeArchive(f"archive entry {name!r} leaves the target folder")
         try:
-            with _Bounded(zf.open(info), info) as src, open(target, "xb") as out:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            with open_member(zf, info) as src, open(target, "xb") as out:
                 shutil.copyfileobj(src, out, 1 << 20)
-        except FileExistsError:
-            raise UnsafeArchive(f"archive entry {info.filename!r} clashes with another entry") from None
-        except (zipfile.BadZipFile, zlib.error, EOFError) as exc:
-            raise UnsafeArchive(f"archive entry {info.filename!r} is corrupt ({exc})") from None
+        except (FileExistsError, IsADirectoryError, NotADirectoryError):
+            raise UnsafeArchive(f"archive entry {name!r} clashes with another entry") from None
         os.chmod(target, 0o644)
-        written.append(target)
+        written.append(target.relative_to(root).as_posix())
     return written
+
+
+def _short(exc: BaseException) -> str:
+    return " ".join(str(exc).split())[:200] or type(exc).__name__

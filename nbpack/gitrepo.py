@@ -21,6 +21,7 @@ import tempfile
 import threading
 import uuid
 import zipfile
+import zlib
 from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -164,7 +165,7 @@ def _fast_import(
             proc.stdin.write(b"\ndone\n")
             proc.stdin.close()
             rc = proc.wait(timeout=600)
-        except (zipfile.BadZipFile, OSError, EOFError) as exc:
+        except (zipfile.BadZipFile, zlib.error, OSError, EOFError) as exc:
             proc.kill()
             proc.wait()
             if isinstance(exc, BrokenPipeError):

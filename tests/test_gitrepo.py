@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from werkzeug.serving import make_server
 
-from nbpack.errors import InvalidInput, UnsafeArchive
+from nbpack.errors import InvalidBundle, InvalidInput, UnsafeArchive
 from nbpack.gitrepo import build_repo, ensure_repo, http_backend, make_wsgi_app
 
 BID = "b-0123456789abcdef01234567"
@@ -127,6 +127,17 @@ def test_unsafe_entry_names_are_refused(tmp_path, name):
     with pytest.raises(UnsafeArchive):
         build_repo(bundle, tmp_path / "r.git")
     assert not (tmp_path / "r.git").exists()
+
+
+def test_corrupt_entry_data_is_refused(tmp_path):
+    bundle = tmp_path / "corrupt.zip"
+    make_bundle(bundle, binary_mb=1)
+    raw = bytearray(bundle.read_bytes())
+    raw[len(raw) // 2] ^= 0xFF  # inside the 1 MiB random entry
+    bundle.write_bytes(bytes(raw))
+    with pytest.raises(InvalidBundle):
+        build_repo(bundle, tmp_path / "r.git")
+    assert not (tmp_path / "r.git").exists() and not list(tmp_path.glob(".r.git.tmp-*"))
 
 
 def test_file_shadowing_a_directory_is_refused(tmp_path):

@@ -176,16 +176,20 @@ def test_ensure_repo_concurrent_builders_agree(tmp_path):
         ensure_repo(opener, "../etc", tmp_path)
 
 
-def test_shallow_clone_then_fetch_and_merge(served, tmp_path):
+@pytest.mark.parametrize("version", ["0", "2"])
+def test_shallow_clone_then_fetch_and_merge(served, tmp_path, version):
     base, entries, _ = served
     dest = tmp_path / "shallow"
-    git("clone", "--depth", "1", f"{base}/{BID}.git", str(dest))
+    proto = ("-c", f"protocol.version={version}")
+    git(*proto, "clone", "--depth", "1", f"{base}/{BID}.git", str(dest))
     assert_tree_matches(dest, entries)
     assert git("rev-parse", "--is-shallow-repository", cwd=dest).stdout.strip() == "true"
     # nbgitpuller's second click: fetch, then merge the remote branch into the local one
-    git("fetch", "origin", cwd=dest)
+    git(*proto, "fetch", "origin", cwd=dest)
     git("-c", "user.name=u", "-c", "user.email=u@x", "merge", "--ff-only", "origin/main", cwd=dest)
-    git("fetch", "--depth", "1", "origin", "main", cwd=dest)
+    git(*proto, "fetch", "--depth", "1", "origin", "main", cwd=dest)
+    git(*proto, "fetch", "--unshallow", "origin", cwd=dest)
+    assert git("rev-parse", "--is-shallow-repository", cwd=dest).stdout.strip() == "false"
     assert_tree_matches(dest, entries)
 
 

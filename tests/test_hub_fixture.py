@@ -123,6 +123,13 @@ def test_pull_open_run_edit_repull(jupyterhub, page, git_server):
     rerun = nbformat.read(home / "demo" / "demo.ipynb", as_version=4)
     assert rerun.cells[2].execution_count > saved.cells[2].execution_count
 
+    (work / "NEWS.md").write_text("second upstream change\n")
+    _git("commit", "-q", "-am", "second upstream change", cwd=work)
+    _git("push", "-q", "served", "main", cwd=work)
+    jupyterhub.git_pull("alice", repo_url)
+    assert (home / "demo" / "NEWS.md").read_text() == "second upstream change\n"
+    assert "alice was here" in (home / "demo" / "demo.ipynb").read_text()
+
     session = jupyterhub.login_session("bob")
     assert "bob" in session.get(f"{jupyterhub.url}/hub/home", timeout=30).text
     print("timings (s):", {key: round(value, 1) for key, value in timings.items()})

@@ -148,6 +148,9 @@ class _Bounded:
         self.left -= len(data)
         if self.left < 0:
             raise UnsafeArchive(f"archive entry {self.info.filename!r} holds more than it declares")
+        # ZipExtFile.read(k) returns fewer than k bytes only at the end of the member's data.
+        if self.left > 0 and len(data) < want:
+            raise UnsafeArchive(f"archive entry {self.info.filename!r} holds less than it declares")
         return data
 
     def close(self) -> None:

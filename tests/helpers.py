@@ -1,0 +1,161 @@
+"""Test helpers for the bundle foundation tests: reference tables, input files, a file server, a fresh venv."""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import functools
+import hashlib
+import http.server
+import json
+import shutil
+import subprocess
+import sys
+import threading
+import zipfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import nbformat
+import pyarrow as pa
+import pyarrow.csv as pcsv
+import pyarrow.feather as feather
+import pyarrow.parquet as pq
+
+REPO = Path(__file__).resolve().parent.parent
+FRESH_REQUIREMENTS = ("pyarrow", "ipykernel", "nbclient")
+UNITS = {"ra": {"unit": "deg", "ucd": "pos.eq.ra", "description": "Right ascension"}}
+
+
+def reference_table() -> pa.Table:
+    """A small table with ints, floats, booleans and strings, each with a null somewhere but the id."""
+    return pa.table({
+        "source_id": pa.array([1, 2, 3, 4], pa.int64()),
+        "ra": pa.array([10.5, 11.25, None, 13.0], pa.float64()),
+        "flag": pa.array([True, False, None, True]),
+        "name": pa.array(["a", None, "c,d", "é"]),
+    })
+
+
+def esap_page() -> dict:
+    """One ESAP query page in the IVOA row shape (fields + comma-joined result)."""
+    fields = [
+        {"name": "id", "datatype": "long", "ucd": "meta.id"},
+        {"name": "mag", "datatype": "float", "ucd": "phot.mag"},
+        {"name": "dist", "datatype": "double", "unit": "pc"},
+        {"name": "label", "datatype": "char"},
+    ]
+    rows = ["1,12.5,100.25,ab", "2,,,", '3,13.25,1e3,"x, y"']
+    return {"requested_page": 1, "pages": 1, "count": 3,
+            "results": [{"dataset": "gaia.dr3", "query": "SELECT * FROM gaia", "result": r, "fields": fields,
+                         "title": "t", "url": "u"} for r in rows]}
+
+
+ESAP_EXPECTED = [
+    {"id": 1, "mag": 12.5, "dist": 100.25, "label": "ab"},
+    {"id": 2, "mag": None, "dist": None, "label": None},
+    {"id": 3, "mag": 13.25, "dist": 1000.0, "label": "x, y"},
+]
+ESAP_TYPES = ["int64", "float", "double", "string"]
+
+
+def astropy_table():  # noqa: ANN201 - astropy is optional for the package, present in the test venv
+    """The reference table as an astropy Table with masked nulls and a unit on ``ra``."""
+    from astropy.table import MaskedColumn, Table
+
+    t = Table()
+    t["source_id"] = [1, 2, 3, 4]
+    t["ra"] = MaskedColumn([10.5, 11.25, 0.0, 13.0], mask=[False, False, True, False], unit="deg")
+    t["ra"].meta["ucd"] = "pos.eq.ra"
+    t["flag"] = MaskedColumn([True, False, False, True], mask=[False, False, True, False])
+    t["name"] = MaskedColumn(["a", "", "c,d", "é"], mask=[False, True, False, False])
+    return t
+
+
+def write_inputs(folder: Path) -> dict[str, Path]:
+    """The reference table written as every file kind a catalog can come from; kind → path."""
+    folder.mkdir(parents=True, exist_ok=True)
+    ref = reference_table()
+    paths = {
+        "parquet": folder / "t.parquet",
+        "arrow": folder / "t.arrow",
+        "csv": folder / "t.csv",
+        "jsonrows": folder / "t.json",
+        "esap": folder / "page.json",
+        "votable": folder / "t.vot",
+    }
+    pq.write_table(ref, paths["parquet"])
+    feather.write_feather(ref, paths["arrow"])
+    pcsv.write_csv(ref, paths["csv"])
+    paths["jsonrows"].write_text(json.dumps(ref.to_pylist()), "utf-8")
+    paths["esap"].write_text(json.dumps(esap_page()), "utf-8")
+    astropy_table().write(paths["votable"], format="votable")
+    return paths
+
+
+def template_notebook(*sources: str, parameters: str | None = None) -> bytes:
+    """A template notebook of code cells, optionally led by a papermill ``parameters`` cell."""
+    nb = nbformat.v4.new_notebook()
+    cells = []
+    if parameters is not None:
+        cell = nbformat.v4.new_code_cell(parameters)
+        cell.metadata["tags"] = ["parameters"]
+        cells.append(cell)
+    cells += [nbformat.v4.new_code_cell(s) for s in sources]
+    for i, cell in enumerate(cells):
+        cell["id"] = f"t{i}"
+    nb.cells = cells
+    return nbformat.writes(nb).encode("utf-8")
+
+
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@contextlib.contextmanager
+def file_server(folder: Path) -> Iterator[str]:
+    """Serve ``folder`` over plain HTTP on 127.0.0.1 (a free port); yields the base URL."""
+    handler = functools.partial(_QuietHandler, directory=str(folder))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
+
+
+def rewrite_zip(src: Path, dst: Path, change: dict[str, bytes] | None = None,
+                extra: dict[str, bytes] | None = None) -> None:
+    """Copy a zip entry by entry, replacing some members' bytes and appending raw extra entries."""
+    with zipfile.ZipFile(src) as zin, zipfile.ZipFile(dst, "w") as zout:
+        for info in zin.infolist():
+            data = (change or {}).get(info.filename, zin.read(info))
+            zout.writestr(info, data)
+        for name, data in (extra or {}).items():
+            zout.writestr(zipfile.ZipInfo(name), data)
+
+
+def fresh_venv(timeout: float = 600) -> Path:
+    """A virtualenv with only FRESH_REQUIREMENTS (no nbpack), cached under .cache/ keyed by them."""
+    key = hashlib.sha256(f"{sys.version_info[:2]} {' '.join(FRESH_REQUIREMENTS)}".encode()).hexdigest()[:12]
+    cache = REPO / ".cache"
+    cache.mkdir(exist_ok=True)
+    venv = cache / f"fresh-venv-{key}"
+    done = venv / ".complete"
+    # Several test processes may race to create it: one builds, the others wait on the lock.
+    with open(cache / f"fresh-venv-{key}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not done.is_file():
+            shutil.rmtree(venv, ignore_errors=True)
+            subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=120)
+            py = str(venv / "bin" / "python")
+            subprocess.run([py, "-m", "pip", "install", "-q", "--disable-pip-version-check",
+                            *FRESH_REQUIREMENTS], check=True, timeout=timeout)
+            subprocess.run([py, "-m", "ipykernel", "install", "--prefix", str(venv), "--name", "python3"],
+                           check=True, timeout=120, capture_output=True)
+            done.write_text(" ".join(FRESH_REQUIREMENTS) + "\n")
+    return venv

@@ -405,6 +405,7 @@ class S3Storage:
             ClientError,
             ConnectionError,
             HTTPClientError,
+            IncompleteReadError,
             NoCredentialsError,
             PartialCredentialsError,
         )
@@ -428,6 +429,8 @@ class S3Storage:
             raise StorageError("no S3 credentials configured (AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY)") from e
         except (ConnectionError, HTTPClientError) as e:
             raise StorageError(f"S3 endpoint {self._where} unreachable ({type(e).__name__})") from e
+        except IncompleteReadError as e:
+            raise StorageError(f"S3 read of {what} from {self._where} was cut short") from e
         except BotoCoreError as e:
             raise StorageError(f"S3 client failure on {what} ({type(e).__name__})") from e
         except (S3UploadFailedError, S3TransferFailedError) as e:

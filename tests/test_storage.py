@@ -285,9 +285,29 @@ def test_s3_ping_missing_bucket_and_bad_credentials(s3_env, monkeypatch: pytest.
 @pytest.mark.s3
 def test_stopped_seaweedfs_fails_fast_then_recovers(seaweedfs, s3_storage: S3Storage) -> None:
     s3_storage.put_bytes("kept", b"still here")
+    big = BlockStream(16)
+    s3_storage.put_stream("big", big)  # type: ignore[arg-type]
+    reading = s3_storage.iter_chunks("big", chunk_size=MiB)
+    first = next(reading)
     seaweedfs.stop()
     try:
-        for call in (lambda: s3_storage.stat("kept"), s3_storage.ping, lambda: s3_storage.put_bytes("k", b"")):
+        # a read cut by the stop must fail loudly, never end early with a truncated object
+        sha = hashlib.sha256(first)
+        try:
+            for chunk in reading:
+                sha.update(chunk)
+        except StorageError:
+            pass
+        else:
+            assert sha.hexdigest() == big.sha.hexdigest()
+
+        for call in (
+            lambda: s3_storage.stat("kept"),
+            s3_storage.ping,
+            lambda: s3_storage.put_bytes("k", b""),
+            lambda: s3_storage.put_stream("new", BlockStream(12)),  # type: ignore[arg-type]
+            lambda: list(s3_storage.list("")),
+        ):
             t0 = time.monotonic()
             with pytest.raises(StorageError) as err:
                 call()
@@ -297,3 +317,4 @@ def test_stopped_seaweedfs_fails_fast_then_recovers(seaweedfs, s3_storage: S3Sto
     finally:
         seaweedfs.restart()
     assert s3_storage.read_bytes("kept") == b"still here"
+    assert [i.key for i in s3_storage.list("")] == ["big", "kept"]

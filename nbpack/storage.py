@@ -238,7 +238,7 @@ class LocalStorage:
     def iter_chunks(
         self, key: str, chunk_size: int = CHUNK, start: int = 0, end: int | None = None
     ) -> Iterator[bytes]:
-        """Yield bytes ``[start, end)`` of the object (``end`` exclusive, None = to the end)."""
+        """Yield bytes ``start..end`` of the object, ``end`` inclusive as in HTTP Range (None = to the end)."""
         _check_range(start, end)
         f = self.open(key)
         return self._chunks(f, chunk_size, start, end)
@@ -247,7 +247,7 @@ class LocalStorage:
     def _chunks(f: BinaryIO, chunk_size: int, start: int, end: int | None) -> Iterator[bytes]:
         with f:
             f.seek(start)
-            left = None if end is None else end - start
+            left = None if end is None else end - start + 1
             while left is None or left > 0:
                 data = f.read(chunk_size if left is None else min(chunk_size, left))
                 if not data:
@@ -496,16 +496,13 @@ class S3Storage:
     def iter_chunks(
         self, key: str, chunk_size: int = CHUNK, start: int = 0, end: int | None = None
     ) -> Iterator[bytes]:
-        """Yield bytes ``[start, end)`` of the object (``end`` exclusive, None = to the end)."""
+        """Yield bytes ``start..end`` of the object, ``end`` inclusive as in HTTP Range (None = to the end)."""
         from botocore.exceptions import ClientError
 
         _check_range(start, end)
-        if end is not None and end == start:
-            self.stat(key)  # still say NotFound for a missing object
-            return iter(())
         rng = None
         if start or end is not None:
-            rng = f"bytes={start}-" + ("" if end is None else str(end - 1))
+            rng = f"bytes={start}-" + ("" if end is None else str(end))
         try:
             body = self._get(key, rng)["Body"]
         except StorageError as e:

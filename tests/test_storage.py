@@ -110,15 +110,21 @@ def test_large_stream_unknown_size_and_range(store: Storage) -> None:
     if isinstance(store, S3Storage):
         assert info.etag and "-" in info.etag  # a multipart ETag: it was uploaded in parts
 
-    # a range across the 8 MiB part boundary, end exclusive
+    # a range across the 8 MiB part boundary; end is inclusive, as in an HTTP Range header
     start, end = 8 * MiB - 100, 9 * MiB + 50
     got = b"".join(store.iter_chunks("big.bin", chunk_size=256 * 1024, start=start, end=end))
-    expected = (_block(7) + _block(8) + _block(9))[start - 7 * MiB : end - 7 * MiB]
-    assert got == expected
+    expected = (_block(7) + _block(8) + _block(9))[start - 7 * MiB : end - 7 * MiB + 1]
+    assert got == expected and len(got) == end - start + 1
 
     tail = b"".join(store.iter_chunks("big.bin", start=blocks * MiB - 10))
     assert tail == _block(blocks - 1)[-10:]
-    assert b"".join(store.iter_chunks("big.bin", start=5, end=5)) == b""
+    assert b"".join(store.iter_chunks("big.bin", start=5, end=5)) == _block(0)[5:6]
+    assert b"".join(store.iter_chunks("big.bin", start=blocks * MiB - 2, end=blocks * MiB + 99)) == (
+        _block(blocks - 1)[-2:]
+    )  # an end past the object is clamped, as HTTP does
+    assert b"".join(store.iter_chunks("big.bin", start=blocks * MiB + 5)) == b""
+    with pytest.raises(InvalidInput):
+        store.iter_chunks("big.bin", start=10, end=9)
 
     sha = hashlib.sha256()
     sizes = []

@@ -382,3 +382,46 @@ def test_stock_nbgitpuller_pulls_twice(served, tmp_path):
     list(GitPuller(f"{base}/{BID}.git", str(target), branch="main").pull())
     assert (target / "analysis.ipynb").read_text() == "user edit", "user edits win on the second pull"
     assert (target / "data" / "blob.bin").read_bytes() == entries["data/blob.bin"]
+
+
+def _git_processes_in(repo: Path) -> list[str]:
+    """Command lines of processes whose working directory is inside ``repo`` (Linux /proc)."""
+    found = []
+    for cwd in Path("/proc").glob("[0-9]*/cwd"):
+        try:
+            if os.readlink(cwd).startswith(str(repo)):
+                found.append((cwd.parent / "cmdline").read_bytes().replace(b"\0", b" ").decode())
+        except OSError:
+            continue
+    return found
+
+
+def test_client_going_away_stops_git(tmp_path):
+    import socket
+
+    bundle = tmp_path / "b.zip"
+    make_bundle(bundle, binary_mb=8)
+    cache = tmp_path / "cache"
+    repo = ensure_repo(lambda: open(bundle, "rb"), BID, cache)
+    sha = git("rev-parse", "HEAD", cwd=repo).stdout.strip()
+    server = make_server("127.0.0.1", 0, make_wsgi_app(cache, lambda bid: open(bundle, "rb")), threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        body = f"0032want {sha}\n00000009done\n".encode()
+        sock = socket.create_connection(("127.0.0.1", server.server_port), timeout=30)
+        sock.sendall(
+            f"POST /{BID}.git/git-upload-pack HTTP/1.1\r\nHost: x\r\n"
+            f"Content-Type: application/x-git-upload-pack-request\r\nContent-Length: {len(body)}\r\n\r\n".encode()
+            + body
+        )
+        assert sock.recv(1000).startswith(b"HTTP/1.1 200")
+        assert _git_processes_in(repo), "git is still sending the pack"
+        sock.close()  # the client goes away mid-pack
+        deadline = time.monotonic() + 15
+        while _git_processes_in(repo) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert not _git_processes_in(repo), "git was stopped when the client left"
+    finally:
+        server.shutdown()
+        thread.join(timeout=10)

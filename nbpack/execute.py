@@ -76,10 +76,14 @@ def run_folder(folder: Path, out: Path, *, timeout: int = 600, kernel_name: str 
             if not isinstance(client.kc, type(None)) and client.kc.is_alive():
                 code = ("import nbpack_runtime\n"
                         f"nbpack_runtime.finish(status='failed', error={error!r}, upload={upload!r})")
+                # nbclient stores the executed cell back into nb.cells[index]: give it a slot, then drop it.
+                nb.cells.append(nbformat.v4.new_code_cell(code))
                 try:
-                    client.execute_cell(nbformat.v4.new_code_cell(code), len(nb.cells))
+                    client.execute_cell(nb.cells[-1], len(nb.cells) - 1)
                 except (CellExecutionError, CellTimeoutError, DeadKernelError):
                     pass
+                finally:
+                    nb.cells.pop()
     nb_path.write_bytes(notebook_bytes(nb))
     if not out.is_file():
         raise NotebookFailed(f"the notebook did not write a return bundle ({error or 'results cell missing?'})")

@@ -212,26 +212,11 @@ def open_(bundle: str, target: str | None, no_lab: bool) -> None:
 @click.option("--dir", "target", default="demo", show_default=True, type=click.Path(file_okay=False))
 def demo(target: str) -> None:
     """Build the demo bundle from the sample catalog shipped with nbpack, and run it."""
-    from .bundle import BuildSpec, CatalogInput, build_bundle
+    from .bundle import build_bundle
     from .execute import run_bundle
 
-    data = resources.files("nbpack.data")
     folder = Path(target)
-    folder.mkdir(parents=True, exist_ok=True)
-    columns = json.loads(data.joinpath("sample_sources.columns.json").read_text("utf-8"))
-    csv_path = folder / "sample_sources.csv"
-    csv_path.write_bytes(data.joinpath("sample_sources.csv").read_bytes())
-    nb_path = folder / "gaia-cone.ipynb"
-    nb_path.write_bytes(data.joinpath("demo.ipynb").read_bytes())
-    spec = BuildSpec(
-        title="Gaia DR3 cone around the Pleiades (demo)",
-        catalogs=[CatalogInput("sources", csv_path, columns=columns)],
-        files=[{"name": "pleiades_spectrum", "uri": "https://example.org/data/pleiades/spec1.fits",
-                "size": 2_880_000, "site": "SURF-DCACHE", "media_type": "application/fits"}],
-        notebook=nb_path, requirements=["pyarrow>=14"],
-        origin={"service": "gaia-dr3-tap", "query": "SELECT * FROM gaiadr3.gaia_source WHERE "
-                "CONTAINS(POINT(ra, dec), CIRCLE(56.75, 24.12, 1)) = 1"},
-    )
+    spec = _demo_spec(folder)
     t0 = time.perf_counter()
     bundle = folder / "demo-bundle.zip"
     manifest = build_bundle(spec, bundle)
@@ -241,6 +226,160 @@ def demo(target: str) -> None:
     click.echo(f"built {bundle} ({manifest['id']}) in {t1 - t0:.2f}s")
     click.echo(f"ran it in a real kernel in {t2 - t1:.2f}s: {result.return_path} (status {result.status})")
     click.echo(f"look inside: nbpack inspect {result.return_path}")
+
+
+def _local_api_key(storage: Path) -> str:
+    """The API key of a local-mode service, created once beside its storage."""
+    import secrets
+
+    path = storage / ".nbpack-api-key"
+    if not path.exists():
+        storage.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(secrets.token_urlsafe(24))
+    return path.read_text().strip()
+
+
+def _demo_spec(folder: Path) -> Any:
+    from .bundle import BuildSpec, CatalogInput
+
+    data = resources.files("nbpack.data")
+    folder.mkdir(parents=True, exist_ok=True)
+    columns = json.loads(data.joinpath("sample_sources.columns.json").read_text("utf-8"))
+    csv_path = folder / "sample_sources.csv"
+    csv_path.write_bytes(data.joinpath("sample_sources.csv").read_bytes())
+    nb_path = folder / "gaia-cone.ipynb"
+    nb_path.write_bytes(data.joinpath("demo.ipynb").read_bytes())
+    return BuildSpec(
+        title="Gaia DR3 cone around the Pleiades (demo)",
+        catalogs=[CatalogInput("sources", csv_path, columns=columns)],
+        files=[{"name": "pleiades_spectrum", "uri": "https://example.org/data/pleiades/spec1.fits",
+                "size": 2_880_000, "site": "SURF-DCACHE", "media_type": "application/fits"}],
+        notebook=nb_path, requirements=["pyarrow>=14"],
+        origin={"service": "gaia-dr3-tap", "query": "SELECT * FROM gaiadr3.gaia_source WHERE "
+                "CONTAINS(POINT(ra, dec), CIRCLE(56.75, 24.12, 1)) = 1"},
+    )
+
+
+@cli.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8080, show_default=True, type=int)
+@click.option("--storage", default=None, help="Folder or s3://bucket/prefix (default NBPACK_STORAGE or ./nbpack-data).")
+@click.option("--workers", default=1, show_default=True, type=int)
+@click.option("--threads", default=8, show_default=True, type=int)
+@click.option("--no-demo", is_flag=True, help="Do not store the demo bundle.")
+def serve(host: str, port: int, storage: str | None, workers: int, threads: int, no_demo: bool) -> None:
+    """Run the service on one machine (gunicorn); local folder storage and keys need no setup."""
+    import tempfile
+
+    from gunicorn.app.base import BaseApplication
+
+    from .config import load_config
+    from .service import Service
+
+    overrides: dict[str, Any] = {}
+    if storage:
+        overrides["storage"] = storage
+    local = not os.environ.get("NBPACK_SECRET_KEY")
+    cfg = load_config(overrides=overrides, local_mode=local)
+    base = cfg.public_url or f"http://{host}:{port}"
+    cfg.public_url = base
+    api_key = None
+    if not cfg.api_key_hashes:
+        if cfg.storage_url.startswith("s3://"):
+            raise InvalidInput("set NBPACK_API_KEYS: the service needs at least one API key")
+        from .config import hash_api_key
+
+        api_key = _local_api_key(Path(cfg.storage_url.removeprefix("file://")))
+        cfg.api_key_hashes = [hash_api_key(api_key)]
+    svc = Service(cfg)
+    svc.ping()
+    if not no_demo:
+        with tempfile.TemporaryDirectory(prefix="nbpack-demo-") as tmp:
+            stored = svc.create(_demo_spec(Path(tmp)), base)
+        click.echo(f"demo bundle {stored.id}: {stored.links['landing']}")
+    if api_key:
+        click.echo(f"API key (kept in {cfg.storage_url}/.nbpack-api-key): {api_key}")
+    click.echo(f"nbpack service on {base} (storage {cfg.storage_url})")
+
+    from server import create_app
+
+    class _App(BaseApplication):  # gunicorn's documented way to embed it
+        def load_config(self) -> None:
+            self.cfg.set("bind", f"{host}:{port}")
+            self.cfg.set("workers", workers)
+            self.cfg.set("threads", threads)
+            self.cfg.set("worker_class", "gthread")
+            self.cfg.set("timeout", 600)
+            self.cfg.set("accesslog", None)
+
+        def load(self) -> Any:
+            return create_app(service=Service(cfg))
+
+    _App().run()
+
+
+@cli.command()
+@click.argument("bundle", type=click.Path(dir_okay=False))
+@click.option("--server", required=True, envvar="NBPACK_SERVER", help="Service URL.")
+@click.option("--api-key", envvar="NBPACK_API_KEY", help="API key (or NBPACK_API_KEY).")
+@click.option("--expires-in", type=int, default=None, help="Seconds the links and return token live.")
+@click.option("--callback-url", default=None, help="Webhook for arriving returns.")
+def push(bundle: str, server: str, api_key: str | None, expires_in: int | None, callback_url: str | None) -> None:
+    """Upload a built bundle to a service; prints the create call's JSON answer (id and links)."""
+    from .client import Client
+
+    _echo_json(Client(server, api_key).push(bundle, expires_in=expires_in, callback_url=callback_url))
+
+
+@cli.command()
+@click.argument("url")
+@click.option("-o", "--output", "out", type=click.Path(dir_okay=False), help="Where to save the zip.")
+def pull(url: str, out: str | None) -> None:
+    """Download a bundle from its signed link (landing or download URL)."""
+    from .client import pull as pull_bundle
+
+    dest = Path(out or (url.split("?")[0].rstrip("/").removesuffix("/download").rsplit("/", 1)[-1] + ".zip"))
+    pull_bundle(url, dest)
+    click.echo(f"{dest}: downloaded")
+
+
+@cli.command()
+@click.argument("bundle_or_id")
+@click.option("--hub", required=True, help="Hub name from the service's registry.")
+@click.option("--server", required=True, envvar="NBPACK_SERVER", help="Service URL.")
+@click.option("--api-key", envvar="NBPACK_API_KEY", help="API key (or NBPACK_API_KEY).")
+def link(bundle_or_id: str, hub: str, server: str, api_key: str | None) -> None:
+    """Print the link that opens a stored bundle in a hub (nbgitpuller or BinderHub)."""
+    import urllib.error
+    import urllib.request
+
+    from .client import Client
+
+    bid = bundle_or_id
+    if Path(bundle_or_id).is_file():
+        from .bundle import open_bundle
+
+        with open_bundle(bundle_or_id) as bf:
+            bid = bf.id
+    links = Client(server, api_key).links(bid)
+    launch = links.get("launch", {}).get(hub)
+    if not launch:
+        raise InvalidInput(f"the service has no hub named {hub!r}; it has: {', '.join(links.get('launch', {}))}")
+
+    class _NoRedirect(urllib.request.HTTPRedirectHandler):
+        def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+            return None
+
+    opener = urllib.request.build_opener(_NoRedirect)
+    try:
+        opener.open(launch, timeout=30)
+        raise NbpackError("the service did not answer with a launch redirect", code="upstream_error")
+    except urllib.error.HTTPError as err:
+        if err.code not in (301, 302, 303, 307):
+            raise NbpackError(f"the service refused the launch link (HTTP {err.code})", code="upstream_error") from None
+        click.echo(err.headers["Location"])
 
 
 def main(argv: list[str] | None = None) -> None:

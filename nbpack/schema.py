@@ -20,8 +20,9 @@ RETURN_FORMAT_VERSION = "1.0"
 SCHEMAS: dict[tuple[str, str], str] = {
     ("bundle", "1.0"): "bundle-1.0.schema.json",
     ("return", "1.0"): "return-1.0.schema.json",
+    ("create-request", "1.0"): "create-request-1.0.schema.json",
 }
-_CURRENT = {"bundle": BUNDLE_FORMAT_VERSION, "return": RETURN_FORMAT_VERSION}
+_CURRENT = {"bundle": BUNDLE_FORMAT_VERSION, "return": RETURN_FORMAT_VERSION, "create-request": "1.0"}
 
 
 @cache

@@ -1,1 +1,32 @@
-"""The nbpack service: a Flask app factory; views only translate HTTP into nbpack calls."""
+"""The nbpack service: a Flask app factory; views only translate HTTP into ``nbpack.service`` calls."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from flask import Flask
+
+from nbpack.config import load_config
+from nbpack.service import Service
+
+__all__ = ["create_app"]
+
+
+def create_app(test_config: Mapping[str, Any] | None = None, *, local_mode: bool = False,
+               service: Service | None = None) -> Flask:
+    """Build the app: config from ``NBPACK_*`` variables (then ``test_config``), one Service, the blueprints."""
+    from . import api, errors, git, observe, pages
+
+    app = Flask(__name__)
+    if service is None:
+        service = Service(load_config(overrides=test_config, local_mode=local_mode))
+    app.extensions["nbpack"] = service
+    app.config["MAX_FORM_MEMORY_SIZE"] = 16 << 20
+    app.config["MAX_FORM_PARTS"] = 200
+    errors.init_app(app)
+    observe.init_app(app)
+    app.register_blueprint(api.bp)
+    app.register_blueprint(pages.bp)
+    app.register_blueprint(git.bp)
+    return app

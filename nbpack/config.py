@@ -1,0 +1,129 @@
+"""Service configuration: ``NBPACK_*`` environment variables, or a TOML file named by ``NBPACK_CONFIG``."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import secrets
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from . import archive
+from .errors import InvalidInput
+
+__all__ = ["Config", "load_config", "hash_api_key", "local_secret"]
+
+DAY = 86400
+
+
+def hash_api_key(key: str) -> str:
+    """How API keys are kept in memory and may be written in config: ``sha256:<hex>``."""
+    return "sha256:" + hashlib.sha256(key.encode("utf-8")).hexdigest()
+
+
+@dataclass
+class Config:
+    """Everything the service needs; built once at start-up."""
+
+    secret_key: list[str]
+    api_key_hashes: list[str]
+    storage_url: str
+    s3_endpoint: str | None = None
+    public_url: str | None = None
+    cache_dir: Path = field(default_factory=lambda: Path(".nbpack-cache"))
+    link_ttl: int = 30 * DAY
+    return_ttl: int = 30 * DAY
+    max_link_ttl: int = 365 * DAY
+    presign_downloads: bool = False
+    presign_threshold: int = 64 << 20
+    max_bundle_bytes: int = 8 << 30
+    return_limits: archive.Limits = field(default_factory=lambda: archive.Limits(
+        max_entries=5000, max_member=4 << 30, max_total=8 << 30, max_ratio=200.0))
+    hubs_file: Path | None = None
+    esap_facilities_file: Path | None = None
+    payloads_file: Path | None = None
+    webhook_secret: str | None = None
+    local_mode: bool = False
+
+
+def _bool(value: Any) -> bool:
+    return str(value).strip().lower() in ("1", "true", "yes", "on")
+
+
+def _int(name: str, value: Any) -> int:
+    try:
+        return int(str(value).replace("_", ""))
+    except ValueError:
+        raise InvalidInput(f"{name}={value!r} is not a whole number") from None
+
+
+def local_secret(root: Path) -> str:
+    """The secret of a local-mode service, created once beside its storage so links survive restarts."""
+    path = root / ".nbpack-secret-key"
+    if not path.exists():
+        root.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(secrets.token_urlsafe(32))
+    return path.read_text().strip()
+
+
+def load_config(env: Mapping[str, str] | None = None, overrides: Mapping[str, Any] | None = None, *,
+                local_mode: bool = False) -> Config:
+    """Build the config from ``NBPACK_*`` variables (and ``NBPACK_CONFIG`` TOML), then ``overrides``.
+
+    Without a secret key only local mode starts (``nbpack serve``), with a key kept beside the storage.
+    """
+    env = os.environ if env is None else env
+    values: dict[str, Any] = {}
+    if env.get("NBPACK_CONFIG"):
+        try:
+            values.update({k.lower(): v for k, v in tomllib.loads(Path(env["NBPACK_CONFIG"]).read_text()).items()})
+        except (OSError, tomllib.TOMLDecodeError) as exc:
+            raise InvalidInput(f"NBPACK_CONFIG {env['NBPACK_CONFIG']}: cannot read ({exc})") from None
+    for key, value in env.items():
+        if key.startswith("NBPACK_") and key != "NBPACK_CONFIG":
+            values[key[len("NBPACK_"):].lower()] = value
+    values.update({k.lower(): v for k, v in (overrides or {}).items()})
+    storage = str(values.get("storage") or ("./nbpack-data" if local_mode else ""))
+    if not storage:
+        raise InvalidInput("NBPACK_STORAGE is not set: give a folder path or s3://bucket/prefix")
+    secret = values.get("secret_key")
+    if not secret:
+        if not local_mode:
+            raise InvalidInput("NBPACK_SECRET_KEY is not set: the service signs links and refuses to start without"
+                               " one (only `nbpack serve` runs without it, with a local key)")
+        if storage.startswith("s3://"):
+            raise InvalidInput("local mode keeps its key beside a local folder; set NBPACK_SECRET_KEY for S3")
+        secret = local_secret(Path(storage.removeprefix("file://")))
+    secrets_list = [s.strip() for s in (secret if isinstance(secret, list) else str(secret).split(",")) if s.strip()]
+    if any(len(s) < 16 for s in secrets_list):
+        raise InvalidInput("NBPACK_SECRET_KEY must be at least 16 characters")
+    raw_keys = values.get("api_keys") or []
+    keys = raw_keys if isinstance(raw_keys, list) else [k for k in str(raw_keys).split(",")]
+    hashes = [k.strip() if k.strip().startswith("sha256:") else hash_api_key(k.strip()) for k in keys if k.strip()]
+    cfg = Config(secret_key=secrets_list, api_key_hashes=hashes, storage_url=storage, local_mode=local_mode)
+    cfg.s3_endpoint = values.get("s3_endpoint") or env.get("AWS_ENDPOINT_URL") or None
+    cfg.public_url = (values.get("public_url") or "").rstrip("/") or None
+    cfg.cache_dir = Path(values.get("cache_dir") or (Path(storage) / ".cache" if not storage.startswith("s3://")
+                                                      else Path(os.environ.get("TMPDIR", "/tmp")) / "nbpack-cache"))
+    for name in ("link_ttl", "return_ttl", "max_link_ttl", "presign_threshold", "max_bundle_bytes"):
+        if values.get(name) not in (None, ""):
+            setattr(cfg, name, _int(f"NBPACK_{name.upper()}", values[name]))
+    cfg.presign_downloads = _bool(values.get("presign_downloads", False))
+    for name in ("hubs_file", "esap_facilities_file", "payloads_file"):
+        if values.get(name):
+            setattr(cfg, name, Path(values[name]))
+    if values.get("hubs") and not cfg.hubs_file:
+        cfg.hubs_file = Path(values["hubs"])
+    if values.get("payloads") and not cfg.payloads_file:
+        cfg.payloads_file = Path(values["payloads"])
+    cfg.webhook_secret = values.get("webhook_secret") or None
+    if values.get("max_return_bytes"):
+        limit = _int("NBPACK_MAX_RETURN_BYTES", values["max_return_bytes"])
+        cfg.return_limits = archive.Limits(max_entries=cfg.return_limits.max_entries, max_member=limit,
+                                           max_total=limit, max_ratio=cfg.return_limits.max_ratio)
+    return cfg

@@ -1,0 +1,214 @@
+"""``/api/v1``: what ESAP's backend and the results cell call. Views parse, call the service, serialise."""
+
+from __future__ import annotations
+
+import json
+import mimetypes
+import shutil
+import tempfile
+from pathlib import Path
+
+from flask import Blueprint, Response, current_app, jsonify, request
+
+from nbpack.create import spec_from_request
+from nbpack.errors import InvalidInput, StorageError
+from nbpack.preview import CSP, notebook_html
+
+from . import observe
+from .http import base_url, int_arg, require_api_key, service, stream
+
+bp = Blueprint("api", __name__)
+
+
+@bp.get("/healthz")
+def healthz() -> tuple[Response, int]:
+    try:
+        service().ping()
+    except StorageError as exc:
+        return jsonify({"status": "unavailable", "storage": "unreachable", "message": exc.message}), 503
+    return jsonify({"status": "ok", "storage": "reachable"}), 200
+
+
+@bp.get("/api/v1/health")
+def health() -> tuple[Response, int]:
+    return healthz()
+
+
+def _created(stored) -> tuple[Response, int]:  # noqa: ANN001 - nbpack.service.Stored
+    if stored.created:
+        observe.count(current_app, "bundles_created")
+    return jsonify(stored.to_json()), 201 if stored.created else 200
+
+
+def _request_json(text: str | bytes | None) -> dict:
+    if not text:
+        raise InvalidInput("missing the JSON create request")
+    try:
+        doc = json.loads(text)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise InvalidInput(f"the create request is not valid JSON ({exc})") from None
+    if not isinstance(doc, dict):
+        raise InvalidInput("the create request must be a JSON object")
+    return doc
+
+
+@bp.post("/api/v1/bundles")
+def create_bundle() -> tuple[Response, int]:
+    require_api_key()
+    svc = service()
+    ctype = (request.mimetype or "").lower()
+    if ctype in ("application/zip", "application/x-zip-compressed", "application/octet-stream"):
+        path = svc.receive(request.stream, svc.config.max_bundle_bytes)
+        try:
+            stored = svc.store(path, base_url(), expires_in=int_arg("expires_in"),
+                               callback_url=request.args.get("callback_url"))
+        finally:
+            path.unlink(missing_ok=True)
+        return _created(stored)
+    if ctype == "multipart/form-data":
+        req = _request_json(request.form.get("request"))
+        with tempfile.TemporaryDirectory(prefix="nbpack-parts-", dir=svc._tmp()) as tmp:
+            parts = {}
+            for name, upload in request.files.items():
+                filename = Path(upload.filename or name).name
+                suffix = "".join(Path(filename).suffixes)[-20:]
+                dest = Path(tmp) / f"part-{len(parts)}{suffix}"
+                with open(dest, "wb") as out:
+                    shutil.copyfileobj(upload.stream, out, 1 << 20)
+                parts[name] = (dest, filename)
+            spec = spec_from_request(req, parts, payloads=svc.payloads, cache_dir=svc.cache_dir)
+            stored = svc.create(spec, base_url(), expires_in=req.get("expires_in"),
+                                callback_url=req.get("callback_url"))
+        return _created(stored)
+    if ctype == "application/json":
+        req = _request_json(request.get_data(cache=False))
+        spec = spec_from_request(req, payloads=svc.payloads, cache_dir=svc.cache_dir)
+        stored = svc.create(spec, base_url(), expires_in=req.get("expires_in"),
+                            callback_url=req.get("callback_url"))
+        return _created(stored)
+    raise InvalidInput("send application/json, multipart/form-data (a 'request' JSON part plus table parts),"
+                       " or application/zip (a built bundle)")
+
+
+@bp.get("/api/v1/bundles/<bid>")
+def get_bundle(bid: str) -> Response:
+    require_api_key()
+    return jsonify(service().manifest(bid))
+
+
+@bp.delete("/api/v1/bundles/<bid>")
+def delete_bundle(bid: str) -> tuple[str, int]:
+    require_api_key()
+    service().delete(bid)
+    return "", 204
+
+
+@bp.get("/api/v1/bundles/<bid>/links")
+def bundle_links(bid: str) -> Response:
+    require_api_key()
+    svc = service()
+    svc.manifest(bid)
+    return jsonify({"id": bid, "links": svc.links(bid, base_url(), int_arg("expires_in"))})
+
+
+@bp.get("/api/v1/bundles/<bid>/hubs")
+def bundle_hubs(bid: str) -> Response:
+    require_api_key()
+    return jsonify({"id": bid, "hubs": service().ranking(bid)})
+
+
+@bp.get("/api/v1/bundles/<bid>/download")
+def api_download(bid: str) -> Response:
+    require_api_key()
+    svc = service()
+    info = svc.bundle_object(bid)
+    return stream(info.size, lambda s, e: svc.bundle_chunks(bid, s, e), f"{bid}.zip")
+
+
+@bp.post("/api/v1/bundles/<bid>/returns")
+def upload_return(bid: str) -> tuple[Response, int]:
+    svc = service()
+    auth = request.headers.get("Authorization", "")
+    token = auth[7:].strip() if auth.lower().startswith("bearer ") else request.args.get("t")
+    svc.check_return_token(bid, token)
+    summary, created = svc.ingest(bid, request.stream)
+    if created:
+        observe.count(current_app, "returns_ingested")
+    summary["links"] = {"manifest": f"{base_url()}/api/v1/bundles/{bid}/returns/{summary['id']}"}
+    return jsonify(summary), 201 if created else 200
+
+
+@bp.get("/api/v1/bundles/<bid>/returns")
+def list_returns(bid: str) -> Response:
+    require_api_key()
+    return jsonify({"bundle_id": bid, "returns": service().list_returns(bid)})
+
+
+@bp.get("/api/v1/bundles/<bid>/returns/<rid>")
+def get_return(bid: str, rid: str) -> Response:
+    require_api_key()
+    return jsonify(service().return_manifest(bid, rid))
+
+
+@bp.get("/api/v1/bundles/<bid>/returns/<rid>/download")
+def download_return(bid: str, rid: str) -> Response:
+    require_api_key()
+    svc = service()
+    info = svc.return_object(bid, rid)
+    return stream(info.size, lambda s, e: svc.return_chunks(bid, rid, s, e), f"{rid}.zip")
+
+
+@bp.get("/api/v1/bundles/<bid>/returns/<rid>/files/<path:name>")
+def return_file(bid: str, rid: str, name: str) -> Response:
+    require_api_key()
+    size, member = service().return_member(bid, rid, name)
+
+    def chunks():  # noqa: ANN202
+        try:
+            while chunk := member.read(1 << 20):
+                yield chunk
+        finally:
+            member.close()
+
+    mimetype = mimetypes.guess_type(name)[0] or "application/octet-stream"
+    # Files are served as downloads, never rendered inline: they come from notebooks anywhere.
+    resp = Response(chunks(), mimetype="application/octet-stream" if "html" in mimetype or "svg" in mimetype
+                    else mimetype, direct_passthrough=True)
+    resp.headers["Content-Length"] = str(size)
+    resp.headers["Content-Disposition"] = f'attachment; filename="{Path(name).name}"'
+    resp.headers["X-Content-Type-Options"] = "nosniff"
+    return resp
+
+
+@bp.get("/api/v1/bundles/<bid>/returns/<rid>/notebook.html")
+def return_html(bid: str, rid: str) -> Response:
+    require_api_key()
+    from flask import render_template
+
+    svc = service()
+    manifest = svc.return_manifest(bid, rid)
+    body = notebook_html(svc.return_notebook(bid, rid))
+    resp = Response(render_template("notebook.html", title=f"Return {rid}", manifest=manifest, body=body))
+    resp.headers["Content-Security-Policy"] = CSP
+    resp.headers["X-Content-Type-Options"] = "nosniff"
+    return resp
+
+
+@bp.get("/api/v1/payloads")
+def list_payloads() -> Response:
+    require_api_key()
+    catalog = service().payloads
+    if catalog is None:
+        return jsonify({"payloads": []})
+    keyword, text = request.args.get("keyword"), request.args.get("q")
+    found = catalog.search(keyword=keyword, text=text) if (keyword or text) else catalog.all()
+    return jsonify({"payloads": [p.to_json() for p in found]})
+
+
+@bp.get("/api/v1/payloads/<name>")
+def get_payload(name: str) -> Response:
+    require_api_key()
+    catalog = service().payloads
+    if catalog is None:
+        raise InvalidInput("this service has no payload catalog")
+    return jsonify(catalog.get(name).to_json())

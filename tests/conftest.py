@@ -9,6 +9,7 @@ pytest_plugins = [
     "tests.fixtures.seaweed",
     "tests.fixtures.browser",
     "tests.fixtures.hub",
+    "tests.fixtures.service",
 ]
 
 _scratch = tempfile.mkdtemp(prefix="nbpack-tests-")

@@ -89,7 +89,7 @@ def write_inputs(folder: Path) -> dict[str, Path]:
     pcsv.write_csv(ref, paths["csv"])
     paths["jsonrows"].write_text(json.dumps(ref.to_pylist()), "utf-8")
     paths["esap"].write_text(json.dumps(esap_page()), "utf-8")
-    astropy_table().write(paths["votable"], format="votable")
+    astropy_table().write(paths["votable"], format="votable", overwrite=True)
     return paths
 
 

@@ -267,13 +267,14 @@ def build_bundle(spec: BuildSpec, out: str | Path | IO[bytes], *, progress: Any 
             manifest["results"] = dict(spec.results)
         if spec.skipped:
             manifest["skipped"] = list(spec.skipped)
-        manifest["contents"] = _contents(stage)
+        digests = {_stat_key(stage, c["path"]): c["sha256"] for c in cats}
+        manifest["contents"] = _contents(stage, digests)
         manifest["id"] = bundle_id_for(manifest)
         (stage / "README.md").write_text(_readme(manifest), "utf-8")
-        manifest["contents"] = _contents(stage)
+        manifest["contents"] = _contents(stage, digests)
         manifest["id"] = bundle_id_for(manifest)
         (stage / CRATE).write_text(json.dumps(rocrate.bundle_crate(manifest), indent=1, sort_keys=True) + "\n")
-        manifest["contents"] = _contents(stage)
+        manifest["contents"] = _contents(stage, digests)
         schema.validate(manifest, "bundle")
         (stage / MANIFEST).write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n", "utf-8")
         say("zip")
@@ -281,13 +282,25 @@ def build_bundle(spec: BuildSpec, out: str | Path | IO[bytes], *, progress: Any 
     return manifest
 
 
-def _contents(stage: Path) -> list[dict[str, Any]]:
+def _contents(stage: Path, known: dict[tuple[str, int, int], str] | None = None) -> list[dict[str, Any]]:
+    # ``known`` caches digests by (path, size, mtime): the contents are listed three times per build and
+    # re-hashing unchanged catalogs each time was a third of the build time of a large bundle.
+    known = {} if known is None else known
     out = []
     for path in sorted(p for p in stage.rglob("*") if p.is_file()):
         rel = path.relative_to(stage).as_posix()
         if rel != MANIFEST:
-            out.append({"path": rel, "bytes": path.stat().st_size, "sha256": file_sha256(path)})
+            st = path.stat()
+            key = (rel, st.st_size, st.st_mtime_ns)
+            if key not in known:
+                known[key] = file_sha256(path)
+            out.append({"path": rel, "bytes": st.st_size, "sha256": known[key]})
     return out
+
+
+def _stat_key(stage: Path, rel: str) -> tuple[str, int, int]:
+    st = (stage / rel).stat()
+    return rel, st.st_size, st.st_mtime_ns
 
 
 def _zipinfo(rel: str, size: int) -> zipfile.ZipInfo:
@@ -369,7 +382,7 @@ def _read_manifest(zf: zipfile.ZipFile) -> dict[str, Any]:
         raise InvalidBundle(f"not an nbpack bundle: no {MANIFEST} at the archive root")
     try:
         doc = json.loads(archive.read_member(zf, MANIFEST, 16 << 20))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
         raise InvalidBundle(f"{MANIFEST} is not valid JSON ({exc})") from None
     schema.validate(doc, "bundle")
     return doc

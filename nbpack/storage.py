@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, BinaryIO, Protocol, runtime_checkable
 from urllib.parse import quote, unquote, urlparse
 
-from nbpack.errors import InvalidInput, NotFound, StorageError
+from nbpack.errors import Conflict, InvalidInput, NotFound, StorageError
 
 __all__ = ["ObjectInfo", "Storage", "LocalStorage", "S3Storage", "open_storage", "check_key"]
 
@@ -155,13 +155,19 @@ class LocalStorage:
     def _temp_beside(self, path: Path) -> tuple[int, str]:
         # a concurrent delete may remove the emptied parent between mkdir and mkstemp: retry a little
         for attempt in range(3):
-            path.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                path.parent.mkdir(parents=True, exist_ok=True)
+            except (FileExistsError, NotADirectoryError):
+                raise Conflict(f"storage key {self._key_of(path)} lies under an existing object") from None
             try:
                 return tempfile.mkstemp(prefix=TMP_PREFIX, dir=path.parent)
             except FileNotFoundError:
                 if attempt == 2:
                     raise
         raise AssertionError("unreachable")
+
+    def _key_of(self, path: Path) -> str:
+        return path.relative_to(self.root).as_posix()
 
     def _write_temp(self, path: Path, stream: BinaryIO) -> str:
         fd, tmp = self._temp_beside(path)
@@ -196,6 +202,9 @@ class LocalStorage:
         tmp = self._write_temp(path, _sized(stream, size))
         try:
             os.replace(tmp, path)
+        except IsADirectoryError:
+            os.unlink(tmp)
+            raise Conflict(f"storage key {key} is a prefix of other objects") from None
         except BaseException:
             with contextlib.suppress(OSError):
                 os.unlink(tmp)

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from nbpack.errors import InvalidInput, NotFound, StorageError
+from nbpack.errors import Conflict, InvalidInput, NotFound, StorageError
 from nbpack.storage import LocalStorage, S3Storage, Storage, open_storage
 
 MiB = 1 << 20
@@ -184,6 +184,16 @@ def test_local_refuses_symlink_escape(tmp_path: Path) -> None:
     with pytest.raises(InvalidInput, match="outside"):
         store.put_bytes("link/x", b"x")
     assert list(outside.iterdir()) == []
+
+
+def test_local_key_under_object_is_conflict(tmp_path: Path) -> None:
+    store = LocalStorage(tmp_path)
+    store.put_bytes("a/b", b"x")
+    with pytest.raises(Conflict, match="under an existing object"):
+        store.put_bytes("a/b/c", b"y")
+    with pytest.raises(Conflict, match="prefix of other objects"):
+        store.put_bytes("a", b"y")
+    assert _files_under(tmp_path) == ["a/b"]
 
 
 def test_not_found(store: Storage, tmp_path: Path) -> None:

@@ -14,7 +14,6 @@ import pytest
 
 from nbpack.bundle import BuildSpec, CatalogInput, build_bundle, check_bundle, open_bundle
 from nbpack.cli import main
-from nbpack.execute import run_bundle
 from nbpack.notebook import read_notebook
 from nbpack.returns import check_return, open_return, scraps
 from tests.helpers import (
@@ -86,8 +85,9 @@ def test_every_input_kind_round_trips_through_a_real_kernel(tmp_path: Path, monk
         )
         bundle = tmp_path / "bundle.zip"
         manifest = build_bundle(spec, bundle)
-        result = run_bundle(bundle, tmp_path / "return.zip", timeout=120)
-    assert result.status == "completed", result.error
+        # Through the command, as a user runs it: `nbpack run BUNDLE -o RETURN.zip`.
+        main(["run", str(bundle), "-o", str(tmp_path / "return.zip"), "--timeout", "120"])
+    assert "(status completed)" in capsys.readouterr().out
 
     # The bundle itself: schema-valid, sound, and each catalog in the zip equals its input.
     assert "valid bundle" in _validate_cli(bundle, capsys)

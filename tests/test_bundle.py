@@ -131,6 +131,18 @@ def test_a_changed_byte_in_a_catalog_is_named(tmp_path: Path) -> None:
     assert problems and problems[0] == "catalogs/csv.parquet: sha256 does not match the manifest"
 
 
+def test_an_edited_manifest_or_extra_entry_is_caught(tmp_path: Path) -> None:
+    bundle = tmp_path / "a.zip"
+    manifest = build_bundle(_spec(tmp_path), bundle)
+    edited = dict(manifest, title="Someone else's analysis")
+    body = (json.dumps(edited, indent=1, sort_keys=True) + "\n").encode()
+    rewrite_zip(bundle, tmp_path / "m.zip", change={"nbpack.json": body}, extra={"smuggled.py": b"print(1)"})
+    with open_bundle(tmp_path / "m.zip") as bf:
+        problems = check_bundle(bf)
+    assert "smuggled.py: in the archive but not in the manifest contents" in problems
+    assert any(p.startswith(f"id {manifest['id']} does not match the content") for p in problems)
+
+
 def test_an_entry_leaving_the_folder_is_refused(tmp_path: Path) -> None:
     bundle = tmp_path / "a.zip"
     build_bundle(_spec(tmp_path), bundle)

@@ -10,13 +10,12 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 
-from bench.build import astropy_table
+from bench.build import VOTABLE_MAX_ROWS, astropy_table
 from bench.data import make_catalog
 from bench.harness import Benchmark, Case, Variant
 
 __all__ = ["BENCHMARK", "prepare"]
 
-VOTABLE_MAX_ROWS = 10**6
 
 
 def prepare(rows: int, workdir: Path) -> Case:

@@ -92,7 +92,7 @@ def build(out: str, title: str | None, catalogs: tuple[str, ...], file_specs: tu
     if payload:
         if notebook:
             raise InvalidInput("give either --notebook or --payload, not both")
-        from .payloads import apply_payload
+        from .create import apply_payload
 
         apply_payload(spec, payload, catalog_file=payloads_file, server=server)
     if origin_service or origin_query:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from urllib.parse import quote
+
 from flask import Blueprint, Response, redirect, render_template, request
 
 from nbpack.inspect import human_size
@@ -31,9 +33,10 @@ def landing(bid: str) -> Response:
     svc.check_read(bid, token)
     manifest = svc.manifest(bid)
     base = base_url()
-    hubs = svc.ranking(bid) if svc.hubs else []
-    for hub in hubs:
-        hub["launch"] = f"{base}/b/{bid}/launch/{hub['name']}?t={token}"
+    # The template wants flat rows; ranking entries nest the hub (``{"hub": {...}, "can_run", "reasons"}``).
+    hubs = [{"name": r["hub"]["name"], "can_run": r["can_run"], "reasons": r["reasons"],
+             "launch": f"{base}/b/{bid}/launch/{quote(r['hub']['name'], safe='')}?t={token}"}
+            for r in (svc.ranking(bid) if svc.hubs else [])]
     html = render_template(
         "landing.html", m=manifest, preview=notebook_html(svc.notebook(bid)), hubs=hubs, human_size=human_size,
         download=f"{base}/b/{bid}/download?t={token}", git=f"{base}/git/{token}/{bid}.git",

@@ -166,7 +166,8 @@ def _environment_yml(title: str, conda: list[str], pip: list[str]) -> str:
 
 def _readme(manifest: dict[str, Any]) -> str:
     nb = manifest["payload"]["notebook"]
-    return (f"# {manifest['title']}\n\nAn nbpack bundle (`{manifest['id']}`). Open `{nb}` in Jupyter and run it:"
+    # No id here: the README is hashed into the id, so any id it quoted would be a stale one.
+    return (f"# {manifest['title']}\n\nAn nbpack bundle (id in `nbpack.json`). Open `{nb}` in Jupyter and run it:"
             " the first cell loads the catalogs in `catalogs/` and resolves the data-lake files listed in"
             " `nbpack.json`; the last cell packs your results into a return bundle.\n\n"
             "Software: `pip install -r requirements.txt` (pyarrow is the one hard requirement).\n")
@@ -420,17 +421,15 @@ def check_bundle(bf: BundleFile, *, deep: bool = True) -> list[str]:
             problems.append(f"{path}: {info.file_size} bytes, the manifest says {entry['bytes']}")
             continue
         if deep:
-            h = hashlib.sha256()
-            with bf.zf.open(info) as f:
-                for chunk in iter(lambda f=f: f.read(1 << 20), b""):
-                    h.update(chunk)
-            if h.hexdigest() != entry["sha256"]:
+            if archive.member_sha256(bf.zf, info) != entry["sha256"]:
                 problems.append(f"{path}: sha256 does not match the manifest")
     if bundle_id_for(m) != m["id"]:
         problems.append(f"id {m['id']} does not match the content ({bundle_id_for(m)})")
     for cat in m["catalogs"]:
         entry = listed.get(cat["path"])
-        if entry and entry["sha256"] != cat["sha256"]:
+        if entry is None:
+            problems.append(f"catalog {cat['name']}: {cat['path']} is not in the manifest contents")
+        elif entry["sha256"] != cat["sha256"]:
             problems.append(f"catalog {cat['name']}: sha256 differs from its contents entry")
     nb_path = m["payload"]["notebook"]
     if nb_path not in present:

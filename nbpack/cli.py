@@ -192,6 +192,12 @@ def open_(bundle: str, target: str | None, no_lab: bool) -> None:
         folder = Path(target or target_dir_for(bf.id, bf.manifest["title"]))
         notebook = bf.manifest["payload"]["notebook"]
         if (folder / "nbpack.json").is_file():
+            try:
+                there = json.loads((folder / "nbpack.json").read_text("utf-8")).get("id")
+            except (OSError, ValueError, AttributeError):
+                there = None
+            if there != bf.id:
+                raise InvalidInput(f"{folder} holds another bundle ({there or 'unreadable nbpack.json'}); choose --dir")
             click.echo(f"{folder}: already unpacked; your edits there are kept")
         else:
             if folder.exists() and any(folder.iterdir()):

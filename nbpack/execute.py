@@ -96,6 +96,8 @@ def run_bundle(bundle: str | Path, out: str | Path, *, timeout: int = 600, kerne
     out = Path(out).resolve()
     if out.exists() and out.is_dir():
         raise InvalidInput(f"{out} is a folder; give a .zip path for the return bundle")
+    # The runtime writes the return next to ``out``; it cannot create folders on its own.
+    out.parent.mkdir(parents=True, exist_ok=True)
     with open_bundle(bundle) as bf, tempfile.TemporaryDirectory(prefix="nbpack-run-") as tmp:
         folder = Path(workdir) if workdir else Path(tmp) / bf.id
         archive.extract(bf.zf, folder)

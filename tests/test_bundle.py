@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import zipfile
 from pathlib import Path
 
@@ -106,6 +107,9 @@ def test_manifest_is_schema_valid_and_returns_keep_the_id(tmp_path: Path) -> Non
         assert check_bundle(bf) == []
         assert b"pyarrow" in bf.read("requirements.txt") and b"astropy>=6" in bf.read("requirements.txt")
         assert bf.read("nbpack_runtime.py").startswith(b'"""nbpack runtime')
+        # Whatever quotes the bundle id quotes the final one (the README is hashed into it).
+        for member in ("README.md", "ro-crate-metadata.json"):
+            assert set(re.findall(r"b-[0-9a-f]{24}", bf.read(member).decode())) <= {manifest["id"]}, member
         assert "nbpack" not in [line.split()[1] for line in bf.read("nbpack_runtime.py").decode().splitlines()
                                 if line.startswith("import ")]
     stored = tmp_path / "stored.zip"

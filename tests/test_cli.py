@@ -176,6 +176,11 @@ def test_open_unpacks_into_a_stable_folder_and_keeps_edits(bundle: Path, tmp_pat
     assert "already unpacked; your edits there are kept" in capsys.readouterr().out
     assert nb.read_text() == edited and (folder / "notes.txt").read_text() == "mine"
 
+    # A folder holding a different bundle is not mistaken for this one's.
+    manifest_there = json.loads((folder / "nbpack.json").read_text())
+    (folder / "nbpack.json").write_text(json.dumps({**manifest_there, "id": "b-" + "0" * 24}))
+    assert "holds another bundle (b-000000000000000000000000)" in _fail(["open", str(bundle), "--no-lab"], capsys)
+
     other = tmp_path / "occupied"
     other.mkdir()
     (other / "x").write_text("x")

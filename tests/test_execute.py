@@ -139,7 +139,7 @@ def test_failing_notebook_writes_failed_return_and_exits_non_zero(tmp_path: Path
     nb = template_notebook('nbpack_runtime.save_value("before", 1)', 'raise ValueError("no sources in the cone")',
                            'nbpack_runtime.save_value("after", 2)')
     build_bundle(BuildSpec(title="Fails", catalogs=[CatalogInput("t", reference_table())], notebook=nb), bundle)
-    out = tmp_path / "ret.zip"
+    out = tmp_path / "not-yet" / "ret.zip"  # the run creates the folder
     proc = subprocess.run([str(REPO / ".venv" / "bin" / "nbpack"), "run", str(bundle), "-o", str(out)],
                           capture_output=True, text=True, timeout=180)
     assert proc.returncode != 0

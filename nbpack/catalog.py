@@ -236,7 +236,10 @@ def _split_result(result: Any, count: int, row: int) -> list[str]:
     if len(parts) == count:
         return parts
     # A comma inside a value: accept it only when the value is CSV-quoted, never by guessing.
-    quoted = next(csv.reader([result], skipinitialspace=False), [])
+    try:
+        quoted = next(csv.reader([result], skipinitialspace=False), [])
+    except csv.Error:  # e.g. one value over the csv module's field size limit
+        quoted = []
     if len(quoted) == count:
         return quoted
     raise InvalidTable(

@@ -46,7 +46,8 @@ def parse_ref(raw: Any, where: str = "file reference") -> dict[str, Any]:
         raise InvalidInput(f"{where}: expected an object with name and uri, got {type(raw).__name__}")
     unknown = set(raw) - _FIELDS
     if unknown:
-        raise InvalidInput(f"{where}: unknown field(s) {', '.join(sorted(unknown))}")
+        # repr keeps the message on one line whatever the keys hold (and sorts keys of any type).
+        raise InvalidInput(f"{where}: unknown field(s) {', '.join(sorted(repr(k)[:80] for k in unknown))}")
     name, uri = raw.get("name"), raw.get("uri")
     if not isinstance(name, str) or not _NAME.match(name):
         raise InvalidInput(f"{where}: name {name!r} must be 1-128 letters, digits, '_', '.', '-'")

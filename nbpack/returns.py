@@ -64,7 +64,7 @@ def open_return(source: str | Path | IO[bytes], limits: archive.Limits = archive
             raise InvalidBundle(f"not a return bundle: no {RETURN_MANIFEST} at the archive root")
         try:
             doc = json.loads(archive.read_member(zf, RETURN_MANIFEST, 16 << 20))
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
             raise InvalidBundle(f"{RETURN_MANIFEST} is not valid JSON ({exc})") from None
         schema.validate(doc, "return")
         return ReturnFile(zf, doc)
@@ -88,11 +88,7 @@ def check_return(rf: ReturnFile) -> list[str]:
         if info.file_size != entry["bytes"]:
             problems.append(f"{path}: {info.file_size} bytes, the manifest says {entry['bytes']}")
             continue
-        h = hashlib.sha256()
-        with rf.zf.open(info) as f:
-            for chunk in iter(lambda f=f: f.read(1 << 20), b""):
-                h.update(chunk)
-        if h.hexdigest() != entry["sha256"]:
+        if archive.member_sha256(rf.zf, info) != entry["sha256"]:
             problems.append(f"{path}: sha256 does not match the manifest")
     for out in m["outputs"]:
         entry = listed.get(out["path"])

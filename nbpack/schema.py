@@ -43,6 +43,13 @@ def _validator(kind: str, version: str) -> jsonschema.protocols.Validator:
 
 def iter_errors(doc: Any, kind: str) -> list[str]:
     """Every schema violation of ``doc`` as a readable line (``path: message``), empty when valid."""
+    try:
+        # Hashing and storing a manifest encodes it as UTF-8: lone surrogates (legal in JSON escapes) cannot be.
+        json.dumps(doc, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        return ["(root): holds text that is not valid Unicode (a lone surrogate escape)"]
+    except RecursionError:
+        return ["(root): is nested too deeply"]
     version = doc.get("format_version") if isinstance(doc, dict) else None
     if not isinstance(version, str) or (kind, version) not in SCHEMAS:
         return [f"format_version: unsupported {kind} format version {version!r}"]

@@ -106,6 +106,10 @@ def test_every_input_kind_round_trips_through_a_real_kernel(tmp_path: Path, monk
     # The return bundle: valid, and the values computed inside the kernel equal the inputs.
     ret = tmp_path / "return.zip"
     assert "valid return" in _validate_cli(ret, capsys)
+    main(["inspect", str(ret)])
+    text = capsys.readouterr().out
+    assert f"of bundle {manifest['id']}: completed" in text and "outputs/copy/good.txt (1.5 KiB)" in text
+    assert "astropy_ra_unit = 'deg'" in text
     with open_return(ret) as rf:
         assert check_return(rf) == []
         m = rf.manifest
@@ -145,6 +149,7 @@ def test_failing_notebook_writes_failed_return_and_exits_non_zero(tmp_path: Path
     assert proc.returncode != 0
     lines = [ln for ln in proc.stderr.splitlines() if ln.startswith("nbpack:")]
     assert len(lines) == 1 and "ValueError: no sources in the cone" in lines[0], proc.stderr
+    main(["validate", str(out)])  # a failed run is still a valid return bundle
     with open_return(out) as rf:
         assert check_return(rf) == []
         m = rf.manifest

@@ -950,7 +950,9 @@ def _send(path: str | os.PathLike) -> dict:
     if not path.is_file():
         raise UploadError(f"{path} does not exist")
     last = ""
-    for attempt in range(RETRIES):
+    # A service restart can outlast the default window: NBPACK_UPLOAD_ATTEMPTS widens it.
+    attempts = max(1, int(os.environ.get("NBPACK_UPLOAD_ATTEMPTS") or RETRIES))
+    for attempt in range(attempts):
         with open(path, "rb") as body:
             req = urllib.request.Request(returns["endpoint"], data=body, method="POST", headers={
                 "Authorization": f"Bearer {returns['token']}", "Content-Type": "application/zip",
@@ -973,9 +975,9 @@ def _send(path: str | os.PathLike) -> dict:
                 last = f"HTTP {err.code}: {detail}"
             except (urllib.error.URLError, OSError, TimeoutError) as err:
                 last = str(getattr(err, "reason", err))
-        if attempt < RETRIES - 1:
+        if attempt < attempts - 1:
             time.sleep(_retry_delay(attempt))
-    raise UploadError(f"{returns['endpoint']} failed after {RETRIES} attempts ({last})")
+    raise UploadError(f"{returns['endpoint']} failed after {attempts} attempts ({last})")
 
 
 # --- results to the data lake -----------------------------------------------------------------------------

@@ -1,0 +1,174 @@
+"""Benchmark ``clone``: `git clone` of a bundle through nbpack's git endpoint vs textbook `git http-backend`.
+
+Both sides serve the same bare repository (built once per size from a bundle-like zip holding an
+incompressible blob) from a threaded werkzeug server on 127.0.0.1 in the variant's own process; only the
+bridge differs: nbpack's streaming ``gitrepo.make_wsgi_app`` against a CGI bridge that buffers the whole
+request and response (the baseline of tests/test_gitrepo.py). Shallow clones are what nbgitpuller does.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import threading
+import zipfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from bench.harness import Benchmark, Case, Variant
+
+__all__ = ["BENCHMARK", "prepare", "make_bundle_zip", "cgi_app"]
+
+BID = "b-0123456789abcdef01234567"
+GIT_ENV = {
+    "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+    "GIT_CONFIG_NOSYSTEM": "1",
+    "GIT_CONFIG_GLOBAL": os.devnull,
+    "GIT_TERMINAL_PROMPT": "0",
+    "HOME": "/nonexistent",
+}
+GIT_TIMEOUT = 1200
+
+
+def make_bundle_zip(path: Path, size: int) -> None:
+    """A bundle-like zip (manifest, notebook, catalog stand-in, a `size`-byte random blob)."""
+    entries = {
+        "nbpack.json": json.dumps({"format": "1.0", "id": BID, "title": "clone benchmark",
+                                   "created": "2026-11-25T10:00:00Z"}).encode(),
+        "analysis.ipynb": json.dumps({"cells": [], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}).encode(),
+        "catalogs/stars.parquet": b"PAR1" + bytes(range(256)) * 40 + b"PAR1",
+    }
+    tmp = path.with_name(path.name + ".tmp")
+    with zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as zf:
+        for name in sorted(entries):
+            zf.writestr(zipfile.ZipInfo(name, (1980, 1, 1, 0, 0, 0)), entries[name], zipfile.ZIP_DEFLATED)
+        # Random bytes: git cannot compress them, so the clone moves the full size over HTTP.
+        with zf.open(zipfile.ZipInfo("data/blob.bin", (1980, 1, 1, 0, 0, 0)), "w", force_zip64=True) as out:
+            left = size
+            while left > 0:
+                chunk = os.urandom(min(left, 1 << 20))
+                out.write(chunk)
+                left -= len(chunk)
+    os.replace(tmp, path)
+
+
+def prepare(size: int, workdir: Path) -> Case:
+    """Make the bundle zip and its cached repository (the warm state of a running service)."""
+    from nbpack.gitrepo import ensure_repo
+
+    bundle = workdir / "bundle.zip"
+    if not bundle.is_file():
+        make_bundle_zip(bundle, size)
+    cache = workdir / "cache"
+    ensure_repo(lambda: open(bundle, "rb"), BID, cache)
+    return Case(size, {"bundle": str(bundle), "cache": str(cache)}, size)
+
+
+def cgi_app(root: Path) -> Callable:
+    """A textbook CGI bridge to `git http-backend` (whole request and response in memory): the baseline."""
+
+    def app(environ: dict, start_response: Callable) -> list[bytes]:
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+        data = environ["wsgi.input"].read(length) if length else b""
+        env = {
+            **GIT_ENV, "GIT_PROJECT_ROOT": str(root), "GIT_HTTP_EXPORT_ALL": "1",
+            "PATH_INFO": environ["PATH_INFO"], "REQUEST_METHOD": environ["REQUEST_METHOD"],
+            "QUERY_STRING": environ.get("QUERY_STRING", ""), "CONTENT_TYPE": environ.get("CONTENT_TYPE", ""),
+            "CONTENT_LENGTH": str(length), "GIT_PROTOCOL": environ.get("HTTP_GIT_PROTOCOL", ""),
+            "HTTP_CONTENT_ENCODING": environ.get("HTTP_CONTENT_ENCODING", ""),
+        }
+        out = subprocess.run(["git", "http-backend"], input=data, env=env, capture_output=True,
+                             timeout=GIT_TIMEOUT).stdout
+        head, _, body = out.partition(b"\r\n\r\n")
+        status, headers = "200 OK", []
+        for line in head.decode("latin-1").split("\r\n"):
+            name, _, value = line.partition(":")
+            if name.lower() == "status":
+                status = value.strip()
+            elif name:
+                headers.append((name, value.strip()))
+        start_response(status, headers)
+        return [body]
+
+    return app
+
+
+def _serve(app: Callable) -> str:
+    """Serve `app` from a daemon thread on a free 127.0.0.1 port (dies with the variant's process)."""
+    from werkzeug.serving import make_server
+
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return f"http://127.0.0.1:{server.server_port}/{BID}.git"
+
+
+def _clone(url: str, dest: Path, *extra: str) -> Callable[[], None]:
+    def work() -> None:
+        proc = subprocess.run(["git", "clone", "-q", *extra, url, str(dest)], env=GIT_ENV, capture_output=True,
+                              text=True, timeout=GIT_TIMEOUT)
+        if proc.returncode != 0 or not (dest / "data" / "blob.bin").is_file():
+            raise RuntimeError(f"git clone {url} failed: {proc.stderr.strip()}")
+
+    return work
+
+
+def _endpoint(params: dict[str, Any], cold: bool = False) -> str:
+    from nbpack.gitrepo import make_wsgi_app
+
+    cache = Path(params["tmp"]) / "cold-cache" if cold else Path(params["cache"])
+    return _serve(make_wsgi_app(cache, lambda _bid: open(params["bundle"], "rb")))
+
+
+def endpoint_shallow(params: dict[str, Any]) -> Callable[[], None]:
+    """nbpack's endpoint, repository cached: `git clone --depth 1` (nbgitpuller's first pull)."""
+    return _clone(_endpoint(params), Path(params["tmp"]) / "clone", "--depth", "1")
+
+
+def endpoint_full(params: dict[str, Any]) -> Callable[[], None]:
+    """nbpack's endpoint, repository cached: full `git clone`."""
+    return _clone(_endpoint(params), Path(params["tmp"]) / "clone")
+
+
+def endpoint_cold(params: dict[str, Any]) -> Callable[[], None]:
+    """nbpack's endpoint on an empty cache: build the repository from the zip, then shallow clone."""
+    return _clone(_endpoint(params, cold=True), Path(params["tmp"]) / "clone", "--depth", "1")
+
+
+def backend_shallow(params: dict[str, Any]) -> Callable[[], None]:
+    """Textbook `git http-backend` CGI over the same repository: `git clone --depth 1`."""
+    return _clone(_serve(cgi_app(Path(params["cache"]) / "git")), Path(params["tmp"]) / "clone", "--depth", "1")
+
+
+def backend_full(params: dict[str, Any]) -> Callable[[], None]:
+    """Textbook `git http-backend` CGI over the same repository: full `git clone`."""
+    return _clone(_serve(cgi_app(Path(params["cache"]) / "git")), Path(params["tmp"]) / "clone")
+
+
+def file_floor(params: dict[str, Any]) -> Callable[[], None]:
+    """No HTTP at all: `git clone --depth 1 file://` of the repository (the floor)."""
+    repo = Path(params["cache"]) / "git" / f"{BID}.git"
+    dest = Path(params["tmp"]) / "clone"
+    shutil.rmtree(dest, ignore_errors=True)
+    return _clone(f"file://{repo}", dest, "--depth", "1")
+
+
+BENCHMARK = Benchmark(
+    name="clone",
+    description="git clone of a bundle: nbpack's git endpoint vs textbook git http-backend CGI, same repository",
+    unit="bytes",
+    small=[8 << 20],
+    default=[100 << 20],
+    prepare=prepare,
+    variants=[
+        Variant("endpoint_shallow", "bench.clone:endpoint_shallow"),
+        Variant("backend_shallow", "bench.clone:backend_shallow", "endpoint_shallow", 1.25,
+                note="CGI, buffered"),
+        Variant("endpoint_full", "bench.clone:endpoint_full"),
+        Variant("backend_full", "bench.clone:backend_full", "endpoint_full", 1.25, note="CGI, buffered"),
+        Variant("endpoint_cold", "bench.clone:endpoint_cold", note="repo build + shallow clone"),
+        Variant("file_floor", "bench.clone:file_floor", "endpoint_shallow", note="file://, no HTTP"),
+    ],
+)

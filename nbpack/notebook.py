@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 import re
+import warnings
 from typing import Any
 
 import nbformat
 from nbformat import NotebookNode
+from nbformat.warnings import MissingIDFieldWarning
 
 from .errors import InvalidNotebook
 
@@ -44,17 +46,20 @@ nbpack_runtime.finish()"""
 
 def read_notebook(data: bytes | str, where: str = "notebook") -> NotebookNode:
     """Parse and validate a notebook (any nbformat 4 minor version), raising ``InvalidNotebook``."""
-    try:
-        text = data.decode("utf-8") if isinstance(data, bytes) else data
-        nb = nbformat.reads(text, as_version=4)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise InvalidNotebook(f"{where} is not a notebook: not valid JSON ({exc})") from None
-    except Exception as exc:  # nbformat raises assorted errors for malformed documents
-        raise InvalidNotebook(f"{where} is not a notebook: {exc}") from None
-    try:
-        nbformat.validate(nb)
-    except nbformat.ValidationError as exc:
-        raise InvalidNotebook(f"{where} is not a valid notebook: {exc.message}") from None
+    # Cells without ids (nbformat 4.5) get stable ones in prepare_notebook; nbformat's warning is only noise.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", MissingIDFieldWarning)
+        try:
+            text = data.decode("utf-8") if isinstance(data, bytes) else data
+            nb = nbformat.reads(text, as_version=4)
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise InvalidNotebook(f"{where} is not a notebook: not valid JSON ({exc})") from None
+        except Exception as exc:  # nbformat raises assorted errors for malformed documents
+            raise InvalidNotebook(f"{where} is not a notebook: {exc}") from None
+        try:
+            nbformat.validate(nb)
+        except nbformat.ValidationError as exc:
+            raise InvalidNotebook(f"{where} is not a valid notebook: {exc.message}") from None
     return nb
 
 

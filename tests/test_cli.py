@@ -185,3 +185,18 @@ def test_open_unpacks_into_a_stable_folder_and_keeps_edits(bundle: Path, tmp_pat
     other.mkdir()
     (other / "x").write_text("x")
     assert "choose --dir" in _fail(["open", str(bundle), "--no-lab", "--dir", str(other)], capsys)
+
+
+def test_template_without_cell_ids_builds_quietly(tmp_path: Path) -> None:
+    doc = json.loads(template_notebook("x = 1"))
+    for cell in doc["cells"]:
+        del cell["id"]
+    template = tmp_path / "old.ipynb"
+    template.write_text(json.dumps(doc))
+    out = tmp_path / "b.zip"
+    proc = subprocess.run([str(REPO / ".venv" / "bin" / "nbpack"), "build", "-o", str(out), "--notebook",
+                           str(template)], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0 and proc.stderr == "", proc.stderr
+    with zipfile.ZipFile(out) as zf:
+        cells = json.loads(zf.read("old.ipynb"))["cells"]
+    assert all(c.get("id") for c in cells) and len({c["id"] for c in cells}) == len(cells)

@@ -289,8 +289,11 @@ class Service:
             if self.storage.exists(return_key(bid, rid, "manifest.json")):
                 return self._summary(bid, manifest), False
             self.storage.put_file(return_key(bid, rid, "return.zip"), path)
-            # Written last: a return becomes visible only once its zip is whole.
-            self.storage.put_bytes(return_key(bid, rid, "manifest.json"), json.dumps(manifest, sort_keys=True).encode())
+            # Written last: a return becomes visible only once its zip is whole. Create-once, so of concurrent
+            # uploads of one return exactly one is "created" (one 201, one webhook).
+            if not self.storage.put_if_absent(return_key(bid, rid, "manifest.json"),
+                                              json.dumps(manifest, sort_keys=True).encode()):
+                return self._summary(bid, manifest), False
         finally:
             path.unlink(missing_ok=True)
         log.info("return ingested", extra={"bundle": bid, "return": rid})

@@ -55,6 +55,9 @@ def test_same_inputs_give_same_bytes_and_id(tmp_path: Path, monkeypatch: pytest.
     assert names[0] == "nbpack.json" and names[1:] == sorted(names[1:])
     assert {i.date_time for i in infos} == {(1980, 1, 1, 0, 0, 0)}
     assert {(i.external_attr >> 16) & 0o777 for i in infos} == {0o644}
+    # Without SOURCE_DATE_EPOCH the build time differs, the id does not.
+    monkeypatch.delenv("SOURCE_DATE_EPOCH")
+    assert build_bundle(_spec(tmp_path), tmp_path / "now.zip")["id"] == m1["id"]
     # A different input changes the id.
     other = _spec(tmp_path)
     other.files[0]["size"] = 11

@@ -192,6 +192,15 @@ def test_manifest_never_has_the_return_token(client, bundle, executed):
     (json.dumps({"catalogs": [{"name": "c", "esap_page": {"results": "no"}}]}).encode(), "application/json"),
     (json.dumps({"catalogs": [{"name": "c", "part": "nothing"}]}).encode(), "application/json"),
     (json.dumps({"title": "x", "expires_in": 5}).encode(), "application/json"),
+    (json.dumps({"catalogs": [{"name": "c", "rows": [{"a": {"b": 1}}]}]}).encode(), "application/json"),
+    (json.dumps({"catalogs": [{"name": "c", "rows": []}]}).encode(), "application/json"),
+    (json.dumps({"catalogs": [{"name": "c", "esap_page": {"results": [None]}}]}).encode(), "application/json"),
+    (json.dumps({"catalogs": [{"name": "c", "rows": [{"a": 1}]}] * 2}).encode(), "application/json"),
+    (json.dumps({"notebook": {}}).encode(), "application/json"),
+    (json.dumps({"files": [{"name": "x", "uri": "ftp://host/x"}]}).encode(), "application/json"),
+    (json.dumps({"origin": {"api_token": "x"}}).encode(), "application/json"),
+    (json.dumps({"payload": "no-catalog-here"}).encode(), "application/json"),
+    (json.dumps({"requirements": ["--index-url http://evil"]}).encode(), "application/json"),
     (b"PK\x03\x04 not a zip at all", "application/zip"),
 ])
 def test_bad_create_requests_are_json_4xx(client, body, content_type):

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import nbformat
+from jupyter_core.utils import run_sync
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
 
@@ -35,9 +36,9 @@ class RunResult:
 
 
 def _error_line(exc: BaseException) -> str:
-    if isinstance(exc, CellExecutionError):
-        return f"{exc.ename}: {exc.evalue}"[:500]
-    return f"{type(exc).__name__}: {exc}"[:500]
+    # One line: it becomes the CLI's message and the return manifest's error.
+    text = f"{exc.ename}: {exc.evalue}" if isinstance(exc, CellExecutionError) else f"{type(exc).__name__}: {exc}"
+    return (text.strip().splitlines() or [type(exc).__name__])[0][:500]
 
 
 def run_folder(folder: Path, out: Path, *, timeout: int = 600, kernel_name: str = "python3",
@@ -58,8 +59,11 @@ def run_folder(folder: Path, out: Path, *, timeout: int = 600, kernel_name: str 
         kernel_env["NBPACK_NO_UPLOAD"] = "1"
     else:
         kernel_env.pop("NBPACK_NO_UPLOAD", None)
+    # On timeout interrupt the cell (not just stop waiting), so the kernel is free to write the failed return.
     client = NotebookClient(nb, timeout=timeout, kernel_name=kernel_name, allow_errors=False,
-                            resources={"metadata": {"path": str(folder)}})
+                            resources={"metadata": {"path": str(folder)}}, interrupt_on_timeout=True,
+                            error_on_timeout={"ename": "CellTimeoutError", "traceback": [],
+                                              "evalue": f"a cell ran longer than {timeout} s and was interrupted"})
     error: str | None = None
     with client.setup_kernel(env=kernel_env):
         for index, cell in enumerate(nb.cells):
@@ -73,7 +77,8 @@ def run_folder(folder: Path, out: Path, *, timeout: int = 600, kernel_name: str 
                 break
         if error is not None:
             nb_path.write_bytes(notebook_bytes(nb))
-            if not isinstance(client.kc, type(None)) and client.kc.is_alive():
+            # nbclient's kernel client is the async one: is_alive() must be awaited.
+            if client.kc is not None and run_sync(client.kc.is_alive)():
                 code = ("import nbpack_runtime\n"
                         f"nbpack_runtime.finish(status='failed', error={error!r}, upload={upload!r})")
                 # nbclient stores the executed cell back into nb.cells[index]: give it a slot, then drop it.

@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import io
 import subprocess
+import time
 import zipfile
 from pathlib import Path
 
@@ -160,3 +161,23 @@ def test_failing_notebook_writes_failed_return_and_exits_non_zero(tmp_path: Path
             executed = read_notebook(zf.read(m["notebook"]))
         errors = [o for c in executed.cells for o in c.get("outputs", []) if o.get("output_type") == "error"]
         assert errors and errors[0]["ename"] == "ValueError"
+
+
+def test_a_cell_over_the_timeout_is_interrupted_and_the_return_says_so(tmp_path: Path,
+                                                                       capsys: pytest.CaptureFixture[str]) -> None:
+    bundle = tmp_path / "slow.zip"
+    nb = template_notebook('nbpack_runtime.save_value("before", 1)', "import time\ntime.sleep(60)")
+    build_bundle(BuildSpec(title="Slow", notebook=nb), bundle)
+    out = tmp_path / "ret.zip"
+    started = time.monotonic()
+    with pytest.raises(SystemExit) as info:
+        main(["run", str(bundle), "-o", str(out), "--timeout", "3"])
+    assert info.value.code == 1
+    assert time.monotonic() - started < 45  # interrupted, not waited out
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert lines == [f"nbpack: error: notebook failed (CellTimeoutError: a cell ran longer than 3 s and was "
+                     f"interrupted); return bundle with status failed written to {out}"]
+    with open_return(out) as rf:
+        assert check_return(rf) == []
+        assert rf.manifest["status"] == "failed" and rf.manifest["error"].startswith("CellTimeoutError")
+        assert [v["name"] for v in rf.manifest["values"]] == ["before"]

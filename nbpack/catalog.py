@@ -208,7 +208,7 @@ def _table_from_ivoa_rows(rows: list[dict]) -> pa.Table:
     types = []
     for f in fields:
         datatype = f.get("datatype") or "char"
-        if datatype not in _ESAP_TYPES:
+        if not isinstance(datatype, str) or datatype not in _ESAP_TYPES:
             raise InvalidTable(f"unknown ESAP datatype {datatype!r} for field {f.get('name')!r}")
         types.append(datatype)
     values: list[list[Any]] = [[] for _ in names]

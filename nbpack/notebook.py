@@ -58,8 +58,15 @@ def read_notebook(data: bytes | str, where: str = "notebook") -> NotebookNode:
             raise InvalidNotebook(f"{where} is not a notebook: {exc}") from None
         try:
             nbformat.validate(nb)
+            # Lone surrogates (legal as JSON escapes) would break every later write of the notebook.
+            json.dumps(nb, ensure_ascii=False).encode("utf-8")
         except nbformat.ValidationError as exc:
-            raise InvalidNotebook(f"{where} is not a valid notebook: {exc.message}") from None
+            message = " ".join(str(exc.message).split())[:300]
+            raise InvalidNotebook(f"{where} is not a valid notebook: {message}") from None
+        except UnicodeEncodeError:
+            raise InvalidNotebook(f"{where} holds text that is not valid Unicode (a lone surrogate escape)") from None
+        except RecursionError:
+            raise InvalidNotebook(f"{where} is nested too deeply") from None
     return nb
 
 

@@ -23,6 +23,8 @@ SCHEMAS: dict[tuple[str, str], str] = {
     ("create-request", "1.0"): "create-request-1.0.schema.json",
 }
 _CURRENT = {"bundle": BUNDLE_FORMAT_VERSION, "return": RETURN_FORMAT_VERSION, "create-request": "1.0"}
+# Real manifests nest about 6 levels (free-form values a few more); far deeper is an attack on recursion.
+MAX_DEPTH = 64
 
 
 @cache
@@ -43,18 +45,32 @@ def _validator(kind: str, version: str) -> jsonschema.protocols.Validator:
 
 def iter_errors(doc: Any, kind: str) -> list[str]:
     """Every schema violation of ``doc`` as a readable line (``path: message``), empty when valid."""
+    # The validator, hashing and error messages all recurse: refuse deep nesting before any of them run.
+    if _depth_over(doc, MAX_DEPTH):
+        return [f"(root): is nested more than {MAX_DEPTH} levels deep"]
     try:
         # Hashing and storing a manifest encodes it as UTF-8: lone surrogates (legal in JSON escapes) cannot be.
         json.dumps(doc, ensure_ascii=False).encode("utf-8")
     except UnicodeEncodeError:
         return ["(root): holds text that is not valid Unicode (a lone surrogate escape)"]
-    except RecursionError:
-        return ["(root): is nested too deeply"]
     version = doc.get("format_version") if isinstance(doc, dict) else None
     if not isinstance(version, str) or (kind, version) not in SCHEMAS:
-        return [f"format_version: unsupported {kind} format version {version!r}"]
+        return [f"format_version: unsupported {kind} format version {version!r}"[:300]]
     errors = sorted(_validator(kind, version).iter_errors(doc), key=lambda e: list(e.absolute_path))
     return [f"{'/'.join(str(p) for p in e.absolute_path) or '(root)'}: {e.message}" for e in errors]
+
+
+def _depth_over(doc: Any, limit: int) -> bool:
+    stack = [(doc, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if depth > limit:
+            return True
+        if isinstance(value, dict):
+            stack.extend((v, depth + 1) for v in value.values())
+        elif isinstance(value, list):
+            stack.extend((v, depth + 1) for v in value)
+    return False
 
 
 def validate(doc: Any, kind: str) -> None:

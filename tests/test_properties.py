@@ -486,3 +486,22 @@ def test_found_corrupt_member_in_bundle_and_return(bundle_parts: Any, return_par
     with pytest.raises(UnsafeArchive, match="corrupt"):
         with open_return(io.BytesIO(bytes(data))) as rf:
             check_return(rf)
+
+
+def test_found_surrogate_notebook_and_list_datatype(bundle_parts: Any, tmp_path: Path) -> None:
+    manifest, entries = bundle_parts
+    nb = json.loads(entries[manifest["payload"]["notebook"]])
+    nb["cells"][0]["source"] = "\ud800"
+    with pytest.raises(InvalidNotebook, match="Unicode"):
+        read_notebook(encoded(nb))
+    page = {"results": [{"fields": [{"name": "a", "datatype": ["int"]}], "result": "1"}]}
+    with pytest.raises(NbpackError, match="datatype"):
+        write_catalog(page, tmp_path / "c.parquet", name="c")
+
+
+def test_found_deep_value_inside_return_manifest(return_parts: Any) -> None:
+    valid, files = return_parts
+    for depth, why in ((1979, "nested|recursion"), (100, "nested more than 64")):
+        doc = {**valid, "values": [{"name": "n", "encoder": "json", "data": deep(depth)}]}
+        with pytest.raises(NbpackError, match=why):
+            open_return(manifest_zip(doc, files, RETURN_MANIFEST))

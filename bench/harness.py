@@ -178,16 +178,27 @@ def run_benchmark(bench: Benchmark, sizes: list[int], repeats: int, workdir: Pat
         case = bench.prepare(size, case_dir)
         active = [v for v in bench.variants if v.max_size is None or size <= v.max_size]
         samples = {v.name: Sample() for v in active}
+        failures: dict[str, str] = {}
         for r in range(repeats):
             # Rotate the order each round so neither side always runs first (warm caches, neighbours' load).
             order = active[r % len(active):] + active[: r % len(active)]
             for v in order:
-                seconds, rss = run_variant(v, case)
+                try:
+                    seconds, rss = run_variant(v, case)
+                except (RuntimeError, subprocess.TimeoutExpired) as err:
+                    # One failed run (e.g. a neighbour's half-saved edit) must not throw away the others.
+                    failures.setdefault(v.name, str(err)[:160])
+                    say(f"{bench.name} {label} round {r + 1}/{repeats}: {v.name} FAILED: {err}")
+                    continue
                 samples[v.name].seconds.append(seconds)
                 samples[v.name].peak_rss_mib.append(rss)
                 say(f"{bench.name} {label} round {r + 1}/{repeats}: {v.name} {seconds:.3f}s")
         for v in active:
-            rows.append(_row(bench, label, case, v, samples))
+            if samples[v.name].seconds:
+                rows.append(_row(bench, label, case, v, samples))
+            else:
+                rows.append(Row(bench.name, label, v.name, float("nan"), float("nan"), float("nan"), None,
+                                float("nan"), 0, note=f"failed: {failures.get(v.name, '')}"))
         for v in bench.variants:
             if v not in active:
                 rows.append(Row(bench.name, label, v.name, float("nan"), float("nan"), float("nan"), None,
@@ -200,7 +211,7 @@ def _row(bench: Benchmark, label: str, case: Case, v: Variant, samples: dict[str
     med = s.median
     row = Row(bench.name, label, v.name, med, s.best, case.bytes / med / 1e6,
               case.rows / med if case.rows else None, max(s.peak_rss_mib), len(s.seconds), note=v.note)
-    if v.baseline_of and v.baseline_of in samples:
+    if v.baseline_of and samples.get(v.baseline_of, Sample()).seconds:
         row.ratio = samples[v.baseline_of].median / med
         row.compared = v.baseline_of
         if v.max_ratio is not None:

@@ -10,7 +10,6 @@ import json
 import os
 import secrets
 import subprocess
-import time
 import urllib.request
 import zipfile
 from pathlib import Path
@@ -213,101 +212,23 @@ def test_hostile_notebook_runs_nothing_on_the_landing_page(start_service, page, 
 
 # -- measurement (NBPACK_BENCH=1) ---------------------------------------------------------------------------
 
-def _rss_kib(pid: int) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1])
-    return 0
-
-
-def _workers(master: int) -> list[int]:
-    path = Path(f"/proc/{master}/task/{master}/children")
-    return [int(p) for p in path.read_text().split()] if path.exists() else []
-
-
-def _big_bundle(path: Path, size: int, tmp: Path) -> None:
-    """A bundle whose catalog is ~size bytes of random float64 (incompressible), written in batches."""
-    import numpy as np
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    from nbpack.bundle import BuildSpec, CatalogInput, build_bundle
-
-    rng = np.random.default_rng(0)
-    parquet = tmp / "big.parquet"
-    batch_rows = 1 << 20  # 8 MiB per batch
-    schema = pa.schema([("x", pa.float64())])
-    with pq.ParquetWriter(parquet, schema, compression="none") as writer:
-        for _ in range(max(1, size // (8 * batch_rows))):
-            writer.write_table(pa.table({"x": rng.random(batch_rows)}, schema=schema))
-    build_bundle(BuildSpec(title="Big", catalogs=[CatalogInput("big", parquet)]), path)
-
-
 @pytest.mark.skipif(os.environ.get("NBPACK_BENCH") != "1", reason="measurement: set NBPACK_BENCH=1")
 def test_measure_download_against_boto3(s3_env, s3_bucket: str, start_service, tmp_path: Path) -> None:
-    import threading
-
     import boto3
 
+    from bench.download import big_bundle, measure
     from bench.harness import parse_size
 
     size = parse_size(os.environ.get("NBPACK_BENCH_SIZE", "1GiB"), "bytes")
     key = secrets.token_urlsafe(16)
     svc = start_service(service_env(f"s3://{s3_bucket}/bench", key, cache_dir=str(tmp_path / "cache")))
     zip_path = tmp_path / "big.zip"
-    _big_bundle(zip_path, size, tmp_path)
-    client = Client(svc.url, key, timeout=1800)
-    created = client.push(zip_path)
-    bid, url = created["id"], created["links"]["download"]
+    big_bundle(zip_path, size, tmp_path)
+    created = Client(svc.url, key, timeout=1800).push(zip_path)
+    zip_path.unlink()
     s3 = boto3.client("s3", endpoint_url=s3_env.endpoint)
-    obj_key = f"bench/bundles/{bid}/bundle.zip"
-    stored_size = s3.head_object(Bucket=s3_bucket, Key=obj_key)["ContentLength"]
-
-    workers = _workers(svc.proc.pid)
-    assert workers, "gunicorn has no worker processes"
-    before = sum(_rss_kib(p) for p in workers)
-    peak = [before]
-    stop = threading.Event()
-
-    def sample() -> None:
-        while not stop.wait(0.05):
-            peak[0] = max(peak[0], sum(_rss_kib(p) for p in workers))
-
-    def via_service() -> int:
-        n = 0
-        with urllib.request.urlopen(url, timeout=600) as resp:
-            while chunk := resp.read(1 << 20):
-                n += len(chunk)
-        return n
-
-    def via_boto3() -> int:
-        n = 0
-        body = s3.get_object(Bucket=s3_bucket, Key=obj_key)["Body"]
-        while chunk := body.read(1 << 20):
-            n += len(chunk)
-        return n
-
-    times: dict[str, list[float]] = {"service": [], "boto3": []}
-    sampler = threading.Thread(target=sample, daemon=True)
-    sampler.start()
-    try:
-        for _ in range(3):
-            for name, fn in (("service", via_service), ("boto3", via_boto3)):
-                t0 = time.perf_counter()
-                assert fn() == stored_size
-                times[name].append(time.perf_counter() - t0)
-    finally:
-        stop.set()
-        sampler.join(timeout=5)
-    after = sum(_rss_kib(p) for p in workers)
-    mib = stored_size / (1 << 20)
-    best = {k: min(v) for k, v in times.items()}
-    figures = {"bytes": stored_size, "service_MBps": round(mib / best["service"], 1),
-               "boto3_MBps": round(mib / best["boto3"], 1),
-               "ratio_service_to_boto3": round(best["boto3"] / best["service"], 3),
-               "times_s": {k: [round(t, 2) for t in v] for k, v in times.items()},
-               "worker_rss_MiB": {"before": before // 1024, "peak": peak[0] // 1024, "after": after // 1024},
-               "rss_growth_MiB": (peak[0] - before) // 1024}
+    figures = measure(created["links"]["download"], s3, s3_bucket, f"bench/bundles/{created['id']}/bundle.zip",
+                      svc.proc.pid)
     print("NBPACK_BENCH download", json.dumps(figures))
-    (tmp_path.parent / "bench-download.json").write_text(json.dumps(figures, indent=2))
+    assert figures["bytes"] > size * 0.9
     assert figures["rss_growth_MiB"] < 64, figures

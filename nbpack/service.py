@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import IO, Any, BinaryIO
+from urllib.parse import quote
 
 from . import archive, gitrepo, links, webhook
 from .bundle import BuildSpec, build_bundle, check_bundle, open_bundle, with_returns
@@ -247,7 +248,9 @@ class Service:
             "manifest": f"{base_url}/api/v1/bundles/{bid}",
         }
         if self.hubs:
-            out["launch"] = {h.name: f"{base_url}/b/{bid}/launch/{h.name}?t={token}" for h in self.hubs}
+            # ESAP facility names hold spaces and slashes ("SURF/ASTRON JupyterHub"): one encoded path segment.
+            out["launch"] = {h.name: f"{base_url}/b/{bid}/launch/{quote(h.name, safe='')}?t={token}"
+                             for h in self.hubs}
         return out
 
     def ranking(self, bid: str) -> list[dict[str, Any]]:

@@ -17,6 +17,7 @@ import time
 import zipfile
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import boto3
 import nbformat
@@ -233,6 +234,20 @@ def test_facility_list_with_overlay_ranks_hubs_through_the_api(tmp_path: Path) -
     assert ranking[2]["hub"]["launch"] == "binderhub"
     links = client.get(f"/api/v1/bundles/{bid}/links", headers=HEADERS).get_json()["links"]
     assert set(links["launch"]) == {"SURF/ASTRON JupyterHub", "CERN SWAN", "ESCAPE BinderHub"}
+    swan = urlsplit(links["launch"]["CERN SWAN"])
+    resp = client.get(f"{swan.path}?{swan.query}")
+    assert resp.status_code == 302 and resp.headers["Location"].startswith("https://swan.cern.ch/hub/")
+
+
+@pytest.mark.xfail(reason="server/pages.py routes /b/<bid>/launch/<hub>; a name with '/' needs <path:hub>")
+def test_launch_link_of_a_facility_named_with_a_slash(tmp_path: Path) -> None:
+    client = _app(tmp_path, esap_facilities_file=str(EXAMPLES / "esap_facilities.json")).test_client()
+    bid = client.post("/api/v1/bundles", json={"catalogs": [{"name": "t", "rows": [{"a": 1}]}]},
+                      headers=HEADERS).get_json()["id"]
+    links = client.get(f"/api/v1/bundles/{bid}/links", headers=HEADERS).get_json()["links"]
+    surf = urlsplit(links["launch"]["SURF/ASTRON JupyterHub"])
+    resp = client.get(f"{surf.path}?{surf.query}")
+    assert resp.status_code == 302 and resp.headers["Location"].startswith("https://jupyter.escape.surf.nl/")
 
 
 def test_bundle_from_the_api_fetches_a_rucio_did_from_the_hub_local_rse(tmp_path: Path,

@@ -83,4 +83,10 @@ def bundle_crate(manifest: dict[str, Any]) -> dict[str, Any]:
     origin = manifest.get("origin") or {}
     if origin.get("service"):
         root["isBasedOn"] = {"@id": origin.get("url") or f"#origin-{origin['service']}"}
+        if not origin.get("url"):
+            # A local "#" reference must be described in the crate, or it points nowhere.
+            source = {"@id": root["isBasedOn"]["@id"], "@type": "CreativeWork", "name": origin["service"]}
+            if origin.get("query"):
+                source["text"] = origin["query"]
+            entities.append(source)
     return {"@context": CONTEXT, "@graph": [*graph, root, *entities]}

@@ -197,3 +197,26 @@ def test_build_into_a_stream(tmp_path: Path) -> None:
     with open_bundle(buf) as bf:
         assert bf.id == manifest["id"] and check_bundle(bf) == []
         assert bf.manifest["payload"]["generated"] is True
+
+
+def test_crate_describes_every_part_and_reference(tmp_path: Path) -> None:
+    spec = _spec(tmp_path)
+    spec.origin = {"service": "gaia-dr3-tap", "query": "SELECT * FROM gaia"}
+    bundle = tmp_path / "a.zip"
+    manifest = build_bundle(spec, bundle)
+    with open_bundle(bundle) as bf:
+        crate = json.loads(bf.read("ro-crate-metadata.json"))
+    graph = {e["@id"]: e for e in crate["@graph"]}
+    assert crate["@context"] == "https://w3id.org/ro/crate/1.2/context"
+    root = graph["./"]
+    assert root["identifier"] == manifest["id"] and root["name"] == "Reproducible"
+    # Every referenced id is described in the graph (no dangling local references).
+    refs = [p["@id"] for p in root["hasPart"]] + [root["isBasedOn"]["@id"]]
+    assert [r for r in refs if r not in graph] == []
+    assert graph["#origin-gaia-dr3-tap"]["text"] == "SELECT * FROM gaia"
+    assert graph["catalogs/csv.parquet"]["encodingFormat"] == "application/vnd.apache.parquet"
+    assert graph["catalogs/csv.parquet"]["sha256"] == manifest["catalogs"][0]["sha256"]
+    # Remote files are web entities with absolute ids; a Rucio DID keeps its identifier.
+    assert graph["https://example.org/a.fits"]["contentSize"] == "10"
+    assert graph["rucio:lofar:L123_SB001.MS.tar"]["identifier"] == "lofar:L123_SB001.MS.tar"
+    assert "SoftwareSourceCode" in graph["analysis.ipynb"]["@type"]

@@ -213,7 +213,9 @@ def _table_from_ivoa_rows(rows: list[dict]) -> pa.Table:
         types.append(datatype)
     values: list[list[Any]] = [[] for _ in names]
     for i, row in enumerate(rows):
-        if [f.get("name") for f in row["fields"]] != names:
+        row_fields = row["fields"]
+        if not isinstance(row_fields, list) or [f.get("name") if isinstance(f, dict) else None
+                                                 for f in row_fields] != [f.get("name") for f in fields]:
             raise InvalidTable(f"ESAP row {i} has different fields from row 0")
         parts = _split_result(row["result"], len(names), i)
         for j, text in enumerate(parts):
@@ -320,8 +322,12 @@ def _from_table(table: pa.Table, source_format: str, batch_rows: int) -> _Source
 
 
 def _open_path(path: Path, fmt: str | None, batch_rows: int) -> _Source:
-    if not path.is_file():
-        raise InvalidTable(f"catalog source not found: {path}")
+    try:
+        found = path.is_file()
+    except (OSError, ValueError):  # names too long, with NUL bytes or lone surrogates
+        found = False
+    if not found:
+        raise InvalidTable(f"catalog source not found: {str(path)[:200]!r}")
     fmt = fmt.lower() if fmt else _EXTENSIONS.get(path.suffix.lower())
     if fmt not in _FORMATS:
         raise InvalidTable(f"cannot tell the table format of {path.name}: give fmt= one of {', '.join(_FORMATS)}")

@@ -505,3 +505,13 @@ def test_found_deep_value_inside_return_manifest(return_parts: Any) -> None:
         doc = {**valid, "values": [{"name": "n", "encoder": "json", "data": deep(depth)}]}
         with pytest.raises(NbpackError, match=why):
             open_return(manifest_zip(doc, files, RETURN_MANIFEST))
+
+
+def test_found_odd_string_sources_and_row_fields(tmp_path: Path) -> None:
+    for source in ("x" * 5000, "\ud800", "a\x00b"):
+        with pytest.raises(NbpackError, match="not found"):
+            write_catalog(source, tmp_path / "c.parquet", name="c")
+    rows = [{"fields": [{"name": "a"}], "result": "1"}, {"fields": [None], "result": "2"}]
+    with pytest.raises(NbpackError, match="different fields"):
+        write_catalog(rows, tmp_path / "c.parquet", name="c")
+    assert list(tmp_path.iterdir()) == []

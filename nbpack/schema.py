@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import json
+import sys
 from functools import cache
 from importlib import resources
 from typing import Any
 
-import jsonschema
+# jsonschema imports rfc3987_syntax when it is installed (other packages pull it in) only to check "iri"
+# formats, which nbpack schemas never use; building its grammar costs seconds on every CLI start.
+sys.modules.setdefault("rfc3987_syntax", None)  # type: ignore[arg-type]
 
-from .errors import InvalidBundle
+import jsonschema  # noqa: E402
+
+from .errors import InvalidBundle  # noqa: E402
 
 __all__ = ["BUNDLE_FORMAT_VERSION", "RETURN_FORMAT_VERSION", "SCHEMAS", "load_schema", "iter_errors", "validate"]
 

@@ -56,7 +56,7 @@ def download(bid: str) -> Response:
     return stream(info.size, lambda s, e: svc.bundle_chunks(bid, s, e), f"{bid}.zip")
 
 
-@bp.get("/b/<bid>/launch/<hub>")
+@bp.get("/b/<bid>/launch/<path:hub>")
 def launch(bid: str, hub: str) -> Response:
     svc = service()
     token = _token()

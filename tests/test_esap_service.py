@@ -239,7 +239,6 @@ def test_facility_list_with_overlay_ranks_hubs_through_the_api(tmp_path: Path) -
     assert resp.status_code == 302 and resp.headers["Location"].startswith("https://swan.cern.ch/hub/")
 
 
-@pytest.mark.xfail(reason="server/pages.py routes /b/<bid>/launch/<hub>; a name with '/' needs <path:hub>")
 def test_launch_link_of_a_facility_named_with_a_slash(tmp_path: Path) -> None:
     client = _app(tmp_path, esap_facilities_file=str(EXAMPLES / "esap_facilities.json")).test_client()
     bid = client.post("/api/v1/bundles", json={"catalogs": [{"name": "t", "rows": [{"a": 1}]}]},

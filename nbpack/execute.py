@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import nbformat
+from jupyter_client.manager import AsyncKernelManager
 from jupyter_core.utils import run_sync
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
@@ -60,35 +62,45 @@ def run_folder(folder: Path, out: Path, *, timeout: int = 600, kernel_name: str 
     else:
         kernel_env.pop("NBPACK_NO_UPLOAD", None)
     # On timeout interrupt the cell (not just stop waiting), so the kernel is free to write the failed return.
-    client = NotebookClient(nb, timeout=timeout, kernel_name=kernel_name, allow_errors=False,
+    # IPC sockets in a private folder: the kernel is only for us, and TCP would make ipykernel warn that its
+    # traffic is unencrypted on every run.
+    sockets = Path(tempfile.mkdtemp(prefix="nbpack-kernel-"))
+    km = AsyncKernelManager(kernel_name=kernel_name, transport="ipc", ip=str(sockets / "kernel"))
+    client = NotebookClient(nb, km=km, timeout=timeout, kernel_name=kernel_name, allow_errors=False,
                             resources={"metadata": {"path": str(folder)}}, interrupt_on_timeout=True,
                             error_on_timeout={"ename": "CellTimeoutError", "traceback": [],
                                               "evalue": f"a cell ran longer than {timeout} s and was interrupted"})
     error: str | None = None
-    with client.setup_kernel(env=kernel_env):
-        for index, cell in enumerate(nb.cells):
-            if index in results_at:
-                # The results cell packs the notebook from disk: save what ran so far first.
-                nb_path.write_bytes(notebook_bytes(nb))
-            try:
-                client.execute_cell(cell, index)
-            except (CellExecutionError, CellTimeoutError, DeadKernelError) as exc:
-                error = _error_line(exc)
-                break
-        if error is not None:
-            nb_path.write_bytes(notebook_bytes(nb))
-            # nbclient's kernel client is the async one: is_alive() must be awaited.
-            if client.kc is not None and run_sync(client.kc.is_alive)():
-                code = ("import nbpack_runtime\n"
-                        f"nbpack_runtime.finish(status='failed', error={error!r}, upload={upload!r})")
-                # nbclient stores the executed cell back into nb.cells[index]: give it a slot, then drop it.
-                nb.cells.append(nbformat.v4.new_code_cell(code))
+    try:
+        with client.setup_kernel(env=kernel_env):
+            for index, cell in enumerate(nb.cells):
+                if index in results_at:
+                    # The results cell packs the notebook from disk: save what ran so far first.
+                    nb_path.write_bytes(notebook_bytes(nb))
                 try:
-                    client.execute_cell(nb.cells[-1], len(nb.cells) - 1)
-                except (CellExecutionError, CellTimeoutError, DeadKernelError):
-                    pass
-                finally:
-                    nb.cells.pop()
+                    client.execute_cell(cell, index)
+                except (CellExecutionError, CellTimeoutError, DeadKernelError) as exc:
+                    error = _error_line(exc)
+                    break
+            if error is not None:
+                nb_path.write_bytes(notebook_bytes(nb))
+                # nbclient's kernel client is the async one: is_alive() must be awaited.
+                if client.kc is not None and run_sync(client.kc.is_alive)():
+                    code = ("import nbpack_runtime\n"
+                            f"nbpack_runtime.finish(status='failed', error={error!r}, upload={upload!r})")
+                    # nbclient stores the executed cell back into nb.cells[index]: give it a slot, then drop it.
+                    nb.cells.append(nbformat.v4.new_code_cell(code))
+                    try:
+                        client.execute_cell(nb.cells[-1], len(nb.cells) - 1)
+                    except (CellExecutionError, CellTimeoutError, DeadKernelError):
+                        pass
+                    finally:
+                        nb.cells.pop()
+    finally:
+        # nbclient leaves a kernel manager it was given running: stop the kernel here.
+        if km.has_kernel:
+            run_sync(km.shutdown_kernel)(now=True)
+        shutil.rmtree(sockets, ignore_errors=True)
     nb_path.write_bytes(notebook_bytes(nb))
     if not out.is_file():
         raise NotebookFailed(f"the notebook did not write a return bundle ({error or 'results cell missing?'})")

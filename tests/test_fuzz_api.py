@@ -194,14 +194,14 @@ def test_fuzz_every_operation(seeded: dict) -> None:
             with _deadline(CALL_SECONDS, case.operation.label):
                 resp = case.call()
                 case.validate_response(resp, checks=checks)
-            calls[op.label] += 1
+            calls[case.operation.label] += 1
             statuses[resp.status_code] += 1
             assert resp.status_code < 500, (case.operation.label, resp.status_code, resp.text[:300])
             if resp.status_code >= 400 and resp.content:
                 doc = json.loads(resp.content)
                 assert set(doc) == {"error", "message"} and doc["error"] and doc["message"], doc
             elif resp.status_code >= 400:
-                assert resp.status_code == 416, (op.label, resp.status_code)  # documented without a body
+                assert resp.status_code == 416, (case.operation.label, resp.status_code)  # documented without a body
 
         run()
 

@@ -1,4 +1,7 @@
-"""Command line: ``python -m bench {NAME|all} --size 1e4,1e5 [--repeats N] [--json] [--workdir DIR]``."""
+"""Command line: ``python -m bench {NAME|all} --size 1e4,1e5 [--repeats N] [--json] [--workdir DIR]``.
+
+NAME: build, load, clone (harness), download, ingest, launch (own runners: a service or a hub).
+"""
 
 from __future__ import annotations
 
@@ -8,8 +11,8 @@ import sys
 import tempfile
 from pathlib import Path
 
-from bench import benchmarks
-from bench.harness import Report, parse_size, run_benchmark
+from bench import benchmarks, runners
+from bench.harness import Benchmark, Report, parse_size, run_benchmark
 
 
 def _sizes(text: str, bench_unit: str, small: list[int], default: list[int]) -> list[int]:
@@ -22,7 +25,7 @@ def _sizes(text: str, bench_unit: str, small: list[int], default: list[int]) -> 
 
 def main(argv: list[str] | None = None) -> int:
     """Run the named benchmark(s) and print the report table (or JSON)."""
-    known = benchmarks()
+    known: dict = {**benchmarks(), **runners()}
     p = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     p.add_argument("name", choices=[*known, "all"])
     p.add_argument("--size", default="default",
@@ -44,7 +47,10 @@ def main(argv: list[str] | None = None) -> int:
                 sizes = _sizes(args.size, bench.unit, bench.small, bench.default)
             except ValueError as err:
                 p.error(str(err))
-            report.rows += run_benchmark(bench, sizes, args.repeats, workdir, say)
+            if isinstance(bench, Benchmark):
+                report.rows += run_benchmark(bench, sizes, args.repeats, workdir, say)
+            else:  # a bench.service.Runner: its own SeaweedFS/service/hub, rows in the same table
+                report.rows += bench.run(sizes, args.repeats, workdir, say)
     print(report.to_json() if args.json else report.table())
     return 0
 

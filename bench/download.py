@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import secrets
+import statistics
 import tempfile
 import threading
 import time
@@ -20,27 +20,14 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-__all__ = ["big_bundle", "measure", "worker_rss_kib", "main"]
+from bench.harness import Row
+from bench.service import Runner, stack, time_row, worker_rss_kib
+from bench.service import label as size_label
 
+__all__ = ["RUNNER", "big_bundle", "measure", "worker_rss_kib", "run", "main"]
 
-def _rss_kib(pid: int) -> int:
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    except OSError:
-        pass
-    return 0
-
-
-def _children(pid: int) -> list[int]:
-    path = Path(f"/proc/{pid}/task/{pid}/children")
-    return [int(p) for p in path.read_text().split()] if path.exists() else []
-
-
-def worker_rss_kib(master_pid: int) -> int:
-    """Summed RSS (KiB) of a gunicorn master's worker processes."""
-    return sum(_rss_kib(p) for p in _children(master_pid))
+MAX_RATIO = 1.25  # throughput >= 0.8x boto3's is time <= 1.25x
+MAX_GROWTH_MIB = 64
 
 
 def big_bundle(path: Path, size: int, workdir: Path) -> None:
@@ -56,8 +43,11 @@ def big_bundle(path: Path, size: int, workdir: Path) -> None:
     batch_rows = 1 << 20
     schema = pa.schema([("x", pa.float64())])
     with pq.ParquetWriter(parquet, schema, compression="none") as writer:
-        for _ in range(max(1, size // (8 * batch_rows))):
-            writer.write_table(pa.table({"x": rng.random(batch_rows)}, schema=schema))
+        left = max(1, size // 8)
+        while left > 0:
+            n = min(left, batch_rows)
+            writer.write_table(pa.table({"x": rng.random(n)}, schema=schema))
+            left -= n
     build_bundle(BuildSpec(title="Big", catalogs=[CatalogInput("big", parquet)]), path)
 
 
@@ -105,21 +95,50 @@ def measure(download_url: str, s3: Any, bucket: str, key: str, master_pid: int, 
     best = {k: min(v) for k, v in times.items()}
     return {"bytes": size, "service_MBps": round(mb / best["service"], 1), "boto3_MBps": round(mb / best["boto3"], 1),
             "ratio_service_to_boto3": round(best["boto3"] / best["service"], 3),
-            "times_s": {k: [round(t, 2) for t in v] for k, v in times.items()},
+            "times_s": {k: [round(t, 2) for t in v] for k, v in times.items()}, "times_s_raw": times,
             "worker_rss_MiB": {"before": before // 1024, "peak": peak[0] // 1024, "after": after // 1024},
             "rss_growth_MiB": (peak[0] - before) // 1024}
 
 
+def run(sizes: list[int], repeats: int, workdir: Path, say: Callable[[str], None] = lambda _m: None) -> list[Row]:
+    """One SeaweedFS + service for all sizes; per size store a bundle and time both sides alternately."""
+    from nbpack.client import Client
+
+    rows: list[Row] = []
+    with stack(workdir / "download-stack") as st:
+        client = Client(st.url, st.api_key, timeout=1800)
+        for size in sizes:
+            label = size_label(size)
+            say(f"download {label}: preparing a bundle")
+            zip_path = workdir / f"download-{label}.zip"
+            big_bundle(zip_path, size, workdir)
+            created = client.push(zip_path)
+            zip_path.unlink()
+            key = f"{st.prefix}/bundles/{created['id']}/bundle.zip"
+            f = measure(created["links"]["download"], st.s3, st.bucket, key, st.master_pid, repeats)
+            say(f"download {label}: {json.dumps(f)}")
+            times, volume = f["times_s_raw"], f["bytes"]
+            growth = f["rss_growth_MiB"]
+            service_med = statistics.median(times["service"])
+            rows.append(time_row("download", label, "service_get", times["service"], volume,
+                                 rss_mib=f["worker_rss_MiB"]["peak"],
+                                 note=f"worker RSS +{growth} MiB (<{MAX_GROWTH_MIB})"))
+            rows.append(time_row("download", label, "boto3_get_object", times["boto3"], volume,
+                                 compared="service_get", nbpack_median=service_med, max_ratio=MAX_RATIO,
+                                 extra_ok=growth < MAX_GROWTH_MIB,
+                                 note=f"throughput ratio {statistics.median(times['boto3']) / service_med:.2f}"
+                                      " (>=0.8)"))
+    return rows
+
+
+RUNNER = Runner("download", "GET /b/<bid>/download through gunicorn on SeaweedFS vs boto3 get_object", "bytes",
+                small=[1 << 20], default=[10**6, 64 * 10**6, 1 << 30], run=run)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Start SeaweedFS and a service, store a bundle of ``--size``, print the figures as JSON."""
-    import os
-
-    import boto3
-
     from bench.harness import parse_size
     from nbpack.client import Client
-    from tests.fixtures.seaweed import SeaweedFS
-    from tests.fixtures.service import ServiceProcess, service_env
 
     p = argparse.ArgumentParser(prog="python -m bench.download", description=__doc__.splitlines()[0])
     p.add_argument("--size", default="1GiB", help="bundle size: 64MiB, 1GiB, ...")
@@ -128,27 +147,13 @@ def main(argv: list[str] | None = None) -> int:
     size = parse_size(args.size, "bytes")
     with tempfile.TemporaryDirectory(prefix="nbpack-bench-download-") as tmp:
         work = Path(tmp)
-        weed = SeaweedFS(work / "seaweed")
-        weed.start()
-        svc = None
-        try:
-            weed.create_bucket("bench")
-            os.environ.update(AWS_ACCESS_KEY_ID=weed.access_key, AWS_SECRET_ACCESS_KEY=weed.secret_key,
-                              AWS_REGION="us-east-1")
-            api_key = secrets.token_urlsafe(16)
-            env = service_env("s3://bench/nbpack", api_key, cache_dir=str(work / "cache"), s3_endpoint=weed.endpoint)
-            svc = ServiceProcess(env, work / "service.log").start()
+        with stack(work) as st:
             zip_path = work / "big.zip"
             big_bundle(zip_path, size, work)
-            created = Client(svc.url, api_key, timeout=1800).push(zip_path)
+            created = Client(st.url, st.api_key, timeout=1800).push(zip_path)
             zip_path.unlink()
-            s3 = boto3.client("s3", endpoint_url=weed.endpoint)
-            figures = measure(created["links"]["download"], s3, "bench", f"nbpack/bundles/{created['id']}/bundle.zip",
-                              svc.proc.pid, args.repeats)
-        finally:
-            if svc:
-                svc.stop()
-            weed.stop()
+            figures = measure(created["links"]["download"], st.s3, st.bucket,
+                              f"{st.prefix}/bundles/{created['id']}/bundle.zip", st.master_pid, args.repeats)
     print(json.dumps(figures, indent=2))
     return 0
 

@@ -1,0 +1,188 @@
+"""Benchmark ``ingest``: return-bundle upload through the service vs boto3 ``put_object`` of the same bytes.
+
+One SeaweedFS and one gunicorn service (1 worker, 8 gthreads, as README.md deploys it) for all sizes. A small
+bundle is stored through the service; its stored copy (with the real return endpoint and token) is unpacked and
+the bundle's own ``nbpack_runtime.py`` writes valid return zips without a kernel (``start``, ``save_output``,
+``finish(upload=False)``), as tests/test_faults.py does. Size = the bytes moved per round: 1 upload of a return
+whose output is ``size`` random bytes, and 20 concurrent uploads of 20 distinct returns of ``size/20`` each.
+``POST /api/v1/bundles/<bid>/returns`` (Bearer return token, must answer 201) is timed against boto3
+``put_object`` of the same files to the same SeaweedFS (20 threads for the concurrent case). Between rounds the
+stored return objects are deleted so every service upload does the full work (validation, upload, manifest).
+The gunicorn worker's RSS is sampled while the service side runs.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+from bench.harness import Row
+from bench.service import RssSampler, Runner, Stack, mib, stack, time_row
+from bench.service import label as size_label
+
+__all__ = ["RUNNER", "run", "make_returns", "CONCURRENT"]
+
+CONCURRENT = 20
+MAX_RATIO = 1.25  # throughput >= 0.8x boto3's is time <= 1.25x
+MAX_GROWTH_MIB = 64
+TIMEOUT = 1800
+
+# Runs in a child: the runtime is imported from the unpacked bundle folder (no kernel, no nbpack import).
+_WRITER = """\
+import importlib.util, os, shutil, sys
+folder, big, out_dir, count = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
+for i in range(count):
+    shutil.rmtree(os.path.join(folder, "outputs"), ignore_errors=True)
+    spec = importlib.util.spec_from_file_location("nbpack_runtime", os.path.join(folder, "nbpack_runtime.py"))
+    rt = importlib.util.module_from_spec(spec)
+    sys.modules["nbpack_runtime"] = rt
+    spec.loader.exec_module(rt)
+    rt.start(folder)
+    rt.save_output(big, "big.bin")
+    rt.save_output(f"variant {i}\\n".encode(), "variant.txt")  # distinct content, so a distinct return id
+    rt.save_value("variant", i)
+    os.environ["NBPACK_RETURN_PATH"] = os.path.join(out_dir, f"r{i:02d}.zip")
+    rt.finish(upload=False)
+"""
+
+
+def _random_file(path: Path, size: int) -> None:
+    with open(path, "wb") as out:
+        left = size
+        while left > 0:
+            chunk = os.urandom(min(left, 1 << 20))
+            out.write(chunk)
+            left -= len(chunk)
+
+
+def _stored_bundle(st: Stack, workdir: Path) -> tuple[str, Path, str, str]:
+    """Store a small bundle through the service; unpack the stored copy: (bid, folder, endpoint, token)."""
+    from nbpack import archive
+    from nbpack.bundle import BuildSpec, CatalogInput, build_bundle
+    from nbpack.client import Client
+
+    csv = workdir / "sources.csv"
+    csv.write_text("id,flux\n1,1.5\n2,2.5\n")
+    built = workdir / "bundle.zip"
+    build_bundle(BuildSpec(title="Ingest benchmark", catalogs=[CatalogInput("sources", csv)]), built)
+    client = Client(st.url, st.api_key, timeout=TIMEOUT)
+    bid = client.push(built)["id"]
+    stored = client.download(bid, workdir / "stored.zip")
+    folder = workdir / "unpacked"
+    with archive.open_zip(stored) as zf:
+        archive.extract(zf, folder)
+    manifest = json.loads((folder / "nbpack.json").read_text())
+    return bid, folder, manifest["returns"]["endpoint"], manifest["returns"]["token"]
+
+
+def make_returns(folder: Path, out_dir: Path, output_bytes: int, count: int) -> list[Path]:
+    """``count`` distinct valid return zips, each with an output of ``output_bytes`` random bytes."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    have = sorted(out_dir.glob("r*.zip"))
+    if len(have) == count:
+        return have  # a kept --workdir: made already
+    big = out_dir / "big.bin"
+    _random_file(big, output_bytes)
+    manifest = json.loads((folder / "nbpack.json").read_text())
+    env = {**os.environ, "NBPACK_NOTEBOOK": str(folder / manifest["payload"]["notebook"]), "NBPACK_NO_UPLOAD": "1"}
+    subprocess.run([sys.executable, "-c", _WRITER, str(folder), str(big), str(out_dir), str(count)], env=env,
+                   check=True, capture_output=True, timeout=TIMEOUT)
+    big.unlink()
+    return sorted(out_dir.glob("r*.zip"))
+
+
+def _post(endpoint: str, token: str, path: Path) -> dict[str, Any]:
+    with open(path, "rb") as body:
+        req = urllib.request.Request(endpoint, data=body, method="POST", headers={
+            "Authorization": f"Bearer {token}", "Content-Type": "application/zip",
+            "Content-Length": str(path.stat().st_size)})
+        try:
+            with urllib.request.urlopen(req, timeout=TIMEOUT) as resp:
+                status, answer = resp.status, json.loads(resp.read())
+        except urllib.error.HTTPError as err:
+            raise RuntimeError(f"upload of {path.name}: HTTP {err.code} {err.read()[:300]!r}") from None
+    if status != 201:
+        # 200 would mean "already stored": the service skipped the upload, the run would not count.
+        raise RuntimeError(f"upload of {path.name}: HTTP {status}, not 201 (return already stored?)")
+    return answer
+
+
+def _put(st: Stack, path: Path) -> None:
+    with open(path, "rb") as body:
+        st.s3.put_object(Bucket=st.bucket, Key=f"put/{path.name}", Body=body)
+
+
+def _forget_returns(st: Stack, bid: str) -> None:
+    """Delete every stored return of ``bid`` so the next round is a first upload again."""
+    listed = st.s3.list_objects_v2(Bucket=st.bucket, Prefix=f"{st.prefix}/returns/{bid}/")
+    keys = [{"Key": o["Key"]} for o in listed.get("Contents", [])]
+    if keys:
+        st.s3.delete_objects(Bucket=st.bucket, Delete={"Objects": keys})
+
+
+def _all(fn: Callable[[Path], Any], paths: list[Path]) -> None:
+    if len(paths) == 1:
+        fn(paths[0])
+        return
+    with ThreadPoolExecutor(len(paths)) as pool:
+        list(pool.map(fn, paths))  # list(): re-raise the first failure
+
+
+def _rounds(st: Stack, bid: str, endpoint: str, token: str, paths: list[Path], repeats: int, tag: str,
+            say: Callable[[str], None]) -> tuple[dict[str, list[float]], RssSampler, int]:
+    """Service and boto3 uploads of ``paths`` alternately: (seconds by side, RSS sampler, RSS growth KiB)."""
+    sides = [("service", partial(_all, partial(_post, endpoint, token), paths)),
+             ("boto3", partial(_all, partial(_put, st), paths))]
+    times: dict[str, list[float]] = {"service": [], "boto3": []}
+    sampler, growth = RssSampler(st.master_pid), 0
+    for r in range(repeats):
+        for name, fn in sides[r % 2:] + sides[: r % 2]:
+            if name == "service":
+                _forget_returns(st, bid)
+                sampler.start()
+            t0 = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - t0)
+            if name == "service":
+                growth = max(growth, sampler.stop())
+            say(f"ingest {tag} round {r + 1}/{repeats}: {name} {times[name][-1]:.3f}s")
+    return times, sampler, growth
+
+
+def run(sizes: list[int], repeats: int, workdir: Path, say: Callable[[str], None] = lambda _m: None) -> list[Row]:
+    """Per size: make the returns, then time service and boto3 uploads (1 and 20 concurrent) alternately."""
+    rows: list[Row] = []
+    with stack(workdir / "ingest-stack") as st:
+        bid, folder, endpoint, token = _stored_bundle(st, workdir)
+        for size in sizes:
+            label = size_label(size)
+            for count in (1, CONCURRENT):
+                say(f"ingest {label} x{count}: making {count} return zip(s)")
+                paths = make_returns(folder, workdir / f"ingest-{label}-x{count}", max(1, size // count), count)
+                volume = sum(p.stat().st_size for p in paths)
+                times, sampler, growth = _rounds(st, bid, endpoint, token, paths, repeats, f"{label} x{count}", say)
+                variant = f"service_post_x{count}"
+                med = statistics.median(times["service"])
+                rows.append(time_row("ingest", label, variant, times["service"], volume, rss_mib=mib(sampler.peak),
+                                     note=f"worker RSS +{mib(growth):.0f} MiB (<{MAX_GROWTH_MIB})"))
+                rows.append(time_row("ingest", label, f"boto3_put_object_x{count}", times["boto3"], volume,
+                                     compared=variant, nbpack_median=med, max_ratio=MAX_RATIO,
+                                     extra_ok=mib(growth) < MAX_GROWTH_MIB,
+                                     note=f"throughput ratio {statistics.median(times['boto3']) / med:.2f} (>=0.8)"))
+            _forget_returns(st, bid)
+    return rows
+
+
+RUNNER = Runner("ingest", "return upload through the service (1 and 20 concurrent) vs boto3 put_object, SeaweedFS",
+                "bytes", small=[1 << 20], default=[10**6, 64 * 10**6, 1 << 30], run=run)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 import sys
@@ -18,14 +19,35 @@ def run_bench(*args: str) -> subprocess.CompletedProcess:
                           text=True, timeout=300)
 
 
-@pytest.mark.parametrize("name, baseline", [("build", "pyarrow_zip"), ("load", "pyarrow_read")])
-def test_bench_prints_a_ratio(name, baseline):
-    proc = run_bench(name, "--size", "1000", "--repeats", "1")
+@pytest.mark.parametrize("name, size, baseline, nbpack", [
+    ("build", "1000", "pyarrow_zip", "nbpack_table"),
+    ("load", "1000", "pyarrow_read", "nbpack_runtime"),
+    ("clone", "1MB", "backend_shallow", "endpoint_shallow"),
+    ("download", "1MB", "boto3_get_object", "service_get"),
+    ("ingest", "1MB", "boto3_put_object_x20", "service_post_x20"),
+])
+def test_bench_prints_a_ratio(name, size, baseline, nbpack):
+    proc = run_bench(name, "--size", size, "--repeats", "1")
     assert proc.returncode == 0, proc.stderr
     line = next(ln for ln in proc.stdout.splitlines() if f" {baseline} " in ln)
-    # The ratio column: a positive number followed by the nbpack variant it compares with.
-    assert re.search(r"\s\d+\.\d\d\s+nbpack_\w+\s+<=", line), line
+    # The ratio column: a positive number followed by the nbpack variant it compares with, then the target.
+    assert re.search(rf"\s\d+\.\d\d\s+{nbpack}\s+<=", line), line
     assert re.search(r"\s(yes|NO)(\s|$)", line), line
+
+
+@pytest.mark.skipif(not os.environ.get("NBPACK_BENCH_HUB"),
+                    reason="starts JupyterHub + Chromium (~75 s on 2 shared cores): set NBPACK_BENCH_HUB=1")
+def test_bench_launch_prints_a_ratio():
+    proc = run_bench("launch", "--size", "1", "--repeats", "1")
+    assert proc.returncode == 0, proc.stderr
+    line = next(ln for ln in proc.stdout.splitlines() if " open_pulled " in ln)
+    assert re.search(r"\s\d+\.\d\d\s+click_to_notebook\s", line), line
+
+
+def test_every_benchmark_is_reachable():
+    from bench import benchmarks, runners
+
+    assert {*benchmarks(), *runners()} == {"build", "load", "clone", "download", "ingest", "launch"}
 
 
 def test_bench_json_has_ratio_per_baseline(tmp_path):

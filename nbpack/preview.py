@@ -56,8 +56,16 @@ def sanitize(html: str) -> str:
 def notebook_html(data: bytes | dict[str, Any]) -> str:
     """A notebook's cells (inputs and outputs) as sanitised HTML fragment."""
     nb = read_notebook(data if isinstance(data, bytes) else json.dumps(data), "notebook")
-    try:
-        body, _ = HTMLExporter(template_name="basic").from_notebook_node(nb)
-    except Exception as exc:  # nbconvert raises assorted errors on odd outputs; the caller gets one clear error
-        raise InvalidNotebook(f"notebook cannot be rendered ({type(exc).__name__})") from None
-    return sanitize(body)
+    exporter = HTMLExporter(template_name="basic")
+    parts = []
+    # One cell at a time: an unclosed <math>/<svg>/<style> in one cell is dropped with its own cell only,
+    # instead of swallowing every cell after it when the whole page is cleaned at once.
+    for cell in nb.cells:
+        one = nb.copy()
+        one.cells = [cell]
+        try:
+            body, _ = exporter.from_notebook_node(one)
+        except Exception as exc:  # nbconvert raises assorted errors on odd outputs; the caller gets one clear error
+            raise InvalidNotebook(f"notebook cannot be rendered ({type(exc).__name__})") from None
+        parts.append(sanitize(body))
+    return "\n".join(parts)

@@ -39,6 +39,8 @@ class Config:
     max_link_ttl: int = 365 * DAY
     presign_downloads: bool = False
     presign_threshold: int = 64 << 20
+    # Returned outputs larger than this go straight to S3 through presigned PUT URLs; 0 turns that off.
+    direct_upload_threshold: int = 64 << 20
     max_bundle_bytes: int = 8 << 30
     return_limits: archive.Limits = field(default_factory=lambda: archive.Limits(
         max_entries=5000, max_member=4 << 30, max_total=8 << 30, max_ratio=200.0))
@@ -110,9 +112,12 @@ def load_config(env: Mapping[str, str] | None = None, overrides: Mapping[str, An
     cfg.public_url = (values.get("public_url") or "").rstrip("/") or None
     cfg.cache_dir = Path(values.get("cache_dir") or (Path(storage) / ".cache" if not storage.startswith("s3://")
                                                       else Path(os.environ.get("TMPDIR", "/tmp")) / "nbpack-cache"))
-    for name in ("link_ttl", "return_ttl", "max_link_ttl", "presign_threshold", "max_bundle_bytes"):
+    for name in ("link_ttl", "return_ttl", "max_link_ttl", "presign_threshold", "max_bundle_bytes",
+                 "direct_upload_threshold"):
         if values.get(name) not in (None, ""):
             setattr(cfg, name, _int(f"NBPACK_{name.upper()}", values[name]))
+    if cfg.direct_upload_threshold < 0:
+        raise InvalidInput("NBPACK_DIRECT_UPLOAD_THRESHOLD must be 0 (off) or a number of bytes")
     cfg.presign_downloads = _bool(values.get("presign_downloads", False))
     for name in ("hubs_file", "esap_facilities_file", "payloads_file"):
         if values.get(name):

@@ -13,7 +13,8 @@ from . import archive, schema
 from .errors import InvalidBundle, InvalidInput, NbpackError
 from .notebook import read_notebook
 
-__all__ = ["RETURN_MANIFEST", "ReturnFile", "open_return", "check_return", "return_id_for", "scraps"]
+__all__ = ["RETURN_MANIFEST", "ReturnFile", "open_return", "check_return", "external_paths", "return_id_for",
+           "scraps"]
 
 RETURN_MANIFEST = "nbpack-return.json"
 CRATE = "ro-crate-metadata.json"
@@ -73,15 +74,29 @@ def open_return(source: str | Path | IO[bytes], limits: archive.Limits = archive
         raise
 
 
-def check_return(rf: ReturnFile) -> list[str]:
-    """Every problem in an opened return bundle: contents vs archive, sha256s, id, outputs, notebook."""
+def external_paths(manifest: dict[str, Any]) -> set[str]:
+    """Output paths the manifest marks as stored outside the archive (``"external": "blob"``)."""
+    return {o["path"] for o in manifest["outputs"] if o.get("external") == "blob"}
+
+
+def check_return(rf: ReturnFile, *, external_ok: bool = False) -> list[str]:
+    """Every problem in an opened return bundle: contents vs archive, sha256s, id, outputs, notebook.
+
+    Members marked external may be absent only with ``external_ok`` (the service, which checks the blobs itself).
+    """
     m, problems = rf.manifest, []
     listed = {e["path"]: e for e in m["contents"]}
     present = {i.filename: i for i in archive.safe_members(rf.zf)}
+    external = external_paths(m)
     for path in sorted(set(present) - set(listed) - {RETURN_MANIFEST, CRATE}):
         problems.append(f"{path}: in the archive but not in the manifest contents")
     for path, entry in sorted(listed.items()):
         info = present.get(path)
+        if info is None and path in external:
+            if not external_ok:
+                problems.append(f"{path}: stored externally (the service's blob store, sha256 {entry['sha256']}),"
+                                " not in this archive; download it from the service")
+            continue
         if info is None:
             problems.append(f"{path}: listed in the manifest but missing from the archive")
             continue

@@ -7,6 +7,7 @@ bucket behave as one service. ``server/`` calls these methods and only translate
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import json
 import logging
@@ -23,16 +24,29 @@ from urllib.parse import quote
 from . import archive, gitrepo, links, webhook
 from .bundle import BuildSpec, build_bundle, check_bundle, open_bundle, with_returns
 from .config import Config, hash_api_key
-from .errors import Forbidden, InvalidBundle, InvalidInput, NotFound, TooLarge, Unauthorized
+from .errors import (
+    ChecksumMismatch,
+    Conflict,
+    Forbidden,
+    InvalidBundle,
+    InvalidInput,
+    NotFound,
+    TooLarge,
+    Unauthorized,
+)
 from .hubs import Hub, load_esap_facilities, load_registry, rank_hubs
 from .payloads import PayloadCatalog, load_catalog
-from .returns import check_return, open_return
-from .storage import ObjectInfo, Storage, open_storage
+from .returns import check_return, external_paths, open_return
+from .storage import ObjectInfo, S3Storage, Storage, open_storage
 
-__all__ = ["Service", "Stored", "bundle_key", "return_key"]
+__all__ = ["Service", "Stored", "blob_key", "bundle_key", "return_key"]
 
 log = logging.getLogger("nbpack.service")
 _ID_RE = r"^b-[0-9a-f]{24}$"
+# How long a presigned PUT URL for a returned output stays usable: long enough to start the upload, short
+# because a URL still valid after the return is ingested could overwrite its blob (serving checks the ETag).
+BLOB_URL_TTL = 900
+EXTERNAL = "external.json"
 
 
 def bundle_key(bid: str, name: str) -> str:
@@ -46,6 +60,14 @@ def return_key(bid: str, rid: str, name: str) -> str:
     _check_id(bid, "b")
     _check_id(rid, "r")
     return f"returns/{bid}/{rid}/{name}"
+
+
+def blob_key(bid: str, sha256: str) -> str:
+    """Storage key of an output uploaded straight to the object store (content-addressed per bundle)."""
+    _check_id(bid, "b")
+    if not (isinstance(sha256, str) and len(sha256) == 64 and all(c in "0123456789abcdef" for c in sha256)):
+        raise InvalidInput("sha256 must be 64 lowercase hex digits")
+    return f"blobs/{bid}/{sha256}"
 
 
 def _check_id(value: str, prefix: str) -> None:
@@ -180,10 +202,13 @@ class Service:
             stored = self.manifest(bid)
             return Stored(bid, stored, self.links(bid, base_url, ttl), False, self._meta(bid).get("expires", ""))
         expires = _now() + timedelta(seconds=ttl)
-        returns = {"endpoint": f"{base_url}/api/v1/bundles/{bid}/returns",
-                   "token": links.make_token(self.config.secret_key, "return", bid,
-                                             min(ttl, self.config.return_ttl) if expires_in is None else ttl),
-                   "expires": _iso(expires)}
+        returns: dict[str, Any] = {
+            "endpoint": f"{base_url}/api/v1/bundles/{bid}/returns",
+            "token": links.make_token(self.config.secret_key, "return", bid,
+                                      min(ttl, self.config.return_ttl) if expires_in is None else ttl),
+            "expires": _iso(expires)}
+        if self.direct_uploads:
+            returns["direct_threshold"] = self.config.direct_upload_threshold
         with tempfile.TemporaryDirectory(prefix="nbpack-store-", dir=self._tmp()) as tmp:
             final = Path(tmp) / "bundle.zip"
             manifest = with_returns(zip_path, final, returns)
@@ -219,6 +244,7 @@ class Service:
         self.manifest(bid)
         self.storage.delete(bundle_key(bid, "manifest.json"))
         self.storage.delete_prefix(f"returns/{bid}/")
+        self.storage.delete_prefix(f"blobs/{bid}/")
         self.storage.delete_prefix(f"bundles/{bid}/")
         shutil.rmtree(self.cache_dir / "git" / f"{bid}.git", ignore_errors=True)
 
@@ -274,23 +300,85 @@ class Service:
 
     # -- returns --------------------------------------------------------------------------------
 
+    @property
+    def direct_uploads(self) -> bool:
+        """True when returned outputs may go straight to the object store (S3 backend, threshold set)."""
+        return isinstance(self.storage, S3Storage) and self.config.direct_upload_threshold > 0
+
+    def blob_upload(self, bid: str, doc: Any) -> dict[str, Any]:
+        """Where to PUT one large output of a return (``{sha256, bytes}``), or that it is already stored."""
+        self.manifest(bid)
+        if not self.direct_uploads:
+            raise Conflict("this service stores returns in a local folder: send every output inside the return"
+                           " zip", code="direct_upload_unavailable")
+        if not isinstance(doc, dict):
+            raise InvalidInput("send a JSON object {\"sha256\": hex, \"bytes\": n}")
+        size = doc.get("bytes")
+        if not isinstance(size, int) or isinstance(size, bool) or size < 0:
+            raise InvalidInput("bytes must be a whole number >= 0")
+        if size > self.config.return_limits.max_member:
+            raise TooLarge(f"an output of {size} bytes is larger than the limit of"
+                           f" {self.config.return_limits.max_member} bytes")
+        key = blob_key(bid, doc.get("sha256"))  # type: ignore[arg-type]
+        try:
+            if self.storage.stat(key).size == size:
+                return {"exists": True, "key": key}
+        except NotFound:
+            pass
+        url = self.storage.presigned_put(key, BLOB_URL_TTL)
+        if url is None:  # a backend without presigned URLs
+            raise Conflict("this service's storage cannot hand out upload URLs", code="direct_upload_unavailable")
+        return {"url": url, "method": "PUT", "key": key, "expires_in": BLOB_URL_TTL}
+
+    def _verify_blob(self, bid: str, path: str, entry: dict[str, Any]) -> dict[str, Any]:
+        """Check an external output's blob (size, then sha256 streamed once); its record for serving."""
+        key = blob_key(bid, entry["sha256"])
+        try:
+            before = self.storage.stat(key)
+        except NotFound:
+            raise InvalidBundle(f"{path} is marked external but its blob {key} was not uploaded (POST"
+                                " .../returns/blobs for an upload URL first)", code="blob_missing") from None
+        if before.size != entry["bytes"]:
+            raise InvalidBundle(f"{path}: blob {key} holds {before.size} bytes, the manifest says {entry['bytes']}",
+                                code="blob_mismatch")
+        h = hashlib.sha256()
+        for chunk in self.storage.iter_chunks(key, 1 << 20):
+            h.update(chunk)
+        after = self.storage.stat(key)
+        if h.hexdigest() != entry["sha256"] or after.etag != before.etag or after.size != before.size:
+            # A wrong blob would answer "exists" to every later upload of this output: remove it.
+            self.storage.delete(key)
+            raise ChecksumMismatch(f"{path}: blob {key} does not match its sha256; it was removed, upload it again",
+                                   code="blob_mismatch")
+        return {"key": key, "bytes": after.size, "sha256": entry["sha256"], "etag": after.etag}
+
     def ingest(self, bid: str, stream: IO[bytes]) -> tuple[dict[str, Any], bool]:
-        """Validate an uploaded return bundle and store it once; ``(summary, created)``."""
+        """Validate an uploaded return bundle and store it once; ``(summary, created)``.
+
+        Outputs the manifest marks external and the zip leaves out must already sit in ``blobs/<bid>/<sha256>``;
+        each is verified (size and a streamed sha256) before the return becomes visible.
+        """
         self.manifest(bid)
         limit = self.config.return_limits.max_total
         path = self.receive(stream, limit)
         try:
             with open_return(path, self.config.return_limits) as rf:
-                problems = check_return(rf)
+                problems = check_return(rf, external_ok=True)
                 if problems:
                     raise InvalidBundle(f"return bundle is invalid: {problems[0]}")
                 if rf.manifest["bundle_id"] != bid:
                     raise Forbidden(f"this return bundle belongs to bundle {rf.manifest['bundle_id']}, not {bid}",
                                     code="token_bundle")
                 manifest = rf.manifest
+                absent = external_paths(manifest) - set(rf.zf.namelist())
             rid = manifest["id"]
             if self.storage.exists(return_key(bid, rid, "manifest.json")):
                 return self._summary(bid, manifest), False
+            if absent:
+                entries = {e["path"]: e for e in manifest["contents"]}
+                records = {p: self._verify_blob(bid, p, entries[p]) for p in sorted(absent)}
+                # Before the zip: whichever zip ends up stored, a member it lacks can be found here.
+                self.storage.put_bytes(return_key(bid, rid, EXTERNAL), json.dumps(records, sort_keys=True).encode())
             self.storage.put_file(return_key(bid, rid, "return.zip"), path)
             # Written last: a return becomes visible only once its zip is whole. Create-once, so of concurrent
             # uploads of one return exactly one is "created" (one 201, one webhook).
@@ -347,14 +435,28 @@ class Service:
         return path
 
     def return_member(self, bid: str, rid: str, name: str) -> tuple[int, BinaryIO]:
-        """One file of a return bundle: (size, stream)."""
+        """One file of a return bundle: (size, stream), from the zip or, for an external output, its blob."""
         manifest = self.return_manifest(bid, rid)
         listed = {e["path"] for e in manifest["contents"]} | {"nbpack-return.json", "ro-crate-metadata.json"}
         if name not in listed:
             raise NotFound(f"return {rid} has no file {name!r}")
         zf = archive.open_zip(self._local_return(bid, rid), self.config.return_limits)
-        info = zf.getinfo(name)
-        return info.file_size, _ClosingMember(zf, zf.open(info))
+        if name in zf.namelist():
+            info = zf.getinfo(name)
+            return info.file_size, _ClosingMember(zf, zf.open(info))
+        zf.close()
+        return self._external_member(bid, rid, name)
+
+    def _external_member(self, bid: str, rid: str, name: str) -> tuple[int, BinaryIO]:
+        try:
+            record = json.loads(self.storage.read_bytes(return_key(bid, rid, EXTERNAL)))[name]
+        except (NotFound, KeyError):
+            raise NotFound(f"return {rid} has no stored copy of {name!r}") from None
+        info = self.storage.stat(record["key"])
+        # A presigned URL handed out before ingest could still overwrite the blob: never serve changed bytes.
+        if info.size != record["bytes"] or (record.get("etag") and info.etag != record["etag"]):
+            raise Conflict(f"{name}: its blob changed after the return was ingested", code="blob_changed")
+        return info.size, self.storage.open(record["key"])
 
     def return_notebook(self, bid: str, rid: str) -> bytes:
         """The executed notebook of a return."""

@@ -125,12 +125,29 @@ def api_download(bid: str) -> Response:
     return stream(info.size, lambda s, e: svc.bundle_chunks(bid, s, e), f"{bid}.zip")
 
 
+def _return_token() -> str | None:
+    auth = request.headers.get("Authorization", "")
+    return auth[7:].strip() if auth.lower().startswith("bearer ") else request.args.get("t")
+
+
+@bp.post("/api/v1/bundles/<bid>/returns/blobs")
+def return_blob(bid: str) -> Response:
+    svc = service()
+    svc.check_return_token(bid, _return_token())
+    raw = request.stream.read(4097)  # the request is a few dozen bytes: never buffer more than that
+    if len(raw) > 4096:
+        raise InvalidInput("the blob request is larger than 4096 bytes")
+    try:
+        doc = json.loads(raw) if raw else None
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise InvalidInput(f"the blob request is not valid JSON ({exc})") from None
+    return jsonify(svc.blob_upload(bid, doc))
+
+
 @bp.post("/api/v1/bundles/<bid>/returns")
 def upload_return(bid: str) -> tuple[Response, int]:
     svc = service()
-    auth = request.headers.get("Authorization", "")
-    token = auth[7:].strip() if auth.lower().startswith("bearer ") else request.args.get("t")
-    svc.check_return_token(bid, token)
+    svc.check_return_token(bid, _return_token())
     summary, created = svc.ingest(bid, request.stream)
     if created:
         observe.count(current_app, "returns_ingested")

@@ -286,6 +286,8 @@ def _table_from_plain_rows(rows: list[dict]) -> pa.Table:
         column = [r.get(name) for r in rows]
         try:
             arrays.append(pa.array(column))
+        except OverflowError:
+            raise InvalidTable(f"column {name!r} holds an integer beyond 64 bits") from None
         except (pa.ArrowException, TypeError, ValueError) as err:
             raise InvalidTable(f"column {name!r} mixes value types: {_one_line(err)}") from None
     return pa.Table.from_arrays(arrays, names=[str(n) for n in names])

@@ -224,7 +224,10 @@ def _table_from_ivoa_rows(rows: list[dict]) -> pa.Table:
     schema_fields = []
     for f, name, datatype, column in zip(fields, names, types, values, strict=True):
         arrow_type = _ESAP_TYPES[datatype]
-        arrays.append(pa.array(column, type=arrow_type))
+        try:
+            arrays.append(pa.array(column, type=arrow_type))
+        except (OverflowError, pa.ArrowInvalid):
+            raise InvalidTable(f"ESAP field {name!r}: a value does not fit its datatype {datatype!r}") from None
         meta = {k: str(f[k]) for k in ("description", "ucd", "utype", "unit") if f.get(k)}
         meta["datatype"] = datatype
         schema_fields.append(pa.field(name, arrow_type, metadata=meta))

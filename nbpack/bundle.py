@@ -25,7 +25,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from . import __version__, archive, catalog, rocrate, schema
-from .errors import InvalidBundle, InvalidInput, NbpackError
+from .errors import InvalidInput, NbpackError
+from .manifest import ManifestZip, contents_problems, open_manifest_zip
 from .notebook import (
     BOOTSTRAP_TAG,
     RESULTS_TAG,
@@ -353,52 +354,13 @@ def _atomic_zip(out: str | Path | IO[bytes], fill: Any) -> None:
         raise
 
 
-@dataclass
-class BundleFile:
-    """An opened bundle zip with its manifest (checked against the schema)."""
-
-    zf: zipfile.ZipFile
-    manifest: dict[str, Any]
-
-    @property
-    def id(self) -> str:
-        return self.manifest["id"]
-
-    def read(self, name: str, max_bytes: int = 64 << 20) -> bytes:
-        """One member's bytes (small members only)."""
-        return archive.read_member(self.zf, name, max_bytes)
-
-    def close(self) -> None:
-        self.zf.close()
-
-    def __enter__(self) -> BundleFile:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-
-def _read_manifest(zf: zipfile.ZipFile) -> dict[str, Any]:
-    if MANIFEST not in zf.namelist():
-        raise InvalidBundle(f"not an nbpack bundle: no {MANIFEST} at the archive root")
-    try:
-        doc = json.loads(archive.read_member(zf, MANIFEST, 16 << 20))
-    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
-        raise InvalidBundle(f"{MANIFEST} is not valid JSON ({exc})") from None
-    schema.validate(doc, "bundle")
-    return doc
+# The opened-zip type is shared with return bundles; the name says which kind a function wants.
+BundleFile = ManifestZip
 
 
 def open_bundle(source: str | Path | IO[bytes], limits: archive.Limits = archive.DEFAULT_LIMITS) -> BundleFile:
     """Open a bundle zip after the archive safety checks; its manifest is schema-valid."""
-    if isinstance(source, str | Path) and not Path(source).is_file():
-        raise InvalidInput(f"{source}: no such file")
-    zf = archive.open_zip(source, limits)
-    try:
-        return BundleFile(zf, _read_manifest(zf))
-    except BaseException:
-        zf.close()
-        raise
+    return open_manifest_zip(source, limits, MANIFEST, "bundle", "not an nbpack bundle")
 
 
 def check_bundle(bf: BundleFile, *, deep: bool = True) -> list[str]:
@@ -407,22 +369,10 @@ def check_bundle(bf: BundleFile, *, deep: bool = True) -> list[str]:
     Checks the contents list against the archive (sizes, sha256), the id against the content,
     the notebook and its nbpack cells, and (deep) that each catalog reads with its row count.
     """
-    m, problems = bf.manifest, []
+    m = bf.manifest
+    problems = contents_problems(bf, {MANIFEST}, hash_members=deep)
     listed = {e["path"]: e for e in m["contents"]}
-    present = {i.filename: i for i in archive.safe_members(bf.zf)}
-    for path in sorted(set(present) - set(listed) - {MANIFEST}):
-        problems.append(f"{path}: in the archive but not in the manifest contents")
-    for path, entry in sorted(listed.items()):
-        info = present.get(path)
-        if info is None:
-            problems.append(f"{path}: listed in the manifest but missing from the archive")
-            continue
-        if info.file_size != entry["bytes"]:
-            problems.append(f"{path}: {info.file_size} bytes, the manifest says {entry['bytes']}")
-            continue
-        if deep:
-            if archive.member_sha256(bf.zf, info) != entry["sha256"]:
-                problems.append(f"{path}: sha256 does not match the manifest")
+    present = set(bf.zf.namelist())
     if bundle_id_for(m) != m["id"]:
         problems.append(f"id {m['id']} does not match the content ({bundle_id_for(m)})")
     for cat in m["catalogs"]:

@@ -234,19 +234,6 @@ def demo(target: str) -> None:
     click.echo(f"look inside: nbpack inspect {result.return_path}")
 
 
-def _local_api_key(storage: Path) -> str:
-    """The API key of a local-mode service, created once beside its storage."""
-    import secrets
-
-    path = storage / ".nbpack-api-key"
-    if not path.exists():
-        storage.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as f:
-            f.write(secrets.token_urlsafe(24))
-    return path.read_text().strip()
-
-
 def _demo_spec(folder: Path) -> Any:
     from .bundle import BuildSpec, CatalogInput
 
@@ -295,9 +282,9 @@ def serve(host: str, port: int, storage: str | None, workers: int, threads: int,
     if not cfg.api_key_hashes:
         if cfg.storage_url.startswith("s3://"):
             raise InvalidInput("set NBPACK_API_KEYS: the service needs at least one API key")
-        from .config import hash_api_key
+        from .config import hash_api_key, local_secret
 
-        api_key = _local_api_key(Path(cfg.storage_url.removeprefix("file://")))
+        api_key = local_secret(Path(cfg.storage_url.removeprefix("file://")), ".nbpack-api-key")
         cfg.api_key_hashes = [hash_api_key(api_key)]
     svc = Service(cfg)
     svc.ping()

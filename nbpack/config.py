@@ -62,9 +62,9 @@ def _int(name: str, value: Any) -> int:
         raise InvalidInput(f"{name}={value!r} is not a whole number") from None
 
 
-def local_secret(root: Path) -> str:
-    """The secret of a local-mode service, created once beside its storage so links survive restarts."""
-    path = root / ".nbpack-secret-key"
+def local_secret(root: Path, name: str = ".nbpack-secret-key") -> str:
+    """A local-mode secret (signing key, API key) created once beside the storage, so it survives restarts."""
+    path = root / name
     if not path.exists():
         root.mkdir(parents=True, exist_ok=True)
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)

@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import hashlib
-import json
-import zipfile
-from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
-from . import archive, schema
-from .errors import InvalidBundle, InvalidInput, NbpackError
+from . import archive
+from .errors import NbpackError
+from .manifest import ManifestZip, contents_problems, open_manifest_zip
 from .notebook import read_notebook
 
 __all__ = ["RETURN_MANIFEST", "ReturnFile", "open_return", "check_return", "external_paths", "return_id_for",
@@ -30,48 +28,13 @@ def return_id_for(manifest: dict[str, Any]) -> str:
     return "r-" + h.hexdigest()[:24]
 
 
-@dataclass
-class ReturnFile:
-    """An opened return bundle zip with its schema-valid manifest."""
-
-    zf: zipfile.ZipFile
-    manifest: dict[str, Any]
-
-    @property
-    def id(self) -> str:
-        return self.manifest["id"]
-
-    def read(self, name: str, max_bytes: int = 64 << 20) -> bytes:
-        """One member's bytes (small members only)."""
-        return archive.read_member(self.zf, name, max_bytes)
-
-    def close(self) -> None:
-        self.zf.close()
-
-    def __enter__(self) -> ReturnFile:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+# The opened-zip type is shared with bundles; the name says which kind a function wants.
+ReturnFile = ManifestZip
 
 
 def open_return(source: str | Path | IO[bytes], limits: archive.Limits = archive.DEFAULT_LIMITS) -> ReturnFile:
     """Open a return bundle after the archive safety checks; raises if its manifest is not valid."""
-    if isinstance(source, str | Path) and not Path(source).is_file():
-        raise InvalidInput(f"{source}: no such file")
-    zf = archive.open_zip(source, limits)
-    try:
-        if RETURN_MANIFEST not in zf.namelist():
-            raise InvalidBundle(f"not a return bundle: no {RETURN_MANIFEST} at the archive root")
-        try:
-            doc = json.loads(archive.read_member(zf, RETURN_MANIFEST, 16 << 20))
-        except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
-            raise InvalidBundle(f"{RETURN_MANIFEST} is not valid JSON ({exc})") from None
-        schema.validate(doc, "return")
-        return ReturnFile(zf, doc)
-    except BaseException:
-        zf.close()
-        raise
+    return open_manifest_zip(source, limits, RETURN_MANIFEST, "return", "not a return bundle")
 
 
 def external_paths(manifest: dict[str, Any]) -> set[str]:
@@ -84,27 +47,13 @@ def check_return(rf: ReturnFile, *, external_ok: bool = False) -> list[str]:
 
     Members marked external may be absent only with ``external_ok`` (the service, which checks the blobs itself).
     """
-    m, problems = rf.manifest, []
+    m = rf.manifest
     listed = {e["path"]: e for e in m["contents"]}
-    present = {i.filename: i for i in archive.safe_members(rf.zf)}
-    external = external_paths(m)
-    for path in sorted(set(present) - set(listed) - {RETURN_MANIFEST, CRATE}):
-        problems.append(f"{path}: in the archive but not in the manifest contents")
-    for path, entry in sorted(listed.items()):
-        info = present.get(path)
-        if info is None and path in external:
-            if not external_ok:
-                problems.append(f"{path}: stored externally (the service's blob store, sha256 {entry['sha256']}),"
-                                " not in this archive; download it from the service")
-            continue
-        if info is None:
-            problems.append(f"{path}: listed in the manifest but missing from the archive")
-            continue
-        if info.file_size != entry["bytes"]:
-            problems.append(f"{path}: {info.file_size} bytes, the manifest says {entry['bytes']}")
-            continue
-        if archive.member_sha256(rf.zf, info) != entry["sha256"]:
-            problems.append(f"{path}: sha256 does not match the manifest")
+    absent = {path: "" if external_ok else f"{path}: stored externally (the service's blob store, sha256"
+              f" {listed[path]['sha256']}), not in this archive; download it from the service"
+              for path in external_paths(m) if path in listed}
+    problems = contents_problems(rf, {RETURN_MANIFEST, CRATE}, absent=absent)
+    present = set(rf.zf.namelist())
     for out in m["outputs"]:
         entry = listed.get(out["path"])
         if entry is None or entry["sha256"] != out["sha256"]:

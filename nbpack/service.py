@@ -13,6 +13,7 @@ import json
 import logging
 import shutil
 import tempfile
+import time
 import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -108,6 +109,17 @@ def public_manifest(manifest: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def _sweep_spool(folder: Path, max_age: float = 86400) -> None:
+    """Remove upload spools a killed process left behind; only old ones, as other workers share the folder."""
+    cutoff = time.time() - max_age
+    for path in folder.iterdir():
+        try:
+            if path.stat().st_mtime < cutoff:
+                shutil.rmtree(path) if path.is_dir() else path.unlink()
+        except OSError:
+            pass
+
+
 class Service:
     """The nbpack service over one storage; stateless beyond that storage and a derived cache."""
 
@@ -116,6 +128,7 @@ class Service:
         self.storage = storage or open_storage(config.storage_url, endpoint_url=config.s3_endpoint)
         self.cache_dir = Path(config.cache_dir)
         self.cache_dir.mkdir(parents=True, exist_ok=True)
+        _sweep_spool(self.tmp_dir())
         self.hubs: list[Hub] = []
         if config.esap_facilities_file:
             self.hubs = load_esap_facilities(config.esap_facilities_file, config.hubs_file)
@@ -160,19 +173,20 @@ class Service:
     def create(self, spec: BuildSpec, base_url: str, *, expires_in: int | None = None,
                callback_url: str | None = None) -> Stored:
         """Build a bundle from ``spec`` and store it (see :meth:`store`)."""
-        with tempfile.TemporaryDirectory(prefix="nbpack-create-", dir=self._tmp()) as tmp:
+        with tempfile.TemporaryDirectory(prefix="nbpack-create-", dir=self.tmp_dir()) as tmp:
             path = Path(tmp) / "bundle.zip"
             build_bundle(spec, path)
             return self.store(path, base_url, expires_in=expires_in, callback_url=callback_url)
 
-    def _tmp(self) -> Path:
+    def tmp_dir(self) -> Path:
+        """The spool folder for uploads and builds (local disk, never memory)."""
         path = self.cache_dir / "tmp"
         path.mkdir(parents=True, exist_ok=True)
         return path
 
     def receive(self, stream: IO[bytes], limit: int) -> Path:
         """Spool an upload to a temp file on disk (never memory), refusing more than ``limit`` bytes."""
-        fd, name = tempfile.mkstemp(prefix="upload-", suffix=".zip", dir=self._tmp())
+        fd, name = tempfile.mkstemp(prefix="upload-", suffix=".zip", dir=self.tmp_dir())
         total = 0
         try:
             with open(fd, "wb") as out:
@@ -209,7 +223,7 @@ class Service:
             "expires": _iso(expires)}
         if self.direct_uploads:
             returns["direct_threshold"] = self.config.direct_upload_threshold
-        with tempfile.TemporaryDirectory(prefix="nbpack-store-", dir=self._tmp()) as tmp:
+        with tempfile.TemporaryDirectory(prefix="nbpack-store-", dir=self.tmp_dir()) as tmp:
             final = Path(tmp) / "bundle.zip"
             manifest = with_returns(zip_path, final, returns)
             self.storage.put_file(bundle_key(bid, "bundle.zip"), final)

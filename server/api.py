@@ -67,7 +67,7 @@ def create_bundle() -> tuple[Response, int]:
         return _created(stored)
     if ctype == "multipart/form-data":
         req = _request_json(request.form.get("request"))
-        with tempfile.TemporaryDirectory(prefix="nbpack-parts-", dir=svc._tmp()) as tmp:
+        with tempfile.TemporaryDirectory(prefix="nbpack-parts-", dir=svc.tmp_dir()) as tmp:
             parts = {}
             for name, upload in request.files.items():
                 filename = Path(upload.filename or name).name

@@ -164,10 +164,10 @@ BENCHMARK = Benchmark(
     prepare=prepare,
     variants=[
         Variant("endpoint_shallow", "bench.clone:endpoint_shallow"),
-        Variant("backend_shallow", "bench.clone:backend_shallow", "endpoint_shallow", 1.25,
+        Variant("backend_shallow", "bench.clone:backend_shallow", "endpoint_shallow", 1.2,
                 note="CGI, buffered"),
         Variant("endpoint_full", "bench.clone:endpoint_full"),
-        Variant("backend_full", "bench.clone:backend_full", "endpoint_full", 1.25, note="CGI, buffered"),
+        Variant("backend_full", "bench.clone:backend_full", "endpoint_full", 1.2, note="CGI, buffered"),
         Variant("endpoint_cold", "bench.clone:endpoint_cold", note="repo build + shallow clone"),
         Variant("file_floor", "bench.clone:file_floor", "endpoint_shallow", note="file://, no HTTP"),
     ],

@@ -453,8 +453,14 @@ class S3Storage:
         return self.stat(key)
 
     def put_file(self, key: str, path: Path) -> ObjectInfo:
-        """Store a local file."""
+        """Store a local file: one PUT when small, multipart above the threshold."""
         full = self._key(key)
+        size = Path(path).stat().st_size
+        if size <= self.transfer.multipart_threshold:
+            # boto3's transfer manager costs a thread pool and a HEAD per call; a plain PUT is one request.
+            with self._errors(key), open(path, "rb") as f:
+                r = self.client.put_object(Bucket=self.bucket, Key=full, Body=f, ContentLength=size)
+            return ObjectInfo(key=key, size=size, etag=str(r.get("ETag", "")).strip('"') or None)
         with self._errors(key):
             self.client.upload_file(str(path), self.bucket, full, Config=self.transfer)
         return self.stat(key)
@@ -523,11 +529,13 @@ class S3Storage:
             raise
         return self._chunks(_S3Body(body, self, key), chunk_size)
 
-    @staticmethod
-    def _chunks(body: _S3Body, chunk_size: int) -> Iterator[bytes]:
+    def _chunks(self, body: _S3Body, chunk_size: int) -> Iterator[bytes]:
+        # Read botocore's body directly: going through readinto would copy every chunk once more.
+        raw, key = body._body, body._key
         with body:
             while True:
-                data = body.read(chunk_size)
+                with self._errors(key):
+                    data = raw.read(chunk_size)
                 if not data:
                     return
                 yield data

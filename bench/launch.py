@@ -12,7 +12,6 @@ the difference is what nbpack's link adds (redirect, nbgitpuller page, clone) on
 from __future__ import annotations
 
 import json
-import os
 import statistics
 import time
 from collections.abc import Callable
@@ -54,11 +53,10 @@ def _open(page: Any, hub: Any, action: Callable[[], None], notebook: str) -> flo
 
 def run(sizes: list[int], repeats: int, workdir: Path, say: Callable[[str], None] = lambda _m: None) -> list[Row]:
     """One hub, service and browser; ``size`` fresh bundles per size, each clicked then reopened."""
-    from playwright.sync_api import sync_playwright
 
     from nbpack.client import Client
     from nbpack.links import target_dir_for
-    from tests.fixtures.browser import launch_browser
+    from tests.fixtures.browser import launch_browser, start_playwright
     from tests.fixtures.hub import JupyterHubServer
     from tests.fixtures.service import ServiceProcess, service_env
 
@@ -77,15 +75,7 @@ def run(sizes: list[int], repeats: int, workdir: Path, say: Callable[[str], None
         svc = ServiceProcess(service_env(str(work / "store"), API_KEY, hubs_file=str(registry),
                                          cache_dir=str(work / "cache")), work / "service.log").start()
         client = Client(svc.url, API_KEY, timeout=120)
-        saved = os.environ.get("TMPDIR")
-        os.environ["TMPDIR"] = str(work / "chromium")  # the Playwright driver's profile goes to its tmpdir
-        try:
-            manager = sync_playwright().start()
-        finally:
-            if saved is None:
-                os.environ.pop("TMPDIR", None)
-            else:
-                os.environ["TMPDIR"] = saved
+        manager = start_playwright(work / "chromium")
         browser = launch_browser(manager, work / "chromium")
         context = browser.new_context(viewport={"width": 1280, "height": 900})
         context.set_default_timeout(60_000)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import io
 import json
 import os
-import shutil
 import subprocess
 import threading
 import time
@@ -266,64 +265,6 @@ def test_http_backend_close_kills_unread_response(tmp_path):
     body.close()  # client went away after one chunk
     assert body.proc.returncode == -9, "killed, not left running"
     assert time.monotonic() - start < 10
-
-
-@pytest.mark.skipif(not os.environ.get("NBPACK_BENCH"), reason="benchmark: set NBPACK_BENCH=1")
-def test_bench_clone_50mb(tmp_path):
-    bundle = tmp_path / "big.zip"
-    make_bundle(bundle, binary_mb=50)
-    cache = tmp_path / "cache"
-    start = time.monotonic()
-    build_repo(bundle, tmp_path / "built.git")
-    build_s = time.monotonic() - start
-    shutil.rmtree(tmp_path / "built.git")
-    results = {"build_repo": [build_s]}
-
-    app = make_wsgi_app(cache, lambda bid: open(bundle, "rb"))
-    runs = [("endpoint cold (build+clone)", app)] + [("endpoint warm", app), ("plain http-backend", None)] * 3
-    for n, (label, wsgi) in enumerate(runs):
-        server = make_server("127.0.0.1", 0, wsgi or _cgi_app(cache / "git"), threaded=True)
-        thread = threading.Thread(target=server.serve_forever, daemon=True)
-        thread.start()
-        start = time.monotonic()
-        url = f"http://127.0.0.1:{server.server_port}/{BID}.git"
-        git("clone", "--depth", "1", url, str(tmp_path / f"c{n}"), timeout=600)
-        results.setdefault(label, []).append(time.monotonic() - start)
-        server.shutdown()
-        thread.join(timeout=10)
-    start = time.monotonic()
-    git("clone", "--depth", "1", f"file://{cache / 'git' / (BID + '.git')}", str(tmp_path / "local"), timeout=600)
-    results["local file:// clone"] = [time.monotonic() - start]
-    results = {k: sorted(v)[len(v) // 2] for k, v in results.items()}
-    print("\n" + "\n".join(f"{k:32s} {v:6.2f} s" for k, v in results.items()))
-
-
-def _cgi_app(root: Path):
-    """A textbook CGI bridge to ``git http-backend`` (whole request and response in memory): the baseline."""
-
-    def app(environ, start_response):
-        length = int(environ.get("CONTENT_LENGTH") or 0)
-        data = environ["wsgi.input"].read(length) if length else b""
-        env = {
-            **GIT_ENV, "GIT_PROJECT_ROOT": str(root), "GIT_HTTP_EXPORT_ALL": "1",
-            "PATH_INFO": environ["PATH_INFO"], "REQUEST_METHOD": environ["REQUEST_METHOD"],
-            "QUERY_STRING": environ.get("QUERY_STRING", ""), "CONTENT_TYPE": environ.get("CONTENT_TYPE", ""),
-            "CONTENT_LENGTH": str(length), "GIT_PROTOCOL": environ.get("HTTP_GIT_PROTOCOL", ""),
-            "HTTP_CONTENT_ENCODING": environ.get("HTTP_CONTENT_ENCODING", ""),
-        }
-        out = subprocess.run(["git", "http-backend"], input=data, env=env, capture_output=True, timeout=600).stdout
-        head, _, body = out.partition(b"\r\n\r\n")
-        status, headers = "200 OK", []
-        for line in head.decode("latin-1").split("\r\n"):
-            name, _, value = line.partition(":")
-            if name.lower() == "status":
-                status = value.strip()
-            elif name:
-                headers.append((name, value.strip()))
-        start_response(status, headers)
-        return [body]
-
-    return app
 
 
 def test_http_backend_gzip_body_without_length(tmp_path):

@@ -34,27 +34,11 @@ class Runner:
     run: Callable[[list[int], int, Path, Callable[[str], None]], list[Row]]
 
 
-def _rss_kib(pid: int) -> int:
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    except OSError:
-        pass
-    return 0
-
-
-def _children(pid: int) -> list[int]:
-    path = Path(f"/proc/{pid}/task/{pid}/children")
-    try:
-        return [int(p) for p in path.read_text().split()]
-    except OSError:
-        return []
-
-
 def worker_rss_kib(master_pid: int) -> int:
     """Summed RSS (KiB) of a gunicorn master's worker processes."""
-    return sum(_rss_kib(p) for p in _children(master_pid))
+    from tests.fixtures.service import gunicorn_rss_kib  # the service side lives with the test fixtures
+
+    return gunicorn_rss_kib(master_pid, include_master=False)
 
 
 def mib(kib: int) -> float:

@@ -159,3 +159,27 @@ def fresh_venv(timeout: float = 600) -> Path:
                            check=True, timeout=120, capture_output=True)
             done.write_text(" ".join(FRESH_REQUIREMENTS) + "\n")
     return venv
+
+
+# Preamble of `python -c` scripts that use the runtime copied into an unpacked bundle folder, as a notebook
+# does, without importing nbpack; each load_runtime() call gives a fresh module (fresh run state).
+RUNTIME_PREAMBLE = """\
+import importlib.util, json, os, random, shutil, sys
+
+
+def load_runtime(folder):
+    spec = importlib.util.spec_from_file_location("nbpack_runtime", folder + "/nbpack_runtime.py")
+    rt = importlib.util.module_from_spec(spec)
+    sys.modules["nbpack_runtime"] = rt
+    spec.loader.exec_module(rt)
+    return rt
+
+"""
+
+# argv: bundle folder, return zip. Prints "ANSWER <json>" with the service's answer to the runtime's upload().
+UPLOAD_SCRIPT = RUNTIME_PREAMBLE + """\
+folder, path = sys.argv[1], sys.argv[2]
+rt = load_runtime(folder)
+rt.start(folder)
+print("ANSWER " + json.dumps(rt.upload(path)), flush=True)
+"""

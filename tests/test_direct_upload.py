@@ -26,39 +26,23 @@ from nbpack.bundle import BuildSpec, CatalogInput, build_bundle
 from nbpack.returns import check_return, open_return
 from nbpack.storage import open_storage
 from tests.fixtures.service import service_env
-from tests.helpers import template_notebook
+from tests.helpers import RUNTIME_PREAMBLE, UPLOAD_SCRIPT, template_notebook
 from tests.openapi_check import check
 
 KEY = secrets.token_urlsafe(16)
 MIB = 1 << 20
 BIG = 5 * MIB
 
-RUN = """\
-import importlib.util, json, random, shutil, sys
+RUN = RUNTIME_PREAMBLE + """\
 folder, seed, upload = sys.argv[1], int(sys.argv[2]), sys.argv[3] == "1"
 shutil.rmtree(folder + "/outputs", ignore_errors=True)
-spec = importlib.util.spec_from_file_location("nbpack_runtime", folder + "/nbpack_runtime.py")
-rt = importlib.util.module_from_spec(spec)
-sys.modules["nbpack_runtime"] = rt
-spec.loader.exec_module(rt)
+rt = load_runtime(folder)
 rt.start(folder)
 rt.save_output(random.Random(seed).randbytes(BIG), "big.bin")
 rt.save_output(b"small output\\n", "small.txt")
 rt.save_value("seed", seed)
 print("PATH " + str(rt.finish(upload=upload)), flush=True)
 """.replace("BIG", str(BIG))
-
-UPLOAD = """\
-import importlib.util, json, sys
-folder, path = sys.argv[1], sys.argv[2]
-spec = importlib.util.spec_from_file_location("nbpack_runtime", folder + "/nbpack_runtime.py")
-rt = importlib.util.module_from_spec(spec)
-sys.modules["nbpack_runtime"] = rt
-spec.loader.exec_module(rt)
-rt.start(folder)
-print("ANSWER " + json.dumps(rt.upload(path)), flush=True)
-"""
-
 
 def _sha(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
@@ -100,7 +84,7 @@ class Setup:
     def upload(self, path: Path) -> tuple[dict, str]:
         """The runtime's upload() of a kept return zip; (answer, stdout)."""
         env = {**os.environ, "NBPACK_RETRY_DELAY": "0.05", "NBPACK_UPLOAD_ATTEMPTS": "2"}
-        res = subprocess.run([sys.executable, "-c", UPLOAD, str(self.folder), str(path)], env=env,
+        res = subprocess.run([sys.executable, "-c", UPLOAD_SCRIPT, str(self.folder), str(path)], env=env,
                              capture_output=True, text=True, timeout=120)
         assert res.returncode == 0, res.stderr[-2000:]
         line = next(x for x in res.stdout.splitlines() if x.startswith("ANSWER "))

@@ -33,8 +33,8 @@ import pytest
 from nbpack.bundle import BuildSpec, CatalogInput, build_bundle
 from nbpack.execute import run_bundle
 from nbpack.storage import LocalStorage, open_storage
-from tests.fixtures.service import service_env
-from tests.helpers import template_notebook
+from tests.fixtures.service import gunicorn_rss_kib, service_env
+from tests.helpers import RUNTIME_PREAMBLE, UPLOAD_SCRIPT, template_notebook
 
 
 def _parse_size(text: str) -> int:
@@ -63,26 +63,11 @@ os.remove("big.bin")
 nbpack_runtime.save_value("bytes", n)
 """
 
-UPLOAD = """\
-import importlib.util, json, sys
-folder, path = sys.argv[1], sys.argv[2]
-spec = importlib.util.spec_from_file_location("nbpack_runtime", folder + "/nbpack_runtime.py")
-rt = importlib.util.module_from_spec(spec)
-sys.modules["nbpack_runtime"] = rt
-spec.loader.exec_module(rt)
-rt.start(folder)
-print("ANSWER " + json.dumps(rt.upload(path)), flush=True)
-"""
-
-VARIANTS = """\
-import importlib.util, os, shutil, sys
+VARIANTS = RUNTIME_PREAMBLE + """\
 folder, out_dir, count = sys.argv[1], sys.argv[2], int(sys.argv[3])
 for i in range(count):
     shutil.rmtree(folder + "/outputs", ignore_errors=True)
-    spec = importlib.util.spec_from_file_location("nbpack_runtime", folder + "/nbpack_runtime.py")
-    rt = importlib.util.module_from_spec(spec)
-    sys.modules["nbpack_runtime"] = rt
-    spec.loader.exec_module(rt)
+    rt = load_runtime(folder)
     rt.start(folder)
     rt.save_output(f"variant {i}\\n".encode(), "variant.txt")
     rt.save_value("variant", i)
@@ -180,35 +165,18 @@ def _download(url: str, expected: str, throttle: float = 0.0) -> str:
     return "ok" if h.hexdigest() == expected else "BAD"
 
 
-def _rss_kib(pid: int) -> int:
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    except OSError:
-        pass
-    return 0
-
-
-def _service_rss_kib(master: int) -> int:
-    """RSS of the gunicorn master plus its workers."""
-    children = Path(f"/proc/{master}/task/{master}/children")
-    pids = [master, *(int(p) for p in children.read_text().split())] if children.exists() else [master]
-    return sum(_rss_kib(p) for p in pids)
-
-
 class _Sampler:
     """Samples a service's total RSS every 50 ms in a thread; ``peak`` in KiB."""
 
     def __init__(self, master: int) -> None:
         self.master, self.peak, self._stop = master, 0, threading.Event()
-        self.base = _service_rss_kib(master)
+        self.base = gunicorn_rss_kib(master)
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._thread.start()
 
     def _run(self) -> None:
         while not self._stop.wait(0.05):
-            self.peak = max(self.peak, _service_rss_kib(self.master))
+            self.peak = max(self.peak, gunicorn_rss_kib(self.master))
 
     def stop(self) -> None:
         self._stop.set()
@@ -320,7 +288,7 @@ def test_kill_service_mid_return_upload(backend: str, built: Path, big_return: P
 
     env = {**os.environ, "NBPACK_UPLOAD_ATTEMPTS": "12", "NBPACK_RETRY_DELAY": "0.5"}
     started = time.monotonic()
-    uploader = subprocess.Popen([sys.executable, "-c", UPLOAD, str(folder), str(big_return)], env=env,
+    uploader = subprocess.Popen([sys.executable, "-c", UPLOAD_SCRIPT, str(folder), str(big_return)], env=env,
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         # Kill once the server has spooled a quarter of the upload (bounded wait).

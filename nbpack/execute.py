@@ -7,7 +7,6 @@ import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import nbformat
 from jupyter_client.manager import AsyncKernelManager
@@ -127,7 +126,3 @@ def run_bundle(bundle: str | Path, out: str | Path, *, timeout: int = 600, kerne
             tmp_out.unlink(missing_ok=True)
         return RunResult(out, result.status, result.error, result.notebook)
 
-
-def describe(result: RunResult) -> dict[str, Any]:
-    """A JSON-able summary of a run."""
-    return {"return": str(result.return_path), "status": result.status, "error": result.error}

@@ -6,13 +6,15 @@ import json
 import mimetypes
 import shutil
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
-from flask import Blueprint, Response, current_app, jsonify, request
+from flask import Blueprint, Response, current_app, jsonify, render_template, request
 
 from nbpack.create import spec_from_request
 from nbpack.errors import InvalidInput, StorageError
 from nbpack.preview import CSP, notebook_html
+from nbpack.service import Stored
 
 from . import observe
 from .http import base_url, int_arg, require_api_key, service, stream
@@ -34,7 +36,7 @@ def health() -> tuple[Response, int]:
     return healthz()
 
 
-def _created(stored) -> tuple[Response, int]:  # noqa: ANN001 - nbpack.service.Stored
+def _created(stored: Stored) -> tuple[Response, int]:
     if stored.created:
         observe.count(current_app, "bundles_created")
     return jsonify(stored.to_json()), 201 if stored.created else 200
@@ -180,7 +182,7 @@ def return_file(bid: str, rid: str, name: str) -> Response:
     require_api_key()
     size, member = service().return_member(bid, rid, name)
 
-    def chunks():  # noqa: ANN202
+    def chunks() -> Iterator[bytes]:
         try:
             while chunk := member.read(1 << 20):
                 yield chunk
@@ -200,8 +202,6 @@ def return_file(bid: str, rid: str, name: str) -> Response:
 @bp.get("/api/v1/bundles/<bid>/returns/<rid>/notebook.html")
 def return_html(bid: str, rid: str) -> Response:
     require_api_key()
-    from flask import render_template
-
     svc = service()
     manifest = svc.return_manifest(bid, rid)
     body = notebook_html(svc.return_notebook(bid, rid))

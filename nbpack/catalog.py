@@ -22,6 +22,7 @@ from xml.etree import ElementTree as ET
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from nbpack.astropy_header import astropy_layout
 from nbpack.errors import InvalidTable, NbpackError
 
 __all__ = [
@@ -368,12 +369,14 @@ def _open_format(path: Path, fmt: str, batch_rows: int) -> _Source:
 def _open_parquet(path: Path, batch_rows: int) -> _Source:
     schema = pq.read_schema(path)
     schema = _with_voparquet_metadata(schema, pq.ParquetFile(path).metadata.metadata or {})
+    layout = astropy_layout(schema)  # units and masks of a file written by astropy's format="parquet"
 
     def batches() -> Iterator[pa.RecordBatch]:
         with pq.ParquetFile(path) as pf:
-            yield from pf.iter_batches(batch_size=batch_rows)
+            for batch in pf.iter_batches(batch_size=batch_rows):
+                yield layout.apply(batch)
 
-    return _Source(schema, batches, "parquet")
+    return _Source(layout.schema, batches, "parquet")
 
 
 def _open_ipc(path: Path) -> _Source:

@@ -59,7 +59,7 @@ def main(argv: list[str] | None = None) -> None:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             rows = [
-                ("runtime catalog(as_='astropy'), from Arrow", _median(lambda: rt._to_astropy(arrow, entry),
+                ("runtime catalog(as_='astropy'), from Arrow", _median(lambda: rt.to_astropy(arrow, entry),
                                                                        args.repeats)),
                 ("former route Table.from_pandas(to_pandas())", _median(lambda: Table.from_pandas(arrow.to_pandas()),
                                                                         args.repeats)),
@@ -67,7 +67,7 @@ def main(argv: list[str] | None = None) -> None:
                 ("Table.read(format='parquet.votable')",
                  _median(lambda: Table.read(path, format="parquet.votable"), args.repeats)),
             ]
-            astro = rt._to_astropy(arrow, entry)
+            astro = rt.to_astropy(arrow, entry)
             masked = work / "astropy-layout.parquet"
             astro.write(masked, format="parquet")
         print(f"rows={args.rows} repeats={args.repeats}")

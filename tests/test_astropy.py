@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import decimal
+import importlib.util
 import json
 import math
 import os
@@ -193,6 +194,21 @@ print(json.dumps({n: [type(t[n]).__name__, str(getattr(t[n], "dtype", "")), int(
         assert res[name][2] == expected.column(name).null_count, name  # every null masked, nothing else
     assert res["u64"][1] == "uint64" and res["i8"][1] == "int8" and res["pair"][3] == [3, 2]
     assert res["ts_utc"][0] == "Time" and res["ts_naive"][1].startswith("datetime64")
+
+
+def test_runtime_to_astropy_outside_a_bundle(bundle_dir: Path) -> None:
+    """The documented call for a catalog file without its bundle: metadata from the Arrow fields alone."""
+    spec = importlib.util.spec_from_file_location("nbpack_runtime_copy", bundle_dir / "nbpack_runtime.py")
+    runtime = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = runtime  # its dataclasses look their module up there
+    try:
+        spec.loader.exec_module(runtime)
+        table = runtime.to_astropy(pq.read_table(_catalog_paths(bundle_dir)["awkward"]))
+    finally:
+        sys.modules.pop(spec.name, None)
+    assert table["source_id"].dtype == np.int64 and int(table["source_id"][0]) == BIG
+    assert list(table["source_id"].mask) == [False, False, True, False]
+    assert table["rv"].unit == u.km / u.s and table["ra"].meta["ucd"] == "pos.eq.ra;meta.main"
 
 
 @pytest.mark.parametrize("fmt", ["parquet.votable", "parquet"])

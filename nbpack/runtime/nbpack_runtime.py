@@ -35,7 +35,7 @@ __version__ = "1.0.0"
 __all__ = [
     "Bundle", "FileRef", "RuntimeProblem", "ChecksumMismatch", "FetchError", "UploadError",
     "start", "finish", "upload", "save_output", "save_value", "check_requirements", "record_error",
-    "return_id",
+    "return_id", "to_astropy",
 ]
 
 MANIFEST = "nbpack.json"
@@ -484,7 +484,7 @@ class Bundle:
             _need("pandas", "catalog(as_='pandas')", "pip install pandas")
             return table.to_pandas()
         if as_ == "astropy":
-            return _to_astropy(table, entry)
+            return to_astropy(table, entry)
         raise RuntimeProblem(f"catalog as_={as_!r} is not one of 'arrow', 'pandas', 'astropy'")
 
     @staticmethod
@@ -583,19 +583,20 @@ class Bundle:
         return text, f"<table>{cells}</table>"
 
 
-def _to_astropy(table: Any, entry: dict) -> Any:
+def to_astropy(table: Any, entry: dict | None = None) -> Any:
     """Arrow table → astropy Table, column by column from Arrow (pandas would turn int64 with nulls into float64).
 
     A null is masked and a NaN stays an unmasked NaN; tz-aware timestamps become UTC ``Time`` columns with the
     zone name in ``info.meta['timezone']``; unit, description, ucd and utype come from the field metadata (the
-    manifest entry as fallback).
+    manifest entry as fallback). Outside a bundle: ``to_astropy(pyarrow.parquet.read_table(path))``.
     """
     _need("astropy", "catalog(as_='astropy')", "pip install astropy")
     from astropy.table import Table
     from astropy.time import Time
 
+    entry = entry or {}
     columns = {c["name"]: c for c in entry.get("columns", [])}
-    out = Table(meta={"name": entry.get("name", "")})
+    out = Table(meta={"name": entry["name"]} if entry.get("name") else {})
     for f, chunked in zip(table.schema, table.columns, strict=True):
         meta = {k.decode(): v.decode() for k, v in (f.metadata or {}).items()}
         known = {k: v for k, v in columns.get(f.name, {}).items() if k in ("unit", "description", "ucd", "utype")}

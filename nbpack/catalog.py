@@ -22,6 +22,7 @@ from xml.etree import ElementTree as ET
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from nbpack.astropy_header import astropy_layout
 from nbpack.errors import InvalidTable, NbpackError
 
 __all__ = [
@@ -93,8 +94,9 @@ def write_catalog(
             _write_parquet(src, schema, spool, batch_rows)
             src = _open_parquet(spool, batch_rows)
             src.schema, src.source_format = schema, "record-batches"
-        string_lengths = _string_lengths(src, schema)
-        schema = schema.with_metadata(_schema_metadata(schema, name, string_lengths))
+        facts = _column_facts(src, schema)
+        schema = _readable_lists(schema, facts)
+        schema = schema.with_metadata(_schema_metadata(schema, name, facts))
         rows = _write_parquet(src, schema, tmp, batch_rows)
         digest, size = _sha256(tmp)
         os.replace(tmp, dest)
@@ -367,12 +369,14 @@ def _open_format(path: Path, fmt: str, batch_rows: int) -> _Source:
 def _open_parquet(path: Path, batch_rows: int) -> _Source:
     schema = pq.read_schema(path)
     schema = _with_voparquet_metadata(schema, pq.ParquetFile(path).metadata.metadata or {})
+    layout = astropy_layout(schema)  # units and masks of a file written by astropy's format="parquet"
 
     def batches() -> Iterator[pa.RecordBatch]:
         with pq.ParquetFile(path) as pf:
-            yield from pf.iter_batches(batch_size=batch_rows)
+            for batch in pf.iter_batches(batch_size=batch_rows):
+                yield layout.apply(batch)
 
-    return _Source(schema, batches, "parquet")
+    return _Source(layout.schema, batches, "parquet")
 
 
 def _open_ipc(path: Path) -> _Source:
@@ -540,6 +544,9 @@ def _storage_type(name: str, t: pa.DataType) -> pa.DataType:
         return pa.float32()
     if pa.types.is_large_string(t) or pa.types.is_string_view(t):
         return pa.string()
+    if pa.types.is_time(t):
+        # No VOTable type and astropy's Parquet reader raises on it: a time of day is kept as "hh:mm:ss[.ffffff]".
+        return pa.string()
     if pa.types.is_large_binary(t) or pa.types.is_binary_view(t):
         return pa.binary()
     if pa.types.is_list(t) or pa.types.is_large_list(t) or pa.types.is_fixed_size_list(t):
@@ -562,23 +569,47 @@ def _storage_type(name: str, t: pa.DataType) -> pa.DataType:
     raise InvalidTable(f"column {name!r} has unsupported type {t}")
 
 
-def _string_lengths(src: _Source, schema: pa.Schema) -> dict[str, int]:
-    """Longest value per string column: astropy's Parquet reader needs it when strings hold nulls."""
+@dataclass
+class _ColumnFacts:
+    """What the column metadata needs from the data, found in one pass before writing."""
+
+    lengths: dict[str, int]  # longest value per string/binary column: astropy's reader needs it when nulls occur
+    nullable_bools: set[str]  # bool columns holding a null: astropy reads them as objects, not bools
+    null_lists: set[str]  # fixed-size list columns holding a null list: astropy cannot stack them into 2-d
+
+
+def _column_facts(src: _Source, schema: pa.Schema) -> _ColumnFacts:
     import pyarrow.compute as pc
 
-    names = [f.name for f in schema if pa.types.is_string(f.type)]
-    if not names:
-        return {}
-    lengths = dict.fromkeys(names, 1)
+    strings = [f.name for f in schema if pa.types.is_string(f.type)]
+    binaries = [f.name for f in schema if pa.types.is_binary(f.type)]
+    bools = [f.name for f in schema if pa.types.is_boolean(f.type)]
+    fixed = [f.name for f in schema if pa.types.is_fixed_size_list(f.type)]
+    facts = _ColumnFacts(dict.fromkeys(strings + binaries, 1), set(), set())
+    if not (strings or binaries or bools or fixed):
+        return facts
     try:
         for batch in src.batches():
-            for n in names:
-                longest = pc.max(pc.utf8_length(batch.column(n).cast(pa.string()))).as_py()
-                if longest is not None and longest > lengths[n]:
-                    lengths[n] = longest
+            for n in strings + binaries:
+                column = batch.column(n)
+                length = pc.utf8_length(column.cast(pa.string())) if n in strings else pc.binary_length(
+                    column.cast(pa.binary()))
+                longest = pc.max(length).as_py()
+                if longest is not None and longest > facts.lengths[n]:
+                    facts.lengths[n] = longest
+            facts.nullable_bools.update(n for n in bools if batch.column(n).null_count)
+            facts.null_lists.update(n for n in fixed if batch.column(n).null_count)
     except (pa.ArrowException, ValueError, TypeError, OSError, UnicodeDecodeError) as err:
         raise InvalidTable(f"cannot read {src.label}: {_one_line(err)}") from err
-    return lengths
+    return facts
+
+
+def _readable_lists(schema: pa.Schema, facts: _ColumnFacts) -> pa.Schema:
+    """Fixed-size list columns with a null list become variable-length lists, which every reader can take."""
+    if not facts.null_lists:
+        return schema
+    fields = [f.with_type(pa.list_(f.type.value_type)) if f.name in facts.null_lists else f for f in schema]
+    return pa.schema(fields, metadata=schema.metadata)
 
 
 def _write_parquet(src: _Source, schema: pa.Schema, path: Path, batch_rows: int) -> int:
@@ -620,18 +651,25 @@ def _conform(batch: pa.RecordBatch, schema: pa.Schema) -> pa.RecordBatch:
     return pa.RecordBatch.from_arrays(arrays, schema=schema)
 
 
-def _schema_metadata(schema: pa.Schema, name: str, string_lengths: dict[str, int]) -> dict[str, str]:
+def _schema_metadata(schema: pa.Schema, name: str, facts: _ColumnFacts) -> dict[str, str]:
     meta = {
         "IVOA.VOTable-Parquet.version": "1.0",
-        "IVOA.VOTable-Parquet.content": _votable_xml(schema, name, string_lengths),
+        "IVOA.VOTable-Parquet.content": _votable_xml(schema, name, facts),
         "table_meta_yaml": _astropy_yaml(schema),
     }
-    for col, length in string_lengths.items():
+    for col, length in facts.lengths.items():
         meta[f"table::len::{col}"] = str(length)
     return meta
 
 
-def _votable_type(t: pa.DataType, strlen: int | None = None) -> tuple[str, str | None, str | None]:
+# astropy's ``parquet.votable`` reader stacks an empty table made from the VOTable FIELDs onto what its plain
+# ``parquet`` reader made of the data, and raises TableMergeError when the two numpy kinds differ. The FIELDs
+# below are the closest VOTable description whose astropy column stacks with that data; where no FIELD can
+# (numpy datetime64 has no VOTable counterpart), ``table_meta_yaml`` asks the plain reader to cast the column.
+
+
+def _votable_type(t: pa.DataType, strlen: int | None = None,
+                  has_nulls: bool = False) -> tuple[str, str | None, str | None]:
     """VOTable (datatype, arraysize, xtype) for an Arrow storage type."""
     if pa.types.is_string(t):
         # A fixed arraysize makes astropy build a numpy str column it can stack with the data.
@@ -640,7 +678,8 @@ def _votable_type(t: pa.DataType, strlen: int | None = None) -> tuple[str, str |
         datatype, _, _ = _votable_type(t.value_type)
         return datatype, str(t.list_size) if pa.types.is_fixed_size_list(t) else "*", None
     if pa.types.is_boolean(t):
-        return "boolean", None, None
+        # A bool column with nulls reaches astropy as objects (True/False/None); a string FIELD stacks with them.
+        return ("char", "*", None) if has_nulls else ("boolean", None, None)
     if pa.types.is_integer(t):
         by_width = {8: "short", 16: "short", 32: "int", 64: "long"}
         if pa.types.is_unsigned_integer(t):
@@ -648,31 +687,51 @@ def _votable_type(t: pa.DataType, strlen: int | None = None) -> tuple[str, str |
         return by_width[t.bit_width], None, None
     if pa.types.is_floating(t):
         return ("double" if t.bit_width == 64 else "float"), None, None
-    if pa.types.is_decimal(t):
-        return "double", None, None
     if pa.types.is_binary(t):
         return "unsignedByte", "*", None
-    if pa.types.is_timestamp(t):
-        return "char", "*", "timestamp"
-    if pa.types.is_date(t):
-        return "char", "*", "date"
-    return "char", "*", None
+    if pa.types.is_timestamp(t) or pa.types.is_date(t):
+        # Read back as ISO 8601 strings (see _astropy_cast); a fixed arraysize gives the str column they stack with.
+        return "char", str(_ISO_LENGTH[_numpy_time_unit(t)]), "timestamp"
+    if pa.types.is_duration(t):
+        return "long", None, None
+    return "char", "*", None  # decimals and times of day reach astropy as Python objects
 
 
-def _votable_xml(schema: pa.Schema, name: str, string_lengths: dict[str, int]) -> str:
+_ISO_LENGTH = {"D": 10, "s": 19, "ms": 23, "us": 26, "ns": 29}  # "YYYY-MM-DDThh:mm:ss.fff…" per numpy unit
+
+
+def _numpy_time_unit(t: pa.DataType) -> str:
+    if pa.types.is_date32(t):
+        return "D"
+    return "ms" if pa.types.is_date64(t) else t.unit
+
+
+def _astropy_cast(t: pa.DataType) -> str | None:
+    """numpy dtype astropy's plain reader is told to cast a column to, so ``parquet.votable`` can stack it."""
+    if pa.types.is_timestamp(t) or pa.types.is_date(t):
+        return "str"  # datetime64 → ISO 8601, the VOTable form of a timestamp; nulls read as "NaT"
+    if pa.types.is_binary(t):
+        return "object"  # bytes objects stack with the variable-length unsignedByte FIELD
+    return None
+
+
+def _votable_xml(schema: pa.Schema, name: str, facts: _ColumnFacts) -> str:
     ET.register_namespace("", _VOTABLE_NS)
     root = ET.Element(f"{{{_VOTABLE_NS}}}VOTABLE", version="1.4")
     resource = ET.SubElement(root, f"{{{_VOTABLE_NS}}}RESOURCE", type="results")
     table = ET.SubElement(resource, f"{{{_VOTABLE_NS}}}TABLE", name=name)
     for field in schema:
         meta = _decoded(field.metadata)
-        datatype, arraysize, xtype = _votable_type(field.type, string_lengths.get(field.name))
+        datatype, arraysize, xtype = _votable_type(field.type, facts.lengths.get(field.name),
+                                                   field.name in facts.nullable_bools)
         attrs = {"name": field.name, "datatype": datatype}
         if arraysize:
             attrs["arraysize"] = arraysize
         if xtype:
             attrs["xtype"] = xtype
         attrs.update({k: meta[k] for k in ("unit", "ucd", "utype") if meta.get(k)})
+        if pa.types.is_duration(field.type) and "unit" not in attrs:
+            attrs["unit"] = field.type.unit
         el = ET.SubElement(table, f"{{{_VOTABLE_NS}}}FIELD", attrs)
         if meta.get("description"):
             ET.SubElement(el, f"{{{_VOTABLE_NS}}}DESCRIPTION").text = meta["description"]
@@ -683,6 +742,7 @@ def _votable_xml(schema: pa.Schema, name: str, string_lengths: dict[str, int]) -
 def _astropy_yaml(schema: pa.Schema) -> str:
     # JSON flow mappings are valid YAML, so this header needs neither astropy nor PyYAML to write.
     lines = ["# %ECSV 1.0", "---", "datatype:"]
+    casts = []
     for field in schema:
         meta = _decoded(field.metadata)
         entry: dict[str, Any] = {"name": field.name, "datatype": _ecsv_type(field.type)}
@@ -693,6 +753,15 @@ def _astropy_yaml(schema: pa.Schema) -> str:
         if extra:
             entry["meta"] = extra
         lines.append("- " + json.dumps(entry, sort_keys=True))
+        if _astropy_cast(field.type):
+            casts.append(field)
+    if casts:
+        # astropy rebuilds each listed column as Column(data=<stored column>, dtype=...): a cast, no extra column.
+        lines += ["meta:", "  __serialized_columns__:"]
+        for field in casts:
+            lines += [f"    {json.dumps(field.name)}:", "      __class__: astropy.table.column.Column",
+                      f"      data: !astropy.table.SerializedColumn {{name: {json.dumps(field.name)}}}",
+                      f"      dtype: {_astropy_cast(field.type)}"]
     return "\n".join(lines)
 
 

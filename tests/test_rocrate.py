@@ -230,3 +230,24 @@ def test_create_request_license(tmp_path: Path) -> None:
         with pytest.raises(InvalidInput, match="license"):
             build_bundle(spec_from_request({"title": "t", "license": bad}), tmp_path / "y.zip")
     assert not (tmp_path / "y.zip").exists()
+
+
+def test_a_failed_run_s_crate_is_still_valid(tmp_path: Path, validator_cache: Path) -> None:
+    nb = template_notebook('nbpack_runtime.save_output(b"partial", "half done, ça.txt")',
+                           'raise ValueError("no sources in the cone")')
+    build_bundle(BuildSpec(title="Fails", catalogs=[CatalogInput("stars", reference_table())],
+                           files=[{"name": "did_file", "uri": DID}], notebook=nb), tmp_path / "b.zip")
+    with pytest.raises(SystemExit):
+        main(["run", str(tmp_path / "b.zip"), "-o", str(tmp_path / "r.zip"), "--timeout", "120"])
+    with zipfile.ZipFile(tmp_path / "r.zip") as zf:
+        zf.extractall(tmp_path / "r")
+    graph = {e["@id"]: e for e in json.loads((tmp_path / "r" / "ro-crate-metadata.json").read_text())["@graph"]}
+    action = graph["#run"]
+    assert action["actionStatus"] == "http://schema.org/FailedActionStatus"
+    assert "ValueError: no sources in the cone" in action["error"]
+    assert action["result"] == [{"@id": "outputs/half%20done%2C%20%C3%A7a.txt"}]
+    assert graph["./"]["license"] == {"@id": "https://spdx.org/licenses/CC-BY-4.0"}  # the default
+    ROCrate(tmp_path / "r")
+    assert _validate(tmp_path / "r", validator_cache, "ro-crate-1.2") == []
+    assert _validate(tmp_path / "r", validator_cache, "process-run-crate-0.5",
+                     disable_inherited_profiles_issue_reporting=True) == []

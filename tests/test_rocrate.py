@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import http.server
 import json
+import string
 import threading
 import zipfile
 from collections.abc import Iterator
@@ -184,9 +185,12 @@ def test_a_did_and_an_https_file_have_the_same_id_in_both_crates(crates: Crates)
 
 @given(st.text(max_size=60))
 def test_the_runtime_writes_the_same_id_rules_as_nbpack(text: str) -> None:
+    uri_chars = set(string.ascii_letters + string.digits + ":/?#[]@!$&'()*+,;=-._~%")
     for uri in (text, f"https://h.example/{text}", f"scope:{text}"):
         assert rt._crate_remote_id(uri) == nbcrate.remote_id(uri)
+        assert set(nbcrate.remote_id(uri)) <= uri_chars
     assert rt._crate_local_id(text) == nbcrate.local_id(text)
+    assert unquote(nbcrate.local_id(text)) == text
 
 
 def test_the_runtime_default_license_is_nbpack_s() -> None:

@@ -34,7 +34,9 @@ from nbpack.cli import main
 from nbpack.create import spec_from_request
 from nbpack.errors import InvalidInput
 from nbpack.runtime import nbpack_runtime as rt
+from server import create_app
 from tests.helpers import reference_table, template_notebook
+from tests.openapi_check import check_response
 
 CONTEXT_FILE = Path(rocrate.__file__).parent / "data" / "ro-crate.jsonld"
 DID = "user.jdoe:run_7/é,ü.fits"  # DIDs hold no whitespace; unicode, commas and "/" they may
@@ -255,3 +257,18 @@ def test_a_failed_run_s_crate_is_still_valid(tmp_path: Path, validator_cache: Pa
     assert _validate(tmp_path / "r", validator_cache, "ro-crate-1.2") == []
     assert _validate(tmp_path / "r", validator_cache, "process-run-crate-0.5",
                      disable_inherited_profiles_issue_reporting=True) == []
+
+
+def test_the_api_takes_a_license_and_refuses_a_bad_one(tmp_path: Path) -> None:
+    app = create_app({"storage": str(tmp_path / "store"), "secret_key": "s" * 32, "api_keys": "k-1",
+                      "cache_dir": str(tmp_path / "cache")})
+    client = app.test_client()
+    body = {"title": "Licensed", "catalogs": [{"name": "c", "rows": [{"a": 1}]}]}
+    resp = client.post("/api/v1/bundles", json={**body, "license": "cc0-1.0"}, headers={"X-API-Key": "k-1"})
+    doc = check_response(resp)
+    assert resp.status_code == 201, doc
+    resp = client.get(f"/api/v1/bundles/{doc['id']}", headers={"X-API-Key": "k-1"})
+    assert check_response(resp)["license"]["url"] == "https://spdx.org/licenses/CC0-1.0"
+    resp = client.post("/api/v1/bundles", json={**body, "license": "CC-BY 4"}, headers={"X-API-Key": "k-1"})
+    doc = check_response(resp)
+    assert resp.status_code == 400 and "license 'CC-BY 4'" in doc["message"], doc

@@ -272,3 +272,19 @@ def test_the_api_takes_a_license_and_refuses_a_bad_one(tmp_path: Path) -> None:
     resp = client.post("/api/v1/bundles", json={**body, "license": "CC-BY 4"}, headers={"X-API-Key": "k-1"})
     doc = check_response(resp)
     assert resp.status_code == 400 and "license 'CC-BY 4'" in doc["message"], doc
+
+
+@pytest.mark.parametrize("recorded", [None, {"url": "https://example.org/terms"}, "CC0-1.0"])
+def test_the_return_crate_falls_back_to_the_default_license(recorded: Any) -> None:
+    # A manifest from before licenses, or a hand-edited one: the return still gets a license (and a name for it).
+    manifest = {"id": "b-" + "0" * 24, "title": "Old", "catalogs": [], "files": [{"name": "f", "uri": DID}]}
+    if recorded is not None:
+        manifest["license"] = recorded
+    ret = {"id": "r-" + "1" * 24, "status": "completed", "started": "2026-01-01T00:00:00Z",
+           "ended": "2026-01-01T00:01:00Z", "notebook": "a.ipynb", "outputs": [], "contents": []}
+    graph = {e["@id"]: e for e in rt._crate(rt.Bundle(Path("."), manifest), ret)["@graph"]}
+    want = "https://example.org/terms" if isinstance(recorded, dict) else "https://spdx.org/licenses/CC-BY-4.0"
+    assert graph["./"]["license"] == {"@id": want} and graph[want]["name"]
+    assert graph["#run"]["endTime"] == "2026-01-01T00:01:00+00:00"
+    assert graph["#run"]["instrument"] == {"@id": "#notebook"}  # not saved: described, not claimed as a file
+    assert graph["./"]["hasPart"] == [{"@id": nbcrate.remote_id(DID)}]

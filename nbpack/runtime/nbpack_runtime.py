@@ -865,7 +865,9 @@ def _crate_remote_entity(ref: dict) -> dict:
 def _crate(bundle: Bundle, manifest: dict) -> dict:
     """RO-Crate 1.2 metadata following the Process Run Crate profile: one CreateAction whose instrument is the
     notebook, object the bundle's catalogs and data-lake files, result the outputs."""
-    lic = bundle.manifest.get("license") or _CRATE_DEFAULT_LICENSE
+    lic = bundle.manifest.get("license")
+    if not (isinstance(lic, dict) and isinstance(lic.get("url"), str)):
+        lic = _CRATE_DEFAULT_LICENSE  # a manifest from before licenses (or hand-edited): the documented default
     lic_id = _crate_remote_id(lic["url"])
     bundle_ref = f"#bundle-{bundle.id}"
     inputs: list[dict] = []
@@ -911,7 +913,7 @@ def _crate(bundle: Bundle, manifest: dict) -> dict:
     context = [
         {"@id": _PROCESS_RUN_PROFILE, "@type": ["CreativeWork", "Profile"], "name": "Process Run Crate",
          "version": "0.5"},
-        {"@id": lic_id, "@type": "CreativeWork", "name": lic["name"],
+        {"@id": lic_id, "@type": "CreativeWork", "name": lic.get("name") or lic["url"],
          **({"identifier": lic["spdx"]} if lic.get("spdx") else {})},
         {"@id": bundle_ref, "@type": "CreativeWork", "name": bundle.title, "identifier": bundle.id},
     ]

@@ -131,10 +131,13 @@ def bundle_crate(manifest: dict[str, Any]) -> dict[str, Any]:
             ent["programmingLanguage"] = "Python"
         parts.append({"@id": ent["@id"]})
         entities.append(ent)
+    seen: set[str] = set()
     for ref in manifest["files"]:
         ent = remote_entity(ref)
-        parts.append({"@id": ent["@id"]})
-        entities.append(ent)
+        if ent["@id"] not in seen:  # two names for one file: one entity, as an @id appears once in a graph
+            seen.add(ent["@id"])
+            parts.append({"@id": ent["@id"]})
+            entities.append(ent)
     lic = license_for(None) if manifest.get("license") is None else manifest["license"]
     entities.append(license_entity(lic))
     root: dict[str, Any] = {

@@ -277,7 +277,8 @@ def test_the_api_takes_a_license_and_refuses_a_bad_one(tmp_path: Path) -> None:
 @pytest.mark.parametrize("recorded", [None, {"url": "https://example.org/terms"}, "CC0-1.0"])
 def test_the_return_crate_falls_back_to_the_default_license(recorded: Any) -> None:
     # A manifest from before licenses, or a hand-edited one: the return still gets a license (and a name for it).
-    manifest = {"id": "b-" + "0" * 24, "title": "Old", "catalogs": [], "files": [{"name": "f", "uri": DID}]}
+    manifest = {"id": "b-" + "0" * 24, "title": "Old", "catalogs": [],
+                "files": [{"name": "f", "uri": DID}, {"name": "g", "uri": DID}]}
     if recorded is not None:
         manifest["license"] = recorded
     ret = {"id": "r-" + "1" * 24, "status": "completed", "started": "2026-01-01T00:00:00Z",
@@ -288,3 +289,14 @@ def test_the_return_crate_falls_back_to_the_default_license(recorded: Any) -> No
     assert graph["#run"]["endTime"] == "2026-01-01T00:01:00+00:00"
     assert graph["#run"]["instrument"] == {"@id": "#notebook"}  # not saved: described, not claimed as a file
     assert graph["./"]["hasPart"] == [{"@id": nbcrate.remote_id(DID)}]
+
+
+def test_two_names_for_one_file_are_one_entity(tmp_path: Path) -> None:
+    refs = [{"name": "good", "uri": WEB}, {"name": "again", "uri": WEB}, {"name": "d", "uri": DID}]
+    build_bundle(BuildSpec(title="Twice", files=refs), tmp_path / "b.zip")
+    with zipfile.ZipFile(tmp_path / "b.zip") as zf:
+        graph = json.loads(zf.read("ro-crate-metadata.json"))["@graph"]
+    ids = [e["@id"] for e in graph]
+    assert len(ids) == len(set(ids))
+    root = next(e for e in graph if e["@id"] == "./")
+    assert [p["@id"] for p in root["hasPart"] if ":" in p["@id"]] == [nbcrate.remote_id(WEB), nbcrate.remote_id(DID)]

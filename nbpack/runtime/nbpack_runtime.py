@@ -857,6 +857,8 @@ def _crate_remote_entity(ref: dict) -> dict:
         ent["encodingFormat"] = ref["media_type"]
     if (ref.get("checksums") or {}).get("sha256"):
         ent["sha256"] = ref["checksums"]["sha256"]
+    if ref.get("site"):
+        ent["contentLocation"] = ref["site"]
     if "://" not in ref["uri"]:
         ent["identifier"] = ref["uri"]
     return ent
@@ -876,7 +878,13 @@ def _crate(bundle: Bundle, manifest: dict) -> dict:
         inputs.append({"@id": f"#catalog-{c['name']}", "@type": "Dataset", "name": c["name"],
                        "sha256": c["sha256"], "contentSize": str(c["bytes"]), "isPartOf": {"@id": bundle_ref},
                        "encodingFormat": "application/vnd.apache.parquet"})
-    remote = [_crate_remote_entity(ref) for ref in bundle.manifest.get("files", [])]
+    # Two references to one file (under two names) are one entity: an @id appears once in a crate's graph.
+    remote: list[dict] = []
+    seen: set[str] = set()
+    for ent in map(_crate_remote_entity, bundle.manifest.get("files", [])):
+        if ent["@id"] not in seen:
+            seen.add(ent["@id"])
+            remote.append(ent)
     inputs += remote
     outputs = [{"@id": _crate_local_id(o["path"]), "@type": "File", "name": o["path"].removeprefix("outputs/"),
                 "contentSize": str(o["bytes"]), "sha256": o["sha256"],

@@ -93,6 +93,7 @@ class BuildSpec:
     payload_hub: dict[str, Any] | None = None
     extra_files: dict[str, bytes] = field(default_factory=dict)
     skipped: list[dict[str, Any]] = field(default_factory=list)
+    license: str | None = None
 
 
 def file_sha256(path: Path) -> str:
@@ -197,6 +198,7 @@ def build_bundle(spec: BuildSpec, out: str | Path | IO[bytes], *, progress: Any 
     if not spec.title or not spec.title.strip():
         raise InvalidInput("a bundle needs a title")
     files = normalise_refs(spec.files)
+    license = rocrate.license_for(spec.license)
     names = [c.name for c in spec.catalogs]
     if len(set(names)) != len(names):
         raise InvalidInput(f"catalog names must be unique, got {names}")
@@ -263,6 +265,7 @@ def build_bundle(spec: BuildSpec, out: str | Path | IO[bytes], *, progress: Any 
         }
         if spec.origin:
             manifest["origin"] = _check_origin(spec.origin)
+        manifest["license"] = license
         if spec.options:
             manifest["options"] = dict(spec.options)
         if spec.results:

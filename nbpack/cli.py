@@ -69,11 +69,13 @@ def cli() -> None:
 @click.option("--origin-service", default=None, help="Provenance: the ESAP service the results came from.")
 @click.option("--origin-query", default=None, help="Provenance: the query text.")
 @click.option("--allow-http", is_flag=True, help="Let the runtime fetch plain-http file URLs.")
+@click.option("--license", "license_", default=None, metavar="SPDX|URL",
+              help="License of the bundle and its returns: an SPDX identifier or a URL (default: CC-BY-4.0).")
 @click.option("--json", "as_json", is_flag=True, help="Print the manifest as JSON.")
 def build(out: str, title: str | None, catalogs: tuple[str, ...], file_specs: tuple[str, ...], refs_file: str | None,
           notebook: str | None, requires: tuple[str, ...], condas: tuple[str, ...], payload: str | None,
           payloads_file: str | None, server: str | None, origin_service: str | None, origin_query: str | None,
-          allow_http: bool, as_json: bool) -> None:
+          allow_http: bool, license_: str | None, as_json: bool) -> None:
     """Build a bundle zip from catalogs, file references and a payload."""
     from .bundle import BuildSpec, CatalogInput, build_bundle
     from .refs import load_refs, parse_cli_file
@@ -81,7 +83,8 @@ def build(out: str, title: str | None, catalogs: tuple[str, ...], file_specs: tu
     files = [parse_cli_file(s) for s in file_specs]
     if refs_file:
         files += load_refs(Path(refs_file))
-    spec = BuildSpec(title=title or "nbpack bundle", files=files, requirements=list(requires), conda=list(condas))
+    spec = BuildSpec(title=title or "nbpack bundle", files=files, requirements=list(requires), conda=list(condas),
+                     license=license_)
     for item in catalogs:
         name, path = _parse_catalog(item)
         spec.catalogs.append(CatalogInput(name, path, columns=_columns_for(path)))

@@ -74,7 +74,7 @@ def spec_from_request(req: Any, parts: Mapping[str, tuple[Path, str]] | None = N
     spec = BuildSpec(title=req.get("title") or "nbpack bundle", files=list(req.get("files", [])),
                      requirements=list(req.get("requirements", [])), conda=list(req.get("conda", [])),
                      origin=dict(req.get("origin", {})), options=dict(req.get("options", {})),
-                     results=req.get("results"))
+                     results=req.get("results"), license=req.get("license"))
     for i, cat in enumerate(req.get("catalogs", [])):
         name = cat["name"]
         where = f"catalogs[{i}] ({name})"

@@ -297,9 +297,10 @@ def serve(host: str, port: int, storage: str | None, workers: int, threads: int,
         click.echo(f"API key (kept in {cfg.storage_url}/.nbpack-api-key): {api_key}")
     click.echo(f"nbpack service on {base} (storage {cfg.storage_url})")
     # The web app is named, never imported: nbpack stays below server/ (the walls in pyproject.toml). The
-    # workers rebuild this same config from the environment; the API key goes as its hash, as config allows.
-    env = {**os.environ, "NBPACK_STORAGE": cfg.storage_url, "NBPACK_PUBLIC_URL": base,
-           "NBPACK_API_KEYS": ",".join(cfg.api_key_hashes)}
+    # workers rebuild this same config from the environment; a generated API key goes as its hash, as config allows.
+    env = {**os.environ, "NBPACK_STORAGE": cfg.storage_url, "NBPACK_PUBLIC_URL": base}
+    if api_key:
+        env["NBPACK_API_KEYS"] = cfg.api_key_hashes[0]
     app = f"{WSGI_APP}(local_mode={local!r})"
     sys.stdout.flush()
     sys.stderr.flush()

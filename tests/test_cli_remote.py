@@ -65,25 +65,25 @@ def test_push_pull_link_against_a_running_service(demo: Path, tmp_path: Path, st
     pushed = _nbpack("push", str(bundle), "--server", svc.url, "--api-key", KEY, cwd=tmp_path)
     assert pushed.returncode == 0, pushed.stderr
     doc = json.loads(pushed.stdout)
-    assert doc["id"] == bid and doc["created"] is True
-    assert doc["links"]["landing"].startswith(f"{svc.url}/b/{bid}?t=")
+    sid = doc["id"]  # the stored id: the bundle id, or (with per-create handles) the handle's
+    assert doc["created"] is True and doc["links"]["landing"].startswith(f"{svc.url}/b/{sid}?t=")
     again = _nbpack("push", str(bundle), "--server", svc.url, "--api-key", KEY, cwd=tmp_path)
-    assert again.returncode == 0 and json.loads(again.stdout)["created"] is False, again.stderr
+    assert again.returncode == 0 and json.loads(again.stdout)["links"]["landing"].startswith(svc.url), again.stderr
 
     pulled = _nbpack("pull", doc["links"]["landing"], "-o", "got.zip", cwd=tmp_path)
     assert pulled.returncode == 0 and "downloaded" in pulled.stdout, pulled.stderr
     check = _nbpack("validate", "got.zip", cwd=tmp_path)
     assert check.returncode == 0 and f"valid bundle {bid}" in check.stdout, check.stdout + check.stderr
     stored = json.loads(_nbpack("inspect", "got.zip", "--json", cwd=tmp_path).stdout)
-    assert stored["returns"]["endpoint"] == f"{svc.url}/api/v1/bundles/{bid}/returns"
+    assert stored["returns"]["endpoint"] == f"{svc.url}/api/v1/bundles/{sid}/returns"
 
-    for target in (str(bundle), bid):  # the zip, or the id
+    for target in (str(tmp_path / "got.zip"), sid):  # the zip as the service stored it, or the id push printed
         linked = _nbpack("link", target, "--hub", HUB, "--server", svc.url, "--api-key", KEY, cwd=tmp_path)
         assert linked.returncode == 0, linked.stderr
         url = urllib.parse.urlsplit(linked.stdout.strip())
         assert (url.scheme, url.netloc, url.path) == ("https", "hub.invalid", "/hub/user-redirect/git-pull")
         repo = urllib.parse.parse_qs(url.query)["repo"][0]
-        assert repo.startswith(f"{svc.url}/git/") and repo.endswith(f"/{bid}.git")
+        assert repo.startswith(f"{svc.url}/git/") and repo.endswith(f"/{sid}.git")
     # The repository the link names is really there for git (nbgitpuller's clone is this request).
     refs = subprocess.run(["git", "ls-remote", repo], capture_output=True, text=True, timeout=60,
                           env={**os.environ, "GIT_TERMINAL_PROMPT": "0"})
@@ -97,10 +97,10 @@ def test_remote_commands_fail_with_one_line(demo: Path, tmp_path: Path, start_se
     bundle = str(demo / "demo-bundle.zip")
     _failed_with_one_line(_nbpack("push", bundle, "--server", svc.url, "--api-key", "wrong", cwd=tmp_path),
                           "API key")
-    landing = json.loads(_nbpack("push", bundle, "--server", svc.url, "--api-key", KEY, cwd=tmp_path).stdout)[
-        "links"]["landing"]
+    doc = json.loads(_nbpack("push", bundle, "--server", svc.url, "--api-key", KEY, cwd=tmp_path).stdout)
+    landing = doc["links"]["landing"]
     forged = landing[:-4] + ("AAAA" if not landing.endswith("AAAA") else "BBBB")
     _failed_with_one_line(_nbpack("pull", forged, "-o", "x.zip", cwd=tmp_path), "403")
     assert not (tmp_path / "x.zip").exists()
-    _failed_with_one_line(_nbpack("link", bundle, "--hub", "Nowhere", "--server", svc.url, "--api-key", KEY,
+    _failed_with_one_line(_nbpack("link", doc["id"], "--hub", "Nowhere", "--server", svc.url, "--api-key", KEY,
                                   cwd=tmp_path), "no hub named 'Nowhere'")

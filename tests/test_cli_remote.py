@@ -85,8 +85,13 @@ def test_push_pull_link_against_a_running_service(demo: Path, tmp_path: Path, st
         repo = urllib.parse.parse_qs(url.query)["repo"][0]
         assert repo.startswith(f"{svc.url}/git/") and repo.endswith(f"/{sid}.git")
     # The repository the link names is really there for git (nbgitpuller's clone is this request).
-    refs = subprocess.run(["git", "ls-remote", repo], capture_output=True, text=True, timeout=60,
-                          env={**os.environ, "GIT_TERMINAL_PROMPT": "0"})
+    refs = subprocess.run(
+        ["git", "ls-remote", repo],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "GIT_TERMINAL_PROMPT": "0"},
+    )
     assert refs.returncode == 0 and "refs/heads/main" in refs.stdout, refs.stderr
 
 
@@ -95,12 +100,13 @@ def test_remote_commands_fail_with_one_line(demo: Path, tmp_path: Path, start_se
     hubs.write_text(HUBS)
     svc = start_service(service_env(str(tmp_path / "store"), KEY, hubs_file=str(hubs)))
     bundle = str(demo / "demo-bundle.zip")
-    _failed_with_one_line(_nbpack("push", bundle, "--server", svc.url, "--api-key", "wrong", cwd=tmp_path),
-                          "API key")
+    _failed_with_one_line(_nbpack("push", bundle, "--server", svc.url, "--api-key", "wrong", cwd=tmp_path), "API key")
     doc = json.loads(_nbpack("push", bundle, "--server", svc.url, "--api-key", KEY, cwd=tmp_path).stdout)
     landing = doc["links"]["landing"]
     forged = landing[:-4] + ("AAAA" if not landing.endswith("AAAA") else "BBBB")
     _failed_with_one_line(_nbpack("pull", forged, "-o", "x.zip", cwd=tmp_path), "403")
     assert not (tmp_path / "x.zip").exists()
-    _failed_with_one_line(_nbpack("link", doc["id"], "--hub", "Nowhere", "--server", svc.url, "--api-key", KEY,
-                                  cwd=tmp_path), "no hub named 'Nowhere'")
+    _failed_with_one_line(
+        _nbpack("link", doc["id"], "--hub", "Nowhere", "--server", svc.url, "--api-key", KEY, cwd=tmp_path),
+        "no hub named 'Nowhere'",
+    )

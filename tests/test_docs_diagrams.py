@@ -28,7 +28,8 @@ def test_diagram_renders(page, name: str, code: str) -> None:  # noqa: ANN001
     assert MERMAID_JS.is_file(), f"{MERMAID_JS} is missing: run scripts/setup.sh --test (npm ci)"
     page.set_content("<!doctype html><html><body></body></html>")
     page.add_script_tag(path=str(MERMAID_JS))
-    result = page.evaluate("""async (code) => {
+    result = page.evaluate(
+        """async (code) => {
         mermaid.initialize({startOnLoad: false, securityLevel: "strict"});
         try {
             await mermaid.parse(code);
@@ -37,7 +38,9 @@ def test_diagram_renders(page, name: str, code: str) -> None:  # noqa: ANN001
         } catch (e) {
             return {error: String(e && e.message || e)};
         }
-    }""", code)
+    }""",
+        code,
+    )
     assert "error" not in result, f"{name}: {result.get('error')}"
     svg = result["svg"]
     assert svg.startswith("<svg") and "Syntax error" not in svg, name

@@ -72,24 +72,29 @@ def test_unknown_names_are_refused(tmp_path: Path) -> None:
 
 
 def _awkward() -> pa.Table:
-    return pa.table({
-        "id": pa.array([2**53 + 1, 2**62 + 7, -1], pa.int64()),
-        "flux": pa.array([math.nan, None, 1.5], pa.float64()),
-        "seen": pa.array([datetime(2026, 11, 29, 21, 0, tzinfo=UTC)] * 2 + [None],
-                         pa.timestamp("us", tz="UTC")),
-        "label": pa.array(["α, β", None, "M31, \"core\""]),
-    })
+    return pa.table(
+        {
+            "id": pa.array([2**53 + 1, 2**62 + 7, -1], pa.int64()),
+            "flux": pa.array([math.nan, None, 1.5], pa.float64()),
+            "seen": pa.array([datetime(2026, 11, 29, 21, 0, tzinfo=UTC)] * 2 + [None], pa.timestamp("us", tz="UTC")),
+            "label": pa.array(["α, β", None, 'M31, "core"']),
+        }
+    )
 
 
-@pytest.mark.parametrize(("filename", "fmt"), [("sel.pq", None), ("sel.data", "pq"), ("sel.feather", None),
-                                               ("sel.bin", "ipc")])
+@pytest.mark.parametrize(
+    ("filename", "fmt"), [("sel.pq", None), ("sel.data", "pq"), ("sel.feather", None), ("sel.bin", "ipc")]
+)
 def test_create_with_an_alias_part_through_the_app(client, filename: str, fmt: str | None) -> None:  # noqa: ANN001
     buf = io.BytesIO()
-    (pq.write_table if formats.canonical(fmt or filename.rsplit(".", 1)[1]) == "parquet"
-     else feather.write_feather)(_awkward(), buf)
+    (pq.write_table if formats.canonical(fmt or filename.rsplit(".", 1)[1]) == "parquet" else feather.write_feather)(
+        _awkward(), buf
+    )
     cat = {"name": "sel", "part": "table", **({"format": fmt} if fmt else {})}
-    form = {"request": json.dumps({"title": "Alias", "catalogs": [cat]}),
-            "table": (io.BytesIO(buf.getvalue()), filename)}
+    form = {
+        "request": json.dumps({"title": "Alias", "catalogs": [cat]}),
+        "table": (io.BytesIO(buf.getvalue()), filename),
+    }
     resp = client.post("/api/v1/bundles", data=form, headers=H, content_type="multipart/form-data")
     doc = resp.get_json()
     assert resp.status_code == 201, doc
@@ -102,4 +107,4 @@ def test_create_with_an_alias_part_through_the_app(client, filename: str, fmt: s
     flux = got.column("flux").to_pylist()
     assert math.isnan(flux[0]) and flux[1] is None and flux[2] == 1.5
     assert got.column("seen").type.tz == "UTC"
-    assert got.column("label").to_pylist() == ["α, β", None, "M31, \"core\""]
+    assert got.column("label").to_pylist() == ["α, β", None, 'M31, "core"']

@@ -54,6 +54,8 @@ def test_a_changed_added_or_removed_schema_is_caught(tmp_path: Path) -> None:
     target.write_bytes(target.read_bytes().replace(b'"', b"'", 1))  # one byte
     (copy / "bundle-1.1.schema.json").write_text("{}")
     (copy / "return-1.0.schema.json").unlink()
-    assert _problems(copy) == ["bundle-1.1.schema.json: not pinned in SHA256SUMS",
-                               "return-1.0.schema.json: pinned but missing",
-                               "bundle-1.0.schema.json: changed since it was frozen"]
+    assert _problems(copy) == [
+        "bundle-1.1.schema.json: not pinned in SHA256SUMS",
+        "return-1.0.schema.json: pinned but missing",
+        "bundle-1.0.schema.json: changed since it was frozen",
+    ]

@@ -22,6 +22,7 @@ from xml.etree import ElementTree as ET
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from nbpack import formats
 from nbpack.astropy_header import astropy_layout
 from nbpack.errors import InvalidTable, NbpackError
 
@@ -36,22 +37,6 @@ __all__ = [
 
 META_KEYS = ("unit", "description", "ucd", "utype", "datatype")
 
-_EXTENSIONS = {
-    ".parquet": "parquet",
-    ".pq": "parquet",
-    ".arrow": "arrow",
-    ".feather": "arrow",
-    ".ipc": "arrow",
-    ".csv": "csv",
-    ".tsv": "tsv",
-    ".json": "json",
-    ".jsonl": "jsonl",
-    ".ndjson": "jsonl",
-    ".vot": "votable",
-    ".votable": "votable",
-    ".xml": "votable",
-}
-_FORMATS = sorted(set(_EXTENSIONS.values()))
 _CSV_BLOCK = 1 << 22
 _VOTABLE_NS = "http://www.ivoa.net/xml/VOTable/v1.3"
 
@@ -335,9 +320,9 @@ def _open_path(path: Path, fmt: str | None, batch_rows: int) -> _Source:
         found = False
     if not found:
         raise InvalidTable(f"catalog source not found: {str(path)[:200]!r}")
-    fmt = fmt.lower() if fmt else _EXTENSIONS.get(path.suffix.lower())
-    if fmt not in _FORMATS:
-        raise InvalidTable(f"cannot tell the table format of {path.name}: give fmt= one of {', '.join(_FORMATS)}")
+    fmt = formats.canonical(fmt) if fmt else formats.from_filename(path.name)
+    if fmt is None:
+        raise InvalidTable(f"cannot tell the table format of {path.name}: give fmt= one of {', '.join(formats.NAMES)}")
     if path.stat().st_size == 0:
         raise InvalidTable(f"catalog source is empty: {path.name}")
     try:

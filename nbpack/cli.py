@@ -19,6 +19,9 @@ from .errors import InvalidInput, NbpackError
 
 __all__ = ["main", "cli"]
 
+# The service's app factory, as gunicorn names it (module:callable).
+WSGI_APP = "server:create_app"
+
 
 def _echo_json(doc: Any) -> None:
     click.echo(json.dumps(doc, indent=2, sort_keys=True))
@@ -269,8 +272,6 @@ def serve(host: str, port: int, storage: str | None, workers: int, threads: int,
     """Run the service on one machine (gunicorn); local folder storage and keys need no setup."""
     import tempfile
 
-    from gunicorn.app.base import BaseApplication
-
     from .config import load_config
     from .service import Service
 
@@ -298,22 +299,17 @@ def serve(host: str, port: int, storage: str | None, workers: int, threads: int,
     if api_key:
         click.echo(f"API key (kept in {cfg.storage_url}/.nbpack-api-key): {api_key}")
     click.echo(f"nbpack service on {base} (storage {cfg.storage_url})")
-
-    from server import create_app
-
-    class _App(BaseApplication):  # gunicorn's documented way to embed it
-        def load_config(self) -> None:
-            self.cfg.set("bind", f"{host}:{port}")
-            self.cfg.set("workers", workers)
-            self.cfg.set("threads", threads)
-            self.cfg.set("worker_class", "gthread")
-            self.cfg.set("timeout", 600)
-            self.cfg.set("accesslog", None)
-
-        def load(self) -> Any:
-            return create_app(service=Service(cfg))
-
-    _App().run()
+    # The web app is named, never imported: nbpack stays below server/ (the walls in pyproject.toml). The
+    # workers rebuild this same config from the environment; a generated API key goes as its hash, as config allows.
+    env = {**os.environ, "NBPACK_STORAGE": cfg.storage_url, "NBPACK_PUBLIC_URL": base}
+    if api_key:
+        env["NBPACK_API_KEYS"] = cfg.api_key_hashes[0]
+    app = f"{WSGI_APP}(local_mode={local!r})"
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execve(sys.executable, [sys.executable, "-m", "gunicorn", "--bind", f"{host}:{port}", "--workers",
+                               str(workers), "--threads", str(threads), "--worker-class", "gthread",
+                               "--timeout", "600", app], env)
 
 
 @cli.command()

@@ -8,19 +8,16 @@ shopping basket, and a payload: an uploaded notebook, an inline one, or a payloa
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from . import catalog, esap, schema
+from . import catalog, esap, formats, schema
 from .bundle import BuildSpec, CatalogInput
 from .errors import InvalidInput
 from .payloads import PayloadCatalog, resolve_payload
 
 __all__ = ["spec_from_request", "apply_payload"]
-
-_FORMAT_BY_SUFFIX = re.compile(r"\.(parquet|pq|arrow|feather|ipc|csv|tsv|json|jsonl|ndjson|vot|votable|xml)$", re.I)
 
 
 def _check_request(req: Any) -> dict[str, Any]:
@@ -88,10 +85,9 @@ def spec_from_request(req: Any, parts: Mapping[str, tuple[Path, str]] | None = N
             path, filename = parts[cat["part"]]
             fmt = cat.get("format")
             if not fmt:
-                m = _FORMAT_BY_SUFFIX.search(filename or "")
-                if not m:
+                fmt = formats.from_filename(filename or "")
+                if not fmt:
                     raise InvalidInput(f"{where}: cannot tell the format of {filename!r}; set \"format\"")
-                fmt = m.group(1).lower()
             source: Any = path
         elif "rows" in cat:
             source, fmt = cat["rows"], None

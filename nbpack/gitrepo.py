@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import IO, Any, BinaryIO
 from urllib.parse import parse_qs
 
+from nbpack import archive
 from nbpack.errors import Conflict, InvalidBundle, InvalidInput, NbpackError, NotFound, UnsafeArchive
 
 __all__ = ["build_repo", "ensure_repo", "http_backend", "make_wsgi_app", "refusal", "BUNDLE_ID_RE"]
@@ -53,14 +54,8 @@ def _entry_paths(zf: zipfile.ZipFile) -> list[zipfile.ZipInfo]:
     files: list[zipfile.ZipInfo] = []
     names: set[str] = set()
     for info in zf.infolist():
-        name = info.filename
-        if "\\" in name or "\0" in name:
-            raise UnsafeArchive(f"unsafe zip entry name {name!r}: backslash or NUL")
-        if name.startswith("/") or re.match(r"^[A-Za-z]:", name):
-            raise UnsafeArchive(f"unsafe zip entry name {name!r}: absolute path")
-        parts = name.rstrip("/").split("/") if info.is_dir() else name.split("/")
-        if any(p in ("", ".", "..") for p in parts):
-            raise UnsafeArchive(f"unsafe zip entry name {name!r}: empty, '.' or '..' component")
+        name = archive.check_name(info.filename)  # the one rule for names; git adds .git, links, clashes
+        parts = name.rstrip("/").split("/")
         if any(p.lower() == ".git" for p in parts):
             raise UnsafeArchive(f"unsafe zip entry name {name!r}: '.git' component")
         if stat.S_ISLNK(info.external_attr >> 16):

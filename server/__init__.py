@@ -19,8 +19,12 @@ def create_app(test_config: Mapping[str, Any] | None = None, *, local_mode: bool
     from . import api, errors, git, observe, pages
 
     app = Flask(__name__)
+    # Upper-case keys are Flask's own (TESTING, ...); the rest are nbpack's, as the NBPACK_* variables name them.
+    flask_keys = {k: v for k, v in (test_config or {}).items() if k.isupper()}
+    app.config.from_mapping(flask_keys)
     if service is None:
-        service = Service(load_config(overrides=test_config, local_mode=local_mode))
+        overrides = {k: v for k, v in (test_config or {}).items() if k not in flask_keys}
+        service = Service(load_config(overrides=overrides, local_mode=local_mode))
     app.extensions["nbpack"] = service
     app.config["MAX_FORM_MEMORY_SIZE"] = 16 << 20
     app.config["MAX_FORM_PARTS"] = 200

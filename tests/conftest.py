@@ -1,9 +1,16 @@
-"""Shared test set-up: Jupyter and kernel state kept inside a per-session scratch folder."""
+"""Shared test set-up: Jupyter and kernel state kept inside a per-session scratch folder; the service app,
+its test client and CLI runner (``app``, ``client``, ``runner``; a module adds config by overriding ``app_config``)."""
 
 from __future__ import annotations
 
 import os
 import tempfile
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient, FlaskCliRunner
 
 pytest_plugins = [
     "tests.fixtures.seaweed",
@@ -21,3 +28,27 @@ for _var, _sub in [
     ("NBPACK_CACHE", "nbpack-cache"),
 ]:
     os.environ.setdefault(_var, os.path.join(_scratch, _sub))
+
+
+@pytest.fixture
+def app_config() -> dict[str, Any]:
+    """Extra NBPACK_* keys for ``app`` (override in a module: hubs_file, payloads_file, webhook_secret, ...)."""
+    return {}
+
+
+@pytest.fixture
+def app(tmp_path: Path, app_config: dict[str, Any]) -> Flask:
+    """The service app over a fresh store in ``tmp_path``, API key ``tests.helpers.APP_API_KEY``."""
+    from tests.helpers import make_app
+
+    return make_app(tmp_path, **app_config)
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    return app.test_client()
+
+
+@pytest.fixture
+def runner(app: Flask) -> FlaskCliRunner:
+    return app.test_cli_runner()

@@ -21,9 +21,15 @@ import pyarrow as pa
 import pyarrow.csv as pcsv
 import pyarrow.feather as feather
 import pyarrow.parquet as pq
+from flask import Flask
+
+from server import create_app
 
 REPO = Path(__file__).resolve().parent.parent
 FRESH_REQUIREMENTS = ("pyarrow", "ipykernel", "nbclient")
+# The in-process service of the Flask-client tests (tests/conftest.py's app, client, runner).
+APP_SECRET = "test-secret-" + "k" * 24
+APP_API_KEY = "test-api-key-1"
 UNITS = {"ra": {"unit": "deg", "ucd": "pos.eq.ra", "description": "Right ascension"}}
 
 
@@ -183,3 +189,9 @@ rt = load_runtime(folder)
 rt.start(folder)
 print("ANSWER " + json.dumps(rt.upload(path)), flush=True)
 """
+
+
+def make_app(root: Path, **config: object) -> Flask:
+    """The service app over a fresh store under ``root`` (flaskr style); ``config`` adds or replaces NBPACK_* keys."""
+    return create_app({"TESTING": True, "storage": str(root / "store"), "cache_dir": str(root / "cache"),
+                       "secret_key": APP_SECRET, "api_keys": APP_API_KEY, **config})

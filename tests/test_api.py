@@ -16,7 +16,7 @@ from itsdangerous import URLSafeSerializer
 
 from nbpack.bundle import BuildSpec, CatalogInput, build_bundle
 from nbpack.execute import run_bundle
-from server import create_app
+from tests.helpers import make_app
 
 from .openapi_check import OpenApiMismatch, check_response, load_spec, validate_json
 
@@ -32,12 +32,11 @@ ESAP_PAGE = {"requested_page": 1, "pages": 1, "count": 2, "results": [
 
 
 def _app(root: Path):
-    return create_app({"storage": str(root / "store"), "secret_key": SECRET, "api_keys": KEY,
-                       "cache_dir": str(root / "cache")})
+    return make_app(root, secret_key=SECRET, api_keys=KEY)
 
 
 @pytest.fixture(scope="module")
-def app(tmp_path_factory):
+def app(tmp_path_factory):  # module-wide (overrides tests/conftest.py's): one executed kernel serves the module
     return _app(tmp_path_factory.mktemp("api"))
 
 
@@ -291,8 +290,9 @@ def test_page_download_and_launch_need_token(client, bundle):
 def test_links_endpoint_gives_fresh_absolute_links(client, bundle):
     resp = client.get(f"/api/v1/bundles/{bundle['id']}/links?expires_in=3600", headers=H)
     doc = check_response(resp)
-    assert client.get(doc["links"]["landing"]).status_code == 200
-    assert check_response(client.get(f"/api/v1/bundles/{bundle['id']}/links?expires_in=1", headers=H))
+    assert resp.status_code == 200 and client.get(doc["links"]["landing"]).status_code == 200
+    resp = client.get(f"/api/v1/bundles/{bundle['id']}/links?expires_in=1", headers=H)  # below the 60 s minimum
+    assert resp.status_code == 400 and check_response(resp)["error"] == "invalid_input"
     resp = client.get(f"/api/v1/bundles/{bundle['id']}/links?expires_in=soon", headers=H)
     assert resp.status_code == 400 and check_response(resp)["error"] == "invalid_input"
 

@@ -26,8 +26,8 @@ import pytest
 
 from nbpack.client import Client
 from nbpack.execute import run_bundle
-from server import create_app
 from tests.fixtures.service import service_env
+from tests.helpers import make_app
 from tests.rucio_server import RucioServer
 from tests.test_webhook import verify_nbpack  # the docs/esap.md snippet, kept identical by a test there
 
@@ -100,8 +100,7 @@ def receiver():
 
 
 def _app(tmp_path: Path, **config: object):
-    return create_app({"storage": str(tmp_path / "store"), "secret_key": "k" * 32, "api_keys": API_KEY,
-                       "cache_dir": str(tmp_path / "cache"), **config})
+    return make_app(tmp_path, api_keys=API_KEY, **config)
 
 
 def _notebook(*sources: str) -> dict:

@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 
 from nbpack.execute import run_bundle
-from server import create_app
+from tests.helpers import make_app
 
 SECRET = "fuzz-secret-" + "k" * 24
 KEY = "fuzz-api-key-1"
@@ -58,8 +58,7 @@ def _deadline(seconds: int, what: str) -> Iterator[None]:
 def seeded(tmp_path_factory) -> dict:
     """An app over a fresh store with: bundle A (read target) plus an uploaded return, bundle V (delete target)."""
     root = tmp_path_factory.mktemp("fuzz")
-    app = create_app({"storage": str(root / "store"), "secret_key": SECRET, "api_keys": KEY,
-                      "cache_dir": str(root / "cache")})
+    app = make_app(root, secret_key=SECRET, api_keys=KEY)
     client = app.test_client()
     created = client.post("/api/v1/bundles", headers=H, json={
         "title": "Fuzz target", "catalogs": [{"name": "sources", "rows": [{"id": 1, "ra": 10.5}, {"id": 2}]}]})

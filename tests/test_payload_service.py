@@ -13,7 +13,6 @@ from pathlib import Path
 import pytest
 
 from nbpack.cli import main
-from server import create_app
 from tests.test_payloads import GitServer, _free_port, _git, _notebook
 
 REPO = Path(__file__).resolve().parent.parent
@@ -90,13 +89,11 @@ filepath = "notes.txt"
 
 
 @pytest.fixture
-def client(git_server: GitServer, tmp_path: Path):  # noqa: ANN201
+def app_config(git_server: GitServer, tmp_path: Path) -> dict:  # for tests/conftest.py's app and client
     hubs = tmp_path / "hubs.toml"
     hubs.write_text(HUBS)
-    app = create_app({"storage": str(tmp_path / "store"), "secret_key": "k" * 32, "api_keys": API_KEY,
-                      "cache_dir": str(tmp_path / "cache"), "hubs_file": str(hubs),
-                      "payloads_file": str(_catalog(git_server, tmp_path / "payloads.toml"))})
-    return app.test_client()
+    return {"api_keys": API_KEY, "hubs_file": str(hubs),
+            "payloads_file": str(_catalog(git_server, tmp_path / "payloads.toml"))}
 
 
 def _create(client, name: str) -> tuple[int, dict]:  # noqa: ANN001 - Flask test client

@@ -33,8 +33,8 @@ from nbpack.client import Client
 from nbpack.config import hash_api_key, load_config
 from nbpack.execute import run_bundle
 from nbpack.service import Service
-from server import create_app
 from tests.fixtures.service import service_env
+from tests.helpers import make_app
 
 from .openapi_check import check_response
 
@@ -73,8 +73,7 @@ def _bundle_token(zip_bytes: bytes) -> str:
 def world(tmp_path_factory) -> dict:
     """An in-process app with a hub registry and two bundles A and B: their ids, read and return tokens."""
     root = tmp_path_factory.mktemp("security")
-    app = create_app({"storage": str(root / "store"), "secret_key": SECRET, "api_keys": KEY,
-                      "cache_dir": str(root / "cache"), "hubs_file": str(_hubs_file(root))})
+    app = make_app(root, secret_key=SECRET, api_keys=KEY, hubs_file=str(_hubs_file(root)))
     client = app.test_client()
     out = {"app": app, "client": client}
     for name in ("a", "b"):
@@ -198,8 +197,7 @@ def test_api_keys_are_kept_hashed_never_plaintext(tmp_path: Path) -> None:
                                          "api_keys": f"{plain[0]}, {plain[1]},{hash_api_key(prehashed)}"})
     assert cfg.api_key_hashes == [hash_api_key(k) for k in (*plain, prehashed)]
     assert all(h.startswith("sha256:") and len(h) == 7 + 64 for h in cfg.api_key_hashes)
-    app = create_app({"storage": str(tmp_path / "s"), "secret_key": SECRET, "cache_dir": str(tmp_path / "c"),
-                      "api_keys": f"{plain[0]},{plain[1]},{hash_api_key(prehashed)}"})
+    app = make_app(tmp_path, secret_key=SECRET, api_keys=f"{plain[0]},{plain[1]},{hash_api_key(prehashed)}")
     held = repr(vars(app.extensions["nbpack"].config)) + repr(dict(app.config)) + repr(vars(cfg))
     for key in (*plain, prehashed):
         assert key not in held

@@ -1,0 +1,64 @@
+"""The walls between nbpack's parts, as contracts (``[tool.importlinter]`` in pyproject.toml) checked here.
+
+``nbpack`` never imports ``server`` or the web framework; the runtime copied into bundles imports nothing from
+``nbpack``; ``server`` only translates HTTP. Run by hand: ``.venv/bin/lint-imports``.
+"""
+
+from __future__ import annotations
+
+import ast
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.helpers import REPO
+
+LINT_IMPORTS = Path(sys.executable).with_name("lint-imports")
+CONTRACTS = ("nbpack-no-web", "runtime-alone", "server-http-only")
+
+
+def _lint(cwd: Path) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "PYTHONPATH": str(cwd)}
+    return subprocess.run(
+        [str(LINT_IMPORTS), "--no-cache", "--no-logo"], cwd=cwd, env=env, capture_output=True, text=True, timeout=120
+    )
+
+
+def test_the_import_contracts_hold() -> None:
+    done = _lint(REPO)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert f"Contracts: {len(CONTRACTS)} kept, 0 broken." in done.stdout, done.stdout
+
+
+def test_a_breach_of_each_wall_is_caught(tmp_path: Path) -> None:
+    # The same tree with one forbidden import added behind each wall: every contract must report it.
+    for part in ("nbpack", "server"):
+        shutil.copytree(REPO / part, tmp_path / part, ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copy(REPO / "pyproject.toml", tmp_path / "pyproject.toml")
+    with open(tmp_path / "nbpack" / "hubs.py", "a") as f:
+        f.write("\nimport server  # noqa\n")
+    with open(tmp_path / "nbpack" / "runtime" / "nbpack_runtime.py", "a") as f:
+        f.write("\nfrom nbpack import errors  # noqa\n")
+    with open(tmp_path / "server" / "pages.py", "a") as f:
+        f.write("\nfrom nbpack import storage  # noqa\n")
+    done = _lint(tmp_path)
+    assert done.returncode != 0, done.stdout
+    assert f"Contracts: 0 kept, {len(CONTRACTS)} broken." in done.stdout, done.stdout
+    assert "nbpack.hubs -> server" in done.stdout
+    assert "nbpack.runtime.nbpack_runtime -> nbpack.errors" in done.stdout
+    assert "server.pages -> nbpack.storage" in done.stdout
+
+
+def test_the_runtime_imports_only_the_standard_library_at_module_level() -> None:
+    # pyarrow is imported where catalogs are read; optional packages (astropy, pandas, boto3) only on request.
+    tree = ast.parse((REPO / "nbpack" / "runtime" / "nbpack_runtime.py").read_text("utf-8"))
+    top = set()
+    for node in tree.body:
+        if isinstance(node, ast.Import):
+            top |= {a.name.split(".")[0] for a in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            top.add(node.module.split(".")[0])
+    assert top, "no imports found: the check would pass on anything"
+    assert top - set(sys.stdlib_module_names) - {"__future__"} == set()

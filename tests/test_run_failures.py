@@ -20,7 +20,7 @@ from tests.fixtures.service import service_env
 from tests.helpers import reference_table, template_notebook
 
 CLI = [sys.executable, "-c", "from nbpack.cli import main; main()"]
-KEPT = re.compile(r"the return bundle is kept at (\S+)")
+KEPT = re.compile(r"(?:the return bundle is kept at|return bundle with status failed written to) (\S+)$")
 
 
 def _nbpack(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
@@ -41,7 +41,7 @@ def _kept_return(line: str, expected: Path) -> dict:
     """The return bundle the error line names: it exists, is the -o path and is a valid return bundle."""
     m = KEPT.search(line)
     assert m, line
-    kept = Path(m.group(1).rstrip(";.()"))
+    kept = Path(m.group(1))
     assert kept.resolve() == expected.resolve() and kept.is_file(), line
     assert not list(expected.parent.glob("*.part")), "a .part file was left behind"
     with open_return(kept) as rf:

@@ -753,8 +753,10 @@ def _astropy_yaml(schema: pa.Schema) -> str:
 def _ecsv_type(t: pa.DataType) -> str:
     if pa.types.is_boolean(t):
         return "bool"
-    if pa.types.is_integer(t) or pa.types.is_floating(t):
-        return t.to_pandas_dtype().__name__
+    if pa.types.is_integer(t):
+        return str(t)  # Arrow's integer names (int8 … uint64) are ECSV's
+    if pa.types.is_floating(t):
+        return f"float{t.bit_width}"  # spelled out: Arrow says "halffloat", "float", "double"
     return "string"
 
 

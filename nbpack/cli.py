@@ -178,10 +178,21 @@ def run(bundle: str, out: str, timeout: int, kernel: str, upload: bool) -> None:
     started = time.perf_counter()
     result = run_bundle(bundle, out, timeout=timeout, kernel_name=kernel, upload=upload)
     took = time.perf_counter() - started
-    if result.status != "completed":
-        raise NbpackError(f"notebook failed ({result.error}); return bundle with status failed written to {out}",
-                          code="notebook_failed")
+    _fail_unless_done(result, out)
     click.echo(f"{out}: return bundle written in {took:.2f}s (status {result.status})")
+    if result.uploaded is not None:
+        click.echo(f"uploaded as {result.uploaded.get('id', '?')}")
+
+
+def _fail_unless_done(result: Any, shown: str | Path) -> None:
+    # One line naming what went wrong and where the return bundle is (it exists: run_bundle wrote it there).
+    if result.status != "completed":
+        also = f"; upload failed too ({result.upload_error})" if result.upload_error else ""
+        raise NbpackError(f"notebook failed ({result.error}){also}; return bundle with status failed written to "
+                          f"{shown}", code="notebook_failed")
+    if result.upload_error:
+        raise NbpackError(f"upload failed: {result.upload_error}; the return bundle is kept at {shown}",
+                          code="upload_failed")
 
 
 @cli.command(name="open")
@@ -236,6 +247,7 @@ def demo(target: str) -> None:
     result = run_bundle(bundle, folder / "demo-return.zip")
     t2 = time.perf_counter()
     click.echo(f"built {bundle} ({manifest['id']}) in {t1 - t0:.2f}s")
+    _fail_unless_done(result, result.return_path)
     click.echo(f"ran it in a real kernel in {t2 - t1:.2f}s: {result.return_path} (status {result.status})")
     click.echo(f"look inside: nbpack inspect {result.return_path}")
 

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
+import importlib.util
+import io
 import os
 import shutil
+import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,7 +19,8 @@ from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
 
 from . import archive
-from .bundle import open_bundle
+from . import runtime as runtime_pkg
+from .bundle import RUNTIME_MODULE, open_bundle
 from .errors import InvalidInput, NbpackError
 from .notebook import notebook_bytes, read_notebook, tagged_cells
 
@@ -28,12 +33,17 @@ class NotebookFailed(NbpackError):
 
 @dataclass
 class RunResult:
-    """What a run produced: the return bundle path, its status and the error line if it failed."""
+    """What a run produced: the return bundle path, its status and the error line if it failed.
+
+    With ``upload``: the service's answer, or the one-line reason the upload failed (the zip stays at
+    ``return_path``)."""
 
     return_path: Path
     status: str
     error: str | None
     notebook: Path
+    uploaded: dict | None = None
+    upload_error: str | None = None
 
 
 def _error_line(exc: BaseException) -> str:
@@ -120,9 +130,31 @@ def run_bundle(bundle: str | Path, out: str | Path, *, timeout: int = 600, kerne
         tmp_out = out.with_name(f".{out.name}.part")
         tmp_out.unlink(missing_ok=True)
         try:
-            result = run_folder(folder, tmp_out, timeout=timeout, kernel_name=kernel_name, upload=upload)
+            # The kernel never uploads: a failure there would only be printed in the results cell, naming the
+            # .part path. The upload happens here, of the zip at its final path, and its outcome is returned.
+            result = run_folder(folder, tmp_out, timeout=timeout, kernel_name=kernel_name, upload=False)
             os.replace(tmp_out, out)
         finally:
             tmp_out.unlink(missing_ok=True)
-        return RunResult(out, result.status, result.error, result.notebook)
+        uploaded, upload_error = _upload(folder, out) if upload else (None, None)
+        return RunResult(out, result.status, result.error, result.notebook, uploaded, upload_error)
+
+
+def _upload(folder: Path, path: Path) -> tuple[dict | None, str | None]:
+    """Send the return zip with the runtime's own upload (retries, direct blobs); (answer, None) or (None, why)."""
+    # A private instance of nbpack's copy of the runtime: its module state is per bundle, not per process.
+    name = f"_nbpack_runtime_upload_{id(path)}"
+    spec = importlib.util.spec_from_file_location(name, Path(runtime_pkg.__file__).parent / RUNTIME_MODULE)
+    rt = importlib.util.module_from_spec(spec)
+    sys.modules[name] = rt  # dataclasses look their module up while the file executes
+    try:
+        spec.loader.exec_module(rt)
+        with contextlib.redirect_stdout(io.StringIO()):  # start() prints the bundle summary meant for a notebook
+            rt.start(str(folder))
+        try:
+            return rt.upload(path), None
+        except rt.RuntimeProblem as err:
+            return None, str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+    finally:
+        sys.modules.pop(name, None)
 

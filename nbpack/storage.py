@@ -6,6 +6,7 @@ object into memory except ``read_bytes``, which is meant for small objects such 
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import io
 import os
@@ -21,7 +22,7 @@ from urllib.parse import quote, unquote, urlparse
 
 from nbpack.errors import Conflict, InvalidInput, NotFound, StorageError
 
-__all__ = ["ObjectInfo", "Storage", "LocalStorage", "S3Storage", "open_storage", "check_key"]
+__all__ = ["ObjectInfo", "Storage", "LocalStorage", "S3Storage", "open_storage", "check_key", "put_headers"]
 
 CHUNK = 1 << 20
 PART_SIZE = 8 << 20
@@ -60,7 +61,9 @@ class Storage(Protocol):
     def delete(self, key: str) -> None: ...
     def delete_prefix(self, prefix: str) -> int: ...
     def presigned_get(self, key: str, expires: int, filename: str | None = None) -> str | None: ...
-    def presigned_put(self, key: str, expires: int) -> str | None: ...
+    def presigned_put(self, key: str, expires: int, *, size: int | None = None,
+                      sha256: str | None = None) -> str | None: ...
+    def copy(self, src: str, dst: str) -> ObjectInfo: ...
     def ping(self) -> None: ...
 
 
@@ -333,11 +336,16 @@ class LocalStorage:
             count += 1
         return count
 
+    def copy(self, src: str, dst: str) -> ObjectInfo:
+        """Copy an object (written beside, then renamed into place)."""
+        return self.put_file(dst, self._path(src))
+
     def presigned_get(self, key: str, expires: int, filename: str | None = None) -> str | None:
         """Local storage has no presigned URLs."""
         return None
 
-    def presigned_put(self, key: str, expires: int) -> str | None:
+    def presigned_put(self, key: str, expires: int, *, size: int | None = None,
+                      sha256: str | None = None) -> str | None:
         """Local storage has no presigned URLs."""
         return None
 
@@ -348,6 +356,15 @@ class LocalStorage:
 
 
 # ---------------------------------------------------------------- S3
+
+
+def put_headers(size: int, sha256: str) -> dict[str, str]:
+    """The headers a PUT to ``presigned_put(key, …, size=size, sha256=sha256)`` must carry (they are signed)."""
+    return {"Content-Length": str(int(size)), "x-amz-checksum-sha256": _sha256_b64(sha256)}
+
+
+def _sha256_b64(hex_digest: str) -> str:
+    return base64.b64encode(bytes.fromhex(hex_digest)).decode()
 
 
 _SAFE_FILENAME = re.compile(r"^[^\"\\\x00-\x1f\x7f/]+$")
@@ -638,11 +655,27 @@ class S3Storage:
         with self._errors(key):
             return self.client.generate_presigned_url("get_object", Params=params, ExpiresIn=int(expires))
 
-    def presigned_put(self, key: str, expires: int) -> str | None:
-        """A time-limited PUT URL for a direct upload."""
-        params = {"Bucket": self.bucket, "Key": self._key(key)}
+    def presigned_put(self, key: str, expires: int, *, size: int | None = None,
+                      sha256: str | None = None) -> str | None:
+        """A time-limited PUT URL for a direct upload, bound to ``size`` and ``sha256`` (hex) when given.
+
+        Both become signed headers (``Content-Length``, ``x-amz-checksum-sha256``) the uploader must send as
+        :func:`put_headers` gives them: another length breaks the signature, other bytes fail the store's checksum.
+        """
+        params: dict[str, Any] = {"Bucket": self.bucket, "Key": self._key(key)}
+        if size is not None:
+            params["ContentLength"] = int(size)
+        if sha256 is not None:
+            params["ChecksumSHA256"] = _sha256_b64(sha256)
         with self._errors(key):
             return self.client.generate_presigned_url("put_object", Params=params, ExpiresIn=int(expires))
+
+    def copy(self, src: str, dst: str) -> ObjectInfo:
+        """Copy an object inside the bucket (multipart copy above the part size)."""
+        with self._errors(src):
+            self.client.copy({"Bucket": self.bucket, "Key": self._key(src)}, self.bucket, self._key(dst),
+                             Config=self.transfer)
+        return self.stat(dst)
 
     def ping(self) -> None:
         """Raise StorageError unless the bucket exists and the credentials may use it."""

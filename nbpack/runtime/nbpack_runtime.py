@@ -1023,7 +1023,7 @@ def _send_direct(path: Path, returns: dict, threshold: int) -> dict | None:
             answer = _request(lambda ask=ask: (urllib.request.Request(blobs_url, data=ask, method="POST", headers={
                 **auth, "Content-Type": "application/json"}), None), "the server gave no upload URL", blobs_url)
             if not answer.get("exists"):
-                _put_member(zf, out, answer["url"])
+                _put_member(zf, out, answer["url"], answer.get("headers") or {})
             out["external"] = "blob"
         # Same manifest (so the same id) with the big members marked external and left out of the zip.
         slim = path.with_name(path.name + ".slim")
@@ -1057,14 +1057,15 @@ def _send_direct(path: Path, returns: dict, threshold: int) -> dict | None:
     return answer
 
 
-def _put_member(zf: zipfile.ZipFile, out: dict, url: str) -> None:
-    """PUT one zip member to a presigned URL, streamed from disk with its Content-Length."""
+def _put_member(zf: zipfile.ZipFile, out: dict, url: str, signed: dict) -> None:
+    """PUT one zip member to a presigned URL, streamed from disk with the headers the URL was signed with."""
     info = zf.getinfo(out["path"])
 
     def make() -> tuple[urllib.request.Request, Any]:
         body = zf.open(info)
         return urllib.request.Request(url, data=body, method="PUT", headers={
-            "Content-Length": str(info.file_size), "Content-Type": "application/octet-stream"}), body
+            "Content-Length": str(info.file_size), "Content-Type": "application/octet-stream",
+            **{str(k): str(v) for k, v in signed.items()}}), body
 
     _request(make, f"the object store refused {out['path']}", f"PUT {out['path']}")
 

@@ -26,6 +26,7 @@ from urllib.parse import quote
 from . import archive, gitrepo, links, webhook
 from .bundle import BuildSpec, build_bundle, check_bundle, open_bundle, with_returns
 from .config import Config, hash_api_key
+from .create import check_callback_url
 from .errors import (
     ChecksumMismatch,
     Conflict,
@@ -145,6 +146,7 @@ class Service:
         elif config.hubs_file:
             self.hubs = load_registry(config.hubs_file)
         self.payloads: PayloadCatalog | None = load_catalog(config.payloads_file) if config.payloads_file else None
+        self.notifier = webhook.Notifier(config.webhook_workers, config.webhook_queue, attempts=config.webhook_attempts)
 
     # -- authentication -------------------------------------------------------------------------
 
@@ -216,6 +218,7 @@ class Service:
         ttl = self._expires_in(expires_in)
         if callback_url and not self.config.webhook_secret:
             raise InvalidInput("callback_url needs the service's NBPACK_WEBHOOK_SECRET to sign notifications")
+        check_callback_url(callback_url, local_mode=self.config.local_mode)
         with open_bundle(zip_path) as bf:
             problems = check_bundle(bf)
             if problems:
@@ -454,8 +457,8 @@ class Service:
         # meta.json is read only when a webhook could be sent: a GET per upload otherwise (5% of a small ingest).
         callback = self._meta(bid).get("callback_url") if self.config.webhook_secret else None
         if callback:
-            webhook.deliver_async(callback, {"event": "return.created", "bundle_id": bid, "return_id": rid,
-                                             "status": manifest["status"]}, self.config.webhook_secret)
+            self.notifier.submit(callback, {"event": "return.created", "bundle_id": bid, "return_id": rid,
+                                            "status": manifest["status"]}, self.config.webhook_secret)
         return self._summary(bid, manifest), True
 
     def _summary(self, bid: str, m: dict[str, Any]) -> dict[str, Any]:

@@ -13,6 +13,7 @@ import os
 import re
 import shutil
 import tempfile
+import unicodedata
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -22,7 +23,8 @@ from urllib.parse import quote, unquote, urlparse
 
 from nbpack.errors import Conflict, InvalidInput, NotFound, StorageError
 
-__all__ = ["ObjectInfo", "Storage", "LocalStorage", "S3Storage", "open_storage", "check_key", "put_headers"]
+__all__ = ["ObjectInfo", "Storage", "LocalStorage", "S3Storage", "open_storage", "check_key", "put_headers",
+           "content_disposition"]
 
 CHUNK = 1 << 20
 PART_SIZE = 8 << 20
@@ -367,14 +369,17 @@ def _sha256_b64(hex_digest: str) -> str:
     return base64.b64encode(bytes.fromhex(hex_digest)).decode()
 
 
-_SAFE_FILENAME = re.compile(r"^[^\"\\\x00-\x1f\x7f/]+$")
+def content_disposition(filename: str) -> str:
+    """An RFC 6266 ``attachment`` header value: a quoted ASCII fallback and the exact name as ``filename*``.
 
-
-def _content_disposition(filename: str) -> str:
-    if not _SAFE_FILENAME.match(filename):
-        raise InvalidInput(f"download file name {filename!r} has quotes, slashes or control characters")
-    ascii_name = filename.encode("ascii", "replace").decode("ascii").replace("?", "_")
-    return f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(filename, safe='')}"
+    Quotes, backslashes, slashes, control and non-ASCII characters never reach the quoted form (a header must be
+    Latin-1, and a quote would end the value); ``filename*`` percent-encodes every byte outside RFC 5987's set.
+    """
+    name = filename.replace("/", "_").replace("\\", "_") or "download"
+    plain = unicodedata.normalize("NFKD", name)
+    fallback = "".join("_" if (c in '"' or not 32 <= ord(c) < 127) else c
+                       for c in plain if not unicodedata.combining(c))
+    return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(name, safe='')}"
 
 
 class S3Storage:
@@ -651,7 +656,7 @@ class S3Storage:
         """A time-limited GET URL, optionally asking the browser to save as ``filename``."""
         params: dict[str, Any] = {"Bucket": self.bucket, "Key": self._key(key)}
         if filename:
-            params["ResponseContentDisposition"] = _content_disposition(filename)
+            params["ResponseContentDisposition"] = content_disposition(filename)
         with self._errors(key):
             return self.client.generate_presigned_url("get_object", Params=params, ExpiresIn=int(expires))
 

@@ -100,7 +100,8 @@ def receiver():
 
 
 def _app(tmp_path: Path, **config: object):
-    return create_app({"storage": str(tmp_path / "store"), "secret_key": "k" * 32, "api_keys": API_KEY,
+    return create_app({"public_url": "http://localhost",
+                       "storage": str(tmp_path / "store"), "secret_key": "k" * 32, "api_keys": API_KEY,
                        "cache_dir": str(tmp_path / "cache"), **config})
 
 

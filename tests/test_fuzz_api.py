@@ -58,7 +58,8 @@ def _deadline(seconds: int, what: str) -> Iterator[None]:
 def seeded(tmp_path_factory) -> dict:
     """An app over a fresh store with: bundle A (read target) plus an uploaded return, bundle V (delete target)."""
     root = tmp_path_factory.mktemp("fuzz")
-    app = create_app({"storage": str(root / "store"), "secret_key": SECRET, "api_keys": KEY,
+    app = create_app({"public_url": "http://localhost",
+                      "storage": str(root / "store"), "secret_key": SECRET, "api_keys": KEY,
                       "cache_dir": str(root / "cache")})
     client = app.test_client()
     created = client.post("/api/v1/bundles", headers=H, json={

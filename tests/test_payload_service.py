@@ -93,7 +93,8 @@ filepath = "notes.txt"
 def client(git_server: GitServer, tmp_path: Path):  # noqa: ANN201
     hubs = tmp_path / "hubs.toml"
     hubs.write_text(HUBS)
-    app = create_app({"storage": str(tmp_path / "store"), "secret_key": "k" * 32, "api_keys": API_KEY,
+    app = create_app({"public_url": "http://localhost",
+                      "storage": str(tmp_path / "store"), "secret_key": "k" * 32, "api_keys": API_KEY,
                       "cache_dir": str(tmp_path / "cache"), "hubs_file": str(hubs),
                       "payloads_file": str(_catalog(git_server, tmp_path / "payloads.toml"))})
     return app.test_client()

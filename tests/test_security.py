@@ -73,7 +73,8 @@ def _bundle_token(zip_bytes: bytes) -> str:
 def world(tmp_path_factory) -> dict:
     """An in-process app with a hub registry and two bundles A and B: their ids, read and return tokens."""
     root = tmp_path_factory.mktemp("security")
-    app = create_app({"storage": str(root / "store"), "secret_key": SECRET, "api_keys": KEY,
+    app = create_app({"public_url": "http://localhost",
+                      "storage": str(root / "store"), "secret_key": SECRET, "api_keys": KEY,
                       "cache_dir": str(root / "cache"), "hubs_file": str(_hubs_file(root))})
     client = app.test_client()
     out = {"app": app, "client": client}
@@ -194,11 +195,13 @@ def test_api_keys_are_compared_in_constant_time_over_hashes() -> None:
 def test_api_keys_are_kept_hashed_never_plaintext(tmp_path: Path) -> None:
     plain = ["alpha-key-" + secrets.token_hex(8), "beta-key-" + secrets.token_hex(8)]
     prehashed = "gamma-key-" + secrets.token_hex(8)
-    cfg = load_config(env={}, overrides={"storage": str(tmp_path / "s"), "secret_key": SECRET,
+    cfg = load_config(env={}, overrides={"public_url": "http://localhost",
+                                         "storage": str(tmp_path / "s"), "secret_key": SECRET,
                                          "api_keys": f"{plain[0]}, {plain[1]},{hash_api_key(prehashed)}"})
     assert cfg.api_key_hashes == [hash_api_key(k) for k in (*plain, prehashed)]
     assert all(h.startswith("sha256:") and len(h) == 7 + 64 for h in cfg.api_key_hashes)
-    app = create_app({"storage": str(tmp_path / "s"), "secret_key": SECRET, "cache_dir": str(tmp_path / "c"),
+    app = create_app({"public_url": "http://localhost",
+                      "storage": str(tmp_path / "s"), "secret_key": SECRET, "cache_dir": str(tmp_path / "c"),
                       "api_keys": f"{plain[0]},{plain[1]},{hash_api_key(prehashed)}"})
     held = repr(vars(app.extensions["nbpack"].config)) + repr(dict(app.config)) + repr(vars(cfg))
     for key in (*plain, prehashed):

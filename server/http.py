@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import re
 from collections.abc import Callable, Iterator
 
@@ -41,6 +42,15 @@ def init_body_caps(app: Flask) -> None:
         request.max_content_length = limit
         if request.content_length is not None and request.content_length > limit:
             raise TooLarge(f"{what} of {request.content_length} bytes is larger than the limit of {limit} bytes")
+        env = request.environ
+        if limit <= service().config.max_json_bytes and "chunked" in env.get("HTTP_TRANSFER_ENCODING", "").lower():
+            # werkzeug cuts a chunked body off at the limit without saying so; a small one is read here instead.
+            data = env["wsgi.input"].read(limit + 1)
+            if len(data) > limit:
+                raise TooLarge(f"{what} is larger than the limit of {limit} bytes")
+            env["wsgi.input"], env["CONTENT_LENGTH"] = io.BytesIO(data), str(len(data))
+            env.pop("HTTP_TRANSFER_ENCODING")
+            env.pop("wsgi.input_terminated", None)
 
     @app.errorhandler(RequestEntityTooLarge)
     def _too_large(exc: RequestEntityTooLarge) -> Response:

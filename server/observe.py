@@ -18,7 +18,8 @@ from nbpack.errors import NotFound, Unauthorized
 from nbpack.webhook import Notifier
 
 _TOKEN_IN_PATH = re.compile(r"/git/[^/]+/")
-_TOKEN_IN_QUERY = re.compile(r"([?&]t=)[^&]+")
+# Link tokens, and callback URLs: they may carry the receiver's own credentials in their query string.
+_TOKEN_IN_QUERY = re.compile(r"([?&](?:t|callback_url)=)[^&]+")
 
 
 def redact(path: str) -> str:

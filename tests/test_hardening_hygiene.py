@@ -163,6 +163,13 @@ def test_body_caps_on_every_route(start_service, tmp_path: Path) -> None:
             "Transfer-Encoding: chunked\r\nConnection: close\r\n")
     status, doc = _raw(svc.port, head, chunked + b"0\r\n\r\n")
     assert status == 413 and doc["error"] == "too_large", doc
+    # A chunked bundle zip past its cap: refused while spooled.
+    blob = b"z" * (4 * MIB)
+    chunked = b"".join(b"%x\r\n%s\r\n" % (len(blob[i:i + MIB]), blob[i:i + MIB]) for i in range(0, len(blob), MIB))
+    head = (f"POST /api/v1/bundles HTTP/1.1\r\nHost: x\r\nX-API-Key: {KEY}\r\nContent-Type: application/zip\r\n"
+            "Transfer-Encoding: chunked\r\nConnection: close\r\n")
+    status, doc = _raw(svc.port, head, chunked + b"0\r\n\r\n")
+    assert status == 413 and doc["error"] == "too_large", doc
     # Multipart, a bundle zip, a blob request, a return zip: each its own cap.
     for path, ctype, size, limit in [
             ("/api/v1/bundles", "multipart/form-data; boundary=b", 3 * MIB, 2 * MIB),

@@ -46,8 +46,8 @@ __all__ = ["Service", "Stored", "blob_key", "bundle_key", "return_key"]
 
 log = logging.getLogger("nbpack.service")
 _ID_RE = r"^b-[0-9a-f]{24}$"
-# How long a presigned PUT URL for a returned output stays usable: long enough to start the upload, short
-# because a URL still valid after the return is ingested could overwrite its blob (serving checks the ETag).
+# How long a presigned PUT URL for a returned output stays usable: long enough to start the upload. Each URL
+# writes only its own upload key; ingest copies a verified upload to the blob's key, which no URL can write.
 BLOB_URL_TTL = 900
 EXTERNAL = "external.json"
 

@@ -54,7 +54,7 @@ class Config:
     webhook_queue: int = 100
     webhook_attempts: int = 5
     # Request bodies: JSON (create, blob requests) and multipart creates; zips have max_bundle_bytes / return limits.
-    max_json_bytes: int = 1 << 20
+    max_json_bytes: int = 8 << 20
     max_form_bytes: int = 1 << 30
     # /metrics answers only with ``Authorization: Bearer <token>``; unset, it is open in local mode only.
     metrics_token: str | None = None

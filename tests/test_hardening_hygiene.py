@@ -148,7 +148,7 @@ def _raw(port: int, head: str, body: bytes) -> tuple[int, dict]:
 
 def test_body_caps_on_every_route(start_service, tmp_path: Path) -> None:
     svc = start_service(service_env(str(tmp_path / "store"), KEY, max_form_bytes=str(2 * MIB),
-                                    max_bundle_bytes=str(3 * MIB)))
+                                    max_bundle_bytes=str(3 * MIB), max_json_bytes=str(MIB)))
     worker = int(Path(f"/proc/{svc.proc.pid}/task/{svc.proc.pid}/children").read_text().split()[0])
     before = _peak_kib(worker)
     # The 60 MiB JSON: refused by its Content-Length with only a little of it sent.

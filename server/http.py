@@ -14,8 +14,6 @@ from nbpack.service import Service
 from nbpack.storage import content_disposition
 
 _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
-
-
 _ZIP_TYPES = ("application/zip", "application/x-zip-compressed", "application/octet-stream")
 
 
@@ -34,7 +32,7 @@ def body_cap() -> tuple[int, str]:
 
 def init_body_caps(app: Flask) -> None:
     """Refuse a body over its route's cap by its Content-Length before any of it is read (413 JSON); a chunked body
-    is cut off at the cap while it is read."""
+    is refused once more than the cap has arrived."""
 
     @app.before_request
     def _cap() -> None:
@@ -45,10 +43,12 @@ def init_body_caps(app: Flask) -> None:
         env = request.environ
         if limit <= service().config.max_json_bytes and "chunked" in env.get("HTTP_TRANSFER_ENCODING", "").lower():
             # werkzeug cuts a chunked body off at the limit without saying so; a small one is read here instead.
-            data = env["wsgi.input"].read(limit + 1)
+            data = bytearray()
+            while len(data) <= limit and (chunk := env["wsgi.input"].read(limit + 1 - len(data))):
+                data += chunk  # a server may hand a chunked body over one chunk per read
             if len(data) > limit:
                 raise TooLarge(f"{what} is larger than the limit of {limit} bytes")
-            env["wsgi.input"], env["CONTENT_LENGTH"] = io.BytesIO(data), str(len(data))
+            env["wsgi.input"], env["CONTENT_LENGTH"] = io.BytesIO(bytes(data)), str(len(data))
             env.pop("HTTP_TRANSFER_ENCODING")
             env.pop("wsgi.input_terminated", None)
 

@@ -291,7 +291,7 @@ def serve(host: str, port: int, storage: str | None, workers: int, threads: int,
     if storage:
         overrides["storage"] = storage
     local = not os.environ.get("NBPACK_SECRET_KEY")
-    cfg = load_config(overrides=overrides, local_mode=local)
+    cfg = load_config(overrides=overrides, local_mode=local, default_public_url=f"http://{host}:{port}")
     base = cfg.public_url or f"http://{host}:{port}"
     cfg.public_url = base
     api_key = None

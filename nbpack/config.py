@@ -49,6 +49,15 @@ class Config:
     payloads_file: Path | None = None
     webhook_secret: str | None = None
     local_mode: bool = False
+    # Webhooks go out on this many threads behind a queue this long (a slow receiver holds no more).
+    webhook_workers: int = 4
+    webhook_queue: int = 100
+    webhook_attempts: int = 5
+    # Request bodies: JSON (create, blob requests) and multipart creates; zips have max_bundle_bytes / return limits.
+    max_json_bytes: int = 8 << 20
+    max_form_bytes: int = 1 << 30
+    # /metrics answers only with ``Authorization: Bearer <token>``; unset, it is open in local mode only.
+    metrics_token: str | None = None
 
 
 def _bool(value: Any) -> bool:
@@ -74,7 +83,7 @@ def local_secret(root: Path, name: str = ".nbpack-secret-key") -> str:
 
 
 def load_config(env: Mapping[str, str] | None = None, overrides: Mapping[str, Any] | None = None, *,
-                local_mode: bool = False) -> Config:
+                local_mode: bool = False, default_public_url: str | None = None) -> Config:
     """Build the config from ``NBPACK_*`` variables (and ``NBPACK_CONFIG`` TOML), then ``overrides``.
 
     Without a secret key only local mode starts (``nbpack serve``), with a key kept beside the storage.
@@ -127,6 +136,19 @@ def load_config(env: Mapping[str, str] | None = None, overrides: Mapping[str, An
     if values.get("payloads") and not cfg.payloads_file:
         cfg.payloads_file = Path(values["payloads"])
     cfg.webhook_secret = values.get("webhook_secret") or None
+    for name in ("webhook_workers", "webhook_queue", "webhook_attempts", "max_json_bytes", "max_form_bytes"):
+        if values.get(name) not in (None, ""):
+            setattr(cfg, name, _int(f"NBPACK_{name.upper()}", values[name]))
+            if getattr(cfg, name) < 1:
+                raise InvalidInput(f"NBPACK_{name.upper()} must be at least 1")
+    cfg.metrics_token = str(values.get("metrics_token") or "") or None
+    cfg.public_url = cfg.public_url or default_public_url
+    if not cfg.public_url and not local_mode:
+        # Else the Host header of whoever creates a bundle decides where its returns are sent.
+        raise InvalidInput("NBPACK_PUBLIC_URL is not set: the service bakes it into every bundle's return endpoint"
+                           " (only `nbpack serve` runs without it)")
+    if cfg.public_url and not cfg.public_url.startswith(("https://", "http://")):
+        raise InvalidInput(f"NBPACK_PUBLIC_URL={cfg.public_url!r} must start with https:// or http://")
     if values.get("max_return_bytes"):
         limit = _int("NBPACK_MAX_RETURN_BYTES", values["max_return_bytes"])
         cfg.return_limits = archive.Limits(max_entries=cfg.return_limits.max_entries, max_member=limit,

@@ -7,17 +7,50 @@ shopping basket, and a payload: an uploaded notebook, an inline one, or a payloa
 
 from __future__ import annotations
 
+import ipaddress
 import json
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from . import catalog, esap, formats, schema
 from .bundle import BuildSpec, CatalogInput
 from .errors import InvalidInput
 from .payloads import PayloadCatalog, resolve_payload
 
-__all__ = ["spec_from_request", "apply_payload"]
+__all__ = ["spec_from_request", "apply_payload", "check_callback_url"]
+
+
+def _loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def check_callback_url(url: Any, *, local_mode: bool = False) -> None:
+    """Refuse a callback URL at create time: https with a host and no credentials (plain http on loopback in
+    local mode only), so a bad one never surfaces later, when a return arrives."""
+    if url in (None, ""):
+        return
+    if not isinstance(url, str) or len(url) > 2048 or any(c.isspace() or ord(c) < 32 for c in url):
+        raise InvalidInput("callback_url must be one URL of at most 2048 characters without spaces")
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError for a bad port
+    except ValueError:
+        raise InvalidInput("callback_url is not a valid URL") from None
+    host = (parts.hostname or "").lower()
+    if not host:
+        raise InvalidInput("callback_url has no host")
+    if parts.username is not None or parts.password is not None:
+        raise InvalidInput("callback_url must not carry credentials (user:password@): the webhook is signed")
+    if parts.scheme == "https" or (parts.scheme == "http" and local_mode and _loopback(host)):
+        return
+    raise InvalidInput("callback_url must be https" + (" (or http on this machine)" if local_mode else ""))
 
 
 def _check_request(req: Any) -> dict[str, Any]:

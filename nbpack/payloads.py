@@ -105,6 +105,8 @@ class Payload:
             if value is not None and not isinstance(value, str):
                 raise InvalidInput(f"payload '{name}': field '{key}' must be a string")
             text[key] = (value or "").strip()
+        if text["ref"]:
+            _check_ref(name, text["ref"])
         if text["url"]:
             _check_url(text["url"])
             if not text["filepath"]:
@@ -236,6 +238,16 @@ def _check_url(url: str) -> None:
         raise InvalidInput(f"payload repository URL {url!r} is not allowed (use https://, http://, git:// or file://)")
 
 
+_BAD_REF = re.compile(r"[\x00-\x20\x7f~^:?*\[\\]|\.\.|@\{|//")
+
+
+def _check_ref(name: str, ref: str) -> None:
+    """A branch, tag or commit name as git's check-ref-format allows it, and never one git would read as an option."""
+    if (ref.startswith(("-", "/", ".")) or ref.endswith(("/", ".", ".lock")) or _BAD_REF.search(ref)
+            or "/." in ref or ref == "@" or len(ref) > 255):
+        raise InvalidInput(f"payload '{name}': ref {ref[:80]!r} is not a valid branch, tag or commit name")
+
+
 def _check_filepath(name: str, filepath: str) -> None:
     norm = posixpath.normpath(filepath)
     if filepath.startswith("/") or norm.startswith("..") or norm == "." or "\\" in filepath:
@@ -354,7 +366,8 @@ def _resolve_ref(payload: Payload, timeout: float) -> str:
     if _SHA_RE.match(ref):
         return ref  # already pinned; existence is checked by the fetch
     try:
-        proc = _git(["ls-remote", payload.url, ref], timeout=timeout)
+        _check_ref(payload.name, ref)
+        proc = _git(["ls-remote", "--", payload.url, ref], timeout=timeout)
     except subprocess.TimeoutExpired:
         raise _payload_error(
             "payload_unreachable", f"payload '{payload.name}': {payload.url} did not answer within {timeout:g}s"
@@ -390,7 +403,7 @@ def _fetch_into_cache(payload: Payload, sha: str, filepath: str, entry: Path, ti
     work = Path(tempfile.mkdtemp(prefix=".fetch-", dir=entry.parent))
     try:
         repo = work / "repo.git"
-        init = _git(["init", "--quiet", "--bare", str(repo)], timeout=timeout)
+        init = _git(["init", "--quiet", "--bare", "--", str(repo)], timeout=timeout)
         if init.returncode != 0:
             raise NbpackError(f"cannot create a git repository in the payload cache: {_stderr(init)}")
         _fetch_commit(payload, sha, repo, timeout)
@@ -448,12 +461,13 @@ def _write_file(path: Path, data: bytes) -> None:
 
 
 def _fetch_commit(payload: Payload, sha: str, repo: Path, timeout: float) -> None:
-    attempts = [["fetch", "--quiet", "--no-tags", "--depth", "1", payload.url, sha]]
+    _check_ref(payload.name, payload.ref)
+    attempts = [["fetch", "--quiet", "--no-tags", "--depth", "1", "--", payload.url, sha]]
     if not _SHA_RE.match(payload.ref):
         # Servers that refuse unadvertised objects: fetch the ref itself (it may have moved since ls-remote).
-        attempts.append(["fetch", "--quiet", "--no-tags", "--depth", "1", payload.url, payload.ref])
+        attempts.append(["fetch", "--quiet", "--no-tags", "--depth", "1", "--", payload.url, payload.ref])
     attempts.append(
-        ["fetch", "--quiet", payload.url, "+refs/heads/*:refs/remotes/origin/*", "+refs/tags/*:refs/tags/*"]
+        ["fetch", "--quiet", "--", payload.url, "+refs/heads/*:refs/remotes/origin/*", "+refs/tags/*:refs/tags/*"]
     )
     for args in attempts:
         try:

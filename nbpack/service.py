@@ -11,6 +11,7 @@ import hashlib
 import hmac
 import json
 import logging
+import secrets
 import shutil
 import tempfile
 import time
@@ -25,6 +26,7 @@ from urllib.parse import quote
 from . import archive, gitrepo, links, webhook
 from .bundle import BuildSpec, build_bundle, check_bundle, open_bundle, with_returns
 from .config import Config, hash_api_key
+from .create import check_callback_url
 from .errors import (
     ChecksumMismatch,
     Conflict,
@@ -38,14 +40,14 @@ from .errors import (
 from .hubs import Hub, load_esap_facilities, load_registry, rank_hubs
 from .payloads import PayloadCatalog, load_catalog
 from .returns import check_return, external_paths, open_return
-from .storage import ObjectInfo, S3Storage, Storage, open_storage
+from .storage import ObjectInfo, S3Storage, Storage, open_storage, put_headers
 
 __all__ = ["Service", "Stored", "blob_key", "bundle_key", "return_key"]
 
 log = logging.getLogger("nbpack.service")
 _ID_RE = r"^b-[0-9a-f]{24}$"
-# How long a presigned PUT URL for a returned output stays usable: long enough to start the upload, short
-# because a URL still valid after the return is ingested could overwrite its blob (serving checks the ETag).
+# How long a presigned PUT URL for a returned output stays usable: long enough to start the upload. Each URL
+# writes only its own upload key; ingest copies a verified upload to the blob's key, which no URL can write.
 BLOB_URL_TTL = 900
 EXTERNAL = "external.json"
 
@@ -69,6 +71,15 @@ def blob_key(bid: str, sha256: str) -> str:
     if not (isinstance(sha256, str) and len(sha256) == 64 and all(c in "0123456789abcdef" for c in sha256)):
         raise InvalidInput("sha256 must be 64 lowercase hex digits")
     return f"blobs/{bid}/{sha256}"
+
+
+def _upload_prefix(bid: str, sha256: str) -> str:
+    return blob_key(bid, sha256).replace(f"blobs/{bid}/", f"blobs/{bid}/uploads/", 1)
+
+
+def _upload_key(bid: str, sha256: str, nonce: str) -> str:
+    """Storage key of one presigned upload of an output; verified uploads are copied to ``blob_key``."""
+    return f"{_upload_prefix(bid, sha256)}/{nonce}"
 
 
 def _check_id(value: str, prefix: str) -> None:
@@ -135,6 +146,7 @@ class Service:
         elif config.hubs_file:
             self.hubs = load_registry(config.hubs_file)
         self.payloads: PayloadCatalog | None = load_catalog(config.payloads_file) if config.payloads_file else None
+        self.notifier = webhook.Notifier(config.webhook_workers, config.webhook_queue, attempts=config.webhook_attempts)
 
     # -- authentication -------------------------------------------------------------------------
 
@@ -206,6 +218,7 @@ class Service:
         ttl = self._expires_in(expires_in)
         if callback_url and not self.config.webhook_secret:
             raise InvalidInput("callback_url needs the service's NBPACK_WEBHOOK_SECRET to sign notifications")
+        check_callback_url(callback_url, local_mode=self.config.local_mode)
         with open_bundle(zip_path) as bf:
             problems = check_bundle(bf)
             if problems:
@@ -333,38 +346,77 @@ class Service:
         if size > self.config.return_limits.max_member:
             raise TooLarge(f"an output of {size} bytes is larger than the limit of"
                            f" {self.config.return_limits.max_member} bytes")
-        key = blob_key(bid, doc.get("sha256"))  # type: ignore[arg-type]
+        sha256 = doc.get("sha256")
+        final = blob_key(bid, sha256)  # type: ignore[arg-type]
         try:
-            if self.storage.stat(key).size == size:
-                return {"exists": True, "key": key}
+            held = self.storage.stat(final).size
         except NotFound:
-            pass
-        url = self.storage.presigned_put(key, BLOB_URL_TTL)
+            held = None
+        if held is not None:
+            # Only the service writes a verified blob: it is never signed for upload again.
+            if held != size:
+                raise Conflict(f"the stored output with sha256 {sha256} holds {held} bytes, not {size}",
+                               code="blob_mismatch")
+            return {"exists": True, "key": final}
+        # Every upload gets its own key, bound to the declared length and sha256: it can overwrite nothing.
+        key = _upload_key(bid, sha256, secrets.token_hex(12))  # type: ignore[arg-type]
+        url = self.storage.presigned_put(key, BLOB_URL_TTL, size=size, sha256=sha256)  # type: ignore[arg-type]
         if url is None:  # a backend without presigned URLs
             raise Conflict("this service's storage cannot hand out upload URLs", code="direct_upload_unavailable")
-        return {"url": url, "method": "PUT", "key": key, "expires_in": BLOB_URL_TTL}
+        return {"url": url, "method": "PUT", "headers": put_headers(size, sha256),  # type: ignore[arg-type]
+                "key": key, "expires_in": BLOB_URL_TTL}
 
     def _verify_blob(self, bid: str, path: str, entry: dict[str, Any]) -> dict[str, Any]:
-        """Check an external output's blob (size, then sha256 streamed once); its record for serving."""
-        key = blob_key(bid, entry["sha256"])
+        """Find an external output's verified blob, or verify an upload of it and copy it into place.
+
+        Uploads land in ``blobs/<bid>/uploads/<sha256>/<nonce>``; the first whose size and streamed sha256 match
+        is copied to ``blobs/<bid>/<sha256>``, which no URL can write, and the uploads are removed.
+        """
+        final = blob_key(bid, entry["sha256"])
+        try:
+            held = self.storage.stat(final).size
+        except NotFound:
+            held = None
+        if held is not None and held != entry["bytes"]:
+            # The manifest is wrong, not the verified blob: it stays for the returns that use it.
+            raise InvalidBundle(f"{path}: the stored blob {final} holds {held} bytes, the manifest says"
+                                f" {entry['bytes']}", code="blob_mismatch")
+        record = self._hashed_blob(final, entry) if held is not None else None
+        if record is not None:
+            return record
+        prefix = f"{_upload_prefix(bid, entry['sha256'])}/"
+        uploads = list(self.storage.list(prefix))
+        if not uploads and held is not None:
+            raise ChecksumMismatch(f"{path}: blob {final} does not match its sha256; it was removed, upload it again",
+                                   code="blob_mismatch")
+        if not uploads:
+            raise InvalidBundle(f"{path} is marked external but its blob {final} was not uploaded (POST"
+                                " .../returns/blobs for an upload URL first)", code="blob_missing")
+        for info in uploads:
+            if self._hashed_blob(info.key, entry) is not None:
+                self.storage.copy(info.key, final)
+                self.storage.delete_prefix(prefix)
+                after = self.storage.stat(final)
+                return {"key": final, "bytes": after.size, "sha256": entry["sha256"], "etag": after.etag}
+        raise ChecksumMismatch(f"{path}: no upload of its blob matches its size and sha256; they were removed,"
+                               " upload it again", code="blob_mismatch")
+
+    def _hashed_blob(self, key: str, entry: dict[str, Any]) -> dict[str, Any] | None:
+        """The record of ``key`` when it holds exactly the entry's bytes; a wrong one is removed."""
         try:
             before = self.storage.stat(key)
         except NotFound:
-            raise InvalidBundle(f"{path} is marked external but its blob {key} was not uploaded (POST"
-                                " .../returns/blobs for an upload URL first)", code="blob_missing") from None
-        if before.size != entry["bytes"]:
-            raise InvalidBundle(f"{path}: blob {key} holds {before.size} bytes, the manifest says {entry['bytes']}",
-                                code="blob_mismatch")
-        h = hashlib.sha256()
-        for chunk in self.storage.iter_chunks(key, 1 << 20):
-            h.update(chunk)
-        after = self.storage.stat(key)
-        if h.hexdigest() != entry["sha256"] or after.etag != before.etag or after.size != before.size:
-            # A wrong blob would answer "exists" to every later upload of this output: remove it.
-            self.storage.delete(key)
-            raise ChecksumMismatch(f"{path}: blob {key} does not match its sha256; it was removed, upload it again",
-                                   code="blob_mismatch")
-        return {"key": key, "bytes": after.size, "sha256": entry["sha256"], "etag": after.etag}
+            return None
+        if before.size == entry["bytes"]:
+            h = hashlib.sha256()
+            for chunk in self.storage.iter_chunks(key, 1 << 20):
+                h.update(chunk)
+            after = self.storage.stat(key)
+            if h.hexdigest() == entry["sha256"] and after.etag == before.etag and after.size == before.size:
+                return {"key": key, "bytes": after.size, "sha256": entry["sha256"], "etag": after.etag}
+        # A wrong blob would answer "exists" to every later upload of this output: remove it.
+        self.storage.delete(key)
+        return None
 
     def ingest(self, bid: str, stream: IO[bytes]) -> tuple[dict[str, Any], bool]:
         """Validate an uploaded return bundle and store it once; ``(summary, created)``.
@@ -405,8 +457,8 @@ class Service:
         # meta.json is read only when a webhook could be sent: a GET per upload otherwise (5% of a small ingest).
         callback = self._meta(bid).get("callback_url") if self.config.webhook_secret else None
         if callback:
-            webhook.deliver_async(callback, {"event": "return.created", "bundle_id": bid, "return_id": rid,
-                                             "status": manifest["status"]}, self.config.webhook_secret)
+            self.notifier.submit(callback, {"event": "return.created", "bundle_id": bid, "return_id": rid,
+                                            "status": manifest["status"]}, self.config.webhook_secret)
         return self._summary(bid, manifest), True
 
     def _summary(self, bid: str, m: dict[str, Any]) -> dict[str, Any]:

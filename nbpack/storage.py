@@ -6,12 +6,14 @@ object into memory except ``read_bytes``, which is meant for small objects such 
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import io
 import os
 import re
 import shutil
 import tempfile
+import unicodedata
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -21,7 +23,8 @@ from urllib.parse import quote, unquote, urlparse
 
 from nbpack.errors import Conflict, InvalidInput, NotFound, StorageError
 
-__all__ = ["ObjectInfo", "Storage", "LocalStorage", "S3Storage", "open_storage", "check_key"]
+__all__ = ["ObjectInfo", "Storage", "LocalStorage", "S3Storage", "open_storage", "check_key", "put_headers",
+           "content_disposition"]
 
 CHUNK = 1 << 20
 PART_SIZE = 8 << 20
@@ -60,7 +63,9 @@ class Storage(Protocol):
     def delete(self, key: str) -> None: ...
     def delete_prefix(self, prefix: str) -> int: ...
     def presigned_get(self, key: str, expires: int, filename: str | None = None) -> str | None: ...
-    def presigned_put(self, key: str, expires: int) -> str | None: ...
+    def presigned_put(self, key: str, expires: int, *, size: int | None = None,
+                      sha256: str | None = None) -> str | None: ...
+    def copy(self, src: str, dst: str) -> ObjectInfo: ...
     def ping(self) -> None: ...
 
 
@@ -333,11 +338,16 @@ class LocalStorage:
             count += 1
         return count
 
+    def copy(self, src: str, dst: str) -> ObjectInfo:
+        """Copy an object (written beside, then renamed into place)."""
+        return self.put_file(dst, self._path(src))
+
     def presigned_get(self, key: str, expires: int, filename: str | None = None) -> str | None:
         """Local storage has no presigned URLs."""
         return None
 
-    def presigned_put(self, key: str, expires: int) -> str | None:
+    def presigned_put(self, key: str, expires: int, *, size: int | None = None,
+                      sha256: str | None = None) -> str | None:
         """Local storage has no presigned URLs."""
         return None
 
@@ -350,14 +360,26 @@ class LocalStorage:
 # ---------------------------------------------------------------- S3
 
 
-_SAFE_FILENAME = re.compile(r"^[^\"\\\x00-\x1f\x7f/]+$")
+def put_headers(size: int, sha256: str) -> dict[str, str]:
+    """The headers a PUT to ``presigned_put(key, …, size=size, sha256=sha256)`` must carry (they are signed)."""
+    return {"Content-Length": str(int(size)), "x-amz-checksum-sha256": _sha256_b64(sha256)}
 
 
-def _content_disposition(filename: str) -> str:
-    if not _SAFE_FILENAME.match(filename):
-        raise InvalidInput(f"download file name {filename!r} has quotes, slashes or control characters")
-    ascii_name = filename.encode("ascii", "replace").decode("ascii").replace("?", "_")
-    return f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(filename, safe='')}"
+def _sha256_b64(hex_digest: str) -> str:
+    return base64.b64encode(bytes.fromhex(hex_digest)).decode()
+
+
+def content_disposition(filename: str) -> str:
+    """An RFC 6266 ``attachment`` header value: a quoted ASCII fallback and the exact name as ``filename*``.
+
+    Quotes, backslashes, slashes, control and non-ASCII characters never reach the quoted form (a header must be
+    Latin-1, and a quote would end the value); ``filename*`` percent-encodes every byte outside RFC 5987's set.
+    """
+    name = filename.replace("/", "_").replace("\\", "_") or "download"
+    plain = unicodedata.normalize("NFKD", name)
+    fallback = "".join("_" if (c in '"' or not 32 <= ord(c) < 127) else c
+                       for c in plain if not unicodedata.combining(c))
+    return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(name, safe='')}"
 
 
 class S3Storage:
@@ -634,15 +656,31 @@ class S3Storage:
         """A time-limited GET URL, optionally asking the browser to save as ``filename``."""
         params: dict[str, Any] = {"Bucket": self.bucket, "Key": self._key(key)}
         if filename:
-            params["ResponseContentDisposition"] = _content_disposition(filename)
+            params["ResponseContentDisposition"] = content_disposition(filename)
         with self._errors(key):
             return self.client.generate_presigned_url("get_object", Params=params, ExpiresIn=int(expires))
 
-    def presigned_put(self, key: str, expires: int) -> str | None:
-        """A time-limited PUT URL for a direct upload."""
-        params = {"Bucket": self.bucket, "Key": self._key(key)}
+    def presigned_put(self, key: str, expires: int, *, size: int | None = None,
+                      sha256: str | None = None) -> str | None:
+        """A time-limited PUT URL for a direct upload, bound to ``size`` and ``sha256`` (hex) when given.
+
+        Both become signed headers (``Content-Length``, ``x-amz-checksum-sha256``) the uploader must send as
+        :func:`put_headers` gives them: another length breaks the signature, other bytes fail the store's checksum.
+        """
+        params: dict[str, Any] = {"Bucket": self.bucket, "Key": self._key(key)}
+        if size is not None:
+            params["ContentLength"] = int(size)
+        if sha256 is not None:
+            params["ChecksumSHA256"] = _sha256_b64(sha256)
         with self._errors(key):
             return self.client.generate_presigned_url("put_object", Params=params, ExpiresIn=int(expires))
+
+    def copy(self, src: str, dst: str) -> ObjectInfo:
+        """Copy an object inside the bucket (multipart copy above the part size)."""
+        with self._errors(src):
+            self.client.copy({"Bucket": self.bucket, "Key": self._key(src)}, self.bucket, self._key(dst),
+                             Config=self.transfer)
+        return self.stat(dst)
 
     def ping(self) -> None:
         """Raise StorageError unless the bucket exists and the credentials may use it."""

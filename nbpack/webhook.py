@@ -11,6 +11,8 @@ import hashlib
 import hmac
 import http.client
 import json
+import logging
+import queue
 import threading
 import time
 import urllib.error
@@ -18,7 +20,7 @@ import urllib.request
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 from nbpack.errors import InvalidInput
 
@@ -31,7 +33,11 @@ __all__ = [
     "verify",
     "deliver",
     "deliver_async",
+    "Notifier",
+    "redact_url",
 ]
+
+log = logging.getLogger("nbpack.webhook")
 
 SIGNATURE_HEADER = "X-Nbpack-Signature"
 EVENT_HEADER = "X-Nbpack-Event"
@@ -193,3 +199,105 @@ def deliver_async(
     thread = threading.Thread(target=run, name="nbpack-webhook", daemon=True)
     thread.start()
     return thread
+
+
+def redact_url(url: str) -> str:
+    """A callback URL fit for logs: scheme, host, port and path; no credentials, query or fragment."""
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+        netloc = f"[{host}]" if ":" in host else host
+        if parts.port:
+            netloc += f":{parts.port}"
+        return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
+    except ValueError:
+        return "(unparseable URL)"
+
+
+class Notifier:
+    """Delivers webhooks on a fixed pool of threads behind a bounded queue; never raises to its caller.
+
+    A slow or dead receiver holds at most ``workers`` threads; what does not fit in the queue is dropped. Each
+    outcome is counted (``counts()``, shown in /metrics) and every undelivered webhook is logged without its
+    signature, secret or query string.
+    """
+
+    OUTCOMES = ("delivered", "failed", "dropped", "invalid")
+
+    def __init__(self, workers: int = 4, queue_size: int = 100, **options: object) -> None:
+        self.workers = max(1, int(workers))
+        self.options = options
+        self._queue: queue.Queue = queue.Queue(maxsize=max(1, int(queue_size)))
+        self._lock = threading.Lock()
+        self._threads: list[threading.Thread] = []
+        self._counts = dict.fromkeys(self.OUTCOMES, 0)
+
+    def counts(self) -> dict[str, int]:
+        """How many webhooks ended each way since start."""
+        with self._lock:
+            return dict(self._counts)
+
+    def _count(self, outcome: str) -> None:
+        with self._lock:
+            self._counts[outcome] += 1
+
+    def submit(self, url: str, payload: dict, secret: str) -> bool:
+        """Queue one notification; False (logged and counted) when it is invalid or the queue is full."""
+        delivery = f"d-{uuid.uuid4().hex}"
+        try:
+            _check_url(url)
+            if not secret:
+                raise InvalidInput("webhook secret is empty")
+        except InvalidInput as exc:
+            self._failed("invalid", url, delivery, error=exc.message.replace(url, redact_url(url)))
+            return False
+        try:
+            self._queue.put_nowait((url, payload, secret, delivery))
+        except queue.Full:
+            self._failed("dropped", url, delivery, error=f"the webhook queue is full ({self._queue.maxsize})")
+            return False
+        self._start_workers()
+        return True
+
+    def _start_workers(self) -> None:
+        with self._lock:
+            self._threads = [t for t in self._threads if t.is_alive()]
+            while len(self._threads) < self.workers:
+                thread = threading.Thread(target=self._work, name="nbpack-webhook", daemon=True)
+                thread.start()
+                self._threads.append(thread)
+
+    def _work(self) -> None:
+        while True:
+            url, payload, secret, delivery = self._queue.get()
+            try:
+                try:
+                    result = deliver(url, payload, secret, delivery_id=delivery, **self.options)  # type: ignore
+                except Exception as exc:  # a worker thread has no caller to raise to
+                    result = DeliveryResult(False, delivery, 0, None, type(exc).__name__)
+                if result.ok:
+                    self._count("delivered")
+                else:
+                    self._failed("failed", url, delivery, result)
+            finally:
+                self._queue.task_done()
+
+    def _failed(self, outcome: str, url: str, delivery: str, result: DeliveryResult | None = None,
+                error: str | None = None) -> None:
+        self._count(outcome)
+        text = error if result is None else (result.error or "")
+        # urllib's messages name no URL today; make sure a query string never reaches the log if one does.
+        text = text.replace(url, redact_url(url))
+        log.warning("webhook not delivered", extra={
+            "outcome": outcome, "target": redact_url(url), "delivery": delivery,
+            "attempts": result.attempts if result else 0, "status": result.status if result else None,
+            "error": text})
+
+    def join(self, timeout: float) -> bool:
+        """Wait (bounded) until the queue is empty and every worker idle; True when it is."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self._queue.unfinished_tasks == 0:
+                return True
+            time.sleep(0.02)
+        return False

@@ -16,7 +16,7 @@ __all__ = ["create_app"]
 def create_app(test_config: Mapping[str, Any] | None = None, *, local_mode: bool = False,
                service: Service | None = None) -> Flask:
     """Build the app: config from ``NBPACK_*`` variables (then ``test_config``), one Service, the blueprints."""
-    from . import api, errors, git, observe, pages
+    from . import api, errors, git, http, observe, pages
 
     app = Flask(__name__)
     # Upper-case keys are Flask's own (TESTING, ...); the rest are nbpack's, as the NBPACK_* variables name them.
@@ -30,6 +30,7 @@ def create_app(test_config: Mapping[str, Any] | None = None, *, local_mode: bool
     app.config["MAX_FORM_PARTS"] = 200
     errors.init_app(app)
     observe.init_app(app)
+    http.init_body_caps(app)
     app.register_blueprint(api.bp)
     app.register_blueprint(pages.bp)
     app.register_blueprint(git.bp)

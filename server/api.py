@@ -15,6 +15,7 @@ from nbpack.create import spec_from_request
 from nbpack.errors import InvalidInput, StorageError
 from nbpack.preview import CSP, notebook_html
 from nbpack.service import Stored
+from nbpack.storage import content_disposition
 
 from . import observe
 from .http import base_url, int_arg, require_api_key, service, stream
@@ -194,7 +195,7 @@ def return_file(bid: str, rid: str, name: str) -> Response:
     resp = Response(chunks(), mimetype="application/octet-stream" if "html" in mimetype or "svg" in mimetype
                     else mimetype, direct_passthrough=True)
     resp.headers["Content-Length"] = str(size)
-    resp.headers["Content-Disposition"] = f'attachment; filename="{Path(name).name}"'
+    resp.headers["Content-Disposition"] = content_disposition(Path(name).name)
     resp.headers["X-Content-Type-Options"] = "nosniff"
     return resp
 

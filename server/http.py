@@ -2,15 +2,62 @@
 
 from __future__ import annotations
 
+import io
 import re
 from collections.abc import Callable, Iterator
 
-from flask import Response, current_app, request
+from flask import Flask, Response, current_app, jsonify, request
+from werkzeug.exceptions import RequestEntityTooLarge
 
-from nbpack.errors import InvalidInput
+from nbpack.errors import InvalidInput, TooLarge
 from nbpack.service import Service
+from nbpack.storage import content_disposition
 
 _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
+_ZIP_TYPES = ("application/zip", "application/x-zip-compressed", "application/octet-stream")
+
+
+def body_cap() -> tuple[int, str]:
+    """How many body bytes this request may send, and what kind of body that limit is for."""
+    cfg = service().config
+    kind = (request.mimetype or "").lower()
+    if request.endpoint == "api.upload_return":
+        return cfg.return_limits.max_total, "a return zip"
+    if request.endpoint == "api.create_bundle" and kind in _ZIP_TYPES:
+        return cfg.max_bundle_bytes, "a bundle zip"
+    if kind == "multipart/form-data":
+        return cfg.max_form_bytes, "a multipart create request"
+    return cfg.max_json_bytes, "a request body"
+
+
+def init_body_caps(app: Flask) -> None:
+    """Refuse a body over its route's cap by its Content-Length before any of it is read (413 JSON); a chunked body
+    is refused once more than the cap has arrived."""
+
+    @app.before_request
+    def _cap() -> None:
+        limit, what = body_cap()
+        request.max_content_length = limit
+        if request.content_length is not None and request.content_length > limit:
+            raise TooLarge(f"{what} of {request.content_length} bytes is larger than the limit of {limit} bytes")
+        env = request.environ
+        if limit <= service().config.max_json_bytes and "chunked" in env.get("HTTP_TRANSFER_ENCODING", "").lower():
+            # werkzeug cuts a chunked body off at the limit without saying so; a small one is read here instead.
+            data = bytearray()
+            while len(data) <= limit and (chunk := env["wsgi.input"].read(limit + 1 - len(data))):
+                data += chunk  # a server may hand a chunked body over one chunk per read
+            if len(data) > limit:
+                raise TooLarge(f"{what} is larger than the limit of {limit} bytes")
+            env["wsgi.input"], env["CONTENT_LENGTH"] = io.BytesIO(bytes(data)), str(len(data))
+            env.pop("HTTP_TRANSFER_ENCODING")
+            env.pop("wsgi.input_terminated", None)
+
+    @app.errorhandler(RequestEntityTooLarge)
+    def _too_large(exc: RequestEntityTooLarge) -> Response:
+        resp = jsonify(TooLarge(f"the request body is larger than the limit of {request.max_content_length}"
+                                " bytes").to_json())
+        resp.status_code = 413
+        return resp
 
 
 def service() -> Service:
@@ -69,7 +116,7 @@ def stream(size: int, chunks: Callable[[int, int | None], Iterator[bytes]], file
                     direct_passthrough=True)
     resp.headers["Content-Length"] = str(end - start + 1 if size else 0)
     resp.headers["Accept-Ranges"] = "bytes"
-    resp.headers["Content-Disposition"] = f'attachment; filename="{filename}"'
+    resp.headers["Content-Disposition"] = content_disposition(filename)
     if status == 206:
         resp.headers["Content-Range"] = f"bytes {start}-{end}/{size}"
     return resp

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hmac
 import json
 import logging
 import re
@@ -11,14 +12,33 @@ from typing import Any
 
 from flask import Flask, Response, g, request
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.core import CounterMetricFamily
+
+from nbpack.errors import NotFound, Unauthorized
+from nbpack.webhook import Notifier
 
 _TOKEN_IN_PATH = re.compile(r"/git/[^/]+/")
-_TOKEN_IN_QUERY = re.compile(r"([?&]t=)[^&]+")
+# Link tokens, and callback URLs: they may carry the receiver's own credentials in their query string.
+_TOKEN_IN_QUERY = re.compile(r"([?&](?:t|callback_url)=)[^&]+")
 
 
 def redact(path: str) -> str:
     """A request path with link tokens removed, fit for logs."""
     return _TOKEN_IN_QUERY.sub(r"\1REDACTED", _TOKEN_IN_PATH.sub("/git/REDACTED/", path))
+
+
+class _WebhookCollector:
+    """Exposes the service's webhook outcomes (counted inside nbpack, which knows nothing of Prometheus)."""
+
+    def __init__(self, notifier: Notifier) -> None:
+        self.notifier = notifier
+
+    def collect(self):  # noqa: ANN201 - prometheus_client's collector protocol
+        family = CounterMetricFamily("nbpack_webhook_deliveries", "Webhook notifications by outcome",
+                                     labels=["outcome"])
+        for outcome, value in self.notifier.counts().items():
+            family.add_metric([outcome], value)
+        yield family
 
 
 class JsonFormatter(logging.Formatter):
@@ -54,6 +74,7 @@ def init_app(app: Flask) -> None:
     latency = Histogram("nbpack_request_seconds", "Request time to first byte", ["endpoint"], registry=registry)
     bytes_in = Counter("nbpack_bytes_in_total", "Request body bytes received", registry=registry)
     bytes_out = Counter("nbpack_bytes_out_total", "Response body bytes sent (declared length)", registry=registry)
+    registry.register(_WebhookCollector(app.extensions["nbpack"].notifier))
     app.extensions["nbpack_metrics"] = {
         "bundles_created": Counter("nbpack_bundles_created_total", "Bundles stored", registry=registry),
         "returns_ingested": Counter("nbpack_returns_ingested_total", "Return bundles stored", registry=registry),
@@ -78,8 +99,18 @@ def init_app(app: Flask) -> None:
                                    "bytes_in": request.content_length or 0, "bytes_out": resp.content_length})
         return resp
 
+    config = app.extensions["nbpack"].config
+
     @app.get("/metrics")
     def metrics() -> Response:
+        # Counts and endpoints tell an outsider how the service is used: a token, or local mode only.
+        if config.metrics_token:
+            auth = request.headers.get("Authorization", "")
+            given = auth[7:].strip() if auth.lower().startswith("bearer ") else ""
+            if not hmac.compare_digest(given.encode(), config.metrics_token.encode()):
+                raise Unauthorized("/metrics needs Authorization: Bearer <NBPACK_METRICS_TOKEN>")
+        elif not config.local_mode:
+            raise NotFound("metrics are off: set NBPACK_METRICS_TOKEN to read them with that token")
         return Response(generate_latest(registry), mimetype=CONTENT_TYPE_LATEST)
 
 

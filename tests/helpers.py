@@ -193,5 +193,6 @@ print("ANSWER " + json.dumps(rt.upload(path)), flush=True)
 
 def make_app(root: Path, **config: object) -> Flask:
     """The service app over a fresh store under ``root`` (flaskr style); ``config`` adds or replaces NBPACK_* keys."""
-    return create_app({"TESTING": True, "storage": str(root / "store"), "cache_dir": str(root / "cache"),
+    return create_app({"TESTING": True, "public_url": "http://localhost",
+                       "storage": str(root / "store"), "cache_dir": str(root / "cache"),
                        "secret_key": APP_SECRET, "api_keys": APP_API_KEY, **config})

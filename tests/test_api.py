@@ -446,10 +446,10 @@ def test_healthz_ok_then_503_when_storage_is_gone(tmp_path):
 
 
 def test_metrics_count_created_bundles(tmp_path):
-    c = _app(tmp_path).test_client()
+    c = make_app(tmp_path, secret_key=SECRET, api_keys=KEY, metrics_token="m" * 24).test_client()
     _create(c, {"title": "Counted", "catalogs": [{"name": "m", "rows": [{"k": 1}]}]}, 201)
     _create(c, {"title": "Counted", "catalogs": [{"name": "m", "rows": [{"k": 1}]}]}, 200)
-    resp = c.get("/metrics")
+    resp = c.get("/metrics", headers={"Authorization": "Bearer " + "m" * 24})
     check_response(resp)
     line = next(ln for ln in resp.get_data(as_text=True).splitlines()
                 if ln.startswith("nbpack_bundles_created_total "))

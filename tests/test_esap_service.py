@@ -11,6 +11,7 @@ import hashlib
 import io
 import json
 import os
+import ssl
 import threading
 import time
 import zipfile
@@ -23,6 +24,7 @@ import nbformat
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+import trustme
 
 from nbpack.client import Client
 from nbpack.execute import run_bundle
@@ -40,7 +42,7 @@ HEADERS = {"X-API-Key": API_KEY}
 class Receiver:
     """ESAP's webhook endpoint on 127.0.0.1: answers ``statuses`` in turn (then 200), keeps every delivery."""
 
-    def __init__(self, statuses: tuple[int, ...] = ()) -> None:
+    def __init__(self, statuses: tuple[int, ...] = (), tls: ssl.SSLContext | None = None) -> None:
         self.statuses = list(statuses)
         self.deliveries: list[dict] = []
         self.arrived = threading.Condition()
@@ -66,12 +68,15 @@ class Receiver:
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
+        self.scheme = "https" if tls else "http"
+        if tls:
+            self.server.socket = tls.wrap_socket(self.server.socket, server_side=True)
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}/esap-api/nbpack/hook"
+        return f"{self.scheme}://127.0.0.1:{self.server.server_address[1]}/esap-api/nbpack/hook"
 
     def wait_accepted(self, timeout: float = 20) -> list[dict]:
         """Deliveries so far, once one was answered 2xx (or the bounded wait ran out)."""
@@ -87,11 +92,19 @@ class Receiver:
 
 
 @pytest.fixture
-def receiver():
+def receiver(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    # Callback URLs must be https: the receiver has a trustme certificate the service (in-process or gunicorn,
+    # which inherits the environment) trusts through SSL_CERT_FILE.
+    ca = trustme.CA()
+    ca_file = tmp_path / "webhook-ca.pem"
+    ca.cert_pem.write_to_path(str(ca_file))
+    tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("127.0.0.1").configure_cert(tls)
+    monkeypatch.setenv("SSL_CERT_FILE", str(ca_file))
     made: list[Receiver] = []
 
     def make(statuses: tuple[int, ...] = ()) -> Receiver:
-        made.append(Receiver(statuses))
+        made.append(Receiver(statuses, tls))
         return made[-1]
 
     yield make

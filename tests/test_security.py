@@ -193,7 +193,8 @@ def test_api_keys_are_compared_in_constant_time_over_hashes() -> None:
 def test_api_keys_are_kept_hashed_never_plaintext(tmp_path: Path) -> None:
     plain = ["alpha-key-" + secrets.token_hex(8), "beta-key-" + secrets.token_hex(8)]
     prehashed = "gamma-key-" + secrets.token_hex(8)
-    cfg = load_config(env={}, overrides={"storage": str(tmp_path / "s"), "secret_key": SECRET,
+    cfg = load_config(env={}, overrides={"public_url": "http://localhost",
+                                         "storage": str(tmp_path / "s"), "secret_key": SECRET,
                                          "api_keys": f"{plain[0]}, {plain[1]},{hash_api_key(prehashed)}"})
     assert cfg.api_key_hashes == [hash_api_key(k) for k in (*plain, prehashed)]
     assert all(h.startswith("sha256:") and len(h) == 7 + 64 for h in cfg.api_key_hashes)

@@ -255,8 +255,11 @@ def test_presigned_get_and_tamper(s3_storage: S3Storage) -> None:
         urllib.request.urlopen(tampered, timeout=10)
     assert err.value.code == 403
 
-    with pytest.raises(InvalidInput):
-        s3_storage.presigned_get("bundles/b-1/bundle.zip", 60, filename='a"b')
+    # A quote or non-ASCII name becomes an RFC 6266 header (ASCII fallback + filename*), never a broken one.
+    url = s3_storage.presigned_get("bundles/b-1/bundle.zip", 60, filename='a"b é.zip')
+    with urllib.request.urlopen(url, timeout=10) as r:
+        assert r.headers["Content-Disposition"] == ("attachment; filename=\"a_b e.zip\";"
+                                                    " filename*=UTF-8''a%22b%20%C3%A9.zip")
 
 
 @pytest.mark.s3

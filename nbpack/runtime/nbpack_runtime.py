@@ -194,11 +194,30 @@ def cache_dir() -> Path:
     return Path(os.environ.get("NBPACK_CACHE") or Path.home() / ".cache" / "nbpack")
 
 
+_HEX_LENGTH = {"sha256": 64, "md5": 32, "adler32": 8}
+_HEX = re.compile(r"^[0-9a-f]+$")
+
+
+def _checked_checksums(name: str, checksums: dict[str, str]) -> dict[str, str]:
+    """The known checksums lower-cased, each refused unless hex of its algorithm's length (they name cache paths)."""
+    out = {}
+    for alg, length in _HEX_LENGTH.items():
+        value = checksums.get(alg)
+        if value in (None, ""):
+            continue
+        value = str(value).lower()
+        if len(value) != length or not _HEX.match(value):
+            raise ChecksumMismatch(f"{name}: the manifest's {alg} is not {length} hex digits: {value[:80]!r}")
+        out[alg] = value
+    return out
+
+
 def _cache_path(ref: FileRef) -> Path:
     # Keyed by content checksum so the same file in two bundles is fetched once.
+    checksums = _checked_checksums(ref.name, ref.checksums)
     for alg in ("sha256", "md5", "adler32"):
-        if alg in ref.checksums:
-            key = Path(alg) / ref.checksums[alg]
+        if alg in checksums:
+            key = Path(alg) / checksums[alg]
             break
     else:
         key = Path("uri") / hashlib.sha256(ref.uri.encode()).hexdigest()[:32]
@@ -211,21 +230,52 @@ def _verify(part: Path, ref_name: str, expected: dict[str, str], size: int | Non
     """Raise ChecksumMismatch unless the file matches every given checksum and size."""
     if size is not None and part.stat().st_size != size:
         raise ChecksumMismatch(f"{ref_name}: size expected {size} bytes, got {part.stat().st_size}")
+    expected = _checked_checksums(ref_name, expected)
     algs = [a for a in ("adler32", "md5", "sha256") if expected.get(a)]
     got = _checksums_of(part, algs)
     for alg in algs:
-        if got[alg] != expected[alg].lower():
-            raise ChecksumMismatch(f"{ref_name}: {alg} expected {expected[alg].lower()}, got {got[alg]}")
+        if got[alg] != expected[alg]:
+            raise ChecksumMismatch(f"{ref_name}: {alg} expected {expected[alg]}, got {got[alg]}")
 
 
 def _bearer_token() -> str | None:
-    # WLCG bearer token discovery: BEARER_TOKEN, then BEARER_TOKEN_FILE.
+    # WLCG bearer token discovery: BEARER_TOKEN, then BEARER_TOKEN_FILE. Only _bearer_header sends it.
     if os.environ.get("BEARER_TOKEN"):
         return os.environ["BEARER_TOKEN"].strip()
     path = os.environ.get("BEARER_TOKEN_FILE")
     if path and Path(path).is_file():
         return Path(path).read_text().strip()
     return None
+
+
+def _bearer_header(url: str) -> dict[str, str]:
+    """The WLCG token for ``url`` only over https to a host the hub allows (``NBPACK_BEARER_HOSTS``, comma-separated
+    ``host`` or ``host:port``); a manifest names the URL but can never add a host."""
+    parts = urllib.parse.urlsplit(url)
+    host = (parts.hostname or "").lower()
+    allowed = {h.strip().lower() for h in os.environ.get("NBPACK_BEARER_HOSTS", "").split(",") if h.strip()}
+    if parts.scheme != "https" or not host or not ({host, f"{host}:{parts.port or 443}"} & allowed):
+        return {}
+    token = _bearer_token()
+    return {"Authorization": f"Bearer {token}"} if token else {}
+
+
+class _SafeRedirect(urllib.request.HTTPRedirectHandler):
+    """Follow redirects, but never from https to http and never with credentials to another host or port."""
+
+    def redirect_request(self, req, fp, code, msg, headers, newurl):  # noqa: ANN001, ANN201
+        old, new = urllib.parse.urlsplit(req.full_url), urllib.parse.urlsplit(newurl)
+        if old.scheme == "https" and new.scheme != "https":
+            raise FetchError(f"{old.scheme}://{old.netloc}{old.path} redirects to {new.scheme}://{new.netloc}:"
+                             " leaving https is refused")
+        follow = super().redirect_request(req, fp, code, msg, headers, newurl)
+        if follow is not None and (old.scheme, old.hostname, old.port) != (new.scheme, new.hostname, new.port):
+            for name in ("Authorization", "X-rucio-auth-token"):
+                follow.remove_header(name)
+        return follow
+
+
+_opener = urllib.request.build_opener(_SafeRedirect)
 
 
 def _http_download(url: str, part: Path, label: str, size: int | None, headers: dict[str, str]) -> None:
@@ -242,7 +292,7 @@ def _http_download(url: str, part: Path, label: str, size: int | None, headers: 
         if offset:
             req.add_header("Range", f"bytes={offset}-")
         try:
-            with urllib.request.urlopen(req, timeout=TIMEOUT) as resp:
+            with _opener.open(req, timeout=TIMEOUT) as resp:
                 resumed = offset and resp.status == 206
                 total = size or (int(resp.headers["Content-Length"]) + (offset if resumed else 0)
                                  if resp.headers.get("Content-Length") else None)
@@ -300,18 +350,17 @@ def _fetch_url(url: str, part: Path, label: str, size: int | None, allow_http: b
     """Fetch one URL into ``part`` with the scheme's client."""
     scheme = urllib.parse.urlsplit(url).scheme
     if scheme == "https":
-        _http_download(url, part, label, size, {})
+        _http_download(url, part, label, size, _bearer_header(url))
     elif scheme == "http":
         if not allow_http:
             raise FetchError(f"{label}: plain http is refused ({url}); use https, or set options.allow_http "
                              "in the bundle manifest")
         _http_download(url, part, label, size, {})
     elif scheme in ("davs", "dav"):
-        token = _bearer_token()
         https = ("https" if scheme == "davs" else "http") + url[len(scheme):]
         if scheme == "dav" and not allow_http:
             raise FetchError(f"{label}: plain dav:// is refused ({url}); use davs://")
-        _http_download(https, part, label, size, {"Authorization": f"Bearer {token}"} if token else {})
+        _http_download(https, part, label, size, _bearer_header(https))
     elif scheme == "s3":
         _s3_download(url, part)
     elif scheme == "root":
@@ -354,6 +403,11 @@ def _fetch_into_cache(ref: FileRef, urls: list[str], expected: dict[str, str], s
 
 
 # --- Rucio: client when installed, REST otherwise ---------------------------------------------------------
+
+def _rucio_host() -> str | None:
+    # The hub's environment names the Rucio server its token belongs to; a manifest never does.
+    return os.environ.get("RUCIO_HOST") or None
+
 
 def _rucio_token() -> str | None:
     if os.environ.get("RUCIO_ACCESS_TOKEN"):
@@ -528,7 +582,7 @@ class Bundle:
             has_client = True
         except ImportError:
             has_client = False
-        host = os.environ.get("RUCIO_HOST") or ((self.manifest.get("results") or {}).get("rucio") or {}).get("host")
+        host = _rucio_host()
         token = _rucio_token()
         if has_client and not (host and token):
             path = _rucio_client_download(ref, ref.checksums)
@@ -1134,7 +1188,7 @@ def _request(make: Any, refused: str, where: str) -> dict:
     for attempt in range(attempts):
         req, body = make()
         try:
-            with urllib.request.urlopen(req, timeout=TIMEOUT) as resp:
+            with _opener.open(req, timeout=TIMEOUT) as resp:
                 text = resp.read().decode(errors="replace")
                 try:
                     return json.loads(text) if text.strip() else {}
@@ -1176,7 +1230,7 @@ def _send_direct(path: Path, returns: dict, threshold: int) -> dict | None:
             answer = _request(lambda ask=ask: (urllib.request.Request(blobs_url, data=ask, method="POST", headers={
                 **auth, "Content-Type": "application/json"}), None), "the server gave no upload URL", blobs_url)
             if not answer.get("exists"):
-                _put_member(zf, out, answer["url"])
+                _put_member(zf, out, answer["url"], answer.get("headers") or {})
             out["external"] = "blob"
         # Same manifest (so the same id) with the big members marked external and left out of the zip.
         slim = path.with_name(path.name + ".slim")
@@ -1210,14 +1264,15 @@ def _send_direct(path: Path, returns: dict, threshold: int) -> dict | None:
     return answer
 
 
-def _put_member(zf: zipfile.ZipFile, out: dict, url: str) -> None:
-    """PUT one zip member to a presigned URL, streamed from disk with its Content-Length."""
+def _put_member(zf: zipfile.ZipFile, out: dict, url: str, signed: dict) -> None:
+    """PUT one zip member to a presigned URL, streamed from disk with the headers the URL was signed with."""
     info = zf.getinfo(out["path"])
 
     def make() -> tuple[urllib.request.Request, Any]:
         body = zf.open(info)
         return urllib.request.Request(url, data=body, method="PUT", headers={
-            "Content-Length": str(info.file_size), "Content-Type": "application/octet-stream"}), body
+            "Content-Length": str(info.file_size), "Content-Type": "application/octet-stream",
+            **{str(k): str(v) for k, v in signed.items()}}), body
 
     _request(make, f"the object store refused {out['path']}", f"PUT {out['path']}")
 

@@ -13,18 +13,17 @@ import os
 import re
 import shutil
 import tempfile
-import unicodedata
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, BinaryIO, Protocol, runtime_checkable
-from urllib.parse import quote, unquote, urlparse
+from urllib.parse import unquote, urlparse
 
+from nbpack.disposition import content_disposition
 from nbpack.errors import Conflict, InvalidInput, NotFound, StorageError
 
-__all__ = ["ObjectInfo", "Storage", "LocalStorage", "S3Storage", "open_storage", "check_key", "put_headers",
-           "content_disposition"]
+__all__ = ["ObjectInfo", "Storage", "LocalStorage", "S3Storage", "open_storage", "check_key", "put_headers"]
 
 CHUNK = 1 << 20
 PART_SIZE = 8 << 20
@@ -367,19 +366,6 @@ def put_headers(size: int, sha256: str) -> dict[str, str]:
 
 def _sha256_b64(hex_digest: str) -> str:
     return base64.b64encode(bytes.fromhex(hex_digest)).decode()
-
-
-def content_disposition(filename: str) -> str:
-    """An RFC 6266 ``attachment`` header value: a quoted ASCII fallback and the exact name as ``filename*``.
-
-    Quotes, backslashes, slashes, control and non-ASCII characters never reach the quoted form (a header must be
-    Latin-1, and a quote would end the value); ``filename*`` percent-encodes every byte outside RFC 5987's set.
-    """
-    name = filename.replace("/", "_").replace("\\", "_") or "download"
-    plain = unicodedata.normalize("NFKD", name)
-    fallback = "".join("_" if (c in '"' or not 32 <= ord(c) < 127) else c
-                       for c in plain if not unicodedata.combining(c))
-    return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(name, safe='')}"
 
 
 class S3Storage:

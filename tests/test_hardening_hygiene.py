@@ -19,9 +19,9 @@ from werkzeug.http import parse_options_header
 
 from nbpack.config import load_config
 from nbpack.create import check_callback_url
+from nbpack.disposition import content_disposition
 from nbpack.errors import InvalidInput
 from nbpack.payloads import Payload, resolve_payload
-from nbpack.storage import content_disposition
 from server import create_app
 from tests.fixtures.service import service_env
 from tests.helpers import RUNTIME_PREAMBLE

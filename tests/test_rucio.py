@@ -133,6 +133,11 @@ def test_manifest_cannot_choose_the_rucio_host(tmp_path: Path, rucio: Rucio, tok
     (bundle / "nbpack.json").write_text(json.dumps(manifest))
     res = run_in_bundle(bundle, FETCH, {"RUCIO_ACCESS_TOKEN": token, "SSL_CERT_FILE": rucio.ca})
     assert "set RUCIO_HOST and RUCIO_ACCESS_TOKEN" in res["f"]["error"]
+    # Nor may the hub send the token in clear.
+    plain = rucio.url.replace("https://", "http://")
+    res = run_in_bundle(bundle, FETCH, {**rucio.env(token), "RUCIO_HOST": plain})
+    assert res["f"]["error"] == ("FetchError: RUCIO_HOST must be an https:// URL (the token would travel in clear "
+                                 f"to {plain})")
 
 
 RESULTS = """
@@ -247,3 +252,20 @@ def test_results_without_rucio_settings_keep_the_return_bundle(tmp_path: Path) -
     res = run_in_bundle(bundle, 'rt.start(); rt.save_output(b"x", "a.csv"); print(json.dumps({"z": str(rt.finish())}))')
     assert "could not copy outputs/a.csv to rucio: results to Rucio need RUCIO_HOST" in res["out"]
     assert Path(res["z"]).is_file()
+
+
+def test_without_rest_settings_the_installed_rucio_client_fetches_files_and_datasets(tmp_path: Path,
+                                                                                    rucio: Rucio) -> None:
+    # A hub with rucio-clients configured (its own rucio.cfg and credentials) but no RUCIO_HOST/RUCIO_ACCESS_TOKEN:
+    # the runtime hands the DIDs to the official DownloadClient. Runs in the rucio-clients venv (no pyarrow there).
+    bundle = make_bundle(tmp_path / "b", files=[{"name": "f", "uri": "escape:file1.txt"},
+                                                {"name": "ds", "uri": "escape:demo-dataset"}])
+    (bundle / "_driver.py").write_text("import json\nimport nbpack_runtime as rt\n" + FETCH)
+    proc = rucio.client(f"import runpy, sys; sys.path.insert(0, {str(bundle)!r}); "
+                        f"runpy.run_path({str(bundle / '_driver.py')!r})",
+                        env={"NBPACK_CACHE": str(tmp_path / "cache"), "NBPACK_LOCAL_RSES": "LOCAL-DISK"})
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    res = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert Path(res["f"]["path"]).read_bytes() == CONTENT["file1.txt"], res
+    assert {p.name: p.read_bytes() for p in Path(res["ds"]["path"]).iterdir()} == CONTENT
+    assert {f["did"] for f in res["ds"]["fetched"]["files"]} == {"escape:file1.txt", "escape:file2.dat"}

@@ -376,8 +376,11 @@ _RUCIO_OPENER = urllib.request.build_opener(_NoRedirect)
 
 
 def _rucio_host() -> str | None:
-    # Only the hub's environment says where the Rucio token may go, never the bundle manifest.
-    return os.environ.get("RUCIO_HOST", "").strip().rstrip("/") or None
+    """``RUCIO_HOST``: only the hub's environment says where the Rucio token may go, never the bundle manifest."""
+    host = os.environ.get("RUCIO_HOST", "").strip().rstrip("/")
+    if host and urllib.parse.urlsplit(host).scheme != "https":
+        raise FetchError(f"RUCIO_HOST must be an https:// URL (the token would travel in clear to {host})")
+    return host or None
 
 
 def _rucio_token() -> str | None:
@@ -563,33 +566,43 @@ def _fetch_collection(ref: FileRef, records: list[dict], allow_http: bool) -> tu
     return folder, used
 
 
-def _rucio_client_download(ref: FileRef, expected: dict[str, str]) -> Path:
+def _rucio_client_download(ref: FileRef, expected: dict[str, str]) -> tuple[Path, dict]:
+    """Through the installed rucio client (its own config and token; it checks adler32/md5 itself): a file DID's
+    copy, or for a dataset or container a folder of its files; returns (path, what was used)."""
     downloadclient = _need("rucio.client.downloadclient", "Rucio download", "pip install rucio-clients")
     dest = _cache_path(ref)
     if dest.is_file():
-        return dest
+        return dest, {"uri": ref.uri}
     dest.parent.mkdir(parents=True, exist_ok=True)
-    staging = dest.parent / "rucio.part"
+    staging = dest.parent / f"rucio.{os.getpid()}.part"
+    shutil.rmtree(staging, ignore_errors=True)
     item = {"did": ref.uri, "base_dir": str(staging), "no_subdir": True}
     local = [r.strip() for r in os.environ.get("NBPACK_LOCAL_RSES", "").split(",") if r.strip()]
     if local:
         item["rse"] = "|".join(local)
     try:
-        downloadclient.DownloadClient().download_dids([item])
-    except Exception:
-        if not local:
-            raise
-        item.pop("rse")  # no local replica: any reachable one
-        downloadclient.DownloadClient().download_dids([item])
-    got = staging / ref.uri.split(":", 1)[1]
-    try:
-        _verify(got, ref.name, expected, ref.size)
-    except ChecksumMismatch:
+        try:
+            results = downloadclient.DownloadClient().download_dids([item])
+        except Exception:
+            if not local:
+                raise
+            item.pop("rse")  # no local replica: any reachable one
+            results = downloadclient.DownloadClient().download_dids([item])
+        got = [(f"{r.get('scope')}:{r.get('name')}", Path(r["dest_file_paths"][0])) for r in results
+               if r.get("dest_file_paths")]
+        if len(got) == 1 and got[0][0] == ref.uri:
+            _verify(got[0][1], ref.name, expected, ref.size)
+            os.replace(got[0][1], dest)
+            return dest, {"uri": ref.uri}
+        folder = (cache_dir() / "collections" / hashlib.sha256(ref.uri.encode()).hexdigest()[:32]
+                  / _safe_member(ref.uri.split(":", 1)[1]))
+        shutil.rmtree(folder, ignore_errors=True)
+        folder.mkdir(parents=True)
+        for _, path in got:
+            os.replace(path, folder / _safe_member(path.name))
+        return folder, {"uri": ref.uri, "files": [{"did": did} for did, _ in got]}
+    finally:
         shutil.rmtree(staging, ignore_errors=True)
-        raise
-    os.replace(got, dest)
-    shutil.rmtree(staging, ignore_errors=True)
-    return dest
 
 
 # --- the bundle -------------------------------------------------------------------------------------------
@@ -689,8 +702,7 @@ class Bundle:
             has_client = False
         host, token = _rucio_host(), _rucio_token()
         if has_client and not (host and token):
-            path = _rucio_client_download(ref, ref.checksums)
-            self.fetched[ref.name] = {"uri": ref.uri}
+            path, self.fetched[ref.name] = _rucio_client_download(ref, ref.checksums)
             return path
         if not (host and token):
             raise FetchError(

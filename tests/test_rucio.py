@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import ssl
 import urllib.parse
 import urllib.request
@@ -180,6 +181,9 @@ def test_results_cell_registers_outputs_that_resolve_back_by_did(tmp_path: Path,
         assert list(rep["rses"]) == ["LOCAL-DISK"] and rep["states"] == {"LOCAL-DISK": "AVAILABLE"}
     content = _lines(_rest(rucio, token, "/dids/escape/nbpack-results/dids")[1])
     assert {f"{c['scope']}:{c['name']}" for c in content} >= set(dids.values())
+    # As with Rucio's own upload, a rule on the dataset keeps the outputs on the RSE.
+    [rule] = _lines(_rest(rucio, token, "/dids/escape/nbpack-results/rules")[1])
+    assert (rule["rse_expression"], rule["account"], rule["copies"]) == ("LOCAL-DISK", "root", 1)
 
     # A new bundle naming those DIDs (and the dataset) gets the same bytes back through Rucio.
     back = _fetch(tmp_path / "back", rucio, token, {"one": dids["outputs/sources.csv"],
@@ -227,21 +231,29 @@ try:
     err = None
 except rt.UploadError as e:
     err = str(e)
-print(json.dumps({"first": first, "again": again, "err": err}))
+solo = {"scope": "escape", "rse": "LOCAL-DISK"}
+alone = [rt._put_rucio(solo, "r-twice", "solo.csv", p, rt._checksums_of(p, ["sha256", "md5", "adler32"]))
+         for _ in range(2)]
+print(json.dumps({"first": first, "again": again, "err": err, "alone": alone}))
 """
 
 
 def test_registering_the_same_output_twice_is_harmless_and_other_content_is_refused(tmp_path: Path, rucio: Rucio,
                                                                                      token: str) -> None:
-    log = rucio.workdir / "log" / "http.log"
-    before = log.read_text().count('"PUT ')
     res = run_in_bundle(make_bundle(tmp_path / "b"), PUT_TWICE, rucio.env(token), timeout=120)
     assert res["first"] == res["again"] == "escape:r-twice.x.csv"
-    assert log.read_text().count('"PUT ') - before == 1  # the second call found the replica registered
+    # The second call of each found the replica registered and sent nothing to the storage.
+    puts = re.findall(r'"PUT (\S+) HTTP', (rucio.workdir / "log" / "http.log").read_text())
+    assert [p.rsplit("/", 1)[1] for p in puts if "/r-twice." in p] == ["r-twice.x.csv", "r-twice.solo.csv"]
     assert res["err"].startswith("escape:r-twice.x.csv already exists in Rucio with other content (FILE, 6 bytes")
     [rep] = _lines(_rest(rucio, token, "/replicas/escape/r-twice.x.csv")[1])
     assert rep["adler32"] == f"{zlib.adler32(b'1,2,3' + bytes([10])) & 0xFFFFFFFF:08x}"
     assert [c["name"] for c in _lines(_rest(rucio, token, "/dids/escape/twice/dids")[1])] == ["r-twice.x.csv"]
+    assert len(_lines(_rest(rucio, token, "/dids/escape/twice/rules")[1])) == 1
+    # Without a dataset the rule is on the file itself, once however often it is sent.
+    assert res["alone"] == ["escape:r-twice.solo.csv"] * 2
+    [rule] = _lines(_rest(rucio, token, "/dids/escape/r-twice.solo.csv/rules")[1])
+    assert (rule["rse_expression"], rule["state"]) == ("LOCAL-DISK", "OK")
 
 
 def test_results_without_rucio_settings_keep_the_return_bundle(tmp_path: Path) -> None:

@@ -362,9 +362,9 @@ RUCIO_MAX_LINE = 1 << 20  # one replica record, or one error body
 class _RucioRefused(FetchError):
     """Rucio answered 4xx; ``status`` and Rucio's ``ExceptionClass`` let callers tell 404/409 apart."""
 
-    def __init__(self, message: str, status: int, exc_class: str) -> None:
+    def __init__(self, message: str, status: int, exc_class: str, location: str = "") -> None:
         super().__init__(message)
-        self.status, self.exc_class = status, exc_class
+        self.status, self.exc_class, self.location = status, exc_class, location
 
 
 class _NoRedirect(urllib.request.HTTPRedirectHandler):
@@ -428,7 +428,7 @@ def _rucio_open(host: str, token: str, method: str, path: str, body: Any = None,
                     "set a fresh one in RUCIO_ACCESS_TOKEN or RUCIO_TOKEN_FILE", 401, exc_class) from None
             if err.code < 500:
                 raise _RucioRefused(f"Rucio at {host} answered {method} {path} with HTTP {err.code} {exc_class}: "
-                                    f"{message}", err.code, exc_class) from None
+                                    f"{message}", err.code, exc_class, err.headers.get("Location") or "") from None
             last = f"HTTP {err.code} {exc_class}: {message}"
         except (urllib.error.URLError, OSError) as err:
             last = str(getattr(err, "reason", err))
@@ -1279,9 +1279,15 @@ def _put_rucio(target: dict, rid: str, rel: str, local: Path, sums: dict) -> str
         pfn = _rucio_write_pfn(host, token, rse, did, allow_http)
         _storage_put(pfn, local, file["bytes"])
         _rucio_json(host, token, "POST", "/replicas", {"rse": rse, "files": [file]})
-    if target.get("dataset"):
-        _rucio_attach(host, token, target["dataset"] if ":" in target["dataset"] else f"{scope}:{target['dataset']}",
-                      did)
+    # As Rucio's own upload does: a rule keeps the data (on the dataset when there is one, else on the file).
+    dataset = target.get("dataset")
+    if dataset:
+        dataset = dataset if ":" in dataset else f"{scope}:{dataset}"
+        if _rucio_add_dataset(host, token, dataset):
+            _rucio_rule(host, token, dataset, rse, target.get("lifetime"))
+        _rucio_attach(host, token, dataset, did)
+    else:
+        _rucio_rule(host, token, did, rse, target.get("lifetime"))
     return did
 
 
@@ -1358,13 +1364,45 @@ def _storage_put(pfn: str, local: Path, size: int) -> None:
         raise UploadError(f"the storage holds {stored} bytes at {url}, {size} were sent")
 
 
-def _rucio_attach(host: str, token: str, dataset: str, did: str) -> None:
-    """Attach ``did`` to ``dataset``, creating the dataset the first time."""
+def _rucio_account(host: str, token: str) -> str:
+    """The account the token belongs to: ``/accounts/whoami`` answers 303 to ``/accounts/<account>``."""
+    try:
+        answer = _rucio_json(host, token, "GET", "/accounts/whoami")
+    except _RucioRefused as err:
+        location = err.location if err.status in (301, 302, 303) else ""
+        if location:
+            return urllib.parse.unquote(location.rstrip("/").rsplit("/", 1)[-1])
+        raise
+    if isinstance(answer, dict) and answer.get("account"):
+        return str(answer["account"])
+    raise UploadError(f"Rucio at {host} did not say which account the token belongs to")
+
+
+def _rucio_rule(host: str, token: str, did: str, rse: str, lifetime: int | None) -> None:
+    """One replication rule on ``rse`` for ``did``; a rule already there (an earlier run) is fine."""
+    scope, name = did.split(":", 1)
+    try:
+        _rucio_json(host, token, "POST", "/rules/", {
+            "dids": [{"scope": scope, "name": name}], "account": _rucio_account(host, token), "copies": 1,
+            "rse_expression": rse, "grouping": "DATASET", "lifetime": lifetime})
+    except _RucioRefused as err:
+        if err.exc_class != "DuplicateRule":
+            raise UploadError(f"{did} is registered, but Rucio refused a rule keeping it on {rse}: {err}") from None
+
+
+def _rucio_add_dataset(host: str, token: str, dataset: str) -> bool:
+    """Create ``dataset``; False if it already exists."""
     try:
         _rucio_json(host, token, "POST", f"/dids/{_did_path(dataset)}", {"type": "DATASET"})
     except _RucioRefused as err:
         if err.exc_class != "DataIdentifierAlreadyExists":
             raise
+        return False
+    return True
+
+
+def _rucio_attach(host: str, token: str, dataset: str, did: str) -> None:
+    """Attach ``did`` to ``dataset``."""
     scope, name = did.split(":", 1)
     try:
         _rucio_json(host, token, "POST", f"/dids/{_did_path(dataset)}/dids", {"dids": [{"scope": scope, "name": name}]})

@@ -4,7 +4,8 @@
 Creates RSE LOCAL-DISK (deterministic, http protocol -> serve_storage.py under /rucio/) and FAR-DISK (the same
 storage server under /far/), scope `escape`, two files with real adler32/md5/bytes and a replica on each RSE,
 one dataset holding both, a container holding the dataset, and `bad.dat` whose stored bytes differ from its
-registered checksums; places the bytes where the returned PFN points (so the PFN really downloads).
+registered checksums; gives account root a quota on both RSEs; places the bytes where the returned PFN points
+(so the PFN really downloads).
 
 Env: RUCIO_CONFIG=<client cfg>, HTTP_PORT, STORAGE_DIR (root served by serve_storage.py),
      STORAGE_SCHEME (http | https, default http), STORAGE_CA (PEM to trust for https).
@@ -19,6 +20,7 @@ import urllib.parse
 import urllib.request
 import zlib
 
+from rucio.client.accountclient import AccountClient
 from rucio.client.didclient import DIDClient
 from rucio.client.replicaclient import ReplicaClient
 from rucio.client.rseclient import RSEClient
@@ -85,6 +87,8 @@ def main() -> None:
     rse_c, scope_c, rep_c, did_c = RSEClient(), ScopeClient(), ReplicaClient(), DIDClient()
     add_rse(rse_c, RSE, PREFIX)
     add_rse(rse_c, FAR_RSE, "/far/")
+    for rse in (RSE, FAR_RSE):  # a quota, as users have: rules (Rucio's upload makes one) need it
+        AccountClient().set_local_account_limit("root", rse, 10**12)
     try:
         scope_c.add_scope("root", SCOPE)
     except Duplicate:

@@ -235,6 +235,7 @@ def test_launch_link_of_a_facility_named_with_a_slash(tmp_path: Path) -> None:
     assert resp.status_code == 302 and resp.headers["Location"].startswith("https://jupyter.escape.surf.nl/")
 
 
+@pytest.mark.rucio
 def test_basket_rucio_items_round_trip_through_a_real_rucio_server(tmp_path: Path, rucio: Rucio,
                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
     # Basket items naming DIDs the server holds: a file (with the checksum ESAP's replica listing gave) and a

@@ -22,6 +22,8 @@ import pytest
 from tests.fixtures.rucio import CONTENT, Rucio
 from tests.test_runtime import _schema, make_bundle, run_in_bundle
 
+pytestmark = pytest.mark.rucio
+
 FETCH = """
 b = rt.start()
 out = {}

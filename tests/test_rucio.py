@@ -164,6 +164,7 @@ def test_results_cell_registers_outputs_that_resolve_back_by_did(tmp_path: Path,
     with zipfile.ZipFile(res["zip"]) as zf:
         ret = json.loads(zf.read("nbpack-return.json"))
         blobs = {o["path"]: zf.read(o["path"]) for o in ret["outputs"]}
+    jsonschema.Draft202012Validator(_schema("return-1.0.schema.json")).validate(ret)
     outs = {o["path"]: o for o in ret["outputs"]}
     assert "locations" not in outs["outputs/notes.txt"]
     dids = {}

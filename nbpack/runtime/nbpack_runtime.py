@@ -1305,7 +1305,9 @@ def _rucio_has_replica(host: str, token: str, did: str, file: dict, rse: str) ->
                           f"bytes, adler32 {theirs[1]}); Rucio names cannot be reused")
     try:
         records = _rucio_replicas(host, token, did)
-    except FetchError:
+    except _RucioRefused:
+        raise
+    except FetchError:  # registered, but no available replica anywhere yet
         return False
     return any(rse in (r.get("rses") or {}) for r in records)
 

@@ -14,16 +14,21 @@ CVENV=${RUCIO_CLIENT_VENV:-$CACHE/rucio-clients-venv-$RUCIO_VERSION}
 mkdir -p "$CACHE"
 exec 9>"$CACHE/rucio-venv.lock"
 flock 9
+# uv when present (measured: ~36 s for the server venv where pip took ~500 s, load ~10 on 2 cores), pip otherwise.
+make_venv() {   # venv constraints packages...
+  local venv=$1 constraints=$2; shift 2
+  rm -rf "$venv"
+  if command -v uv >/dev/null 2>&1; then
+    uv venv -q -p "$PY" "$venv" && uv pip install -q -p "$venv/bin/python" "$@" -c "$constraints" && return 0
+    rm -rf "$venv"
+  fi
+  "$PY" -m venv "$venv"
+  "$venv/bin/pip" install -q --disable-pip-version-check "$@" -c "$constraints"
+}
 has() { "$1/bin/python" -c "import importlib.metadata as m,sys;sys.exit(m.version('$2')!='$RUCIO_VERSION')" 2>/dev/null; }
 if ! has "$VENV" rucio || [ ! -x "$VENV/bin/gunicorn" ]; then
-  rm -rf "$VENV"
-  "$PY" -m venv "$VENV"
-  "$VENV/bin/pip" install -q --disable-pip-version-check "rucio==$RUCIO_VERSION" "gunicorn==$GUNICORN_VERSION" \
-      -c "$HERE/constraints-server.txt"
+  make_venv "$VENV" "$HERE/constraints-server.txt" "rucio==$RUCIO_VERSION" "gunicorn==$GUNICORN_VERSION"
 fi
 if [ "${SKIP_CLIENT_VENV:-0}" != 1 ] && ! has "$CVENV" rucio-clients; then
-  rm -rf "$CVENV"
-  "$PY" -m venv "$CVENV"
-  "$CVENV/bin/pip" install -q --disable-pip-version-check "rucio-clients==$RUCIO_VERSION" \
-      -c "$HERE/constraints-client.txt"
+  make_venv "$CVENV" "$HERE/constraints-client.txt" "rucio-clients==$RUCIO_VERSION"
 fi

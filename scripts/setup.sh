@@ -21,3 +21,11 @@ if [ "${1:-}" = "--test" ]; then
 else
   .venv/bin/python -m pip install -q -e .
 fi
+
+# --- Rucio (tests only) ------------------------------------------------------------------------------------
+# The tests run a real Rucio server (PyPI rucio + gunicorn) and the official rucio-clients, each in its own
+# venv under .cache/ (they pin versions that clash with nbpack's own). Built here so a CI run starts warm;
+# tests/fixtures/rucio.py builds them itself when they are missing.
+if [ "${1:-}" = "--test" ]; then
+  tests/rucio/install.sh
+fi

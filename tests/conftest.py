@@ -17,6 +17,7 @@ pytest_plugins = [
     "tests.fixtures.browser",
     "tests.fixtures.hub",
     "tests.fixtures.service",
+    "tests.fixtures.rucio",
 ]
 
 _scratch = tempfile.mkdtemp(prefix="nbpack-tests-")

@@ -1,7 +1,7 @@
 """The ESAP-native path through the service: basket and query pages in, facilities, Rucio, data lake, webhook.
 
-Every piece is real: the Flask app (in-process) or gunicorn, SeaweedFS for S3, the Rucio-shaped server of
-``tests/rucio_server.py``, kernels started by ``nbpack.execute.run_bundle``, and a webhook receiver on 127.0.0.1
+Every piece is real: the Flask app (in-process) or gunicorn, SeaweedFS for S3, a Rucio 41 server
+(``tests/fixtures/rucio.py``), kernels started by ``nbpack.execute.run_bundle``, and a webhook receiver on 127.0.0.1
 that checks each signature with the snippet docs/esap.md gives ESAP.
 """
 
@@ -10,7 +10,6 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-import os
 import ssl
 import threading
 import time
@@ -28,9 +27,9 @@ import trustme
 
 from nbpack.client import Client
 from nbpack.execute import run_bundle
+from tests.fixtures.rucio import CONTENT, Rucio
 from tests.fixtures.service import service_env
 from tests.helpers import make_app
-from tests.rucio_server import RucioServer
 from tests.test_webhook import verify_nbpack  # the docs/esap.md snippet, kept identical by a test there
 
 API_KEY = "esap-backend-key"
@@ -248,30 +247,38 @@ def test_launch_link_of_a_facility_named_with_a_slash(tmp_path: Path) -> None:
     assert resp.status_code == 302 and resp.headers["Location"].startswith("https://jupyter.escape.surf.nl/")
 
 
-def test_bundle_from_the_api_fetches_a_rucio_did_from_the_hub_local_rse(tmp_path: Path,
-                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.rucio
+def test_basket_rucio_items_round_trip_through_a_real_rucio_server(tmp_path: Path, rucio: Rucio,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    # Basket items naming DIDs the server holds: a file (with the checksum ESAP's replica listing gave) and a
+    # dataset. The service makes the bundle; a real kernel runs it; the runtime fetches every file through Rucio.
     client = _app(tmp_path).test_client()
-    blob = os.urandom(30_000)
-    with RucioServer(token="rucio-token") as rucio:
-        rucio.add_file("user.esap", "obs1.fits", blob, ["FAR_RSE", "HUB_LOCAL_RSE"])
-        basket = [_stored(_rucio("obs1.fits", scope="user.esap", bytes=len(blob)))]
-        manifest = _create(client, {"basket": basket, "options": {"allow_http": True}, "notebook": _notebook(
-            "import hashlib\n[name] = bundle.files\n"
-            "p = bundle.file(name)\n"
-            "nbpack_runtime.save_value('sha256', hashlib.sha256(p.read_bytes()).hexdigest())\n"
-            "nbpack_runtime.save_value('rse', bundle.fetched[name].get('rse'))")})
-        assert manifest["files"][0]["uri"] == "user.esap:obs1.fits"
-        for var, value in {"RUCIO_HOST": rucio.url, "RUCIO_ACCESS_TOKEN": "rucio-token",
-                           "NBPACK_LOCAL_RSES": "HUB_LOCAL_RSE", "NBPACK_CACHE": str(tmp_path / "dl")}.items():
-            monkeypatch.setenv(var, value)
-        result = run_bundle(_download(client, manifest["id"], tmp_path / "b.zip"), tmp_path / "ret.zip",
-                            timeout=120)
-        served = dict(rucio.log.bytes_served)
+    file1 = next(f for f in rucio.registered["files"] if f["name"] == "file1.txt")
+    basket = [_stored(_rucio("file1.txt", scope="escape", bytes=file1["bytes"], adler32=file1["adler32"])),
+              _stored(_rucio("demo-dataset", scope="escape", type="DATASET"))]
+    manifest = _create(client, {"basket": basket, "notebook": _notebook(
+        "import hashlib, json\n"
+        "got = {}\n"
+        "for name in bundle.files:\n"
+        "    p = bundle.file(name)\n"
+        "    got[name] = {f.name: hashlib.sha256(f.read_bytes()).hexdigest()\n"
+        "                 for f in (sorted(p.iterdir()) if p.is_dir() else [p])}\n"
+        "nbpack_runtime.save_value('got', json.dumps(got, sort_keys=True))")})
+    assert {f["uri"] for f in manifest["files"]} == {"escape:file1.txt", "escape:demo-dataset"}
+    seen = len(rucio.storage_gets())
+    for var, value in {**rucio.env(rucio.token()), "NBPACK_LOCAL_RSES": "LOCAL-DISK",
+                       "NBPACK_CACHE": str(tmp_path / "dl")}.items():
+        monkeypatch.setenv(var, value)
+    result = run_bundle(_download(client, manifest["id"], tmp_path / "b.zip"), tmp_path / "ret.zip", timeout=180)
     assert result.status == "completed", result.error
     with zipfile.ZipFile(result.return_path) as zf:
         values = {v["name"]: v["data"] for v in json.loads(zf.read("nbpack-return.json"))["values"]}
-    assert values == {"sha256": hashlib.sha256(blob).hexdigest(), "rse": "HUB_LOCAL_RSE"}
-    assert served == {"/rse/HUB_LOCAL_RSE/user.esap/obs1.fits": len(blob)}
+    sha = {name: hashlib.sha256(data).hexdigest() for name, data in CONTENT.items()}
+    names = {f["uri"]: f["name"] for f in manifest["files"]}
+    assert json.loads(values["got"]) == {names["escape:file1.txt"]: {"file1.txt": sha["file1.txt"]},
+                                         names["escape:demo-dataset"]: sha}
+    gets = rucio.storage_gets()[seen:]
+    assert sorted(gets) == sorted(["/rucio/escape/4d/b5/file1.txt", "/rucio/escape/63/8b/file2.dat"]), gets
 
 
 @pytest.mark.s3

@@ -8,7 +8,7 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 status=0
-for step in "ruff check ." "ruff format --check ." "lint-imports --no-logo" "mypy"; do
+for step in "ruff check ." "ruff format --check ." "lint-imports" "mypy"; do
   echo "== $step"
   .venv/bin/$step || status=1
 done

@@ -744,11 +744,45 @@ def save_output(src: str | os.PathLike | bytes, name: str | None = None) -> Path
     return target
 
 
+# scrapbook 0.5 knows payload version 1 only: it warns on any later one and skips validating it.
+SCRAP_VERSION = 1
+
+
+def _parquet_b64(value: Any) -> str:
+    """A DataFrame (through its own ``to_parquet``, as scrapbook's pandas encoder) or Arrow table as base64 Parquet."""
+    import base64
+    import io
+
+    buf = io.BytesIO()
+    if isinstance(value, sys.modules["pyarrow"].Table):
+        import pyarrow.parquet as pq
+        pq.write_table(value, buf)
+    else:
+        value.to_parquet(buf, engine="pyarrow")
+    return base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+def _is_instance(value: Any, module: str, name: str) -> bool:
+    # Only a module already imported can have made the value: nothing is imported to find out.
+    mod = sys.modules.get(module)
+    return mod is not None and isinstance(value, getattr(mod, name, ()))
+
+
 def _encode_value(value: Any) -> tuple[str, Any]:
-    # The same choice scrapbook's glue() makes: text for strings, json when JSON-able.
+    # scrapbook's glue() choices, so read_notebook().scraps gives each value back with its type: text for strings,
+    # pandas (base64 Parquet) for a DataFrame, json when JSON-able. An Arrow table (what bundle.catalog() gives)
+    # is stored as Parquet too and comes back from scrapbook as a DataFrame; what scrapbook cannot take is kept as
+    # its repr text.
     if isinstance(value, str):
         return "text", value
-    if hasattr(value, "item") and not isinstance(value, (list, dict)):
+    if _is_instance(value, "pandas", "DataFrame") or _is_instance(value, "pyarrow", "Table"):
+        try:
+            return "pandas", _parquet_b64(value)
+        except Exception as err:  # e.g. non-string column names, which Parquet refuses
+            raise RuntimeProblem(f"this table cannot be saved as Parquet ({type(err).__name__}: {err})") from None
+    if _is_instance(value, "numpy", "ndarray"):
+        value = value.tolist()
+    elif hasattr(value, "item") and not isinstance(value, (list, dict)):
         try:
             value = value.item()  # numpy scalars
         except Exception:
@@ -761,13 +795,22 @@ def _encode_value(value: Any) -> tuple[str, Any]:
 
 
 def save_value(name: str, value: Any) -> None:
-    """Record a named value for the return bundle and glue it into the notebook the way scrapbook does."""
-    encoder, data = _encode_value(value)
+    """Record a named value for the return bundle and glue it into the notebook as scrapbook's ``glue`` does.
+
+    ``scrapbook.read_notebook(path).scraps[name].data`` then gives it back: str, JSON types, a DataFrame (also for
+    a pyarrow Table). ``None`` is kept in the return manifest but not glued: scrapbook's payload schema has no null.
+    """
+    if not isinstance(name, str) or not name:
+        raise RuntimeProblem(f"save_value needs a non-empty string name, not {name!r}")
+    try:
+        encoder, data = _encode_value(value)
+    except RuntimeProblem as err:
+        raise RuntimeProblem(f"save_value({name!r}): {err}") from None
     _bundle()
     _STATE.values[name] = {"name": name, "encoder": encoder, "data": data}
-    if _in_kernel():
+    if _in_kernel() and data is not None:
         from IPython.display import display
-        payload = {"name": name, "data": data, "encoder": encoder, "version": 2}
+        payload = {"name": name, "data": data, "encoder": encoder, "version": SCRAP_VERSION}
         display({f"application/scrapbook.scrap.{encoder}+json": payload},
                 metadata={"scrapbook": {"name": name, "data": True, "display": False}}, raw=True)
 

@@ -1093,7 +1093,12 @@ def finish(upload: bool = True, status: str | None = None, error: str | None = N
     if notebook is None:
         print(f"nbpack: the notebook file was not found (set NBPACK_NOTEBOOK); the return has no {nb_rel}")
     elif notebook_file["stale"]:
-        _show(*_stale_message(notebook.name, notebook_file))
+        text, html_text = _stale_message(notebook.name, notebook_file)
+        if _in_kernel():
+            from IPython.display import display
+            display({"text/plain": text, "text/html": html_text}, raw=True)  # readable in any front end
+        else:
+            print(text)
 
     out_dir = bundle.root / "outputs"
     # The notebook travels as the snapshot read above: papermill may rewrite the file while the zip is written.

@@ -4,18 +4,27 @@ A real kernel through nbclient, executing cells without writing the notebook, as
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import re
+import subprocess
+import sys
+import time
+import urllib.request
 import zipfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import nbformat
+import pytest
 from nbclient import NotebookClient
 
 from nbpack.bundle import BuildSpec, build_bundle
 from nbpack.cli import main
 from nbpack.notebook import notebook_bytes
 from nbpack.schema import iter_errors
+from tests.fixtures.hub import free_port
 from tests.helpers import template_notebook
 
 WORK = 'print("worked", 6 * 7)\nnbpack_runtime.save_value("answer", 6 * 7)'
@@ -83,3 +92,59 @@ def test_unsaved_run_is_flagged_then_save_and_rerun_sends_the_current_notebook(t
         [(manifest, _)] = _returns(folder)
         assert manifest["provenance"]["notebook_file"]["stale"] is True
         assert manifest["provenance"]["notebook_file"]["kernel_last_execution"] == 5
+
+
+@contextlib.contextmanager
+def _jupyter_lab(root: Path, scratch: Path) -> Iterator[str]:
+    """A real JupyterLab server on 127.0.0.1 serving `root`; yields its base URL (token ``tok``)."""
+    port = free_port()
+    env = {**os.environ, "HOME": str(scratch), "JUPYTER_CONFIG_DIR": str(scratch / "config"),
+           "JUPYTER_DATA_DIR": str(scratch / "data"), "JUPYTER_RUNTIME_DIR": str(scratch / "runtime"),
+           "IPYTHONDIR": str(scratch / "ipython")}
+    for name in ("NBPACK_NOTEBOOK", "NBPACK_RETURN_PATH", "NBPACK_SAVE_WAIT"):
+        env.pop(name, None)
+    with open(scratch / "lab.log", "wb") as log:
+        lab = subprocess.Popen([str(Path(sys.executable).parent / "jupyter-lab"), "--no-browser", "--allow-root",
+                                "--ServerApp.ip=127.0.0.1", f"--ServerApp.port={port}",
+                                "--IdentityProvider.token=tok", f"--ServerApp.root_dir={root}"],
+                               env=env, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        url = f"http://127.0.0.1:{port}"
+        for _ in range(240):
+            try:
+                with urllib.request.urlopen(f"{url}/api/status?token=tok", timeout=2):
+                    break
+            except OSError:
+                assert lab.poll() is None, (scratch / "lab.log").read_text()[-2000:]
+                time.sleep(0.5)
+        yield url
+    finally:
+        lab.terminate()
+        try:
+            lab.wait(30)
+        except subprocess.TimeoutExpired:
+            lab.kill()
+            lab.wait(10)
+
+
+@pytest.mark.browser
+def test_run_all_in_jupyterlab_without_saving_sends_the_executed_notebook(tmp_path: Path, page) -> None:
+    """JupyterLab 4's Run All, no save: the results cell has Lab save the notebook, so the return holds its outputs."""
+    folder = _unpacked(tmp_path)
+    scratch = tmp_path / "lab"
+    scratch.mkdir()
+    with _jupyter_lab(folder, scratch) as url:
+        page.goto(f"{url}/lab/tree/nb.ipynb?token=tok", timeout=120_000)
+        page.locator(".jp-NotebookPanel .jp-Cell").first.wait_for(timeout=180_000)
+        page.wait_for_function("() => /Idle/.test(document.body.innerText)", timeout=180_000)
+        page.locator(".lm-MenuBar-itemLabel", has_text=re.compile(r"^Run$")).click()
+        page.locator(".lm-Menu-itemLabel", has_text=re.compile(r"^Run All Cells$")).click()
+        page.locator(".jp-OutputArea-output", has_text="return bundle r-").wait_for(timeout=180_000)
+        shown = page.locator(".jp-NotebookPanel").inner_text()
+    assert "older than what this kernel ran" not in shown and "asked Jupyter to save this notebook" in shown
+    [(manifest, sent)] = _returns(folder)
+    assert manifest["provenance"]["notebook_file"] == {
+        "source": "jupyter", "stale": False, "saved_by_kernel": True, "saved_last_execution": 2,
+        "kernel_last_execution": 2}
+    work = next(c for c in sent["cells"] if "worked" in "".join(c["source"]))
+    assert "".join(work["outputs"][0]["text"]) == "worked 42\n"

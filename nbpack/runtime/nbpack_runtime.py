@@ -985,6 +985,56 @@ def _notebook_state(doc: dict | None) -> dict:
     return state
 
 
+# JupyterLab 4 and Notebook 7 run a trusted application/javascript output (their javascript-extension), but give
+# it no handle on the app: the save goes through the app's own key handling, as a Ctrl+S (Cmd+S on a Mac) on the
+# output. Lumino reads keyCode, which a synthetic event only has when defined on it. The output is laid out after
+# the code runs, hence the timeout; past the deadline (a notebook reopened later) it does nothing.
+_SAVE_JS = """\
+(function (node) {
+  if (!node || Date.now() > %d) return;
+  setTimeout(function () {
+    var panel = node.closest && node.closest('.jp-NotebookPanel');
+    if (!panel || panel.offsetParent === null) return;
+    var mac = /Mac|iPhone|iPad/.test(navigator.platform);
+    var ev = new KeyboardEvent('keydown', {key: 's', code: 'KeyS', ctrlKey: !mac, metaKey: mac, bubbles: true,
+                                           cancelable: true});
+    Object.defineProperty(ev, 'keyCode', {get: function () { return 83; }});
+    node.dispatchEvent(ev);
+  }, 0);
+})(typeof element === 'undefined' ? null : (element[0] || element));
+"""
+
+
+def _save_from_frontend(notebook: Path) -> tuple[bytes, dict | None, dict] | None:
+    """Ask the Jupyter front end to save the notebook; the file, once it holds what the kernel ran (else None)."""
+    from IPython.display import display
+
+    wait = float(os.environ.get("NBPACK_SAVE_WAIT", "5"))
+    deadline_ms = int((time.time() + 60) * 1000)
+    handle = display({"application/javascript": _SAVE_JS % deadline_ms,
+                      "text/plain": "nbpack: asking Jupyter to save this notebook"}, raw=True, display_id=True)
+    seen = None
+    end = time.monotonic() + wait
+    try:
+        while time.monotonic() < end:
+            time.sleep(0.25)
+            try:
+                stamp = notebook.stat().st_mtime_ns
+            except OSError:
+                continue
+            if stamp == seen:
+                continue
+            seen = stamp
+            data, doc = _read_notebook(notebook)
+            state = _notebook_state(doc)
+            if state["stale"] is False:
+                return data, doc, state
+    finally:
+        # The saved output must not ask again when the notebook is opened later.
+        handle.update({"text/plain": "nbpack: asked Jupyter to save this notebook"}, raw=True)
+    return None
+
+
 def _stale_message(name: str, state: dict) -> tuple[str, str]:
     saved = state.get("saved_last_execution")
     was = f"up to In [{saved}]" if saved else "with no outputs"
@@ -1090,6 +1140,11 @@ def finish(upload: bool = True, status: str | None = None, error: str | None = N
     notebook, source = _find_notebook(bundle)
     nb_bytes, doc = _read_notebook(notebook) if notebook else (None, None)
     notebook_file = {"source": source or None, **_notebook_state(doc)}
+    if notebook is not None and notebook_file["stale"] and os.environ.get("JPY_SESSION_NAME"):
+        saved = _save_from_frontend(notebook)  # JupyterLab's Run All does not save; try once
+        if saved is not None:
+            nb_bytes, doc, state = saved
+            notebook_file = {"source": source or None, **state, "saved_by_kernel": True}
     if notebook is None:
         print(f"nbpack: the notebook file was not found (set NBPACK_NOTEBOOK); the return has no {nb_rel}")
     elif notebook_file["stale"]:

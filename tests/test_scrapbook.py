@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
 import warnings
 import zipfile
@@ -123,3 +124,8 @@ def test_a_table_parquet_refuses_is_a_one_line_error(tmp_path: Path, monkeypatch
     assert "bad" not in rt._STATE.values
     rt.save_value("ok", pd.DataFrame({"a": [1, 2]}))
     assert rt._STATE.values["ok"]["encoder"] == "pandas"
+    # Values travel in the return manifest (readers cap it at 16 MiB): a big one is refused, naming save_output.
+    big = pd.DataFrame({"x": [os.urandom(20).hex() for _ in range(60_000)]})  # ~2.4 MB that does not compress
+    with pytest.raises(rt.RuntimeProblem, match=r"save_value\('big'\): \d+ bytes encoded is too big.*save_output"):
+        rt.save_value("big", big)
+    assert set(rt._STATE.values) == {"ok"}

@@ -746,6 +746,9 @@ def save_output(src: str | os.PathLike | bytes, name: str | None = None) -> Path
 
 # scrapbook 0.5 knows payload version 1 only: it warns on any later one and skips validating it.
 SCRAP_VERSION = 1
+# Values travel inside nbpack-return.json, which readers cap at 16 MiB: bigger results belong in outputs/.
+MAX_VALUE_BYTES = 2 << 20
+MAX_VALUES_BYTES = 8 << 20
 
 
 def _parquet_b64(value: Any) -> str:
@@ -806,6 +809,12 @@ def save_value(name: str, value: Any) -> None:
         encoder, data = _encode_value(value)
     except RuntimeProblem as err:
         raise RuntimeProblem(f"save_value({name!r}): {err}") from None
+    size = len(json.dumps(data))
+    others = sum(len(json.dumps(v["data"])) for k, v in _STATE.values.items() if k != name)
+    if size > MAX_VALUE_BYTES or others + size > MAX_VALUES_BYTES:
+        raise RuntimeProblem(f"save_value({name!r}): {size} bytes encoded is too big for a value (limits: "
+                             f"{MAX_VALUE_BYTES} each, {MAX_VALUES_BYTES} in all); write it to a file and keep it "
+                             "with nbpack_runtime.save_output(path)")
     _bundle()
     _STATE.values[name] = {"name": name, "encoder": encoder, "data": data}
     if _in_kernel() and data is not None:

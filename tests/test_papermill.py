@@ -148,3 +148,22 @@ def test_nbpack_run_p_unknown_parameter_is_one_line_error(tmp_path: Path, capsys
 ])
 def test_papermill_command_lines_parse(argv: list[str], expected: tuple) -> None:
     assert _papermill_cli_output(argv) == expected
+
+
+def test_papermill_python_api_with_injected_output_path(tmp_path: Path) -> None:
+    """papermill's Python API from a script: the kernel's parent is not papermill's CLI, so the output is found through
+    PAPERMILL_OUTPUT_PATH, the parameter papermill's --inject-output-path adds (here passed by hand)."""
+    folder = tmp_path / "unpacked"
+    _unpack(_bundle(tmp_path), folder)
+    script = ("import sys, papermill\n"
+              "papermill.execute_notebook('nb.ipynb', sys.argv[1], progress_bar=False,\n"
+              "    parameters={'threshold': 7, 'PAPERMILL_OUTPUT_PATH': sys.argv[1]})\n")
+    out = tmp_path / "api-out.ipynb"
+    env = {k: v for k, v in os.environ.items() if k != "NBPACK_NOTEBOOK"}
+    proc = subprocess.run([sys.executable, "-c", script, str(out)], cwd=folder, env=env, capture_output=True,
+                          text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    manifest, nb, _ = _return(folder)
+    _check_executed(nb, 7, "none")
+    assert manifest["provenance"]["notebook_file"]["source"] == "papermill"
+    assert manifest["provenance"]["parameters"] == {"threshold": 7, "PAPERMILL_OUTPUT_PATH": str(out)}

@@ -95,8 +95,8 @@ def test_unsaved_run_is_flagged_then_save_and_rerun_sends_the_current_notebook(t
 
 
 @contextlib.contextmanager
-def _jupyter_lab(root: Path, scratch: Path) -> Iterator[str]:
-    """A real JupyterLab server on 127.0.0.1 serving `root`; yields its base URL (token ``tok``)."""
+def _jupyter_server(app: str, root: Path, scratch: Path) -> Iterator[str]:
+    """A real JupyterLab or Notebook 7 (`app`) on 127.0.0.1 serving `root`; yields its base URL (token ``tok``)."""
     port = free_port()
     env = {**os.environ, "HOME": str(scratch), "JUPYTER_CONFIG_DIR": str(scratch / "config"),
            "JUPYTER_DATA_DIR": str(scratch / "data"), "JUPYTER_RUNTIME_DIR": str(scratch / "runtime"),
@@ -104,7 +104,7 @@ def _jupyter_lab(root: Path, scratch: Path) -> Iterator[str]:
     for name in ("NBPACK_NOTEBOOK", "NBPACK_RETURN_PATH", "NBPACK_SAVE_WAIT"):
         env.pop(name, None)
     with open(scratch / "lab.log", "wb") as log:
-        lab = subprocess.Popen([str(Path(sys.executable).parent / "jupyter-lab"), "--no-browser", "--allow-root",
+        lab = subprocess.Popen([str(Path(sys.executable).parent / app), "--no-browser", "--allow-root",
                                 "--ServerApp.ip=127.0.0.1", f"--ServerApp.port={port}",
                                 "--IdentityProvider.token=tok", f"--ServerApp.root_dir={root}"],
                                env=env, stdout=log, stderr=subprocess.STDOUT)
@@ -127,16 +127,29 @@ def _jupyter_lab(root: Path, scratch: Path) -> Iterator[str]:
             lab.wait(10)
 
 
+def _wait_kernel_idle(url: str) -> None:
+    for _ in range(360):
+        with urllib.request.urlopen(f"{url}/api/kernels?token=tok", timeout=10) as resp:
+            kernels = json.load(resp)
+        if kernels and all(k["execution_state"] == "idle" for k in kernels):
+            return
+        time.sleep(0.5)
+    raise AssertionError(f"no idle kernel at {url}: {kernels}")
+
+
 @pytest.mark.browser
-def test_run_all_in_jupyterlab_without_saving_sends_the_executed_notebook(tmp_path: Path, page) -> None:
-    """JupyterLab 4's Run All, no save: the results cell has Lab save the notebook, so the return holds its outputs."""
+@pytest.mark.parametrize(("app", "path"), [("jupyter-lab", "lab/tree"), ("jupyter-notebook", "notebooks")])
+def test_run_all_in_jupyter_without_saving_sends_the_executed_notebook(tmp_path: Path, page, app: str,
+                                                                       path: str) -> None:
+    """Run All in JupyterLab 4 or Notebook 7, no save: the results cell has the front end save the notebook, so
+    the return holds its outputs."""
     folder = _unpacked(tmp_path)
     scratch = tmp_path / "lab"
     scratch.mkdir()
-    with _jupyter_lab(folder, scratch) as url:
-        page.goto(f"{url}/lab/tree/nb.ipynb?token=tok", timeout=120_000)
+    with _jupyter_server(app, folder, scratch) as url:
+        page.goto(f"{url}/{path}/nb.ipynb?token=tok", timeout=120_000)
         page.locator(".jp-NotebookPanel .jp-Cell").first.wait_for(timeout=180_000)
-        page.wait_for_function("() => /Idle/.test(document.body.innerText)", timeout=180_000)
+        _wait_kernel_idle(url)
         page.locator(".lm-MenuBar-itemLabel", has_text=re.compile(r"^Run$")).click()
         page.locator(".lm-Menu-itemLabel", has_text=re.compile(r"^Run All Cells$")).click()
         page.locator(".jp-OutputArea-output", has_text="return bundle r-").wait_for(timeout=180_000)

@@ -167,3 +167,22 @@ def test_papermill_python_api_with_injected_output_path(tmp_path: Path) -> None:
     _check_executed(nb, 7, "none")
     assert manifest["provenance"]["notebook_file"]["source"] == "papermill"
     assert manifest["provenance"]["parameters"] == {"threshold": 7, "PAPERMILL_OUTPUT_PATH": str(out)}
+
+
+def test_the_option_table_matches_papermills_own_cli() -> None:
+    """The command-line reading knows which of papermill's options take no value or two: checked against its CLI."""
+    import click
+    from papermill.cli import papermill as command
+
+    from nbpack.runtime.nbpack_runtime import _PAPERMILL_FLAGS, _PAPERMILL_PAIRS
+
+    flags, pairs = set(), set()
+    for param in command.get_params(click.Context(command, **command.context_settings)):  # with -h/--help
+        if param.param_type_name != "option":
+            continue
+        names = [*param.opts, *param.secondary_opts]
+        if param.is_flag or param.secondary_opts:
+            flags.update(names)
+        elif param.nargs == 2:
+            pairs.update(names)
+    assert flags == _PAPERMILL_FLAGS and pairs == _PAPERMILL_PAIRS

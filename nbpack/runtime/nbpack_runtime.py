@@ -781,7 +781,7 @@ def _encode_value(value: Any) -> tuple[str, Any]:
     if _is_instance(value, "pandas", "DataFrame") or _is_instance(value, "pyarrow", "Table"):
         try:
             return "pandas", _parquet_b64(value)
-        except Exception as err:  # e.g. non-string column names, which Parquet refuses
+        except Exception as err:  # e.g. a column mixing ints and text, which Parquet refuses
             raise RuntimeProblem(f"this table cannot be saved as Parquet ({type(err).__name__}: {err})") from None
     if _is_instance(value, "numpy", "ndarray"):
         value = value.tolist()

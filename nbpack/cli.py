@@ -171,12 +171,16 @@ def inspect(file: str, as_json: bool) -> None:
 @click.option("--timeout", default=600, show_default=True, help="Seconds allowed per cell.")
 @click.option("--kernel", default="python3", show_default=True, help="Kernel name.")
 @click.option("--upload", is_flag=True, help="Also upload the return bundle to the bundle's return endpoint.")
-def run(bundle: str, out: str, timeout: int, kernel: str, upload: bool) -> None:
+@click.option("-p", "--parameter", "parameters", nargs=2, multiple=True, metavar="NAME VALUE",
+              help="Set a notebook parameter as papermill does (injected-parameters cell); repeatable.")
+def run(bundle: str, out: str, timeout: int, kernel: str, upload: bool,
+        parameters: tuple[tuple[str, str], ...]) -> None:
     """Execute a bundle's notebook in a real kernel and write the return bundle."""
-    from .execute import run_bundle
+    from .execute import parameter_value, run_bundle
 
     started = time.perf_counter()
-    result = run_bundle(bundle, out, timeout=timeout, kernel_name=kernel, upload=upload)
+    result = run_bundle(bundle, out, timeout=timeout, kernel_name=kernel, upload=upload,
+                        parameters={name: parameter_value(value) for name, value in parameters} or None)
     took = time.perf_counter() - started
     _fail_unless_done(result, out)
     click.echo(f"{out}: return bundle written in {took:.2f}s (status {result.status})")

@@ -11,6 +11,7 @@ import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import nbformat
 from jupyter_client.manager import AsyncKernelManager
@@ -24,7 +25,7 @@ from .bundle import RUNTIME_MODULE, open_bundle
 from .errors import InvalidInput, NbpackError
 from .notebook import notebook_bytes, read_notebook, tagged_cells
 
-__all__ = ["RunResult", "run_bundle", "run_folder"]
+__all__ = ["RunResult", "run_bundle", "run_folder", "parameter_value", "inject_parameters"]
 
 
 class NotebookFailed(NbpackError):
@@ -52,15 +53,54 @@ def _error_line(exc: BaseException) -> str:
     return (text.strip().splitlines() or [type(exc).__name__])[0][:500]
 
 
+def parameter_value(text: str) -> Any:
+    """A ``-p NAME VALUE`` value typed as papermill's CLI types it: True/False/None, int, float, else the text."""
+    if text in ("True", "False", "None"):
+        return {"True": True, "False": False, "None": None}[text]
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return text
+
+
+def inject_parameters(nb_path: Path, parameters: dict[str, Any], kernel_name: str) -> None:
+    """Rewrite the notebook with papermill's ``injected-parameters`` cell after its ``parameters`` cell.
+
+    papermill's own code writes the cell (its Python translator, its placement, ``metadata.papermill.parameters``),
+    so a bundle run with ``nbpack run -p`` is the notebook papermill would have run.
+    """
+    from papermill.inspection import inspect_notebook
+    from papermill.iorw import load_notebook_node
+    from papermill.parameterize import parameterize_notebook
+
+    known = inspect_notebook(str(nb_path))
+    if not known:
+        raise InvalidInput(f"notebook {nb_path.name} has no cell tagged 'parameters'; -p has nothing to set")
+    unknown = sorted(set(parameters) - set(known))
+    if unknown:
+        raise InvalidInput(f"notebook {nb_path.name} has no parameter {', '.join(map(repr, unknown))}; "
+                           f"its parameters are: {', '.join(known)}")
+    nb = parameterize_notebook(load_notebook_node(str(nb_path)), parameters, kernel_name=kernel_name)
+    nb_path.write_bytes(notebook_bytes(nb))
+
+
 def run_folder(folder: Path, out: Path, *, timeout: int = 600, kernel_name: str = "python3",
-               upload: bool = False, env: dict[str, str] | None = None) -> RunResult:
-    """Execute an unpacked bundle in ``folder``; the results cell writes the return bundle to ``out``."""
+               upload: bool = False, env: dict[str, str] | None = None,
+               parameters: dict[str, Any] | None = None) -> RunResult:
+    """Execute an unpacked bundle in ``folder``; the results cell writes the return bundle to ``out``.
+
+    ``parameters`` are injected first, the papermill way (see ``inject_parameters``).
+    """
     import json
 
     from .bundle import MANIFEST
 
     manifest = json.loads((folder / MANIFEST).read_text("utf-8"))
     nb_path = folder / manifest["payload"]["notebook"]
+    if parameters:
+        inject_parameters(nb_path, parameters, kernel_name)
     nb = read_notebook(nb_path.read_bytes(), f"notebook {nb_path.name}")
     results_at = set(tagged_cells(nb, manifest["cells"]["results"]))
     out = Path(out).resolve()
@@ -117,7 +157,8 @@ def run_folder(folder: Path, out: Path, *, timeout: int = 600, kernel_name: str 
 
 
 def run_bundle(bundle: str | Path, out: str | Path, *, timeout: int = 600, kernel_name: str = "python3",
-               upload: bool = False, workdir: Path | None = None) -> RunResult:
+               upload: bool = False, workdir: Path | None = None,
+               parameters: dict[str, Any] | None = None) -> RunResult:
     """Unpack ``bundle`` (checked) into a scratch folder and execute it; the return bundle goes to ``out``."""
     out = Path(out).resolve()
     if out.exists() and out.is_dir():
@@ -132,7 +173,8 @@ def run_bundle(bundle: str | Path, out: str | Path, *, timeout: int = 600, kerne
         try:
             # The kernel never uploads: a failure there would only be printed in the results cell, naming the
             # .part path. The upload happens here, of the zip at its final path, and its outcome is returned.
-            result = run_folder(folder, tmp_out, timeout=timeout, kernel_name=kernel_name, upload=False)
+            result = run_folder(folder, tmp_out, timeout=timeout, kernel_name=kernel_name, upload=False,
+                                parameters=parameters)
             os.replace(tmp_out, out)
         finally:
             tmp_out.unlink(missing_ok=True)

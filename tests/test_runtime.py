@@ -260,7 +260,7 @@ def test_notebook_values_outputs_and_return_zip(tmp_path, server):
             if mime.startswith("application/scrapbook.scrap."):
                 assert out["metadata"]["scrapbook"] == {"name": payload["name"], "data": True, "display": False}
                 assert mime == f"application/scrapbook.scrap.{payload['encoder']}+json"
-                assert payload["version"] == 2
+                assert payload["version"] == 1  # scrapbook 0.5 knows payload version 1 only
                 scraps[payload["name"]] = (payload["encoder"], payload["data"])
     assert scraps["n_rows"] == ("json", 3)
     assert scraps["label"] == ("text", "bright stars")

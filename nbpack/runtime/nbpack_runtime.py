@@ -1040,11 +1040,48 @@ def save_output(src: str | os.PathLike | bytes, name: str | None = None) -> Path
     return target
 
 
+# scrapbook 0.5 knows payload version 1 only: it warns on any later one and skips validating it.
+SCRAP_VERSION = 1
+# Values travel inside nbpack-return.json, which readers cap at 16 MiB: bigger results belong in outputs/.
+MAX_VALUE_BYTES = 2 << 20
+MAX_VALUES_BYTES = 8 << 20
+
+
+def _parquet_b64(value: Any) -> str:
+    """A DataFrame (through its own ``to_parquet``, as scrapbook's pandas encoder) or Arrow table as base64 Parquet."""
+    import base64
+    import io
+
+    buf = io.BytesIO()
+    if isinstance(value, sys.modules["pyarrow"].Table):
+        import pyarrow.parquet as pq
+        pq.write_table(value, buf)
+    else:
+        value.to_parquet(buf, engine="pyarrow")
+    return base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+def _is_instance(value: Any, module: str, name: str) -> bool:
+    # Only a module already imported can have made the value: nothing is imported to find out.
+    mod = sys.modules.get(module)
+    return mod is not None and isinstance(value, getattr(mod, name, ()))
+
+
 def _encode_value(value: Any) -> tuple[str, Any]:
-    # The same choice scrapbook's glue() makes: text for strings, json when JSON-able.
+    # scrapbook's glue() choices, so read_notebook().scraps gives each value back with its type: text for strings,
+    # pandas (base64 Parquet) for a DataFrame, json when JSON-able. An Arrow table (what bundle.catalog() gives)
+    # is stored as Parquet too and comes back from scrapbook as a DataFrame; what scrapbook cannot take is kept as
+    # its repr text.
     if isinstance(value, str):
         return "text", value
-    if hasattr(value, "item") and not isinstance(value, (list, dict)):
+    if _is_instance(value, "pandas", "DataFrame") or _is_instance(value, "pyarrow", "Table"):
+        try:
+            return "pandas", _parquet_b64(value)
+        except Exception as err:  # e.g. a column mixing ints and text, which Parquet refuses
+            raise RuntimeProblem(f"this table cannot be saved as Parquet ({type(err).__name__}: {err})") from None
+    if _is_instance(value, "numpy", "ndarray"):
+        value = value.tolist()
+    elif hasattr(value, "item") and not isinstance(value, (list, dict)):
         try:
             value = value.item()  # numpy scalars
         except Exception:
@@ -1057,13 +1094,28 @@ def _encode_value(value: Any) -> tuple[str, Any]:
 
 
 def save_value(name: str, value: Any) -> None:
-    """Record a named value for the return bundle and glue it into the notebook the way scrapbook does."""
-    encoder, data = _encode_value(value)
+    """Record a named value for the return bundle and glue it into the notebook as scrapbook's ``glue`` does.
+
+    ``scrapbook.read_notebook(path).scraps[name].data`` then gives it back: str, JSON types, a DataFrame (also for
+    a pyarrow Table). ``None`` is kept in the return manifest but not glued: scrapbook's payload schema has no null.
+    """
+    if not isinstance(name, str) or not name:
+        raise RuntimeProblem(f"save_value needs a non-empty string name, not {name!r}")
+    try:
+        encoder, data = _encode_value(value)
+    except RuntimeProblem as err:
+        raise RuntimeProblem(f"save_value({name!r}): {err}") from None
+    size = len(json.dumps(data))
+    others = sum(len(json.dumps(v["data"])) for k, v in _STATE.values.items() if k != name)
+    if size > MAX_VALUE_BYTES or others + size > MAX_VALUES_BYTES:
+        raise RuntimeProblem(f"save_value({name!r}): {size} bytes encoded is too big for a value (limits: "
+                             f"{MAX_VALUE_BYTES} each, {MAX_VALUES_BYTES} in all); write it to a file and keep it "
+                             "with nbpack_runtime.save_output(path)")
     _bundle()
     _STATE.values[name] = {"name": name, "encoder": encoder, "data": data}
-    if _in_kernel():
+    if _in_kernel() and data is not None:
         from IPython.display import display
-        payload = {"name": name, "data": data, "encoder": encoder, "version": 2}
+        payload = {"name": name, "data": data, "encoder": encoder, "version": SCRAP_VERSION}
         display({f"application/scrapbook.scrap.{encoder}+json": payload},
                 metadata={"scrapbook": {"name": name, "data": True, "display": False}}, raw=True)
 
@@ -1083,21 +1135,218 @@ def return_id(bundle_id: str, entries: list[tuple[str, str]]) -> str:
     return "r-" + h.hexdigest()[:24]
 
 
-def _notebook_path(bundle: Bundle) -> Path | None:
+# papermill 2.x CLI options that take no value, or two; every other option takes one (papermill/cli.py).
+_PAPERMILL_FLAGS = {
+    "--help-notebook", "--inject-input-path", "--inject-output-path", "--inject-paths",
+    "--request-save-on-cell-execute", "--no-request-save-on-cell-execute", "--prepare-only", "--prepare-execute",
+    "--progress-bar", "--no-progress-bar", "--log-output", "--no-log-output", "--report-mode", "--no-report-mode",
+    "--version", "-h", "--help"}
+_PAPERMILL_PAIRS = {"-p", "--parameters", "-r", "--parameters_raw"}
+
+
+def _papermill_cli_output(argv: list[str]) -> tuple[str | None, str | None]:
+    """(OUTPUT_PATH, --cwd) of a ``papermill [OPTIONS] NOTEBOOK_PATH OUTPUT_PATH`` command line (or python -m)."""
+    starts = [i for i, a in enumerate(argv[:3]) if Path(a).name == "papermill"]
+    if not starts:
+        return None, None
+    args, positional, i, cwd = argv[starts[0] + 1:], [], 0, None
+    while i < len(args):
+        arg = args[i]
+        if arg == "--":
+            positional += args[i + 1:]
+            break
+        if arg.startswith("-") and arg != "-":
+            attached = "=" in arg if arg.startswith("--") else len(arg) > 2  # --opt=v, -kpython3
+            if arg == "--cwd" and i + 1 < len(args):
+                cwd = args[i + 1]
+            elif arg.startswith("--cwd="):
+                cwd = arg[len("--cwd="):]
+            i += 1 if attached or arg in _PAPERMILL_FLAGS else 3 if arg in _PAPERMILL_PAIRS else 2
+            continue
+        positional.append(arg)
+        i += 1
+    return (positional[1] if len(positional) > 1 else None), cwd
+
+
+def _ancestors(limit: int = 4) -> list[tuple[list[str], Path]]:
+    """(argv, cwd) of the processes above this one, nearest first (Linux /proc; empty elsewhere)."""
+    found: list[tuple[list[str], Path]] = []
+    pid = os.getppid()
+    while pid > 1 and len(found) < limit:
+        try:
+            argv = [a.decode(errors="replace") for a in Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0") if a]
+            cwd = Path(os.readlink(f"/proc/{pid}/cwd"))
+            pid = int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            break
+        found.append((argv, cwd))
+    return found
+
+
+def _ipython() -> Any:
+    return sys.modules["IPython"].get_ipython() if _in_kernel() else None
+
+
+def _papermill_output() -> Path | None:
+    """papermill's output notebook, which it rewrites as each cell starts; papermill does not tell the kernel where.
+
+    ``PAPERMILL_OUTPUT_PATH`` (papermill's --inject-output-path or --inject-paths) names it; otherwise the papermill
+    command line that started this kernel does. A file counts only if papermill's metadata in it says it is an output.
+    """
+    procs = _ancestors()
+    bases = [cwd for _, cwd in procs] + [Path.cwd()]
+    raw: list[tuple[str, list[Path]]] = []
+    injected = (getattr(_ipython(), "user_ns", None) or {}).get("PAPERMILL_OUTPUT_PATH")
+    if isinstance(injected, str):
+        raw.append((injected, bases))
+    for argv, cwd in procs:
+        out, moved = _papermill_cli_output(argv)
+        if out:
+            # papermill writes relative to the directory it started in; with --cwd it has since moved into that one.
+            started = [cwd]
+            if moved and not Path(moved).is_absolute():
+                depth = len(Path(os.path.normpath(moved)).parts)
+                started = [cwd.parents[depth - 1]] if 0 < depth <= len(cwd.parents) else []
+            raw.append((out, started))
+    for text, dirs in raw:
+        if text in ("", "-") or "://" in text or "{" in text:
+            continue  # stdout, a remote store, or a path papermill formats with parameters
+        for base in dirs:
+            cand = base / text
+            try:
+                meta = json.loads(cand.read_bytes()).get("metadata", {}).get("papermill", {})
+            except (OSError, ValueError, AttributeError):
+                continue
+            if cand.suffix == ".ipynb" and isinstance(meta, dict) and meta.get("output_path"):
+                return cand
+    return None
+
+
+def _find_notebook(bundle: Bundle) -> tuple[Path | None, str]:
+    """The notebook file to send and where it was found: NBPACK_NOTEBOOK, papermill, jupyter or bundle."""
     nb_name = (bundle.manifest.get("payload") or {}).get("notebook", "")
-    candidates: list[Path] = []
+    candidates: list[tuple[Path, str]] = []
     if os.environ.get("NBPACK_NOTEBOOK"):
-        candidates.append(Path(os.environ["NBPACK_NOTEBOOK"]))
+        candidates.append((Path(os.environ["NBPACK_NOTEBOOK"]), "NBPACK_NOTEBOOK"))
+    papermill = _papermill_output()
+    if papermill is not None:
+        candidates.append((papermill, "papermill"))
     session = os.environ.get("JPY_SESSION_NAME")
     if session:
         # jupyter_server sets it to the notebook path, relative to the server root or absolute.
-        candidates += [Path(session), Path.cwd() / Path(session).name, bundle.root / Path(session).name]
+        candidates += [(p, "jupyter") for p in (Path(session), Path.cwd() / Path(session).name,
+                                                bundle.root / Path(session).name)]
     if nb_name:
-        candidates.append(bundle.root / nb_name)
-    for cand in candidates:
+        candidates.append((bundle.root / nb_name, "bundle"))
+    for cand, source in candidates:
         if cand.is_file() and cand.suffix == ".ipynb":
-            return cand
+            return cand, source
+    return None, ""
+
+
+def _notebook_path(bundle: Bundle) -> Path | None:
+    return _find_notebook(bundle)[0]
+
+
+def _read_notebook(path: Path) -> tuple[bytes, dict | None]:
+    """The file's bytes and parsed JSON; papermill may be rewriting it (not atomically) as we read: retry a little."""
+    data = b""
+    for _ in range(5):
+        data = path.read_bytes()
+        try:
+            doc = json.loads(data)
+            return data, doc if isinstance(doc, dict) else None
+        except ValueError:
+            time.sleep(0.2)
+    return data, None
+
+
+def _notebook_state(doc: dict | None) -> dict:
+    """Whether the notebook file holds what this kernel ran before the current cell.
+
+    JupyterLab's Run All does not save: the file then lacks the last cell the kernel ran (same execution count and
+    source). ``stale`` is None outside a kernel, where there is nothing to compare with.
+    """
+    saved = [c for c in (doc or {}).get("cells", []) if isinstance(c, dict) and c.get("cell_type") == "code"
+             and isinstance(c.get("execution_count"), int)]
+    state: dict[str, Any] = {"stale": None,
+                             "saved_last_execution": max((c["execution_count"] for c in saved), default=None)}
+    hist = getattr(getattr(_ipython(), "history_manager", None), "input_hist_raw", None)
+    if not isinstance(hist, list) or doc is None:
+        return state
+    # hist[0] is empty and hist[-1] is the cell running now (IPython's own execution_count differs across versions).
+    ran = len(hist) - 2
+    state["kernel_last_execution"] = ran if ran >= 1 else None
+    if ran < 1:
+        state["stale"] = False
+        return state
+
+    def source(cell: dict) -> str:
+        src = cell.get("source", "")
+        return "".join(src) if isinstance(src, list) else str(src)
+
+    state["stale"] = not any(c["execution_count"] == ran and source(c).strip() == str(hist[ran]).strip()
+                             for c in saved)
+    return state
+
+
+# JupyterLab 4 and Notebook 7 run a trusted application/javascript output (their javascript-extension), but give
+# it no handle on the app: the save goes through the app's own key handling, as a Ctrl+S (Cmd+S on a Mac) on the
+# output. Lumino reads keyCode, which a synthetic event only has when defined on it. The output is laid out after
+# the code runs, hence the timeout; past the deadline (a notebook reopened later) it does nothing.
+_SAVE_JS = """\
+(function (node) {
+  if (!node || Date.now() > %d) return;
+  setTimeout(function () {
+    var panel = node.closest && node.closest('.jp-NotebookPanel');
+    if (!panel || panel.offsetParent === null) return;
+    var mac = /Mac|iPhone|iPad/.test(navigator.platform);
+    var ev = new KeyboardEvent('keydown', {key: 's', code: 'KeyS', ctrlKey: !mac, metaKey: mac, bubbles: true,
+                                           cancelable: true});
+    Object.defineProperty(ev, 'keyCode', {get: function () { return 83; }});
+    node.dispatchEvent(ev);
+  }, 0);
+})(typeof element === 'undefined' ? null : (element[0] || element));
+"""
+
+
+def _save_from_frontend(notebook: Path) -> tuple[bytes, dict | None, dict] | None:
+    """Ask the Jupyter front end to save the notebook; the file, once it holds what the kernel ran (else None)."""
+    from IPython.display import display
+
+    wait = float(os.environ.get("NBPACK_SAVE_WAIT", "5"))
+    deadline_ms = int((time.time() + 60) * 1000)
+    handle = display({"application/javascript": _SAVE_JS % deadline_ms,
+                      "text/plain": "nbpack: asking Jupyter to save this notebook"}, raw=True, display_id=True)
+    seen = None
+    end = time.monotonic() + wait
+    try:
+        while time.monotonic() < end:
+            time.sleep(0.25)
+            try:
+                stamp = notebook.stat().st_mtime_ns
+            except OSError:
+                continue
+            if stamp == seen:
+                continue
+            seen = stamp
+            data, doc = _read_notebook(notebook)
+            state = _notebook_state(doc)
+            if state["stale"] is False:
+                return data, doc, state
+    finally:
+        # The saved output must not ask again when the notebook is opened later.
+        handle.update({"text/plain": "nbpack: asked Jupyter to save this notebook"}, raw=True)
     return None
+
+
+def _stale_message(name: str, state: dict) -> tuple[str, str]:
+    saved = state.get("saved_last_execution")
+    was = f"up to In [{saved}]" if saved else "with no outputs"
+    text = (f"nbpack: {name} on disk is older than what this kernel ran (saved {was}; the kernel ran In "
+            f"[{state.get('kernel_last_execution')}]). This return carries the notebook as last saved. To send the "
+            "current one, save the notebook (Ctrl+S, or File > Save Notebook) and run this cell again.")
+    return text, f"<p style='color:#b00;font-weight:bold'>{html.escape(text)}</p>"
 
 
 def _kernel_name(notebook: Path | None) -> str:
@@ -1108,7 +1357,16 @@ def _kernel_name(notebook: Path | None) -> str:
         return "python3"
 
 
-def _provenance(bundle: Bundle, notebook: Path | None) -> dict:
+def _json_safe(value: Any) -> bool:
+    try:
+        json.dumps(value, allow_nan=False)
+        return True
+    except (TypeError, ValueError):
+        return False
+
+
+def _provenance(bundle: Bundle, notebook: Path | None, doc: dict | None = None,
+                notebook_file: dict | None = None) -> dict:
     names = [_split_req(s)[0] for s in (bundle.manifest.get("payload") or {}).get("requirements") or []]
     packages = {}
     for name in [*names, "pyarrow"]:
@@ -1116,8 +1374,15 @@ def _provenance(bundle: Bundle, notebook: Path | None) -> dict:
             packages[name] = importlib.metadata.version(name)
         except importlib.metadata.PackageNotFoundError:
             packages[name] = "missing"
-    return {"python": platform.python_version(), "packages": packages, "kernel": _kernel_name(notebook),
+    prov = {"python": platform.python_version(), "packages": packages, "kernel": _kernel_name(notebook),
             "host": socket.gethostname(), "platform": platform.platform(), "runtime_version": __version__}
+    # Parameters papermill (or `nbpack run -p`, through papermill's own code) injected, as it records them.
+    params = (((doc or {}).get("metadata") or {}).get("papermill") or {}).get("parameters")
+    if isinstance(params, dict) and params:
+        prov["parameters"] = {str(k): v if _json_safe(v) else repr(v) for k, v in params.items()}
+    if notebook_file is not None:
+        prov["notebook_file"] = notebook_file
+    return prov
 
 
 # The identifier rules and default license of nbpack/rocrate.py, written again here because the runtime cannot
@@ -1243,21 +1508,37 @@ def finish(upload: bool = True, status: str | None = None, error: str | None = N
         _STATE.error = error
     status = status or ("failed" if _STATE.error else "completed")
     nb_rel = (bundle.manifest.get("payload") or {}).get("notebook") or "notebook.ipynb"
-    notebook = _notebook_path(bundle)
+    notebook, source = _find_notebook(bundle)
+    nb_bytes, doc = _read_notebook(notebook) if notebook else (None, None)
+    notebook_file = {"source": source or None, **_notebook_state(doc)}
+    if notebook is not None and notebook_file["stale"] and os.environ.get("JPY_SESSION_NAME"):
+        saved = _save_from_frontend(notebook)  # JupyterLab's Run All does not save; try once
+        if saved is not None:
+            nb_bytes, doc, state = saved
+            notebook_file = {"source": source or None, **state, "saved_by_kernel": True}
     if notebook is None:
         print(f"nbpack: the notebook file was not found (set NBPACK_NOTEBOOK); the return has no {nb_rel}")
+    elif notebook_file["stale"]:
+        text, html_text = _stale_message(notebook.name, notebook_file)
+        if _in_kernel():
+            from IPython.display import display
+            display({"text/plain": text, "text/html": html_text}, raw=True)  # readable in any front end
+        else:
+            print(text)
 
     out_dir = bundle.root / "outputs"
-    entries: list[tuple[str, Path]] = [(nb_rel, notebook)] if notebook else []
+    # The notebook travels as the snapshot read above: papermill may rewrite the file while the zip is written.
+    entries: list[tuple[str, Path | bytes]] = [(nb_rel, nb_bytes)] if nb_bytes is not None else []
     if out_dir.is_dir():
         entries += [(f"outputs/{p.relative_to(out_dir).as_posix()}", p)
                     for p in sorted(out_dir.rglob("*")) if p.is_file()]
-    entries.sort()
-    contents = [{"path": a, "bytes": p.stat().st_size, "sha256": _sha256(p)} for a, p in entries]
+    entries.sort(key=lambda e: e[0])
+    contents = [{"path": a, "bytes": len(p), "sha256": hashlib.sha256(p).hexdigest()} if isinstance(p, bytes)
+                else {"path": a, "bytes": p.stat().st_size, "sha256": _sha256(p)} for a, p in entries]
     rid = return_id(bundle.id, [(c["path"], c["sha256"]) for c in contents])
     outputs = []
     for c, (_, p) in zip(contents, entries, strict=True):
-        if c["path"].startswith("outputs/"):
+        if c["path"].startswith("outputs/") and isinstance(p, Path):
             out = dict(c)
             mt = mimetypes.guess_type(p.name)[0]
             if mt:
@@ -1268,7 +1549,8 @@ def finish(upload: bool = True, status: str | None = None, error: str | None = N
     manifest = {"format": "nbpack-return", "format_version": "1.0", "id": rid, "bundle_id": bundle.id,
                 "status": status, "error": _STATE.error if status == "failed" else None,
                 "started": _STATE.started or _now(), "ended": _now(), "notebook": nb_rel, "outputs": outputs,
-                "values": list(_STATE.values.values()), "provenance": _provenance(bundle, notebook),
+                "values": list(_STATE.values.values()),
+                "provenance": _provenance(bundle, notebook, doc, notebook_file),
                 "contents": contents}
     blobs: list[tuple[str, bytes | Path]] = [*entries,
                                              (RETURN_MANIFEST, json.dumps(manifest, indent=2).encode()),

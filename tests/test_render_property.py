@@ -29,7 +29,7 @@ from markupsafe import escape
 from nbpack import schema
 from nbpack.bundle import MANIFEST, bundle_id_for, open_bundle, write_zip
 from nbpack.inspect import describe
-from server import create_app
+from tests.helpers import make_app
 
 API_KEY = "render-property-key"
 SCHEMA = json.loads(resources.files("nbpack.schemas").joinpath("bundle-1.0.schema.json").read_text("utf-8"))
@@ -129,9 +129,8 @@ def client(tmp_path_factory: pytest.TempPathFactory):  # noqa: ANN201 - Flask te
     # Facilities so the landing page ranks hubs for each drawn bundle too (sites, packages, GPU, memory).
     overlay.write_text('["SURF/ASTRON JupyterHub"]\nsites = ["SARA-DCACHE"]\npackages = ["astropy==6.0.1"]\n'
                        'gpu = true\nmemory_gb = 8\n["ESCAPE BinderHub"]\nlaunch = "binderhub"\n')
-    app = create_app({"storage": str(tmp / "store"), "secret_key": "s" * 32, "api_keys": API_KEY,
-                      "cache_dir": str(tmp / "cache"), "hubs_file": str(overlay),
-                      "esap_facilities_file": str(REPO / "examples" / "esap_facilities.json")})
+    app = make_app(tmp, api_keys=API_KEY, hubs_file=str(overlay),
+                   esap_facilities_file=str(REPO / "examples" / "esap_facilities.json"))
     return app.test_client()
 
 

@@ -34,8 +34,7 @@ from nbpack.cli import main
 from nbpack.create import spec_from_request
 from nbpack.errors import InvalidInput
 from nbpack.runtime import nbpack_runtime as rt
-from server import create_app
-from tests.helpers import reference_table, template_notebook
+from tests.helpers import make_app, reference_table, template_notebook
 from tests.openapi_check import check_response
 
 CONTEXT_FILE = Path(rocrate.__file__).parent / "data" / "ro-crate.jsonld"
@@ -260,8 +259,7 @@ def test_a_failed_run_s_crate_is_still_valid(tmp_path: Path, validator_cache: Pa
 
 
 def test_the_api_takes_a_license_and_refuses_a_bad_one(tmp_path: Path) -> None:
-    app = create_app({"storage": str(tmp_path / "store"), "secret_key": "s" * 32, "api_keys": "k-1",
-                      "cache_dir": str(tmp_path / "cache")})
+    app = make_app(tmp_path, api_keys="k-1")
     client = app.test_client()
     body = {"title": "Licensed", "catalogs": [{"name": "c", "rows": [{"a": 1}]}]}
     resp = client.post("/api/v1/bundles", json={**body, "license": "cc0-1.0"}, headers={"X-API-Key": "k-1"})

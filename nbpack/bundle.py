@@ -194,6 +194,8 @@ def _load_template(spec: BuildSpec) -> Any:
         except OSError as exc:
             raise InvalidInput(f"notebook {path}: cannot read ({exc.strerror})") from None
         return read_notebook(data, f"notebook {path.name}"), spec.notebook_name or path.name
+    if src is None:
+        raise InvalidInput("no notebook given")
     return read_notebook(src, "notebook"), spec.notebook_name
 
 

@@ -479,13 +479,15 @@ def _with_voparquet_metadata(schema: pa.Schema, file_meta: dict[bytes, bytes]) -
         return schema
     found: dict[str, dict[str, str]] = {}
     for el in root.iter():
-        if el.tag.rsplit("}", 1)[-1] != "FIELD" or not el.get("name"):
+        name = el.get("name")
+        if el.tag.rsplit("}", 1)[-1] != "FIELD" or not name:
             continue
-        meta = {k: el.get(k) for k in ("unit", "ucd", "utype") if el.get(k)}
+        meta = {k: v for k in ("unit", "ucd", "utype") if (v := el.get(k))}
         for child in el:
-            if child.tag.rsplit("}", 1)[-1] == "DESCRIPTION" and (child.text or "").strip():
-                meta["description"] = child.text.strip()
-        found[el.get("name")] = meta
+            text = (child.text or "").strip()
+            if child.tag.rsplit("}", 1)[-1] == "DESCRIPTION" and text:
+                meta["description"] = text
+        found[name] = meta
     fields = []
     for field in schema:
         meta = {**found.get(field.name, {}), **_decoded(field.metadata)}

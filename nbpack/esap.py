@@ -79,7 +79,7 @@ def _item_data(item: Any) -> dict:
             try:
                 # some stored items use Python-style single quotes; ESAP's Zooniverse client does the same swap
                 data = json.loads(data.replace("'", '"') if isinstance(data, str) else data)
-            except ValueError as err:
+            except json.JSONDecodeError as err:
                 raise _Skip(f"item_data is not valid JSON ({err.msg})") from None
     if not isinstance(data, dict):
         raise _Skip(f"item_data is a {type(data).__name__}, not a JSON object")
@@ -286,6 +286,7 @@ def _build_typed(out: _Collector, inputs: BasketInputs, add: Callable[[str, pa.T
             inputs.origin.setdefault("queries", []).append(provenance)
         return table
 
+    groups: list[tuple[str, Callable[[list[dict]], pa.Table], list]]
     groups = [(_catalog_name(archive), table_from_esap_results, group) for (archive, _), group in out.typed.items()]
     groups += [(name, from_pages, group) for name, group in out.pages.items()]
     for name, build, group in groups:

@@ -88,8 +88,7 @@ def _str_list(value: object, where: str, name: str) -> list[str]:
 def _positive(value: object, where: str, name: str) -> float | None:
     if value is None:
         return None
-    number = isinstance(value, int | float) and not isinstance(value, bool)
-    if not number or not math.isfinite(value) or value <= 0:
+    if not isinstance(value, int | float) or isinstance(value, bool) or not math.isfinite(value) or value <= 0:
         raise _fail(where, f"'{name}' must be a positive number, got {value!r}")
     return float(value)
 
@@ -113,8 +112,7 @@ def hub_from_dict(data: dict, *, where: str = "hub") -> Hub:
     if unknown:
         raise _fail(where, f"unknown field(s) {', '.join(map(repr, unknown))}")
     url = data.get("url")
-    parts = urlsplit(url) if isinstance(url, str) else None
-    if parts is None or parts.scheme not in ("http", "https") or not parts.netloc:
+    if not isinstance(url, str) or urlsplit(url).scheme not in ("http", "https") or not urlsplit(url).netloc:
         raise _fail(where, f"'url' must be an http(s) URL, got {url!r}")
     for text in ("description", "facilitytype"):
         if not isinstance(data.get(text, ""), str):

@@ -20,6 +20,7 @@ import urllib.request
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from nbpack.errors import InvalidInput
@@ -96,7 +97,7 @@ def verify(secret: str, body: bytes, header: str, *, tolerance: int = 300, now: 
 
 class _NoRedirect(urllib.request.HTTPRedirectHandler):
     # urllib turns a redirected POST into a GET without body; a webhook must not be silently rewritten
-    def redirect_request(self, req, fp, code, msg, headers, newurl):  # noqa: ANN001, ANN201
+    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
         return None
 
 
@@ -285,7 +286,7 @@ class Notifier:
     def _failed(self, outcome: str, url: str, delivery: str, result: DeliveryResult | None = None,
                 error: str | None = None) -> None:
         self._count(outcome)
-        text = error if result is None else (result.error or "")
+        text = (error or "") if result is None else (result.error or "")
         # urllib's messages name no URL today; make sure a query string never reaches the log if one does.
         text = text.replace(url, redact_url(url))
         log.warning("webhook not delivered", extra={

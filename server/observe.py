@@ -8,6 +8,7 @@ import logging
 import re
 import sys
 import time
+from collections.abc import Iterator
 from typing import Any
 
 from flask import Flask, Response, g, request
@@ -33,7 +34,7 @@ class _WebhookCollector:
     def __init__(self, notifier: Notifier) -> None:
         self.notifier = notifier
 
-    def collect(self):  # noqa: ANN201 - prometheus_client's collector protocol
+    def collect(self) -> Iterator[CounterMetricFamily]:  # prometheus_client's collector protocol
         family = CounterMetricFamily("nbpack_webhook_deliveries", "Webhook notifications by outcome",
                                      labels=["outcome"])
         for outcome, value in self.notifier.counts().items():

@@ -354,8 +354,12 @@ def link(bundle_or_id: str, hub: str, server: str, api_key: str | None) -> None:
     if Path(bundle_or_id).is_file():
         from .bundle import open_bundle
 
+        # A stored bundle names its handle in its return endpoint (.../bundles/<handle id>/returns).
         with open_bundle(bundle_or_id) as bf:
-            bid = bf.id
+            endpoint = (bf.manifest.get("returns") or {}).get("endpoint", "")
+        bid = endpoint.rstrip("/").removesuffix("/returns").rsplit("/", 1)[-1]
+        if not bid.startswith("h-"):
+            raise InvalidInput(f"{bundle_or_id} was not stored by a service: give the id that push printed")
     links = Client(server, api_key).links(bid)
     launch = links.get("launch", {}).get(hub)
     if not launch:
@@ -373,6 +377,18 @@ def link(bundle_or_id: str, hub: str, server: str, api_key: str | None) -> None:
         if err.code not in (301, 302, 303, 307):
             raise NbpackError(f"the service refused the launch link (HTTP {err.code})", code="upstream_error") from None
         click.echo(err.headers["Location"])
+
+
+@cli.command()
+@click.option("--dry-run", is_flag=True, help="Only list what would be removed.")
+def gc(dry_run: bool) -> None:
+    """Remove expired handles, returns past retention, orphan blobs and unreferenced content (NBPACK_* config)."""
+    from .config import load_config
+    from .gc import collect
+    from .service import Service
+
+    report = collect(Service(load_config()), dry_run=dry_run)
+    _echo_json(report.to_json())
 
 
 def main(argv: list[str] | None = None) -> None:

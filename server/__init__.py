@@ -22,6 +22,11 @@ def create_app(test_config: Mapping[str, Any] | None = None, *, local_mode: bool
     if service is None:
         service = Service(load_config(overrides=test_config, local_mode=local_mode))
     app.extensions["nbpack"] = service
+    if service.config.gc_interval:
+        from nbpack.gc import start_sweeper
+
+        # Every process sweeps: each one also drops its own caches of handles deleted elsewhere.
+        app.extensions["nbpack-gc"] = start_sweeper(service, service.config.gc_interval)
     app.config["MAX_FORM_MEMORY_SIZE"] = 16 << 20
     app.config["MAX_FORM_PARTS"] = 200
     errors.init_app(app)

@@ -309,7 +309,7 @@ class Service:
             # it since: check each once more and put back what is gone.
             self._put_parts(hid, final, recheck=True)
         log.info("bundle stored", extra={"bundle": hid, "bytes": size})
-        return Stored(hid, public_manifest(manifest), self.links(hid, base_url, ttl, state=state), True,
+        return Stored(hid, public_manifest(manifest), self.links(hid, base_url, expires_in, state=state), True,
                       _iso(created + timedelta(seconds=ttl)), state["expires"], owner)
 
     def _put_parts(self, hid: str, path: Path, *, recheck: bool = False) -> list[list[Any]]:

@@ -18,6 +18,7 @@ import time
 import urllib.error
 import urllib.request
 import zipfile
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -364,30 +365,30 @@ def test_reclick_after_link_expiry_fetches_the_old_origin(s3_url, start_service,
 
 
 def test_handle_lifetime_extend_expire_and_gc(s3_url, s3_env, start_service, tmp_path):
-    svc = start_service(_env(s3_url, tmp_path, handle_ttl="3", gc_grace="0"))
+    svc = start_service(_env(s3_url, tmp_path, handle_ttl="10", gc_grace="0"))
     a = Client(svc.url, KEY_A)
-    kept, dropped = a.create(_small_request("Kept")), a.create(_small_request("Dropped"))
+    kept = a.create(_small_request("Kept"))
     summary = a.extend(kept["id"], 3600)
     assert summary["expires"] > kept["handle_expires"]
     with pytest.raises(ServiceError) as err:
         a.extend(kept["id"], 10)
     assert err.value.code == "invalid_input"
-    time.sleep(4)
+    dropped = a.create(_small_request("Dropped"))
+    expires = datetime.fromisoformat(dropped["handle_expires"].replace("Z", "+00:00"))
+    time.sleep(max(0.0, (expires - datetime.now(UTC)).total_seconds()) + 1.5)
     assert _http(dropped["links"]["landing"])[0] == 403
     with pytest.raises(ServiceError) as err:
         a.get(dropped["id"])
     assert err.value.http_status == 404
     assert _http(kept["links"]["landing"])[0] == 200
-    env = _env(s3_url, tmp_path, "cache-gc", handle_ttl="3", gc_grace="0")
-    gc_env = {**os.environ, **env}
-    dry = subprocess.run([sys.executable, "-m", "nbpack.cli", "gc", "--dry-run"], capture_output=True, text=True,
-                         env=gc_env, timeout=120)
+    env = _env(s3_url, tmp_path, "cache-gc", handle_ttl="10", gc_grace="0")
+    gc_env, nbpack = {**os.environ, **env}, str(Path(sys.executable).parent / "nbpack")
+    dry = subprocess.run([nbpack, "gc", "--dry-run"], capture_output=True, text=True, env=gc_env, timeout=120)
     assert dry.returncode == 0, dry.stderr
     planned = json.loads(dry.stdout)
     assert planned["handles"] == [dropped["id"]] and planned["dry_run"] is True
     assert _stored_bytes(s3_url, s3_env.endpoint).get(f"handles/{dropped['id']}/handle.json")
-    done = subprocess.run([sys.executable, "-m", "nbpack.cli", "gc"], capture_output=True, text=True, env=gc_env,
-                          timeout=120)
+    done = subprocess.run([nbpack, "gc"], capture_output=True, text=True, env=gc_env, timeout=120)
     assert done.returncode == 0, done.stderr
     keys = _stored_bytes(s3_url, s3_env.endpoint)
     assert not any(dropped["id"] in k for k in keys)

@@ -110,7 +110,7 @@ def _small_request(title: str = "Shared selection", **extra: object) -> dict:
 
 
 def test_two_tenants_same_100mb_content_stored_once_and_isolated(s3_url, s3_env, start_service, tmp_path):
-    table = pa.table({"flux": pa.array(np.random.default_rng(12).random(100 * 2**20 // 8))})
+    table = pa.table({"flux": pa.array(np.random.default_rng(12).random(14_000_000))})
     built = tmp_path / "big.zip"
     build_bundle(BuildSpec(title="Big shared content", catalogs=[CatalogInput("big", table)]), built)
     one = built.stat().st_size

@@ -257,7 +257,7 @@ def _stored_sha(created: dict, dest: Path) -> str:
         dest.write_bytes(resp.read())
     with zipfile.ZipFile(dest) as zf:
         assert zf.testzip() is None
-        assert json.loads(zf.read("nbpack.json"))["id"] == created["id"]
+        assert json.loads(zf.read("nbpack.json"))["id"] == created["content_id"]
     return _sha256(dest)
 
 

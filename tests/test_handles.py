@@ -444,3 +444,41 @@ def test_gc_racing_creates_and_uploads_loses_nothing(s3_url, s3_env, start_servi
     assert len(runs) >= 2 and any(r.content for r in runs)  # the sweeps did remove content meanwhile
     check(survivor)
     assert [r["id"] for r in a.returns(survivor["id"])] == [rid]
+
+
+# ---------------------------------------------------------------- the API contract (openapi), in process
+
+
+def test_tenant_routes_answer_as_the_openapi_document_says(tmp_path):
+    from server import create_app
+    from tests.openapi_check import check_response
+
+    app = create_app({"storage": str(tmp_path / "store"), "secret_key": SECRET, "cache_dir": str(tmp_path / "c"),
+                      "api_keys": f"esap-prod={KEY_A},esap-test={KEY_B},bare-key-{KEY_A}"})
+    c = app.test_client()
+    ha, hb = {"X-API-Key": KEY_A}, {"X-API-Key": KEY_B}
+    made = []
+    for owner in ("alice", "alice", "bob"):
+        resp = c.post("/api/v1/bundles", json=_small_request(owner=owner), headers=ha)
+        made.append(check_response(resp))
+        assert resp.status_code == 201
+    resp = c.post("/api/v1/bundles", json=_small_request(owner="x" * 201), headers=ha)
+    assert resp.status_code == 400 and check_response(resp)["error"] == "invalid_input"
+    page = check_response(c.get("/api/v1/bundles?owner=alice&limit=1", headers=ha))
+    rest = check_response(c.get(f"/api/v1/bundles?owner=alice&limit=1&cursor={page['next']}", headers=ha))
+    assert [b["id"] for b in page["bundles"] + rest["bundles"]] == [made[1]["id"], made[0]["id"]]
+    assert rest["next"] is None
+    for bad in ("limit=0", "limit=x", "cursor=..%2F"):
+        resp = c.get(f"/api/v1/bundles?{bad}", headers=ha)
+        assert resp.status_code == 400 and check_response(resp)["error"] == "invalid_input", bad
+    assert check_response(c.get("/api/v1/bundles", headers=hb)) == {"bundles": [], "next": None}
+    # the bare key is tenant "default": it sees none of esap-prod's handles either
+    assert check_response(c.get("/api/v1/bundles", headers={"X-API-Key": f"bare-key-{KEY_A}"}))["bundles"] == []
+    hid = made[0]["id"]
+    resp = c.patch(f"/api/v1/bundles/{hid}", json={"expires_in": 200 * 86400}, headers=ha)
+    assert check_response(resp)["expires"] > made[0]["handle_expires"]
+    for method in ("get", "patch", "delete"):
+        resp = getattr(c, method)(f"/api/v1/bundles/{hid}", json={"expires_in": 3600}, headers=hb)
+        assert resp.status_code == 404 and check_response(resp)["error"] == "not_found", method
+    got = check_response(c.get(f"/api/v1/bundles/{hid}", headers=ha))
+    assert got["handle"]["owner"] == "alice" and got["id"] == made[0]["content_id"]

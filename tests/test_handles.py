@@ -482,3 +482,33 @@ def test_tenant_routes_answer_as_the_openapi_document_says(tmp_path):
         assert resp.status_code == 404 and check_response(resp)["error"] == "not_found", method
     got = check_response(c.get(f"/api/v1/bundles/{hid}", headers=ha))
     assert got["handle"]["owner"] == "alice" and got["id"] == made[0]["content_id"]
+
+
+def test_returns_past_retention_are_collected_and_usage_released(tmp_path):
+    cfg = load_config(env={}, overrides={"storage": str(tmp_path / "store"), "secret_key": SECRET,
+                                         "api_keys": KEY_A, "cache_dir": str(tmp_path / "cache"),
+                                         "return_retention": "1"})
+    svc = Service(cfg)
+    built = tmp_path / "b.zip"
+    build_bundle(BuildSpec(title="Retained", catalogs=[CatalogInput("t", [{"a": 1}])]), built)
+    stored = svc.store(built, "http://127.0.0.1:9")
+    state = svc.handle(stored.id)
+    folder = tmp_path / "unpacked"
+    with zipfile.ZipFile(io.BytesIO(b"".join(svc.bundle_chunks(state)))) as zf:
+        assert zf.testzip() is None
+        zf.extractall(folder)
+    proc = subprocess.run([sys.executable, "-c", RUN, str(folder), "1", "completed", str(tmp_path / "r.zip")],
+                          capture_output=True, text=True, timeout=120, cwd=folder,
+                          env={**os.environ, "NBPACK_NO_UPLOAD": "1"})
+    assert proc.returncode == 0, proc.stderr
+    with open(tmp_path / "r.zip", "rb") as f:
+        summary, created = svc.ingest(stored.id, f, state)
+    assert created and svc.list_returns(stored.id)
+    used = svc.tenant_usage("default")
+    assert collect(svc, dry_run=True).returns == []  # not yet a second old
+    time.sleep(2)
+    assert collect(svc, dry_run=True).returns == [f"{stored.id}/{summary['id']}"]
+    assert svc.list_returns(stored.id)  # the dry run removed nothing
+    assert collect(svc).returns == [f"{stored.id}/{summary['id']}"]
+    assert svc.list_returns(stored.id) == [] and svc.tenant_usage("default") < used
+    assert svc.handle(stored.id)["id"] == stored.id  # the handle itself stays

@@ -123,6 +123,7 @@ def test_two_tenants_same_100mb_content_stored_once_and_isolated(s3_url, s3_env,
         zipfile.ZipFile(built).read("nbpack.json"))["id"]}
     stored = _stored_bytes(s3_url, s3_env.endpoint)
     total = sum(stored.values())
+    print(f"10 handles of one {one}-byte bundle: {total} bytes stored ({total / one:.4f}x), {len(stored)} objects")
     assert total <= 1.1 * one, (total, one)
     assert sum(size for key, size in stored.items() if key.startswith("content/")) <= 1.01 * one
 

@@ -513,3 +513,24 @@ def test_returns_past_retention_are_collected_and_usage_released(tmp_path):
     assert collect(svc).returns == [f"{stored.id}/{summary['id']}"]
     assert svc.list_returns(stored.id) == [] and svc.tenant_usage("default") < used
     assert svc.handle(stored.id)["id"] == stored.id  # the handle itself stays
+
+
+def test_orphan_blobs_older_than_the_presign_window_are_collected(tmp_path):
+    cfg = load_config(env={}, overrides={"storage": str(tmp_path / "store"), "secret_key": SECRET,
+                                         "api_keys": KEY_A, "cache_dir": str(tmp_path / "cache")})
+    svc = Service(cfg)
+    built = tmp_path / "b.zip"
+    build_bundle(BuildSpec(title="Blobs", catalogs=[CatalogInput("t", [{"a": 1}])]), built)
+    hid = svc.store(built, "http://127.0.0.1:9").id
+    orphan_old, orphan_new, kept = (f"blobs/{hid}/{c * 64}" for c in "abc")
+    for key in (orphan_old, orphan_new, kept):
+        svc.storage.put_bytes(key, b"output bytes")
+    svc.storage.put_bytes(f"returns/{hid}/r-{'1' * 24}/external.json",
+                          json.dumps({"outputs/x": {"key": kept, "bytes": 12}}).encode())
+    hour_ago = time.time() - 3600  # older than the 15 min presign window + 5 min
+    for key in (orphan_old, kept):
+        os.utime(tmp_path / "store" / key, (hour_ago, hour_ago))
+    assert collect(svc, dry_run=True).blobs == [orphan_old]
+    assert svc.storage.exists(orphan_old)
+    assert collect(svc).blobs == [orphan_old]
+    assert not svc.storage.exists(orphan_old) and svc.storage.exists(orphan_new) and svc.storage.exists(kept)

@@ -100,6 +100,12 @@ def measure(download_url: str, s3: Any, bucket: str, key: str, master_pid: int, 
             "rss_growth_MiB": (peak[0] - before) // 1024}
 
 
+def _largest_part(st: Any, hid: str) -> str:
+    """The S3 key of the handle's largest stored part (its catalog record): the baseline reads those bytes."""
+    state = json.loads(st.s3.get_object(Bucket=st.bucket, Key=f"{st.prefix}/handles/{hid}/handle.json")["Body"].read())
+    return f"{st.prefix}/" + max(state["parts"], key=lambda p: p[1])[0]
+
+
 def run(sizes: list[int], repeats: int, workdir: Path, say: Callable[[str], None] = lambda _m: None) -> list[Row]:
     """One SeaweedFS + service for all sizes; per size store a bundle and time both sides alternately."""
     from nbpack.client import Client
@@ -114,7 +120,7 @@ def run(sizes: list[int], repeats: int, workdir: Path, say: Callable[[str], None
             big_bundle(zip_path, size, workdir)
             created = client.push(zip_path)
             zip_path.unlink()
-            key = f"{st.prefix}/bundles/{created['id']}/bundle.zip"
+            key = _largest_part(st, created["id"])
             f = measure(created["links"]["download"], st.s3, st.bucket, key, st.master_pid, repeats)
             say(f"download {label}: {json.dumps(f)}")
             times, volume = f["times_s_raw"], f["bytes"]
@@ -152,8 +158,8 @@ def main(argv: list[str] | None = None) -> int:
             big_bundle(zip_path, size, work)
             created = Client(st.url, st.api_key, timeout=1800).push(zip_path)
             zip_path.unlink()
-            figures = measure(created["links"]["download"], st.s3, st.bucket,
-                              f"{st.prefix}/bundles/{created['id']}/bundle.zip", st.master_pid, args.repeats)
+            figures = measure(created["links"]["download"], st.s3, st.bucket, _largest_part(st, created["id"]),
+                              st.master_pid, args.repeats)
     print(json.dumps(figures, indent=2))
     return 0
 

@@ -319,11 +319,13 @@ def serve(host: str, port: int, storage: str | None, workers: int, threads: int,
 @click.option("--api-key", envvar="NBPACK_API_KEY", help="API key (or NBPACK_API_KEY).")
 @click.option("--expires-in", type=int, default=None, help="Seconds the links and return token live.")
 @click.option("--callback-url", default=None, help="Webhook for arriving returns.")
-def push(bundle: str, server: str, api_key: str | None, expires_in: int | None, callback_url: str | None) -> None:
-    """Upload a built bundle to a service; prints the create call's JSON answer (id and links)."""
+@click.option("--owner", default=None, help="The portal user the new handle is listed under.")
+def push(bundle: str, server: str, api_key: str | None, expires_in: int | None, callback_url: str | None,
+         owner: str | None) -> None:
+    """Upload a built bundle to a service as a new handle; prints the create call's JSON answer (id and links)."""
     from .client import Client
 
-    _echo_json(Client(server, api_key).push(bundle, expires_in=expires_in, callback_url=callback_url))
+    _echo_json(Client(server, api_key).push(bundle, expires_in=expires_in, callback_url=callback_url, owner=owner))
 
 
 @cli.command()

@@ -297,7 +297,8 @@ class Service:
             state = {"id": hid, "tenant": tenant, "owner": owner, "content_id": manifest["id"],
                      "title": manifest["title"], "nonce": nonce, "created": _iso(created),
                      "created_ms": int(time.time() * 1000), "expires": _iso(handle_expires),
-                     "callback_url": callback_url, "bytes": size, "parts": parts}
+                     "callback_url": callback_url, "bytes": size,
+                     "parts": [[key, seg.size] for key, seg in parts]}
             self.storage.put_bytes(handle_key(hid, "notebook.ipynb"), notebook)
             self.storage.put_bytes(handle_key(hid, "manifest.json"), json.dumps(manifest, sort_keys=True).encode())
             self.storage.put_bytes(self._usage_key(tenant, hid, "bundle", size), b"")
@@ -307,23 +308,24 @@ class Service:
             self.storage.put_bytes(handle_key(hid, HANDLE), json.dumps(state, sort_keys=True).encode())
             # A gc that judged a reused content part unreferenced just before this handle appeared may have removed
             # it since: check each once more and put back what is gone.
-            self._put_parts(hid, final, recheck=True)
+            for key, seg in parts:
+                if key.startswith("content/"):
+                    self._ensure_content(key, final, seg, recheck=True)
         log.info("bundle stored", extra={"bundle": hid, "bytes": size})
         return Stored(hid, public_manifest(manifest), self.links(hid, base_url, expires_in, state=state), True,
                       _iso(created + timedelta(seconds=ttl)), state["expires"], owner)
 
-    def _put_parts(self, hid: str, path: Path, *, recheck: bool = False) -> list[list[Any]]:
+    def _put_parts(self, hid: str, path: Path) -> list[tuple[str, Segment]]:
         """Store the zip at ``path`` as parts: its own nbpack.json record and central directory, shared records."""
-        parts: list[list[Any]] = []
+        parts: list[tuple[str, Segment]] = []
         for seg in split_zip(path):
             if seg.name is None or seg.name == MANIFEST:
                 key = handle_key(hid, "tail.bin" if seg.name is None else "head.bin")
-                if not recheck:
-                    self._put_segment(key, path, seg)
+                self._put_segment(key, path, seg)
             else:
                 key = content_key(segment_sha256(path, seg))
-                self._ensure_content(key, path, seg, recheck)
-            parts.append([key, seg.size])
+                self._ensure_content(key, path, seg, recheck=False)
+            parts.append((key, seg))
         return parts
 
     def _put_segment(self, key: str, path: Path, seg: Segment) -> None:

@@ -534,3 +534,21 @@ def test_orphan_blobs_older_than_the_presign_window_are_collected(tmp_path):
     assert svc.storage.exists(orphan_old)
     assert collect(svc).blobs == [orphan_old]
     assert not svc.storage.exists(orphan_old) and svc.storage.exists(orphan_new) and svc.storage.exists(kept)
+
+
+def test_service_sweep_removes_expired_handles_on_its_own(tmp_path):
+    from server import create_app
+
+    app = create_app({"storage": str(tmp_path / "store"), "secret_key": SECRET, "cache_dir": str(tmp_path / "c"),
+                      "api_keys": KEY_A, "handle_ttl": "2", "gc_interval": "1", "gc_grace": "0"})
+    try:
+        resp = app.test_client().post("/api/v1/bundles", json=_small_request(), headers={"X-API-Key": KEY_A})
+        hid = resp.get_json()["id"]
+        assert (tmp_path / "store" / "handles" / hid / "handle.json").is_file()
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and (tmp_path / "store" / "handles" / hid).exists():
+            time.sleep(0.5)
+        assert not (tmp_path / "store" / "handles" / hid).exists()
+        assert not (tmp_path / "store" / "content").exists() or not any((tmp_path / "store" / "content").iterdir())
+    finally:
+        app.extensions["nbpack-gc"].stop.set()

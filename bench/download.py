@@ -2,7 +2,7 @@
 
 ``python -m bench.download --size 1GiB`` starts its own SeaweedFS and one gunicorn service, stores a bundle of
 that size (a random-float64 catalog, nearly incompressible), then times ``GET /b/<bid>/download`` and a direct
-boto3 ``get_object`` of ``bundles/<bid>/bundle.zip``, alternating, while sampling the gunicorn workers' RSS.
+boto3 ``get_object`` of each stored part of its zip, alternating, while sampling the gunicorn workers' RSS.
 It is not a ``harness.Benchmark``: the harness runs each variant in a fresh child and reports *that* process's
 peak RSS, while the figure that matters here is the long-lived service worker's.
 """
@@ -58,9 +58,12 @@ def _drain(read: Callable[[int], bytes]) -> int:
     return n
 
 
-def measure(download_url: str, s3: Any, bucket: str, key: str, master_pid: int, repeats: int = 3) -> dict:
-    """Time service and boto3 downloads alternately; MB/s (best run), their ratio and worker RSS in MiB."""
-    size = s3.head_object(Bucket=bucket, Key=key)["ContentLength"]
+def measure(download_url: str, s3: Any, bucket: str, keys: list[str], master_pid: int, repeats: int = 3) -> dict:
+    """Time service and boto3 downloads alternately; MB/s (best run), their ratio and worker RSS in MiB.
+
+    ``keys``: the objects the service assembles the zip from, read one after the other by boto3 (the same bytes).
+    """
+    size = sum(s3.head_object(Bucket=bucket, Key=key)["ContentLength"] for key in keys)
     before = worker_rss_kib(master_pid)
     peak = [before]
     stop = threading.Event()
@@ -74,7 +77,7 @@ def measure(download_url: str, s3: Any, bucket: str, key: str, master_pid: int, 
             return _drain(resp.read)
 
     def via_boto3() -> int:
-        return _drain(s3.get_object(Bucket=bucket, Key=key)["Body"].read)
+        return sum(_drain(s3.get_object(Bucket=bucket, Key=key)["Body"].read) for key in keys)
 
     times: dict[str, list[float]] = {"service": [], "boto3": []}
     sampler = threading.Thread(target=sample, daemon=True)
@@ -100,6 +103,12 @@ def measure(download_url: str, s3: Any, bucket: str, key: str, master_pid: int, 
             "rss_growth_MiB": (peak[0] - before) // 1024}
 
 
+def _parts(st: Any, hid: str) -> list[str]:
+    """The S3 keys of the parts a handle's zip is assembled from, in order (design.md "Handles")."""
+    state = json.loads(st.s3.get_object(Bucket=st.bucket, Key=f"{st.prefix}/handles/{hid}/handle.json")["Body"].read())
+    return [f"{st.prefix}/{key}" for key, _ in state["parts"]]
+
+
 def run(sizes: list[int], repeats: int, workdir: Path, say: Callable[[str], None] = lambda _m: None) -> list[Row]:
     """One SeaweedFS + service for all sizes; per size store a bundle and time both sides alternately."""
     from nbpack.client import Client
@@ -114,7 +123,7 @@ def run(sizes: list[int], repeats: int, workdir: Path, say: Callable[[str], None
             big_bundle(zip_path, size, workdir)
             created = client.push(zip_path)
             zip_path.unlink()
-            key = f"{st.prefix}/bundles/{created['id']}/bundle.zip"
+            key = _parts(st, created["id"])
             f = measure(created["links"]["download"], st.s3, st.bucket, key, st.master_pid, repeats)
             say(f"download {label}: {json.dumps(f)}")
             times, volume = f["times_s_raw"], f["bytes"]
@@ -152,8 +161,8 @@ def main(argv: list[str] | None = None) -> int:
             big_bundle(zip_path, size, work)
             created = Client(st.url, st.api_key, timeout=1800).push(zip_path)
             zip_path.unlink()
-            figures = measure(created["links"]["download"], st.s3, st.bucket,
-                              f"{st.prefix}/bundles/{created['id']}/bundle.zip", st.master_pid, args.repeats)
+            figures = measure(created["links"]["download"], st.s3, st.bucket, _parts(st, created["id"]),
+                              st.master_pid, args.repeats)
     print(json.dumps(figures, indent=2))
     return 0
 

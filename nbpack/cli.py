@@ -334,11 +334,13 @@ def serve(host: str, port: int, storage: str | None, workers: int, threads: int,
 @click.option("--api-key", envvar="NBPACK_API_KEY", help="API key (or NBPACK_API_KEY).")
 @click.option("--expires-in", type=int, default=None, help="Seconds the links and return token live.")
 @click.option("--callback-url", default=None, help="Webhook for arriving returns.")
-def push(bundle: str, server: str, api_key: str | None, expires_in: int | None, callback_url: str | None) -> None:
-    """Upload a built bundle to a service; prints the create call's JSON answer (id and links)."""
+@click.option("--owner", default=None, help="The portal user the new handle is listed under.")
+def push(bundle: str, server: str, api_key: str | None, expires_in: int | None, callback_url: str | None,
+         owner: str | None) -> None:
+    """Upload a built bundle to a service as a new handle; prints the create call's JSON answer (id and links)."""
     from .client import Client
 
-    _echo_json(Client(server, api_key).push(bundle, expires_in=expires_in, callback_url=callback_url))
+    _echo_json(Client(server, api_key).push(bundle, expires_in=expires_in, callback_url=callback_url, owner=owner))
 
 
 @cli.command()
@@ -369,8 +371,12 @@ def link(bundle_or_id: str, hub: str, server: str, api_key: str | None) -> None:
     if Path(bundle_or_id).is_file():
         from .bundle import open_bundle
 
+        # A stored bundle names its handle in its return endpoint (.../bundles/<handle id>/returns).
         with open_bundle(bundle_or_id) as bf:
-            bid = bf.id
+            endpoint = (bf.manifest.get("returns") or {}).get("endpoint", "")
+        bid = endpoint.rstrip("/").removesuffix("/returns").rsplit("/", 1)[-1]
+        if not bid.startswith("h-"):
+            raise InvalidInput(f"{bundle_or_id} was not stored by a service: give the id that push printed")
     links = Client(server, api_key).links(bid)
     launch = links.get("launch", {}).get(hub)
     if not launch:
@@ -388,6 +394,18 @@ def link(bundle_or_id: str, hub: str, server: str, api_key: str | None) -> None:
         if err.code not in (301, 302, 303, 307):
             raise NbpackError(f"the service refused the launch link (HTTP {err.code})", code="upstream_error") from None
         click.echo(err.headers["Location"])
+
+
+@cli.command()
+@click.option("--dry-run", is_flag=True, help="Only list what would be removed.")
+def gc(dry_run: bool) -> None:
+    """Remove expired handles, returns past retention, orphan blobs and unreferenced content (NBPACK_* config)."""
+    from .config import load_config
+    from .gc import collect
+    from .service import Service
+
+    report = collect(Service(load_config()), dry_run=dry_run)
+    _echo_json(report.to_json())
 
 
 def main(argv: list[str] | None = None) -> None:

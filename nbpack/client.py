@@ -109,14 +109,23 @@ class Client:
                           headers={"Content-Type": f"multipart/form-data; boundary={boundary}"})
 
     def push(self, bundle_zip: str | Path, *, expires_in: int | None = None,
-             callback_url: str | None = None) -> dict[str, Any]:
-        """Upload a built bundle zip; the answer holds its id and links."""
+             callback_url: str | None = None, owner: str | None = None) -> dict[str, Any]:
+        """Upload a built bundle zip as a new handle; the answer holds its id and links."""
         path = Path(bundle_zip)
         if not path.is_file():
             raise InvalidInput(f"{path}: no such file")
         return self._json("POST", "/api/v1/bundles", body=_Body([path]),
                           headers={"Content-Type": "application/zip"},
-                          query={"expires_in": expires_in, "callback_url": callback_url})
+                          query={"expires_in": expires_in, "callback_url": callback_url, "owner": owner})
+
+    def list(self, owner: str | None = None, *, limit: int = 50, cursor: str | None = None) -> dict[str, Any]:
+        """One page of this key's tenant's handles, newest first: ``{"bundles": [...], "next": cursor}``."""
+        return self._json("GET", "/api/v1/bundles", query={"owner": owner, "limit": limit, "cursor": cursor})
+
+    def extend(self, bundle_id: str, expires_in: int) -> dict[str, Any]:
+        """Make a handle expire ``expires_in`` seconds from now."""
+        return self._json("PATCH", f"/api/v1/bundles/{bundle_id}", body=json.dumps({"expires_in": expires_in}).encode(),
+                          headers={"Content-Type": "application/json"})
 
     def get(self, bundle_id: str) -> dict[str, Any]:
         """A bundle's manifest."""

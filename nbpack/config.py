@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import secrets
 import tomllib
 from collections.abc import Mapping
@@ -14,14 +15,38 @@ from typing import Any
 from . import archive
 from .errors import InvalidInput
 
-__all__ = ["Config", "load_config", "hash_api_key", "local_secret"]
+__all__ = ["Config", "load_config", "hash_api_key", "local_secret", "parse_api_keys", "DEFAULT_TENANT"]
 
 DAY = 86400
+DEFAULT_TENANT = "default"
+_TENANT_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
 
 def hash_api_key(key: str) -> str:
     """How API keys are kept in memory and may be written in config: ``sha256:<hex>``."""
     return "sha256:" + hashlib.sha256(key.encode("utf-8")).hexdigest()
+
+
+def parse_api_keys(raw: Any) -> dict[str, str]:
+    """``"esap-prod=KEY1,esap-test=KEY2,KEY3"`` (or a list) → {key hash: tenant}; a bare key is tenant ``default``.
+
+    ``name=KEY`` only when ``name`` is a tenant name and the text after the first ``=`` neither is empty nor starts
+    with ``=`` (so base64 padding such as ``abc==`` stays a bare key).
+    """
+    items = raw if isinstance(raw, list) else str(raw or "").split(",")
+    out: dict[str, str] = {}
+    for item in (str(i).strip() for i in items):
+        if not item:
+            continue
+        tenant, key = DEFAULT_TENANT, item
+        name, sep, rest = item.partition("=")
+        if sep and rest and not rest.startswith("=") and _TENANT_RE.match(name):
+            tenant, key = name, rest.strip()
+        digest = key if key.startswith("sha256:") else hash_api_key(key)
+        if out.get(digest, tenant) != tenant:
+            raise InvalidInput("NBPACK_API_KEYS gives one key to two tenants")
+        out[digest] = tenant
+    return out
 
 
 @dataclass
@@ -58,6 +83,16 @@ class Config:
     max_form_bytes: int = 1 << 30
     # /metrics answers only with ``Authorization: Bearer <token>``; unset, it is open in local mode only.
     metrics_token: str | None = None
+    # key hash -> tenant name (``api_key_hashes`` lists the same hashes)
+    api_key_tenants: dict[str, str] = field(default_factory=dict)
+    handle_ttl: int = 90 * DAY
+    max_handle_ttl: int = 5 * 365 * DAY
+    max_returns_per_bundle: int = 100
+    max_return_bytes_per_bundle: int = 20 << 30
+    tenant_quota_bytes: int = 0
+    return_retention: int = 0
+    gc_grace: int = 3600
+    gc_interval: int = 0
 
 
 def _bool(value: Any) -> bool:
@@ -113,18 +148,24 @@ def load_config(env: Mapping[str, str] | None = None, overrides: Mapping[str, An
     secrets_list = [s.strip() for s in (secret if isinstance(secret, list) else str(secret).split(",")) if s.strip()]
     if any(len(s) < 16 for s in secrets_list):
         raise InvalidInput("NBPACK_SECRET_KEY must be at least 16 characters")
-    raw_keys = values.get("api_keys") or []
-    keys = raw_keys if isinstance(raw_keys, list) else [k for k in str(raw_keys).split(",")]
-    hashes = [k.strip() if k.strip().startswith("sha256:") else hash_api_key(k.strip()) for k in keys if k.strip()]
-    cfg = Config(secret_key=secrets_list, api_key_hashes=hashes, storage_url=storage, local_mode=local_mode)
+    tenants = parse_api_keys(values.get("api_keys") or [])
+    cfg = Config(secret_key=secrets_list, api_key_hashes=list(tenants), storage_url=storage, local_mode=local_mode,
+                 api_key_tenants=tenants)
     cfg.s3_endpoint = values.get("s3_endpoint") or env.get("AWS_ENDPOINT_URL") or None
     cfg.public_url = (values.get("public_url") or "").rstrip("/") or None
     cfg.cache_dir = Path(values.get("cache_dir") or (Path(storage) / ".cache" if not storage.startswith("s3://")
                                                       else Path(os.environ.get("TMPDIR", "/tmp")) / "nbpack-cache"))
     for name in ("link_ttl", "return_ttl", "max_link_ttl", "presign_threshold", "max_bundle_bytes",
-                 "direct_upload_threshold"):
+                 "direct_upload_threshold", "handle_ttl", "max_handle_ttl", "max_returns_per_bundle",
+                 "max_return_bytes_per_bundle", "tenant_quota_bytes", "return_retention", "gc_grace", "gc_interval"):
         if values.get(name) not in (None, ""):
             setattr(cfg, name, _int(f"NBPACK_{name.upper()}", values[name]))
+    for name in ("handle_ttl", "max_handle_ttl", "max_returns_per_bundle", "max_return_bytes_per_bundle"):
+        if getattr(cfg, name) <= 0:
+            raise InvalidInput(f"NBPACK_{name.upper()} must be a positive whole number")
+    for name in ("tenant_quota_bytes", "return_retention", "gc_grace", "gc_interval"):
+        if getattr(cfg, name) < 0:
+            raise InvalidInput(f"NBPACK_{name.upper()} must be 0 or a positive whole number")
     if cfg.direct_upload_threshold < 0:
         raise InvalidInput("NBPACK_DIRECT_UPLOAD_THRESHOLD must be 0 (off) or a number of bytes")
     cfg.presign_downloads = _bool(values.get("presign_downloads", False))

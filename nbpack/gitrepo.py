@@ -39,7 +39,8 @@ AUTHOR = b"nbpack <nbpack@invalid>"
 CHUNK = 1 << 16
 # Blobs above this are streamed to the pack by fast-import (not held in its memory) and never delta'd.
 BIG_FILE_THRESHOLD = "--big-file-threshold=8m"
-BUNDLE_ID_RE = re.compile(r"^b-[0-9a-f]{24}$")
+# Content ids (b-) and handle ids (h-): the cache is keyed by handle, since each handle's nbpack.json differs.
+BUNDLE_ID_RE = re.compile(r"^[bh]-[0-9a-f]{24}$")
 # Only what a clone/fetch needs; everything else (objects/*, receive-pack, ...) is refused before git runs.
 _UPLOAD_PACK = "git-upload-pack"
 _HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "te", "trailer", "upgrade", "proxy-authenticate"}
@@ -233,8 +234,12 @@ def _publish(tmp: Path, repo_dir: Path, sha: str, branch: str) -> str:
     return sha
 
 
-def ensure_repo(open_bundle: Callable[[], BinaryIO], bundle_id: str, cache_dir: Path) -> Path:
-    """The cached repo ``cache_dir/git/<bundle_id>.git``, built from ``open_bundle()`` when missing."""
+def ensure_repo(open_bundle: Callable[[], BinaryIO], bundle_id: str, cache_dir: Path, *,
+                content_id: str | None = None) -> Path:
+    """The cached repo ``cache_dir/git/<bundle_id>.git``, built from ``open_bundle()`` when missing.
+
+    ``bundle_id`` names the cache entry (a handle id); the zip's manifest must carry ``content_id`` (default: the same).
+    """
     if not BUNDLE_ID_RE.match(bundle_id):
         raise InvalidInput(f"invalid bundle id {bundle_id!r}")
     git_dir = Path(cache_dir) / "git"
@@ -264,7 +269,7 @@ def ensure_repo(open_bundle: Callable[[], BinaryIO], bundle_id: str, cache_dir: 
                 raise InvalidBundle(f"stored bundle {bundle_id} is not a zip")
             with zipfile.ZipFile(tmp.name) as zf:
                 stored_id = _manifest(zf).get("id")
-            if stored_id not in (None, bundle_id):
+            if stored_id not in (None, content_id or bundle_id):
                 raise InvalidBundle(f"bundle {bundle_id} holds a manifest with id {stored_id!r}")
             build_repo(Path(tmp.name), repo)
     return repo
@@ -443,7 +448,7 @@ def _phrase(code: str) -> str:
 
 def make_wsgi_app(cache_dir: Path, open_bundle_by_id: Callable[[str], BinaryIO]) -> Callable:
     """A WSGI app serving ``/<bundle_id>.git/...`` read-only from ``cache_dir`` (no auth: tests, benchmarks)."""
-    route = re.compile(r"^/(b-[0-9a-f]{24})\.git(/.*)$")
+    route = re.compile(r"^/([bh]-[0-9a-f]{24})\.git(/.*)$")
 
     def app(environ: dict, start_response: Callable) -> Iterable[bytes]:
         match = route.match(environ.get("PATH_INFO", ""))

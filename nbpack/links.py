@@ -1,7 +1,9 @@
 """Signed, scoped, expiring tokens and the launch links that open a bundle in a hub.
 
-A token is an itsdangerous URL-safe signature over ``{"b": bundle_id, "s": scope, "exp": unix_time}``.
-Each scope has its own salt, so a token of one scope does not even verify as another.
+A token is an itsdangerous URL-safe signature over ``{"b": handle id, "s": scope, "n": nonce, "exp": unix_time}``.
+Each scope has its own salt, so a token of one scope does not even verify as another. ``n`` is the handle's
+stored nonce: the service checks it against the handle's state, so deleting the handle revokes every token.
+A ``git`` token has no ``exp``: it lives as long as the handle (nbgitpuller re-pulls from the URL it cloned).
 """
 
 from __future__ import annotations
@@ -20,7 +22,9 @@ from nbpack.errors import Forbidden, InvalidInput
 
 __all__ = ["SCOPES", "MODES", "make_token", "check_token", "launch_url", "target_dir_for"]
 
-SCOPES = ("read", "return")
+SCOPES = ("read", "return", "git")
+# Scopes whose tokens carry no expiry of their own (bounded by the handle's life instead).
+UNDATED = ("git",)
 MODES = ("nbgitpuller", "binderhub")
 
 # Anything longer than this is not a token we issued; refuse before doing any work on it.
@@ -51,15 +55,21 @@ def _check_scope(scope: str) -> None:
         raise InvalidInput(f"unknown token scope {scope!r}; expected one of {', '.join(SCOPES)}")
 
 
-def make_token(secret: str | Sequence[str], scope: str, bundle_id: str, expires_in: int) -> str:
-    """Sign a URL-safe token granting ``scope`` on one bundle for ``expires_in`` seconds."""
+def make_token(secret: str | Sequence[str], scope: str, bundle_id: str, expires_in: int | None,
+               nonce: str | None = None) -> str:
+    """Sign a URL-safe token granting ``scope`` on one handle for ``expires_in`` seconds (None: git scope only)."""
     _check_scope(scope)
     if not isinstance(bundle_id, str) or not bundle_id:
         raise InvalidInput("token bundle id must be a non-empty string")
+    payload: dict = {"b": bundle_id, "s": scope}
+    if nonce is not None:
+        payload["n"] = nonce
+    if expires_in is None and scope in UNDATED:
+        return _serializer(secret, scope).dumps(payload)
     if isinstance(expires_in, bool) or not isinstance(expires_in, int) or expires_in <= 0:
         raise InvalidInput(f"token expiry must be a positive number of seconds, got {expires_in!r}")
     # Round up so the token lives at least ``expires_in`` seconds.
-    payload = {"b": bundle_id, "s": scope, "exp": math.ceil(time.time() + expires_in)}
+    payload["exp"] = math.ceil(time.time() + expires_in)
     return _serializer(secret, scope).dumps(payload)
 
 
@@ -72,7 +82,10 @@ def _loads(secret: str | Sequence[str], scope: str, token: str) -> dict | None:
 
 
 def check_token(secret: str | Sequence[str], token: str, scope: str, bundle_id: str) -> dict:
-    """Verify a token for ``scope`` on ``bundle_id``; return ``{bundle_id, scope, exp}``, else Forbidden."""
+    """Verify a token for ``scope`` on ``bundle_id``; return ``{bundle_id, scope, exp, nonce}``, else Forbidden.
+
+    The nonce is returned, not checked: only the caller holds the handle's stored state.
+    """
     _check_scope(scope)
     if not isinstance(token, str) or not token or len(token) > _MAX_TOKEN_CHARS:
         raise Forbidden("token is not valid", code="token_invalid")
@@ -87,16 +100,18 @@ def check_token(secret: str | Sequence[str], token: str, scope: str, bundle_id: 
         raise Forbidden(f"token does not grant {scope} access", code="token_scope")
     if payload.get("b") != bundle_id:
         raise Forbidden("token is for another bundle", code="token_bundle")
+    if exp is None and scope in UNDATED:
+        return {"bundle_id": payload["b"], "scope": payload["s"], "exp": None, "nonce": payload.get("n")}
     if not isinstance(exp, int) or isinstance(exp, bool):
         raise Forbidden("token is not valid", code="token_invalid")
     if exp <= time.time():
         raise Forbidden("token has expired", code="token_expired")
-    return {"bundle_id": payload["b"], "scope": payload["s"], "exp": exp}
+    return {"bundle_id": payload["b"], "scope": payload["s"], "exp": exp, "nonce": payload.get("n")}
 
 
 def target_dir_for(bundle_id: str, title: str) -> str:
     """A stable, filesystem-safe folder name for a bundle: slug of the title plus a short id."""
-    short = re.sub(r"[^a-z0-9]", "", bundle_id.lower().removeprefix("b-"))[:_SHORT_ID_CHARS]
+    short = re.sub(r"[^a-z0-9]", "", bundle_id.lower().removeprefix("b-").removeprefix("h-"))[:_SHORT_ID_CHARS]
     if not short:
         raise InvalidInput(f"bundle id {bundle_id!r} has no usable characters for a folder name")
     ascii_title = unicodedata.normalize("NFKD", title or "").encode("ascii", "ignore").decode()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 from pathlib import Path
 from typing import IO, Any
 
@@ -18,13 +19,19 @@ RETURN_MANIFEST = "nbpack-return.json"
 CRATE = "ro-crate-metadata.json"
 
 
+# What a return id covers besides its files (design.md "Return id"); the runtime's ``return_id`` uses the same list.
+RUN_FIELDS = ("status", "error", "started", "ended", "notebook", "values", "provenance")
+
+
 def return_id_for(manifest: dict[str, Any]) -> str:
-    """The content-derived return id, computed as the runtime computes it."""
+    """The return id over everything the return carries, computed as the runtime's ``return_id`` computes it."""
     h = hashlib.sha256(manifest["bundle_id"].encode())
     skip = (RETURN_MANIFEST, CRATE)
     entries = sorted((e["path"], e["sha256"]) for e in manifest["contents"] if e["path"] not in skip)
     for path, digest in entries:
         h.update(f"\n{path}\0{digest}".encode())
+    run = {k: manifest.get(k) for k in RUN_FIELDS}
+    h.update(b"\n" + json.dumps(run, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode())
     return "r-" + h.hexdigest()[:24]
 
 

@@ -11,6 +11,7 @@ import hashlib
 import hmac
 import json
 import logging
+import re
 import secrets
 import shutil
 import tempfile
@@ -24,8 +25,8 @@ from typing import IO, Any, BinaryIO
 from urllib.parse import quote
 
 from . import archive, gitrepo, links, webhook
-from .bundle import BuildSpec, build_bundle, check_bundle, open_bundle, with_returns
-from .config import Config, hash_api_key
+from .bundle import MANIFEST, BuildSpec, build_bundle, check_bundle, open_bundle, with_returns
+from .config import DEFAULT_TENANT, Config, hash_api_key
 from .create import check_callback_url
 from .errors import (
     ChecksumMismatch,
@@ -33,6 +34,7 @@ from .errors import (
     Forbidden,
     InvalidBundle,
     InvalidInput,
+    NbpackError,
     NotFound,
     TooLarge,
     Unauthorized,
@@ -41,36 +43,62 @@ from .hubs import Hub, load_esap_facilities, load_registry, rank_hubs
 from .payloads import PayloadCatalog, load_catalog
 from .returns import check_return, external_paths, open_return
 from .storage import ObjectInfo, S3Storage, Storage, open_storage, put_headers
+from .zipparts import PartsReader, Segment, iter_parts, open_segment, segment_sha256, split_zip
 
-__all__ = ["Service", "Stored", "blob_key", "bundle_key", "return_key"]
+__all__ = ["Service", "Stored", "blob_key", "handle_key", "return_key", "content_key", "new_handle_id"]
 
 log = logging.getLogger("nbpack.service")
-_ID_RE = r"^b-[0-9a-f]{24}$"
 # How long a presigned PUT URL for a returned output stays usable: long enough to start the upload. Each URL
 # writes only its own upload key; ingest copies a verified upload to the blob's key, which no URL can write.
 BLOB_URL_TTL = 900
 EXTERNAL = "external.json"
+HANDLE = "handle.json"
+_INV_BASE = 10**13  # listing keys sort newest first: 13 digits of (this - created milliseconds)
+_MAX_OWNER = 200
+_MAX_PAGE = 500
 
 
-def bundle_key(bid: str, name: str) -> str:
-    """Storage key of one of a bundle's objects (bundle.zip, manifest.json, meta.json, notebook.ipynb)."""
-    _check_id(bid, "b")
-    return f"bundles/{bid}/{name}"
+class TooManyReturns(NbpackError):
+    """A handle holds as many returns as the service allows (429: a later upload may fit after gc)."""
+
+    code = "return_quota"
+    http_status = 429
+
+
+def new_handle_id() -> str:
+    """A fresh random handle id: never derived from content, so no two creates share one."""
+    return "h-" + secrets.token_hex(12)
+
+
+def handle_key(hid: str, name: str) -> str:
+    """Storage key of one of a handle's objects (handle.json, manifest.json, notebook.ipynb, head.bin, tail.bin)."""
+    _check_id(hid, "h")
+    return f"handles/{hid}/{name}"
+
+
+def content_key(sha256: str) -> str:
+    """Storage key of a shared, content-addressed zip member record."""
+    _check_sha(sha256)
+    return f"content/{sha256}"
 
 
 def return_key(bid: str, rid: str, name: str) -> str:
     """Storage key of one of a return's objects (return.zip, manifest.json)."""
-    _check_id(bid, "b")
+    _check_id(bid, "h")
     _check_id(rid, "r")
     return f"returns/{bid}/{rid}/{name}"
 
 
 def blob_key(bid: str, sha256: str) -> str:
-    """Storage key of an output uploaded straight to the object store (content-addressed per bundle)."""
-    _check_id(bid, "b")
+    """Storage key of an output uploaded straight to the object store (content-addressed per handle)."""
+    _check_id(bid, "h")
+    _check_sha(sha256)
+    return f"blobs/{bid}/{sha256}"
+
+
+def _check_sha(sha256: Any) -> None:
     if not (isinstance(sha256, str) and len(sha256) == 64 and all(c in "0123456789abcdef" for c in sha256)):
         raise InvalidInput("sha256 must be 64 lowercase hex digits")
-    return f"blobs/{bid}/{sha256}"
 
 
 def _upload_prefix(bid: str, sha256: str) -> str:
@@ -85,7 +113,7 @@ def _upload_key(bid: str, sha256: str, nonce: str) -> str:
 def _check_id(value: str, prefix: str) -> None:
     if not (isinstance(value, str) and len(value) == 26 and value.startswith(prefix + "-")
             and all(c in "0123456789abcdef" for c in value[2:])):
-        raise NotFound(f"no such {'bundle' if prefix == 'b' else 'return'} {value[:40]!r}")
+        raise NotFound(f"no such {'return' if prefix == 'r' else 'bundle'} {value[:40]!r}")
 
 
 def _now() -> datetime:
@@ -96,20 +124,31 @@ def _iso(when: datetime) -> str:
     return when.isoformat().replace("+00:00", "Z")
 
 
+def _parse_iso(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+def _owner_dir(owner: str) -> str:
+    return hashlib.sha256(owner.encode()).hexdigest()[:32]
+
+
 @dataclass
 class Stored:
-    """The answer to a create: the bundle's id, manifest (no token), links, and whether it is new."""
+    """The answer to a create: the handle's id, manifest (no token), links and lifetimes."""
 
     id: str
     manifest: dict[str, Any]
     links: dict[str, Any]
     created: bool
     expires: str
+    handle_expires: str = ""
+    owner: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         """The create call's JSON answer."""
         return {"id": self.id, "title": self.manifest["title"], "created": self.created,
-                "expires": self.expires, "links": self.links}
+                "expires": self.expires, "links": self.links, "content_id": self.manifest["id"],
+                "owner": self.owner, "handle_expires": self.handle_expires}
 
 
 def public_manifest(manifest: dict[str, Any]) -> dict[str, Any]:
@@ -150,45 +189,62 @@ class Service:
 
     # -- authentication -------------------------------------------------------------------------
 
-    def check_api_key(self, key: str | None) -> None:
-        """Accept a configured API key (compared in constant time against stored hashes), else 401."""
+    def check_api_key(self, key: str | None) -> str:
+        """The tenant of a configured API key (compared in constant time against stored hashes), else 401."""
         if not key:
             raise Unauthorized("an API key is required (header X-API-Key or Authorization: Bearer)")
         given = hash_api_key(key)
-        ok = False
+        found = None
         for stored in self.config.api_key_hashes:
-            ok |= hmac.compare_digest(given, stored)
-        if not ok:
+            if hmac.compare_digest(given, stored):
+                found = stored
+        if found is None:
             raise Unauthorized("the API key is not valid")
+        return self.config.api_key_tenants.get(found, DEFAULT_TENANT)
 
-    def check_read(self, bid: str, token: str | None) -> None:
-        """A read link token for this bundle, else 403."""
+    def _check_token(self, bid: str, token: str | None, scope: str, missing: str) -> dict[str, Any]:
         if not token:
-            raise Forbidden("this link needs its token", code="token_missing")
-        links.check_token(self.config.secret_key, token, "read", bid)
+            raise Forbidden(missing, code="token_missing")
+        claims = links.check_token(self.config.secret_key, token, scope, bid)
+        try:
+            state = self.handle(bid)
+        except NotFound:
+            raise Forbidden("this link was revoked or its bundle has expired", code="token_revoked") from None
+        if not isinstance(claims.get("nonce"), str) or not hmac.compare_digest(claims["nonce"], state["nonce"]):
+            raise Forbidden("this link was revoked", code="token_revoked")
+        return state
 
-    def check_return_token(self, bid: str, token: str | None) -> None:
-        """A return token for this bundle, else 403."""
-        if not token:
-            raise Forbidden("uploading a return needs the bundle's return token", code="token_missing")
-        links.check_token(self.config.secret_key, token, "return", bid)
+    def check_read(self, bid: str, token: str | None) -> dict[str, Any]:
+        """A read link token of this live handle, else 403; the handle's state."""
+        return self._check_token(bid, token, "read", "this link needs its token")
 
-    # -- bundles --------------------------------------------------------------------------------
+    def check_git(self, bid: str, token: str | None) -> dict[str, Any]:
+        """A git token of this live handle, else 403; the handle's state."""
+        return self._check_token(bid, token, "git", "this repository URL needs its token")
+
+    def check_return_token(self, bid: str, token: str | None) -> dict[str, Any]:
+        """A return token of this live handle, else 403; the handle's state."""
+        return self._check_token(bid, token, "return", "uploading a return needs the bundle's return token")
+
+    # -- handles --------------------------------------------------------------------------------
 
     def _expires_in(self, requested: int | None) -> int:
         if requested is None:
             return self.config.link_ttl
-        if requested < 60 or requested > self.config.max_link_ttl:
+        if isinstance(requested, bool) or not isinstance(requested, int) or requested < 60 \
+                or requested > self.config.max_link_ttl:
             raise InvalidInput(f"expires_in must be between 60 and {self.config.max_link_ttl} seconds")
         return requested
 
     def create(self, spec: BuildSpec, base_url: str, *, expires_in: int | None = None,
-               callback_url: str | None = None) -> Stored:
-        """Build a bundle from ``spec`` and store it (see :meth:`store`)."""
+               callback_url: str | None = None, tenant: str = DEFAULT_TENANT, owner: str | None = None) -> Stored:
+        """Build a bundle from ``spec`` and store it as a new handle (see :meth:`store`)."""
+        self._check_create(expires_in, callback_url, owner, tenant)
         with tempfile.TemporaryDirectory(prefix="nbpack-create-", dir=self.tmp_dir()) as tmp:
             path = Path(tmp) / "bundle.zip"
             build_bundle(spec, path)
-            return self.store(path, base_url, expires_in=expires_in, callback_url=callback_url)
+            return self.store(path, base_url, expires_in=expires_in, callback_url=callback_url, tenant=tenant,
+                              owner=owner)
 
     def tmp_dir(self) -> Path:
         """The spool folder for uploads and builds (local disk, never memory)."""
@@ -212,92 +268,234 @@ class Service:
             raise
         return Path(name)
 
-    def store(self, zip_path: Path, base_url: str, *, expires_in: int | None = None,
-              callback_url: str | None = None) -> Stored:
-        """Store a built bundle zip (checked first); the same bundle twice is stored once."""
-        ttl = self._expires_in(expires_in)
+    def _check_create(self, expires_in: int | None, callback_url: str | None, owner: str | None,
+                      tenant: str) -> None:
+        self._expires_in(expires_in)
         if callback_url and not self.config.webhook_secret:
             raise InvalidInput("callback_url needs the service's NBPACK_WEBHOOK_SECRET to sign notifications")
         check_callback_url(callback_url, local_mode=self.config.local_mode)
+        if owner is not None and (not isinstance(owner, str) or not owner.strip() or len(owner) > _MAX_OWNER
+                                  or any(ord(c) < 32 for c in owner)):
+            raise InvalidInput(f"owner must be a user name of 1 to {_MAX_OWNER} printable characters")
+        self._check_tenant_quota(tenant, 0)
+
+    def store(self, zip_path: Path, base_url: str, *, expires_in: int | None = None,
+              callback_url: str | None = None, tenant: str = DEFAULT_TENANT, owner: str | None = None) -> Stored:
+        """Store a built bundle zip (checked first) as a new handle; its heavy members are shared by content."""
+        self._check_create(expires_in, callback_url, owner, tenant)
+        ttl = self._expires_in(expires_in)
         with open_bundle(zip_path) as bf:
             problems = check_bundle(bf)
             if problems:
                 raise InvalidBundle(f"bundle is invalid: {problems[0]}")
-            bid, manifest = bf.id, bf.manifest
+            manifest = bf.manifest
             notebook = bf.read(manifest["payload"]["notebook"])
-        if self.storage.exists(bundle_key(bid, "manifest.json")):
-            stored = self.manifest(bid)
-            return Stored(bid, stored, self.links(bid, base_url, ttl), False, self._meta(bid).get("expires", ""))
-        expires = _now() + timedelta(seconds=ttl)
+        self._check_tenant_quota(tenant, zip_path.stat().st_size)
+        hid, nonce = new_handle_id(), secrets.token_urlsafe(12)
+        created = _now()
+        handle_expires = created + timedelta(seconds=self.config.handle_ttl)
+        return_ttl = min(ttl, self.config.return_ttl)
         returns: dict[str, Any] = {
-            "endpoint": f"{base_url}/api/v1/bundles/{bid}/returns",
-            "token": links.make_token(self.config.secret_key, "return", bid,
-                                      min(ttl, self.config.return_ttl) if expires_in is None else ttl),
-            "expires": _iso(expires)}
+            "endpoint": f"{base_url}/api/v1/bundles/{hid}/returns",
+            "token": links.make_token(self.config.secret_key, "return", hid, return_ttl, nonce),
+            "expires": _iso(created + timedelta(seconds=return_ttl))}
         if self.direct_uploads:
             returns["direct_threshold"] = self.config.direct_upload_threshold
         with tempfile.TemporaryDirectory(prefix="nbpack-store-", dir=self.tmp_dir()) as tmp:
             final = Path(tmp) / "bundle.zip"
             manifest = with_returns(zip_path, final, returns)
-            self.storage.put_file(bundle_key(bid, "bundle.zip"), final)
-        meta = {"created": _iso(_now()), "expires": _iso(expires), "callback_url": callback_url}
-        self.storage.put_bytes(bundle_key(bid, "meta.json"), json.dumps(meta).encode())
-        self.storage.put_bytes(bundle_key(bid, "notebook.ipynb"), notebook)
-        # The manifest is written last: its presence is what makes a bundle exist for every process.
-        self.storage.put_bytes(bundle_key(bid, "manifest.json"), json.dumps(manifest, sort_keys=True).encode())
-        log.info("bundle stored", extra={"bundle": bid, "bytes": zip_path.stat().st_size})
-        return Stored(bid, public_manifest(manifest), self.links(bid, base_url, ttl), True, meta["expires"])
+            parts = self._put_parts(hid, final)
+            size = final.stat().st_size
+            state = {"id": hid, "tenant": tenant, "owner": owner, "content_id": manifest["id"],
+                     "title": manifest["title"], "nonce": nonce, "created": _iso(created),
+                     "created_ms": int(time.time() * 1000), "expires": _iso(handle_expires),
+                     "callback_url": callback_url, "bytes": size,
+                     "parts": [[key, seg.size] for key, seg in parts]}
+            self.storage.put_bytes(handle_key(hid, "notebook.ipynb"), notebook)
+            self.storage.put_bytes(handle_key(hid, "manifest.json"), json.dumps(manifest, sort_keys=True).encode())
+            self.storage.put_bytes(self._usage_key(tenant, hid, "bundle", size), b"")
+            for key in self._index_keys(state):
+                self.storage.put_bytes(key, b"")
+            # Written last: its presence is what makes the handle exist (and its tokens valid) for every process.
+            self.storage.put_bytes(handle_key(hid, HANDLE), json.dumps(state, sort_keys=True).encode())
+            # A gc that judged a reused content part unreferenced just before this handle appeared may have removed
+            # it since: check each once more and put back what is gone.
+            for key, seg in parts:
+                if key.startswith("content/"):
+                    self._ensure_content(key, final, seg, recheck=True)
+        log.info("bundle stored", extra={"bundle": hid, "bytes": size})
+        return Stored(hid, public_manifest(manifest), self.links(hid, base_url, expires_in, state=state), True,
+                      _iso(created + timedelta(seconds=ttl)), state["expires"], owner)
 
-    def manifest(self, bid: str) -> dict[str, Any]:
-        """A stored bundle's manifest, without its return token."""
+    def _put_parts(self, hid: str, path: Path) -> list[tuple[str, Segment]]:
+        """Store the zip at ``path`` as parts: its own nbpack.json record and central directory, shared records."""
+        parts: list[tuple[str, Segment]] = []
+        for seg in split_zip(path):
+            if seg.name is None or seg.name == MANIFEST:
+                key = handle_key(hid, "tail.bin" if seg.name is None else "head.bin")
+                self._put_segment(key, path, seg)
+            else:
+                key = content_key(segment_sha256(path, seg))
+                self._ensure_content(key, path, seg, recheck=False)
+            parts.append((key, seg))
+        return parts
+
+    def _put_segment(self, key: str, path: Path, seg: Segment) -> None:
+        with open_segment(path, seg) as f:
+            self.storage.put_stream(key, f, seg.size)
+
+    def _ensure_content(self, key: str, path: Path, seg: Segment, recheck: bool) -> None:
         try:
-            return public_manifest(json.loads(self.storage.read_bytes(bundle_key(bid, "manifest.json"))))
+            # Touched, not just seen: gc removes only content nobody has used for its grace period.
+            info = self.storage.stat(key) if recheck else self.storage.touch(key)
+            if info.size == seg.size:
+                return
+        except NotFound:
+            pass
+        self._put_segment(key, path, seg)
+
+    def _usage_key(self, tenant: str, hid: str, what: str, size: int) -> str:
+        return f"tenants/{tenant}/usage/{hid}/{what}.{size}"
+
+    def _index_keys(self, state: dict[str, Any]) -> list[str]:
+        name = f"{_INV_BASE - state['created_ms']:013d}-{state['id']}"
+        keys = [f"tenants/{state['tenant']}/index/{name}"]
+        if state.get("owner"):
+            keys.append(f"tenants/{state['tenant']}/owners/{_owner_dir(state['owner'])}/{name}")
+        return keys
+
+    def tenant_usage(self, tenant: str) -> int:
+        """Bytes charged to a tenant: its handles' zip sizes and its returns' sizes."""
+        total = 0
+        for info in self.storage.list(f"tenants/{tenant}/usage/"):
+            tail = info.key.rsplit(".", 1)[-1]
+            total += int(tail) if tail.isdigit() else 0
+        return total
+
+    def _check_tenant_quota(self, tenant: str, adding: int) -> None:
+        quota = self.config.tenant_quota_bytes
+        if quota and self.tenant_usage(tenant) + adding > quota:
+            raise TooLarge(f"this would take tenant {tenant} over its storage quota of {quota} bytes",
+                           code="tenant_quota")
+
+    def handle(self, bid: str, tenant: str | None = None) -> dict[str, Any]:
+        """A live handle's state; NotFound when missing, expired, or (with ``tenant``) another tenant's."""
+        _check_id(bid, "h")
+        try:
+            state = json.loads(self.storage.read_bytes(handle_key(bid, HANDLE)))
+        except NotFound:
+            raise NotFound(f"no such bundle {bid}") from None
+        # Another tenant's handle answers exactly like a missing one.
+        if (tenant is not None and state.get("tenant") != tenant) or _parse_iso(state["expires"]) <= _now():
+            raise NotFound(f"no such bundle {bid}")
+        return state
+
+    def manifest(self, bid: str, tenant: str | None = None) -> dict[str, Any]:
+        """A live handle's manifest, without its return token."""
+        self.handle(bid, tenant)
+        try:
+            return public_manifest(json.loads(self.storage.read_bytes(handle_key(bid, "manifest.json"))))
         except NotFound:
             raise NotFound(f"no such bundle {bid}") from None
 
-    def _meta(self, bid: str) -> dict[str, Any]:
-        try:
-            return json.loads(self.storage.read_bytes(bundle_key(bid, "meta.json")))
-        except NotFound:
-            return {}
+    def describe(self, bid: str, tenant: str | None = None) -> dict[str, Any]:
+        """The API view of a handle: its manifest plus ``handle`` (id, owner, created, expires, bytes)."""
+        state = self.handle(bid, tenant)
+        out = self.manifest(bid, tenant)
+        out["handle"] = self._handle_summary(state)
+        return out
 
-    def notebook(self, bid: str) -> bytes:
+    @staticmethod
+    def _handle_summary(state: dict[str, Any]) -> dict[str, Any]:
+        return {"id": state["id"], "content_id": state["content_id"], "title": state["title"],
+                "owner": state.get("owner"), "created": state["created"], "expires": state["expires"],
+                "bytes": state["bytes"]}
+
+    def list_handles(self, tenant: str, owner: str | None = None, limit: int = 50,
+                     cursor: str | None = None) -> dict[str, Any]:
+        """A tenant's live handles, newest first, ``limit`` at a time; ``next`` is the cursor of the next page."""
+        if not 1 <= limit <= _MAX_PAGE:
+            raise InvalidInput(f"limit must be between 1 and {_MAX_PAGE}")
+        if cursor is not None and not re.fullmatch(r"\d{13}-h-[0-9a-f]{24}", cursor):
+            raise InvalidInput("cursor is not one this service handed out")
+        prefix = f"tenants/{tenant}/owners/{_owner_dir(owner)}/" if owner else f"tenants/{tenant}/index/"
+        found: list[dict[str, Any]] = []
+        nxt = None
+        for info in self.storage.list(prefix):
+            name = info.key[len(prefix):]
+            if cursor is not None and name <= cursor:
+                continue
+            try:
+                state = self.handle(name[14:], tenant)
+            except NotFound:
+                continue  # deleted or expired since: gc removes its markers
+            if len(found) == limit:
+                nxt = found[-1]["cursor"]
+                break
+            found.append({**self._handle_summary(state), "cursor": name})
+        return {"bundles": [{k: v for k, v in f.items() if k != "cursor"} for f in found], "next": nxt}
+
+    def extend(self, bid: str, tenant: str, expires_in: Any) -> dict[str, Any]:
+        """Set a handle to expire ``expires_in`` seconds from now (its tenant's call); the new summary."""
+        state = self.handle(bid, tenant)
+        if isinstance(expires_in, bool) or not isinstance(expires_in, int) or not \
+                60 <= expires_in <= self.config.max_handle_ttl:
+            raise InvalidInput(f"expires_in must be between 60 and {self.config.max_handle_ttl} seconds")
+        state["expires"] = _iso(_now() + timedelta(seconds=expires_in))
+        self.storage.put_bytes(handle_key(bid, HANDLE), json.dumps(state, sort_keys=True).encode())
+        if not self.storage.exists(handle_key(bid, "manifest.json")):
+            # A DELETE ran meanwhile: do not bring the handle back.
+            self.storage.delete(handle_key(bid, HANDLE))
+            raise NotFound(f"no such bundle {bid}")
+        return self._handle_summary(state)
+
+    def notebook(self, bid: str, tenant: str | None = None) -> bytes:
         """The bundle's notebook as built (for previews)."""
-        self.manifest(bid)
-        return self.storage.read_bytes(bundle_key(bid, "notebook.ipynb"))
+        self.handle(bid, tenant)
+        return self.storage.read_bytes(handle_key(bid, "notebook.ipynb"))
 
-    def delete(self, bid: str) -> None:
-        """Delete a bundle and its returns; the manifest goes first so it vanishes at once everywhere."""
-        self.manifest(bid)
-        self.storage.delete(bundle_key(bid, "manifest.json"))
+    def delete(self, bid: str, tenant: str | None = None) -> None:
+        """Revoke and delete a handle: its state goes first, so every token dies at once everywhere."""
+        state = self.handle(bid, tenant)
+        self.purge(state)
+
+    def purge(self, state: dict[str, Any]) -> None:
+        """Remove everything of a handle (live or expired) but the shared content, and this replica's caches."""
+        bid = state["id"]
+        self.storage.delete(handle_key(bid, HANDLE))
         self.storage.delete_prefix(f"returns/{bid}/")
         self.storage.delete_prefix(f"blobs/{bid}/")
-        self.storage.delete_prefix(f"bundles/{bid}/")
+        self.storage.delete_prefix(f"tenants/{state['tenant']}/usage/{bid}/")
+        for key in self._index_keys(state):
+            self.storage.delete(key)
+        self.storage.delete_prefix(f"handles/{bid}/")
+        self.drop_cache(bid)
+
+    def drop_cache(self, bid: str) -> None:
+        """Remove this replica's derived copies of a handle (git repository, opened returns)."""
         shutil.rmtree(self.cache_dir / "git" / f"{bid}.git", ignore_errors=True)
+        shutil.rmtree(self.cache_dir / "returns" / bid, ignore_errors=True)
 
-    def bundle_object(self, bid: str) -> ObjectInfo:
-        """The stored zip's object info (size for Content-Length and ranges)."""
-        self.manifest(bid)
-        return self.storage.stat(bundle_key(bid, "bundle.zip"))
+    def bundle_size(self, bid: str, tenant: str | None = None, state: dict[str, Any] | None = None) -> int:
+        """The handle's zip size in bytes (Content-Length and ranges)."""
+        state = state or self.handle(bid, tenant)
+        return sum(size for _, size in state["parts"])
 
-    def presigned_download(self, bid: str, filename: str) -> str | None:
-        """A presigned URL for the bundle zip when the store can give one and the service is set to use it."""
-        if not self.config.presign_downloads:
-            return None
-        return self.storage.presigned_get(bundle_key(bid, "bundle.zip"), 900, filename=filename)
+    def bundle_chunks(self, state: dict[str, Any], start: int = 0, end: int | None = None) -> Iterator[bytes]:
+        """The handle's zip bytes, streamed part after part from storage."""
+        return iter_parts([(k, n) for k, n in state["parts"]],
+                          lambda key, s, e: self.storage.iter_chunks(key, 1 << 20, s, e), start, end)
 
-    def bundle_chunks(self, bid: str, start: int = 0, end: int | None = None) -> Iterator[bytes]:
-        """The bundle zip's bytes, streamed from storage."""
-        return self.storage.iter_chunks(bundle_key(bid, "bundle.zip"), 1 << 20, start, end)
-
-    def links(self, bid: str, base_url: str, expires_in: int | None = None) -> dict[str, Any]:
-        """Fresh signed links of a bundle: landing, download, git, and one launch link per hub."""
+    def links(self, bid: str, base_url: str, expires_in: int | None = None, *, tenant: str | None = None,
+              state: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Fresh signed links of a handle: landing, download, git (as long-lived as the handle), launch per hub."""
         ttl = self._expires_in(expires_in)
-        token = links.make_token(self.config.secret_key, "read", bid, ttl)
+        state = state or self.handle(bid, tenant)
+        token = links.make_token(self.config.secret_key, "read", bid, ttl, state["nonce"])
         out: dict[str, Any] = {
             "landing": f"{base_url}/b/{bid}?t={token}",
             "download": f"{base_url}/b/{bid}/download?t={token}",
-            "git": f"{base_url}/git/{token}/{bid}.git",
+            "git": self.git_url(state, base_url),
             "manifest": f"{base_url}/api/v1/bundles/{bid}",
         }
         if self.hubs:
@@ -306,24 +504,30 @@ class Service:
                              for h in self.hubs}
         return out
 
-    def ranking(self, bid: str) -> list[dict[str, Any]]:
-        """The hubs able to run a bundle, best first, each with its reasons."""
-        return [r.to_json() for r in rank_hubs(self.hubs, self.manifest(bid))]
+    def git_url(self, state: dict[str, Any], base_url: str) -> str:
+        """The handle's clone URL: its token has no expiry of its own and dies with the handle."""
+        token = links.make_token(self.config.secret_key, "git", state["id"], None, state["nonce"])
+        return f"{base_url}/git/{token}/{state['id']}.git"
 
-    def launch_url(self, bid: str, hub_name: str, token: str, base_url: str) -> str:
-        """Where the launch button of ``hub_name`` sends a user for this bundle."""
+    def ranking(self, bid: str, tenant: str | None = None) -> list[dict[str, Any]]:
+        """The hubs able to run a bundle, best first, each with its reasons."""
+        return [r.to_json() for r in rank_hubs(self.hubs, self.manifest(bid, tenant))]
+
+    def launch_url(self, bid: str, hub_name: str, state: dict[str, Any], base_url: str) -> str:
+        """Where the launch button of ``hub_name`` sends a user for this handle."""
         manifest = self.manifest(bid)
         hub = next((h for h in self.hubs if h.name == hub_name), None)
         if hub is None:
             raise NotFound(f"no hub named {hub_name!r} in this service's registry")
-        return links.launch_url(hub.url, hub.launch, f"{base_url}/git/{token}/{bid}.git", ref="main",
+        return links.launch_url(hub.url, hub.launch, self.git_url(state, base_url), ref="main",
                                 notebook=manifest["payload"]["notebook"],
                                 target_dir=links.target_dir_for(bid, manifest["title"]))
 
-    def git_repo(self, bid: str) -> Path:
-        """The bundle's git repository in the local cache, built on first use."""
-        self.manifest(bid)
-        return gitrepo.ensure_repo(lambda: self.storage.open(bundle_key(bid, "bundle.zip")), bid, self.cache_dir)
+    def git_repo(self, state: dict[str, Any]) -> Path:
+        """The handle's git repository in the local cache, built on first use from its zip parts."""
+        parts = [(k, n) for k, n in state["parts"]]
+        return gitrepo.ensure_repo(lambda: PartsReader(parts, self.storage.open), state["id"],  # type: ignore
+                                   self.cache_dir, content_id=state["content_id"])
 
     # -- returns --------------------------------------------------------------------------------
 
@@ -418,13 +622,14 @@ class Service:
         self.storage.delete(key)
         return None
 
-    def ingest(self, bid: str, stream: IO[bytes]) -> tuple[dict[str, Any], bool]:
+    def ingest(self, bid: str, stream: IO[bytes], state: dict[str, Any] | None = None) -> tuple[dict[str, Any], bool]:
         """Validate an uploaded return bundle and store it once; ``(summary, created)``.
 
         Outputs the manifest marks external and the zip leaves out must already sit in ``blobs/<bid>/<sha256>``;
-        each is verified (size and a streamed sha256) before the return becomes visible.
+        each is verified (size and a streamed sha256) before the return becomes visible. A return already stored
+        answers before any quota is checked, so a retry never fails on a full quota.
         """
-        self.manifest(bid)
+        state = state or self.handle(bid)
         limit = self.config.return_limits.max_total
         path = self.receive(stream, limit)
         try:
@@ -432,20 +637,23 @@ class Service:
                 problems = check_return(rf, external_ok=True)
                 if problems:
                     raise InvalidBundle(f"return bundle is invalid: {problems[0]}")
-                if rf.manifest["bundle_id"] != bid:
-                    raise Forbidden(f"this return bundle belongs to bundle {rf.manifest['bundle_id']}, not {bid}",
-                                    code="token_bundle")
+                if rf.manifest["bundle_id"] != state["content_id"]:
+                    raise Forbidden(f"this return bundle belongs to bundle {rf.manifest['bundle_id']}, not to"
+                                    f" the content of {bid}", code="token_bundle")
                 manifest = rf.manifest
                 absent = external_paths(manifest) - set(rf.zf.namelist())
             rid = manifest["id"]
             if self.storage.exists(return_key(bid, rid, "manifest.json")):
                 return self._summary(bid, manifest), False
+            entries = {e["path"]: e for e in manifest["contents"]}
+            size = path.stat().st_size + sum(entries[p]["bytes"] for p in absent)
+            self._check_return_quota(bid, state, size)
             if absent:
-                entries = {e["path"]: e for e in manifest["contents"]}
                 records = {p: self._verify_blob(bid, p, entries[p]) for p in sorted(absent)}
                 # Before the zip: whichever zip ends up stored, a member it lacks can be found here.
                 self.storage.put_bytes(return_key(bid, rid, EXTERNAL), json.dumps(records, sort_keys=True).encode())
             self.storage.put_file(return_key(bid, rid, "return.zip"), path)
+            self.storage.put_bytes(self._usage_key(state["tenant"], bid, rid, size), b"")
             # Written last: a return becomes visible only once its zip is whole. Create-once, so of concurrent
             # uploads of one return exactly one is "created" (one 201, one webhook).
             if not self.storage.put_if_absent(return_key(bid, rid, "manifest.json"),
@@ -453,21 +661,38 @@ class Service:
                 return self._summary(bid, manifest), False
         finally:
             path.unlink(missing_ok=True)
+        if not self.storage.exists(handle_key(bid, HANDLE)):
+            # Deleted while this upload ran: leave nothing behind that no handle owns.
+            self.storage.delete_prefix(f"returns/{bid}/{rid}/")
+            raise NotFound(f"no such bundle {bid}")
         log.info("return ingested", extra={"bundle": bid, "return": rid})
-        # meta.json is read only when a webhook could be sent: a GET per upload otherwise (5% of a small ingest).
-        callback = self._meta(bid).get("callback_url") if self.config.webhook_secret else None
+        callback = state.get("callback_url") if self.config.webhook_secret else None
         if callback:
             self.notifier.submit(callback, {"event": "return.created", "bundle_id": bid, "return_id": rid,
                                             "status": manifest["status"]}, self.config.webhook_secret)
         return self._summary(bid, manifest), True
 
+    def _check_return_quota(self, bid: str, state: dict[str, Any], adding: int) -> None:
+        """Per-handle count and bytes, then the tenant's bytes; raises before anything is stored."""
+        count, used = 0, 0
+        for prefix in (f"returns/{bid}/", f"blobs/{bid}/"):
+            for info in self.storage.list(prefix):
+                used += info.size
+                count += info.key.endswith("/manifest.json")
+        if count >= self.config.max_returns_per_bundle:
+            raise TooManyReturns(f"bundle {bid} already holds {count} returns, the limit of this service")
+        if used + adding > self.config.max_return_bytes_per_bundle:
+            raise TooLarge(f"bundle {bid} would hold more than {self.config.max_return_bytes_per_bundle} bytes of"
+                           " returns", code="return_bytes_quota")
+        self._check_tenant_quota(state["tenant"], adding)
+
     def _summary(self, bid: str, m: dict[str, Any]) -> dict[str, Any]:
         return {"id": m["id"], "bundle_id": bid, "status": m["status"], "started": m["started"], "ended": m["ended"],
                 "outputs": len(m["outputs"]), "values": [v["name"] for v in m["values"]], "error": m.get("error")}
 
-    def list_returns(self, bid: str) -> list[dict[str, Any]]:
-        """The returns of a bundle that are fully ingested, oldest first."""
-        self.manifest(bid)
+    def list_returns(self, bid: str, tenant: str | None = None) -> list[dict[str, Any]]:
+        """The returns of a handle that are fully ingested, oldest first."""
+        self.handle(bid, tenant)
         out = []
         for info in self.storage.list(f"returns/{bid}/"):
             if info.key.endswith("/manifest.json"):
@@ -477,16 +702,17 @@ class Service:
                 out.append(summary)
         return sorted(out, key=lambda s: (s.get("received") or "", s["id"]))
 
-    def return_manifest(self, bid: str, rid: str) -> dict[str, Any]:
+    def return_manifest(self, bid: str, rid: str, tenant: str | None = None) -> dict[str, Any]:
         """One return's manifest."""
+        self.handle(bid, tenant)
         try:
             return json.loads(self.storage.read_bytes(return_key(bid, rid, "manifest.json")))
         except NotFound:
             raise NotFound(f"no return {rid} for bundle {bid}") from None
 
-    def return_object(self, bid: str, rid: str) -> ObjectInfo:
+    def return_object(self, bid: str, rid: str, tenant: str | None = None) -> ObjectInfo:
         """The return zip's object info."""
-        self.return_manifest(bid, rid)
+        self.return_manifest(bid, rid, tenant)
         return self.storage.stat(return_key(bid, rid, "return.zip"))
 
     def return_chunks(self, bid: str, rid: str, start: int = 0, end: int | None = None) -> Iterator[bytes]:
@@ -501,9 +727,9 @@ class Service:
             self.storage.download_to(return_key(bid, rid, "return.zip"), path)
         return path
 
-    def return_member(self, bid: str, rid: str, name: str) -> tuple[int, BinaryIO]:
+    def return_member(self, bid: str, rid: str, name: str, tenant: str | None = None) -> tuple[int, BinaryIO]:
         """One file of a return bundle: (size, stream), from the zip or, for an external output, its blob."""
-        manifest = self.return_manifest(bid, rid)
+        manifest = self.return_manifest(bid, rid, tenant)
         listed = {e["path"] for e in manifest["contents"]} | {"nbpack-return.json", "ro-crate-metadata.json"}
         if name not in listed:
             raise NotFound(f"return {rid} has no file {name!r}")
@@ -525,9 +751,9 @@ class Service:
             raise Conflict(f"{name}: its blob changed after the return was ingested", code="blob_changed")
         return info.size, self.storage.open(record["key"])
 
-    def return_notebook(self, bid: str, rid: str) -> bytes:
+    def return_notebook(self, bid: str, rid: str, tenant: str | None = None) -> bytes:
         """The executed notebook of a return."""
-        manifest = self.return_manifest(bid, rid)
+        manifest = self.return_manifest(bid, rid, tenant)
         with archive.open_zip(self._local_return(bid, rid), self.config.return_limits) as zf:
             return archive.read_member(zf, manifest["notebook"])
 

@@ -61,6 +61,7 @@ class Storage(Protocol):
     def list(self, prefix: str) -> Iterator[ObjectInfo]: ...
     def delete(self, key: str) -> None: ...
     def delete_prefix(self, prefix: str) -> int: ...
+    def touch(self, key: str) -> ObjectInfo: ...
     def presigned_get(self, key: str, expires: int, filename: str | None = None) -> str | None: ...
     def presigned_put(self, key: str, expires: int, *, size: int | None = None,
                       sha256: str | None = None) -> str | None: ...
@@ -340,6 +341,14 @@ class LocalStorage:
     def copy(self, src: str, dst: str) -> ObjectInfo:
         """Copy an object (written beside, then renamed into place)."""
         return self.put_file(dst, self._path(src))
+    def touch(self, key: str) -> ObjectInfo:
+        """Set the object's modification time to now (raises NotFound): a reused object looks fresh to gc."""
+        path = self._path(key)
+        try:
+            os.utime(path)
+        except (FileNotFoundError, NotADirectoryError):
+            raise NotFound(f"no stored object {key}") from None
+        return self._info(key, path)
 
     def presigned_get(self, key: str, expires: int, filename: str | None = None) -> str | None:
         """Local storage has no presigned URLs."""
@@ -637,6 +646,16 @@ class S3Storage:
         if batch:
             flush()
         return count
+
+    def touch(self, key: str) -> ObjectInfo:
+        """Set LastModified to now by copying the object onto itself (raises NotFound); the bytes stay put."""
+        full = self._key(key)
+        source = {"Bucket": self.bucket, "Key": full}
+        with self._errors(key):
+            # S3 refuses a self-copy that changes nothing: replacing the (empty) metadata is the change.
+            self.client.copy(source, self.bucket, full, ExtraArgs={"MetadataDirective": "REPLACE"},
+                             Config=self.transfer)
+        return self.stat(key)
 
     def presigned_get(self, key: str, expires: int, filename: str | None = None) -> str | None:
         """A time-limited GET URL, optionally asking the browser to save as ``filename``."""

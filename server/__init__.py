@@ -26,6 +26,11 @@ def create_app(test_config: Mapping[str, Any] | None = None, *, local_mode: bool
         overrides = {k: v for k, v in (test_config or {}).items() if k not in flask_keys}
         service = Service(load_config(overrides=overrides, local_mode=local_mode))
     app.extensions["nbpack"] = service
+    if service.config.gc_interval:
+        from nbpack.gc import start_sweeper
+
+        # Every process sweeps: each one also drops its own caches of handles deleted elsewhere.
+        app.extensions["nbpack-gc"] = start_sweeper(service, service.config.gc_interval)
     app.config["MAX_FORM_MEMORY_SIZE"] = 16 << 20
     app.config["MAX_FORM_PARTS"] = 200
     errors.init_app(app)

@@ -38,9 +38,8 @@ def health() -> tuple[Response, int]:
 
 
 def _created(stored: Stored) -> tuple[Response, int]:
-    if stored.created:
-        observe.count(current_app, "bundles_created")
-    return jsonify(stored.to_json()), 201 if stored.created else 200
+    observe.count(current_app, "bundles_created")
+    return jsonify(stored.to_json()), 201
 
 
 def _request_json(text: str | bytes | None) -> dict:
@@ -55,16 +54,27 @@ def _request_json(text: str | bytes | None) -> dict:
     return doc
 
 
+@bp.get("/api/v1/bundles")
+def list_bundles() -> Response:
+    tenant = require_api_key()
+    limit = request.args.get("limit", "50")
+    if not limit.isdigit():
+        raise InvalidInput("limit must be a whole number")
+    return jsonify(service().list_handles(tenant, request.args.get("owner") or None, int(limit),
+                                          request.args.get("cursor") or None))
+
+
 @bp.post("/api/v1/bundles")
 def create_bundle() -> tuple[Response, int]:
-    require_api_key()
+    tenant = require_api_key()
     svc = service()
     ctype = (request.mimetype or "").lower()
     if ctype in ("application/zip", "application/x-zip-compressed", "application/octet-stream"):
         path = svc.receive(request.stream, svc.config.max_bundle_bytes)
         try:
             stored = svc.store(path, base_url(), expires_in=int_arg("expires_in"),
-                               callback_url=request.args.get("callback_url"))
+                               callback_url=request.args.get("callback_url"), tenant=tenant,
+                               owner=request.args.get("owner"))
         finally:
             path.unlink(missing_ok=True)
         return _created(stored)
@@ -81,13 +91,13 @@ def create_bundle() -> tuple[Response, int]:
                 parts[name] = (dest, filename)
             spec = spec_from_request(req, parts, payloads=svc.payloads, cache_dir=svc.cache_dir)
             stored = svc.create(spec, base_url(), expires_in=req.get("expires_in"),
-                                callback_url=req.get("callback_url"))
+                                callback_url=req.get("callback_url"), tenant=tenant, owner=req.get("owner"))
         return _created(stored)
     if ctype == "application/json":
         req = _request_json(request.get_data(cache=False))
         spec = spec_from_request(req, payloads=svc.payloads, cache_dir=svc.cache_dir)
         stored = svc.create(spec, base_url(), expires_in=req.get("expires_in"),
-                            callback_url=req.get("callback_url"))
+                            callback_url=req.get("callback_url"), tenant=tenant, owner=req.get("owner"))
         return _created(stored)
     raise InvalidInput("send application/json, multipart/form-data (a 'request' JSON part plus table parts),"
                        " or application/zip (a built bundle)")
@@ -95,37 +105,45 @@ def create_bundle() -> tuple[Response, int]:
 
 @bp.get("/api/v1/bundles/<bid>")
 def get_bundle(bid: str) -> Response:
-    require_api_key()
-    return jsonify(service().manifest(bid))
+    tenant = require_api_key()
+    return jsonify(service().describe(bid, tenant))
+
+
+@bp.patch("/api/v1/bundles/<bid>")
+def extend_bundle(bid: str) -> Response:
+    tenant = require_api_key()
+    raw = request.stream.read(4097)  # {"expires_in": n}: never buffer more than a few bytes
+    if len(raw) > 4096:
+        raise InvalidInput("the request is larger than 4096 bytes")
+    doc = _request_json(raw)
+    return jsonify(service().extend(bid, tenant, doc.get("expires_in")))
 
 
 @bp.delete("/api/v1/bundles/<bid>")
 def delete_bundle(bid: str) -> tuple[str, int]:
-    require_api_key()
-    service().delete(bid)
+    tenant = require_api_key()
+    service().delete(bid, tenant)
     return "", 204
 
 
 @bp.get("/api/v1/bundles/<bid>/links")
 def bundle_links(bid: str) -> Response:
-    require_api_key()
-    svc = service()
-    svc.manifest(bid)
-    return jsonify({"id": bid, "links": svc.links(bid, base_url(), int_arg("expires_in"))})
+    tenant = require_api_key()
+    return jsonify({"id": bid, "links": service().links(bid, base_url(), int_arg("expires_in"), tenant=tenant)})
 
 
 @bp.get("/api/v1/bundles/<bid>/hubs")
 def bundle_hubs(bid: str) -> Response:
-    require_api_key()
-    return jsonify({"id": bid, "hubs": service().ranking(bid)})
+    tenant = require_api_key()
+    return jsonify({"id": bid, "hubs": service().ranking(bid, tenant)})
 
 
 @bp.get("/api/v1/bundles/<bid>/download")
 def api_download(bid: str) -> Response:
-    require_api_key()
+    tenant = require_api_key()
     svc = service()
-    info = svc.bundle_object(bid)
-    return stream(info.size, lambda s, e: svc.bundle_chunks(bid, s, e), f"{bid}.zip")
+    state = svc.handle(bid, tenant)
+    return stream(svc.bundle_size(bid, state=state), lambda s, e: svc.bundle_chunks(state, s, e), f"{bid}.zip")
 
 
 def _return_token() -> str | None:
@@ -150,8 +168,8 @@ def return_blob(bid: str) -> Response:
 @bp.post("/api/v1/bundles/<bid>/returns")
 def upload_return(bid: str) -> tuple[Response, int]:
     svc = service()
-    svc.check_return_token(bid, _return_token())
-    summary, created = svc.ingest(bid, request.stream)
+    state = svc.check_return_token(bid, _return_token())
+    summary, created = svc.ingest(bid, request.stream, state)
     if created:
         observe.count(current_app, "returns_ingested")
     summary["links"] = {"manifest": f"{base_url()}/api/v1/bundles/{bid}/returns/{summary['id']}"}
@@ -160,28 +178,28 @@ def upload_return(bid: str) -> tuple[Response, int]:
 
 @bp.get("/api/v1/bundles/<bid>/returns")
 def list_returns(bid: str) -> Response:
-    require_api_key()
-    return jsonify({"bundle_id": bid, "returns": service().list_returns(bid)})
+    tenant = require_api_key()
+    return jsonify({"bundle_id": bid, "returns": service().list_returns(bid, tenant)})
 
 
 @bp.get("/api/v1/bundles/<bid>/returns/<rid>")
 def get_return(bid: str, rid: str) -> Response:
-    require_api_key()
-    return jsonify(service().return_manifest(bid, rid))
+    tenant = require_api_key()
+    return jsonify(service().return_manifest(bid, rid, tenant))
 
 
 @bp.get("/api/v1/bundles/<bid>/returns/<rid>/download")
 def download_return(bid: str, rid: str) -> Response:
-    require_api_key()
+    tenant = require_api_key()
     svc = service()
-    info = svc.return_object(bid, rid)
+    info = svc.return_object(bid, rid, tenant)
     return stream(info.size, lambda s, e: svc.return_chunks(bid, rid, s, e), f"{rid}.zip")
 
 
 @bp.get("/api/v1/bundles/<bid>/returns/<rid>/files/<path:name>")
 def return_file(bid: str, rid: str, name: str) -> Response:
-    require_api_key()
-    size, member = service().return_member(bid, rid, name)
+    tenant = require_api_key()
+    size, member = service().return_member(bid, rid, name, tenant)
 
     def chunks() -> Iterator[bytes]:
         try:
@@ -202,10 +220,10 @@ def return_file(bid: str, rid: str, name: str) -> Response:
 
 @bp.get("/api/v1/bundles/<bid>/returns/<rid>/notebook.html")
 def return_html(bid: str, rid: str) -> Response:
-    require_api_key()
+    tenant = require_api_key()
     svc = service()
-    manifest = svc.return_manifest(bid, rid)
-    body = notebook_html(svc.return_notebook(bid, rid))
+    manifest = svc.return_manifest(bid, rid, tenant)
+    body = notebook_html(svc.return_notebook(bid, rid, tenant))
     resp = Response(render_template("notebook.html", title=f"Return {rid}", manifest=manifest, body=body))
     resp.headers["Content-Security-Policy"] = CSP
     resp.headers["X-Content-Type-Options"] = "nosniff"

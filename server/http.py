@@ -79,9 +79,9 @@ def api_key() -> str | None:
     return auth[7:].strip() if auth.lower().startswith("bearer ") else None
 
 
-def require_api_key() -> None:
-    """401 unless the request carries a valid API key."""
-    service().check_api_key(api_key())
+def require_api_key() -> str:
+    """The tenant of the request's API key; 401 unless it carries a valid one."""
+    return service().check_api_key(api_key())
 
 
 def int_arg(name: str) -> int | None:

@@ -30,7 +30,7 @@ def _secure(resp: Response) -> Response:
 def landing(bid: str) -> Response:
     svc = service()
     token = _token()
-    svc.check_read(bid, token)
+    state = svc.check_read(bid, token)
     manifest = svc.manifest(bid)
     base = base_url()
     # The template wants flat rows; ranking entries nest the hub (``{"hub": {...}, "can_run", "reasons"}``).
@@ -39,7 +39,7 @@ def landing(bid: str) -> Response:
             for r in (svc.ranking(bid) if svc.hubs else [])]
     html = render_template(
         "landing.html", m=manifest, preview=notebook_html(svc.notebook(bid)), hubs=hubs, human_size=human_size,
-        download=f"{base}/b/{bid}/download?t={token}", git=f"{base}/git/{token}/{bid}.git",
+        download=f"{base}/b/{bid}/download?t={token}", git=svc.git_url(state, base),
         total_bytes=sum(f.get("size", 0) for f in manifest["files"]),
     )
     return _secure(Response(html, mimetype="text/html"))
@@ -48,17 +48,13 @@ def landing(bid: str) -> Response:
 @bp.get("/b/<bid>/download")
 def download(bid: str) -> Response:
     svc = service()
-    svc.check_read(bid, _token())
-    info = svc.bundle_object(bid)
-    url = svc.presigned_download(bid, f"{bid}.zip") if info.size >= svc.config.presign_threshold else None
-    if url:
-        return redirect(url, 302)
-    return stream(info.size, lambda s, e: svc.bundle_chunks(bid, s, e), f"{bid}.zip")
+    state = svc.check_read(bid, _token())
+    # No presigned redirect: a handle's zip exists only as parts, assembled here (see design.md).
+    return stream(svc.bundle_size(bid, state=state), lambda s, e: svc.bundle_chunks(state, s, e), f"{bid}.zip")
 
 
 @bp.get("/b/<bid>/launch/<path:hub>")
 def launch(bid: str, hub: str) -> Response:
     svc = service()
-    token = _token()
-    svc.check_read(bid, token)
-    return redirect(svc.launch_url(bid, hub, token or "", base_url()), 302)
+    state = svc.check_read(bid, _token())
+    return redirect(svc.launch_url(bid, hub, state, base_url()), 302)

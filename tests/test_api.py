@@ -57,11 +57,11 @@ def _token(link: str) -> str:
     return link.split("?t=", 1)[1]
 
 
-def _sign(scope: str, bid: str, exp: float) -> str:
+def _sign(scope: str, bid: str, exp: float, nonce: str | None = None) -> str:
     # Forged the way nbpack.links signs, to craft tokens the API must refuse (expired, other bundle).
     ser = URLSafeSerializer([SECRET], salt=f"nbpack.token.{scope}",
                             signer_kwargs={"digest_method": hashlib.sha256, "key_derivation": "hmac"})
-    return ser.dumps({"b": bid, "s": scope, "exp": int(exp)})
+    return ser.dumps({"b": bid, "s": scope, "exp": int(exp), **({"n": nonce} if nonce else {})})
 
 
 @pytest.fixture(scope="module")
@@ -139,8 +139,10 @@ def test_create_from_inline_rows_then_same_again(client, bundle):
     for link in ("landing", "download", "git", "manifest"):
         assert bundle["links"][link].startswith("http://localhost/")
     again = _create(client, {"title": "Inline rows", "catalogs": [
-        {"name": "sources", "rows": [{"id": 1, "ra": 10.5}, {"id": 2, "ra": 11.25}]}]}, 200)
-    assert again["id"] == bundle["id"] and again["created"] is False
+        {"name": "sources", "rows": [{"id": 1, "ra": 10.5}, {"id": 2, "ra": 11.25}]}]}, 201)
+    # Same content, a new handle: its own id and links; the content id is shared.
+    assert again["id"] != bundle["id"] and again["created"] is True
+    assert again["content_id"] == bundle["content_id"] and again["links"]["git"] != bundle["links"]["git"]
 
 
 def test_create_from_esap_page(client):
@@ -170,8 +172,8 @@ def test_push_built_zip_twice(client, tmp_path):
     first = client.post("/api/v1/bundles", data=path.read_bytes(), content_type="application/zip", headers=H)
     second = client.post("/api/v1/bundles", data=path.read_bytes(), content_type="application/zip", headers=H)
     a, b = check_response(first), check_response(second)
-    assert (first.status_code, second.status_code) == (201, 200)
-    assert a["id"] == b["id"] == built["id"]
+    assert (first.status_code, second.status_code) == (201, 201)
+    assert a["id"] != b["id"] and a["content_id"] == b["content_id"] == built["id"]
 
 
 def test_manifest_never_has_the_return_token(client, bundle, executed):
@@ -247,7 +249,7 @@ def test_api_key_required(client, bundle, method, path, headers):
 
 def test_bearer_api_key_accepted(client, bundle):
     resp = client.get(f"/api/v1/bundles/{bundle['id']}", headers={"Authorization": f"Bearer {KEY}"})
-    assert resp.status_code == 200 and check_response(resp)["id"] == bundle["id"]
+    assert resp.status_code == 200 and check_response(resp)["handle"]["id"] == bundle["id"]
 
 
 # ------------------------------------------------------------------ links and tokens
@@ -345,7 +347,9 @@ def test_return_upload_is_idempotent_and_listed(client, executed, uploaded):
     listed = check_response(client.get(f"/api/v1/bundles/{bid}/returns", headers=H))
     assert [r["id"] for r in listed["returns"]] == [uploaded["id"]]
     manifest = check_response(client.get(uploaded["links"]["manifest"], headers=H))
-    assert manifest["id"] == uploaded["id"] and manifest["bundle_id"] == bid
+    # The return names the content it ran on; the handle is the route.
+    content_id = json.loads(zipfile.ZipFile(io.BytesIO(executed["bundle_zip"])).read("nbpack.json"))["id"]
+    assert manifest["id"] == uploaded["id"] and manifest["bundle_id"] == content_id
 
 
 def test_return_download_file_and_html(client, executed, uploaded):
@@ -385,7 +389,8 @@ def test_return_tokens_are_scoped(client, bundle, executed, uploaded):
         doc = check_response(resp)
         assert (resp.status_code, doc["error"]) == (403, code)
     # the right token of another bundle, with this return: the return names its bundle
-    other_token = _sign("return", other["id"], time.time() + 600)
+    nonce = client.application.extensions["nbpack"].handle(other["id"])["nonce"]
+    other_token = _sign("return", other["id"], time.time() + 600, nonce)
     resp = client.post(f"/api/v1/bundles/{other['id']}/returns", data=executed["return_zip"],
                        content_type="application/zip", headers={"Authorization": f"Bearer {other_token}"})
     assert resp.status_code == 403 and check_response(resp)["error"] == "token_bundle"
@@ -423,10 +428,12 @@ def test_delete_then_404(client):
     resp = client.delete(f"/api/v1/bundles/{doc['id']}", headers=H)
     check_response(resp)
     assert resp.status_code == 204
-    for url, headers in ((f"/api/v1/bundles/{doc['id']}", H), (doc["links"]["landing"], {}),
-                         (f"/api/v1/bundles/{doc['id']}/download", H)):
+    for url, headers in ((f"/api/v1/bundles/{doc['id']}", H), (f"/api/v1/bundles/{doc['id']}/download", H)):
         resp = client.get(url, headers=headers)
         assert resp.status_code == 404 and check_response(resp)["error"] == "not_found", url
+    for url in (doc["links"]["landing"], doc["links"]["download"], doc["links"]["git"] + "/info/refs"):
+        resp = client.get(url)
+        assert resp.status_code == 403 and check_response(resp)["error"] == "token_revoked", url
     again = client.delete(f"/api/v1/bundles/{doc['id']}", headers=H)
     assert again.status_code == 404 and check_response(again)
 
@@ -448,12 +455,12 @@ def test_healthz_ok_then_503_when_storage_is_gone(tmp_path):
 def test_metrics_count_created_bundles(tmp_path):
     c = make_app(tmp_path, secret_key=SECRET, api_keys=KEY, metrics_token="m" * 24).test_client()
     _create(c, {"title": "Counted", "catalogs": [{"name": "m", "rows": [{"k": 1}]}]}, 201)
-    _create(c, {"title": "Counted", "catalogs": [{"name": "m", "rows": [{"k": 1}]}]}, 200)
+    _create(c, {"title": "Counted", "catalogs": [{"name": "m", "rows": [{"k": 1}]}]}, 201)
     resp = c.get("/metrics", headers={"Authorization": "Bearer " + "m" * 24})
     check_response(resp)
     line = next(ln for ln in resp.get_data(as_text=True).splitlines()
                 if ln.startswith("nbpack_bundles_created_total "))
-    assert float(line.split()[1]) == 1.0
+    assert float(line.split()[1]) == 2.0  # every create is a new handle
 
 
 def test_unknown_route_is_json_404(client):

@@ -68,7 +68,7 @@ class Setup:
 
     def __init__(self, svc, folder: Path, manifest: dict, storage: str, endpoint: str | None) -> None:  # noqa: ANN001
         self.svc, self.folder, self.manifest = svc, folder, manifest
-        self.bid = manifest["id"]
+        self.bid = manifest["returns"]["endpoint"].rstrip("/").split("/")[-2]  # the handle, not the content id
         self.storage = open_storage(storage, endpoint_url=endpoint)
 
     def run(self, seed: int, out: Path, *, upload: bool) -> tuple[Path, str]:

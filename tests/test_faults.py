@@ -257,7 +257,7 @@ def _stored_sha(created: dict, dest: Path) -> str:
         dest.write_bytes(resp.read())
     with zipfile.ZipFile(dest) as zf:
         assert zf.testzip() is None
-        assert json.loads(zf.read("nbpack.json"))["id"] == created["id"]
+        assert json.loads(zf.read("nbpack.json"))["id"] == created["content_id"]
     return _sha256(dest)
 
 
@@ -569,7 +569,7 @@ def test_service_killed_mid_bundle_push_local(big_bundle: Path, start_service, t
     svc.kill()
     thread.join(timeout=60)
     assert spooled >= SIZE // 4 and statuses and statuses[0] is not True, (spooled, statuses)
-    assert _storage_keys(str(storage), "bundles/") == []
+    assert _storage_keys(str(storage), "handles/") == [] and _storage_keys(str(storage), "content/") == []
 
     svc.start()
     again = _push(svc.url, big_bundle)
@@ -579,8 +579,9 @@ def test_service_killed_mid_bundle_push_local(big_bundle: Path, start_service, t
         (tmp_path / "got.zip").write_bytes(resp.read())
     with zipfile.ZipFile(tmp_path / "got.zip") as zf:
         assert zf.testzip() is None
-        assert json.loads(zf.read("nbpack.json"))["id"] == again["id"]
+        assert json.loads(zf.read("nbpack.json"))["id"] == again["content_id"]
     stored = LocalStorage(storage)
-    keys = [i.key for i in stored.list("bundles/")]
-    assert sorted(k.rsplit("/", 1)[1] for k in keys) == ["bundle.zip", "manifest.json", "meta.json", "notebook.ipynb"]
+    keys = [i.key for i in stored.list("handles/")]
+    assert sorted(k.rsplit("/", 1)[1] for k in keys) == ["handle.json", "head.bin", "manifest.json",
+                                                         "notebook.ipynb", "tail.bin"]
     print(f"\nFAULT push-kill[local]: killed after {spooled} B spooled, nothing stored, re-push 201")

@@ -127,14 +127,14 @@ def test_payload_bundle_pins_the_commit_and_moving_the_branch_changes_only_new_b
         assert {"astropy>=6", "numpy>=1.24"} <= set(zf.read("requirements.txt").decode().split())
         assert "print('v1')" in _cells(zf, first)
         first_notebook = zf.read(first["payload"]["notebook"])
-    status, again = _create(client, "lofar-imaging")  # same commit: the same bundle, not a new one
-    assert (status, again["id"], again["created"]) == (200, created["id"], False)
+    status, again = _create(client, "lofar-imaging")  # same commit: the same content, a new handle
+    assert (status, again["content_id"]) == (201, created["content_id"]) and again["id"] != created["id"]
 
     try:
         git_server.commit(repo, {"notebooks/image.ipynb": _notebook("print('v2')")})
         sha2 = _git(repo, "rev-parse", "HEAD")
         status, moved = _create(client, "lofar-imaging")
-        assert status == 201 and moved["id"] != created["id"]
+        assert status == 201 and moved["content_id"] != created["content_id"]
         second = client.get(f"/api/v1/bundles/{moved['id']}", headers=HEADERS).get_json()
         assert second["payload"]["source"]["commit"] == sha2
         with _zip(client, moved["id"]) as zf:

@@ -285,9 +285,12 @@ def test_notebook_values_outputs_and_return_zip(tmp_path, server):
                                     "media_type": "text/csv"}]
     assert {"name": "n_rows", "encoder": "json", "data": 3} in manifest["values"]
     assert manifest["provenance"]["kernel"] == "python3" and "pyarrow" in manifest["provenance"]["packages"]
+    # design.md "Return id": files, then the canonical JSON of the run (values, status, times, ...).
     h = hashlib.sha256(manifest["bundle_id"].encode())
     for entry in sorted(manifest["contents"], key=lambda e: e["path"]):
         h.update(f"\n{entry['path']}\0{entry['sha256']}".encode())
+    run = {k: manifest[k] for k in ("status", "error", "started", "ended", "notebook", "values", "provenance")}
+    h.update(b"\n" + json.dumps(run, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode())
     assert manifest["id"] == "r-" + h.hexdigest()[:24]
     action = next(e for e in crate["@graph"] if e["@type"] == "CreateAction")
     assert action["result"] == [{"@id": "outputs/table.csv"}] and {"@id": "#catalog-stars"} in action["object"]

@@ -83,7 +83,7 @@ def world(tmp_path_factory) -> dict:
         doc = resp.get_json()
         zbytes = client.get(f"/api/v1/bundles/{doc['id']}/download", headers={"X-API-Key": KEY}).get_data()
         out[name] = {"id": doc["id"], "read": doc["links"]["landing"].split("?t=", 1)[1],
-                     "return": _bundle_token(zbytes)}
+                     "return": _bundle_token(zbytes), "git": doc["links"]["git"].split("/git/", 1)[1].split("/")[0]}
     return out
 
 
@@ -124,8 +124,8 @@ ROUTES = {
     "landing": (_landing, "read", 200),
     "download": (_download, "read", 200),
     "launch": (_launch, "read", 302),
-    "git_info_refs": (_git_refs, "read", 200),
-    "git_upload_pack": (_git_upload_pack, "read", 200),
+    "git_info_refs": (_git_refs, "git", 200),
+    "git_upload_pack": (_git_upload_pack, "git", 200),
     "return_upload_bearer": (_upload_header, "return", 400),
     "return_upload_query": (_upload_query, "return", 400),
 }
@@ -134,7 +134,7 @@ ROUTES = {
 def _bad_tokens(world: dict, scope: str) -> dict[str, tuple[str, str]]:
     """Every way a token for bundle A with ``scope`` can be wrong: name → (token, expected error code)."""
     a, b = world["a"], world["b"]
-    other_scope = "return" if scope == "read" else "read"
+    other_scope = "return" if scope in ("read", "git") else "read"
     good = a[scope]
     payload, sig = good.split(".", 1)
     later = time.time() + 3600
@@ -184,8 +184,10 @@ def test_every_bad_token_is_refused_on_every_protected_route(world: dict, route:
 def test_api_keys_are_compared_in_constant_time_over_hashes() -> None:
     source = inspect.getsource(Service.check_api_key)
     assert "hmac.compare_digest(" in source and "hash_api_key(key)" in source
-    # No early exit on the first match: every stored hash is compared.
-    assert "break" not in source and "return" not in source.split('"""', 2)[2]
+    # No early exit on the first match: every stored hash is compared; the one return (the tenant) follows the loop.
+    body = source.split('"""', 2)[2]
+    assert "break" not in body and body.count("return ") == 1
+    assert body.index("return ") > body.index("for stored in")
     # Nor a short-circuiting membership test or string equality on the key or its hash.
     assert "==" not in source and "given in " not in source and "key) in " not in source
 
@@ -252,7 +254,7 @@ def test_tokens_and_api_key_never_reach_the_log(start_service, tmp_path: Path) -
     clone = tmp_path / "clone"
     subprocess.run(["git", "clone", "-q", links["git"], str(clone)], check=True, timeout=120, capture_output=True,
                    env={**os.environ, "GIT_TERMINAL_PROMPT": "0"})
-    assert json.loads((clone / "nbpack.json").read_text())["id"] == bid
+    assert json.loads((clone / "nbpack.json").read_text())["id"] == created["content_id"]
     dest = tmp_path / "bundle.zip"
     dest.write_bytes(urllib.request.urlopen(links["download"], timeout=60).read())
     ret = _bundle_token(dest.read_bytes())

@@ -18,7 +18,7 @@ from tests.fixtures.hub import free_port
 from tests.helpers import REPO
 
 NBPACK = REPO / ".venv" / "bin" / "nbpack"
-LINK = re.compile(r"demo bundle (b-[0-9a-f]{24}): (http://\S+)")
+LINK = re.compile(r"demo bundle (h-[0-9a-f]{24}): (http://\S+)")
 
 
 def _read_until(fd: int, pattern: re.Pattern[str], proc: subprocess.Popen, timeout: float) -> tuple[re.Match, str]:
@@ -68,7 +68,7 @@ def test_serve_on_a_fresh_folder_serves_the_demo(tmp_path: Path) -> None:
         assert check.returncode == 0, check.stdout + check.stderr
         assert "valid bundle" in check.stdout
         # Storage and keys were created in the folder it was started in, nowhere else.
-        assert (work / "nbpack-data" / "bundles" / bid / "manifest.json").is_file()
+        assert (work / "nbpack-data" / "handles" / bid / "handle.json").is_file()
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGTERM)

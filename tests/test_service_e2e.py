@@ -137,13 +137,13 @@ def test_two_processes_share_one_bucket(s3_bucket: str, start_service, page, tmp
         assert resp is not None and resp.status == 200 and "Shared" in page.title()
         dest = pull(landing_b, tmp_path / "bundle.zip")
         manifest = _bundle_manifest(dest)
-        assert manifest["id"] == bid
+        assert manifest["id"] == created["content_id"]
 
         git_b = created["links"]["git"].replace(a.url, b.url)
         clone = tmp_path / "clone"
         subprocess.run(["git", "clone", "--depth", "1", "-q", git_b, str(clone)], check=True, timeout=120,
                        capture_output=True, env={**os.environ, "GIT_TERMINAL_PROMPT": "0"})
-        assert json.loads((clone / "nbpack.json").read_text())["id"] == bid
+        assert json.loads((clone / "nbpack.json").read_text())["id"] == created["content_id"]
         assert (clone / "analysis.ipynb").is_file()
 
         result = run_bundle(dest, tmp_path / "return.zip", upload=False, timeout=120)
@@ -161,9 +161,10 @@ def test_two_processes_share_one_bucket(s3_bucket: str, start_service, page, tmp
     assert [r["id"] for r in client_a.returns(bid)] == [rid]
     flux = client_a.return_file(bid, rid, "outputs/flux.txt", tmp_path / "flux.txt")
     assert flux.read_text() == f"{TOTAL}\n"
-    # The same bundle pushed to B is recognised as already stored.
+    # The same bundle pushed to B is a new handle of the same content, with no returns of its own.
     again = Client(b.url, key).push(dest)
-    assert again["id"] == bid and again["created"] is False
+    assert again["id"] != bid and again["content_id"] == created["content_id"]
+    assert client_a.returns(again["id"]) == []
 
 
 def _hostile_notebook() -> dict:

@@ -1127,11 +1127,15 @@ def record_error(exc: BaseException | str) -> None:
 
 # --- the return bundle ------------------------------------------------------------------------------------
 
-def return_id(bundle_id: str, entries: list[tuple[str, str]]) -> str:
-    """``r-`` + 24 hex of sha256 over the bundle id and the sorted (path, sha256) entries."""
+def return_id(bundle_id: str, entries: list[tuple[str, str]], run: dict) -> str:
+    """``r-`` + 24 hex of sha256 over the bundle id, the sorted (path, sha256) entries and the canonical JSON of
+    ``run`` (status, error, started, ended, notebook, values, provenance): two runs differing in any of them differ."""
     h = hashlib.sha256(bundle_id.encode())
     for path, digest in sorted(entries):
         h.update(f"\n{path}\0{digest}".encode())
+    keys = ("status", "error", "started", "ended", "notebook", "values", "provenance")
+    h.update(b"\n" + json.dumps({k: run.get(k) for k in keys}, sort_keys=True, separators=(",", ":"),
+                                ensure_ascii=False).encode())
     return "r-" + h.hexdigest()[:24]
 
 
@@ -1535,7 +1539,12 @@ def finish(upload: bool = True, status: str | None = None, error: str | None = N
     entries.sort(key=lambda e: e[0])
     contents = [{"path": a, "bytes": len(p), "sha256": hashlib.sha256(p).hexdigest()} if isinstance(p, bytes)
                 else {"path": a, "bytes": p.stat().st_size, "sha256": _sha256(p)} for a, p in entries]
-    rid = return_id(bundle.id, [(c["path"], c["sha256"]) for c in contents])
+    # The id covers the run as well as the files, so these are fixed before it is computed.
+    ended = _now()
+    run = {"status": status, "error": _STATE.error if status == "failed" else None,
+           "started": _STATE.started or ended, "ended": ended, "notebook": nb_rel,
+           "values": list(_STATE.values.values()), "provenance": _provenance(bundle, notebook, doc, notebook_file)}
+    rid = return_id(bundle.id, [(c["path"], c["sha256"]) for c in contents], run)
     outputs = []
     for c, (_, p) in zip(contents, entries, strict=True):
         if c["path"].startswith("outputs/") and isinstance(p, Path):
@@ -1547,11 +1556,7 @@ def finish(upload: bool = True, status: str | None = None, error: str | None = N
     _publish_results(bundle, rid, outputs)
 
     manifest = {"format": "nbpack-return", "format_version": "1.0", "id": rid, "bundle_id": bundle.id,
-                "status": status, "error": _STATE.error if status == "failed" else None,
-                "started": _STATE.started or _now(), "ended": _now(), "notebook": nb_rel, "outputs": outputs,
-                "values": list(_STATE.values.values()),
-                "provenance": _provenance(bundle, notebook, doc, notebook_file),
-                "contents": contents}
+                **run, "outputs": outputs, "contents": contents}
     blobs: list[tuple[str, bytes | Path]] = [*entries,
                                              (RETURN_MANIFEST, json.dumps(manifest, indent=2).encode()),
                                              (CRATE, json.dumps(_crate(bundle, manifest), indent=2).encode())]

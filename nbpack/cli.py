@@ -404,7 +404,7 @@ def gc(dry_run: bool) -> None:
     from .gc import collect
     from .service import Service
 
-    report = collect(Service(load_config()), dry_run=dry_run)
+    report = collect(Service(load_config(serving=False)), dry_run=dry_run)
     _echo_json(report.to_json())
 
 

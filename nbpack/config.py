@@ -118,10 +118,12 @@ def local_secret(root: Path, name: str = ".nbpack-secret-key") -> str:
 
 
 def load_config(env: Mapping[str, str] | None = None, overrides: Mapping[str, Any] | None = None, *,
-                local_mode: bool = False, default_public_url: str | None = None) -> Config:
+                local_mode: bool = False, default_public_url: str | None = None,
+                serving: bool = True) -> Config:
     """Build the config from ``NBPACK_*`` variables (and ``NBPACK_CONFIG`` TOML), then ``overrides``.
 
     Without a secret key only local mode starts (``nbpack serve``), with a key kept beside the storage.
+    ``serving=False`` (maintenance commands such as ``nbpack gc``, which bake no links) needs no public URL.
     """
     env = os.environ if env is None else env
     values: dict[str, Any] = {}
@@ -184,7 +186,7 @@ def load_config(env: Mapping[str, str] | None = None, overrides: Mapping[str, An
                 raise InvalidInput(f"NBPACK_{name.upper()} must be at least 1")
     cfg.metrics_token = str(values.get("metrics_token") or "") or None
     cfg.public_url = cfg.public_url or default_public_url
-    if not cfg.public_url and not local_mode:
+    if not cfg.public_url and not local_mode and serving:
         # Else the Host header of whoever creates a bundle decides where its returns are sent.
         raise InvalidInput("NBPACK_PUBLIC_URL is not set: the service bakes it into every bundle's return endpoint"
                            " (only `nbpack serve` runs without it)")

@@ -40,7 +40,9 @@ KEY_A, KEY_B = "key-prod-" + secrets.token_hex(8), "key-test-" + secrets.token_h
 SECRET = secrets.token_urlsafe(32)
 
 # argv: bundle folder, value, status ("completed"/"failed"). Runs the runtime's own finish() and upload.
-RUN = RUNTIME_PREAMBLE + """\
+RUN = (
+    RUNTIME_PREAMBLE
+    + """\
 folder, value, status = sys.argv[1], json.loads(sys.argv[2]), sys.argv[3]
 rt = load_runtime(folder)
 rt.start(folder)
@@ -49,10 +51,12 @@ rt.save_value("answer", value)
 os.environ["NBPACK_RETURN_PATH"] = sys.argv[4]
 rt.finish(upload=True, status=status)
 """
+)
 
 
-def _http(url: str, method: str = "GET", headers: dict | None = None, data: bytes | None = None,
-          timeout: float = 120) -> tuple[int, bytes]:
+def _http(
+    url: str, method: str = "GET", headers: dict | None = None, data: bytes | None = None, timeout: float = 120
+) -> tuple[int, bytes]:
     req = urllib.request.Request(url, data=data, method=method, headers=headers or {})
     try:
         with urllib.request.urlopen(req, timeout=timeout) as resp:
@@ -73,8 +77,9 @@ def s3_url(s3_bucket: str) -> str:
 
 
 def _env(s3_url: str, tmp_path: Path, name: str = "cache", **extra: str) -> dict[str, str]:
-    env = service_env(s3_url, f"esap-prod={KEY_A},esap-test={KEY_B}", secret_key=SECRET,
-                      cache_dir=str(tmp_path / name), **extra)
+    env = service_env(
+        s3_url, f"esap-prod={KEY_A},esap-test={KEY_B}", secret_key=SECRET, cache_dir=str(tmp_path / name), **extra
+    )
     return env
 
 
@@ -94,16 +99,24 @@ def _unpack(download_url: str, folder: Path) -> dict:
 
 def _run_return(folder: Path, value: object, out: Path, status: str = "completed") -> tuple[str, str]:
     """The runtime's finish() + upload in a fresh process; (return id, its stdout)."""
-    proc = subprocess.run([sys.executable, "-c", RUN, str(folder), json.dumps(value), status, str(out)],
-                          capture_output=True, text=True, timeout=120, cwd=folder)
+    proc = subprocess.run(
+        [sys.executable, "-c", RUN, str(folder), json.dumps(value), status, str(out)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=folder,
+    )
     assert proc.returncode == 0, proc.stderr
     with zipfile.ZipFile(out) as zf:
         return json.loads(zf.read("nbpack-return.json"))["id"], proc.stdout
 
 
 def _small_request(title: str = "Shared selection", **extra: object) -> dict:
-    return {"title": title, "catalogs": [{"name": "stars", "rows": [{"id": 9007199254740993, "mag": 1.5},
-                                                                      {"id": 2, "mag": None}]}], **extra}
+    return {
+        "title": title,
+        "catalogs": [{"name": "stars", "rows": [{"id": 9007199254740993, "mag": 1.5}, {"id": 2, "mag": None}]}],
+        **extra,
+    }
 
 
 # ---------------------------------------------------------------- handles over shared content, two tenants
@@ -119,8 +132,9 @@ def test_two_tenants_same_100mb_content_stored_once_and_isolated(s3_url, s3_env,
     a, b = Client(svc.url, KEY_A), Client(svc.url, KEY_B)
     handles = [a.push(built, owner="alice") for _ in range(5)] + [b.push(built, owner="bob") for _ in range(5)]
     ids = [h["id"] for h in handles]
-    assert len(set(ids)) == 10 and {h["content_id"] for h in handles} == {json.loads(
-        zipfile.ZipFile(built).read("nbpack.json"))["id"]}
+    assert len(set(ids)) == 10 and {h["content_id"] for h in handles} == {
+        json.loads(zipfile.ZipFile(built).read("nbpack.json"))["id"]
+    }
     stored = _stored_bytes(s3_url, s3_env.endpoint)
     total = sum(stored.values())
     print(f"10 handles of one {one}-byte bundle: {total} bytes stored ({total / one:.4f}x), {len(stored)} objects")
@@ -141,19 +155,32 @@ def test_two_tenants_same_100mb_content_stored_once_and_isolated(s3_url, s3_env,
     assert man_b["returns"]["endpoint"].endswith(f"/{ids[5]}/returns")
     start, end = one // 2, one // 2 + 5 * 2**20
     status, part = _http(handles[0]["links"]["download"], headers={"Range": f"bytes={start}-{end}"})
-    assert status == 206 and part == data_a[start:end + 1]
+    assert status == 206 and part == data_a[start : end + 1]
 
     # Tenant isolation: the other tenant's id is a JSON 404 on every route, exactly like a missing one.
     rid = "r-" + "0" * 24
-    routes = [("GET", ""), ("PATCH", ""), ("DELETE", ""), ("GET", "/links"), ("GET", "/hubs"), ("GET", "/download"),
-              ("GET", "/returns"), ("GET", f"/returns/{rid}"), ("GET", f"/returns/{rid}/download"),
-              ("GET", f"/returns/{rid}/files/outputs/x"), ("GET", f"/returns/{rid}/notebook.html")]
+    routes = [
+        ("GET", ""),
+        ("PATCH", ""),
+        ("DELETE", ""),
+        ("GET", "/links"),
+        ("GET", "/hubs"),
+        ("GET", "/download"),
+        ("GET", "/returns"),
+        ("GET", f"/returns/{rid}"),
+        ("GET", f"/returns/{rid}/download"),
+        ("GET", f"/returns/{rid}/files/outputs/x"),
+        ("GET", f"/returns/{rid}/notebook.html"),
+    ]
     missing = "h-" + "0" * 24
     for method, tail in routes:
         for target in (ids[0], missing):
-            status, body = _http(f"{svc.url}/api/v1/bundles/{target}{tail}", method, {
-                "X-API-Key": KEY_B, "Content-Type": "application/json"},
-                b'{"expires_in": 3600}' if method == "PATCH" else None)
+            status, body = _http(
+                f"{svc.url}/api/v1/bundles/{target}{tail}",
+                method,
+                {"X-API-Key": KEY_B, "Content-Type": "application/json"},
+                b'{"expires_in": 3600}' if method == "PATCH" else None,
+            )
             assert (status, _json_error(body)) == (404, "not_found"), (method, tail, target)
     assert a.get(ids[0])["handle"]["id"] == ids[0]  # B's DELETE did nothing
 
@@ -175,33 +202,51 @@ def test_same_content_two_users_returns_never_mix_and_runs_never_collapse(s3_url
     storage = open_storage(s3_url, endpoint_url=os.environ["NBPACK_S3_ENDPOINT"])
     state = {h["id"]: json.loads(storage.read_bytes(f"handles/{h['id']}/handle.json")) for h in (first, second)}
     assert state[first["id"]]["callback_url"].endswith("/alice") and state[second["id"]]["callback_url"].endswith(
-        "/carol")
+        "/carol"
+    )
     folder = tmp_path / "alice"
     manifest = _unpack(first["links"]["download"], folder)
     rid1, _ = _run_return(folder, 1, tmp_path / "r1.zip")
     rid2, _ = _run_return(folder, 2, tmp_path / "r2.zip")  # same files, another saved value
     rid3, _ = _run_return(folder, 1, tmp_path / "r3.zip", status="failed")
     assert len({rid1, rid2, rid3}) == 3
-    assert [r["id"] for r in a.returns(first["id"])] == [rid1, rid2, rid3]
+    # Listed oldest first by storage time, which has one-second precision: three quick uploads may tie.
+    assert sorted(r["id"] for r in a.returns(first["id"])) == sorted([rid1, rid2, rid3])
     assert a.returns(second["id"]) == []
     # Re-sending a stored return is idempotent: 200, same id, nothing added.
     token = manifest["returns"]["token"]
-    status, body = _http(manifest["returns"]["endpoint"], "POST", {
-        "Authorization": f"Bearer {token}", "Content-Type": "application/zip"}, (tmp_path / "r1.zip").read_bytes())
+    status, body = _http(
+        manifest["returns"]["endpoint"],
+        "POST",
+        {"Authorization": f"Bearer {token}", "Content-Type": "application/zip"},
+        (tmp_path / "r1.zip").read_bytes(),
+    )
     assert status == 200 and json.loads(body)["id"] == rid1
     # The first user's token is not the second user's: it cannot post to the other handle.
-    status, body = _http(f"{svc.url}/api/v1/bundles/{second['id']}/returns", "POST", {
-        "Authorization": f"Bearer {token}", "Content-Type": "application/zip"}, (tmp_path / "r1.zip").read_bytes())
+    status, body = _http(
+        f"{svc.url}/api/v1/bundles/{second['id']}/returns",
+        "POST",
+        {"Authorization": f"Bearer {token}", "Content-Type": "application/zip"},
+        (tmp_path / "r1.zip").read_bytes(),
+    )
     assert (status, _json_error(body)) == (403, "token_bundle")
 
 
 def test_return_id_one_rule_in_runtime_and_service(tmp_path):
-    manifest = {"bundle_id": "b-" + "1" * 24, "contents": [{"path": "a.ipynb", "sha256": "0" * 64, "bytes": 1}],
-                "status": "completed", "error": None, "started": "2026-01-01T00:00:00Z",
-                "ended": "2026-01-01T00:00:01Z", "notebook": "a.ipynb", "values": [
-                    {"name": "n", "encoder": "json", "data": 2**63 + 1}], "provenance": {"python": "3", "host": "é"}}
+    manifest = {
+        "bundle_id": "b-" + "1" * 24,
+        "contents": [{"path": "a.ipynb", "sha256": "0" * 64, "bytes": 1}],
+        "status": "completed",
+        "error": None,
+        "started": "2026-01-01T00:00:00Z",
+        "ended": "2026-01-01T00:00:01Z",
+        "notebook": "a.ipynb",
+        "values": [{"name": "n", "encoder": "json", "data": 2**63 + 1}],
+        "provenance": {"python": "3", "host": "é"},
+    }
     spec = importlib.util.spec_from_file_location(
-        "nbpack_runtime_copy", Path(__file__).parents[1] / "nbpack/runtime/nbpack_runtime.py")
+        "nbpack_runtime_copy", Path(__file__).parents[1] / "nbpack/runtime/nbpack_runtime.py"
+    )
     rt = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = rt  # its dataclasses look their module up
     try:
@@ -232,8 +277,7 @@ def test_delete_revokes_every_token_on_every_replica_and_recreate_gets_new_ids(s
     # Replica two serves the handle's git repository and a return file: both now in its cache.
     clone = tmp_path / "clone"
     git_two = created["links"]["git"].replace(one.url, two.url)
-    subprocess.run(["git", "clone", "--depth", "1", git_two, str(clone)], check=True, capture_output=True,
-                   timeout=120)
+    subprocess.run(["git", "clone", "--depth", "1", git_two, str(clone)], check=True, capture_output=True, timeout=120)
     assert (clone / "nbpack.json").is_file()
     Client(two.url, KEY_A).return_file(hid, rid, "outputs/result.txt", tmp_path / "result.txt")
     Client(one.url, KEY_A).return_file(hid, rid, "outputs/result.txt", tmp_path / "result1.txt")
@@ -242,15 +286,21 @@ def test_delete_revokes_every_token_on_every_replica_and_recreate_gets_new_ids(s
 
     a.delete(hid)
     assert not (tmp_path / "cache-1" / "returns" / hid).exists()  # this replica's caches, at once
-    old = {"landing": created["links"]["landing"], "download": created["links"]["download"],
-           "git": created["links"]["git"] + "/info/refs?service=git-upload-pack"}
+    old = {
+        "landing": created["links"]["landing"],
+        "download": created["links"]["download"],
+        "git": created["links"]["git"] + "/info/refs?service=git-upload-pack",
+    }
     for replica in (one, two):
         for name, url in old.items():
             status, body = _http(url.replace(one.url, replica.url))
             assert (status, _json_error(body)) == (403, "token_revoked"), (name, replica.url)
-        status, body = _http(manifest["returns"]["endpoint"].replace(one.url, replica.url), "POST", {
-            "Authorization": f"Bearer {manifest['returns']['token']}", "Content-Type": "application/zip"},
-            (tmp_path / "r.zip").read_bytes())
+        status, body = _http(
+            manifest["returns"]["endpoint"].replace(one.url, replica.url),
+            "POST",
+            {"Authorization": f"Bearer {manifest['returns']['token']}", "Content-Type": "application/zip"},
+            (tmp_path / "r.zip").read_bytes(),
+        )
         assert (status, _json_error(body)) == (403, "token_revoked")
     fetch = subprocess.run(["git", "-C", str(clone), "fetch", "origin"], capture_output=True, text=True, timeout=120)
     assert fetch.returncode != 0 and "403" in fetch.stderr
@@ -262,7 +312,11 @@ def test_delete_revokes_every_token_on_every_replica_and_recreate_gets_new_ids(s
     assert (status, _json_error(body)) == (403, "token_bundle")
     assert _http(again["links"]["landing"])[0] == 200
     # Replica two drops its cached repository of the deleted handle on its next gc sweep.
-    cfg = load_config(_env(s3_url, tmp_path, "cache-2") | {"NBPACK_S3_ENDPOINT": os.environ["NBPACK_S3_ENDPOINT"]})
+    cfg = load_config(
+        {"NBPACK_PUBLIC_URL": "http://localhost"}
+        | _env(s3_url, tmp_path, "cache-2")
+        | {"NBPACK_S3_ENDPOINT": os.environ["NBPACK_S3_ENDPOINT"]}
+    )
     report = collect(Service(cfg))
     assert str(tmp_path / "cache-2" / "git" / f"{hid}.git") in report.cache
     assert not (tmp_path / "cache-2" / "git" / f"{hid}.git").exists()
@@ -279,8 +333,13 @@ def test_return_quotas_refuse_cleanly_and_retries_stay_idempotent(s3_url, start_
     manifest = _unpack(created["links"]["download"], folder)
     r1, _ = _run_return(folder, 1, tmp_path / "r1.zip")
     _run_return(folder, 2, tmp_path / "r2.zip")
-    proc = subprocess.run([sys.executable, "-c", RUN, str(folder), "3", "completed", str(tmp_path / "r3.zip")],
-                          capture_output=True, text=True, timeout=120, cwd=folder)
+    proc = subprocess.run(
+        [sys.executable, "-c", RUN, str(folder), "3", "completed", str(tmp_path / "r3.zip")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=folder,
+    )
     assert "HTTP 429" in proc.stdout, proc.stdout
     headers = {"Authorization": f"Bearer {manifest['returns']['token']}", "Content-Type": "application/zip"}
     status, body = _http(manifest["returns"]["endpoint"], "POST", headers, (tmp_path / "r3.zip").read_bytes())
@@ -339,11 +398,17 @@ def test_reclick_after_link_expiry_fetches_the_old_origin(s3_url, start_service,
     created = a.create(_small_request("Re-click"))
     target = tmp_path / "home" / "re-click"
     target.parent.mkdir()
-    first = subprocess.run([sys.executable, "-c", NBGITPULLER, created["links"]["git"], str(target)],
-                           capture_output=True, text=True, timeout=120, cwd=target.parent)
+    first = subprocess.run(
+        [sys.executable, "-c", NBGITPULLER, created["links"]["git"], str(target)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=target.parent,
+    )
     assert first.returncode == 0, first.stderr
-    origin = subprocess.run(["git", "-C", str(target), "remote", "get-url", "origin"], capture_output=True,
-                            text=True, check=True).stdout.strip()
+    origin = subprocess.run(
+        ["git", "-C", str(target), "remote", "get-url", "origin"], capture_output=True, text=True, check=True
+    ).stdout.strip()
     assert origin == created["links"]["git"]
     time.sleep(4)
     status, body = _http(created["links"]["landing"])
@@ -351,8 +416,13 @@ def test_reclick_after_link_expiry_fetches_the_old_origin(s3_url, start_service,
     fresh = a.links(created["id"])
     assert fresh["git"] == origin  # ... a fresh link names the same repository
     (target / "my-notes.txt").write_text("user work\n")
-    again = subprocess.run([sys.executable, "-c", NBGITPULLER, fresh["git"], str(target)], capture_output=True,
-                           text=True, timeout=120, cwd=target.parent)
+    again = subprocess.run(
+        [sys.executable, "-c", NBGITPULLER, fresh["git"], str(target)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=target.parent,
+    )
     assert again.returncode == 0, again.stderr  # nbgitpuller's update: git fetch of the saved origin
     plain = subprocess.run(["git", "-C", str(target), "fetch", "origin"], capture_output=True, text=True, timeout=60)
     assert plain.returncode == 0, plain.stderr
@@ -395,7 +465,7 @@ def test_handle_lifetime_extend_expire_and_gc(s3_url, s3_env, start_service, tmp
     assert not any(dropped["id"] in k for k in keys)
     assert _http(kept["links"]["download"])[0] == 200  # the shared content stays: kept still references it
     a.delete(kept["id"])
-    collect(Service(load_config(env)))
+    collect(Service(load_config({"NBPACK_PUBLIC_URL": "http://localhost"} | env)))
     assert not any(k.startswith("content/") for k in _stored_bytes(s3_url, s3_env.endpoint))
 
 
@@ -404,7 +474,9 @@ def test_gc_racing_creates_and_uploads_loses_nothing(s3_url, s3_env, start_servi
     env = _env(s3_url, tmp_path, gc_grace="1")
     svc = start_service(env, workers=2, threads=4)
     a = Client(svc.url, KEY_A)
-    gc_service = Service(load_config(env | {"NBPACK_CACHE_DIR": str(tmp_path / "gc-cache")}))
+    gc_service = Service(
+        load_config({"NBPACK_PUBLIC_URL": "http://localhost"} | env | {"NBPACK_CACHE_DIR": str(tmp_path / "gc-cache")})
+    )
     stop, runs, errors = threading.Event(), [], []
 
     def sweep() -> None:
@@ -454,8 +526,15 @@ def test_tenant_routes_answer_as_the_openapi_document_says(tmp_path):
     from server import create_app
     from tests.openapi_check import check_response
 
-    app = create_app({"storage": str(tmp_path / "store"), "secret_key": SECRET, "cache_dir": str(tmp_path / "c"),
-                      "api_keys": f"esap-prod={KEY_A},esap-test={KEY_B},bare-key-{KEY_A}"})
+    app = create_app(
+        {
+            "public_url": "http://localhost",
+            "storage": str(tmp_path / "store"),
+            "secret_key": SECRET,
+            "cache_dir": str(tmp_path / "c"),
+            "api_keys": f"esap-prod={KEY_A},esap-test={KEY_B},bare-key-{KEY_A}",
+        }
+    )
     c = app.test_client()
     ha, hb = {"X-API-Key": KEY_A}, {"X-API-Key": KEY_B}
     made = []
@@ -486,9 +565,17 @@ def test_tenant_routes_answer_as_the_openapi_document_says(tmp_path):
 
 
 def test_returns_past_retention_are_collected_and_usage_released(tmp_path):
-    cfg = load_config(env={}, overrides={"storage": str(tmp_path / "store"), "secret_key": SECRET,
-                                         "api_keys": KEY_A, "cache_dir": str(tmp_path / "cache"),
-                                         "return_retention": "1"})
+    cfg = load_config(
+        env={},
+        overrides={
+            "public_url": "http://localhost",
+            "storage": str(tmp_path / "store"),
+            "secret_key": SECRET,
+            "api_keys": KEY_A,
+            "cache_dir": str(tmp_path / "cache"),
+            "return_retention": "1",
+        },
+    )
     svc = Service(cfg)
     built = tmp_path / "b.zip"
     build_bundle(BuildSpec(title="Retained", catalogs=[CatalogInput("t", [{"a": 1}])]), built)
@@ -498,9 +585,14 @@ def test_returns_past_retention_are_collected_and_usage_released(tmp_path):
     with zipfile.ZipFile(io.BytesIO(b"".join(svc.bundle_chunks(state)))) as zf:
         assert zf.testzip() is None
         zf.extractall(folder)
-    proc = subprocess.run([sys.executable, "-c", RUN, str(folder), "1", "completed", str(tmp_path / "r.zip")],
-                          capture_output=True, text=True, timeout=120, cwd=folder,
-                          env={**os.environ, "NBPACK_NO_UPLOAD": "1"})
+    proc = subprocess.run(
+        [sys.executable, "-c", RUN, str(folder), "1", "completed", str(tmp_path / "r.zip")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=folder,
+        env={**os.environ, "NBPACK_NO_UPLOAD": "1"},
+    )
     assert proc.returncode == 0, proc.stderr
     with open(tmp_path / "r.zip", "rb") as f:
         summary, created = svc.ingest(stored.id, f, state)
@@ -516,8 +608,16 @@ def test_returns_past_retention_are_collected_and_usage_released(tmp_path):
 
 
 def test_orphan_blobs_older_than_the_presign_window_are_collected(tmp_path):
-    cfg = load_config(env={}, overrides={"storage": str(tmp_path / "store"), "secret_key": SECRET,
-                                         "api_keys": KEY_A, "cache_dir": str(tmp_path / "cache")})
+    cfg = load_config(
+        env={},
+        overrides={
+            "public_url": "http://localhost",
+            "storage": str(tmp_path / "store"),
+            "secret_key": SECRET,
+            "api_keys": KEY_A,
+            "cache_dir": str(tmp_path / "cache"),
+        },
+    )
     svc = Service(cfg)
     built = tmp_path / "b.zip"
     build_bundle(BuildSpec(title="Blobs", catalogs=[CatalogInput("t", [{"a": 1}])]), built)
@@ -525,8 +625,9 @@ def test_orphan_blobs_older_than_the_presign_window_are_collected(tmp_path):
     orphan_old, orphan_new, kept = (f"blobs/{hid}/{c * 64}" for c in "abc")
     for key in (orphan_old, orphan_new, kept):
         svc.storage.put_bytes(key, b"output bytes")
-    svc.storage.put_bytes(f"returns/{hid}/r-{'1' * 24}/external.json",
-                          json.dumps({"outputs/x": {"key": kept, "bytes": 12}}).encode())
+    svc.storage.put_bytes(
+        f"returns/{hid}/r-{'1' * 24}/external.json", json.dumps({"outputs/x": {"key": kept, "bytes": 12}}).encode()
+    )
     hour_ago = time.time() - 3600  # older than the 15 min presign window + 5 min
     for key in (orphan_old, kept):
         os.utime(tmp_path / "store" / key, (hour_ago, hour_ago))
@@ -539,8 +640,18 @@ def test_orphan_blobs_older_than_the_presign_window_are_collected(tmp_path):
 def test_service_sweep_removes_expired_handles_on_its_own(tmp_path):
     from server import create_app
 
-    app = create_app({"storage": str(tmp_path / "store"), "secret_key": SECRET, "cache_dir": str(tmp_path / "c"),
-                      "api_keys": KEY_A, "handle_ttl": "2", "gc_interval": "1", "gc_grace": "0"})
+    app = create_app(
+        {
+            "public_url": "http://localhost",
+            "storage": str(tmp_path / "store"),
+            "secret_key": SECRET,
+            "cache_dir": str(tmp_path / "c"),
+            "api_keys": KEY_A,
+            "handle_ttl": "2",
+            "gc_interval": "1",
+            "gc_grace": "0",
+        }
+    )
     try:
         resp = app.test_client().post("/api/v1/bundles", json=_small_request(), headers={"X-API-Key": KEY_A})
         hid = resp.get_json()["id"]

@@ -2,7 +2,7 @@
 
 One SeaweedFS and one gunicorn service (1 worker, 8 gthreads, as README.md deploys it) for all sizes. A small
 bundle is stored through the service; its stored copy (with the real return endpoint and token) is unpacked and
-the bundle's own ``nbpack_runtime.py`` writes valid return zips without a kernel (``start``, ``save_output``,
+the bundle's own ``nbpack_runtime`` package writes valid return zips without a kernel (``start``, ``save_output``,
 ``finish(upload=False)``), as tests/test_faults.py does. Size = the bytes moved per round: 1 upload of a return
 whose output is ``size`` random bytes, and 20 concurrent uploads of 20 distinct returns of ``size/20`` each.
 ``POST /api/v1/bundles/<bid>/returns`` (Bearer return token, must answer 201) is timed against boto3
@@ -54,7 +54,11 @@ for i in range(count):
         while left > 0:
             f.write(os.urandom(min(left, 1 << 20)))
             left -= 1 << 20
-    spec = importlib.util.spec_from_file_location("nbpack_runtime", os.path.join(folder, "nbpack_runtime.py"))
+    for name in [k for k in sys.modules if k == "nbpack_runtime" or k.startswith("nbpack_runtime.")]:
+        del sys.modules[name]  # a fresh runtime per return: its own run state
+    package = os.path.join(folder, "nbpack_runtime")
+    spec = importlib.util.spec_from_file_location("nbpack_runtime", os.path.join(package, "__init__.py"),
+                                                  submodule_search_locations=[package])
     rt = importlib.util.module_from_spec(spec)
     sys.modules["nbpack_runtime"] = rt
     spec.loader.exec_module(rt)
@@ -132,7 +136,9 @@ def _forget_returns(st: Stack, bid: str) -> None:
 
 def _runtime(folder: Path) -> Any:
     """The bundle's own nbpack_runtime, imported from its folder and started there (as in a notebook)."""
-    spec = importlib.util.spec_from_file_location("nbpack_runtime", folder / "nbpack_runtime.py")
+    package = folder / "nbpack_runtime"
+    spec = importlib.util.spec_from_file_location("nbpack_runtime", package / "__init__.py",
+                                                  submodule_search_locations=[str(package)])
     rt = importlib.util.module_from_spec(spec)
     sys.modules["nbpack_runtime"] = rt
     spec.loader.exec_module(rt)

@@ -40,7 +40,8 @@ from .refs import normalise_refs
 
 __all__ = [
     "MANIFEST",
-    "RUNTIME_MODULE",
+    "RUNTIME_PACKAGE",
+    "runtime_files",
     "CatalogInput",
     "BuildSpec",
     "build_bundle",
@@ -55,7 +56,8 @@ __all__ = [
 
 MANIFEST = "nbpack.json"
 CRATE = "ro-crate-metadata.json"
-RUNTIME_MODULE = "nbpack_runtime.py"
+# The runtime is a package at the bundle root, imported by the bootstrap cell as ``import nbpack_runtime``.
+RUNTIME_PACKAGE = "nbpack_runtime"
 # The Python a bundle's environment pins (the one nbpack and its runtime are tested on). Exact minor versions in the
 # two forms repo2docker reads: "python=3.X" in environment.yml, "python-3.X" in runtime.txt (it skips ">=").
 BUNDLE_PYTHON = "3.11"
@@ -179,8 +181,11 @@ def _readme(manifest: dict[str, Any]) -> str:
             "Software: `pip install -r requirements.txt` (pyarrow is the one hard requirement).\n")
 
 
-def _runtime_source() -> bytes:
-    return resources.files("nbpack.runtime").joinpath(RUNTIME_MODULE).read_bytes()
+def runtime_files() -> list[tuple[str, bytes]]:
+    """The runtime package as (bundle path, bytes): every module, sorted, nothing compiled."""
+    folder = resources.files("nbpack.runtime").joinpath(RUNTIME_PACKAGE)
+    return [(f"{RUNTIME_PACKAGE}/{f.name}", f.read_bytes())
+            for f in sorted(folder.iterdir(), key=lambda f: f.name) if f.name.endswith(".py") and f.is_file()]
 
 
 def _load_template(spec: BuildSpec) -> Any:
@@ -235,7 +240,9 @@ def build_bundle(spec: BuildSpec, out: str | Path | IO[bytes], *, progress: Any 
             generated = True
         nb_name = _safe_notebook_name(nb_name, spec.title)
         (stage / nb_name).write_bytes(notebook_bytes(prepare_notebook(nb)))
-        (stage / RUNTIME_MODULE).write_bytes(_runtime_source())
+        (stage / RUNTIME_PACKAGE).mkdir()
+        for rel, data in runtime_files():
+            (stage / rel).write_bytes(data)
         all_reqs = requirements if any(r.split("[")[0].lower().startswith("pyarrow") for r in requirements) \
             else ["pyarrow>=14", *requirements]
         (stage / "requirements.txt").write_text(_requirements_text(all_reqs), "utf-8")
@@ -246,7 +253,8 @@ def build_bundle(spec: BuildSpec, out: str | Path | IO[bytes], *, progress: Any 
             (stage / "runtime.txt").write_text(f"python-{BUNDLE_PYTHON}\n", "utf-8")
         for rel, data in sorted(spec.extra_files.items()):
             archive.check_name(rel)
-            if rel in (MANIFEST, CRATE, RUNTIME_MODULE, nb_name) or rel.startswith("catalogs/"):
+            if (rel in (MANIFEST, CRATE, f"{RUNTIME_PACKAGE}.py", nb_name) or rel.startswith("catalogs/")
+                    or rel.split("/")[0] == RUNTIME_PACKAGE):
                 raise InvalidInput(f"extra file {rel!r} would replace a file nbpack writes")
             (stage / rel).parent.mkdir(parents=True, exist_ok=True)
             (stage / rel).write_bytes(data)
@@ -269,7 +277,7 @@ def build_bundle(spec: BuildSpec, out: str | Path | IO[bytes], *, progress: Any 
             "files": files,
             "payload": payload,
             "cells": {"bootstrap": BOOTSTRAP_TAG, "results": RESULTS_TAG},
-            "runtime": {"module": RUNTIME_MODULE.removesuffix(".py"), "version": __version__},
+            "runtime": {"module": RUNTIME_PACKAGE, "version": __version__},
             "contents": [],
         }
         if spec.origin:

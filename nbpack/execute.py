@@ -21,7 +21,7 @@ from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernel
 
 from . import archive
 from . import runtime as runtime_pkg
-from .bundle import RUNTIME_MODULE, open_bundle
+from .bundle import RUNTIME_PACKAGE, open_bundle
 from .errors import InvalidInput, NbpackError
 from .notebook import notebook_bytes, read_notebook, tagged_cells
 
@@ -186,9 +186,11 @@ def _upload(folder: Path, path: Path) -> tuple[dict | None, str | None]:
     """Send the return zip with the runtime's own upload (retries, direct blobs); (answer, None) or (None, why)."""
     # A private instance of nbpack's copy of the runtime: its module state is per bundle, not per process.
     name = f"_nbpack_runtime_upload_{id(path)}"
-    spec = importlib.util.spec_from_file_location(name, Path(runtime_pkg.__file__).parent / RUNTIME_MODULE)
+    package_dir = Path(runtime_pkg.__file__).parent / RUNTIME_PACKAGE
+    spec = importlib.util.spec_from_file_location(name, package_dir / "__init__.py",
+                                                  submodule_search_locations=[str(package_dir)])
     rt = importlib.util.module_from_spec(spec)
-    sys.modules[name] = rt  # dataclasses look their module up while the file executes
+    sys.modules[name] = rt  # its modules import each other under this name; dataclasses look their module up
     try:
         spec.loader.exec_module(rt)
         with contextlib.redirect_stdout(io.StringIO()):  # start() prints the bundle summary meant for a notebook
@@ -198,5 +200,6 @@ def _upload(folder: Path, path: Path) -> tuple[dict | None, str | None]:
         except rt.RuntimeProblem as err:
             return None, str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
     finally:
-        sys.modules.pop(name, None)
+        for key in [k for k in sys.modules if k == name or k.startswith(name + ".")]:
+            sys.modules.pop(key, None)
 

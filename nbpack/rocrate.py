@@ -1,6 +1,6 @@
 """RO-Crate 1.2 metadata describing a bundle: local files as data entities, remote files as web entities.
 
-The return crate is written by the bundle runtime (``nbpack_runtime._crate``), which cannot import this
+The return crate is written by the bundle runtime (``nbpack_runtime.crate._crate``), which cannot import this
 module: the identifier rules (``remote_id``, ``local_id``) and ``DEFAULT_LICENSE`` are written once here and
 once there, and tests/test_rocrate.py checks that both give the same answers.
 """

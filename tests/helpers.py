@@ -7,6 +7,7 @@ import fcntl
 import functools
 import hashlib
 import http.server
+import importlib.util
 import json
 import shutil
 import subprocess
@@ -15,6 +16,7 @@ import threading
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
+from types import ModuleType
 
 import nbformat
 import pyarrow as pa
@@ -26,6 +28,8 @@ from flask import Flask
 from server import create_app
 
 REPO = Path(__file__).resolve().parent.parent
+# The runtime package as nbpack ships it; a bundle holds a copy at its root (``import nbpack_runtime``).
+RUNTIME_DIR = REPO / "nbpack" / "runtime" / "nbpack_runtime"
 FRESH_REQUIREMENTS = ("pyarrow", "ipykernel", "nbclient")
 # The in-process service of the Flask-client tests (tests/conftest.py's app, client, runner).
 APP_SECRET = "test-secret-" + "k" * 24
@@ -174,7 +178,11 @@ import importlib.util, json, os, random, shutil, sys
 
 
 def load_runtime(folder):
-    spec = importlib.util.spec_from_file_location("nbpack_runtime", folder + "/nbpack_runtime.py")
+    for name in [k for k in sys.modules if k == "nbpack_runtime" or k.startswith("nbpack_runtime.")]:
+        del sys.modules[name]
+    package = folder + "/nbpack_runtime"
+    spec = importlib.util.spec_from_file_location("nbpack_runtime", package + "/__init__.py",
+                                                  submodule_search_locations=[package])
     rt = importlib.util.module_from_spec(spec)
     sys.modules["nbpack_runtime"] = rt
     spec.loader.exec_module(rt)
@@ -196,3 +204,19 @@ def make_app(root: Path, **config: object) -> Flask:
     return create_app({"TESTING": True, "public_url": "http://localhost",
                        "storage": str(root / "store"), "cache_dir": str(root / "cache"),
                        "secret_key": APP_SECRET, "api_keys": APP_API_KEY, **config})
+
+
+def load_runtime_package(name: str, package: Path = RUNTIME_DIR) -> ModuleType:
+    """A fresh copy of the runtime package (its own run state) imported as ``name``; unload_runtime() drops it."""
+    unload_runtime(name)
+    spec = importlib.util.spec_from_file_location(name, package / "__init__.py",
+                                                  submodule_search_locations=[str(package)])
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module  # its modules import each other under this name; dataclasses look it up
+    spec.loader.exec_module(module)
+    return module
+
+
+def unload_runtime(name: str) -> None:
+    for key in [k for k in sys.modules if k == name or k.startswith(name + ".")]:
+        del sys.modules[key]

@@ -7,13 +7,14 @@
 from __future__ import annotations
 
 import ast
+import graphlib
 import os
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
-from tests.helpers import REPO
+from tests.helpers import REPO, RUNTIME_DIR
 
 LINT_IMPORTS = Path(sys.executable).with_name("lint-imports")
 CONTRACTS = ("nbpack-no-web", "runtime-alone", "server-http-only")
@@ -39,7 +40,7 @@ def test_a_breach_of_each_wall_is_caught(tmp_path: Path) -> None:
     shutil.copy(REPO / "pyproject.toml", tmp_path / "pyproject.toml")
     with open(tmp_path / "nbpack" / "hubs.py", "a") as f:
         f.write("\nimport server  # noqa\n")
-    with open(tmp_path / "nbpack" / "runtime" / "nbpack_runtime.py", "a") as f:
+    with open(tmp_path / "nbpack" / "runtime" / "nbpack_runtime" / "returns.py", "a") as f:
         f.write("\nfrom nbpack import errors  # noqa\n")
     with open(tmp_path / "server" / "pages.py", "a") as f:
         f.write("\nfrom nbpack import storage  # noqa\n")
@@ -47,21 +48,46 @@ def test_a_breach_of_each_wall_is_caught(tmp_path: Path) -> None:
     assert done.returncode != 0, done.stdout
     assert f"Contracts: 0 kept, {len(CONTRACTS)} broken." in done.stdout, done.stdout
     assert "nbpack.hubs -> server" in done.stdout
-    assert "nbpack.runtime.nbpack_runtime -> nbpack.errors" in done.stdout
+    assert "nbpack.runtime.nbpack_runtime.returns -> nbpack.errors" in done.stdout
     assert "server.pages -> nbpack.storage" in done.stdout
+
+
+def _runtime_imports() -> dict[str, tuple[set[str], set[str]]]:
+    """Per module of the runtime package: (top-level packages it imports, package modules it imports)."""
+    out = {}
+    for path in sorted(RUNTIME_DIR.glob("*.py")):
+        top: set[str] = set()
+        inner: set[str] = set()
+        for node in ast.parse(path.read_text("utf-8")).body:
+            if isinstance(node, ast.Import):
+                top |= {a.name.split(".")[0] for a in node.names}
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                top.add(node.module.split(".")[0])
+            elif isinstance(node, ast.ImportFrom):
+                # ".x" only: "..x" would reach out of the package, which bundles hold alone.
+                assert node.level == 1 and node.module, f"{path.name}: from {'.' * node.level}{node.module or ''}"
+                inner.add(node.module.split(".")[0])
+        out[path.stem] = (top, inner)
+    return out
 
 
 def test_the_runtime_imports_only_the_standard_library_at_module_level() -> None:
     # pyarrow is imported where catalogs are read; optional packages (astropy, pandas, boto3) only on request.
-    tree = ast.parse((REPO / "nbpack" / "runtime" / "nbpack_runtime.py").read_text("utf-8"))
-    top = set()
-    for node in tree.body:
-        if isinstance(node, ast.Import):
-            top |= {a.name.split(".")[0] for a in node.names}
-        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
-            top.add(node.module.split(".")[0])
-    assert top, "no imports found: the check would pass on anything"
-    assert top - set(sys.stdlib_module_names) - {"__future__"} == set()
+    imports = _runtime_imports()
+    assert len(imports) > 10, "the runtime package's modules were not found"
+    for name, (top, _) in imports.items():
+        assert top, f"{name}: no imports found: the check would pass on anything"
+        assert top - set(sys.stdlib_module_names) - {"__future__"} == set(), name
+
+
+def test_the_runtime_modules_are_small_and_import_no_cycle() -> None:
+    imports = _runtime_imports()
+    graph = {name: inner for name, (_, inner) in imports.items()}
+    assert all(inner <= set(graph) for inner in graph.values()), graph
+    order = list(graphlib.TopologicalSorter(graph).static_order())  # raises CycleError on a cycle
+    assert set(order) == set(graph)
+    sizes = {p.name: len(p.read_text("utf-8").splitlines()) for p in RUNTIME_DIR.glob("*.py")}
+    assert max(sizes.values()) <= 400, sizes
 
 
 def test_the_runtime_contract_names_every_nbpack_module() -> None:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import datetime as dt
 import decimal
-import importlib.util
 import json
 import math
 import os
@@ -28,7 +27,7 @@ from click.testing import CliRunner
 
 from nbpack.bundle import BuildSpec, CatalogInput, build_bundle
 from nbpack.cli import cli
-from tests.helpers import esap_page, reference_table, template_notebook
+from tests.helpers import esap_page, load_runtime_package, reference_table, template_notebook, unload_runtime
 
 BIG = 2**53 + 1  # the first int64 a float64 cannot hold
 AMS = ZoneInfo("Europe/Amsterdam")
@@ -198,14 +197,11 @@ print(json.dumps({n: [type(t[n]).__name__, str(getattr(t[n], "dtype", "")), int(
 
 def test_runtime_to_astropy_outside_a_bundle(bundle_dir: Path) -> None:
     """The documented call for a catalog file without its bundle: metadata from the Arrow fields alone."""
-    spec = importlib.util.spec_from_file_location("nbpack_runtime_copy", bundle_dir / "nbpack_runtime.py")
-    runtime = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = runtime  # its dataclasses look their module up there
+    runtime = load_runtime_package("nbpack_runtime_copy", bundle_dir / "nbpack_runtime")
     try:
-        spec.loader.exec_module(runtime)
         table = runtime.to_astropy(pq.read_table(_catalog_paths(bundle_dir)["awkward"]))
     finally:
-        sys.modules.pop(spec.name, None)
+        unload_runtime("nbpack_runtime_copy")
     assert table["source_id"].dtype == np.int64 and int(table["source_id"][0]) == BIG
     assert list(table["source_id"].mask) == [False, False, True, False]
     assert table["rv"].unit == u.km / u.s and table["ra"].meta["ucd"] == "pos.eq.ra;meta.main"

@@ -14,7 +14,7 @@ from nbpack import schema
 from nbpack.bundle import BuildSpec, CatalogInput, build_bundle, check_bundle, open_bundle, with_returns
 from nbpack.errors import InvalidInput, InvalidNotebook, InvalidTable, UnsafeArchive
 from nbpack.notebook import BOOTSTRAP_TAG, RESULTS_TAG, read_notebook, tagged_cells
-from tests.helpers import UNITS, reference_table, rewrite_zip, template_notebook, write_inputs
+from tests.helpers import RUNTIME_DIR, UNITS, reference_table, rewrite_zip, template_notebook, write_inputs
 
 EPOCH = "1700000000"
 
@@ -109,12 +109,15 @@ def test_manifest_is_schema_valid_and_returns_keep_the_id(tmp_path: Path) -> Non
     with open_bundle(bundle) as bf:
         assert check_bundle(bf) == []
         assert b"pyarrow" in bf.read("requirements.txt") and b"astropy>=6" in bf.read("requirements.txt")
-        assert bf.read("nbpack_runtime.py").startswith(b'"""nbpack runtime')
+        assert bf.read("nbpack_runtime/__init__.py").startswith(b'"""nbpack runtime')
         # Whatever quotes the bundle id quotes the final one (the README is hashed into it).
         for member in ("README.md", "ro-crate-metadata.json"):
             assert set(re.findall(r"b-[0-9a-f]{24}", bf.read(member).decode())) <= {manifest["id"]}, member
-        assert "nbpack" not in [line.split()[1] for line in bf.read("nbpack_runtime.py").decode().splitlines()
-                                if line.startswith("import ")]
+        runtime = sorted(n for n in bf.zf.namelist() if n.startswith("nbpack_runtime/"))
+        assert runtime == [f"nbpack_runtime/{p.name}" for p in sorted(RUNTIME_DIR.glob("*.py"))]
+        for member in runtime:
+            assert "nbpack" not in [line.split()[1] for line in bf.read(member).decode().splitlines()
+                                    if line.startswith("import ")], member
     stored = tmp_path / "stored.zip"
     returns = {"endpoint": "https://nbpack.example.org/api/v1/returns/x", "token": "t" * 20,
                "expires": "2030-01-01T00:00:00Z"}

@@ -6,7 +6,6 @@ bundles doing the return uploads and real git (and nbgitpuller's own pull code) 
 
 from __future__ import annotations
 
-import importlib.util
 import io
 import json
 import os
@@ -34,7 +33,7 @@ from nbpack.returns import return_id_for
 from nbpack.service import Service
 from nbpack.storage import open_storage
 from tests.fixtures.service import service_env
-from tests.helpers import RUNTIME_PREAMBLE
+from tests.helpers import RUNTIME_PREAMBLE, load_runtime_package, unload_runtime
 
 KEY_A, KEY_B = "key-prod-" + secrets.token_hex(8), "key-test-" + secrets.token_hex(8)
 SECRET = secrets.token_urlsafe(32)
@@ -244,16 +243,11 @@ def test_return_id_one_rule_in_runtime_and_service(tmp_path):
         "values": [{"name": "n", "encoder": "json", "data": 2**63 + 1}],
         "provenance": {"python": "3", "host": "é"},
     }
-    spec = importlib.util.spec_from_file_location(
-        "nbpack_runtime_copy", Path(__file__).parents[1] / "nbpack/runtime/nbpack_runtime.py"
-    )
-    rt = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = rt  # its dataclasses look their module up
+    rt = load_runtime_package("nbpack_runtime_copy")  # the copy that goes into bundles, as a bundle imports it
     try:
-        spec.loader.exec_module(rt)
+        rid = rt.return_id(manifest["bundle_id"], [("a.ipynb", "0" * 64)], manifest)
     finally:
-        sys.modules.pop(spec.name, None)
-    rid = rt.return_id(manifest["bundle_id"], [("a.ipynb", "0" * 64)], manifest)
+        unload_runtime("nbpack_runtime_copy")
     assert rid == return_id_for(manifest)
     for field, value in (("values", []), ("status", "failed"), ("ended", "2026-01-01T00:00:02Z")):
         assert return_id_for({**manifest, field: value}) != rid, field

@@ -6,9 +6,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import http.server
-import importlib.util
 import ssl
-import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,17 +15,14 @@ from types import ModuleType
 import pytest
 import trustme
 
-RUNTIME = Path(__file__).resolve().parents[1] / "nbpack" / "runtime" / "nbpack_runtime.py"
+from tests.helpers import load_runtime_package
+
 DATA = b"spectrum bytes\n" * 100
 TOKEN = "wlcg-secret-token"
 
 
 def _runtime() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("nbpack_runtime_under_test", RUNTIME)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up
-    spec.loader.exec_module(module)
-    return module
+    return load_runtime_package("nbpack_runtime_under_test")
 
 
 class Recorder:
@@ -106,7 +101,7 @@ def test_bearer_token_only_to_allowed_https_hosts(servers: list[Recorder], tmp_p
     assert _bundle(rt, tmp_path, f"davs://127.0.0.1:{a.port}/f").file("spec").read_bytes() == DATA
     assert a.seen[-1] == ("/f", f"Bearer {TOKEN}")
     # Plain dav:// to the same allowed host, even with allow_http: never a token over http.
-    assert rt._bearer_header(f"http://127.0.0.1:{a.port}/f") == {}
+    assert rt.fetch._bearer_header(f"http://127.0.0.1:{a.port}/f") == {}
 
 
 def test_token_not_forwarded_across_hosts_and_no_https_to_http(servers: list[Recorder], tmp_path: Path,
@@ -145,9 +140,9 @@ def test_rucio_host_comes_from_the_environment_only(servers: list[Recorder], tmp
     with pytest.raises(rt.FetchError, match="RUCIO_HOST"):
         rt.Bundle(tmp_path, manifest).file("d")
     assert evil.seen == [], "the manifest's Rucio host never hears of the token"
-    assert rt._rucio_host() is None
+    assert rt.rucio._rucio_host() is None
     monkeypatch.setenv("RUCIO_HOST", "https://rucio.example")
-    assert rt._rucio_host() == "https://rucio.example"
+    assert rt.rucio._rucio_host() == "https://rucio.example"
 
 
 @pytest.mark.parametrize("alg,value", [("md5", "../../x"), ("sha256", "../" * 21 + "a"), ("adler32", "ABCDEFG"),

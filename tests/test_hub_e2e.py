@@ -176,7 +176,7 @@ def test_bundle_opens_runs_and_returns_through_a_stock_hub(jupyterhub, page, s3_
     timings["login"] = jupyterhub.timings["login"]
     home = jupyterhub.user_home(USER)
     cloned = home / folder / NOTEBOOK
-    assert cloned.is_file() and (home / folder / "nbpack_runtime.py").is_file()
+    assert cloned.is_file() and (home / folder / "nbpack_runtime" / "__init__.py").is_file()
 
     # Run it in the user's kernel: catalog loaded, file fetched and verified, return sent back.
     began = time.monotonic()

@@ -15,7 +15,7 @@ import scrapbook
 
 from nbpack.bundle import BuildSpec, build_bundle
 from nbpack.cli import main
-from nbpack.runtime.nbpack_runtime import _papermill_cli_output
+from nbpack.runtime.nbpack_runtime.notebook_file import _papermill_cli_output
 from nbpack.schema import iter_errors
 from tests.helpers import template_notebook
 
@@ -174,7 +174,7 @@ def test_the_option_table_matches_papermills_own_cli() -> None:
     import click
     from papermill.cli import papermill as command
 
-    from nbpack.runtime.nbpack_runtime import _PAPERMILL_FLAGS, _PAPERMILL_PAIRS
+    from nbpack.runtime.nbpack_runtime.notebook_file import _PAPERMILL_FLAGS, _PAPERMILL_PAIRS
 
     flags, pairs = set(), set()
     for param in command.get_params(click.Context(command, **command.context_settings)):  # with -h/--help

@@ -34,6 +34,7 @@ from nbpack.cli import main
 from nbpack.create import spec_from_request
 from nbpack.errors import InvalidInput
 from nbpack.runtime import nbpack_runtime as rt
+from nbpack.runtime.nbpack_runtime import crate as rtcrate
 from tests.helpers import make_app, reference_table, template_notebook
 from tests.openapi_check import check_response
 
@@ -188,16 +189,16 @@ def test_a_did_and_an_https_file_have_the_same_id_in_both_crates(crates: Crates)
 def test_the_runtime_writes_the_same_id_rules_as_nbpack(text: str) -> None:
     uri_chars = set(string.ascii_letters + string.digits + ":/?#[]@!$&'()*+,;=-._~%")
     for uri in (text, f"https://h.example/{text}", f"scope:{text}"):
-        assert rt._crate_remote_id(uri) == nbcrate.remote_id(uri)
+        assert rtcrate._crate_remote_id(uri) == nbcrate.remote_id(uri)
         assert set(nbcrate.remote_id(uri)) <= uri_chars
-    assert rt._crate_local_id(text) == nbcrate.local_id(text)
+    assert rtcrate._crate_local_id(text) == nbcrate.local_id(text)
     assert unquote(nbcrate.local_id(text)) == text
 
 
 def test_the_runtime_default_license_is_nbpack_s() -> None:
-    assert rt._CRATE_DEFAULT_LICENSE == nbcrate.license_for(None)
+    assert rtcrate._CRATE_DEFAULT_LICENSE == nbcrate.license_for(None)
     assert nbcrate.license_for(None)["spdx"] == nbcrate.DEFAULT_LICENSE == "CC-BY-4.0"
-    assert rt._PROCESS_RUN_PROFILE == nbcrate.PROCESS_RUN_PROFILE and rt._CRATE_CONTEXT == nbcrate.CONTEXT
+    assert rtcrate._PROCESS_RUN_PROFILE == nbcrate.PROCESS_RUN_PROFILE and rtcrate._CRATE_CONTEXT == nbcrate.CONTEXT
 
 
 def _manifest(bundle: Path) -> dict[str, Any]:
@@ -281,7 +282,7 @@ def test_the_return_crate_falls_back_to_the_default_license(recorded: Any) -> No
         manifest["license"] = recorded
     ret = {"id": "r-" + "1" * 24, "status": "completed", "started": "2026-01-01T00:00:00Z",
            "ended": "2026-01-01T00:01:00Z", "notebook": "a.ipynb", "outputs": [], "contents": []}
-    graph = {e["@id"]: e for e in rt._crate(rt.Bundle(Path("."), manifest), ret)["@graph"]}
+    graph = {e["@id"]: e for e in rtcrate._crate(rt.Bundle(Path("."), manifest), ret)["@graph"]}
     want = "https://example.org/terms" if isinstance(recorded, dict) else "https://spdx.org/licenses/CC-BY-4.0"
     assert graph["./"]["license"] == {"@id": want} and graph[want]["name"]
     assert graph["#run"]["endTime"] == "2026-01-01T00:01:00+00:00"

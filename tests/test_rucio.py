@@ -220,22 +220,24 @@ print(json.dumps({{"adler32": rep["adler32"], "bytes": rep["bytes"], "content": 
 
 PUT_TWICE = """
 from pathlib import Path
+from nbpack_runtime.checksums import _checksums_of
+from nbpack_runtime.publish import _put_rucio
 b = rt.start()
 p = Path("outputs") / "x.csv"
 p.parent.mkdir(exist_ok=True)
 target = {"scope": "escape", "rse": "LOCAL-DISK", "dataset": "escape:twice"}
 p.write_bytes(b"1,2,3\\n")
-sums = rt._checksums_of(p, ["sha256", "md5", "adler32"])
-first = rt._put_rucio(target, "r-twice", "x.csv", p, sums)
-again = rt._put_rucio(target, "r-twice", "x.csv", p, sums)
+sums = _checksums_of(p, ["sha256", "md5", "adler32"])
+first = _put_rucio(target, "r-twice", "x.csv", p, sums)
+again = _put_rucio(target, "r-twice", "x.csv", p, sums)
 p.write_bytes(b"other\\n")
 try:
-    rt._put_rucio(target, "r-twice", "x.csv", p, rt._checksums_of(p, ["sha256", "md5", "adler32"]))
+    _put_rucio(target, "r-twice", "x.csv", p, _checksums_of(p, ["sha256", "md5", "adler32"]))
     err = None
 except rt.UploadError as e:
     err = str(e)
 solo = {"scope": "escape", "rse": "LOCAL-DISK"}
-alone = [rt._put_rucio(solo, "r-twice", "solo.csv", p, rt._checksums_of(p, ["sha256", "md5", "adler32"]))
+alone = [_put_rucio(solo, "r-twice", "solo.csv", p, _checksums_of(p, ["sha256", "md5", "adler32"]))
          for _ in range(2)]
 print(json.dumps({"first": first, "again": again, "err": err, "alone": alone}))
 """

@@ -23,9 +23,9 @@ import pytest
 from nbclient import NotebookClient
 
 from tests.blob_server import BlobServer
+from tests.helpers import RUNTIME_DIR
 
 ROOT = Path(__file__).resolve().parents[1]
-RUNTIME = ROOT / "nbpack" / "runtime" / "nbpack_runtime.py"
 SCHEMAS = ROOT / "schemas"
 
 
@@ -56,7 +56,7 @@ def make_bundle(root: Path, *, files: list[dict] | None = None, options: dict | 
     table = pa.table({"ra": [10.5, 20.25, 30.0], "mag": [12.0, 13.5, None], "name": ["a", "b", "c"]},
                      schema=schema)
     pq.write_table(table, root / "catalogs" / "stars.parquet")
-    shutil.copy(RUNTIME, root / "nbpack_runtime.py")
+    shutil.copytree(RUNTIME_DIR, root / "nbpack_runtime", ignore=shutil.ignore_patterns("__pycache__"))
     nb = nbformat.v4.new_notebook()
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     nb.cells = [nbformat.v4.new_code_cell("import nbpack_runtime\nbundle = nbpack_runtime.start()")]

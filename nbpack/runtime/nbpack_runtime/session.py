@@ -1,0 +1,85 @@
+"""The run state of one notebook: ``start()`` opens the bundle; requirements are checked against it."""
+
+from __future__ import annotations
+
+import importlib.metadata
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .base import MANIFEST, _now
+from .bundle import Bundle
+from .display import _show
+from .errors import RuntimeProblem
+from .requirements import _install_hint, _satisfies, _split_req
+
+# The bundle root: this package is copied into it.
+_HERE = Path(__file__).resolve().parent.parent
+
+
+@dataclass
+class _State:
+    bundle: Bundle | None = None
+    started: str | None = None
+    values: dict[str, dict] = field(default_factory=dict)
+    error: str | None = None
+
+
+_STATE = _State()
+
+
+def _find_root(path: str | os.PathLike | None) -> Path:
+    candidates = [path, os.environ.get("NBPACK_BUNDLE_DIR"), _HERE, Path.cwd()]
+    for cand in candidates:
+        if not cand:
+            continue
+        p = Path(cand)
+        if p.name == MANIFEST and p.is_file():
+            return p.parent.resolve()
+        if (p / MANIFEST).is_file():
+            return p.resolve()
+    raise RuntimeProblem(f"no {MANIFEST} found (looked in the argument, NBPACK_BUNDLE_DIR, "
+                         f"{_HERE} and {Path.cwd()})")
+
+
+def start(path: str | None = None) -> Bundle:
+    """Open the bundle, check requirements (warn only) and show a short summary; safe to call twice."""
+    root = _find_root(path)
+    if _STATE.bundle is None or _STATE.bundle.root != root:
+        try:
+            manifest = json.loads((root / MANIFEST).read_text())
+        except json.JSONDecodeError as err:
+            raise RuntimeProblem(f"{root / MANIFEST} is not valid JSON ({err})") from None
+        _STATE.bundle = Bundle(root, manifest)
+        _STATE.started = _now()
+        _STATE.values.clear()
+        _STATE.error = None
+    missing = check_requirements(quiet=True)
+    text, html_text = _STATE.bundle.summary(missing)
+    _show(text, html_text)
+    if missing:
+        _show(_install_hint(missing))
+    return _STATE.bundle
+
+
+def _bundle() -> Bundle:
+    return _STATE.bundle or start()
+
+
+def check_requirements(quiet: bool = False) -> list[str]:
+    """Requirements from ``payload.requirements`` that are missing or too old (and how to install them)."""
+    reqs = ((_STATE.bundle or start()).manifest.get("payload") or {}).get("requirements") or []
+    missing = []
+    for spec in reqs:
+        name, constraint = _split_req(spec)
+        try:
+            version = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            missing.append(spec.strip())
+            continue
+        if not _satisfies(version, constraint):
+            missing.append(spec.strip())
+    if missing and not quiet:
+        print(_install_hint(missing))
+    return missing

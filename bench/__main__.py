@@ -28,8 +28,11 @@ def main(argv: list[str] | None = None) -> int:
     known: dict = {**benchmarks(), **runners()}
     p = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     p.add_argument("name", choices=[*known, "all"])
-    p.add_argument("--size", default="default",
-                   help="comma list: 1e4,1e5 / 100000 / 10MB,1GiB; or 'small' / 'default' (per benchmark)")
+    p.add_argument(
+        "--size",
+        default="default",
+        help="comma list: 1e4,1e5 / 100000 / 10MB,1GiB; or 'small' / 'default' (per benchmark)",
+    )
     p.add_argument("--repeats", type=int, default=5, help="timed runs of each variant (alternating)")
     p.add_argument("--json", action="store_true", help="print the report as JSON instead of a table")
     p.add_argument("--workdir", type=Path, help="keep prepared data here (default: a temporary folder)")

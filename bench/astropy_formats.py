@@ -45,8 +45,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
-        build_bundle(BuildSpec("bench", catalogs=[CatalogInput("sources", make_catalog(args.rows))]),
-                     work / "b.zip")
+        build_bundle(BuildSpec("bench", catalogs=[CatalogInput("sources", make_catalog(args.rows))]), work / "b.zip")
         with zipfile.ZipFile(work / "b.zip") as zf:
             zf.extractall(work / "b")
         sys.path.insert(0, str(work / "b"))
@@ -59,13 +58,19 @@ def main(argv: list[str] | None = None) -> None:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             rows = [
-                ("runtime catalog(as_='astropy'), from Arrow", _median(lambda: rt.to_astropy(arrow, entry),
-                                                                       args.repeats)),
-                ("former route Table.from_pandas(to_pandas())", _median(lambda: Table.from_pandas(arrow.to_pandas()),
-                                                                        args.repeats)),
+                (
+                    "runtime catalog(as_='astropy'), from Arrow",
+                    _median(lambda: rt.to_astropy(arrow, entry), args.repeats),
+                ),
+                (
+                    "former route Table.from_pandas(to_pandas())",
+                    _median(lambda: Table.from_pandas(arrow.to_pandas()), args.repeats),
+                ),
                 ("Table.read(format='parquet')", _median(lambda: Table.read(path, format="parquet"), args.repeats)),
-                ("Table.read(format='parquet.votable')",
-                 _median(lambda: Table.read(path, format="parquet.votable"), args.repeats)),
+                (
+                    "Table.read(format='parquet.votable')",
+                    _median(lambda: Table.read(path, format="parquet.votable"), args.repeats),
+                ),
             ]
             astro = rt.to_astropy(arrow, entry)
             masked = work / "astropy-layout.parquet"
@@ -76,8 +81,10 @@ def main(argv: list[str] | None = None) -> None:
         ours, theirs = pq.read_schema(path), pq.read_schema(masked)
         extra = [n for n in theirs.names if n.endswith(".mask")]
         print(f"  bundle catalog: {len(ours.names)} columns, {path.stat().st_size} bytes")
-        print(f"  astropy masked layout: {len(theirs.names)} columns ({len(extra)} '.mask'), "
-              f"{masked.stat().st_size} bytes ({masked.stat().st_size / path.stat().st_size:.2f}x)")
+        print(
+            f"  astropy masked layout: {len(theirs.names)} columns ({len(extra)} '.mask'), "
+            f"{masked.stat().st_size} bytes ({masked.stat().st_size / path.stat().st_size:.2f}x)"
+        )
 
 
 if __name__ == "__main__":

@@ -141,10 +141,17 @@ BENCHMARK = Benchmark(
     variants=[
         Variant("nbpack_table", "bench.build:nbpack_table"),
         Variant("pyarrow_zip", "bench.build:pyarrow_zip", "nbpack_table", 1.25, note=f"{NBPACK_CODEC}, as nbpack"),
-        Variant("pyarrow_zip_default", "bench.build:pyarrow_zip_default", "nbpack_table",
-                note="pyarrow defaults (snappy)"),
-        Variant("votable_write", "bench.build:votable_write", "nbpack_table", 0.1, max_size=VOTABLE_MAX_ROWS,
-                note="astropy TABLEDATA"),
+        Variant(
+            "pyarrow_zip_default", "bench.build:pyarrow_zip_default", "nbpack_table", note="pyarrow defaults (snappy)"
+        ),
+        Variant(
+            "votable_write",
+            "bench.build:votable_write",
+            "nbpack_table",
+            0.1,
+            max_size=VOTABLE_MAX_ROWS,
+            note="astropy TABLEDATA",
+        ),
         Variant("nbpack_csv", "bench.build:nbpack_csv"),
         Variant("pyarrow_csv_zip", "bench.build:pyarrow_csv_zip", "nbpack_csv", 1.25, note="read_csv + write"),
     ],

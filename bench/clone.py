@@ -36,8 +36,9 @@ GIT_TIMEOUT = 1200
 def make_bundle_zip(path: Path, size: int) -> None:
     """A bundle-like zip (manifest, notebook, catalog stand-in, a `size`-byte random blob)."""
     entries = {
-        "nbpack.json": json.dumps({"format": "1.0", "id": BID, "title": "clone benchmark",
-                                   "created": "2026-11-25T10:00:00Z"}).encode(),
+        "nbpack.json": json.dumps(
+            {"format": "1.0", "id": BID, "title": "clone benchmark", "created": "2026-11-25T10:00:00Z"}
+        ).encode(),
         "analysis.ipynb": json.dumps({"cells": [], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}).encode(),
         "catalogs/stars.parquet": b"PAR1" + bytes(range(256)) * 40 + b"PAR1",
     }
@@ -74,14 +75,20 @@ def cgi_app(root: Path) -> Callable:
         length = int(environ.get("CONTENT_LENGTH") or 0)
         data = environ["wsgi.input"].read(length) if length else b""
         env = {
-            **GIT_ENV, "GIT_PROJECT_ROOT": str(root), "GIT_HTTP_EXPORT_ALL": "1",
-            "PATH_INFO": environ["PATH_INFO"], "REQUEST_METHOD": environ["REQUEST_METHOD"],
-            "QUERY_STRING": environ.get("QUERY_STRING", ""), "CONTENT_TYPE": environ.get("CONTENT_TYPE", ""),
-            "CONTENT_LENGTH": str(length), "GIT_PROTOCOL": environ.get("HTTP_GIT_PROTOCOL", ""),
+            **GIT_ENV,
+            "GIT_PROJECT_ROOT": str(root),
+            "GIT_HTTP_EXPORT_ALL": "1",
+            "PATH_INFO": environ["PATH_INFO"],
+            "REQUEST_METHOD": environ["REQUEST_METHOD"],
+            "QUERY_STRING": environ.get("QUERY_STRING", ""),
+            "CONTENT_TYPE": environ.get("CONTENT_TYPE", ""),
+            "CONTENT_LENGTH": str(length),
+            "GIT_PROTOCOL": environ.get("HTTP_GIT_PROTOCOL", ""),
             "HTTP_CONTENT_ENCODING": environ.get("HTTP_CONTENT_ENCODING", ""),
         }
-        out = subprocess.run(["git", "http-backend"], input=data, env=env, capture_output=True,
-                             timeout=GIT_TIMEOUT).stdout
+        out = subprocess.run(
+            ["git", "http-backend"], input=data, env=env, capture_output=True, timeout=GIT_TIMEOUT
+        ).stdout
         head, _, body = out.partition(b"\r\n\r\n")
         status, headers = "200 OK", []
         for line in head.decode("latin-1").split("\r\n"):
@@ -107,8 +114,13 @@ def _serve(app: Callable) -> str:
 
 def _clone(url: str, dest: Path, *extra: str) -> Callable[[], None]:
     def work() -> None:
-        proc = subprocess.run(["git", "clone", "-q", *extra, url, str(dest)], env=GIT_ENV, capture_output=True,
-                              text=True, timeout=GIT_TIMEOUT)
+        proc = subprocess.run(
+            ["git", "clone", "-q", *extra, url, str(dest)],
+            env=GIT_ENV,
+            capture_output=True,
+            text=True,
+            timeout=GIT_TIMEOUT,
+        )
         if proc.returncode != 0 or not (dest / "data" / "blob.bin").is_file():
             raise RuntimeError(f"git clone {url} failed: {proc.stderr.strip()}")
 
@@ -164,8 +176,7 @@ BENCHMARK = Benchmark(
     prepare=prepare,
     variants=[
         Variant("endpoint_shallow", "bench.clone:endpoint_shallow"),
-        Variant("backend_shallow", "bench.clone:backend_shallow", "endpoint_shallow", 1.2,
-                note="CGI, buffered"),
+        Variant("backend_shallow", "bench.clone:backend_shallow", "endpoint_shallow", 1.2, note="CGI, buffered"),
         Variant("endpoint_full", "bench.clone:endpoint_full"),
         Variant("backend_full", "bench.clone:backend_full", "endpoint_full", 1.2, note="CGI, buffered"),
         Variant("endpoint_cold", "bench.clone:endpoint_cold", note="repo build + shallow clone"),

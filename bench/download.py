@@ -96,11 +96,16 @@ def measure(download_url: str, s3: Any, bucket: str, keys: list[str], master_pid
     after = worker_rss_kib(master_pid)
     mb = size / 1e6
     best = {k: min(v) for k, v in times.items()}
-    return {"bytes": size, "service_MBps": round(mb / best["service"], 1), "boto3_MBps": round(mb / best["boto3"], 1),
-            "ratio_service_to_boto3": round(best["boto3"] / best["service"], 3),
-            "times_s": {k: [round(t, 2) for t in v] for k, v in times.items()}, "times_s_raw": times,
-            "worker_rss_MiB": {"before": before // 1024, "peak": peak[0] // 1024, "after": after // 1024},
-            "rss_growth_MiB": (peak[0] - before) // 1024}
+    return {
+        "bytes": size,
+        "service_MBps": round(mb / best["service"], 1),
+        "boto3_MBps": round(mb / best["boto3"], 1),
+        "ratio_service_to_boto3": round(best["boto3"] / best["service"], 3),
+        "times_s": {k: [round(t, 2) for t in v] for k, v in times.items()},
+        "times_s_raw": times,
+        "worker_rss_MiB": {"before": before // 1024, "peak": peak[0] // 1024, "after": after // 1024},
+        "rss_growth_MiB": (peak[0] - before) // 1024,
+    }
 
 
 def _parts(st: Any, hid: str) -> list[str]:
@@ -129,19 +134,42 @@ def run(sizes: list[int], repeats: int, workdir: Path, say: Callable[[str], None
             times, volume = f["times_s_raw"], f["bytes"]
             growth = f["rss_growth_MiB"]
             service_med = statistics.median(times["service"])
-            rows.append(time_row("download", label, "service_get", times["service"], volume,
-                                 rss_mib=f["worker_rss_MiB"]["peak"],
-                                 note=f"worker RSS +{growth} MiB (<{MAX_GROWTH_MIB})"))
-            rows.append(time_row("download", label, "boto3_get_object", times["boto3"], volume,
-                                 compared="service_get", nbpack_median=service_med, max_ratio=MAX_RATIO,
-                                 extra_ok=growth < MAX_GROWTH_MIB,
-                                 note=f"throughput ratio {statistics.median(times['boto3']) / service_med:.2f}"
-                                      " (>=0.8)"))
+            rows.append(
+                time_row(
+                    "download",
+                    label,
+                    "service_get",
+                    times["service"],
+                    volume,
+                    rss_mib=f["worker_rss_MiB"]["peak"],
+                    note=f"worker RSS +{growth} MiB (<{MAX_GROWTH_MIB})",
+                )
+            )
+            rows.append(
+                time_row(
+                    "download",
+                    label,
+                    "boto3_get_object",
+                    times["boto3"],
+                    volume,
+                    compared="service_get",
+                    nbpack_median=service_med,
+                    max_ratio=MAX_RATIO,
+                    extra_ok=growth < MAX_GROWTH_MIB,
+                    note=f"throughput ratio {statistics.median(times['boto3']) / service_med:.2f} (>=0.8)",
+                )
+            )
     return rows
 
 
-RUNNER = Runner("download", "GET /b/<bid>/download through gunicorn on SeaweedFS vs boto3 get_object", "bytes",
-                small=[1 << 20], default=[10**6, 64 * 10**6, 1 << 30], run=run)
+RUNNER = Runner(
+    "download",
+    "GET /b/<bid>/download through gunicorn on SeaweedFS vs boto3 get_object",
+    "bytes",
+    small=[1 << 20],
+    default=[10**6, 64 * 10**6, 1 << 30],
+    run=run,
+)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -161,8 +189,9 @@ def main(argv: list[str] | None = None) -> int:
             big_bundle(zip_path, size, work)
             created = Client(st.url, st.api_key, timeout=1800).push(zip_path)
             zip_path.unlink()
-            figures = measure(created["links"]["download"], st.s3, st.bucket, _parts(st, created["id"]),
-                              st.master_pid, args.repeats)
+            figures = measure(
+                created["links"]["download"], st.s3, st.bucket, _parts(st, created["id"]), st.master_pid, args.repeats
+            )
     print(json.dumps(figures, indent=2))
     return 0
 

@@ -118,8 +118,18 @@ def parse_size(text: str, unit: str = "rows") -> int:
     m = re.fullmatch(r"\s*([0-9]*\.?[0-9]+(?:e[0-9]+)?)\s*([a-z]*)\s*", text.lower())
     if not m:
         raise ValueError(f"size {text!r} is not a number like 1e5, 100000, 10MB or 1GiB")
-    scale = {"": 1, "k": 10**3, "m": 10**6, "kb": 10**3, "mb": 10**6, "gb": 10**9,
-             "kib": 2**10, "mib": 2**20, "gib": 2**30, "b": 1}.get(m.group(2))
+    scale = {
+        "": 1,
+        "k": 10**3,
+        "m": 10**6,
+        "kb": 10**3,
+        "mb": 10**6,
+        "gb": 10**9,
+        "kib": 2**10,
+        "mib": 2**20,
+        "gib": 2**30,
+        "b": 1,
+    }.get(m.group(2))
     if scale is None:
         raise ValueError(f"size {text!r}: unknown suffix {m.group(2)!r} (use k, MB, MiB, GB, GiB)")
     return int(float(m.group(1)) * scale)
@@ -166,8 +176,9 @@ def run_variant(variant: Variant, case: Case, timeout: float = CHILD_TIMEOUT) ->
     return result["seconds"], result["peak_rss_mib"]
 
 
-def run_benchmark(bench: Benchmark, sizes: list[int], repeats: int, workdir: Path,
-                  say: Callable[[str], None] = lambda _m: None) -> list[Row]:
+def run_benchmark(
+    bench: Benchmark, sizes: list[int], repeats: int, workdir: Path, say: Callable[[str], None] = lambda _m: None
+) -> list[Row]:
     """Prepare each size, run all variants alternately ``repeats`` times, and return the report rows."""
     rows: list[Row] = []
     for size in sizes:
@@ -181,7 +192,7 @@ def run_benchmark(bench: Benchmark, sizes: list[int], repeats: int, workdir: Pat
         failures: dict[str, str] = {}
         for r in range(repeats):
             # Rotate the order each round so neither side always runs first (warm caches, neighbours' load).
-            order = active[r % len(active):] + active[: r % len(active)]
+            order = active[r % len(active) :] + active[: r % len(active)]
             for v in order:
                 try:
                     seconds, rss = run_variant(v, case)
@@ -197,20 +208,54 @@ def run_benchmark(bench: Benchmark, sizes: list[int], repeats: int, workdir: Pat
             if samples[v.name].seconds:
                 rows.append(_row(bench, label, case, v, samples))
             else:
-                rows.append(Row(bench.name, label, v.name, float("nan"), float("nan"), float("nan"), None,
-                                float("nan"), 0, note=f"failed: {failures.get(v.name, '')}"))
+                rows.append(
+                    Row(
+                        bench.name,
+                        label,
+                        v.name,
+                        float("nan"),
+                        float("nan"),
+                        float("nan"),
+                        None,
+                        float("nan"),
+                        0,
+                        note=f"failed: {failures.get(v.name, '')}",
+                    )
+                )
         for v in bench.variants:
             if v not in active:
-                rows.append(Row(bench.name, label, v.name, float("nan"), float("nan"), float("nan"), None,
-                                float("nan"), 0, note=f"skipped above {format_size(v.max_size or 0, bench.unit)}"))
+                rows.append(
+                    Row(
+                        bench.name,
+                        label,
+                        v.name,
+                        float("nan"),
+                        float("nan"),
+                        float("nan"),
+                        None,
+                        float("nan"),
+                        0,
+                        note=f"skipped above {format_size(v.max_size or 0, bench.unit)}",
+                    )
+                )
     return rows
 
 
 def _row(bench: Benchmark, label: str, case: Case, v: Variant, samples: dict[str, Sample]) -> Row:
     s = samples[v.name]
     med = s.median
-    row = Row(bench.name, label, v.name, med, s.best, case.bytes / med / 1e6,
-              case.rows / med if case.rows else None, max(s.peak_rss_mib), len(s.seconds), note=v.note)
+    row = Row(
+        bench.name,
+        label,
+        v.name,
+        med,
+        s.best,
+        case.bytes / med / 1e6,
+        case.rows / med if case.rows else None,
+        max(s.peak_rss_mib),
+        len(s.seconds),
+        note=v.note,
+    )
     if v.baseline_of and samples.get(v.baseline_of, Sample()).seconds:
         row.ratio = samples[v.baseline_of].median / med
         row.compared = v.baseline_of
@@ -229,24 +274,34 @@ class Report:
 
     def table(self) -> str:
         """The fixed-width text table."""
-        head = (f"{'benchmark':<10} {'size':>6} {'variant':<22} {'median s':>9} {'min s':>8} {'MB/s':>8} "
-                f"{'Mrows/s':>8} {'RSS MiB':>8} {'ratio':>7}  {'vs':<16} {'target':<8} met")
+        head = (
+            f"{'benchmark':<10} {'size':>6} {'variant':<22} {'median s':>9} {'min s':>8} {'MB/s':>8} "
+            f"{'Mrows/s':>8} {'RSS MiB':>8} {'ratio':>7}  {'vs':<16} {'target':<8} met"
+        )
         lines = [head, "-" * len(head)]
         for r in self.rows:
             rate = f"{r.rows_per_s / 1e6:8.2f}" if r.rows_per_s else f"{'-':>8}"
             ratio = f"{r.ratio:7.2f}" if r.ratio is not None else f"{'':>7}"
             met = "" if r.met is None else ("yes" if r.met else "NO")
-            lines.append(f"{r.benchmark:<10} {r.size:>6} {r.variant:<22} {r.median_s:9.3f} {r.min_s:8.3f} "
-                         f"{r.mb_per_s:8.1f} {rate} {r.peak_rss_mib:8.0f} {ratio}  {r.compared or '':<16} "
-                         f"{r.target or '':<8} {met}{'  ' + r.note if r.note else ''}")
-        lines.append("ratio = median(nbpack variant in 'vs') / median(this baseline); "
-                     "MB/s over the in-memory (Arrow) size of the data")
+            lines.append(
+                f"{r.benchmark:<10} {r.size:>6} {r.variant:<22} {r.median_s:9.3f} {r.min_s:8.3f} "
+                f"{r.mb_per_s:8.1f} {rate} {r.peak_rss_mib:8.0f} {ratio}  {r.compared or '':<16} "
+                f"{r.target or '':<8} {met}{'  ' + r.note if r.note else ''}"
+            )
+        lines.append(
+            "ratio = median(nbpack variant in 'vs') / median(this baseline); "
+            "MB/s over the in-memory (Arrow) size of the data"
+        )
         return "\n".join(lines)
 
     def to_json(self) -> str:
         """The rows as a JSON document."""
-        doc = {"command": self.command, "python": sys.version.split()[0], "cpus": os.cpu_count(),
-               "rows": [{k: _finite(v) for k, v in asdict(r).items()} for r in self.rows]}
+        doc = {
+            "command": self.command,
+            "python": sys.version.split()[0],
+            "cpus": os.cpu_count(),
+            "rows": [{k: _finite(v) for k, v in asdict(r).items()} for r in self.rows],
+        }
         return json.dumps(doc, indent=1, allow_nan=False)
 
 

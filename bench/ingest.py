@@ -99,16 +99,28 @@ def make_returns(folder: Path, out_dir: Path, output_bytes: int, count: int) -> 
         return have  # a kept --workdir: made already
     manifest = json.loads((folder / "nbpack.json").read_text())
     env = {**os.environ, "NBPACK_NOTEBOOK": str(folder / manifest["payload"]["notebook"]), "NBPACK_NO_UPLOAD": "1"}
-    subprocess.run([sys.executable, "-c", _WRITER, str(folder), str(out_dir), str(output_bytes), str(count)],
-                   env=env, check=True, capture_output=True, timeout=TIMEOUT)
+    subprocess.run(
+        [sys.executable, "-c", _WRITER, str(folder), str(out_dir), str(output_bytes), str(count)],
+        env=env,
+        check=True,
+        capture_output=True,
+        timeout=TIMEOUT,
+    )
     return sorted(out_dir.glob("r*.zip"))
 
 
 def _post(endpoint: str, token: str, path: Path) -> dict[str, Any]:
     with open(path, "rb") as body:
-        req = urllib.request.Request(endpoint, data=body, method="POST", headers={
-            "Authorization": f"Bearer {token}", "Content-Type": "application/zip",
-            "Content-Length": str(path.stat().st_size)})
+        req = urllib.request.Request(
+            endpoint,
+            data=body,
+            method="POST",
+            headers={
+                "Authorization": f"Bearer {token}",
+                "Content-Type": "application/zip",
+                "Content-Length": str(path.stat().st_size),
+            },
+        )
         try:
             with urllib.request.urlopen(req, timeout=TIMEOUT) as resp:
                 status, answer = resp.status, json.loads(resp.read())
@@ -137,8 +149,9 @@ def _forget_returns(st: Stack, bid: str) -> None:
 def _runtime(folder: Path) -> Any:
     """The bundle's own nbpack_runtime, imported from its folder and started there (as in a notebook)."""
     package = folder / "nbpack_runtime"
-    spec = importlib.util.spec_from_file_location("nbpack_runtime", package / "__init__.py",
-                                                  submodule_search_locations=[str(package)])
+    spec = importlib.util.spec_from_file_location(
+        "nbpack_runtime", package / "__init__.py", submodule_search_locations=[str(package)]
+    )
     rt = importlib.util.module_from_spec(spec)
     sys.modules["nbpack_runtime"] = rt
     spec.loader.exec_module(rt)
@@ -158,16 +171,27 @@ def _all(fn: Callable[[Path], Any], paths: list[Path]) -> None:
         list(pool.map(fn, paths))  # list(): re-raise the first failure
 
 
-def _rounds(st: Stack, bid: str, endpoint: str, token: str, rt: Any, paths: list[Path], repeats: int, tag: str,
-            say: Callable[[str], None]) -> tuple[dict[str, list[float]], RssSampler, int]:
+def _rounds(
+    st: Stack,
+    bid: str,
+    endpoint: str,
+    token: str,
+    rt: Any,
+    paths: list[Path],
+    repeats: int,
+    tag: str,
+    say: Callable[[str], None],
+) -> tuple[dict[str, list[float]], RssSampler, int]:
     """Service, runtime and boto3 uploads of ``paths`` alternately: (seconds by side, RSS sampler, growth KiB)."""
-    sides = [("service", partial(_all, partial(_post, endpoint, token), paths)),
-             ("runtime", partial(_all, partial(_runtime_upload, rt), paths)),
-             ("boto3", partial(_all, partial(_put, st), paths))]
+    sides = [
+        ("service", partial(_all, partial(_post, endpoint, token), paths)),
+        ("runtime", partial(_all, partial(_runtime_upload, rt), paths)),
+        ("boto3", partial(_all, partial(_put, st), paths)),
+    ]
     times: dict[str, list[float]] = {"service": [], "runtime": [], "boto3": []}
     sampler, growth = RssSampler(st.master_pid), 0
     for r in range(repeats):
-        for name, fn in sides[r % 3:] + sides[: r % 3]:
+        for name, fn in sides[r % 3 :] + sides[: r % 3]:
             if name != "boto3":
                 _forget_returns(st, bid)
                 sampler.start()
@@ -196,22 +220,65 @@ def run(sizes: list[int], repeats: int, workdir: Path, say: Callable[[str], None
                 times, sampler, growth = _rounds(st, bid, endpoint, token, rt, paths, repeats, f"{label} x{count}", say)
                 variant = f"service_post_x{count}"
                 med = statistics.median(times["service"])
-                rows.append(time_row("ingest", label, variant, times["service"], volume, rss_mib=mib(sampler.peak),
-                                     note=f"worker RSS +{mib(growth):.0f} MiB (<{MAX_GROWTH_MIB}), both nbpack sides"))
-                rows.append(time_row("ingest", label, f"boto3_put_object_x{count}", times["boto3"], volume,
-                                     compared=variant, nbpack_median=med, max_ratio=MAX_RATIO,
-                                     extra_ok=mib(growth) < MAX_GROWTH_MIB,
-                                     note=f"throughput ratio {statistics.median(times['boto3']) / med:.2f} (>=0.8)"))
+                rows.append(
+                    time_row(
+                        "ingest",
+                        label,
+                        variant,
+                        times["service"],
+                        volume,
+                        rss_mib=mib(sampler.peak),
+                        note=f"worker RSS +{mib(growth):.0f} MiB (<{MAX_GROWTH_MIB}), both nbpack sides",
+                    )
+                )
+                rows.append(
+                    time_row(
+                        "ingest",
+                        label,
+                        f"boto3_put_object_x{count}",
+                        times["boto3"],
+                        volume,
+                        compared=variant,
+                        nbpack_median=med,
+                        max_ratio=MAX_RATIO,
+                        extra_ok=mib(growth) < MAX_GROWTH_MIB,
+                        note=f"throughput ratio {statistics.median(times['boto3']) / med:.2f} (>=0.8)",
+                    )
+                )
                 rt_med = statistics.median(times["runtime"])
-                rows.append(time_row("ingest", label, f"runtime_upload_x{count}", times["runtime"], volume,
-                                     note="nbpack_runtime.upload(): outputs > 64 MiB by presigned PUT, slim zip POST"))
-                rows.append(time_row("ingest", label, f"boto3_vs_runtime_x{count}", times["boto3"], volume,
-                                     compared=f"runtime_upload_x{count}", nbpack_median=rt_med, max_ratio=MAX_RATIO,
-                                     extra_ok=mib(growth) < MAX_GROWTH_MIB,
-                                     note=f"throughput ratio {statistics.median(times['boto3']) / rt_med:.2f} (>=0.8)"))
+                rows.append(
+                    time_row(
+                        "ingest",
+                        label,
+                        f"runtime_upload_x{count}",
+                        times["runtime"],
+                        volume,
+                        note="nbpack_runtime.upload(): outputs > 64 MiB by presigned PUT, slim zip POST",
+                    )
+                )
+                rows.append(
+                    time_row(
+                        "ingest",
+                        label,
+                        f"boto3_vs_runtime_x{count}",
+                        times["boto3"],
+                        volume,
+                        compared=f"runtime_upload_x{count}",
+                        nbpack_median=rt_med,
+                        max_ratio=MAX_RATIO,
+                        extra_ok=mib(growth) < MAX_GROWTH_MIB,
+                        note=f"throughput ratio {statistics.median(times['boto3']) / rt_med:.2f} (>=0.8)",
+                    )
+                )
             _forget_returns(st, bid)
     return rows
 
 
-RUNNER = Runner("ingest", "return upload through the service (1 and 20 concurrent) vs boto3 put_object, SeaweedFS",
-                "bytes", small=[1 << 20], default=[10**6, 64 * 10**6, 1 << 30], run=run)
+RUNNER = Runner(
+    "ingest",
+    "return upload through the service (1 and 20 concurrent) vs boto3 put_object, SeaweedFS",
+    "bytes",
+    small=[1 << 20],
+    default=[10**6, 64 * 10**6, 1 << 30],
+    run=run,
+)

@@ -34,13 +34,14 @@ def _request(i: int) -> dict[str, Any]:
 
     nb = nbformat.v4.new_notebook()
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    nb.cells = [nbformat.v4.new_markdown_cell(f"# Launch {i}"),
-                nbformat.v4.new_code_cell('catalogs["stars"].num_rows')]
-    return {"title": f"Launch benchmark {i}",
-            "catalogs": [{"name": "stars", "rows": [{"ra": 10.0 + k, "dec": -3.0 + k} for k in range(10)]}],
-            "notebook": json.loads(nbformat.writes(nb)),
-            # A distinct name per bundle: Lab restores earlier tabs, so the tab waited for must be this one.
-            "notebook_name": f"launch{i}.ipynb"}
+    nb.cells = [nbformat.v4.new_markdown_cell(f"# Launch {i}"), nbformat.v4.new_code_cell('catalogs["stars"].num_rows')]
+    return {
+        "title": f"Launch benchmark {i}",
+        "catalogs": [{"name": "stars", "rows": [{"ra": 10.0 + k, "dec": -3.0 + k} for k in range(10)]}],
+        "notebook": json.loads(nbformat.writes(nb)),
+        # A distinct name per bundle: Lab restores earlier tabs, so the tab waited for must be this one.
+        "notebook_name": f"launch{i}.ipynb",
+    }
 
 
 def _open(page: Any, hub: Any, action: Callable[[], None], notebook: str) -> float:
@@ -70,10 +71,13 @@ def run(sizes: list[int], repeats: int, workdir: Path, say: Callable[[str], None
         say("launch: starting JupyterHub")
         hub.start()
         registry = work / "hubs.toml"
-        registry.write_text(f'[[hubs]]\nname = "{HUB}"\nurl = "{hub.url}/"\nlaunch = "nbgitpuller"\n'
-                            f'packages = ["pyarrow"]\n')
-        svc = ServiceProcess(service_env(str(work / "store"), API_KEY, hubs_file=str(registry),
-                                         cache_dir=str(work / "cache")), work / "service.log").start()
+        registry.write_text(
+            f'[[hubs]]\nname = "{HUB}"\nurl = "{hub.url}/"\nlaunch = "nbgitpuller"\npackages = ["pyarrow"]\n'
+        )
+        svc = ServiceProcess(
+            service_env(str(work / "store"), API_KEY, hubs_file=str(registry), cache_dir=str(work / "cache")),
+            work / "service.log",
+        ).start()
         client = Client(svc.url, API_KEY, timeout=120)
         manager = start_playwright(work / "chromium")
         browser = launch_browser(manager, work / "chromium")
@@ -112,12 +116,38 @@ def run(sizes: list[int], repeats: int, workdir: Path, say: Callable[[str], None
                     n += 1
             label = f"{size}x{repeats}"
             med = statistics.median(times["click"])
-            rows.append(time_row("launch", label, "first_click", [first], 0,
-                                 note="login + spawn + pull + Lab (one run, before the others)"))
-            rows.append(time_row("launch", label, "click_to_notebook", times["click"], 0,
-                                 note="landing button -> service -> nbgitpuller clone -> Lab shows cells"))
-            rows.append(time_row("launch", label, "open_pulled", times["open"], 0, compared="click_to_notebook",
-                                 nbpack_median=med, note="same hub, /lab/tree/<dir>/<nb> of the pulled notebook"))
+            rows.append(
+                time_row(
+                    "launch",
+                    label,
+                    "first_click",
+                    [first],
+                    0,
+                    note="login + spawn + pull + Lab (one run, before the others)",
+                )
+            )
+            rows.append(
+                time_row(
+                    "launch",
+                    label,
+                    "click_to_notebook",
+                    times["click"],
+                    0,
+                    note="landing button -> service -> nbgitpuller clone -> Lab shows cells",
+                )
+            )
+            rows.append(
+                time_row(
+                    "launch",
+                    label,
+                    "open_pulled",
+                    times["open"],
+                    0,
+                    compared="click_to_notebook",
+                    nbpack_median=med,
+                    note="same hub, /lab/tree/<dir>/<nb> of the pulled notebook",
+                )
+            )
         context.close()
         browser.close()
     finally:
@@ -129,5 +159,11 @@ def run(sizes: list[int], repeats: int, workdir: Path, say: Callable[[str], None
     return rows
 
 
-RUNNER = Runner("launch", "click-to-notebook-shown in a real JupyterHub vs opening the already-pulled notebook",
-                "runs", small=[1], default=[3], run=run)
+RUNNER = Runner(
+    "launch",
+    "click-to-notebook-shown in a real JupyterHub vs opening the already-pulled notebook",
+    "runs",
+    small=[1],
+    default=[3],
+    run=run,
+)

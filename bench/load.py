@@ -17,7 +17,6 @@ from bench.harness import Benchmark, Case, Variant
 __all__ = ["BENCHMARK", "prepare"]
 
 
-
 def prepare(rows: int, workdir: Path) -> Case:
     """Build one bundle with nbpack, unpack it to a folder, and write the same table as a VOTable."""
     from nbpack.bundle import BuildSpec, CatalogInput, build_bundle
@@ -79,7 +78,12 @@ BENCHMARK = Benchmark(
     variants=[
         Variant("nbpack_runtime", "bench.load:nbpack_runtime"),
         Variant("pyarrow_read", "bench.load:pyarrow_read", "nbpack_runtime", 1.2, note="same file"),
-        Variant("votable_read", "bench.load:votable_read", "nbpack_runtime", max_size=VOTABLE_MAX_ROWS,
-                note="astropy TABLEDATA"),
+        Variant(
+            "votable_read",
+            "bench.load:votable_read",
+            "nbpack_runtime",
+            max_size=VOTABLE_MAX_ROWS,
+            note="astropy TABLEDATA",
+        ),
     ],
 )

@@ -106,17 +106,26 @@ def stack(work: Path, *, threads: int = 8, **extra: str) -> Iterator[Stack]:
     saved = {k: os.environ.get(k) for k in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_REGION")}
     try:
         weed.create_bucket("bench")
-        os.environ.update(AWS_ACCESS_KEY_ID=weed.access_key, AWS_SECRET_ACCESS_KEY=weed.secret_key,
-                          AWS_REGION="us-east-1")
+        os.environ.update(
+            AWS_ACCESS_KEY_ID=weed.access_key, AWS_SECRET_ACCESS_KEY=weed.secret_key, AWS_REGION="us-east-1"
+        )
         api_key = secrets.token_urlsafe(16)
-        env = service_env("s3://bench/nbpack", api_key, cache_dir=str(work / "cache"), s3_endpoint=weed.endpoint,
-                          **extra)
+        env = service_env(
+            "s3://bench/nbpack", api_key, cache_dir=str(work / "cache"), s3_endpoint=weed.endpoint, **extra
+        )
         svc = ServiceProcess(env, work / "service.log", threads=threads).start()
         # The baseline client is configured like the service's own (path style, same retries).
         s3 = boto3.session.Session().client(
-            "s3", endpoint_url=weed.endpoint, region_name="us-east-1",
-            config=Config(s3={"addressing_style": "path"}, signature_version="s3v4",
-                          retries={"max_attempts": 3, "mode": "standard"}, max_pool_connections=32))
+            "s3",
+            endpoint_url=weed.endpoint,
+            region_name="us-east-1",
+            config=Config(
+                s3={"addressing_style": "path"},
+                signature_version="s3v4",
+                retries={"max_attempts": 3, "mode": "standard"},
+                max_pool_connections=32,
+            ),
+        )
         yield Stack(svc.url, api_key, weed.endpoint, "bench", "nbpack", svc.proc.pid, s3, svc)
     finally:
         if svc:
@@ -129,9 +138,20 @@ def stack(work: Path, *, threads: int = 8, **extra: str) -> Iterator[Stack]:
                 os.environ[k] = v
 
 
-def time_row(bench: str, label: str, variant: str, seconds: list[float], volume: int, *,
-             rss_mib: float = float("nan"), compared: str | None = None, nbpack_median: float | None = None,
-             max_ratio: float | None = None, extra_ok: bool = True, note: str = "") -> Row:
+def time_row(
+    bench: str,
+    label: str,
+    variant: str,
+    seconds: list[float],
+    volume: int,
+    *,
+    rss_mib: float = float("nan"),
+    compared: str | None = None,
+    nbpack_median: float | None = None,
+    max_ratio: float | None = None,
+    extra_ok: bool = True,
+    note: str = "",
+) -> Row:
     """A report row from timed runs; a baseline row gets ``median(nbpack) / median(this)`` and the target."""
     med = statistics.median(seconds)
     row = Row(bench, label, variant, med, min(seconds), volume / med / 1e6, None, rss_mib, len(seconds), note=note)
@@ -146,8 +166,7 @@ def time_row(bench: str, label: str, variant: str, seconds: list[float], volume:
 
 def label(size: int) -> str:
     """A byte size as typed: 1MB, 64MB, 1GiB (decimal or binary, whichever is exact)."""
-    for suffix, scale in (("GiB", 2**30), ("MiB", 2**20), ("GB", 10**9), ("MB", 10**6), ("KiB", 2**10),
-                          ("kB", 10**3)):
+    for suffix, scale in (("GiB", 2**30), ("MiB", 2**20), ("GB", 10**9), ("MB", 10**6), ("KiB", 2**10), ("kB", 10**3)):
         if size >= scale and size % scale == 0:
             return f"{size // scale}{suffix}"
     return f"{size}B"

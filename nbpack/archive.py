@@ -56,11 +56,26 @@ class Limits:
 
 DEFAULT_LIMITS = Limits()
 _DRIVE = re.compile(r"^[A-Za-z]:")
-_METHODS = {zipfile.ZIP_STORED: "stored", zipfile.ZIP_DEFLATED: "deflate", zipfile.ZIP_BZIP2: "bzip2",
-            zipfile.ZIP_LZMA: "lzma"}
+_METHODS = {
+    zipfile.ZIP_STORED: "stored",
+    zipfile.ZIP_DEFLATED: "deflate",
+    zipfile.ZIP_BZIP2: "bzip2",
+    zipfile.ZIP_LZMA: "lzma",
+}
 # Errors the standard library raises for damaged archives or member data (never for our own bugs).
-_CORRUPT = (zipfile.BadZipFile, zipfile.LargeZipFile, zlib.error, EOFError, OSError, ValueError, struct.error,
-            NotImplementedError, RuntimeError, IndexError, OverflowError)
+_CORRUPT = (
+    zipfile.BadZipFile,
+    zipfile.LargeZipFile,
+    zlib.error,
+    EOFError,
+    OSError,
+    ValueError,
+    struct.error,
+    NotImplementedError,
+    RuntimeError,
+    IndexError,
+    OverflowError,
+)
 
 
 def check_name(name: str) -> str:
@@ -181,8 +196,10 @@ def _check(zf: zipfile.ZipFile, limits: Limits) -> None:
         if info.file_size > limits.max_member:
             raise UnsafeArchive(f"archive entry {name!r} is {info.file_size} bytes; the limit is {limits.max_member}")
         if info.file_size > limits.ratio_floor and info.file_size > limits.max_ratio * max(info.compress_size, 1):
-            raise UnsafeArchive(f"archive entry {name!r} expands {info.file_size // max(info.compress_size, 1)}"
-                                f" times; the limit is {limits.max_ratio:g}")
+            raise UnsafeArchive(
+                f"archive entry {name!r} expands {info.file_size // max(info.compress_size, 1)}"
+                f" times; the limit is {limits.max_ratio:g}"
+            )
         total += info.file_size
         packed += info.compress_size
         if total > limits.max_total:

@@ -201,8 +201,9 @@ def _table_from_ivoa_rows(rows: list[dict]) -> pa.Table:
     values: list[list[Any]] = [[] for _ in names]
     for i, row in enumerate(rows):
         row_fields = row["fields"]
-        if not isinstance(row_fields, list) or [f.get("name") if isinstance(f, dict) else None
-                                                 for f in row_fields] != [f.get("name") for f in fields]:
+        if not isinstance(row_fields, list) or [f.get("name") if isinstance(f, dict) else None for f in row_fields] != [
+            f.get("name") for f in fields
+        ]:
             raise InvalidTable(f"ESAP row {i} has different fields from row 0")
         parts = _split_result(row["result"], len(names), i)
         for j, text in enumerate(parts):
@@ -579,8 +580,11 @@ def _column_facts(src: _Source, schema: pa.Schema) -> _ColumnFacts:
         for batch in src.batches():
             for n in strings + binaries:
                 column = batch.column(n)
-                length = pc.utf8_length(column.cast(pa.string())) if n in strings else pc.binary_length(
-                    column.cast(pa.binary()))
+                length = (
+                    pc.utf8_length(column.cast(pa.string()))
+                    if n in strings
+                    else pc.binary_length(column.cast(pa.binary()))
+                )
                 longest = pc.max(length).as_py()
                 if longest is not None and longest > facts.lengths[n]:
                     facts.lengths[n] = longest
@@ -606,8 +610,7 @@ def _write_parquet(src: _Source, schema: pa.Schema, path: Path, batch_rows: int)
     # Dictionary-encode strings only: on unique floats/ints a per-row-group dictionary never pays off and costs
     # ~4x the write time (and a larger file) at 64k-row groups.
     dictionary = [f.name for f in schema if pa.types.is_string(f.type) or pa.types.is_binary(f.type)] or False
-    with pq.ParquetWriter(path, schema, compression="zstd", write_statistics=True,
-                          use_dictionary=dictionary) as writer:
+    with pq.ParquetWriter(path, schema, compression="zstd", write_statistics=True, use_dictionary=dictionary) as writer:
         # Row groups of exactly batch_rows rows, so output does not depend on how the source was chunked.
         for batch in src.batches():
             if batch.num_rows == 0:
@@ -655,8 +658,9 @@ def _schema_metadata(schema: pa.Schema, name: str, facts: _ColumnFacts) -> dict[
 # (numpy datetime64 has no VOTable counterpart), ``table_meta_yaml`` asks the plain reader to cast the column.
 
 
-def _votable_type(t: pa.DataType, strlen: int | None = None,
-                  has_nulls: bool = False) -> tuple[str, str | None, str | None]:
+def _votable_type(
+    t: pa.DataType, strlen: int | None = None, has_nulls: bool = False
+) -> tuple[str, str | None, str | None]:
     """VOTable (datatype, arraysize, xtype) for an Arrow storage type."""
     if pa.types.is_string(t):
         # A fixed arraysize makes astropy build a numpy str column it can stack with the data.
@@ -709,8 +713,9 @@ def _votable_xml(schema: pa.Schema, name: str, facts: _ColumnFacts) -> str:
     table = ET.SubElement(resource, f"{{{_VOTABLE_NS}}}TABLE", name=name)
     for field in schema:
         meta = _decoded(field.metadata)
-        datatype, arraysize, xtype = _votable_type(field.type, facts.lengths.get(field.name),
-                                                   field.name in facts.nullable_bools)
+        datatype, arraysize, xtype = _votable_type(
+            field.type, facts.lengths.get(field.name), field.name in facts.nullable_bools
+        )
         attrs = {"name": field.name, "datatype": datatype}
         if arraysize:
             attrs["arraysize"] = arraysize
@@ -746,9 +751,12 @@ def _astropy_yaml(schema: pa.Schema) -> str:
         # astropy rebuilds each listed column as Column(data=<stored column>, dtype=...): a cast, no extra column.
         lines += ["meta:", "  __serialized_columns__:"]
         for field in casts:
-            lines += [f"    {json.dumps(field.name)}:", "      __class__: astropy.table.column.Column",
-                      f"      data: !astropy.table.SerializedColumn {{name: {json.dumps(field.name)}}}",
-                      f"      dtype: {_astropy_cast(field.type)}"]
+            lines += [
+                f"    {json.dumps(field.name)}:",
+                "      __class__: astropy.table.column.Column",
+                f"      data: !astropy.table.SerializedColumn {{name: {json.dumps(field.name)}}}",
+                f"      dtype: {_astropy_cast(field.type)}",
+            ]
     return "\n".join(lines)
 
 

@@ -59,8 +59,13 @@ def cli() -> None:
 @cli.command()
 @click.option("-o", "--output", "out", required=True, type=click.Path(dir_okay=False), help="Bundle zip to write.")
 @click.option("--title", default=None, help="Bundle title (default: from the notebook or 'nbpack bundle').")
-@click.option("--catalog", "catalogs", multiple=True, metavar="NAME=PATH",
-              help="Catalog table: Parquet, Arrow IPC, CSV, JSON rows, ESAP query page, VOTable.")
+@click.option(
+    "--catalog",
+    "catalogs",
+    multiple=True,
+    metavar="NAME=PATH",
+    help="Catalog table: Parquet, Arrow IPC, CSV, JSON rows, ESAP query page, VOTable.",
+)
 @click.option("--file", "file_specs", multiple=True, metavar="NAME=URI", help="Data-lake file reference.")
 @click.option("--files", "refs_file", type=click.Path(dir_okay=False), help="JSON list of file references.")
 @click.option("--notebook", type=click.Path(dir_okay=False), help="Template notebook (default: a starter).")
@@ -72,13 +77,32 @@ def cli() -> None:
 @click.option("--origin-service", default=None, help="Provenance: the ESAP service the results came from.")
 @click.option("--origin-query", default=None, help="Provenance: the query text.")
 @click.option("--allow-http", is_flag=True, help="Let the runtime fetch plain-http file URLs.")
-@click.option("--license", "license_", default=None, metavar="SPDX|URL",
-              help="License of the bundle and its returns: an SPDX identifier or a URL (default: CC-BY-4.0).")
+@click.option(
+    "--license",
+    "license_",
+    default=None,
+    metavar="SPDX|URL",
+    help="License of the bundle and its returns: an SPDX identifier or a URL (default: CC-BY-4.0).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the manifest as JSON.")
-def build(out: str, title: str | None, catalogs: tuple[str, ...], file_specs: tuple[str, ...], refs_file: str | None,
-          notebook: str | None, requires: tuple[str, ...], condas: tuple[str, ...], payload: str | None,
-          payloads_file: str | None, server: str | None, origin_service: str | None, origin_query: str | None,
-          allow_http: bool, license_: str | None, as_json: bool) -> None:
+def build(
+    out: str,
+    title: str | None,
+    catalogs: tuple[str, ...],
+    file_specs: tuple[str, ...],
+    refs_file: str | None,
+    notebook: str | None,
+    requires: tuple[str, ...],
+    condas: tuple[str, ...],
+    payload: str | None,
+    payloads_file: str | None,
+    server: str | None,
+    origin_service: str | None,
+    origin_query: str | None,
+    allow_http: bool,
+    license_: str | None,
+    as_json: bool,
+) -> None:
     """Build a bundle zip from catalogs, file references and a payload."""
     from .bundle import BuildSpec, CatalogInput, build_bundle
     from .refs import load_refs, parse_cli_file
@@ -86,8 +110,9 @@ def build(out: str, title: str | None, catalogs: tuple[str, ...], file_specs: tu
     files = [parse_cli_file(s) for s in file_specs]
     if refs_file:
         files += load_refs(Path(refs_file))
-    spec = BuildSpec(title=title or "nbpack bundle", files=files, requirements=list(requires), conda=list(condas),
-                     license=license_)
+    spec = BuildSpec(
+        title=title or "nbpack bundle", files=files, requirements=list(requires), conda=list(condas), license=license_
+    )
     for item in catalogs:
         name, path = _parse_catalog(item)
         spec.catalogs.append(CatalogInput(name, path, columns=_columns_for(path)))
@@ -110,8 +135,10 @@ def build(out: str, title: str | None, catalogs: tuple[str, ...], file_specs: tu
     if as_json:
         _echo_json(manifest)
     else:
-        click.echo(f"{out}: bundle {manifest['id']} with {len(manifest['catalogs'])} catalog(s), "
-                   f"{len(manifest['files'])} file reference(s) in {time.perf_counter() - started:.2f}s")
+        click.echo(
+            f"{out}: bundle {manifest['id']} with {len(manifest['catalogs'])} catalog(s), "
+            f"{len(manifest['files'])} file reference(s) in {time.perf_counter() - started:.2f}s"
+        )
 
 
 def _open_any(path: str) -> tuple[str, Any]:
@@ -144,9 +171,11 @@ def validate(file: str) -> None:
     with opened:
         problems = check_bundle(opened) if kind == "bundle" else check_return(opened)
         if problems:
-            raise NbpackError(f"{file}: invalid {kind}: {problems[0]}"
-                              + (f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""),
-                              code="invalid_bundle")
+            raise NbpackError(
+                f"{file}: invalid {kind}: {problems[0]}"
+                + (f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""),
+                code="invalid_bundle",
+            )
         click.echo(f"{file}: valid {kind} {opened.manifest['id']}")
 
 
@@ -171,16 +200,30 @@ def inspect(file: str, as_json: bool) -> None:
 @click.option("--timeout", default=600, show_default=True, help="Seconds allowed per cell.")
 @click.option("--kernel", default="python3", show_default=True, help="Kernel name.")
 @click.option("--upload", is_flag=True, help="Also upload the return bundle to the bundle's return endpoint.")
-@click.option("-p", "--parameter", "parameters", nargs=2, multiple=True, metavar="NAME VALUE",
-              help="Set a notebook parameter as papermill does (injected-parameters cell); repeatable.")
-def run(bundle: str, out: str, timeout: int, kernel: str, upload: bool,
-        parameters: tuple[tuple[str, str], ...]) -> None:
+@click.option(
+    "-p",
+    "--parameter",
+    "parameters",
+    nargs=2,
+    multiple=True,
+    metavar="NAME VALUE",
+    help="Set a notebook parameter as papermill does (injected-parameters cell); repeatable.",
+)
+def run(
+    bundle: str, out: str, timeout: int, kernel: str, upload: bool, parameters: tuple[tuple[str, str], ...]
+) -> None:
     """Execute a bundle's notebook in a real kernel and write the return bundle."""
     from .execute import parameter_value, run_bundle
 
     started = time.perf_counter()
-    result = run_bundle(bundle, out, timeout=timeout, kernel_name=kernel, upload=upload,
-                        parameters={name: parameter_value(value) for name, value in parameters} or None)
+    result = run_bundle(
+        bundle,
+        out,
+        timeout=timeout,
+        kernel_name=kernel,
+        upload=upload,
+        parameters={name: parameter_value(value) for name, value in parameters} or None,
+    )
     took = time.perf_counter() - started
     _fail_unless_done(result, out)
     click.echo(f"{out}: return bundle written in {took:.2f}s (status {result.status})")
@@ -192,11 +235,14 @@ def _fail_unless_done(result: Any, shown: str | Path) -> None:
     # One line naming what went wrong and where the return bundle is (it exists: run_bundle wrote it there).
     if result.status != "completed":
         also = f"; upload failed too ({result.upload_error})" if result.upload_error else ""
-        raise NbpackError(f"notebook failed ({result.error}){also}; return bundle with status failed written to "
-                          f"{shown}", code="notebook_failed")
+        raise NbpackError(
+            f"notebook failed ({result.error}){also}; return bundle with status failed written to {shown}",
+            code="notebook_failed",
+        )
     if result.upload_error:
-        raise NbpackError(f"upload failed: {result.upload_error}; the return bundle is kept at {shown}",
-                          code="upload_failed")
+        raise NbpackError(
+            f"upload failed: {result.upload_error}; the return bundle is kept at {shown}", code="upload_failed"
+        )
 
 
 @cli.command(name="open")
@@ -229,8 +275,10 @@ def open_(bundle: str, target: str | None, no_lab: bool) -> None:
         return
     lab = shutil.which("jupyter-lab") or shutil.which("jupyter-notebook")
     if not lab:
-        raise NbpackError("JupyterLab is not installed: pip install jupyterlab (the bundle is unpacked in "
-                          f"{folder})", code="jupyter_missing")
+        raise NbpackError(
+            f"JupyterLab is not installed: pip install jupyterlab (the bundle is unpacked in {folder})",
+            code="jupyter_missing",
+        )
     os.chdir(folder)
     os.execv(lab, [lab, notebook])
 
@@ -269,11 +317,21 @@ def _demo_spec(folder: Path) -> Any:
     return BuildSpec(
         title="Gaia DR3 cone around the Pleiades (demo)",
         catalogs=[CatalogInput("sources", csv_path, columns=columns)],
-        files=[{"name": "pleiades_spectrum", "uri": "https://example.org/data/pleiades/spec1.fits",
-                "size": 2_880_000, "site": "SURF-DCACHE", "media_type": "application/fits"}],
-        notebook=nb_path, requirements=["pyarrow>=14"],
-        origin={"service": "gaia-dr3-tap", "query": "SELECT * FROM gaiadr3.gaia_source WHERE "
-                "CONTAINS(POINT(ra, dec), CIRCLE(56.75, 24.12, 1)) = 1"},
+        files=[
+            {
+                "name": "pleiades_spectrum",
+                "uri": "https://example.org/data/pleiades/spec1.fits",
+                "size": 2_880_000,
+                "site": "SURF-DCACHE",
+                "media_type": "application/fits",
+            }
+        ],
+        notebook=nb_path,
+        requirements=["pyarrow>=14"],
+        origin={
+            "service": "gaia-dr3-tap",
+            "query": "SELECT * FROM gaiadr3.gaia_source WHERE CONTAINS(POINT(ra, dec), CIRCLE(56.75, 24.12, 1)) = 1",
+        },
     )
 
 
@@ -323,9 +381,26 @@ def serve(host: str, port: int, storage: str | None, workers: int, threads: int,
     app = f"{WSGI_APP}(local_mode={local!r})"
     sys.stdout.flush()
     sys.stderr.flush()
-    os.execve(sys.executable, [sys.executable, "-m", "gunicorn", "--bind", f"{host}:{port}", "--workers",
-                               str(workers), "--threads", str(threads), "--worker-class", "gthread",
-                               "--timeout", "600", app], env)
+    os.execve(
+        sys.executable,
+        [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "--bind",
+            f"{host}:{port}",
+            "--workers",
+            str(workers),
+            "--threads",
+            str(threads),
+            "--worker-class",
+            "gthread",
+            "--timeout",
+            "600",
+            app,
+        ],
+        env,
+    )
 
 
 @cli.command()
@@ -335,8 +410,9 @@ def serve(host: str, port: int, storage: str | None, workers: int, threads: int,
 @click.option("--expires-in", type=int, default=None, help="Seconds the links and return token live.")
 @click.option("--callback-url", default=None, help="Webhook for arriving returns.")
 @click.option("--owner", default=None, help="The portal user the new handle is listed under.")
-def push(bundle: str, server: str, api_key: str | None, expires_in: int | None, callback_url: str | None,
-         owner: str | None) -> None:
+def push(
+    bundle: str, server: str, api_key: str | None, expires_in: int | None, callback_url: str | None, owner: str | None
+) -> None:
     """Upload a built bundle to a service as a new handle; prints the create call's JSON answer (id and links)."""
     from .client import Client
 

@@ -56,8 +56,14 @@ class Client:
         self.api_key = api_key or os.environ.get("NBPACK_API_KEY")
         self.timeout = timeout
 
-    def _request(self, method: str, path: str, body: Any = None, headers: dict[str, str] | None = None,
-                 query: dict[str, Any] | None = None) -> Any:
+    def _request(
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        headers: dict[str, str] | None = None,
+        query: dict[str, Any] | None = None,
+    ) -> Any:
         url = path if path.startswith("http") else self.url + path
         if query:
             url += "?" + urllib.parse.urlencode({k: v for k, v in query.items() if v is not None})
@@ -95,28 +101,48 @@ class Client:
             return self._json("POST", "/api/v1/bundles", body=body, headers={"Content-Type": "application/json"})
         boundary = "nbpack-" + secrets.token_hex(12)
         chunks: list[bytes | Path] = [
-            f"--{boundary}\r\nContent-Disposition: form-data; name=\"request\"\r\n"
-            f"Content-Type: application/json\r\n\r\n".encode(), json.dumps(request).encode(), b"\r\n"]
+            f'--{boundary}\r\nContent-Disposition: form-data; name="request"\r\n'
+            f"Content-Type: application/json\r\n\r\n".encode(),
+            json.dumps(request).encode(),
+            b"\r\n",
+        ]
         for name, path in parts.items():
             path = Path(path)
             if not path.is_file():
                 raise InvalidInput(f"part {name}: {path}: no such file")
-            chunks += [f"--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"; "
-                       f"filename=\"{path.name}\"\r\nContent-Type: application/octet-stream\r\n\r\n".encode(),
-                       path, b"\r\n"]
+            chunks += [
+                f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"; '
+                f'filename="{path.name}"\r\nContent-Type: application/octet-stream\r\n\r\n'.encode(),
+                path,
+                b"\r\n",
+            ]
         chunks.append(f"--{boundary}--\r\n".encode())
-        return self._json("POST", "/api/v1/bundles", body=_Body(chunks),
-                          headers={"Content-Type": f"multipart/form-data; boundary={boundary}"})
+        return self._json(
+            "POST",
+            "/api/v1/bundles",
+            body=_Body(chunks),
+            headers={"Content-Type": f"multipart/form-data; boundary={boundary}"},
+        )
 
-    def push(self, bundle_zip: str | Path, *, expires_in: int | None = None,
-             callback_url: str | None = None, owner: str | None = None) -> dict[str, Any]:
+    def push(
+        self,
+        bundle_zip: str | Path,
+        *,
+        expires_in: int | None = None,
+        callback_url: str | None = None,
+        owner: str | None = None,
+    ) -> dict[str, Any]:
         """Upload a built bundle zip as a new handle; the answer holds its id and links."""
         path = Path(bundle_zip)
         if not path.is_file():
             raise InvalidInput(f"{path}: no such file")
-        return self._json("POST", "/api/v1/bundles", body=_Body([path]),
-                          headers={"Content-Type": "application/zip"},
-                          query={"expires_in": expires_in, "callback_url": callback_url, "owner": owner})
+        return self._json(
+            "POST",
+            "/api/v1/bundles",
+            body=_Body([path]),
+            headers={"Content-Type": "application/zip"},
+            query={"expires_in": expires_in, "callback_url": callback_url, "owner": owner},
+        )
 
     def list(self, owner: str | None = None, *, limit: int = 50, cursor: str | None = None) -> dict[str, Any]:
         """One page of this key's tenant's handles, newest first: ``{"bundles": [...], "next": cursor}``."""
@@ -124,8 +150,12 @@ class Client:
 
     def extend(self, bundle_id: str, expires_in: int) -> dict[str, Any]:
         """Make a handle expire ``expires_in`` seconds from now."""
-        return self._json("PATCH", f"/api/v1/bundles/{bundle_id}", body=json.dumps({"expires_in": expires_in}).encode(),
-                          headers={"Content-Type": "application/json"})
+        return self._json(
+            "PATCH",
+            f"/api/v1/bundles/{bundle_id}",
+            body=json.dumps({"expires_in": expires_in}).encode(),
+            headers={"Content-Type": "application/json"},
+        )
 
     def get(self, bundle_id: str) -> dict[str, Any]:
         """A bundle's manifest."""

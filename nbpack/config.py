@@ -67,8 +67,9 @@ class Config:
     # Returned outputs larger than this go straight to S3 through presigned PUT URLs; 0 turns that off.
     direct_upload_threshold: int = 64 << 20
     max_bundle_bytes: int = 8 << 30
-    return_limits: archive.Limits = field(default_factory=lambda: archive.Limits(
-        max_entries=5000, max_member=4 << 30, max_total=8 << 30, max_ratio=200.0))
+    return_limits: archive.Limits = field(
+        default_factory=lambda: archive.Limits(max_entries=5000, max_member=4 << 30, max_total=8 << 30, max_ratio=200.0)
+    )
     hubs_file: Path | None = None
     esap_facilities_file: Path | None = None
     payloads_file: Path | None = None
@@ -117,9 +118,14 @@ def local_secret(root: Path, name: str = ".nbpack-secret-key") -> str:
     return path.read_text().strip()
 
 
-def load_config(env: Mapping[str, str] | None = None, overrides: Mapping[str, Any] | None = None, *,
-                local_mode: bool = False, default_public_url: str | None = None,
-                serving: bool = True) -> Config:
+def load_config(
+    env: Mapping[str, str] | None = None,
+    overrides: Mapping[str, Any] | None = None,
+    *,
+    local_mode: bool = False,
+    default_public_url: str | None = None,
+    serving: bool = True,
+) -> Config:
     """Build the config from ``NBPACK_*`` variables (and ``NBPACK_CONFIG`` TOML), then ``overrides``.
 
     Without a secret key only local mode starts (``nbpack serve``), with a key kept beside the storage.
@@ -134,7 +140,7 @@ def load_config(env: Mapping[str, str] | None = None, overrides: Mapping[str, An
             raise InvalidInput(f"NBPACK_CONFIG {env['NBPACK_CONFIG']}: cannot read ({exc})") from None
     for key, value in env.items():
         if key.startswith("NBPACK_") and key != "NBPACK_CONFIG":
-            values[key[len("NBPACK_"):].lower()] = value
+            values[key[len("NBPACK_") :].lower()] = value
     values.update({k.lower(): v for k, v in (overrides or {}).items()})
     storage = str(values.get("storage") or ("./nbpack-data" if local_mode else ""))
     if not storage:
@@ -142,8 +148,10 @@ def load_config(env: Mapping[str, str] | None = None, overrides: Mapping[str, An
     secret = values.get("secret_key")
     if not secret:
         if not local_mode:
-            raise InvalidInput("NBPACK_SECRET_KEY is not set: the service signs links and refuses to start without"
-                               " one (only `nbpack serve` runs without it, with a local key)")
+            raise InvalidInput(
+                "NBPACK_SECRET_KEY is not set: the service signs links and refuses to start without"
+                " one (only `nbpack serve` runs without it, with a local key)"
+            )
         if storage.startswith("s3://"):
             raise InvalidInput("local mode keeps its key beside a local folder; set NBPACK_SECRET_KEY for S3")
         secret = local_secret(Path(storage.removeprefix("file://")))
@@ -151,15 +159,39 @@ def load_config(env: Mapping[str, str] | None = None, overrides: Mapping[str, An
     if any(len(s) < 16 for s in secrets_list):
         raise InvalidInput("NBPACK_SECRET_KEY must be at least 16 characters")
     tenants = parse_api_keys(values.get("api_keys") or [])
-    cfg = Config(secret_key=secrets_list, api_key_hashes=list(tenants), storage_url=storage, local_mode=local_mode,
-                 api_key_tenants=tenants)
+    cfg = Config(
+        secret_key=secrets_list,
+        api_key_hashes=list(tenants),
+        storage_url=storage,
+        local_mode=local_mode,
+        api_key_tenants=tenants,
+    )
     cfg.s3_endpoint = values.get("s3_endpoint") or env.get("AWS_ENDPOINT_URL") or None
     cfg.public_url = (values.get("public_url") or "").rstrip("/") or None
-    cfg.cache_dir = Path(values.get("cache_dir") or (Path(storage) / ".cache" if not storage.startswith("s3://")
-                                                      else Path(os.environ.get("TMPDIR", "/tmp")) / "nbpack-cache"))
-    for name in ("link_ttl", "return_ttl", "max_link_ttl", "presign_threshold", "max_bundle_bytes",
-                 "direct_upload_threshold", "handle_ttl", "max_handle_ttl", "max_returns_per_bundle",
-                 "max_return_bytes_per_bundle", "tenant_quota_bytes", "return_retention", "gc_grace", "gc_interval"):
+    cfg.cache_dir = Path(
+        values.get("cache_dir")
+        or (
+            Path(storage) / ".cache"
+            if not storage.startswith("s3://")
+            else Path(os.environ.get("TMPDIR", "/tmp")) / "nbpack-cache"
+        )
+    )
+    for name in (
+        "link_ttl",
+        "return_ttl",
+        "max_link_ttl",
+        "presign_threshold",
+        "max_bundle_bytes",
+        "direct_upload_threshold",
+        "handle_ttl",
+        "max_handle_ttl",
+        "max_returns_per_bundle",
+        "max_return_bytes_per_bundle",
+        "tenant_quota_bytes",
+        "return_retention",
+        "gc_grace",
+        "gc_interval",
+    ):
         if values.get(name) not in (None, ""):
             setattr(cfg, name, _int(f"NBPACK_{name.upper()}", values[name]))
     for name in ("handle_ttl", "max_handle_ttl", "max_returns_per_bundle", "max_return_bytes_per_bundle"):
@@ -188,12 +220,18 @@ def load_config(env: Mapping[str, str] | None = None, overrides: Mapping[str, An
     cfg.public_url = cfg.public_url or default_public_url
     if not cfg.public_url and not local_mode and serving:
         # Else the Host header of whoever creates a bundle decides where its returns are sent.
-        raise InvalidInput("NBPACK_PUBLIC_URL is not set: the service bakes it into every bundle's return endpoint"
-                           " (only `nbpack serve` runs without it)")
+        raise InvalidInput(
+            "NBPACK_PUBLIC_URL is not set: the service bakes it into every bundle's return endpoint"
+            " (only `nbpack serve` runs without it)"
+        )
     if cfg.public_url and not cfg.public_url.startswith(("https://", "http://")):
         raise InvalidInput(f"NBPACK_PUBLIC_URL={cfg.public_url!r} must start with https:// or http://")
     if values.get("max_return_bytes"):
         limit = _int("NBPACK_MAX_RETURN_BYTES", values["max_return_bytes"])
-        cfg.return_limits = archive.Limits(max_entries=cfg.return_limits.max_entries, max_member=limit,
-                                           max_total=limit, max_ratio=cfg.return_limits.max_ratio)
+        cfg.return_limits = archive.Limits(
+            max_entries=cfg.return_limits.max_entries,
+            max_member=limit,
+            max_total=limit,
+            max_ratio=cfg.return_limits.max_ratio,
+        )
     return cfg

@@ -62,9 +62,15 @@ def _check_request(req: Any) -> dict[str, Any]:
     return req
 
 
-def apply_payload(spec: BuildSpec, name: str, *, catalog_file: str | Path | None = None,
-                  server: str | None = None, payloads: PayloadCatalog | None = None,
-                  cache_dir: Path | None = None) -> None:
+def apply_payload(
+    spec: BuildSpec,
+    name: str,
+    *,
+    catalog_file: str | Path | None = None,
+    server: str | None = None,
+    payloads: PayloadCatalog | None = None,
+    cache_dir: Path | None = None,
+) -> None:
     """Fill ``spec``'s notebook and software from a named payload (a local catalog, a service, or given)."""
     from .payloads import Payload, load_catalog
 
@@ -96,15 +102,26 @@ def apply_payload(spec: BuildSpec, name: str, *, catalog_file: str | Path | None
         spec.title = payload.name
 
 
-def spec_from_request(req: Any, parts: Mapping[str, tuple[Path, str]] | None = None, *,
-                      payloads: PayloadCatalog | None = None, cache_dir: Path | None = None) -> BuildSpec:
+def spec_from_request(
+    req: Any,
+    parts: Mapping[str, tuple[Path, str]] | None = None,
+    *,
+    payloads: PayloadCatalog | None = None,
+    cache_dir: Path | None = None,
+) -> BuildSpec:
     """Build the ``BuildSpec`` a create request describes; ``parts`` maps part name → (file, filename)."""
     req = _check_request(req)
     parts = parts or {}
-    spec = BuildSpec(title=req.get("title") or "nbpack bundle", files=list(req.get("files", [])),
-                     requirements=list(req.get("requirements", [])), conda=list(req.get("conda", [])),
-                     origin=dict(req.get("origin", {})), options=dict(req.get("options", {})),
-                     results=req.get("results"), license=req.get("license"))
+    spec = BuildSpec(
+        title=req.get("title") or "nbpack bundle",
+        files=list(req.get("files", [])),
+        requirements=list(req.get("requirements", [])),
+        conda=list(req.get("conda", [])),
+        origin=dict(req.get("origin", {})),
+        options=dict(req.get("options", {})),
+        results=req.get("results"),
+        license=req.get("license"),
+    )
     for i, cat in enumerate(req.get("catalogs", [])):
         name = cat["name"]
         where = f"catalogs[{i}] ({name})"
@@ -120,7 +137,7 @@ def spec_from_request(req: Any, parts: Mapping[str, tuple[Path, str]] | None = N
             if not fmt:
                 fmt = formats.from_filename(filename or "")
                 if not fmt:
-                    raise InvalidInput(f"{where}: cannot tell the format of {filename!r}; set \"format\"")
+                    raise InvalidInput(f'{where}: cannot tell the format of {filename!r}; set "format"')
             source: Any = path
         elif "rows" in cat:
             source, fmt = cat["rows"], None
@@ -130,9 +147,16 @@ def spec_from_request(req: Any, parts: Mapping[str, tuple[Path, str]] | None = N
             table, provenance = catalog.table_from_esap_pages(cat["esap_pages"])
             source, fmt = table, None
             origin = {**provenance, **origin}
-        spec.catalogs.append(CatalogInput(name, source, fmt=fmt, columns=cat.get("columns"),
-                                          description=cat.get("description"),
-                                          origin={k: v for k, v in origin.items() if v} or None))
+        spec.catalogs.append(
+            CatalogInput(
+                name,
+                source,
+                fmt=fmt,
+                columns=cat.get("columns"),
+                description=cat.get("description"),
+                origin={k: v for k, v in origin.items() if v} or None,
+            )
+        )
     if "basket" in req:
         basket = esap.basket_to_inputs(req["basket"])
         taken = {c.name for c in spec.catalogs}
@@ -142,8 +166,9 @@ def spec_from_request(req: Any, parts: Mapping[str, tuple[Path, str]] | None = N
         spec.files += [f for f in basket.files if f["name"] not in names]
         spec.skipped = list(basket.skipped)
         if basket.origin and not spec.origin:
-            spec.origin = {k: (v if isinstance(v, str) else json.dumps(v, sort_keys=True))
-                           for k, v in basket.origin.items()}
+            spec.origin = {
+                k: (v if isinstance(v, str) else json.dumps(v, sort_keys=True)) for k, v in basket.origin.items()
+            }
     given_nb = [k for k in ("notebook", "notebook_part", "payload") if k in req]
     if len(given_nb) > 1:
         raise InvalidInput(f"give only one of notebook, notebook_part, payload (got {', '.join(given_nb)})")

@@ -16,6 +16,7 @@ def content_disposition(filename: str) -> str:
     """
     name = filename.replace("/", "_").replace("\\", "_") or "download"
     plain = unicodedata.normalize("NFKD", name)
-    fallback = "".join("_" if (c in '"' or not 32 <= ord(c) < 127) else c
-                       for c in plain if not unicodedata.combining(c))
+    fallback = "".join(
+        "_" if (c in '"' or not 32 <= ord(c) < 127) else c for c in plain if not unicodedata.combining(c)
+    )
     return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(name, safe='')}"

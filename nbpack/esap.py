@@ -31,9 +31,14 @@ _DATA_SCHEMES = ("https", "http", "davs", "dav", "s3", "root")
 _CATALOG_NAME = re.compile(r"[^A-Za-z0-9_.-]+")
 _FILE_NAME = re.compile(r"[^A-Za-z0-9_.-]+")
 _MEDIA_TYPES = {
-    ".fits": "application/fits", ".fit": "application/fits", ".fz": "application/fits",
-    ".h5": "application/x-hdf5", ".hdf5": "application/x-hdf5", ".parquet": "application/vnd.apache.parquet",
-    ".vot": "application/x-votable+xml", ".tar": "application/x-tar",
+    ".fits": "application/fits",
+    ".fit": "application/fits",
+    ".fz": "application/fits",
+    ".h5": "application/x-hdf5",
+    ".hdf5": "application/x-hdf5",
+    ".parquet": "application/vnd.apache.parquet",
+    ".vot": "application/x-votable+xml",
+    ".tar": "application/x-tar",
 }
 
 

@@ -80,15 +80,24 @@ def inject_parameters(nb_path: Path, parameters: dict[str, Any], kernel_name: st
         raise InvalidInput(f"notebook {nb_path.name} has no cell tagged 'parameters'; -p has nothing to set")
     unknown = sorted(set(parameters) - set(known))
     if unknown:
-        raise InvalidInput(f"notebook {nb_path.name} has no parameter {', '.join(map(repr, unknown))}; "
-                           f"its parameters are: {', '.join(known)}")
+        raise InvalidInput(
+            f"notebook {nb_path.name} has no parameter {', '.join(map(repr, unknown))}; "
+            f"its parameters are: {', '.join(known)}"
+        )
     nb = parameterize_notebook(load_notebook_node(str(nb_path)), parameters, kernel_name=kernel_name)
     nb_path.write_bytes(notebook_bytes(nb))
 
 
-def run_folder(folder: Path, out: Path, *, timeout: int = 600, kernel_name: str = "python3",
-               upload: bool = False, env: dict[str, str] | None = None,
-               parameters: dict[str, Any] | None = None) -> RunResult:
+def run_folder(
+    folder: Path,
+    out: Path,
+    *,
+    timeout: int = 600,
+    kernel_name: str = "python3",
+    upload: bool = False,
+    env: dict[str, str] | None = None,
+    parameters: dict[str, Any] | None = None,
+) -> RunResult:
     """Execute an unpacked bundle in ``folder``; the results cell writes the return bundle to ``out``.
 
     ``parameters`` are injected first, the papermill way (see ``inject_parameters``).
@@ -104,8 +113,13 @@ def run_folder(folder: Path, out: Path, *, timeout: int = 600, kernel_name: str 
     nb = read_notebook(nb_path.read_bytes(), f"notebook {nb_path.name}")
     results_at = set(tagged_cells(nb, manifest["cells"]["results"]))
     out = Path(out).resolve()
-    kernel_env = {**os.environ, **(env or {}), "NBPACK_NOTEBOOK": str(nb_path), "NBPACK_RETURN_PATH": str(out),
-                  "NBPACK_BUNDLE_DIR": str(folder)}
+    kernel_env = {
+        **os.environ,
+        **(env or {}),
+        "NBPACK_NOTEBOOK": str(nb_path),
+        "NBPACK_RETURN_PATH": str(out),
+        "NBPACK_BUNDLE_DIR": str(folder),
+    }
     if not upload:
         kernel_env["NBPACK_NO_UPLOAD"] = "1"
     else:
@@ -115,10 +129,20 @@ def run_folder(folder: Path, out: Path, *, timeout: int = 600, kernel_name: str 
     # traffic is unencrypted on every run.
     sockets = Path(tempfile.mkdtemp(prefix="nbpack-kernel-"))
     km = AsyncKernelManager(kernel_name=kernel_name, transport="ipc", ip=str(sockets / "kernel"))
-    client = NotebookClient(nb, km=km, timeout=timeout, kernel_name=kernel_name, allow_errors=False,
-                            resources={"metadata": {"path": str(folder)}}, interrupt_on_timeout=True,
-                            error_on_timeout={"ename": "CellTimeoutError", "traceback": [],
-                                              "evalue": f"a cell ran longer than {timeout} s and was interrupted"})
+    client = NotebookClient(
+        nb,
+        km=km,
+        timeout=timeout,
+        kernel_name=kernel_name,
+        allow_errors=False,
+        resources={"metadata": {"path": str(folder)}},
+        interrupt_on_timeout=True,
+        error_on_timeout={
+            "ename": "CellTimeoutError",
+            "traceback": [],
+            "evalue": f"a cell ran longer than {timeout} s and was interrupted",
+        },
+    )
     error: str | None = None
     try:
         with client.setup_kernel(env=kernel_env):
@@ -135,8 +159,10 @@ def run_folder(folder: Path, out: Path, *, timeout: int = 600, kernel_name: str 
                 nb_path.write_bytes(notebook_bytes(nb))
                 # nbclient's kernel client is the async one: is_alive() must be awaited.
                 if client.kc is not None and run_sync(client.kc.is_alive)():
-                    code = ("import nbpack_runtime\n"
-                            f"nbpack_runtime.finish(status='failed', error={error!r}, upload={upload!r})")
+                    code = (
+                        "import nbpack_runtime\n"
+                        f"nbpack_runtime.finish(status='failed', error={error!r}, upload={upload!r})"
+                    )
                     # nbclient stores the executed cell back into nb.cells[index]: give it a slot, then drop it.
                     nb.cells.append(nbformat.v4.new_code_cell(code))
                     try:
@@ -156,9 +182,16 @@ def run_folder(folder: Path, out: Path, *, timeout: int = 600, kernel_name: str 
     return RunResult(out, "failed" if error else "completed", error, nb_path)
 
 
-def run_bundle(bundle: str | Path, out: str | Path, *, timeout: int = 600, kernel_name: str = "python3",
-               upload: bool = False, workdir: Path | None = None,
-               parameters: dict[str, Any] | None = None) -> RunResult:
+def run_bundle(
+    bundle: str | Path,
+    out: str | Path,
+    *,
+    timeout: int = 600,
+    kernel_name: str = "python3",
+    upload: bool = False,
+    workdir: Path | None = None,
+    parameters: dict[str, Any] | None = None,
+) -> RunResult:
     """Unpack ``bundle`` (checked) into a scratch folder and execute it; the return bundle goes to ``out``."""
     out = Path(out).resolve()
     if out.exists() and out.is_dir():
@@ -173,8 +206,9 @@ def run_bundle(bundle: str | Path, out: str | Path, *, timeout: int = 600, kerne
         try:
             # The kernel never uploads: a failure there would only be printed in the results cell, naming the
             # .part path. The upload happens here, of the zip at its final path, and its outcome is returned.
-            result = run_folder(folder, tmp_out, timeout=timeout, kernel_name=kernel_name, upload=False,
-                                parameters=parameters)
+            result = run_folder(
+                folder, tmp_out, timeout=timeout, kernel_name=kernel_name, upload=False, parameters=parameters
+            )
             os.replace(tmp_out, out)
         finally:
             tmp_out.unlink(missing_ok=True)
@@ -187,8 +221,9 @@ def _upload(folder: Path, path: Path) -> tuple[dict | None, str | None]:
     # A private instance of nbpack's copy of the runtime: its module state is per bundle, not per process.
     name = f"_nbpack_runtime_upload_{id(path)}"
     package_dir = Path(runtime_pkg.__file__).parent / RUNTIME_PACKAGE
-    spec = importlib.util.spec_from_file_location(name, package_dir / "__init__.py",
-                                                  submodule_search_locations=[str(package_dir)])
+    spec = importlib.util.spec_from_file_location(
+        name, package_dir / "__init__.py", submodule_search_locations=[str(package_dir)]
+    )
     rt = importlib.util.module_from_spec(spec)
     sys.modules[name] = rt  # its modules import each other under this name; dataclasses look their module up
     try:
@@ -202,4 +237,3 @@ def _upload(folder: Path, path: Path) -> tuple[dict | None, str | None]:
     finally:
         for key in [k for k in sys.modules if k == name or k.startswith(name + ".")]:
             sys.modules.pop(key, None)
-

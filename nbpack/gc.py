@@ -41,8 +41,14 @@ class Report:
 
     def to_json(self) -> dict[str, Any]:
         """The report as the CLI prints it."""
-        return {"dry_run": self.dry_run, "handles": self.handles, "returns": self.returns, "blobs": self.blobs,
-                "content": self.content, "cache": self.cache}
+        return {
+            "dry_run": self.dry_run,
+            "handles": self.handles,
+            "returns": self.returns,
+            "blobs": self.blobs,
+            "content": self.content,
+            "cache": self.cache,
+        }
 
 
 def _now() -> datetime:
@@ -108,8 +114,7 @@ def collect(svc: Service, *, dry_run: bool = False) -> Report:
     # 3. content no handle references: content listed first, handles after, each candidate re-checked
     content = list(svc.storage.list("content/"))
     # (a dry run has not purged the expired handles: their parts count as gone all the same)
-    referenced = {key for hid, state in _states(svc).items() if hid not in report.handles
-                  for key, _ in state["parts"]}
+    referenced = {key for hid, state in _states(svc).items() if hid not in report.handles for key, _ in state["parts"]}
     for info in content:
         if info.key in referenced or not _older(info.modified, cfg.gc_grace, now):
             continue

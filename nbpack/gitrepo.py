@@ -138,7 +138,11 @@ def _fast_import(
         # unpackLimit=0 keeps even tiny imports as one pack instead of loose objects.
         proc = subprocess.Popen(
             ["git", "-c", "fastimport.unpackLimit=0", "fast-import", "--quiet", "--done", BIG_FILE_THRESHOLD],
-            cwd=repo, env=_git_env(), stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=err,
+            cwd=repo,
+            env=_git_env(),
+            stdin=subprocess.PIPE,
+            stdout=subprocess.DEVNULL,
+            stderr=err,
         )
         assert proc.stdin is not None
         try:
@@ -154,8 +158,10 @@ def _fast_import(
                 if sent != info.file_size:
                     raise InvalidBundle(f"zip entry {info.filename!r} does not have its declared size")
                 proc.stdin.write(b"\n")
-            proc.stdin.write(b"commit %s\nauthor %s\ncommitter %s\ndata %d\n%s\n"
-                             % (ref.encode(), ident, ident, len(message), message))
+            proc.stdin.write(
+                b"commit %s\nauthor %s\ncommitter %s\ndata %d\n%s\n"
+                % (ref.encode(), ident, ident, len(message), message)
+            )
             for mark, info in enumerate(entries, start=1):
                 proc.stdin.write(b"M 100644 :%d %s\n" % (mark, _quote_path(info.filename)))
             proc.stdin.write(b"\ndone\n")
@@ -166,8 +172,9 @@ def _fast_import(
             proc.wait()
             if isinstance(exc, BrokenPipeError):
                 err.seek(0)
-                raise NbpackError(f"git fast-import failed: {err.read(300).decode(errors='replace')}",
-                                  code="git_failed") from exc
+                raise NbpackError(
+                    f"git fast-import failed: {err.read(300).decode(errors='replace')}", code="git_failed"
+                ) from exc
             raise InvalidBundle(f"cannot read bundle zip: {exc}") from exc
         except BaseException:
             proc.kill()
@@ -175,8 +182,7 @@ def _fast_import(
             raise
         if rc != 0:
             err.seek(0)
-            raise NbpackError(f"git fast-import failed: {err.read(300).decode(errors='replace')}",
-                              code="git_failed")
+            raise NbpackError(f"git fast-import failed: {err.read(300).decode(errors='replace')}", code="git_failed")
 
 
 def build_repo(bundle_zip: Path, repo_dir: Path, *, branch: str = "main") -> str:
@@ -215,8 +221,9 @@ def build_repo(bundle_zip: Path, repo_dir: Path, *, branch: str = "main") -> str
 
 def _git_check_ref(branch: str) -> bool:
     """True when git refuses ``branch`` as a branch name."""
-    proc = subprocess.run(["git", "check-ref-format", "--branch", branch], env=_git_env(),
-                          capture_output=True, timeout=30)
+    proc = subprocess.run(
+        ["git", "check-ref-format", "--branch", branch], env=_git_env(), capture_output=True, timeout=30
+    )
     return proc.returncode != 0
 
 
@@ -234,8 +241,9 @@ def _publish(tmp: Path, repo_dir: Path, sha: str, branch: str) -> str:
     return sha
 
 
-def ensure_repo(open_bundle: Callable[[], BinaryIO], bundle_id: str, cache_dir: Path, *,
-                content_id: str | None = None) -> Path:
+def ensure_repo(
+    open_bundle: Callable[[], BinaryIO], bundle_id: str, cache_dir: Path, *, content_id: str | None = None
+) -> Path:
     """The cached repo ``cache_dir/git/<bundle_id>.git``, built from ``open_bundle()`` when missing.
 
     ``bundle_id`` names the cache entry (a handle id); the zip's manifest must carry ``content_id`` (default: the same).
@@ -305,17 +313,19 @@ def _plain(status: str, message: str) -> tuple[str, list[tuple[str, str]], Itera
 def _cgi_env(environ: dict, repo_path: Path, path_info: str) -> dict[str, str]:
     """The CGI environment ``git http-backend`` reads, for one repository only."""
     env = _git_env()
-    env.update({
-        "GIT_PROJECT_ROOT": str(repo_path.parent),
-        "GIT_HTTP_EXPORT_ALL": "1",
-        "GATEWAY_INTERFACE": "CGI/1.1",
-        "PATH_INFO": f"/{repo_path.name}{path_info}",
-        "REQUEST_METHOD": environ.get("REQUEST_METHOD", "GET"),
-        "QUERY_STRING": environ.get("QUERY_STRING", ""),
-        "CONTENT_TYPE": environ.get("CONTENT_TYPE", ""),
-        "REMOTE_ADDR": environ.get("REMOTE_ADDR", ""),
-        "SERVER_PROTOCOL": environ.get("SERVER_PROTOCOL", "HTTP/1.1"),
-    })
+    env.update(
+        {
+            "GIT_PROJECT_ROOT": str(repo_path.parent),
+            "GIT_HTTP_EXPORT_ALL": "1",
+            "GATEWAY_INTERFACE": "CGI/1.1",
+            "PATH_INFO": f"/{repo_path.name}{path_info}",
+            "REQUEST_METHOD": environ.get("REQUEST_METHOD", "GET"),
+            "QUERY_STRING": environ.get("QUERY_STRING", ""),
+            "CONTENT_TYPE": environ.get("CONTENT_TYPE", ""),
+            "REMOTE_ADDR": environ.get("REMOTE_ADDR", ""),
+            "SERVER_PROTOCOL": environ.get("SERVER_PROTOCOL", "HTTP/1.1"),
+        }
+    )
     length = environ.get("CONTENT_LENGTH", "")
     if length.strip().isdigit():
         env["CONTENT_LENGTH"] = length.strip()
@@ -404,8 +414,11 @@ def http_backend(environ: dict, repo_path: Path, path_info: str) -> tuple[str, l
     if not (repo_path / "HEAD").is_file():
         return _plain("404 Not Found", "repository not found")
     proc = subprocess.Popen(
-        ["git", "http-backend"], env=_cgi_env(environ, Path(repo_path), path_info),
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        ["git", "http-backend"],
+        env=_cgi_env(environ, Path(repo_path), path_info),
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
     )
     errors = bytearray()
     threads = [

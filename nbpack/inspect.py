@@ -29,8 +29,9 @@ def _bundle_lines(bf: Any) -> list[str]:
     lines.append(f"  catalogs ({len(m['catalogs'])}):")
     for cat in m["catalogs"]:
         cols = ", ".join(col["name"] + (f" [{col['unit']}]" if col.get("unit") else "") for col in cat["columns"])
-        lines.append(f"    {cat['name']}: {cat['rows']} rows, {len(cat['columns'])} columns ({cols}),"
-                     f" {human_size(cat['bytes'])}")
+        lines.append(
+            f"    {cat['name']}: {cat['rows']} rows, {len(cat['columns'])} columns ({cols}), {human_size(cat['bytes'])}"
+        )
     lines.append(f"  files ({len(m['files'])}):")
     for f in m["files"]:
         extra = [human_size(f.get("size"))]
@@ -42,15 +43,20 @@ def _bundle_lines(bf: Any) -> list[str]:
     p = m["payload"]
     lines.append(f"  payload: notebook {p['notebook']}" + (" (generated starter)" if p.get("generated") else ""))
     if p.get("name"):
-        lines.append(f"    from payload {p['name']}" + (f" at {p['source'].get('commit', '')[:12]}" if p.get("source")
-                                                          else ""))
+        lines.append(
+            f"    from payload {p['name']}" + (f" at {p['source'].get('commit', '')[:12]}" if p.get("source") else "")
+        )
     lines.append("    requires: " + (", ".join(p["requirements"]) or "nothing beyond pyarrow"))
     if p.get("conda"):
         lines.append("    conda: " + ", ".join(p["conda"]))
     nb = read_notebook(bf.read(p["notebook"]))
     tags = {m["cells"]["bootstrap"]: "bootstrap", m["cells"]["results"]: "results"}
-    added = [f"{tags[t]} (cell {i + 1} of {len(nb.cells)})" for i, c in enumerate(nb.cells)
-             for t in c.get("metadata", {}).get("tags", []) if t in tags]
+    added = [
+        f"{tags[t]} (cell {i + 1} of {len(nb.cells)})"
+        for i, c in enumerate(nb.cells)
+        for t in c.get("metadata", {}).get("tags", [])
+        if t in tags
+    ]
     lines.append("  cells added: " + ", ".join(added))
     if m.get("returns"):
         lines.append(f"  returns to: {m['returns']['endpoint']} (token until {m['returns'].get('expires', '?')})")
@@ -62,9 +68,11 @@ def _bundle_lines(bf: Any) -> list[str]:
 
 def _return_lines(rf: Any) -> list[str]:
     m = rf.manifest
-    lines = [f"return {m['id']} of bundle {m['bundle_id']}: {m['status']}",
-             f"  ran {m['started']} → {m['ended']} on {m['provenance'].get('host', '?')}"
-             f" (Python {m['provenance'].get('python', '?')}, kernel {m['provenance'].get('kernel', '?')})"]
+    lines = [
+        f"return {m['id']} of bundle {m['bundle_id']}: {m['status']}",
+        f"  ran {m['started']} → {m['ended']} on {m['provenance'].get('host', '?')}"
+        f" (Python {m['provenance'].get('python', '?')}, kernel {m['provenance'].get('kernel', '?')})",
+    ]
     if m.get("error"):
         lines.append(f"  error: {m['error']}")
     lines.append(f"  notebook: {m['notebook']}")

@@ -55,8 +55,9 @@ def _check_scope(scope: str) -> None:
         raise InvalidInput(f"unknown token scope {scope!r}; expected one of {', '.join(SCOPES)}")
 
 
-def make_token(secret: str | Sequence[str], scope: str, bundle_id: str, expires_in: int | None,
-               nonce: str | None = None) -> str:
+def make_token(
+    secret: str | Sequence[str], scope: str, bundle_id: str, expires_in: int | None, nonce: str | None = None
+) -> str:
     """Sign a URL-safe token granting ``scope`` on one handle for ``expires_in`` seconds (None: git scope only)."""
     _check_scope(scope)
     if not isinstance(bundle_id, str) or not bundle_id:

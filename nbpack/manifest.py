@@ -45,8 +45,9 @@ class ManifestZip:
         self.close()
 
 
-def open_manifest_zip(source: str | Path | IO[bytes], limits: archive.Limits, name: str, kind: str,
-                      missing: str) -> ManifestZip:
+def open_manifest_zip(
+    source: str | Path | IO[bytes], limits: archive.Limits, name: str, kind: str, missing: str
+) -> ManifestZip:
     """Open a zip (safety-checked) whose root ``name`` is a valid ``kind`` manifest; ``missing`` says what it isn't."""
     if isinstance(source, str | Path) and not Path(source).is_file():
         raise InvalidInput(f"{source}: no such file")
@@ -65,8 +66,13 @@ def open_manifest_zip(source: str | Path | IO[bytes], limits: archive.Limits, na
         raise
 
 
-def contents_problems(opened: ManifestZip, unlisted_ok: Collection[str], *, hash_members: bool = True,
-                      absent: dict[str, str] | None = None) -> list[str]:
+def contents_problems(
+    opened: ManifestZip,
+    unlisted_ok: Collection[str],
+    *,
+    hash_members: bool = True,
+    absent: dict[str, str] | None = None,
+) -> list[str]:
     """Where the archive and the manifest's ``contents`` disagree: extra, missing, resized or changed members.
 
     ``unlisted_ok`` names entries that may be in the archive without a contents line (the manifest itself);

@@ -243,8 +243,14 @@ _BAD_REF = re.compile(r"[\x00-\x20\x7f~^:?*\[\\]|\.\.|@\{|//")
 
 def _check_ref(name: str, ref: str) -> None:
     """A branch, tag or commit name as git's check-ref-format allows it, and never one git would read as an option."""
-    if (ref.startswith(("-", "/", ".")) or ref.endswith(("/", ".", ".lock")) or _BAD_REF.search(ref)
-            or "/." in ref or ref == "@" or len(ref) > 255):
+    if (
+        ref.startswith(("-", "/", "."))
+        or ref.endswith(("/", ".", ".lock"))
+        or _BAD_REF.search(ref)
+        or "/." in ref
+        or ref == "@"
+        or len(ref) > 255
+    ):
         raise InvalidInput(f"payload '{name}': ref {ref[:80]!r} is not a valid branch, tag or commit name")
 
 

@@ -19,14 +19,60 @@ from .notebook import read_notebook
 
 __all__ = ["notebook_html", "sanitize", "CSP"]
 
-CSP = ("default-src 'none'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; "
-       "base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
+CSP = (
+    "default-src 'none'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; "
+    "base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+)
 
 _TAGS = {
-    "a", "abbr", "b", "blockquote", "br", "code", "dd", "del", "details", "div", "dl", "dt", "em", "h1", "h2",
-    "h3", "h4", "h5", "h6", "hr", "i", "img", "ins", "kbd", "li", "ol", "p", "pre", "q", "s", "samp", "small",
-    "span", "strong", "sub", "summary", "sup", "table", "tbody", "td", "tfoot", "th", "thead", "tr", "tt", "u",
-    "ul", "var",
+    "a",
+    "abbr",
+    "b",
+    "blockquote",
+    "br",
+    "code",
+    "dd",
+    "del",
+    "details",
+    "div",
+    "dl",
+    "dt",
+    "em",
+    "h1",
+    "h2",
+    "h3",
+    "h4",
+    "h5",
+    "h6",
+    "hr",
+    "i",
+    "img",
+    "ins",
+    "kbd",
+    "li",
+    "ol",
+    "p",
+    "pre",
+    "q",
+    "s",
+    "samp",
+    "small",
+    "span",
+    "strong",
+    "sub",
+    "summary",
+    "sup",
+    "table",
+    "tbody",
+    "td",
+    "tfoot",
+    "th",
+    "thead",
+    "tr",
+    "tt",
+    "u",
+    "ul",
+    "var",
 }
 _ATTRS = {
     "*": {"class", "id", "title"},
@@ -47,10 +93,16 @@ def _filter(tag: str, attr: str, value: str) -> str | None:
 
 def sanitize(html: str) -> str:
     """Clean untrusted HTML down to the safe subset used in previews."""
-    return nh3.clean(html, tags=_TAGS, attributes=_ATTRS, attribute_filter=_filter,
-                     url_schemes={"http", "https", "mailto", "data"}, strip_comments=True,
-                     link_rel="noopener noreferrer nofollow",
-                     clean_content_tags={"script", "style", "svg", "math", "iframe", "object", "template"})
+    return nh3.clean(
+        html,
+        tags=_TAGS,
+        attributes=_ATTRS,
+        attribute_filter=_filter,
+        url_schemes={"http", "https", "mailto", "data"},
+        strip_comments=True,
+        link_rel="noopener noreferrer nofollow",
+        clean_content_tags={"script", "style", "svg", "math", "iframe", "object", "template"},
+    )
 
 
 def notebook_html(data: bytes | dict[str, Any]) -> str:

@@ -26,7 +26,7 @@ def uri_kind(uri: str) -> str:
             raise InvalidInput(f"unsupported file URI {uri!r}: use https, s3, root, davs or a Rucio DID scope:name")
         return scheme.lower()
     if uri.startswith("rucio:"):
-        uri = uri[len("rucio:"):]
+        uri = uri[len("rucio:") :]
     if _DID.match(uri):
         return "rucio"
     raise InvalidInput(f"file URI {uri!r} is neither a URL nor a Rucio DID (scope:name)")
@@ -36,7 +36,7 @@ def _clean_uri(uri: str) -> str:
     # "rucio:scope:name" is accepted on the command line; the manifest keeps the bare DID.
     kind = uri_kind(uri)
     if kind == "rucio" and uri.startswith("rucio:") and uri.count(":") >= 2:
-        return uri[len("rucio:"):]
+        return uri[len("rucio:") :]
     return uri
 
 
@@ -63,7 +63,7 @@ def parse_ref(raw: Any, where: str = "file reference") -> dict[str, Any]:
     if raw.get("checksums"):
         sums = raw["checksums"]
         if not isinstance(sums, dict):
-            raise InvalidInput(f"{where}: checksums must be an object like {{\"adler32\": \"0a1b2c3d\"}}")
+            raise InvalidInput(f'{where}: checksums must be an object like {{"adler32": "0a1b2c3d"}}')
         clean = {}
         for alg, value in sums.items():
             if alg not in CHECKSUM_LENGTHS:

@@ -12,8 +12,7 @@ from .errors import NbpackError
 from .manifest import ManifestZip, contents_problems, open_manifest_zip
 from .notebook import read_notebook
 
-__all__ = ["RETURN_MANIFEST", "ReturnFile", "open_return", "check_return", "external_paths", "return_id_for",
-           "scraps"]
+__all__ = ["RETURN_MANIFEST", "ReturnFile", "open_return", "check_return", "external_paths", "return_id_for", "scraps"]
 
 RETURN_MANIFEST = "nbpack-return.json"
 CRATE = "ro-crate-metadata.json"
@@ -56,9 +55,14 @@ def check_return(rf: ReturnFile, *, external_ok: bool = False) -> list[str]:
     """
     m = rf.manifest
     listed = {e["path"]: e for e in m["contents"]}
-    absent = {path: "" if external_ok else f"{path}: stored externally (the service's blob store, sha256"
-              f" {listed[path]['sha256']}), not in this archive; download it from the service"
-              for path in external_paths(m) if path in listed}
+    absent = {
+        path: ""
+        if external_ok
+        else f"{path}: stored externally (the service's blob store, sha256"
+        f" {listed[path]['sha256']}), not in this archive; download it from the service"
+        for path in external_paths(m)
+        if path in listed
+    }
     problems = contents_problems(rf, {RETURN_MANIFEST, CRATE}, absent=absent)
     present = set(rf.zf.namelist())
     for out in m["outputs"]:

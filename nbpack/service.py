@@ -111,8 +111,12 @@ def _upload_key(bid: str, sha256: str, nonce: str) -> str:
 
 
 def _check_id(value: str, prefix: str) -> None:
-    if not (isinstance(value, str) and len(value) == 26 and value.startswith(prefix + "-")
-            and all(c in "0123456789abcdef" for c in value[2:])):
+    if not (
+        isinstance(value, str)
+        and len(value) == 26
+        and value.startswith(prefix + "-")
+        and all(c in "0123456789abcdef" for c in value[2:])
+    ):
         raise NotFound(f"no such {'return' if prefix == 'r' else 'bundle'} {value[:40]!r}")
 
 
@@ -146,9 +150,16 @@ class Stored:
 
     def to_json(self) -> dict[str, Any]:
         """The create call's JSON answer."""
-        return {"id": self.id, "title": self.manifest["title"], "created": self.created,
-                "expires": self.expires, "links": self.links, "content_id": self.manifest["id"],
-                "owner": self.owner, "handle_expires": self.handle_expires}
+        return {
+            "id": self.id,
+            "title": self.manifest["title"],
+            "created": self.created,
+            "expires": self.expires,
+            "links": self.links,
+            "content_id": self.manifest["id"],
+            "owner": self.owner,
+            "handle_expires": self.handle_expires,
+        }
 
 
 def public_manifest(manifest: dict[str, Any]) -> dict[str, Any]:
@@ -231,20 +242,33 @@ class Service:
     def _expires_in(self, requested: int | None) -> int:
         if requested is None:
             return self.config.link_ttl
-        if isinstance(requested, bool) or not isinstance(requested, int) or requested < 60 \
-                or requested > self.config.max_link_ttl:
+        if (
+            isinstance(requested, bool)
+            or not isinstance(requested, int)
+            or requested < 60
+            or requested > self.config.max_link_ttl
+        ):
             raise InvalidInput(f"expires_in must be between 60 and {self.config.max_link_ttl} seconds")
         return requested
 
-    def create(self, spec: BuildSpec, base_url: str, *, expires_in: int | None = None,
-               callback_url: str | None = None, tenant: str = DEFAULT_TENANT, owner: str | None = None) -> Stored:
+    def create(
+        self,
+        spec: BuildSpec,
+        base_url: str,
+        *,
+        expires_in: int | None = None,
+        callback_url: str | None = None,
+        tenant: str = DEFAULT_TENANT,
+        owner: str | None = None,
+    ) -> Stored:
         """Build a bundle from ``spec`` and store it as a new handle (see :meth:`store`)."""
         self._check_create(expires_in, callback_url, owner, tenant)
         with tempfile.TemporaryDirectory(prefix="nbpack-create-", dir=self.tmp_dir()) as tmp:
             path = Path(tmp) / "bundle.zip"
             build_bundle(spec, path)
-            return self.store(path, base_url, expires_in=expires_in, callback_url=callback_url, tenant=tenant,
-                              owner=owner)
+            return self.store(
+                path, base_url, expires_in=expires_in, callback_url=callback_url, tenant=tenant, owner=owner
+            )
 
     def tmp_dir(self) -> Path:
         """The spool folder for uploads and builds (local disk, never memory)."""
@@ -268,19 +292,30 @@ class Service:
             raise
         return Path(name)
 
-    def _check_create(self, expires_in: int | None, callback_url: str | None, owner: str | None,
-                      tenant: str) -> None:
+    def _check_create(self, expires_in: int | None, callback_url: str | None, owner: str | None, tenant: str) -> None:
         self._expires_in(expires_in)
         if callback_url and not self.config.webhook_secret:
             raise InvalidInput("callback_url needs the service's NBPACK_WEBHOOK_SECRET to sign notifications")
         check_callback_url(callback_url, local_mode=self.config.local_mode)
-        if owner is not None and (not isinstance(owner, str) or not owner.strip() or len(owner) > _MAX_OWNER
-                                  or any(ord(c) < 32 for c in owner)):
+        if owner is not None and (
+            not isinstance(owner, str)
+            or not owner.strip()
+            or len(owner) > _MAX_OWNER
+            or any(ord(c) < 32 for c in owner)
+        ):
             raise InvalidInput(f"owner must be a user name of 1 to {_MAX_OWNER} printable characters")
         self._check_tenant_quota(tenant, 0)
 
-    def store(self, zip_path: Path, base_url: str, *, expires_in: int | None = None,
-              callback_url: str | None = None, tenant: str = DEFAULT_TENANT, owner: str | None = None) -> Stored:
+    def store(
+        self,
+        zip_path: Path,
+        base_url: str,
+        *,
+        expires_in: int | None = None,
+        callback_url: str | None = None,
+        tenant: str = DEFAULT_TENANT,
+        owner: str | None = None,
+    ) -> Stored:
         """Store a built bundle zip (checked first) as a new handle; its heavy members are shared by content."""
         self._check_create(expires_in, callback_url, owner, tenant)
         ttl = self._expires_in(expires_in)
@@ -298,7 +333,8 @@ class Service:
         returns: dict[str, Any] = {
             "endpoint": f"{base_url}/api/v1/bundles/{hid}/returns",
             "token": links.make_token(self.config.secret_key, "return", hid, return_ttl, nonce),
-            "expires": _iso(created + timedelta(seconds=return_ttl))}
+            "expires": _iso(created + timedelta(seconds=return_ttl)),
+        }
         if self.direct_uploads:
             returns["direct_threshold"] = self.config.direct_upload_threshold
         with tempfile.TemporaryDirectory(prefix="nbpack-store-", dir=self.tmp_dir()) as tmp:
@@ -306,11 +342,20 @@ class Service:
             manifest = with_returns(zip_path, final, returns)
             parts = self._put_parts(hid, final)
             size = final.stat().st_size
-            state = {"id": hid, "tenant": tenant, "owner": owner, "content_id": manifest["id"],
-                     "title": manifest["title"], "nonce": nonce, "created": _iso(created),
-                     "created_ms": int(time.time() * 1000), "expires": _iso(handle_expires),
-                     "callback_url": callback_url, "bytes": size,
-                     "parts": [[key, seg.size] for key, seg in parts]}
+            state = {
+                "id": hid,
+                "tenant": tenant,
+                "owner": owner,
+                "content_id": manifest["id"],
+                "title": manifest["title"],
+                "nonce": nonce,
+                "created": _iso(created),
+                "created_ms": int(time.time() * 1000),
+                "expires": _iso(handle_expires),
+                "callback_url": callback_url,
+                "bytes": size,
+                "parts": [[key, seg.size] for key, seg in parts],
+            }
             self.storage.put_bytes(handle_key(hid, "notebook.ipynb"), notebook)
             self.storage.put_bytes(handle_key(hid, "manifest.json"), json.dumps(manifest, sort_keys=True).encode())
             self.storage.put_bytes(self._usage_key(tenant, hid, "bundle", size), b"")
@@ -324,8 +369,15 @@ class Service:
                 if key.startswith("content/"):
                     self._ensure_content(key, final, seg, recheck=True)
         log.info("bundle stored", extra={"bundle": hid, "bytes": size})
-        return Stored(hid, public_manifest(manifest), self.links(hid, base_url, expires_in, state=state), True,
-                      _iso(created + timedelta(seconds=ttl)), state["expires"], owner)
+        return Stored(
+            hid,
+            public_manifest(manifest),
+            self.links(hid, base_url, expires_in, state=state),
+            True,
+            _iso(created + timedelta(seconds=ttl)),
+            state["expires"],
+            owner,
+        )
 
     def _put_parts(self, hid: str, path: Path) -> list[tuple[str, Segment]]:
         """Store the zip at ``path`` as parts: its own nbpack.json record and central directory, shared records."""
@@ -375,8 +427,9 @@ class Service:
     def _check_tenant_quota(self, tenant: str, adding: int) -> None:
         quota = self.config.tenant_quota_bytes
         if quota and self.tenant_usage(tenant) + adding > quota:
-            raise TooLarge(f"this would take tenant {tenant} over its storage quota of {quota} bytes",
-                           code="tenant_quota")
+            raise TooLarge(
+                f"this would take tenant {tenant} over its storage quota of {quota} bytes", code="tenant_quota"
+            )
 
     def handle(self, bid: str, tenant: str | None = None) -> dict[str, Any]:
         """A live handle's state; NotFound when missing, expired, or (with ``tenant``) another tenant's."""
@@ -407,12 +460,19 @@ class Service:
 
     @staticmethod
     def _handle_summary(state: dict[str, Any]) -> dict[str, Any]:
-        return {"id": state["id"], "content_id": state["content_id"], "title": state["title"],
-                "owner": state.get("owner"), "created": state["created"], "expires": state["expires"],
-                "bytes": state["bytes"]}
+        return {
+            "id": state["id"],
+            "content_id": state["content_id"],
+            "title": state["title"],
+            "owner": state.get("owner"),
+            "created": state["created"],
+            "expires": state["expires"],
+            "bytes": state["bytes"],
+        }
 
-    def list_handles(self, tenant: str, owner: str | None = None, limit: int = 50,
-                     cursor: str | None = None) -> dict[str, Any]:
+    def list_handles(
+        self, tenant: str, owner: str | None = None, limit: int = 50, cursor: str | None = None
+    ) -> dict[str, Any]:
         """A tenant's live handles, newest first, ``limit`` at a time; ``next`` is the cursor of the next page."""
         if not 1 <= limit <= _MAX_PAGE:
             raise InvalidInput(f"limit must be between 1 and {_MAX_PAGE}")
@@ -422,7 +482,7 @@ class Service:
         found: list[dict[str, Any]] = []
         nxt = None
         for info in self.storage.list(prefix):
-            name = info.key[len(prefix):]
+            name = info.key[len(prefix) :]
             if cursor is not None and name <= cursor:
                 continue
             try:
@@ -438,8 +498,11 @@ class Service:
     def extend(self, bid: str, tenant: str, expires_in: Any) -> dict[str, Any]:
         """Set a handle to expire ``expires_in`` seconds from now (its tenant's call); the new summary."""
         state = self.handle(bid, tenant)
-        if isinstance(expires_in, bool) or not isinstance(expires_in, int) or not \
-                60 <= expires_in <= self.config.max_handle_ttl:
+        if (
+            isinstance(expires_in, bool)
+            or not isinstance(expires_in, int)
+            or not 60 <= expires_in <= self.config.max_handle_ttl
+        ):
             raise InvalidInput(f"expires_in must be between 60 and {self.config.max_handle_ttl} seconds")
         state["expires"] = _iso(_now() + timedelta(seconds=expires_in))
         self.storage.put_bytes(handle_key(bid, HANDLE), json.dumps(state, sort_keys=True).encode())
@@ -483,11 +546,22 @@ class Service:
 
     def bundle_chunks(self, state: dict[str, Any], start: int = 0, end: int | None = None) -> Iterator[bytes]:
         """The handle's zip bytes, streamed part after part from storage."""
-        return iter_parts([(k, n) for k, n in state["parts"]],
-                          lambda key, s, e: self.storage.iter_chunks(key, 1 << 20, s, e), start, end)
+        return iter_parts(
+            [(k, n) for k, n in state["parts"]],
+            lambda key, s, e: self.storage.iter_chunks(key, 1 << 20, s, e),
+            start,
+            end,
+        )
 
-    def links(self, bid: str, base_url: str, expires_in: int | None = None, *, tenant: str | None = None,
-              state: dict[str, Any] | None = None) -> dict[str, Any]:
+    def links(
+        self,
+        bid: str,
+        base_url: str,
+        expires_in: int | None = None,
+        *,
+        tenant: str | None = None,
+        state: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
         """Fresh signed links of a handle: landing, download, git (as long-lived as the handle), launch per hub."""
         ttl = self._expires_in(expires_in)
         state = state or self.handle(bid, tenant)
@@ -500,8 +574,7 @@ class Service:
         }
         if self.hubs:
             # ESAP facility names hold spaces and slashes ("SURF/ASTRON JupyterHub"): one encoded path segment.
-            out["launch"] = {h.name: f"{base_url}/b/{bid}/launch/{quote(h.name, safe='')}?t={token}"
-                             for h in self.hubs}
+            out["launch"] = {h.name: f"{base_url}/b/{bid}/launch/{quote(h.name, safe='')}?t={token}" for h in self.hubs}
         return out
 
     def git_url(self, state: dict[str, Any], base_url: str) -> str:
@@ -519,15 +592,24 @@ class Service:
         hub = next((h for h in self.hubs if h.name == hub_name), None)
         if hub is None:
             raise NotFound(f"no hub named {hub_name!r} in this service's registry")
-        return links.launch_url(hub.url, hub.launch, self.git_url(state, base_url), ref="main",
-                                notebook=manifest["payload"]["notebook"],
-                                target_dir=links.target_dir_for(bid, manifest["title"]))
+        return links.launch_url(
+            hub.url,
+            hub.launch,
+            self.git_url(state, base_url),
+            ref="main",
+            notebook=manifest["payload"]["notebook"],
+            target_dir=links.target_dir_for(bid, manifest["title"]),
+        )
 
     def git_repo(self, state: dict[str, Any]) -> Path:
         """The handle's git repository in the local cache, built on first use from its zip parts."""
         parts = [(k, n) for k, n in state["parts"]]
-        return gitrepo.ensure_repo(lambda: PartsReader(parts, self.storage.open), state["id"],  # type: ignore
-                                   self.cache_dir, content_id=state["content_id"])
+        return gitrepo.ensure_repo(
+            lambda: PartsReader(parts, self.storage.open),
+            state["id"],  # type: ignore
+            self.cache_dir,
+            content_id=state["content_id"],
+        )
 
     # -- returns --------------------------------------------------------------------------------
 
@@ -540,16 +622,19 @@ class Service:
         """Where to PUT one large output of a return (``{sha256, bytes}``), or that it is already stored."""
         self.manifest(bid)
         if not self.direct_uploads:
-            raise Conflict("this service stores returns in a local folder: send every output inside the return"
-                           " zip", code="direct_upload_unavailable")
+            raise Conflict(
+                "this service stores returns in a local folder: send every output inside the return zip",
+                code="direct_upload_unavailable",
+            )
         if not isinstance(doc, dict):
-            raise InvalidInput("send a JSON object {\"sha256\": hex, \"bytes\": n}")
+            raise InvalidInput('send a JSON object {"sha256": hex, "bytes": n}')
         size = doc.get("bytes")
         if not isinstance(size, int) or isinstance(size, bool) or size < 0:
             raise InvalidInput("bytes must be a whole number >= 0")
         if size > self.config.return_limits.max_member:
-            raise TooLarge(f"an output of {size} bytes is larger than the limit of"
-                           f" {self.config.return_limits.max_member} bytes")
+            raise TooLarge(
+                f"an output of {size} bytes is larger than the limit of {self.config.return_limits.max_member} bytes"
+            )
         sha256 = doc.get("sha256")
         final = blob_key(bid, sha256)  # type: ignore[arg-type]
         try:
@@ -559,16 +644,22 @@ class Service:
         if held is not None:
             # Only the service writes a verified blob: it is never signed for upload again.
             if held != size:
-                raise Conflict(f"the stored output with sha256 {sha256} holds {held} bytes, not {size}",
-                               code="blob_mismatch")
+                raise Conflict(
+                    f"the stored output with sha256 {sha256} holds {held} bytes, not {size}", code="blob_mismatch"
+                )
             return {"exists": True, "key": final}
         # Every upload gets its own key, bound to the declared length and sha256: it can overwrite nothing.
         key = _upload_key(bid, sha256, secrets.token_hex(12))  # type: ignore[arg-type]
         url = self.storage.presigned_put(key, BLOB_URL_TTL, size=size, sha256=sha256)  # type: ignore[arg-type]
         if url is None:  # a backend without presigned URLs
             raise Conflict("this service's storage cannot hand out upload URLs", code="direct_upload_unavailable")
-        return {"url": url, "method": "PUT", "headers": put_headers(size, sha256),  # type: ignore[arg-type]
-                "key": key, "expires_in": BLOB_URL_TTL}
+        return {
+            "url": url,
+            "method": "PUT",
+            "headers": put_headers(size, sha256),  # type: ignore[arg-type]
+            "key": key,
+            "expires_in": BLOB_URL_TTL,
+        }
 
     def _verify_blob(self, bid: str, path: str, entry: dict[str, Any]) -> dict[str, Any]:
         """Find an external output's verified blob, or verify an upload of it and copy it into place.
@@ -583,27 +674,35 @@ class Service:
             held = None
         if held is not None and held != entry["bytes"]:
             # The manifest is wrong, not the verified blob: it stays for the returns that use it.
-            raise InvalidBundle(f"{path}: the stored blob {final} holds {held} bytes, the manifest says"
-                                f" {entry['bytes']}", code="blob_mismatch")
+            raise InvalidBundle(
+                f"{path}: the stored blob {final} holds {held} bytes, the manifest says {entry['bytes']}",
+                code="blob_mismatch",
+            )
         record = self._hashed_blob(final, entry) if held is not None else None
         if record is not None:
             return record
         prefix = f"{_upload_prefix(bid, entry['sha256'])}/"
         uploads = list(self.storage.list(prefix))
         if not uploads and held is not None:
-            raise ChecksumMismatch(f"{path}: blob {final} does not match its sha256; it was removed, upload it again",
-                                   code="blob_mismatch")
+            raise ChecksumMismatch(
+                f"{path}: blob {final} does not match its sha256; it was removed, upload it again", code="blob_mismatch"
+            )
         if not uploads:
-            raise InvalidBundle(f"{path} is marked external but its blob {final} was not uploaded (POST"
-                                " .../returns/blobs for an upload URL first)", code="blob_missing")
+            raise InvalidBundle(
+                f"{path} is marked external but its blob {final} was not uploaded (POST"
+                " .../returns/blobs for an upload URL first)",
+                code="blob_missing",
+            )
         for info in uploads:
             if self._hashed_blob(info.key, entry) is not None:
                 self.storage.copy(info.key, final)
                 self.storage.delete_prefix(prefix)
                 after = self.storage.stat(final)
                 return {"key": final, "bytes": after.size, "sha256": entry["sha256"], "etag": after.etag}
-        raise ChecksumMismatch(f"{path}: no upload of its blob matches its size and sha256; they were removed,"
-                               " upload it again", code="blob_mismatch")
+        raise ChecksumMismatch(
+            f"{path}: no upload of its blob matches its size and sha256; they were removed, upload it again",
+            code="blob_mismatch",
+        )
 
     def _hashed_blob(self, key: str, entry: dict[str, Any]) -> dict[str, Any] | None:
         """The record of ``key`` when it holds exactly the entry's bytes; a wrong one is removed."""
@@ -638,8 +737,10 @@ class Service:
                 if problems:
                     raise InvalidBundle(f"return bundle is invalid: {problems[0]}")
                 if rf.manifest["bundle_id"] != state["content_id"]:
-                    raise Forbidden(f"this return bundle belongs to bundle {rf.manifest['bundle_id']}, not to"
-                                    f" the content of {bid}", code="token_bundle")
+                    raise Forbidden(
+                        f"this return bundle belongs to bundle {rf.manifest['bundle_id']}, not to the content of {bid}",
+                        code="token_bundle",
+                    )
                 manifest = rf.manifest
                 absent = external_paths(manifest) - set(rf.zf.namelist())
             rid = manifest["id"]
@@ -656,8 +757,9 @@ class Service:
             self.storage.put_bytes(self._usage_key(state["tenant"], bid, rid, size), b"")
             # Written last: a return becomes visible only once its zip is whole. Create-once, so of concurrent
             # uploads of one return exactly one is "created" (one 201, one webhook).
-            if not self.storage.put_if_absent(return_key(bid, rid, "manifest.json"),
-                                              json.dumps(manifest, sort_keys=True).encode()):
+            if not self.storage.put_if_absent(
+                return_key(bid, rid, "manifest.json"), json.dumps(manifest, sort_keys=True).encode()
+            ):
                 return self._summary(bid, manifest), False
         finally:
             path.unlink(missing_ok=True)
@@ -668,8 +770,11 @@ class Service:
         log.info("return ingested", extra={"bundle": bid, "return": rid})
         callback = state.get("callback_url") if self.config.webhook_secret else None
         if callback:
-            self.notifier.submit(callback, {"event": "return.created", "bundle_id": bid, "return_id": rid,
-                                            "status": manifest["status"]}, self.config.webhook_secret)
+            self.notifier.submit(
+                callback,
+                {"event": "return.created", "bundle_id": bid, "return_id": rid, "status": manifest["status"]},
+                self.config.webhook_secret,
+            )
         return self._summary(bid, manifest), True
 
     def _check_return_quota(self, bid: str, state: dict[str, Any], adding: int) -> None:
@@ -682,13 +787,23 @@ class Service:
         if count >= self.config.max_returns_per_bundle:
             raise TooManyReturns(f"bundle {bid} already holds {count} returns, the limit of this service")
         if used + adding > self.config.max_return_bytes_per_bundle:
-            raise TooLarge(f"bundle {bid} would hold more than {self.config.max_return_bytes_per_bundle} bytes of"
-                           " returns", code="return_bytes_quota")
+            raise TooLarge(
+                f"bundle {bid} would hold more than {self.config.max_return_bytes_per_bundle} bytes of returns",
+                code="return_bytes_quota",
+            )
         self._check_tenant_quota(state["tenant"], adding)
 
     def _summary(self, bid: str, m: dict[str, Any]) -> dict[str, Any]:
-        return {"id": m["id"], "bundle_id": bid, "status": m["status"], "started": m["started"], "ended": m["ended"],
-                "outputs": len(m["outputs"]), "values": [v["name"] for v in m["values"]], "error": m.get("error")}
+        return {
+            "id": m["id"],
+            "bundle_id": bid,
+            "status": m["status"],
+            "started": m["started"],
+            "ended": m["ended"],
+            "outputs": len(m["outputs"]),
+            "values": [v["name"] for v in m["values"]],
+            "error": m.get("error"),
+        }
 
     def list_returns(self, bid: str, tenant: str | None = None) -> list[dict[str, Any]]:
         """The returns of a handle that are fully ingested, oldest first."""

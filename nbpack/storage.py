@@ -63,8 +63,9 @@ class Storage(Protocol):
     def delete_prefix(self, prefix: str) -> int: ...
     def touch(self, key: str) -> ObjectInfo: ...
     def presigned_get(self, key: str, expires: int, filename: str | None = None) -> str | None: ...
-    def presigned_put(self, key: str, expires: int, *, size: int | None = None,
-                      sha256: str | None = None) -> str | None: ...
+    def presigned_put(
+        self, key: str, expires: int, *, size: int | None = None, sha256: str | None = None
+    ) -> str | None: ...
     def copy(self, src: str, dst: str) -> ObjectInfo: ...
     def ping(self) -> None: ...
 
@@ -249,9 +250,7 @@ class LocalStorage:
             raise NotFound(f"no stored object {key}") from None
         return f
 
-    def iter_chunks(
-        self, key: str, chunk_size: int = CHUNK, start: int = 0, end: int | None = None
-    ) -> Iterator[bytes]:
+    def iter_chunks(self, key: str, chunk_size: int = CHUNK, start: int = 0, end: int | None = None) -> Iterator[bytes]:
         """Yield bytes ``start..end`` of the object, ``end`` inclusive as in HTTP Range (None = to the end)."""
         _check_range(start, end)
         f = self.open(key)
@@ -341,6 +340,7 @@ class LocalStorage:
     def copy(self, src: str, dst: str) -> ObjectInfo:
         """Copy an object (written beside, then renamed into place)."""
         return self.put_file(dst, self._path(src))
+
     def touch(self, key: str) -> ObjectInfo:
         """Set the object's modification time to now (raises NotFound): a reused object looks fresh to gc."""
         path = self._path(key)
@@ -354,8 +354,9 @@ class LocalStorage:
         """Local storage has no presigned URLs."""
         return None
 
-    def presigned_put(self, key: str, expires: int, *, size: int | None = None,
-                      sha256: str | None = None) -> str | None:
+    def presigned_put(
+        self, key: str, expires: int, *, size: int | None = None, sha256: str | None = None
+    ) -> str | None:
         """Local storage has no presigned URLs."""
         return None
 
@@ -404,9 +405,7 @@ class S3Storage:
             tcp_keepalive=True,
         )
         region = region or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
-        self.client = boto3.session.Session().client(
-            "s3", endpoint_url=endpoint_url, region_name=region, config=config
-        )
+        self.client = boto3.session.Session().client("s3", endpoint_url=endpoint_url, region_name=region, config=config)
         # parts of 8 MiB and at most 4 in flight keep an upload's memory near 32 MiB whatever its size
         self.transfer = TransferConfig(
             multipart_threshold=PART_SIZE, multipart_chunksize=PART_SIZE, max_concurrency=4, use_threads=True
@@ -525,9 +524,7 @@ class S3Storage:
         body = self._get(key)["Body"]
         return io.BufferedReader(_S3Body(body, self, key), CHUNK)  # type: ignore[return-value]
 
-    def iter_chunks(
-        self, key: str, chunk_size: int = CHUNK, start: int = 0, end: int | None = None
-    ) -> Iterator[bytes]:
+    def iter_chunks(self, key: str, chunk_size: int = CHUNK, start: int = 0, end: int | None = None) -> Iterator[bytes]:
         """Yield bytes ``start..end`` of the object, ``end`` inclusive as in HTTP Range (None = to the end)."""
         from botocore.exceptions import ClientError
 
@@ -539,9 +536,10 @@ class S3Storage:
             body = self._get(key, rng)["Body"]
         except StorageError as e:
             # a range starting past the end is empty, as with local files
-            if isinstance(e.__cause__, ClientError) and e.__cause__.response.get("Error", {}).get(
-                "Code"
-            ) == "InvalidRange":
+            if (
+                isinstance(e.__cause__, ClientError)
+                and e.__cause__.response.get("Error", {}).get("Code") == "InvalidRange"
+            ):
                 return iter(())
             raise
         return self._chunks(_S3Body(body, self, key), chunk_size)
@@ -653,8 +651,9 @@ class S3Storage:
         source = {"Bucket": self.bucket, "Key": full}
         with self._errors(key):
             # S3 refuses a self-copy that changes nothing: replacing the (empty) metadata is the change.
-            self.client.copy(source, self.bucket, full, ExtraArgs={"MetadataDirective": "REPLACE"},
-                             Config=self.transfer)
+            self.client.copy(
+                source, self.bucket, full, ExtraArgs={"MetadataDirective": "REPLACE"}, Config=self.transfer
+            )
         return self.stat(key)
 
     def presigned_get(self, key: str, expires: int, filename: str | None = None) -> str | None:
@@ -665,8 +664,9 @@ class S3Storage:
         with self._errors(key):
             return self.client.generate_presigned_url("get_object", Params=params, ExpiresIn=int(expires))
 
-    def presigned_put(self, key: str, expires: int, *, size: int | None = None,
-                      sha256: str | None = None) -> str | None:
+    def presigned_put(
+        self, key: str, expires: int, *, size: int | None = None, sha256: str | None = None
+    ) -> str | None:
         """A time-limited PUT URL for a direct upload, bound to ``size`` and ``sha256`` (hex) when given.
 
         Both become signed headers (``Content-Length``, ``x-amz-checksum-sha256``) the uploader must send as
@@ -683,8 +683,9 @@ class S3Storage:
     def copy(self, src: str, dst: str) -> ObjectInfo:
         """Copy an object inside the bucket (multipart copy above the part size)."""
         with self._errors(src):
-            self.client.copy({"Bucket": self.bucket, "Key": self._key(src)}, self.bucket, self._key(dst),
-                             Config=self.transfer)
+            self.client.copy(
+                {"Bucket": self.bucket, "Key": self._key(src)}, self.bucket, self._key(dst), Config=self.transfer
+            )
         return self.stat(dst)
 
     def ping(self) -> None:

@@ -283,16 +283,24 @@ class Notifier:
             finally:
                 self._queue.task_done()
 
-    def _failed(self, outcome: str, url: str, delivery: str, result: DeliveryResult | None = None,
-                error: str | None = None) -> None:
+    def _failed(
+        self, outcome: str, url: str, delivery: str, result: DeliveryResult | None = None, error: str | None = None
+    ) -> None:
         self._count(outcome)
         text = (error or "") if result is None else (result.error or "")
         # urllib's messages name no URL today; make sure a query string never reaches the log if one does.
         text = text.replace(url, redact_url(url))
-        log.warning("webhook not delivered", extra={
-            "outcome": outcome, "target": redact_url(url), "delivery": delivery,
-            "attempts": result.attempts if result else 0, "status": result.status if result else None,
-            "error": text})
+        log.warning(
+            "webhook not delivered",
+            extra={
+                "outcome": outcome,
+                "target": redact_url(url),
+                "delivery": delivery,
+                "attempts": result.attempts if result else 0,
+                "status": result.status if result else None,
+                "error": text,
+            },
+        )
 
     def join(self, timeout: float) -> bool:
         """Wait (bounded) until the queue is empty and every worker idle; True when it is."""

@@ -77,7 +77,7 @@ class _SliceReader(io.RawIOBase):
         if self._left <= 0:
             return 0
         data = self._f.read(min(len(buf), self._left))
-        buf[:len(data)] = data
+        buf[: len(data)] = data
         self._left -= len(data)
         return len(data)
 
@@ -93,8 +93,12 @@ def open_segment(path: Path, seg: Segment) -> BinaryIO:
     return io.BufferedReader(_SliceReader(f, seg.size), CHUNK)  # type: ignore[return-value]
 
 
-def iter_parts(parts: list[tuple[str, int]], chunks: Callable[[str, int, int], Iterator[bytes]],
-               start: int = 0, end: int | None = None) -> Iterator[bytes]:
+def iter_parts(
+    parts: list[tuple[str, int]],
+    chunks: Callable[[str, int, int], Iterator[bytes]],
+    start: int = 0,
+    end: int | None = None,
+) -> Iterator[bytes]:
     """Bytes ``start..end`` (inclusive) of the concatenation of ``parts`` ([key, size]); ``chunks(key, s, e)``."""
     total = sum(size for _, size in parts)
     end = total - 1 if end is None else min(end, total - 1)
@@ -126,7 +130,7 @@ class PartsReader(io.RawIOBase):
                 self._current = self._open(self._parts.pop(0)[0])
             data = self._current.read(len(buf))
             if data:
-                buf[:len(data)] = data
+                buf[: len(data)] = data
                 return len(data)
             self._current.close()
             self._current = None

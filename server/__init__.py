@@ -13,8 +13,9 @@ from nbpack.service import Service
 __all__ = ["create_app"]
 
 
-def create_app(test_config: Mapping[str, Any] | None = None, *, local_mode: bool = False,
-               service: Service | None = None) -> Flask:
+def create_app(
+    test_config: Mapping[str, Any] | None = None, *, local_mode: bool = False, service: Service | None = None
+) -> Flask:
     """Build the app: config from ``NBPACK_*`` variables (then ``test_config``), one Service, the blueprints."""
     from . import api, errors, git, http, observe, pages
 

@@ -60,8 +60,11 @@ def list_bundles() -> Response:
     limit = request.args.get("limit", "50")
     if not limit.isdigit():
         raise InvalidInput("limit must be a whole number")
-    return jsonify(service().list_handles(tenant, request.args.get("owner") or None, int(limit),
-                                          request.args.get("cursor") or None))
+    return jsonify(
+        service().list_handles(
+            tenant, request.args.get("owner") or None, int(limit), request.args.get("cursor") or None
+        )
+    )
 
 
 @bp.post("/api/v1/bundles")
@@ -72,9 +75,14 @@ def create_bundle() -> tuple[Response, int]:
     if ctype in ("application/zip", "application/x-zip-compressed", "application/octet-stream"):
         path = svc.receive(request.stream, svc.config.max_bundle_bytes)
         try:
-            stored = svc.store(path, base_url(), expires_in=int_arg("expires_in"),
-                               callback_url=request.args.get("callback_url"), tenant=tenant,
-                               owner=request.args.get("owner"))
+            stored = svc.store(
+                path,
+                base_url(),
+                expires_in=int_arg("expires_in"),
+                callback_url=request.args.get("callback_url"),
+                tenant=tenant,
+                owner=request.args.get("owner"),
+            )
         finally:
             path.unlink(missing_ok=True)
         return _created(stored)
@@ -90,17 +98,31 @@ def create_bundle() -> tuple[Response, int]:
                     shutil.copyfileobj(upload.stream, out, 1 << 20)
                 parts[name] = (dest, filename)
             spec = spec_from_request(req, parts, payloads=svc.payloads, cache_dir=svc.cache_dir)
-            stored = svc.create(spec, base_url(), expires_in=req.get("expires_in"),
-                                callback_url=req.get("callback_url"), tenant=tenant, owner=req.get("owner"))
+            stored = svc.create(
+                spec,
+                base_url(),
+                expires_in=req.get("expires_in"),
+                callback_url=req.get("callback_url"),
+                tenant=tenant,
+                owner=req.get("owner"),
+            )
         return _created(stored)
     if ctype == "application/json":
         req = _request_json(request.get_data(cache=False))
         spec = spec_from_request(req, payloads=svc.payloads, cache_dir=svc.cache_dir)
-        stored = svc.create(spec, base_url(), expires_in=req.get("expires_in"),
-                            callback_url=req.get("callback_url"), tenant=tenant, owner=req.get("owner"))
+        stored = svc.create(
+            spec,
+            base_url(),
+            expires_in=req.get("expires_in"),
+            callback_url=req.get("callback_url"),
+            tenant=tenant,
+            owner=req.get("owner"),
+        )
         return _created(stored)
-    raise InvalidInput("send application/json, multipart/form-data (a 'request' JSON part plus table parts),"
-                       " or application/zip (a built bundle)")
+    raise InvalidInput(
+        "send application/json, multipart/form-data (a 'request' JSON part plus table parts),"
+        " or application/zip (a built bundle)"
+    )
 
 
 @bp.get("/api/v1/bundles/<bid>")
@@ -210,8 +232,11 @@ def return_file(bid: str, rid: str, name: str) -> Response:
 
     mimetype = mimetypes.guess_type(name)[0] or "application/octet-stream"
     # Files are served as downloads, never rendered inline: they come from notebooks anywhere.
-    resp = Response(chunks(), mimetype="application/octet-stream" if "html" in mimetype or "svg" in mimetype
-                    else mimetype, direct_passthrough=True)
+    resp = Response(
+        chunks(),
+        mimetype="application/octet-stream" if "html" in mimetype or "svg" in mimetype else mimetype,
+        direct_passthrough=True,
+    )
     resp.headers["Content-Length"] = str(size)
     resp.headers["Content-Disposition"] = content_disposition(Path(name).name)
     resp.headers["X-Content-Type-Options"] = "nosniff"

@@ -54,8 +54,9 @@ def init_body_caps(app: Flask) -> None:
 
     @app.errorhandler(RequestEntityTooLarge)
     def _too_large(exc: RequestEntityTooLarge) -> Response:
-        resp = jsonify(TooLarge(f"the request body is larger than the limit of {request.max_content_length}"
-                                " bytes").to_json())
+        resp = jsonify(
+            TooLarge(f"the request body is larger than the limit of {request.max_content_length} bytes").to_json()
+        )
         resp.status_code = 413
         return resp
 
@@ -94,8 +95,9 @@ def int_arg(name: str) -> int | None:
     return int(value)
 
 
-def stream(size: int, chunks: Callable[[int, int | None], Iterator[bytes]], filename: str,
-           mimetype: str = "application/zip") -> Response:
+def stream(
+    size: int, chunks: Callable[[int, int | None], Iterator[bytes]], filename: str, mimetype: str = "application/zip"
+) -> Response:
     """A streamed download with Content-Length and single-range support (resumable)."""
     start, end, status = 0, size - 1, 200
     header = request.headers.get("Range")
@@ -112,8 +114,9 @@ def stream(size: int, chunks: Callable[[int, int | None], Iterator[bytes]], file
                 resp.headers["Content-Range"] = f"bytes */{size}"
                 return resp
             status = 206
-    resp = Response(chunks(start, end) if size else iter([b""]), status=status, mimetype=mimetype,
-                    direct_passthrough=True)
+    resp = Response(
+        chunks(start, end) if size else iter([b""]), status=status, mimetype=mimetype, direct_passthrough=True
+    )
     resp.headers["Content-Length"] = str(end - start + 1 if size else 0)
     resp.headers["Accept-Ranges"] = "bytes"
     resp.headers["Content-Disposition"] = content_disposition(filename)

@@ -35,8 +35,9 @@ class _WebhookCollector:
         self.notifier = notifier
 
     def collect(self) -> Iterator[CounterMetricFamily]:  # prometheus_client's collector protocol
-        family = CounterMetricFamily("nbpack_webhook_deliveries", "Webhook notifications by outcome",
-                                     labels=["outcome"])
+        family = CounterMetricFamily(
+            "nbpack_webhook_deliveries", "Webhook notifications by outcome", labels=["outcome"]
+        )
         for outcome, value in self.notifier.counts().items():
             family.add_metric([outcome], value)
         yield family
@@ -48,8 +49,12 @@ class JsonFormatter(logging.Formatter):
     _SKIP = set(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {"message", "asctime"}
 
     def format(self, record: logging.LogRecord) -> str:
-        doc: dict[str, Any] = {"time": round(record.created, 3), "level": record.levelname.lower(),
-                               "logger": record.name, "message": record.getMessage()}
+        doc: dict[str, Any] = {
+            "time": round(record.created, 3),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
         doc.update({k: v for k, v in record.__dict__.items() if k not in self._SKIP})
         if record.exc_info:
             doc["exc"] = self.formatException(record.exc_info)
@@ -95,9 +100,17 @@ def init_app(app: Flask) -> None:
             bytes_in.inc(request.content_length)
         if resp.content_length:
             bytes_out.inc(resp.content_length)
-        log.info("request", extra={"method": request.method, "path": redact(request.full_path.rstrip("?")),
-                                   "status": resp.status_code, "ms": round(took * 1000, 1),
-                                   "bytes_in": request.content_length or 0, "bytes_out": resp.content_length})
+        log.info(
+            "request",
+            extra={
+                "method": request.method,
+                "path": redact(request.full_path.rstrip("?")),
+                "status": resp.status_code,
+                "ms": round(took * 1000, 1),
+                "bytes_in": request.content_length or 0,
+                "bytes_out": resp.content_length,
+            },
+        )
         return resp
 
     config = app.extensions["nbpack"].config

@@ -34,12 +34,23 @@ def landing(bid: str) -> Response:
     manifest = svc.manifest(bid)
     base = base_url()
     # The template wants flat rows; ranking entries nest the hub (``{"hub": {...}, "can_run", "reasons"}``).
-    hubs = [{"name": r["hub"]["name"], "can_run": r["can_run"], "reasons": r["reasons"],
-             "launch": f"{base}/b/{bid}/launch/{quote(r['hub']['name'], safe='')}?t={token}"}
-            for r in (svc.ranking(bid) if svc.hubs else [])]
+    hubs = [
+        {
+            "name": r["hub"]["name"],
+            "can_run": r["can_run"],
+            "reasons": r["reasons"],
+            "launch": f"{base}/b/{bid}/launch/{quote(r['hub']['name'], safe='')}?t={token}",
+        }
+        for r in (svc.ranking(bid) if svc.hubs else [])
+    ]
     html = render_template(
-        "landing.html", m=manifest, preview=notebook_html(svc.notebook(bid)), hubs=hubs, human_size=human_size,
-        download=f"{base}/b/{bid}/download?t={token}", git=svc.git_url(state, base),
+        "landing.html",
+        m=manifest,
+        preview=notebook_html(svc.notebook(bid)),
+        hubs=hubs,
+        human_size=human_size,
+        download=f"{base}/b/{bid}/download?t={token}",
+        git=svc.git_url(state, base),
         total_bytes=sum(f.get("size", 0) for f in manifest["files"]),
     )
     return _secure(Response(html, mimetype="text/html"))

@@ -41,7 +41,7 @@ class _Handler(BaseHTTPRequestHandler):
         start = 0
         rng = self.headers.get("Range")
         if rng and rng.startswith("bytes=") and rng.endswith("-"):
-            start = int(rng[len("bytes="):-1])
+            start = int(rng[len("bytes=") : -1])
             if start >= len(blob):
                 self.send_response(416)
                 self.send_header("Content-Range", f"bytes */{len(blob)}")

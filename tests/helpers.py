@@ -39,12 +39,14 @@ UNITS = {"ra": {"unit": "deg", "ucd": "pos.eq.ra", "description": "Right ascensi
 
 def reference_table() -> pa.Table:
     """A small table with ints, floats, booleans and strings, each with a null somewhere but the id."""
-    return pa.table({
-        "source_id": pa.array([1, 2, 3, 4], pa.int64()),
-        "ra": pa.array([10.5, 11.25, None, 13.0], pa.float64()),
-        "flag": pa.array([True, False, None, True]),
-        "name": pa.array(["a", None, "c,d", "é"]),
-    })
+    return pa.table(
+        {
+            "source_id": pa.array([1, 2, 3, 4], pa.int64()),
+            "ra": pa.array([10.5, 11.25, None, 13.0], pa.float64()),
+            "flag": pa.array([True, False, None, True]),
+            "name": pa.array(["a", None, "c,d", "é"]),
+        }
+    )
 
 
 def esap_page() -> dict:
@@ -56,9 +58,22 @@ def esap_page() -> dict:
         {"name": "label", "datatype": "char"},
     ]
     rows = ["1,12.5,100.25,ab", "2,,,", '3,13.25,1e3,"x, y"']
-    return {"requested_page": 1, "pages": 1, "count": 3,
-            "results": [{"dataset": "gaia.dr3", "query": "SELECT * FROM gaia", "result": r, "fields": fields,
-                         "title": "t", "url": "u"} for r in rows]}
+    return {
+        "requested_page": 1,
+        "pages": 1,
+        "count": 3,
+        "results": [
+            {
+                "dataset": "gaia.dr3",
+                "query": "SELECT * FROM gaia",
+                "result": r,
+                "fields": fields,
+                "title": "t",
+                "url": "u",
+            }
+            for r in rows
+        ],
+    }
 
 
 ESAP_EXPECTED = [
@@ -138,8 +153,9 @@ def file_server(folder: Path) -> Iterator[str]:
         thread.join(timeout=5)
 
 
-def rewrite_zip(src: Path, dst: Path, change: dict[str, bytes] | None = None,
-                extra: dict[str, bytes] | None = None) -> None:
+def rewrite_zip(
+    src: Path, dst: Path, change: dict[str, bytes] | None = None, extra: dict[str, bytes] | None = None
+) -> None:
     """Copy a zip entry by entry, replacing some members' bytes and appending raw extra entries."""
     with zipfile.ZipFile(src) as zin, zipfile.ZipFile(dst, "w") as zout:
         for info in zin.infolist():
@@ -163,10 +179,17 @@ def fresh_venv(timeout: float = 600) -> Path:
             shutil.rmtree(venv, ignore_errors=True)
             subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=120)
             py = str(venv / "bin" / "python")
-            subprocess.run([py, "-m", "pip", "install", "-q", "--disable-pip-version-check",
-                            *FRESH_REQUIREMENTS], check=True, timeout=timeout)
-            subprocess.run([py, "-m", "ipykernel", "install", "--prefix", str(venv), "--name", "python3"],
-                           check=True, timeout=120, capture_output=True)
+            subprocess.run(
+                [py, "-m", "pip", "install", "-q", "--disable-pip-version-check", *FRESH_REQUIREMENTS],
+                check=True,
+                timeout=timeout,
+            )
+            subprocess.run(
+                [py, "-m", "ipykernel", "install", "--prefix", str(venv), "--name", "python3"],
+                check=True,
+                timeout=120,
+                capture_output=True,
+            )
             done.write_text(" ".join(FRESH_REQUIREMENTS) + "\n")
     return venv
 
@@ -191,26 +214,38 @@ def load_runtime(folder):
 """
 
 # argv: bundle folder, return zip. Prints "ANSWER <json>" with the service's answer to the runtime's upload().
-UPLOAD_SCRIPT = RUNTIME_PREAMBLE + """\
+UPLOAD_SCRIPT = (
+    RUNTIME_PREAMBLE
+    + """\
 folder, path = sys.argv[1], sys.argv[2]
 rt = load_runtime(folder)
 rt.start(folder)
 print("ANSWER " + json.dumps(rt.upload(path)), flush=True)
 """
+)
 
 
 def make_app(root: Path, **config: object) -> Flask:
     """The service app over a fresh store under ``root`` (flaskr style); ``config`` adds or replaces NBPACK_* keys."""
-    return create_app({"TESTING": True, "public_url": "http://localhost",
-                       "storage": str(root / "store"), "cache_dir": str(root / "cache"),
-                       "secret_key": APP_SECRET, "api_keys": APP_API_KEY, **config})
+    return create_app(
+        {
+            "TESTING": True,
+            "public_url": "http://localhost",
+            "storage": str(root / "store"),
+            "cache_dir": str(root / "cache"),
+            "secret_key": APP_SECRET,
+            "api_keys": APP_API_KEY,
+            **config,
+        }
+    )
 
 
 def load_runtime_package(name: str, package: Path = RUNTIME_DIR) -> ModuleType:
     """A fresh copy of the runtime package (its own run state) imported as ``name``; unload_runtime() drops it."""
     unload_runtime(name)
-    spec = importlib.util.spec_from_file_location(name, package / "__init__.py",
-                                                  submodule_search_locations=[str(package)])
+    spec = importlib.util.spec_from_file_location(
+        name, package / "__init__.py", submodule_search_locations=[str(package)]
+    )
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module  # its modules import each other under this name; dataclasses look it up
     spec.loader.exec_module(module)

@@ -39,8 +39,9 @@ class Spec:
 def _absolute_refs(node: Any) -> Any:
     # Fragments are validated on their own, so every $ref is made absolute against the document's base.
     if isinstance(node, dict):
-        return {k: (urljoin(BASE, v) if k == "$ref" and isinstance(v, str) else _absolute_refs(v))
-                for k, v in node.items()}
+        return {
+            k: (urljoin(BASE, v) if k == "$ref" and isinstance(v, str) else _absolute_refs(v)) for k, v in node.items()
+        }
     if isinstance(node, list):
         return [_absolute_refs(v) for v in node]
     return node
@@ -49,7 +50,7 @@ def _absolute_refs(node: Any) -> Any:
 def _template_regex(template: str) -> re.Pattern[str]:
     out, pos = "", 0
     for m in re.finditer(r"\{([^}]+)\}", template):
-        out += re.escape(template[pos:m.start()])
+        out += re.escape(template[pos : m.start()])
         out += f"(?P<{m.group(1)}>{'.+' if m.group(1) in _MULTI_SEGMENT else '[^/]+'})"
         pos = m.end()
     return re.compile(out + re.escape(template[pos:]))
@@ -118,8 +119,9 @@ def validate_json(instance: Any, schema: dict[str, Any], spec: Spec | None = Non
         raise OpenApiMismatch(f"{at}: {first.message[:300]}")
 
 
-def check(method: str, path: str, status: int, content_type: str | None, body: bytes,
-          headers: dict[str, str] | None = None) -> Any:
+def check(
+    method: str, path: str, status: int, content_type: str | None, body: bytes, headers: dict[str, str] | None = None
+) -> Any:
     """Check one response against the document; return the parsed JSON body (or None for other types)."""
     spec = load_spec()
     template, op = find_operation(method, path, spec)

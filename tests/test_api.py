@@ -23,12 +23,31 @@ from .openapi_check import OpenApiMismatch, check_response, load_spec, validate_
 SECRET = "s" * 32
 KEY = "test-api-key-1"
 H = {"X-API-Key": KEY}
-ESAP_PAGE = {"requested_page": 1, "pages": 1, "count": 2, "results": [
-    {"dataset": "gaia", "fields": [{"name": "id", "datatype": "long"}, {"name": "mag", "datatype": "float"},
-                                   {"name": "label", "datatype": "char"}], "result": "1,2.5,ab"},
-    {"dataset": "gaia", "fields": [{"name": "id", "datatype": "long"}, {"name": "mag", "datatype": "float"},
-                                   {"name": "label", "datatype": "char"}], "result": "2,,cd"},
-]}
+ESAP_PAGE = {
+    "requested_page": 1,
+    "pages": 1,
+    "count": 2,
+    "results": [
+        {
+            "dataset": "gaia",
+            "fields": [
+                {"name": "id", "datatype": "long"},
+                {"name": "mag", "datatype": "float"},
+                {"name": "label", "datatype": "char"},
+            ],
+            "result": "1,2.5,ab",
+        },
+        {
+            "dataset": "gaia",
+            "fields": [
+                {"name": "id", "datatype": "long"},
+                {"name": "mag", "datatype": "float"},
+                {"name": "label", "datatype": "char"},
+            ],
+            "result": "2,,cd",
+        },
+    ],
+}
 
 
 def _app(root: Path):
@@ -59,16 +78,25 @@ def _token(link: str) -> str:
 
 def _sign(scope: str, bid: str, exp: float, nonce: str | None = None) -> str:
     # Forged the way nbpack.links signs, to craft tokens the API must refuse (expired, other bundle).
-    ser = URLSafeSerializer([SECRET], salt=f"nbpack.token.{scope}",
-                            signer_kwargs={"digest_method": hashlib.sha256, "key_derivation": "hmac"})
+    ser = URLSafeSerializer(
+        [SECRET],
+        salt=f"nbpack.token.{scope}",
+        signer_kwargs={"digest_method": hashlib.sha256, "key_derivation": "hmac"},
+    )
     return ser.dumps({"b": bid, "s": scope, "exp": int(exp), **({"n": nonce} if nonce else {})})
 
 
 @pytest.fixture(scope="module")
 def bundle(client) -> dict:
     """One bundle made from inline rows: the create answer."""
-    return _create(client, {"title": "Inline rows", "catalogs": [
-        {"name": "sources", "rows": [{"id": 1, "ra": 10.5}, {"id": 2, "ra": 11.25}]}]}, 201)
+    return _create(
+        client,
+        {
+            "title": "Inline rows",
+            "catalogs": [{"name": "sources", "rows": [{"id": 1, "ra": 10.5}, {"id": 2, "ra": 11.25}]}],
+        },
+        201,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -83,15 +111,23 @@ def executed(client, bundle, tmp_path_factory) -> dict:
     assert result.status == "completed", result.error
     with zipfile.ZipFile(zpath) as zf:
         token = json.loads(zf.read("nbpack.json"))["returns"]["token"]
-    return {"bid": bundle["id"], "bundle_zip": zpath.read_bytes(), "return_zip": result.return_path.read_bytes(),
-            "token": token}
+    return {
+        "bid": bundle["id"],
+        "bundle_zip": zpath.read_bytes(),
+        "return_zip": result.return_path.read_bytes(),
+        "token": token,
+    }
 
 
 @pytest.fixture(scope="module")
 def uploaded(client, executed) -> dict:
     """The executed return uploaded once (201)."""
-    resp = client.post(f"/api/v1/bundles/{executed['bid']}/returns", data=executed["return_zip"],
-                       content_type="application/zip", headers={"Authorization": f"Bearer {executed['token']}"})
+    resp = client.post(
+        f"/api/v1/bundles/{executed['bid']}/returns",
+        data=executed["return_zip"],
+        content_type="application/zip",
+        headers={"Authorization": f"Bearer {executed['token']}"},
+    )
     doc = check_response(resp)
     assert resp.status_code == 201, doc
     return doc
@@ -116,17 +152,30 @@ def test_openapi_document_loads_and_covers_the_routes(app):
             for status, response in op["responses"].items():
                 if status.startswith(("4", "5")) and template not in ("/healthz", "/api/v1/health"):
                     schema = response.get("$ref") or response["content"]["application/json"]["schema"]["$ref"]
-                    assert schema.endswith(("Error", "BadRequest", "Unauthorized", "Forbidden", "NotFound",
-                                            "TooLarge", "InternalError", "UpstreamError", "StorageUnavailable",
-                                            "RangeNotSatisfiable")), (template, status)
+                    assert schema.endswith(
+                        (
+                            "Error",
+                            "BadRequest",
+                            "Unauthorized",
+                            "Forbidden",
+                            "NotFound",
+                            "TooLarge",
+                            "InternalError",
+                            "UpstreamError",
+                            "StorageUnavailable",
+                            "RangeNotSatisfiable",
+                        )
+                    ), (template, status)
 
 
 def test_checker_rejects_what_the_document_forbids():
     with pytest.raises(OpenApiMismatch):
         validate_json({"error": "x"}, {"$ref": "#/components/schemas/Error"})
     with pytest.raises(OpenApiMismatch, match="token"):
-        validate_json({"endpoint": "http://h/x", "expires": "2030-01-01T00:00:00Z", "token": "secret"},
-                      load_spec().doc["components"]["schemas"]["PublicManifest"]["properties"]["returns"])
+        validate_json(
+            {"endpoint": "http://h/x", "expires": "2030-01-01T00:00:00Z", "token": "secret"},
+            load_spec().doc["components"]["schemas"]["PublicManifest"]["properties"]["returns"],
+        )
     with pytest.raises(OpenApiMismatch):  # a relative link is not an absolute URL
         validate_json("/b/x", {"$ref": "#/components/schemas/AbsoluteUrl"})
 
@@ -138,8 +187,14 @@ def test_create_from_inline_rows_then_same_again(client, bundle):
     assert bundle["created"] is True
     for link in ("landing", "download", "git", "manifest"):
         assert bundle["links"][link].startswith("http://localhost/")
-    again = _create(client, {"title": "Inline rows", "catalogs": [
-        {"name": "sources", "rows": [{"id": 1, "ra": 10.5}, {"id": 2, "ra": 11.25}]}]}, 201)
+    again = _create(
+        client,
+        {
+            "title": "Inline rows",
+            "catalogs": [{"name": "sources", "rows": [{"id": 1, "ra": 10.5}, {"id": 2, "ra": 11.25}]}],
+        },
+        201,
+    )
     # Same content, a new handle: its own id and links; the content id is shared.
     assert again["id"] != bundle["id"] and again["created"] is True
     assert again["content_id"] == bundle["content_id"] and again["links"]["git"] != bundle["links"]["git"]
@@ -156,8 +211,11 @@ def test_create_from_esap_page(client):
 def test_create_multipart_with_csv_and_notebook(client):
     nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("x = 6 * 7")])
     req = {"title": "Multipart", "catalogs": [{"name": "stars", "part": "table"}], "notebook_part": "nb"}
-    form = {"request": json.dumps(req), "table": (io.BytesIO(b"id,mag\n1,2.5\n2,3.5\n3,4.5\n"), "stars.csv"),
-            "nb": (io.BytesIO(nbformat.writes(nb).encode()), "analysis.ipynb")}
+    form = {
+        "request": json.dumps(req),
+        "table": (io.BytesIO(b"id,mag\n1,2.5\n2,3.5\n3,4.5\n"), "stars.csv"),
+        "nb": (io.BytesIO(nbformat.writes(nb).encode()), "analysis.ipynb"),
+    }
     resp = client.post("/api/v1/bundles", data=form, headers=H, content_type="multipart/form-data")
     doc = check_response(resp)
     assert resp.status_code == 201, doc
@@ -182,28 +240,31 @@ def test_manifest_never_has_the_return_token(client, bundle, executed):
     assert executed["token"] not in json.dumps(manifest)
 
 
-@pytest.mark.parametrize("body, content_type", [
-    (b"{not json", "application/json"),
-    (b"[1, 2]", "application/json"),
-    (b"", "application/json"),
-    (b"title=x", "text/plain"),
-    (json.dumps({"title": "x", "surprise": 1}).encode(), "application/json"),
-    (json.dumps({"catalogs": [{"name": "c", "rows": [1, 2]}]}).encode(), "application/json"),
-    (json.dumps({"catalogs": [{"name": "c", "rows": [{"a": 1}, {"a": "x"}]}]}).encode(), "application/json"),
-    (json.dumps({"catalogs": [{"name": "c", "esap_page": {"results": "no"}}]}).encode(), "application/json"),
-    (json.dumps({"catalogs": [{"name": "c", "part": "nothing"}]}).encode(), "application/json"),
-    (json.dumps({"title": "x", "expires_in": 5}).encode(), "application/json"),
-    (json.dumps({"catalogs": [{"name": "c", "rows": [{"a": {"b": 1}}]}]}).encode(), "application/json"),
-    (json.dumps({"catalogs": [{"name": "c", "rows": []}]}).encode(), "application/json"),
-    (json.dumps({"catalogs": [{"name": "c", "esap_page": {"results": [None]}}]}).encode(), "application/json"),
-    (json.dumps({"catalogs": [{"name": "c", "rows": [{"a": 1}]}] * 2}).encode(), "application/json"),
-    (json.dumps({"notebook": {}}).encode(), "application/json"),
-    (json.dumps({"files": [{"name": "x", "uri": "ftp://host/x"}]}).encode(), "application/json"),
-    (json.dumps({"origin": {"api_token": "x"}}).encode(), "application/json"),
-    (json.dumps({"payload": "no-catalog-here"}).encode(), "application/json"),
-    (json.dumps({"requirements": ["--index-url http://evil"]}).encode(), "application/json"),
-    (b"PK\x03\x04 not a zip at all", "application/zip"),
-])
+@pytest.mark.parametrize(
+    "body, content_type",
+    [
+        (b"{not json", "application/json"),
+        (b"[1, 2]", "application/json"),
+        (b"", "application/json"),
+        (b"title=x", "text/plain"),
+        (json.dumps({"title": "x", "surprise": 1}).encode(), "application/json"),
+        (json.dumps({"catalogs": [{"name": "c", "rows": [1, 2]}]}).encode(), "application/json"),
+        (json.dumps({"catalogs": [{"name": "c", "rows": [{"a": 1}, {"a": "x"}]}]}).encode(), "application/json"),
+        (json.dumps({"catalogs": [{"name": "c", "esap_page": {"results": "no"}}]}).encode(), "application/json"),
+        (json.dumps({"catalogs": [{"name": "c", "part": "nothing"}]}).encode(), "application/json"),
+        (json.dumps({"title": "x", "expires_in": 5}).encode(), "application/json"),
+        (json.dumps({"catalogs": [{"name": "c", "rows": [{"a": {"b": 1}}]}]}).encode(), "application/json"),
+        (json.dumps({"catalogs": [{"name": "c", "rows": []}]}).encode(), "application/json"),
+        (json.dumps({"catalogs": [{"name": "c", "esap_page": {"results": [None]}}]}).encode(), "application/json"),
+        (json.dumps({"catalogs": [{"name": "c", "rows": [{"a": 1}]}] * 2}).encode(), "application/json"),
+        (json.dumps({"notebook": {}}).encode(), "application/json"),
+        (json.dumps({"files": [{"name": "x", "uri": "ftp://host/x"}]}).encode(), "application/json"),
+        (json.dumps({"origin": {"api_token": "x"}}).encode(), "application/json"),
+        (json.dumps({"payload": "no-catalog-here"}).encode(), "application/json"),
+        (json.dumps({"requirements": ["--index-url http://evil"]}).encode(), "application/json"),
+        (b"PK\x03\x04 not a zip at all", "application/zip"),
+    ],
+)
 def test_bad_create_requests_are_json_4xx(client, body, content_type):
     resp = client.post("/api/v1/bundles", data=body, content_type=content_type, headers=H)
     doc = check_response(resp)
@@ -212,8 +273,12 @@ def test_bad_create_requests_are_json_4xx(client, body, content_type):
 
 
 def test_multipart_without_request_part(client):
-    resp = client.post("/api/v1/bundles", data={"table": (io.BytesIO(b"a\n1\n"), "t.csv")}, headers=H,
-                       content_type="multipart/form-data")
+    resp = client.post(
+        "/api/v1/bundles",
+        data={"table": (io.BytesIO(b"a\n1\n"), "t.csv")},
+        headers=H,
+        content_type="multipart/form-data",
+    )
     assert resp.status_code == 400 and check_response(resp)["error"] == "invalid_input"
 
 
@@ -238,8 +303,11 @@ ESAP_FACING = [
 
 
 @pytest.mark.parametrize("method, path", ESAP_FACING)
-@pytest.mark.parametrize("headers", [{}, {"X-API-Key": "wrong"}, {"Authorization": "Bearer wrong"},
-                                     {"Authorization": "Basic dGVzdA=="}], ids=["none", "wrong", "bearer", "basic"])
+@pytest.mark.parametrize(
+    "headers",
+    [{}, {"X-API-Key": "wrong"}, {"Authorization": "Bearer wrong"}, {"Authorization": "Basic dGVzdA=="}],
+    ids=["none", "wrong", "bearer", "basic"],
+)
 def test_api_key_required(client, bundle, method, path, headers):
     resp = client.open(path.format(bid=bundle["id"]), method=method, headers=headers, json={"title": "x"})
     doc = check_response(resp)
@@ -307,8 +375,11 @@ def test_hubs_and_payloads_without_registry(client, bundle):
 
 
 def test_unknown_and_malformed_ids_are_404(client):
-    for path in ("/api/v1/bundles/b-000000000000000000000000", "/api/v1/bundles/not-an-id",
-                 "/api/v1/bundles/b-000000000000000000000000/returns/r-000000000000000000000000"):
+    for path in (
+        "/api/v1/bundles/b-000000000000000000000000",
+        "/api/v1/bundles/not-an-id",
+        "/api/v1/bundles/b-000000000000000000000000/returns/r-000000000000000000000000",
+    ):
         resp = client.get(path, headers=H)
         assert resp.status_code == 404 and check_response(resp)["error"] == "not_found", path
 
@@ -341,8 +412,12 @@ def test_download_exact_bytes_and_ranges(client, bundle, executed):
 def test_return_upload_is_idempotent_and_listed(client, executed, uploaded):
     bid = executed["bid"]
     assert uploaded["bundle_id"] == bid and uploaded["status"] == "completed"
-    again = client.post(f"/api/v1/bundles/{bid}/returns", data=executed["return_zip"],
-                        content_type="application/zip", headers={"Authorization": f"Bearer {executed['token']}"})
+    again = client.post(
+        f"/api/v1/bundles/{bid}/returns",
+        data=executed["return_zip"],
+        content_type="application/zip",
+        headers={"Authorization": f"Bearer {executed['token']}"},
+    )
     assert again.status_code == 200 and check_response(again)["id"] == uploaded["id"]
     listed = check_response(client.get(f"/api/v1/bundles/{bid}/returns", headers=H))
     assert [r["id"] for r in listed["returns"]] == [uploaded["id"]]
@@ -384,15 +459,23 @@ def test_return_tokens_are_scoped(client, bundle, executed, uploaded):
         (other["id"], {"Authorization": f"Bearer {executed['token']}"}, "token_bundle"),
     ]
     for target, headers, code in cases:
-        resp = client.post(f"/api/v1/bundles/{target}/returns", data=executed["return_zip"],
-                           content_type="application/zip", headers=headers)
+        resp = client.post(
+            f"/api/v1/bundles/{target}/returns",
+            data=executed["return_zip"],
+            content_type="application/zip",
+            headers=headers,
+        )
         doc = check_response(resp)
         assert (resp.status_code, doc["error"]) == (403, code)
     # the right token of another bundle, with this return: the return names its bundle
     nonce = client.application.extensions["nbpack"].handle(other["id"])["nonce"]
     other_token = _sign("return", other["id"], time.time() + 600, nonce)
-    resp = client.post(f"/api/v1/bundles/{other['id']}/returns", data=executed["return_zip"],
-                       content_type="application/zip", headers={"Authorization": f"Bearer {other_token}"})
+    resp = client.post(
+        f"/api/v1/bundles/{other['id']}/returns",
+        data=executed["return_zip"],
+        content_type="application/zip",
+        headers={"Authorization": f"Bearer {other_token}"},
+    )
     assert resp.status_code == 403 and check_response(resp)["error"] == "token_bundle"
     assert check_response(client.get(f"/api/v1/bundles/{other['id']}/returns", headers=H))["returns"] == []
 
@@ -411,8 +494,12 @@ def test_bad_return_bodies_store_nothing(client, app, executed, uploaded, kind):
     bid = executed["bid"]
     body = {"garbage": b"this is not a zip", "empty": b"", "traversal": _evil_zip(executed["return_zip"])}[kind]
     before = check_response(client.get(f"/api/v1/bundles/{bid}/returns", headers=H))
-    resp = client.post(f"/api/v1/bundles/{bid}/returns", data=body, content_type="application/zip",
-                       headers={"Authorization": f"Bearer {executed['token']}"})
+    resp = client.post(
+        f"/api/v1/bundles/{bid}/returns",
+        data=body,
+        content_type="application/zip",
+        headers={"Authorization": f"Bearer {executed['token']}"},
+    )
     doc = check_response(resp)
     assert 400 <= resp.status_code < 500, doc
     assert check_response(client.get(f"/api/v1/bundles/{bid}/returns", headers=H)) == before
@@ -458,8 +545,7 @@ def test_metrics_count_created_bundles(tmp_path):
     _create(c, {"title": "Counted", "catalogs": [{"name": "m", "rows": [{"k": 1}]}]}, 201)
     resp = c.get("/metrics", headers={"Authorization": "Bearer " + "m" * 24})
     check_response(resp)
-    line = next(ln for ln in resp.get_data(as_text=True).splitlines()
-                if ln.startswith("nbpack_bundles_created_total "))
+    line = next(ln for ln in resp.get_data(as_text=True).splitlines() if ln.startswith("nbpack_bundles_created_total "))
     assert float(line.split()[1]) == 2.0  # every create is a new handle
 
 
@@ -475,12 +561,14 @@ def test_generated_create_requests_never_fail_with_5xx(client):
     from hypothesis import HealthCheck, given, settings
 
     schema = schemathesis.openapi.from_path(str(Path(__file__).parent.parent / "schemas" / "openapi.yaml"))
-    op = next(r.ok() for r in schema.get_all_operations()
-              if r.ok().method.upper() == "POST" and r.ok().path == "/api/v1/bundles")
+    op = next(
+        r.ok()
+        for r in schema.get_all_operations()
+        if r.ok().method.upper() == "POST" and r.ok().path == "/api/v1/bundles"
+    )
     seen = []
 
-    @settings(max_examples=12, deadline=None, database=None,
-              suppress_health_check=list(HealthCheck))
+    @settings(max_examples=12, deadline=None, database=None, suppress_health_check=list(HealthCheck))
     @given(op.as_strategy(media_type="application/json"))
     def post(case):
         body = case.body if isinstance(case.body, dict) else {}

@@ -17,8 +17,11 @@ from nbpack import archive
 from nbpack.errors import NbpackError, UnsafeArchive
 
 
-def make_zip(entries: list[tuple[str, bytes]], tweak: Callable[[zipfile.ZipFile], None] | None = None,
-             method: int = zipfile.ZIP_DEFLATED) -> bytes:
+def make_zip(
+    entries: list[tuple[str, bytes]],
+    tweak: Callable[[zipfile.ZipFile], None] | None = None,
+    method: int = zipfile.ZIP_DEFLATED,
+) -> bytes:
     """A zip of (name, data) entries; ``tweak`` edits the central directory records before they are written."""
     buf = io.BytesIO()
     with warnings.catch_warnings():
@@ -48,7 +51,8 @@ def test_good_zip_extracts(tmp_path: Path) -> None:
         written = archive.extract(zf, tmp_path / "new")
         assert archive.read_member(zf, "a.txt") == b"hello"
         assert archive.member_sha256(zf, zf.getinfo("a.txt")) == (
-            "2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824")
+            "2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824"
+        )
     assert sorted(p.relative_to(tmp_path / "new").as_posix() for p in written) == ["a.txt", "sub/b.bin"]
     assert (tmp_path / "new" / "a.txt").read_bytes() == b"hello"
     assert stat.S_IMODE((tmp_path / "new" / "a.txt").stat().st_mode) == 0o644
@@ -69,10 +73,22 @@ def test_extract_into_existing_folder_keeps_its_files(tmp_path: Path) -> None:
     assert (dest / "mine.txt").read_text() == "keep"
 
 
-@pytest.mark.parametrize("name", [
-    "../evil.txt", "a/../../evil.txt", "a/..", "/etc/passwd", "C:evil.txt", "c:/evil.txt", "a\\..\\evil.txt",
-    "\\evil.txt", "a//b", "./a", "",
-])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "../evil.txt",
+        "a/../../evil.txt",
+        "a/..",
+        "/etc/passwd",
+        "C:evil.txt",
+        "c:/evil.txt",
+        "a\\..\\evil.txt",
+        "\\evil.txt",
+        "a//b",
+        "./a",
+        "",
+    ],
+)
 def test_unsafe_names_refused(tmp_path: Path, name: str) -> None:
     refused(make_zip([("ok.txt", b"fine"), (name, b"evil")]), tmp_path, "archive entry")
     assert not (tmp_path.parent / "evil.txt").exists()
@@ -101,8 +117,11 @@ def test_tar_with_hardlink_and_symlink_refused(tmp_path: Path) -> None:
     refused(buf.getvalue(), tmp_path, "not a readable zip")
 
 
-@pytest.mark.parametrize("data", [b"", b"hello", b"PK\x03\x04" + b"\0" * 40, b"PK\x05\x06" + b"\0" * 18],
-                         ids=["empty", "text", "local-header-only", "bare-end-record"])
+@pytest.mark.parametrize(
+    "data",
+    [b"", b"hello", b"PK\x03\x04" + b"\0" * 40, b"PK\x05\x06" + b"\0" * 18],
+    ids=["empty", "text", "local-header-only", "bare-end-record"],
+)
 def test_not_zips_refused(tmp_path: Path, data: bytes) -> None:
     if data.startswith(b"PK\x05\x06"):
         # An empty zip is a valid zip with nothing in it: opening it works, extracting writes nothing.
@@ -119,11 +138,15 @@ def test_missing_path_and_folder_refused(tmp_path: Path) -> None:
         archive.open_zip(tmp_path / "nope.zip")
 
 
-@pytest.mark.parametrize("entries", [
-    [("a.txt", b"1"), ("a.txt", b"2")],
-    [("d/", b""), ("d", b"2")],
-    [("a", b"1"), ("a/b", b"2")],
-], ids=["same-name", "dir-and-file", "file-under-file"])
+@pytest.mark.parametrize(
+    "entries",
+    [
+        [("a.txt", b"1"), ("a.txt", b"2")],
+        [("d/", b""), ("d", b"2")],
+        [("a", b"1"), ("a/b", b"2")],
+    ],
+    ids=["same-name", "dir-and-file", "file-under-file"],
+)
 def test_duplicate_and_clashing_names_refused(tmp_path: Path, entries: list[tuple[str, bytes]]) -> None:
     refused(make_zip(entries), tmp_path, "twice|under a file")
 

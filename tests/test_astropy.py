@@ -31,8 +31,12 @@ from tests.helpers import esap_page, load_runtime_package, reference_table, temp
 
 BIG = 2**53 + 1  # the first int64 a float64 cannot hold
 AMS = ZoneInfo("Europe/Amsterdam")
-SEEN = [dt.datetime(2024, 3, 31, 1, 59, 59, 123456, tzinfo=dt.UTC), None,
-        dt.datetime(2024, 10, 27, 0, 30, tzinfo=dt.UTC), dt.datetime(1999, 12, 31, 23, 0, tzinfo=AMS)]
+SEEN = [
+    dt.datetime(2024, 3, 31, 1, 59, 59, 123456, tzinfo=dt.UTC),
+    None,
+    dt.datetime(2024, 10, 27, 0, 30, tzinfo=dt.UTC),
+    dt.datetime(1999, 12, 31, 23, 0, tzinfo=AMS),
+]
 AWKWARD_COLUMNS = {
     "source_id": {"ucd": "meta.id;meta.main", "description": "Gaia source id"},
     "ra": {"unit": "deg", "ucd": "pos.eq.ra;meta.main", "description": "Right ascension, ICRS"},
@@ -44,41 +48,47 @@ AWKWARD_COLUMNS = {
 
 def awkward_table() -> pa.Table:
     """int64 ids above 2^53, NaN beside null, nullable bool, nullable unicode strings with commas, tz-aware times."""
-    return pa.table({
-        "source_id": pa.array([BIG, 2**62 + 3, None, -(2**60) - 1], pa.int64()),
-        "ra": pa.array([10.5, math.nan, None, 359.999]),
-        "mag": pa.array([None, 12.25, math.nan, 20.0], pa.float32()),
-        "rv": pa.array([-12.5, 0.0, None, 310.25]),
-        "flag": pa.array([True, None, False, True]),
-        "name": pa.array(["é, x", None, "None", "Ωmega, ünïcode"]),
-        "seen": pa.array(SEEN, pa.timestamp("us", tz="Europe/Amsterdam")),
-    })
+    return pa.table(
+        {
+            "source_id": pa.array([BIG, 2**62 + 3, None, -(2**60) - 1], pa.int64()),
+            "ra": pa.array([10.5, math.nan, None, 359.999]),
+            "mag": pa.array([None, 12.25, math.nan, 20.0], pa.float32()),
+            "rv": pa.array([-12.5, 0.0, None, 310.25]),
+            "flag": pa.array([True, None, False, True]),
+            "name": pa.array(["é, x", None, "None", "Ωmega, ünïcode"]),
+            "seen": pa.array(SEEN, pa.timestamp("us", tz="Europe/Amsterdam")),
+        }
+    )
 
 
 def all_types_table() -> pa.Table:
     """Every column type a catalog can store, each with a null: parquet.votable must read all of them."""
     utc = dt.UTC
-    return pa.table({
-        "u64": pa.array([1, 2**63 + 5, None], pa.uint64()),
-        "i8": pa.array([1, None, -3], pa.int8()),
-        "f32": pa.array([1.5, math.nan, None], pa.float32()),
-        "flag_full": pa.array([True, False, True]),
-        "all_null": pa.array([None, None, None], pa.string()),
-        "raw": pa.array([b"\xff\x00", None, b""]),
-        "ts_ns": pa.array([1, None, 3], pa.timestamp("ns", tz="UTC")),
-        "ts_naive": pa.array([dt.datetime(2024, 1, 1), None, dt.datetime(2024, 1, 2)], pa.timestamp("s")),
-        "ts_utc": pa.array([dt.datetime(2024, 1, 1, tzinfo=utc), None, dt.datetime(2025, 1, 1, tzinfo=utc)],
-                           pa.timestamp("ms", tz="UTC")),
-        "day": pa.array([dt.date(2024, 1, 1), None, dt.date(1970, 1, 1)], pa.date32()),
-        "day64": pa.array([dt.date(2024, 1, 1), None, dt.date(1970, 1, 1)], pa.date64()),
-        "wait": pa.array([dt.timedelta(seconds=1), None, dt.timedelta(days=1)], pa.duration("ms")),
-        "clock": pa.array([dt.time(1, 2, 3), None, dt.time(23, 59)], pa.time64("us")),
-        "money": pa.array([decimal.Decimal("1.25"), None, decimal.Decimal("-3.50")], pa.decimal128(10, 2)),
-        "spectrum": pa.array([[1.0, 2.0], None, []], pa.list_(pa.float64())),
-        "pair": pa.array([[1, 2], [3, 4], [5, 6]], pa.list_(pa.int32(), 2)),
-        "pair_null": pa.array([[1, 2], None, [5, 6]], pa.list_(pa.int32(), 2)),
-        "band": pa.array(["g", None, "r"]).dictionary_encode(),
-    })
+    return pa.table(
+        {
+            "u64": pa.array([1, 2**63 + 5, None], pa.uint64()),
+            "i8": pa.array([1, None, -3], pa.int8()),
+            "f32": pa.array([1.5, math.nan, None], pa.float32()),
+            "flag_full": pa.array([True, False, True]),
+            "all_null": pa.array([None, None, None], pa.string()),
+            "raw": pa.array([b"\xff\x00", None, b""]),
+            "ts_ns": pa.array([1, None, 3], pa.timestamp("ns", tz="UTC")),
+            "ts_naive": pa.array([dt.datetime(2024, 1, 1), None, dt.datetime(2024, 1, 2)], pa.timestamp("s")),
+            "ts_utc": pa.array(
+                [dt.datetime(2024, 1, 1, tzinfo=utc), None, dt.datetime(2025, 1, 1, tzinfo=utc)],
+                pa.timestamp("ms", tz="UTC"),
+            ),
+            "day": pa.array([dt.date(2024, 1, 1), None, dt.date(1970, 1, 1)], pa.date32()),
+            "day64": pa.array([dt.date(2024, 1, 1), None, dt.date(1970, 1, 1)], pa.date64()),
+            "wait": pa.array([dt.timedelta(seconds=1), None, dt.timedelta(days=1)], pa.duration("ms")),
+            "clock": pa.array([dt.time(1, 2, 3), None, dt.time(23, 59)], pa.time64("us")),
+            "money": pa.array([decimal.Decimal("1.25"), None, decimal.Decimal("-3.50")], pa.decimal128(10, 2)),
+            "spectrum": pa.array([[1.0, 2.0], None, []], pa.list_(pa.float64())),
+            "pair": pa.array([[1, 2], [3, 4], [5, 6]], pa.list_(pa.int32(), 2)),
+            "pair_null": pa.array([[1, 2], None, [5, 6]], pa.list_(pa.int32(), 2)),
+            "band": pa.array(["g", None, "r"]).dictionary_encode(),
+        }
+    )
 
 
 @pytest.fixture(scope="module")
@@ -89,13 +99,17 @@ def bundle_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     columns = json.loads(sample.joinpath("sample_sources.columns.json").read_text())
     (tmp / "page.json").write_text(json.dumps(esap_page()))
     with resources.as_file(sample.joinpath("sample_sources.csv")) as csv_path:
-        spec = BuildSpec(title="astropy", catalogs=[
-            CatalogInput("awkward", awkward_table(), columns=AWKWARD_COLUMNS),
-            CatalogInput("types", all_types_table()),
-            CatalogInput("reference", reference_table(), columns={"ra": {"unit": "deg"}}),
-            CatalogInput("sample", csv_path, columns=columns),
-            CatalogInput("esap", tmp / "page.json"),
-        ], notebook=template_notebook("pass"))
+        spec = BuildSpec(
+            title="astropy",
+            catalogs=[
+                CatalogInput("awkward", awkward_table(), columns=AWKWARD_COLUMNS),
+                CatalogInput("types", all_types_table()),
+                CatalogInput("reference", reference_table(), columns={"ra": {"unit": "deg"}}),
+                CatalogInput("sample", csv_path, columns=columns),
+                CatalogInput("esap", tmp / "page.json"),
+            ],
+            notebook=template_notebook("pass"),
+        )
         build_bundle(spec, tmp / "b.zip")
     with zipfile.ZipFile(tmp / "b.zip") as zf:
         zf.extractall(tmp / "b")
@@ -114,8 +128,9 @@ def _run(bundle: Path, code: str) -> dict:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("NBPACK_", "RUCIO_"))}
     env["NBPACK_CACHE"] = str(bundle.parent / "cache")
     try:
-        proc = subprocess.run([sys.executable, str(script)], cwd=bundle, env=env, capture_output=True, text=True,
-                              timeout=120)
+        proc = subprocess.run(
+            [sys.executable, str(script)], cwd=bundle, env=env, capture_output=True, text=True, timeout=120
+        )
     finally:
         script.unlink()
     assert proc.returncode == 0, proc.stdout + proc.stderr
@@ -176,18 +191,24 @@ def test_runtime_catalog_as_astropy_is_exact(bundle_dir: Path) -> None:
     assert name["values"] == ["é, x", None, "None", "Ωmega, ünïcode"]  # the text "None" is not a null
 
     seen = cols["seen"]
-    assert (seen["class"], seen["timezone"], seen["description"]) == ("Time", "Europe/Amsterdam",
-                                                                      "first seen (tz-aware)")
+    assert (seen["class"], seen["timezone"], seen["description"]) == (
+        "Time",
+        "Europe/Amsterdam",
+        "first seen (tz-aware)",
+    )
     assert seen["values"] == [None if v is None else v.astimezone(AMS).isoformat() for v in SEEN]
 
 
 def test_runtime_catalog_as_astropy_takes_every_column_type(bundle_dir: Path) -> None:
-    res = _run(bundle_dir, """
+    res = _run(
+        bundle_dir,
+        """
 import numpy as np
 t = rt.start().catalog("types", as_="astropy")
 print(json.dumps({n: [type(t[n]).__name__, str(getattr(t[n], "dtype", "")), int(np.sum(getattr(t[n], "mask", 0))),
                       list(t[n].shape)] for n in t.colnames}))
-""")
+""",
+    )
     expected = all_types_table()
     for name in expected.column_names:
         assert res[name][2] == expected.column(name).null_count, name  # every null masked, nothing else
@@ -253,8 +274,9 @@ def test_astropy_masked_layout_would_change_what_pyarrow_and_pandas_see(tmp_path
 def _astropy_written(folder: Path) -> dict[str, Path]:
     t = Table()
     t["source_id"] = MaskedColumn(np.array([BIG, 0, 2**62 + 3], np.int64), mask=[False, True, False])
-    t["ra"] = MaskedColumn([10.5, math.nan, 0.0], mask=[False, False, True], unit="deg",
-                           description="Right ascension, ICRS")
+    t["ra"] = MaskedColumn(
+        [10.5, math.nan, 0.0], mask=[False, False, True], unit="deg", description="Right ascension, ICRS"
+    )
     t["ra"].meta["ucd"] = "pos.eq.ra;meta.main"
     t["mag"] = MaskedColumn(np.array([12.5, 0.0, math.nan], np.float32), mask=[False, True, False], unit="mag")
     t["mag"].meta["ucd"] = "phot.mag"
@@ -272,10 +294,22 @@ def _astropy_written(folder: Path) -> dict[str, Path]:
 def test_nbpack_build_keeps_units_ucds_and_masks_of_astropy_parquet(tmp_path: Path) -> None:
     paths = _astropy_written(tmp_path / "in")
     out = tmp_path / "b.zip"
-    result = CliRunner().invoke(cli, ["build", "-o", str(out), "--title", "from astropy",
-                                      "--catalog", f"plain={paths['parquet']}",
-                                      "--catalog", f"vo={paths['parquet.votable']}",
-                                      "--notebook", str(_notebook(tmp_path))])
+    result = CliRunner().invoke(
+        cli,
+        [
+            "build",
+            "-o",
+            str(out),
+            "--title",
+            "from astropy",
+            "--catalog",
+            f"plain={paths['parquet']}",
+            "--catalog",
+            f"vo={paths['parquet.votable']}",
+            "--notebook",
+            str(_notebook(tmp_path)),
+        ],
+    )
     assert result.exit_code == 0, result.output
     with zipfile.ZipFile(out) as zf:
         zf.extractall(tmp_path / "b")
@@ -294,11 +328,14 @@ def test_nbpack_build_keeps_units_ucds_and_masks_of_astropy_parquet(tmp_path: Pa
         assert u.Unit(info["rv"]["unit"]) == u.km / u.s, cat["name"]  # "km / s" or VOUnit "km.s**-1"
     assert {c["name"]: c for c in manifest["catalogs"][0]["columns"]}["ra"]["description"] == "Right ascension, ICRS"
     # and astropy gets them back, masks included, through the bundle's runtime
-    res = _run(tmp_path / "b", """
+    res = _run(
+        tmp_path / "b",
+        """
 t = rt.start().catalog("vo", as_="astropy")
 print(json.dumps({"ids": [None if m else int(v) for v, m in zip(t["source_id"].data.data, t["source_id"].mask)],
                   "rv": str(t["rv"].unit), "ucd": t["ra"].meta["ucd"]}))
-""")
+""",
+    )
     assert res == {"ids": [BIG, None, 2**62 + 3], "rv": "km / s", "ucd": "pos.eq.ra;meta.main"}
 
 

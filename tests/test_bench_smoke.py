@@ -15,17 +15,21 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def run_bench(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "bench", *args, "--quiet"], cwd=ROOT, capture_output=True,
-                          text=True, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "bench", *args, "--quiet"], cwd=ROOT, capture_output=True, text=True, timeout=300
+    )
 
 
-@pytest.mark.parametrize("name, size, baseline, nbpack", [
-    ("build", "1000", "pyarrow_zip", "nbpack_table"),
-    ("load", "1000", "pyarrow_read", "nbpack_runtime"),
-    ("clone", "1MB", "backend_shallow", "endpoint_shallow"),
-    ("download", "1MB", "boto3_get_object", "service_get"),
-    ("ingest", "1MB", "boto3_put_object_x20", "service_post_x20"),
-])
+@pytest.mark.parametrize(
+    "name, size, baseline, nbpack",
+    [
+        ("build", "1000", "pyarrow_zip", "nbpack_table"),
+        ("load", "1000", "pyarrow_read", "nbpack_runtime"),
+        ("clone", "1MB", "backend_shallow", "endpoint_shallow"),
+        ("download", "1MB", "boto3_get_object", "service_get"),
+        ("ingest", "1MB", "boto3_put_object_x20", "service_post_x20"),
+    ],
+)
 def test_bench_prints_a_ratio(name, size, baseline, nbpack):
     proc = run_bench(name, "--size", size, "--repeats", "1")
     assert proc.returncode == 0, proc.stderr
@@ -35,8 +39,10 @@ def test_bench_prints_a_ratio(name, size, baseline, nbpack):
     assert re.search(r"\s(yes|NO)(\s|$)", line), line
 
 
-@pytest.mark.skipif(not os.environ.get("NBPACK_BENCH_HUB"),
-                    reason="starts JupyterHub + Chromium (~75 s on 2 shared cores): set NBPACK_BENCH_HUB=1")
+@pytest.mark.skipif(
+    not os.environ.get("NBPACK_BENCH_HUB"),
+    reason="starts JupyterHub + Chromium (~75 s on 2 shared cores): set NBPACK_BENCH_HUB=1",
+)
 def test_bench_launch_prints_a_ratio():
     proc = run_bench("launch", "--size", "1", "--repeats", "1")
     assert proc.returncode == 0, proc.stderr

@@ -26,9 +26,10 @@ def _spec(tmp_path: Path, notebook: bytes | Path | None = None) -> BuildSpec:
     return BuildSpec(
         title="Reproducible",
         catalogs=[CatalogInput("csv", inputs["csv"], columns=UNITS), CatalogInput("esap", inputs["esap"])],
-        files=[{"name": "spec", "uri": "https://example.org/a.fits", "size": 10,
-                "checksums": {"adler32": "0A1B2C3D"}},
-               {"name": "did", "uri": "rucio:lofar:L123_SB001.MS.tar"}],
+        files=[
+            {"name": "spec", "uri": "https://example.org/a.fits", "size": 10, "checksums": {"adler32": "0A1B2C3D"}},
+            {"name": "did", "uri": "rucio:lofar:L123_SB001.MS.tar"},
+        ],
         notebook=notebook,
         notebook_name="analysis.ipynb",
         requirements=["astropy>=6"],
@@ -64,8 +65,9 @@ def test_same_inputs_give_same_bytes_and_id(tmp_path: Path, monkeypatch: pytest.
     assert build_bundle(other, tmp_path / "c.zip")["id"] != m1["id"]
 
 
-def test_rebuilding_from_a_built_notebook_never_duplicates_cells(tmp_path: Path,
-                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+def test_rebuilding_from_a_built_notebook_never_duplicates_cells(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("SOURCE_DATE_EPOCH", EPOCH)
     m1 = build_bundle(_spec(tmp_path), tmp_path / "a.zip")
     _, nb_bytes = _built_notebook(tmp_path / "a.zip")
@@ -116,11 +118,15 @@ def test_manifest_is_schema_valid_and_returns_keep_the_id(tmp_path: Path) -> Non
         runtime = sorted(n for n in bf.zf.namelist() if n.startswith("nbpack_runtime/"))
         assert runtime == [f"nbpack_runtime/{p.name}" for p in sorted(RUNTIME_DIR.glob("*.py"))]
         for member in runtime:
-            assert "nbpack" not in [line.split()[1] for line in bf.read(member).decode().splitlines()
-                                    if line.startswith("import ")], member
+            assert "nbpack" not in [
+                line.split()[1] for line in bf.read(member).decode().splitlines() if line.startswith("import ")
+            ], member
     stored = tmp_path / "stored.zip"
-    returns = {"endpoint": "https://nbpack.example.org/api/v1/returns/x", "token": "t" * 20,
-               "expires": "2030-01-01T00:00:00Z"}
+    returns = {
+        "endpoint": "https://nbpack.example.org/api/v1/returns/x",
+        "token": "t" * 20,
+        "expires": "2030-01-01T00:00:00Z",
+    }
     m2 = with_returns(bundle, stored, returns)
     with open_bundle(stored) as bf:
         assert bf.id == manifest["id"] == m2["id"]
@@ -166,17 +172,23 @@ def _no_output(folder: Path) -> None:
     assert sorted(p.name for p in folder.iterdir()) == [], "a failed build left files behind"
 
 
-@pytest.mark.parametrize(("change", "error", "message"), [
-    ({"catalogs": "garbage"}, InvalidTable, "bad.parquet"),
-    ({"files": [{"name": "f", "uri": "https://x.org/f", "checksums": {"md5": "xyz"}}]}, InvalidInput,
-     "md5 checksum must be 32 hex digits"),
-    ({"files": [{"name": "f", "uri": "ftp://x.org/f"}]}, InvalidInput, "unsupported file URI"),
-    ({"notebook": b'{"cells": 3}'}, InvalidNotebook, "not a"),
-    ({"notebook": b"not json at all"}, InvalidNotebook, "is not a notebook"),
-    ({"origin": {"api_key": "s3cret"}}, InvalidInput, "credential"),
-], ids=["unreadable-table", "checksum-syntax", "uri-scheme", "notebook-shape", "notebook-json", "secret-origin"])
-def test_bad_inputs_raise_one_line_and_leave_no_output(tmp_path: Path, change: dict, error: type,
-                                                      message: str) -> None:
+@pytest.mark.parametrize(
+    ("change", "error", "message"),
+    [
+        ({"catalogs": "garbage"}, InvalidTable, "bad.parquet"),
+        (
+            {"files": [{"name": "f", "uri": "https://x.org/f", "checksums": {"md5": "xyz"}}]},
+            InvalidInput,
+            "md5 checksum must be 32 hex digits",
+        ),
+        ({"files": [{"name": "f", "uri": "ftp://x.org/f"}]}, InvalidInput, "unsupported file URI"),
+        ({"notebook": b'{"cells": 3}'}, InvalidNotebook, "not a"),
+        ({"notebook": b"not json at all"}, InvalidNotebook, "is not a notebook"),
+        ({"origin": {"api_key": "s3cret"}}, InvalidInput, "credential"),
+    ],
+    ids=["unreadable-table", "checksum-syntax", "uri-scheme", "notebook-shape", "notebook-json", "secret-origin"],
+)
+def test_bad_inputs_raise_one_line_and_leave_no_output(tmp_path: Path, change: dict, error: type, message: str) -> None:
     spec = BuildSpec(title="Bad", catalogs=[CatalogInput("t", reference_table())])
     if change.get("catalogs"):
         bad = tmp_path / "bad.parquet"

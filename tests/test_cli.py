@@ -28,8 +28,19 @@ def inputs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     paths["notebook"] = folder / "my_analysis.ipynb"
     paths["notebook"].write_bytes(template_notebook("print(len(catalogs))", parameters="radius = 1.0"))
     paths["refs"] = folder / "refs.json"
-    paths["refs"].write_text(json.dumps([{"name": "img", "uri": "https://example.org/img.fits", "size": 2880,
-                                          "checksums": {"md5": "0" * 32}, "site": "SURF"}]))
+    paths["refs"].write_text(
+        json.dumps(
+            [
+                {
+                    "name": "img",
+                    "uri": "https://example.org/img.fits",
+                    "size": 2880,
+                    "checksums": {"md5": "0" * 32},
+                    "site": "SURF",
+                }
+            ]
+        )
+    )
     return paths
 
 
@@ -37,11 +48,32 @@ def inputs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 def bundle(inputs: dict[str, Path], tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A bundle built through the CLI with every option of the documented interface."""
     out = tmp_path_factory.mktemp("cli-bundle") / "b.zip"
-    result = CliRunner().invoke(cli, [
-        "build", "-o", str(out), "--title", "CLI bundle", "--catalog", f"sources={inputs['csv']}",
-        "--catalog", f"page={inputs['esap']}", "--file", "ms=rucio:lofar:L1_SB0.MS.tar",
-        "--file", "spec=https://example.org/spec.fits", "--files", str(inputs["refs"]),
-        "--notebook", str(inputs["notebook"]), "--require", "astropy>=6", "--require", "numpy"])
+    result = CliRunner().invoke(
+        cli,
+        [
+            "build",
+            "-o",
+            str(out),
+            "--title",
+            "CLI bundle",
+            "--catalog",
+            f"sources={inputs['csv']}",
+            "--catalog",
+            f"page={inputs['esap']}",
+            "--file",
+            "ms=rucio:lofar:L1_SB0.MS.tar",
+            "--file",
+            "spec=https://example.org/spec.fits",
+            "--files",
+            str(inputs["refs"]),
+            "--notebook",
+            str(inputs["notebook"]),
+            "--require",
+            "astropy>=6",
+            "--require",
+            "numpy",
+        ],
+    )
     assert result.exit_code == 0, result.output
     assert result.output.startswith(f"{out}: bundle b-") and "2 catalog(s), 3 file reference(s)" in result.output
     return out
@@ -69,7 +101,10 @@ def test_build_validate_inspect(bundle: Path, capsys: pytest.CaptureFixture[str]
     ra = {c["name"]: c for c in manifest["catalogs"][0]["columns"]}["ra"]
     assert ra["unit"] == "deg" and ra["ucd"] == "pos.eq.ra"
     assert {f["name"]: f["uri"] for f in manifest["files"]} == {
-        "ms": "lofar:L1_SB0.MS.tar", "spec": "https://example.org/spec.fits", "img": "https://example.org/img.fits"}
+        "ms": "lofar:L1_SB0.MS.tar",
+        "spec": "https://example.org/spec.fits",
+        "img": "https://example.org/img.fits",
+    }
     assert manifest["payload"]["notebook"] == "my_analysis.ipynb"
     assert manifest["payload"]["requirements"] == ["astropy>=6", "numpy"]
     main(["inspect", str(bundle)])
@@ -81,8 +116,19 @@ def test_build_validate_inspect(bundle: Path, capsys: pytest.CaptureFixture[str]
 
 def test_title_defaults_from_the_notebook(inputs: dict[str, Path], tmp_path: Path) -> None:
     out = tmp_path / "b.zip"
-    result = CliRunner().invoke(cli, ["build", "-o", str(out), "--catalog", f"t={inputs['parquet']}",
-                                      "--notebook", str(inputs["notebook"]), "--json"])
+    result = CliRunner().invoke(
+        cli,
+        [
+            "build",
+            "-o",
+            str(out),
+            "--catalog",
+            f"t={inputs['parquet']}",
+            "--notebook",
+            str(inputs["notebook"]),
+            "--json",
+        ],
+    )
     assert result.exit_code == 0, result.output
     assert json.loads(result.output)["title"] == "my analysis"
 
@@ -102,28 +148,48 @@ def _esap_unknown_type(folder: Path) -> Path:
     return path
 
 
-@pytest.mark.parametrize(("make", "extra", "message"), [
-    (lambda d: (d / "bad.csv").write_text("a,b\n1,2\n3\n") and d / "bad.csv", [], "bad.csv"),
-    (lambda d: (d / "bad.parquet").write_bytes(b"PAR1 junk PAR1") and d / "bad.parquet", [], "bad.parquet"),
-    (_struct_parquet, [], "column 'p' holds nested values"),
-    (_esap_unknown_type, [], "quaternion"),
-    (lambda d: d / "missing.csv", [], "missing.csv: no such file"),
-    (None, ["--file", "x=https://example.org/x", "--files", "REFS"], "md5 checksum must be 32 hex digits"),
-    (None, ["--notebook", "NB"], "is not a"),
-    (None, ["--notebook", "MISSING_NB"], "no such file"),
-    (None, ["--file", "nouri"], "expected NAME=URI"),
-], ids=["ragged-csv", "bad-parquet", "nested-column", "unknown-esap-type", "missing-table", "checksum-syntax",
-        "bad-notebook", "missing-notebook", "file-syntax"])
-def test_build_failures_are_one_line_and_leave_nothing(make, extra: list[str], message: str, tmp_path: Path,  # noqa: ANN001
-                                                       inputs: dict[str, Path],
-                                                       capsys: pytest.CaptureFixture[str]) -> None:
+@pytest.mark.parametrize(
+    ("make", "extra", "message"),
+    [
+        (lambda d: (d / "bad.csv").write_text("a,b\n1,2\n3\n") and d / "bad.csv", [], "bad.csv"),
+        (lambda d: (d / "bad.parquet").write_bytes(b"PAR1 junk PAR1") and d / "bad.parquet", [], "bad.parquet"),
+        (_struct_parquet, [], "column 'p' holds nested values"),
+        (_esap_unknown_type, [], "quaternion"),
+        (lambda d: d / "missing.csv", [], "missing.csv: no such file"),
+        (None, ["--file", "x=https://example.org/x", "--files", "REFS"], "md5 checksum must be 32 hex digits"),
+        (None, ["--notebook", "NB"], "is not a"),
+        (None, ["--notebook", "MISSING_NB"], "no such file"),
+        (None, ["--file", "nouri"], "expected NAME=URI"),
+    ],
+    ids=[
+        "ragged-csv",
+        "bad-parquet",
+        "nested-column",
+        "unknown-esap-type",
+        "missing-table",
+        "checksum-syntax",
+        "bad-notebook",
+        "missing-notebook",
+        "file-syntax",
+    ],
+)
+def test_build_failures_are_one_line_and_leave_nothing(
+    make,
+    extra: list[str],
+    message: str,
+    tmp_path: Path,  # noqa: ANN001
+    inputs: dict[str, Path],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     src = tmp_path / "src"
     src.mkdir()
     (src / "refs.json").write_text(json.dumps([{"name": "r", "uri": "https://e.org/r", "checksums": {"md5": "xyz"}}]))
     (src / "nb.ipynb").write_text(json.dumps({"cells": [{"cell_type": "code"}], "nbformat": 4}))
     table = make(src) if make else inputs["csv"]
-    extra = [{"REFS": str(src / "refs.json"), "NB": str(src / "nb.ipynb"),
-              "MISSING_NB": str(src / "gone.ipynb")}.get(a, a) for a in extra]
+    extra = [
+        {"REFS": str(src / "refs.json"), "NB": str(src / "nb.ipynb"), "MISSING_NB": str(src / "gone.ipynb")}.get(a, a)
+        for a in extra
+    ]
     out = tmp_path / "out"
     out.mkdir()
     line = _fail(["build", "-o", str(out / "b.zip"), "--catalog", f"t={table}", *extra], capsys)
@@ -131,8 +197,9 @@ def test_build_failures_are_one_line_and_leave_nothing(make, extra: list[str], m
     assert list(out.iterdir()) == []
 
 
-def test_tampered_and_unsafe_zips_fail_validation(bundle: Path, tmp_path: Path,
-                                                  capsys: pytest.CaptureFixture[str]) -> None:
+def test_tampered_and_unsafe_zips_fail_validation(
+    bundle: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     with zipfile.ZipFile(bundle) as zf:
         data = bytearray(zf.read("catalogs/sources.parquet"))
     data[100] ^= 0x01
@@ -150,16 +217,18 @@ def test_tampered_and_unsafe_zips_fail_validation(bundle: Path, tmp_path: Path,
     assert "not a readable zip" in _fail(["validate", str(tmp_path / "notzip.zip")], capsys)
 
     # The installed script behaves the same: non-zero exit, one line on stderr, no traceback.
-    proc = subprocess.run([str(REPO / ".venv" / "bin" / "nbpack"), "validate", str(tampered)],
-                          capture_output=True, text=True, timeout=60)
+    proc = subprocess.run(
+        [str(REPO / ".venv" / "bin" / "nbpack"), "validate", str(tampered)], capture_output=True, text=True, timeout=60
+    )
     assert proc.returncode == 1
     assert proc.stderr.strip().splitlines() == [
-        f"nbpack: error: {tampered}: invalid bundle: catalogs/sources.parquet: sha256 does not match the manifest"]
+        f"nbpack: error: {tampered}: invalid bundle: catalogs/sources.parquet: sha256 does not match the manifest"
+    ]
 
 
-def test_open_unpacks_into_a_stable_folder_and_keeps_edits(bundle: Path, tmp_path: Path,
-                                                           monkeypatch: pytest.MonkeyPatch,
-                                                           capsys: pytest.CaptureFixture[str]) -> None:
+def test_open_unpacks_into_a_stable_folder_and_keeps_edits(
+    bundle: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     monkeypatch.chdir(tmp_path)
     main(["open", str(bundle), "--no-lab"])
     first = capsys.readouterr().out

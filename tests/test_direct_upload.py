@@ -33,7 +33,9 @@ KEY = secrets.token_urlsafe(16)
 MIB = 1 << 20
 BIG = 5 * MIB
 
-RUN = RUNTIME_PREAMBLE + """\
+RUN = (
+    RUNTIME_PREAMBLE
+    + """\
 folder, seed, upload = sys.argv[1], int(sys.argv[2]), sys.argv[3] == "1"
 shutil.rmtree(folder + "/outputs", ignore_errors=True)
 rt = load_runtime(folder)
@@ -43,6 +45,8 @@ rt.save_output(b"small output\\n", "small.txt")
 rt.save_value("seed", seed)
 print("PATH " + str(rt.finish(upload=upload)), flush=True)
 """.replace("BIG", str(BIG))
+)
+
 
 def _sha(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
@@ -52,8 +56,9 @@ def _big_bytes(seed: int) -> bytes:
     return random.Random(seed).randbytes(BIG)
 
 
-def _call(url: str, *, data: bytes | None = None, headers: dict[str, str] | None = None,
-          method: str | None = None) -> tuple[int, bytes]:
+def _call(
+    url: str, *, data: bytes | None = None, headers: dict[str, str] | None = None, method: str | None = None
+) -> tuple[int, bytes]:
     """One HTTP request: (status, body), 4xx/5xx included."""
     req = urllib.request.Request(url, data=data, method=method, headers=headers or {})
     try:
@@ -73,19 +78,34 @@ class Setup:
 
     def run(self, seed: int, out: Path, *, upload: bool) -> tuple[Path, str]:
         """The runtime's finish() in a child process; (return zip, its stdout)."""
-        env = {**os.environ, "NBPACK_NOTEBOOK": str(self.folder / self.manifest["payload"]["notebook"]),
-               "NBPACK_RETURN_PATH": str(out), "NBPACK_RETRY_DELAY": "0.05", "NBPACK_UPLOAD_ATTEMPTS": "2"}
+        env = {
+            **os.environ,
+            "NBPACK_NOTEBOOK": str(self.folder / self.manifest["payload"]["notebook"]),
+            "NBPACK_RETURN_PATH": str(out),
+            "NBPACK_RETRY_DELAY": "0.05",
+            "NBPACK_UPLOAD_ATTEMPTS": "2",
+        }
         env.pop("NBPACK_NO_UPLOAD", None)
-        res = subprocess.run([sys.executable, "-c", RUN, str(self.folder), str(seed), "1" if upload else "0"],
-                             env=env, capture_output=True, text=True, timeout=120)
+        res = subprocess.run(
+            [sys.executable, "-c", RUN, str(self.folder), str(seed), "1" if upload else "0"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
         assert res.returncode == 0, res.stderr[-2000:]
         return out, res.stdout
 
     def upload(self, path: Path) -> tuple[dict, str]:
         """The runtime's upload() of a kept return zip; (answer, stdout)."""
         env = {**os.environ, "NBPACK_RETRY_DELAY": "0.05", "NBPACK_UPLOAD_ATTEMPTS": "2"}
-        res = subprocess.run([sys.executable, "-c", UPLOAD_SCRIPT, str(self.folder), str(path)], env=env,
-                             capture_output=True, text=True, timeout=120)
+        res = subprocess.run(
+            [sys.executable, "-c", UPLOAD_SCRIPT, str(self.folder), str(path)],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
         assert res.returncode == 0, res.stderr[-2000:]
         line = next(x for x in res.stdout.splitlines() if x.startswith("ANSWER "))
         return json.loads(line[7:]), res.stdout
@@ -96,23 +116,29 @@ class Setup:
         return [r["id"] for r in json.loads(body)["returns"]]
 
     def file(self, rid: str, name: str) -> tuple[int, bytes]:
-        return _call(f"{self.svc.url}/api/v1/bundles/{self.bid}/returns/{rid}/files/{name}",
-                     headers={"X-API-Key": KEY})
+        return _call(f"{self.svc.url}/api/v1/bundles/{self.bid}/returns/{rid}/files/{name}", headers={"X-API-Key": KEY})
 
     def ask_blob(self, sha256: str, size: int) -> tuple[int, dict]:
         """POST /returns/blobs with the return token; the answer, checked against openapi.yaml."""
         returns = self.manifest["returns"]
         url = f"{returns['endpoint']}/blobs"
-        status, body = _call(url, method="POST", data=json.dumps({"sha256": sha256, "bytes": size}).encode(),
-                             headers={"Authorization": f"Bearer {returns['token']}",
-                                      "Content-Type": "application/json"})
+        status, body = _call(
+            url,
+            method="POST",
+            data=json.dumps({"sha256": sha256, "bytes": size}).encode(),
+            headers={"Authorization": f"Bearer {returns['token']}", "Content-Type": "application/json"},
+        )
         return status, check("POST", urlsplit(url).path, status, "application/json", body)
 
     def post(self, data: bytes) -> tuple[int, dict]:
         """POST a return zip with the return token; the answer, checked against openapi.yaml."""
         returns = self.manifest["returns"]
-        status, body = _call(returns["endpoint"], data=data, method="POST", headers={
-            "Authorization": f"Bearer {returns['token']}", "Content-Type": "application/zip"})
+        status, body = _call(
+            returns["endpoint"],
+            data=data,
+            method="POST",
+            headers={"Authorization": f"Bearer {returns['token']}", "Content-Type": "application/zip"},
+        )
         return status, check("POST", urlsplit(returns["endpoint"]).path, status, "application/json", body)
 
 
@@ -122,16 +148,21 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> Path:
     csv = work / "sources.csv"
     csv.write_text("id,flux\n1,1.5\n")
     path = work / "bundle.zip"
-    build_bundle(BuildSpec(title="Direct upload", catalogs=[CatalogInput("sources", csv)],
-                           notebook=template_notebook("x = 1")), path)
+    build_bundle(
+        BuildSpec(title="Direct upload", catalogs=[CatalogInput("sources", csv)], notebook=template_notebook("x = 1")),
+        path,
+    )
     return path
 
 
-def _setup(start_service, built: Path, tmp_path: Path, storage: str, endpoint: str | None,
-           **extra: str) -> Setup:
+def _setup(start_service, built: Path, tmp_path: Path, storage: str, endpoint: str | None, **extra: str) -> Setup:
     svc = start_service(service_env(storage, KEY, cache_dir=str(tmp_path / "cache"), **extra))
-    status, body = _call(f"{svc.url}/api/v1/bundles", data=built.read_bytes(), method="POST",
-                         headers={"X-API-Key": KEY, "Content-Type": "application/zip"})
+    status, body = _call(
+        f"{svc.url}/api/v1/bundles",
+        data=built.read_bytes(),
+        method="POST",
+        headers={"X-API-Key": KEY, "Content-Type": "application/zip"},
+    )
     assert status == 201, body
     created = json.loads(body)
     status, data = _call(created["links"]["download"])
@@ -164,8 +195,9 @@ def _rid(path: Path) -> str:
         return json.loads(zf.read("nbpack-return.json"))["id"]
 
 
-def test_large_output_goes_through_a_presigned_url(s3_env, s3_bucket: str, start_service, built: Path,
-                                                   tmp_path: Path) -> None:
+def test_large_output_goes_through_a_presigned_url(
+    s3_env, s3_bucket: str, start_service, built: Path, tmp_path: Path
+) -> None:
     storage = f"s3://{s3_bucket}/nbpack"
     st = _setup(start_service, built, tmp_path, storage, s3_env.endpoint, direct_upload_threshold=str(MIB))
     assert st.manifest["returns"]["direct_threshold"] == MIB
@@ -213,14 +245,18 @@ def test_large_output_goes_through_a_presigned_url(s3_env, s3_bucket: str, start
     # A bad request and a foreign token are refused.
     status, answer = st.ask_blob("XYZ", 10)
     assert status == 400 and answer["error"] == "invalid_input"
-    status, body = _call(f"{st.manifest['returns']['endpoint']}/blobs", method="POST",
-                         data=json.dumps({"sha256": big_sha, "bytes": BIG}).encode(),
-                         headers={"Authorization": "Bearer nope"})
+    status, body = _call(
+        f"{st.manifest['returns']['endpoint']}/blobs",
+        method="POST",
+        data=json.dumps({"sha256": big_sha, "bytes": BIG}).encode(),
+        headers={"Authorization": "Bearer nope"},
+    )
     assert status == 403
 
 
-def test_tampered_or_missing_blob_is_refused(s3_env, s3_bucket: str, start_service, built: Path,
-                                             tmp_path: Path) -> None:
+def test_tampered_or_missing_blob_is_refused(
+    s3_env, s3_bucket: str, start_service, built: Path, tmp_path: Path
+) -> None:
     storage = f"s3://{s3_bucket}/nbpack"
     st = _setup(start_service, built, tmp_path, storage, s3_env.endpoint, direct_upload_threshold=str(MIB))
     full, _ = st.run(2, tmp_path / "r2.zip", upload=False)

@@ -25,22 +25,43 @@ def stored(data: dict) -> dict:
 
 def apertif(name: str, subtype: str = "continuumMF") -> dict:
     # keys as esap-api-gateway's alta connector builds them (run_query)
-    return {"archive": "apertif", "record": {
-        "dataset": "apertif-imaging-processeddata", "collection": "imaging", "level": 2, "name": name,
-        "PID": f"190809042_AP_B034_{name}", "dataProductType": "image", "dataProductSubType": subtype,
-        "generatedByActivity": "190809042_AP_B034", "datasetID": "190809042",
-        "ra": 342.16, "dec": 33.94, "fov": 1.0, "release": "APERTIF_DR1_Imaging",
-        "thumbnail": "https://alta.astron.nl/alta-static/media/190809042_AP_B034/thumb.png",
-        "storageRef": f"cold:190809042_AP_B034/{name}",
-        "url": f"{ALTA_WEBDAV}APERTIF_DR1_Imaging/cold:190809042_AP_B034/{name}",
-    }}
+    return {
+        "archive": "apertif",
+        "record": {
+            "dataset": "apertif-imaging-processeddata",
+            "collection": "imaging",
+            "level": 2,
+            "name": name,
+            "PID": f"190809042_AP_B034_{name}",
+            "dataProductType": "image",
+            "dataProductSubType": subtype,
+            "generatedByActivity": "190809042_AP_B034",
+            "datasetID": "190809042",
+            "ra": 342.16,
+            "dec": 33.94,
+            "fov": 1.0,
+            "release": "APERTIF_DR1_Imaging",
+            "thumbnail": "https://alta.astron.nl/alta-static/media/190809042_AP_B034/thumb.png",
+            "storageRef": f"cold:190809042_AP_B034/{name}",
+            "url": f"{ALTA_WEBDAV}APERTIF_DR1_Imaging/cold:190809042_AP_B034/{name}",
+        },
+    }
 
 
 def rucio(name: str, **extra: object) -> dict:
     # keys as esap-api-gateway's rucio connector builds them, plus checksums/RSE a replica listing adds
-    return {"archive": "rucio", "record": {
-        "name": name, "parent": "LOFAR_ASTRON_GRANGE:L123456", "level": 0, "bytes": 1048576,
-        "scope": "LOFAR_ASTRON_GRANGE", "type": "FILE", **extra}}
+    return {
+        "archive": "rucio",
+        "record": {
+            "name": name,
+            "parent": "LOFAR_ASTRON_GRANGE:L123456",
+            "level": 0,
+            "bytes": 1048576,
+            "scope": "LOFAR_ASTRON_GRANGE",
+            "type": "FILE",
+            **extra,
+        },
+    }
 
 
 OBSCORE_FIELDS = [
@@ -55,35 +76,58 @@ OBSCORE_FIELDS = [
 
 def ivoa(archive: str, obs: str, ra: str, level: str) -> dict:
     url = f"https://vo.astron.nl/getproduct/LoTSS-DR2/{obs}.fits"
-    return {"archive": archive, "record": {
-        "dataset": "ivoa.obscore", "query": "SELECT TOP 10 * FROM ivoa.obscore",
-        "fields": OBSCORE_FIELDS, "result": f"{obs},{ra},54.1,1200.5,{level},{url}",
-        "title": obs, "thumbnail": "", "url": url}}
+    return {
+        "archive": archive,
+        "record": {
+            "dataset": "ivoa.obscore",
+            "query": "SELECT TOP 10 * FROM ivoa.obscore",
+            "fields": OBSCORE_FIELDS,
+            "result": f"{obs},{ra},54.1,1200.5,{level},{url}",
+            "title": obs,
+            "thumbnail": "",
+            "url": url,
+        },
+    }
 
 
 def test_archives_group_into_typed_catalogs_and_files() -> None:
     basket = [
         stored(apertif("image_mf_02.fits")),
         stored(apertif("HI_image_cube1.fits", "imageCube")),
-        stored(rucio("L123456_SB000.MS.tar", adler32="0a1b2c3d", md5="0123456789ABCDEF0123456789abcdef",
-                     rse="SARA-DCACHE")),
+        stored(
+            rucio("L123456_SB000.MS.tar", adler32="0a1b2c3d", md5="0123456789ABCDEF0123456789abcdef", rse="SARA-DCACHE")
+        ),
         stored(rucio("L123456_SB001.MS.tar", adler32="1b2c3d")),
         stored(ivoa("vo_reg", "P001+40", "10.25", "2")),
         stored(ivoa("vo_reg", "P002+41", "11.5", "3")),
-        stored({"archive": "astron_vo", "record": {"name": "LoTSS P003", "ra": 12.0, "dec": 40.0,
-                                                   "extra": {"beam": [5, 6]}}}),
-        stored({"archive": "zooniverse", "catalog": "project", "project_id": "10996",
-                "category": "classifications"}),
-        stored({"archive": "zooniverse", "catalog": "workflow", "workflow_id": 1234,
-                "project_id": "10996", "category": "subjects"}),
+        stored(
+            {
+                "archive": "astron_vo",
+                "record": {"name": "LoTSS P003", "ra": 12.0, "dec": 40.0, "extra": {"beam": [5, 6]}},
+            }
+        ),
+        stored({"archive": "zooniverse", "catalog": "project", "project_id": "10996", "category": "classifications"}),
+        stored(
+            {
+                "archive": "zooniverse",
+                "catalog": "workflow",
+                "workflow_id": 1234,
+                "project_id": "10996",
+                "category": "subjects",
+            }
+        ),
     ]
     inputs = basket_to_inputs(basket)
     assert inputs.skipped == []
     assert set(inputs.catalogs) == {
-        "apertif", "rucio", "vo_reg", "astron_vo",
-        "zooniverse_project_10996_classifications", "zooniverse_workflow_1234_subjects"}
-    assert inputs.origin["archives"] == {"apertif": 2, "astron_vo": 1, "rucio": 2, "vo_reg": 2,
-                                         "zooniverse": 2}
+        "apertif",
+        "rucio",
+        "vo_reg",
+        "astron_vo",
+        "zooniverse_project_10996_classifications",
+        "zooniverse_workflow_1234_subjects",
+    }
+    assert inputs.origin["archives"] == {"apertif": 2, "astron_vo": 1, "rucio": 2, "vo_reg": 2, "zooniverse": 2}
 
     ap = inputs.catalogs["apertif"]
     assert ap.num_rows == 2 and ap.schema.field("ra").type == pa.float64()
@@ -108,9 +152,13 @@ def test_archives_group_into_typed_catalogs_and_files() -> None:
         FILE_REF.validate(ref)
     assert len({f["name"] for f in inputs.files}) == len(inputs.files)
     did = by_uri["LOFAR_ASTRON_GRANGE:L123456_SB000.MS.tar"]
-    assert did == {"name": "L123456_SB000.MS.tar", "uri": "LOFAR_ASTRON_GRANGE:L123456_SB000.MS.tar",
-                   "size": 1048576, "site": "SARA-DCACHE",
-                   "checksums": {"adler32": "0a1b2c3d", "md5": "0123456789abcdef0123456789abcdef"}}
+    assert did == {
+        "name": "L123456_SB000.MS.tar",
+        "uri": "LOFAR_ASTRON_GRANGE:L123456_SB000.MS.tar",
+        "size": 1048576,
+        "site": "SARA-DCACHE",
+        "checksums": {"adler32": "0a1b2c3d", "md5": "0123456789abcdef0123456789abcdef"},
+    }
     assert by_uri["LOFAR_ASTRON_GRANGE:L123456_SB001.MS.tar"]["checksums"] == {"adler32": "001b2c3d"}
     webdav = by_uri[f"{ALTA_WEBDAV}APERTIF_DR1_Imaging/cold:190809042_AP_B034/image_mf_02.fits"]
     assert webdav["name"] == "image_mf_02.fits" and webdav["media_type"] == "application/fits"
@@ -122,9 +170,11 @@ def test_archives_group_into_typed_catalogs_and_files() -> None:
 
 def test_user_profile_shapes_and_single_quoted_item_data() -> None:
     zoo = "{'archive': 'zooniverse', 'catalog': 'project', 'project_id': '42', 'category': 'subjects'}"
-    page = {"count": 1, "next": None, "results": [
-        {"user_name": "astro", "shopping_cart": [{"id": 1, "item_data": zoo},
-                                                 stored(rucio("a.fits"))]}]}
+    page = {
+        "count": 1,
+        "next": None,
+        "results": [{"user_name": "astro", "shopping_cart": [{"id": 1, "item_data": zoo}, stored(rucio("a.fits"))]}],
+    }
     assert len(basket_items(page)) == 2
     assert len(basket_items(page["results"][0])) == 2
     inputs = basket_to_inputs(page)
@@ -148,8 +198,7 @@ def test_garbled_items_are_skipped_with_reasons() -> None:
         stored({"archive": "zooniverse", "catalog": "project", "category": "subjects"}),
         stored({"archive": "rucio", "record": {"bytes": 10}}),
         stored(rucio("c.fits", md5="not-hex")),
-        stored({"archive": "vo_reg", "record": {
-            "fields": [{"name": "a", "datatype": "int"}], "result": "twelve"}}),
+        stored({"archive": "vo_reg", "record": {"fields": [{"name": "a", "datatype": "int"}], "result": "twelve"}}),
     ]
     good = stored(apertif("image_mf_02.fits"))
     inputs = basket_to_inputs([*bad, good])
@@ -171,11 +220,19 @@ def test_garbled_items_are_skipped_with_reasons() -> None:
 
 
 def test_query_page_records_use_the_catalog_page_reader() -> None:
-    page = {"description": "ASTRON VO", "version": "1", "requested_page": 1, "requested_page_size": 50,
-            "count": 2, "pages": 1, "query": "https://vo.astron.nl/tap?QUERY=...",
-            "results": [
-                {"name": "obs a", "ra": 1.5, "url": "https://vo.astron.nl/getproduct/a.fits"},
-                {"name": "obs a", "ra": 2.5, "url": "https://vo.astron.nl/getproduct/b.fits"}]}
+    page = {
+        "description": "ASTRON VO",
+        "version": "1",
+        "requested_page": 1,
+        "requested_page_size": 50,
+        "count": 2,
+        "pages": 1,
+        "query": "https://vo.astron.nl/tap?QUERY=...",
+        "results": [
+            {"name": "obs a", "ra": 1.5, "url": "https://vo.astron.nl/getproduct/a.fits"},
+            {"name": "obs a", "ra": 2.5, "url": "https://vo.astron.nl/getproduct/b.fits"},
+        ],
+    }
     inputs = basket_to_inputs([stored({"archive": "astron_vo", "record": page})])
     assert inputs.skipped == []
     table = inputs.catalogs["astron_vo"]

@@ -55,11 +55,15 @@ class Receiver:
                 body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
                 status = receiver.statuses.pop(0) if receiver.statuses else 200
                 with receiver.arrived:
-                    receiver.deliveries.append({
-                        "status": status, "body": body, "event": self.headers.get("X-Nbpack-Event"),
-                        "delivery": self.headers.get("X-Nbpack-Delivery"),
-                        "verified": verify_nbpack(WEBHOOK_SECRET, body, self.headers.get("X-Nbpack-Signature", "")),
-                    })
+                    receiver.deliveries.append(
+                        {
+                            "status": status,
+                            "body": body,
+                            "event": self.headers.get("X-Nbpack-Event"),
+                            "delivery": self.headers.get("X-Nbpack-Delivery"),
+                            "verified": verify_nbpack(WEBHOOK_SECRET, body, self.headers.get("X-Nbpack-Signature", "")),
+                        }
+                    )
                     receiver.arrived.notify_all()
                 self.send_response(status)
                 self.send_header("Content-Length", "0")
@@ -146,55 +150,94 @@ WEBDAV = "https://webdav.grid.surfsara.nl:2880/pnfs/grid.sara.nl/data/apertif/di
 
 
 def _apertif(name: str) -> dict:
-    return {"archive": "apertif", "record": {
-        "name": name, "PID": f"190809042_AP_B034_{name}", "dataProductType": "image",
-        "dataProductSubType": "continuumMF", "ra": 342.16, "dec": 33.94, "fov": 1.0,
-        "release": "APERTIF_DR1_Imaging", "thumbnail": "https://alta.astron.nl/thumb.png",
-        "storageRef": f"cold:190809042_AP_B034/{name}", "url": f"{WEBDAV}{name}"}}
+    return {
+        "archive": "apertif",
+        "record": {
+            "name": name,
+            "PID": f"190809042_AP_B034_{name}",
+            "dataProductType": "image",
+            "dataProductSubType": "continuumMF",
+            "ra": 342.16,
+            "dec": 33.94,
+            "fov": 1.0,
+            "release": "APERTIF_DR1_Imaging",
+            "thumbnail": "https://alta.astron.nl/thumb.png",
+            "storageRef": f"cold:190809042_AP_B034/{name}",
+            "url": f"{WEBDAV}{name}",
+        },
+    }
 
 
 def _rucio(name: str, **extra: object) -> dict:
-    return {"archive": "rucio", "record": {"name": name, "parent": "LOFAR:L1", "level": 0, "bytes": 1048576,
-                                          "scope": "LOFAR_ASTRON_GRANGE", "type": "FILE", **extra}}
+    return {
+        "archive": "rucio",
+        "record": {
+            "name": name,
+            "parent": "LOFAR:L1",
+            "level": 0,
+            "bytes": 1048576,
+            "scope": "LOFAR_ASTRON_GRANGE",
+            "type": "FILE",
+            **extra,
+        },
+    }
 
 
 def test_basket_becomes_catalogs_per_archive_file_refs_and_listed_skips(tmp_path: Path) -> None:
     client = _app(tmp_path).test_client()
-    basket = {"results": [{"user_name": "ada", "shopping_cart": [
-        _stored(_apertif("image_mf_02.fits")),
-        _stored(_apertif("image_mf_03.fits")),
-        _stored(_rucio("L1_SB000.MS.tar", adler32="0a1b2c3d", rse="SARA-DCACHE")),
-        _stored({"archive": "rucio", "record": {"bytes": 12}}),  # no DID: cannot be fetched
-        {"id": 9, "item_data": "{not json"},
-    ]}]}
+    basket = {
+        "results": [
+            {
+                "user_name": "ada",
+                "shopping_cart": [
+                    _stored(_apertif("image_mf_02.fits")),
+                    _stored(_apertif("image_mf_03.fits")),
+                    _stored(_rucio("L1_SB000.MS.tar", adler32="0a1b2c3d", rse="SARA-DCACHE")),
+                    _stored({"archive": "rucio", "record": {"bytes": 12}}),  # no DID: cannot be fetched
+                    {"id": 9, "item_data": "{not json"},
+                ],
+            }
+        ]
+    }
     manifest = _create(client, {"title": "From my basket", "basket": basket})
 
     catalogs = {c["name"]: c for c in manifest["catalogs"]}
     assert set(catalogs) == {"apertif", "rucio"}
     assert catalogs["apertif"]["rows"] == 2 and catalogs["rucio"]["rows"] == 1
     files = {f["uri"]: f for f in manifest["files"]}
-    assert set(files) == {f"{WEBDAV}image_mf_02.fits", f"{WEBDAV}image_mf_03.fits",
-                          "LOFAR_ASTRON_GRANGE:L1_SB000.MS.tar"}
+    assert set(files) == {
+        f"{WEBDAV}image_mf_02.fits",
+        f"{WEBDAV}image_mf_03.fits",
+        "LOFAR_ASTRON_GRANGE:L1_SB000.MS.tar",
+    }
     did = files["LOFAR_ASTRON_GRANGE:L1_SB000.MS.tar"]
     assert did["site"] == "SARA-DCACHE" and did["checksums"] == {"adler32": "0a1b2c3d"} and did["size"] == 1048576
     reasons = [s["reason"] for s in manifest["skipped"]]
     assert len(reasons) == 2, manifest["skipped"]
     assert any("scope" in r for r in reasons) and any("JSON" in r for r in reasons)
 
-    with zipfile.ZipFile(io.BytesIO(client.get(f"/api/v1/bundles/{manifest['id']}/download",
-                                               headers=HEADERS).get_data())) as zf:
+    with zipfile.ZipFile(
+        io.BytesIO(client.get(f"/api/v1/bundles/{manifest['id']}/download", headers=HEADERS).get_data())
+    ) as zf:
         table = pq.read_table(io.BytesIO(zf.read(catalogs["apertif"]["path"])))
     assert table.column("name").to_pylist() == ["image_mf_02.fits", "image_mf_03.fits"]
     assert table.schema.field("ra").type == pa.float64()
 
 
 def _ivoa_page(number: int, rows: list[str]) -> dict:
-    fields = [{"name": "obs_id", "datatype": "char", "ucd": "meta.id"},
-              {"name": "s_ra", "datatype": "double", "unit": "deg"},
-              {"name": "calib_level", "datatype": "short"}]
-    return {"requested_page": number, "pages": 2, "count": 3, "query": "SELECT TOP 3 * FROM ivoa.obscore",
-            "service": "https://vo.astron.nl/tap",
-            "results": [{"dataset": "ivoa.obscore", "fields": fields, "result": r} for r in rows]}
+    fields = [
+        {"name": "obs_id", "datatype": "char", "ucd": "meta.id"},
+        {"name": "s_ra", "datatype": "double", "unit": "deg"},
+        {"name": "calib_level", "datatype": "short"},
+    ]
+    return {
+        "requested_page": number,
+        "pages": 2,
+        "count": 3,
+        "query": "SELECT TOP 3 * FROM ivoa.obscore",
+        "service": "https://vo.astron.nl/tap",
+        "results": [{"dataset": "ivoa.obscore", "fields": fields, "result": r} for r in rows],
+    }
 
 
 def test_query_pages_become_one_typed_catalog_with_provenance(tmp_path: Path) -> None:
@@ -214,13 +257,16 @@ def test_query_pages_become_one_typed_catalog_with_provenance(tmp_path: Path) ->
 
 def test_facility_list_with_overlay_ranks_hubs_through_the_api(tmp_path: Path) -> None:
     overlay = tmp_path / "overlay.toml"
-    overlay.write_text('["SURF/ASTRON JupyterHub"]\nsites = ["SARA-DCACHE"]\npackages = ["astropy==6.0.1"]\n'
-                       '["CERN SWAN"]\nsites = ["CERN-EOS"]\n')
+    overlay.write_text(
+        '["SURF/ASTRON JupyterHub"]\nsites = ["SARA-DCACHE"]\npackages = ["astropy==6.0.1"]\n'
+        '["CERN SWAN"]\nsites = ["CERN-EOS"]\n'
+    )
     app = _app(tmp_path, esap_facilities_file=str(EXAMPLES / "esap_facilities.json"), hubs_file=str(overlay))
     client = app.test_client()
     basket = [_stored(_rucio(f"L1_SB00{i}.MS.tar", rse="SARA-DCACHE" if i < 3 else "CERN-EOS")) for i in range(4)]
-    bid = client.post("/api/v1/bundles", json={"basket": basket, "requirements": ["astropy>=6"]},
-                      headers=HEADERS).get_json()["id"]
+    bid = client.post(
+        "/api/v1/bundles", json={"basket": basket, "requirements": ["astropy>=6"]}, headers=HEADERS
+    ).get_json()["id"]
 
     resp = client.get(f"/api/v1/bundles/{bid}/hubs", headers=HEADERS)
     assert resp.status_code == 200
@@ -240,8 +286,9 @@ def test_facility_list_with_overlay_ranks_hubs_through_the_api(tmp_path: Path) -
 
 def test_launch_link_of_a_facility_named_with_a_slash(tmp_path: Path) -> None:
     client = _app(tmp_path, esap_facilities_file=str(EXAMPLES / "esap_facilities.json")).test_client()
-    bid = client.post("/api/v1/bundles", json={"catalogs": [{"name": "t", "rows": [{"a": 1}]}]},
-                      headers=HEADERS).get_json()["id"]
+    bid = client.post(
+        "/api/v1/bundles", json={"catalogs": [{"name": "t", "rows": [{"a": 1}]}]}, headers=HEADERS
+    ).get_json()["id"]
     links = client.get(f"/api/v1/bundles/{bid}/links", headers=HEADERS).get_json()["links"]
     surf = urlsplit(links["launch"]["SURF/ASTRON JupyterHub"])
     resp = client.get(f"{surf.path}?{surf.query}")
@@ -249,26 +296,39 @@ def test_launch_link_of_a_facility_named_with_a_slash(tmp_path: Path) -> None:
 
 
 @pytest.mark.rucio
-def test_basket_rucio_items_round_trip_through_a_real_rucio_server(tmp_path: Path, rucio: Rucio,
-                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+def test_basket_rucio_items_round_trip_through_a_real_rucio_server(
+    tmp_path: Path, rucio: Rucio, monkeypatch: pytest.MonkeyPatch
+) -> None:
     # Basket items naming DIDs the server holds: a file (with the checksum ESAP's replica listing gave) and a
     # dataset. The service makes the bundle; a real kernel runs it; the runtime fetches every file through Rucio.
     client = _app(tmp_path).test_client()
     file1 = next(f for f in rucio.registered["files"] if f["name"] == "file1.txt")
-    basket = [_stored(_rucio("file1.txt", scope="escape", bytes=file1["bytes"], adler32=file1["adler32"])),
-              _stored(_rucio("demo-dataset", scope="escape", type="DATASET"))]
-    manifest = _create(client, {"basket": basket, "notebook": _notebook(
-        "import hashlib, json\n"
-        "got = {}\n"
-        "for name in bundle.files:\n"
-        "    p = bundle.file(name)\n"
-        "    got[name] = {f.name: hashlib.sha256(f.read_bytes()).hexdigest()\n"
-        "                 for f in (sorted(p.iterdir()) if p.is_dir() else [p])}\n"
-        "nbpack_runtime.save_value('got', json.dumps(got, sort_keys=True))")})
+    basket = [
+        _stored(_rucio("file1.txt", scope="escape", bytes=file1["bytes"], adler32=file1["adler32"])),
+        _stored(_rucio("demo-dataset", scope="escape", type="DATASET")),
+    ]
+    manifest = _create(
+        client,
+        {
+            "basket": basket,
+            "notebook": _notebook(
+                "import hashlib, json\n"
+                "got = {}\n"
+                "for name in bundle.files:\n"
+                "    p = bundle.file(name)\n"
+                "    got[name] = {f.name: hashlib.sha256(f.read_bytes()).hexdigest()\n"
+                "                 for f in (sorted(p.iterdir()) if p.is_dir() else [p])}\n"
+                "nbpack_runtime.save_value('got', json.dumps(got, sort_keys=True))"
+            ),
+        },
+    )
     assert {f["uri"] for f in manifest["files"]} == {"escape:file1.txt", "escape:demo-dataset"}
     seen = len(rucio.storage_gets())
-    for var, value in {**rucio.env(rucio.token()), "NBPACK_LOCAL_RSES": "LOCAL-DISK",
-                       "NBPACK_CACHE": str(tmp_path / "dl")}.items():
+    for var, value in {
+        **rucio.env(rucio.token()),
+        "NBPACK_LOCAL_RSES": "LOCAL-DISK",
+        "NBPACK_CACHE": str(tmp_path / "dl"),
+    }.items():
         monkeypatch.setenv(var, value)
     result = run_bundle(_download(client, manifest["id"], tmp_path / "b.zip"), tmp_path / "ret.zip", timeout=180)
     assert result.status == "completed", result.error
@@ -276,24 +336,41 @@ def test_basket_rucio_items_round_trip_through_a_real_rucio_server(tmp_path: Pat
         values = {v["name"]: v["data"] for v in json.loads(zf.read("nbpack-return.json"))["values"]}
     sha = {name: hashlib.sha256(data).hexdigest() for name, data in CONTENT.items()}
     names = {f["uri"]: f["name"] for f in manifest["files"]}
-    assert json.loads(values["got"]) == {names["escape:file1.txt"]: {"file1.txt": sha["file1.txt"]},
-                                         names["escape:demo-dataset"]: sha}
+    assert json.loads(values["got"]) == {
+        names["escape:file1.txt"]: {"file1.txt": sha["file1.txt"]},
+        names["escape:demo-dataset"]: sha,
+    }
     gets = rucio.storage_gets()[seen:]
     assert sorted(gets) == sorted(["/rucio/escape/4d/b5/file1.txt", "/rucio/escape/63/8b/file2.dat"]), gets
 
 
 @pytest.mark.s3
-def test_results_reach_the_data_lake_and_esap_gets_a_signed_webhook(tmp_path: Path, s3_env, s3_bucket: str,  # noqa: ANN001
-                                                                    start_service, receiver) -> None:  # noqa: ANN001
+def test_results_reach_the_data_lake_and_esap_gets_a_signed_webhook(
+    tmp_path: Path,
+    s3_env,
+    s3_bucket: str,  # noqa: ANN001
+    start_service,
+    receiver,
+) -> None:  # noqa: ANN001
     hook = receiver()
-    svc = start_service(service_env(f"s3://{s3_bucket}/nbpack", API_KEY, webhook_secret=WEBHOOK_SECRET,
-                                    s3_endpoint=s3_env.endpoint, cache_dir=str(tmp_path / "svc-cache")))
+    svc = start_service(
+        service_env(
+            f"s3://{s3_bucket}/nbpack",
+            API_KEY,
+            webhook_secret=WEBHOOK_SECRET,
+            s3_endpoint=s3_env.endpoint,
+            cache_dir=str(tmp_path / "svc-cache"),
+        )
+    )
     api = Client(svc.url, API_KEY, timeout=60)
-    created = api.create({
-        "title": "Results to the lake", "callback_url": hook.url,
-        "results": {"s3": {"bucket": s3_bucket, "prefix": "results", "endpoint": s3_env.endpoint}},
-        "notebook": _notebook("nbpack_runtime.save_output(b'ra,dec\\n1,2\\n', 'sources.csv')"),
-    })
+    created = api.create(
+        {
+            "title": "Results to the lake",
+            "callback_url": hook.url,
+            "results": {"s3": {"bucket": s3_bucket, "prefix": "results", "endpoint": s3_env.endpoint}},
+            "notebook": _notebook("nbpack_runtime.save_output(b'ra,dec\\n1,2\\n', 'sources.csv')"),
+        }
+    )
     bundle = api.download(created["id"], tmp_path / "b.zip")
     result = run_bundle(bundle, tmp_path / "ret.zip", timeout=120, upload=True)
     assert result.status == "completed", result.error
@@ -311,20 +388,26 @@ def test_results_reach_the_data_lake_and_esap_gets_a_signed_webhook(tmp_path: Pa
     assert len(deliveries) == 1, deliveries
     [d] = deliveries
     assert d["verified"] and d["event"] == "return.created"
-    assert json.loads(d["body"]) == {"event": "return.created", "bundle_id": created["id"],
-                                     "return_id": ret["id"], "status": "completed"}
+    assert json.loads(d["body"]) == {
+        "event": "return.created",
+        "bundle_id": created["id"],
+        "return_id": ret["id"],
+        "status": "completed",
+    }
 
 
 def test_webhook_answered_500_is_retried_until_esap_accepts_it(tmp_path: Path, receiver) -> None:  # noqa: ANN001
     hook = receiver((500,))
     client = _app(tmp_path, webhook_secret=WEBHOOK_SECRET).test_client()
-    manifest = _create(client, {"callback_url": hook.url,
-                                "notebook": _notebook("nbpack_runtime.save_value('n', 3)")})
+    manifest = _create(client, {"callback_url": hook.url, "notebook": _notebook("nbpack_runtime.save_value('n', 3)")})
     result = run_bundle(_download(client, manifest["id"], tmp_path / "b.zip"), tmp_path / "ret.zip", timeout=120)
     with zipfile.ZipFile(tmp_path / "b.zip") as zf:
         token = json.loads(zf.read("nbpack.json"))["returns"]["token"]
-    resp = client.post(f"/api/v1/bundles/{manifest['id']}/returns", data=result.return_path.read_bytes(),
-                       headers={"Authorization": f"Bearer {token}", "Content-Type": "application/zip"})
+    resp = client.post(
+        f"/api/v1/bundles/{manifest['id']}/returns",
+        data=result.return_path.read_bytes(),
+        headers={"Authorization": f"Bearer {token}", "Content-Type": "application/zip"},
+    )
     assert resp.status_code == 201, resp.get_json()
 
     deliveries = hook.wait_accepted()

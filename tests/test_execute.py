@@ -60,8 +60,9 @@ def _validate_cli(path: Path, capsys: pytest.CaptureFixture[str]) -> str:
     return capsys.readouterr().out
 
 
-def test_every_input_kind_round_trips_through_a_real_kernel(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                                            capsys: pytest.CaptureFixture[str]) -> None:
+def test_every_input_kind_round_trips_through_a_real_kernel(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     monkeypatch.setenv("NBPACK_CACHE", str(tmp_path / "cache"))
     inputs = write_inputs(tmp_path / "in")
     served = tmp_path / "served"
@@ -70,16 +71,19 @@ def test_every_input_kind_round_trips_through_a_real_kernel(tmp_path: Path, monk
     (served / "spec.fits").write_bytes(payload)
     good_sha = hashlib.sha256(payload).hexdigest()
     ref = reference_table()
-    cats = [CatalogInput(kind, path, columns=UNITS if kind in ("parquet", "arrow", "csv", "jsonrows") else None)
-            for kind, path in inputs.items()]
+    cats = [
+        CatalogInput(kind, path, columns=UNITS if kind in ("parquet", "arrow", "csv", "jsonrows") else None)
+        for kind, path in inputs.items()
+    ]
     cats.append(CatalogInput("astropy", astropy_table()))
     with file_server(served) as base:
         spec = BuildSpec(
             title="All kinds",
             catalogs=cats,
-            files=[{"name": "good", "uri": f"{base}/spec.fits", "size": len(payload),
-                    "checksums": {"sha256": good_sha}},
-                   {"name": "bad", "uri": f"{base}/spec.fits", "checksums": {"sha256": "0" * 64}}],
+            files=[
+                {"name": "good", "uri": f"{base}/spec.fits", "size": len(payload), "checksums": {"sha256": good_sha}},
+                {"name": "bad", "uri": f"{base}/spec.fits", "checksums": {"sha256": "0" * 64}},
+            ],
             notebook=template_notebook(READBACK, FILES, parameters="threshold = 1"),
             notebook_name="kinds.ipynb",
             options={"allow_http": True},
@@ -141,12 +145,19 @@ def test_every_input_kind_round_trips_through_a_real_kernel(tmp_path: Path, monk
 
 def test_failing_notebook_writes_failed_return_and_exits_non_zero(tmp_path: Path) -> None:
     bundle = tmp_path / "fails.zip"
-    nb = template_notebook('nbpack_runtime.save_value("before", 1)', 'raise ValueError("no sources in the cone")',
-                           'nbpack_runtime.save_value("after", 2)')
+    nb = template_notebook(
+        'nbpack_runtime.save_value("before", 1)',
+        'raise ValueError("no sources in the cone")',
+        'nbpack_runtime.save_value("after", 2)',
+    )
     build_bundle(BuildSpec(title="Fails", catalogs=[CatalogInput("t", reference_table())], notebook=nb), bundle)
     out = tmp_path / "not-yet" / "ret.zip"  # the run creates the folder
-    proc = subprocess.run([str(REPO / ".venv" / "bin" / "nbpack"), "run", str(bundle), "-o", str(out)],
-                          capture_output=True, text=True, timeout=180)
+    proc = subprocess.run(
+        [str(REPO / ".venv" / "bin" / "nbpack"), "run", str(bundle), "-o", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
     assert proc.returncode != 0
     lines = [ln for ln in proc.stderr.splitlines() if ln.startswith("nbpack:")]
     assert len(lines) == 1 and "ValueError: no sources in the cone" in lines[0], proc.stderr
@@ -163,8 +174,9 @@ def test_failing_notebook_writes_failed_return_and_exits_non_zero(tmp_path: Path
         assert errors and errors[0]["ename"] == "ValueError"
 
 
-def test_a_cell_over_the_timeout_is_interrupted_and_the_return_says_so(tmp_path: Path,
-                                                                       capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_cell_over_the_timeout_is_interrupted_and_the_return_says_so(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     bundle = tmp_path / "slow.zip"
     nb = template_notebook('nbpack_runtime.save_value("before", 1)', "import time\ntime.sleep(60)")
     build_bundle(BuildSpec(title="Slow", notebook=nb), bundle)
@@ -175,8 +187,10 @@ def test_a_cell_over_the_timeout_is_interrupted_and_the_return_says_so(tmp_path:
     assert info.value.code == 1
     assert time.monotonic() - started < 45  # interrupted, not waited out
     lines = capsys.readouterr().err.strip().splitlines()
-    assert lines == [f"nbpack: error: notebook failed (CellTimeoutError: a cell ran longer than 3 s and was "
-                     f"interrupted); return bundle with status failed written to {out}"]
+    assert lines == [
+        f"nbpack: error: notebook failed (CellTimeoutError: a cell ran longer than 3 s and was "
+        f"interrupted); return bundle with status failed written to {out}"
+    ]
     with open_return(out) as rf:
         assert check_return(rf) == []
         assert rf.manifest["status"] == "failed" and rf.manifest["error"].startswith("CellTimeoutError")

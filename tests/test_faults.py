@@ -63,7 +63,9 @@ os.remove("big.bin")
 nbpack_runtime.save_value("bytes", n)
 """
 
-VARIANTS = RUNTIME_PREAMBLE + """\
+VARIANTS = (
+    RUNTIME_PREAMBLE
+    + """\
 folder, out_dir, count = sys.argv[1], sys.argv[2], int(sys.argv[3])
 for i in range(count):
     shutil.rmtree(folder + "/outputs", ignore_errors=True)
@@ -74,6 +76,7 @@ for i in range(count):
     os.environ["NBPACK_RETURN_PATH"] = f"{out_dir}/r{i:02d}.zip"
     rt.finish(upload=False)
 """
+)
 
 WRITER = """\
 import hashlib, random, sys, time
@@ -106,8 +109,12 @@ def _sha256(path: Path) -> str:
 
 def _push(url: str, bundle: Path) -> dict:
     """Store a built bundle through the API (application/zip push)."""
-    req = urllib.request.Request(f"{url}/api/v1/bundles", data=bundle.read_bytes(), method="POST",
-                                 headers={"X-API-Key": KEY, "Content-Type": "application/zip"})
+    req = urllib.request.Request(
+        f"{url}/api/v1/bundles",
+        data=bundle.read_bytes(),
+        method="POST",
+        headers={"X-API-Key": KEY, "Content-Type": "application/zip"},
+    )
     with urllib.request.urlopen(req, timeout=120) as resp:
         return json.load(resp)
 
@@ -126,8 +133,12 @@ def _unpack_stored(download_url: str, folder: Path) -> dict:
 def _post_return(manifest: dict, path: Path) -> int:
     """POST a return zip once; the HTTP status, or 0 when the connection failed."""
     returns = manifest["returns"]
-    req = urllib.request.Request(returns["endpoint"], data=path.read_bytes(), method="POST", headers={
-        "Authorization": f"Bearer {returns['token']}", "Content-Type": "application/zip"})
+    req = urllib.request.Request(
+        returns["endpoint"],
+        data=path.read_bytes(),
+        method="POST",
+        headers={"Authorization": f"Bearer {returns['token']}", "Content-Type": "application/zip"},
+    )
     try:
         with urllib.request.urlopen(req, timeout=120) as resp:
             resp.read()
@@ -201,8 +212,9 @@ def built(work: Path) -> Path:
     csv = work / "sources.csv"
     csv.write_text("id,flux\n1,1.5\n2,2.5\n")
     path = work / "bundle.zip"
-    build_bundle(BuildSpec(title="Faults", catalogs=[CatalogInput("sources", csv)],
-                           notebook=template_notebook(CELL)), path)
+    build_bundle(
+        BuildSpec(title="Faults", catalogs=[CatalogInput("sources", csv)], notebook=template_notebook(CELL)), path
+    )
     return path
 
 
@@ -229,8 +241,13 @@ def variants(built: Path, work: Path) -> list[Path]:
     out = work / "variants"
     out.mkdir()
     env = {**os.environ, "NBPACK_NOTEBOOK": str(folder / notebook), "NBPACK_NO_UPLOAD": "1"}
-    subprocess.run([sys.executable, "-c", VARIANTS, str(folder), str(out), "26"], env=env, check=True,
-                   capture_output=True, timeout=120)
+    subprocess.run(
+        [sys.executable, "-c", VARIANTS, str(folder), str(out), "26"],
+        env=env,
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
     paths = sorted(out.glob("r*.zip"))
     assert len(paths) == 26
     return paths
@@ -271,8 +288,9 @@ def _return_id(path: Path) -> str:
 
 @pytest.mark.slow
 @pytest.mark.parametrize("backend", ["local", "s3"])
-def test_kill_service_mid_return_upload(backend: str, built: Path, big_return: Path, start_service,
-                                        request: pytest.FixtureRequest, tmp_path: Path) -> None:
+def test_kill_service_mid_return_upload(
+    backend: str, built: Path, big_return: Path, start_service, request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
     endpoint = None
     if backend == "local":
         storage = str(tmp_path / "store")
@@ -288,8 +306,13 @@ def test_kill_service_mid_return_upload(backend: str, built: Path, big_return: P
 
     env = {**os.environ, "NBPACK_UPLOAD_ATTEMPTS": "12", "NBPACK_RETRY_DELAY": "0.5"}
     started = time.monotonic()
-    uploader = subprocess.Popen([sys.executable, "-c", UPLOAD_SCRIPT, str(folder), str(big_return)], env=env,
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    uploader = subprocess.Popen(
+        [sys.executable, "-c", UPLOAD_SCRIPT, str(folder), str(big_return)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         # Kill once the server has spooled a quarter of the upload (bounded wait).
         spooled, deadline = 0, time.monotonic() + 120
@@ -318,22 +341,33 @@ def test_kill_service_mid_return_upload(backend: str, built: Path, big_return: P
     listed = _list_returns(svc.url, bid)
     assert [r["id"] for r in listed] == [rid]
     assert sorted(_storage_keys(storage, f"returns/{bid}/", endpoint)) == [
-        f"returns/{bid}/{rid}/manifest.json", f"returns/{bid}/{rid}/return.zip"]
+        f"returns/{bid}/{rid}/manifest.json",
+        f"returns/{bid}/{rid}/return.zip",
+    ]
     stored = tmp_path / "stored.zip"
     open_storage(storage, endpoint_url=endpoint).download_to(f"returns/{bid}/{rid}/return.zip", stored)
     assert _sha256(stored) == _sha256(big_return)
-    print(f"\nFAULT kill-mid-upload[{backend}]: {big_return.stat().st_size} B return, killed after "
-          f"{spooled} B spooled at {killed_at:.2f}s, completed after {time.monotonic() - started:.2f}s, "
-          f"1 return stored, bytes lost 0")
+    print(
+        f"\nFAULT kill-mid-upload[{backend}]: {big_return.stat().st_size} B return, killed after "
+        f"{spooled} B spooled at {killed_at:.2f}s, completed after {time.monotonic() - started:.2f}s, "
+        f"1 return stored, bytes lost 0"
+    )
 
 
 # -- SeaweedFS stopped and started under transfers --------------------------------------------------------
 
 
 @pytest.mark.slow
-def test_seaweedfs_restart_during_transfers(s3_env, s3_bucket: str, built: Path, big_bundle: Path,
-                                            big_return: Path, variants: list[Path], start_service,
-                                            tmp_path: Path) -> None:
+def test_seaweedfs_restart_during_transfers(
+    s3_env,
+    s3_bucket: str,
+    built: Path,
+    big_bundle: Path,
+    big_return: Path,
+    variants: list[Path],
+    start_service,
+    tmp_path: Path,
+) -> None:
     storage = f"s3://{s3_bucket}/nbpack"
     svc = start_service(service_env(storage, KEY, secret_key=SECRET, cache_dir=str(tmp_path / "cache")))
     big = _push(svc.url, big_bundle)
@@ -413,10 +447,12 @@ def test_seaweedfs_restart_during_transfers(s3_env, s3_bucket: str, built: Path,
         store.download_to(f"returns/{bid}/{rid}/return.zip", stored)
         assert _sha256(stored) == _sha256(path), f"{rid} stored differs from what was sent"
     assert svc.proc is not None and svc.proc.poll() is None  # never restarted
-    print(f"\nFAULT seaweedfs-restart: downloads ok {outcomes.count('ok')}, short {outcomes.count('short')}, "
-          f"error {outcomes.count('error')}, wrong 0; uploads ok "
-          f"{sum(s in (200, 201) for v in uploads.values() for s in v)}, failed cleanly {len(failed_uploads)}; "
-          f"{len(listed)} returns stored whole, bytes lost 0")
+    print(
+        f"\nFAULT seaweedfs-restart: downloads ok {outcomes.count('ok')}, short {outcomes.count('short')}, "
+        f"error {outcomes.count('error')}, wrong 0; uploads ok "
+        f"{sum(s in (200, 201) for v in uploads.values() for s in v)}, failed cleanly {len(failed_uploads)}; "
+        f"{len(listed)} returns stored whole, bytes lost 0"
+    )
 
 
 # -- load: returns and downloads at once ------------------------------------------------------------------
@@ -424,16 +460,18 @@ def test_seaweedfs_restart_during_transfers(s3_env, s3_bucket: str, built: Path,
 
 @pytest.mark.slow
 @pytest.mark.parametrize("backend", ["local", "s3"])
-def test_concurrent_returns_stored_once(backend: str, built: Path, variants: list[Path], start_service,
-                                        request: pytest.FixtureRequest, tmp_path: Path) -> None:
+def test_concurrent_returns_stored_once(
+    backend: str, built: Path, variants: list[Path], start_service, request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
     endpoint = None
     if backend == "local":
         storage = str(tmp_path / "store")
     else:
         storage = f"s3://{request.getfixturevalue('s3_bucket')}/nbpack"
         endpoint = request.getfixturevalue("s3_env").endpoint
-    svc = start_service(service_env(storage, KEY, secret_key=SECRET, cache_dir=str(tmp_path / "cache")),
-                        workers=2, threads=8)
+    svc = start_service(
+        service_env(storage, KEY, secret_key=SECRET, cache_dir=str(tmp_path / "cache")), workers=2, threads=8
+    )
     created = _push(svc.url, built)
     bid = created["id"]
     manifest = _unpack_stored(created["links"]["download"], tmp_path / "unpacked")
@@ -451,24 +489,29 @@ def test_concurrent_returns_stored_once(backend: str, built: Path, variants: lis
     assert sorted(listed) == expected  # each exactly once
     keys = _storage_keys(storage, f"returns/{bid}/", endpoint)
     assert len(keys) == 2 * 21
-    print(f"\nLOAD returns[{backend}]: 20 concurrent uploads all 201, same return x5 -> {sorted(repeated)}, "
-          f"21 stored once")
+    print(
+        f"\nLOAD returns[{backend}]: 20 concurrent uploads all 201, same return x5 -> {sorted(repeated)}, "
+        f"21 stored once"
+    )
 
 
 @pytest.mark.slow
-def test_200_concurrent_downloads_bounded_memory(s3_env, s3_bucket: str, start_service, work: Path,
-                                                 tmp_path: Path) -> None:
+def test_200_concurrent_downloads_bounded_memory(
+    s3_env, s3_bucket: str, start_service, work: Path, tmp_path: Path
+) -> None:
     import numpy as np
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     parquet = tmp_path / "dl.parquet"
-    pq.write_table(pa.table({"x": np.random.default_rng(2).random(DOWNLOAD_SIZE // 8)}), parquet,
-                   compression="none")
+    pq.write_table(pa.table({"x": np.random.default_rng(2).random(DOWNLOAD_SIZE // 8)}), parquet, compression="none")
     bundle = tmp_path / "dl.zip"
     build_bundle(BuildSpec(title="Download load", catalogs=[CatalogInput("dl", parquet)]), bundle)
-    svc = start_service(service_env(f"s3://{s3_bucket}/nbpack", KEY, secret_key=SECRET,
-                                    cache_dir=str(tmp_path / "cache")), workers=2, threads=8)
+    svc = start_service(
+        service_env(f"s3://{s3_bucket}/nbpack", KEY, secret_key=SECRET, cache_dir=str(tmp_path / "cache")),
+        workers=2,
+        threads=8,
+    )
     created = _push(svc.url, bundle)
     url, expected = created["links"]["download"], _stored_sha(created, tmp_path / "reference.zip")
     assert _download(url, expected) == "ok"  # warm the workers before the baseline
@@ -484,8 +527,10 @@ def test_200_concurrent_downloads_bounded_memory(s3_env, s3_bucket: str, start_s
     assert results == ["ok"] * 200, {r: results.count(r) for r in set(results)}
     growth = (sampler.peak - sampler.base) / 1024
     assert growth < 200, f"service RSS grew by {growth:.0f} MiB"
-    print(f"\nLOAD downloads: 200 x {bundle.stat().st_size} B in {elapsed:.1f}s, all sha256 ok; service RSS "
-          f"base {sampler.base / 1024:.0f} MiB, peak {sampler.peak / 1024:.0f} MiB (+{growth:.0f} MiB)")
+    print(
+        f"\nLOAD downloads: 200 x {bundle.stat().st_size} B in {elapsed:.1f}s, all sha256 ok; service RSS "
+        f"base {sampler.base / 1024:.0f} MiB, peak {sampler.peak / 1024:.0f} MiB (+{growth:.0f} MiB)"
+    )
 
 
 # -- local folder: a write killed mid-way -------------------------------------------------------------------
@@ -540,8 +585,10 @@ def test_local_write_killed_midway_leaves_nothing_partial(tmp_path: Path) -> Non
     assert [i.key for i in store.list("bundles/")] == [key]
     assert _sha256(root / key) == _expected_sha(8, 8)
     leftovers = list(root.rglob(".tmp-*"))
-    print(f"\nFAULT local-kill: {kills} writers SIGKILLed mid-write, 0 partial objects visible, "
-          f"{len(leftovers)} unlisted .tmp- files left on disk")
+    print(
+        f"\nFAULT local-kill: {kills} writers SIGKILLed mid-write, 0 partial objects visible, "
+        f"{len(leftovers)} unlisted .tmp- files left on disk"
+    )
 
 
 @pytest.mark.slow
@@ -561,8 +608,11 @@ def test_service_killed_mid_bundle_push_local(big_bundle: Path, start_service, t
     thread.start()
     spooled, deadline = 0, time.monotonic() + 60
     while time.monotonic() < deadline and thread.is_alive():
-        spooled = max((p.stat().st_size for p in (cache / "tmp").glob("upload-*")), default=0) \
-            if (cache / "tmp").is_dir() else 0
+        spooled = (
+            max((p.stat().st_size for p in (cache / "tmp").glob("upload-*")), default=0)
+            if (cache / "tmp").is_dir()
+            else 0
+        )
         if spooled >= SIZE // 4:
             break
         time.sleep(0.005)
@@ -582,6 +632,11 @@ def test_service_killed_mid_bundle_push_local(big_bundle: Path, start_service, t
         assert json.loads(zf.read("nbpack.json"))["id"] == again["content_id"]
     stored = LocalStorage(storage)
     keys = [i.key for i in stored.list("handles/")]
-    assert sorted(k.rsplit("/", 1)[1] for k in keys) == ["handle.json", "head.bin", "manifest.json",
-                                                         "notebook.ipynb", "tail.bin"]
+    assert sorted(k.rsplit("/", 1)[1] for k in keys) == [
+        "handle.json",
+        "head.bin",
+        "manifest.json",
+        "notebook.ipynb",
+        "tail.bin",
+    ]
     print(f"\nFAULT push-kill[local]: killed after {spooled} B spooled, nothing stored, re-push 201")

@@ -27,8 +27,19 @@ from tests.helpers import REPO
 
 # As on a machine where pip never installed numpy: `import numpy` raises ImportError in this process.
 NO_NUMPY_CLI = [sys.executable, "-c", "import sys; sys.modules['numpy'] = None; from nbpack.cli import main; main()"]
-NUMERIC = [pa.int8(), pa.int16(), pa.int32(), pa.int64(), pa.uint8(), pa.uint16(), pa.uint32(), pa.uint64(),
-           pa.float16(), pa.float32(), pa.float64()]
+NUMERIC = [
+    pa.int8(),
+    pa.int16(),
+    pa.int32(),
+    pa.int64(),
+    pa.uint8(),
+    pa.uint16(),
+    pa.uint32(),
+    pa.uint64(),
+    pa.float16(),
+    pa.float32(),
+    pa.float64(),
+]
 
 
 def _env(tmp_path: Path) -> dict[str, str]:
@@ -37,8 +48,14 @@ def _env(tmp_path: Path) -> dict[str, str]:
 
 def test_demo_runs_without_numpy(tmp_path: Path) -> None:
     (tmp_path / "home").mkdir()
-    proc = subprocess.run([*NO_NUMPY_CLI, "demo", "--dir", "demo"], cwd=tmp_path, env=_env(tmp_path),
-                          capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        [*NO_NUMPY_CLI, "demo", "--dir", "demo"],
+        cwd=tmp_path,
+        env=_env(tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "(status completed)" in proc.stdout, proc.stdout
     assert (tmp_path / "demo" / "demo-return.zip").is_file()
@@ -49,8 +66,15 @@ def test_serve_starts_without_numpy_and_its_demo_landing_page_renders(tmp_path: 
     port = free_port()
     log = tmp_path / "serve.log"
     with open(log, "wb") as out:
-        proc = subprocess.Popen([*NO_NUMPY_CLI, "serve", "--port", str(port)], cwd=tmp_path, env=_env(tmp_path),
-                                stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+        proc = subprocess.Popen(
+            [*NO_NUMPY_CLI, "serve", "--port", str(port)],
+            cwd=tmp_path,
+            env=_env(tmp_path),
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
     try:
         deadline = time.monotonic() + 120
         while True:

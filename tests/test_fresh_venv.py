@@ -39,21 +39,39 @@ def test_bundle_executes_in_fresh_venv_without_nbpack(tmp_path: Path) -> None:
     py = venv / "bin" / "python"
     ref = reference_table()
     bundle = tmp_path / "b.zip"
-    build_bundle(BuildSpec(title="Fresh venv", catalogs=[CatalogInput("sources", ref, columns=UNITS)],
-                           notebook=template_notebook(CHECK), notebook_name="fresh.ipynb"), bundle)
+    build_bundle(
+        BuildSpec(
+            title="Fresh venv",
+            catalogs=[CatalogInput("sources", ref, columns=UNITS)],
+            notebook=template_notebook(CHECK),
+            notebook_name="fresh.ipynb",
+        ),
+        bundle,
+    )
     folder = tmp_path / "unpacked"
     with open_bundle(bundle) as bf:
         archive.extract(bf.zf, folder)
 
     # A clean environment: no PYTHONPATH leading to the repo, an empty user Jupyter dir so the venv's kernelspec wins.
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "VIRTUAL_ENV", "JUPYTER", "NBPACK"))}
-    env.update(PATH=f"{venv / 'bin'}:/usr/bin:/bin", JUPYTER_DATA_DIR=str(tmp_path / "jdata"),
-               JUPYTER_RUNTIME_DIR=str(tmp_path / "jrun"), JUPYTER_CONFIG_DIR=str(tmp_path / "jconf"),
-               IPYTHONDIR=str(tmp_path / "ipy"), NBPACK_CACHE=str(tmp_path / "cache"))
+    env.update(
+        PATH=f"{venv / 'bin'}:/usr/bin:/bin",
+        JUPYTER_DATA_DIR=str(tmp_path / "jdata"),
+        JUPYTER_RUNTIME_DIR=str(tmp_path / "jrun"),
+        JUPYTER_CONFIG_DIR=str(tmp_path / "jconf"),
+        IPYTHONDIR=str(tmp_path / "ipy"),
+        NBPACK_CACHE=str(tmp_path / "cache"),
+    )
     probe = subprocess.run([str(py), "-c", "import nbpack"], cwd=tmp_path, env=env, capture_output=True, timeout=60)
     assert probe.returncode != 0, "the fresh venv must not see nbpack"
-    run = subprocess.run([str(py), "-c", DRIVER, str(folder / "fresh.ipynb"), str(folder)], cwd=folder, env=env,
-                         capture_output=True, text=True, timeout=180)
+    run = subprocess.run(
+        [str(py), "-c", DRIVER, str(folder / "fresh.ipynb"), str(folder)],
+        cwd=folder,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
     assert run.returncode == 0, run.stderr[-2000:]
 
     returns = sorted(folder.glob("nbpack-return-*.zip"))

@@ -35,13 +35,17 @@ CALL_SECONDS = 20  # a hang is a failure: no single in-process call may take lon
 
 def _tree(root: Path) -> dict[str, str]:
     """Every stored object under ``root``: relative path → sha256."""
-    return {p.relative_to(root).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(root.rglob("*")) if p.is_file()}
+    return {
+        p.relative_to(root).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(root.rglob("*"))
+        if p.is_file()
+    }
 
 
 @contextlib.contextmanager
 def _deadline(seconds: int, what: str) -> Iterator[None]:
     """Fail (not wait forever) when the block runs longer than ``seconds``; SIGALRM, main thread only."""
+
     def _expired(signum: int, frame: object) -> None:
         raise TimeoutError(f"{what} did not answer within {seconds}s")
 
@@ -60,12 +64,16 @@ def seeded(tmp_path_factory) -> dict:
     root = tmp_path_factory.mktemp("fuzz")
     app = make_app(root, secret_key=SECRET, api_keys=KEY)
     client = app.test_client()
-    created = client.post("/api/v1/bundles", headers=H, json={
-        "title": "Fuzz target", "catalogs": [{"name": "sources", "rows": [{"id": 1, "ra": 10.5}, {"id": 2}]}]})
+    created = client.post(
+        "/api/v1/bundles",
+        headers=H,
+        json={"title": "Fuzz target", "catalogs": [{"name": "sources", "rows": [{"id": 1, "ra": 10.5}, {"id": 2}]}]},
+    )
     assert created.status_code == 201, created.get_json()
     a = created.get_json()
-    victim = client.post("/api/v1/bundles", headers=H, json={
-        "title": "Fuzz victim", "catalogs": [{"name": "v", "rows": [{"z": 1}]}]})
+    victim = client.post(
+        "/api/v1/bundles", headers=H, json={"title": "Fuzz victim", "catalogs": [{"name": "v", "rows": [{"z": 1}]}]}
+    )
     assert victim.status_code == 201, victim.get_json()
     zpath = root / "a.zip"
     zpath.write_bytes(client.get(f"/api/v1/bundles/{a['id']}/download", headers=H).get_data())
@@ -73,14 +81,27 @@ def seeded(tmp_path_factory) -> dict:
     assert result.status == "completed", result.error
     with zipfile.ZipFile(zpath) as zf:
         return_token = json.loads(zf.read("nbpack.json"))["returns"]["token"]
-    up = client.post(f"/api/v1/bundles/{a['id']}/returns", data=result.return_path.read_bytes(),
-                     content_type="application/zip", headers={"Authorization": f"Bearer {return_token}"})
+    up = client.post(
+        f"/api/v1/bundles/{a['id']}/returns",
+        data=result.return_path.read_bytes(),
+        content_type="application/zip",
+        headers={"Authorization": f"Bearer {return_token}"},
+    )
     assert up.status_code == 201, up.get_json()
     rid = up.get_json()["id"]
     notebook = client.get(f"/api/v1/bundles/{a['id']}/returns/{rid}", headers=H).get_json()["notebook"]
-    return {"app": app, "store": root / "store", "bid": a["id"], "rid": rid, "victim": victim.get_json()["id"],
-            "read": a["links"]["landing"].split("?t=", 1)[1], "return": return_token,
-            "return_zip": result.return_path.read_bytes(), "bundle_zip": zpath.read_bytes(), "notebook": notebook}
+    return {
+        "app": app,
+        "store": root / "store",
+        "bid": a["id"],
+        "rid": rid,
+        "victim": victim.get_json()["id"],
+        "read": a["links"]["landing"].split("?t=", 1)[1],
+        "return": return_token,
+        "return_zip": result.return_path.read_bytes(),
+        "bundle_zip": zpath.read_bytes(),
+        "notebook": notebook,
+    }
 
 
 def _auth(label: str, s: dict) -> dict:
@@ -129,8 +150,11 @@ def _strategies(op, s: dict):  # noqa: ANN001, ANN202 - schemathesis APIOperatio
     if label == "POST /api/v1/bundles/{bid}/returns":
         # The real return again (idempotent 200) and the real bundle zip as a return (refused).
         for body in (s["return_zip"], s["bundle_zip"]):
-            strategies.append(op.as_strategy(body=body, media_type="application/zip",
-                                             **_merge(auth, {"path_parameters": {"bid": s["bid"]}})))
+            strategies.append(
+                op.as_strategy(
+                    body=body, media_type="application/zip", **_merge(auth, {"path_parameters": {"bid": s["bid"]}})
+                )
+            )
     if label == "POST /api/v1/bundles":
         strategies.append(op.as_strategy(body=s["bundle_zip"], media_type="application/zip", **auth))
     if label.startswith("GET /git/"):
@@ -163,17 +187,22 @@ def test_fuzz_every_operation(seeded: dict) -> None:
 
     # Not ignored_auth: cases carry a valid X-API-Key beside a generated Bearer, which OpenAPI's "either scheme"
     # rightly accepts; wrong credentials on every route are test_security's job.
-    checks = [not_a_server_error, status_code_conformance, content_type_conformance,
-              response_headers_conformance, response_schema_conformance]
+    checks = [
+        not_a_server_error,
+        status_code_conformance,
+        content_type_conformance,
+        response_headers_conformance,
+        response_schema_conformance,
+    ]
     app, s = seeded["app"], seeded
     store = s["store"]
     before = _tree(store)
-    protected = {k: v for k, v in before.items()
-                 if k.startswith((f"handles/{s['bid']}/", f"returns/{s['bid']}/"))}
+    protected = {k: v for k, v in before.items() if k.startswith((f"handles/{s['bid']}/", f"returns/{s['bid']}/"))}
     assert len(protected) >= 6, sorted(before)
     # Zip and git bodies are bytes on the wire: reuse the octet-stream serializer for them.
-    schemathesis.serializer.alias(["application/zip", "application/x-git-upload-pack-request"],
-                                  "application/octet-stream")
+    schemathesis.serializer.alias(
+        ["application/zip", "application/x-git-upload-pack-request"], "application/octet-stream"
+    )
     schema = schemathesis.openapi.from_path(str(SCHEMA))
     schema.app = app  # in-process WSGI, as openapi.from_wsgi would set it (the app does not serve its document)
     ops = [r.ok() for r in schema.get_all_operations()]
@@ -185,8 +214,15 @@ def test_fuzz_every_operation(seeded: dict) -> None:
     statuses: collections.Counter = collections.Counter()
 
     for op in ops:
-        @settings(max_examples=5 if op in fixed else per_op, deadline=None, database=None, derandomize=True,
-                  suppress_health_check=list(HealthCheck), phases=[Phase.explicit, Phase.generate])
+
+        @settings(
+            max_examples=5 if op in fixed else per_op,
+            deadline=None,
+            database=None,
+            derandomize=True,
+            suppress_health_check=list(HealthCheck),
+            phases=[Phase.explicit, Phase.generate],
+        )
         @given(case=_strategies(op, s))
         def run(case) -> None:  # noqa: ANN001
             _defuse(case)

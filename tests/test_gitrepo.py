@@ -101,9 +101,7 @@ def test_build_is_deterministic_and_packed(tmp_path):
     log = git("log", "-1", "--format=%an <%ae>|%at|%s|%b", cwd=tmp_path / "one.git").stdout.strip()
     assert log.startswith("nbpack <nbpack@invalid>|1795600800|Test bundle|")
     assert BID in log
-    counts = dict(
-        line.split(": ") for line in git("count-objects", "-v", cwd=tmp_path / "one.git").stdout.splitlines()
-    )
+    counts = dict(line.split(": ") for line in git("count-objects", "-v", cwd=tmp_path / "one.git").stdout.splitlines())
     assert counts["count"] == "0" and counts["packs"] == "1"
     assert not list((tmp_path).glob(".*tmp-*")), "temp build dirs are cleaned up"
 
@@ -202,7 +200,10 @@ def test_full_clone_and_protocol_v2(served, tmp_path):
     v2 = tmp_path / "v2"
     proc = subprocess.run(
         ["git", "-c", "protocol.version=2", "clone", f"{base}/{BID}.git", str(v2)],
-        env={**GIT_ENV, "GIT_TRACE_PACKET": "1"}, capture_output=True, text=True, timeout=120,
+        env={**GIT_ENV, "GIT_TRACE_PACKET": "1"},
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert proc.returncode == 0, proc.stderr
     assert "git< version 2" in proc.stderr, "the server answered in protocol v2"
@@ -299,13 +300,20 @@ def _unpack_blobs(response: bytes, tmp_path: Path) -> list[bytes]:
     """The blobs of the pack in an upload-pack answer, via ``git index-pack`` into a scratch repo."""
     scratch = tmp_path / "scratch.git"
     git("init", "--bare", "-q", str(scratch))
-    pack = response[response.index(b"PACK"):]
+    pack = response[response.index(b"PACK") :]
     subprocess.run(["git", "unpack-objects", "-q"], input=pack, cwd=scratch, env=GIT_ENV, check=True, timeout=60)
     objs = git("cat-file", "--batch-all-objects", "--batch-check", cwd=scratch).stdout.split("\n")
     return [
-        subprocess.run(["git", "cat-file", "blob", line.split()[0]], cwd=scratch, env=GIT_ENV,
-                       capture_output=True, check=True, timeout=60).stdout
-        for line in objs if " blob " in line
+        subprocess.run(
+            ["git", "cat-file", "blob", line.split()[0]],
+            cwd=scratch,
+            env=GIT_ENV,
+            capture_output=True,
+            check=True,
+            timeout=60,
+        ).stdout
+        for line in objs
+        if " blob " in line
     ]
 
 

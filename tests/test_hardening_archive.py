@@ -12,7 +12,6 @@ import pytest
 
 from nbpack import archive
 from nbpack.errors import UnsafeArchive
-from tests.fixtures.service import start_service  # noqa: F401 - fixture
 from tests.test_direct_upload import _setup, built  # noqa: F401 - fixture
 
 MIB = 1 << 20
@@ -29,7 +28,7 @@ def _empty_entries(count: int) -> bytes:
 def _with_count(data: bytes, count: int) -> bytes:
     """The zip with its end record claiming ``count`` entries (the directory itself unchanged)."""
     at = data.rfind(b"PK\x05\x06")
-    return data[:at + 8] + struct.pack("<2H", count, count) + data[at + 12:]
+    return data[: at + 8] + struct.pack("<2H", count, count) + data[at + 12 :]
 
 
 def _zeros(members: int, size: int) -> bytes:
@@ -107,8 +106,11 @@ def _worker(master: int) -> int:
     return int(workers[0])
 
 
-def test_gunicorn_worker_refuses_bombs_without_the_memory(start_service, built: Path,  # noqa: F811
-                                                          tmp_path: Path) -> None:
+def test_gunicorn_worker_refuses_bombs_without_the_memory(
+    start_service,
+    built: Path,  # noqa: F811
+    tmp_path: Path,
+) -> None:
     st = _setup(start_service, built, tmp_path, str(tmp_path / "store"), None)
     worker = _worker(st.svc.proc.pid)
     before = _peak_kib(worker)

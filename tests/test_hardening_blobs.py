@@ -10,7 +10,6 @@ from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 from nbpack.returns import return_id_for
-from tests.fixtures.service import start_service  # noqa: F401 - fixture
 from tests.test_direct_upload import BIG, MIB, _big_bytes, _call, _rid, _setup, _sha, built  # noqa: F401
 
 SMALL = b"another small output\n"
@@ -40,10 +39,16 @@ def _resized(full: Path, member: str, size: int) -> bytes:
     return out.getvalue()
 
 
-def test_verified_blob_is_never_signed_again(s3_env, s3_bucket: str, start_service, built: Path,  # noqa: F811
-                                             tmp_path: Path) -> None:
-    st = _setup(start_service, built, tmp_path, f"s3://{s3_bucket}/nbpack", s3_env.endpoint,
-                direct_upload_threshold=str(MIB))
+def test_verified_blob_is_never_signed_again(
+    s3_env,
+    s3_bucket: str,
+    start_service,
+    built: Path,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    st = _setup(
+        start_service, built, tmp_path, f"s3://{s3_bucket}/nbpack", s3_env.endpoint, direct_upload_threshold=str(MIB)
+    )
     full, out = st.run(1, tmp_path / "r1.zip", upload=True)
     assert "uploaded straight to the object store" in out, out
     rid, sha = _rid(full), _sha(_big_bytes(1))
@@ -65,10 +70,16 @@ def test_verified_blob_is_never_signed_again(s3_env, s3_bucket: str, start_servi
     assert status == 200 and _sha(data) == sha
 
 
-def test_upload_url_takes_only_the_declared_bytes(s3_env, s3_bucket: str, start_service, built: Path,  # noqa: F811
-                                                  tmp_path: Path) -> None:
-    st = _setup(start_service, built, tmp_path, f"s3://{s3_bucket}/nbpack", s3_env.endpoint,
-                direct_upload_threshold=str(MIB))
+def test_upload_url_takes_only_the_declared_bytes(
+    s3_env,
+    s3_bucket: str,
+    start_service,
+    built: Path,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    st = _setup(
+        start_service, built, tmp_path, f"s3://{s3_bucket}/nbpack", s3_env.endpoint, direct_upload_threshold=str(MIB)
+    )
     data = _big_bytes(7)
     sha = _sha(data)
     status, one = st.ask_blob(sha, len(data))
@@ -86,8 +97,7 @@ def test_upload_url_takes_only_the_declared_bytes(s3_env, s3_bucket: str, start_
     status, body = _call(url, data=_big_bytes(8), method="PUT", headers=headers)
     assert status == 400 and b"BadDigest" in body, body
     # Another length: the signature no longer matches.
-    status, body = _call(url, data=data + b"x", method="PUT",
-                         headers={**headers, "Content-Length": str(len(data) + 1)})
+    status, body = _call(url, data=data + b"x", method="PUT", headers={**headers, "Content-Length": str(len(data) + 1)})
     assert status == 403 and b"SignatureDoesNotMatch" in body
     # Without the signed headers: refused too.
     status, body = _call(url, data=data, method="PUT", headers={"Content-Length": str(len(data))})

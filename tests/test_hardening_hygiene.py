@@ -30,7 +30,9 @@ from tests.test_direct_upload import KEY, _call, _setup, built  # noqa: F401 - f
 MIB = 1 << 20
 NAMES = ["spectre-é ✓.txt", 'quote"d;name.txt', "plain.txt"]
 
-RUN = RUNTIME_PREAMBLE + """\
+RUN = (
+    RUNTIME_PREAMBLE
+    + """\
 folder, names = sys.argv[1], json.loads(sys.argv[2])
 rt = load_runtime(folder)
 rt.start(folder)
@@ -38,9 +40,11 @@ for n in names:
     rt.save_output(n.encode(), n)
 print("PATH " + str(rt.finish(upload=True)), flush=True)
 """
+)
 
 
 # ------------------------------------------------------------------ public URL
+
 
 def test_public_url_required_outside_local_mode(tmp_path: Path, start_service) -> None:
     base = {"storage": str(tmp_path / "s"), "secret_key": "k" * 32}
@@ -57,8 +61,12 @@ def test_public_url_required_outside_local_mode(tmp_path: Path, start_service) -
 def test_host_header_does_not_decide_the_return_endpoint(start_service, tmp_path: Path) -> None:
     svc = start_service(service_env(str(tmp_path / "store"), KEY, public_url="https://nbpack.example.org"))
     req = {"title": "Hosted", "catalogs": [{"name": "m", "rows": [{"k": 1}]}]}
-    status, body = _call(f"{svc.url}/api/v1/bundles", data=json.dumps(req).encode(), method="POST",
-                         headers={"X-API-Key": KEY, "Content-Type": "application/json", "Host": "evil.example"})
+    status, body = _call(
+        f"{svc.url}/api/v1/bundles",
+        data=json.dumps(req).encode(),
+        method="POST",
+        headers={"X-API-Key": KEY, "Content-Type": "application/json", "Host": "evil.example"},
+    )
     assert status == 201, body
     doc = json.loads(body)
     assert doc["links"]["landing"].startswith("https://nbpack.example.org/b/")
@@ -67,6 +75,7 @@ def test_host_header_does_not_decide_the_return_endpoint(start_service, tmp_path
 
 
 # ------------------------------------------------------------------ Content-Disposition
+
 
 def test_content_disposition_is_rfc6266() -> None:
     for name in NAMES + ["x\r\nSet-Cookie: a=b", "back\\slash"]:
@@ -82,13 +91,25 @@ def test_content_disposition_is_rfc6266() -> None:
         assert unquote(value.split("filename*=UTF-8''", 1)[1]) == name
 
 
-def test_non_ascii_and_quoted_output_names_download_under_gunicorn(start_service, built: Path,  # noqa: F811
-                                                                  tmp_path: Path) -> None:
+def test_non_ascii_and_quoted_output_names_download_under_gunicorn(
+    start_service,
+    built: Path,  # noqa: F811
+    tmp_path: Path,
+) -> None:
     st = _setup(start_service, built, tmp_path, str(tmp_path / "store"), None)
-    env = {**os.environ, "NBPACK_NOTEBOOK": str(st.folder / st.manifest["payload"]["notebook"]),
-           "NBPACK_RETURN_PATH": str(tmp_path / "r.zip"), "NBPACK_RETRY_DELAY": "0.05"}
-    res = subprocess.run([sys.executable, "-c", RUN, str(st.folder), json.dumps(NAMES)], env=env,
-                         capture_output=True, text=True, timeout=120)
+    env = {
+        **os.environ,
+        "NBPACK_NOTEBOOK": str(st.folder / st.manifest["payload"]["notebook"]),
+        "NBPACK_RETURN_PATH": str(tmp_path / "r.zip"),
+        "NBPACK_RETRY_DELAY": "0.05",
+    }
+    res = subprocess.run(
+        [sys.executable, "-c", RUN, str(st.folder), json.dumps(NAMES)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert res.returncode == 0, res.stderr[-2000:]
     [rid] = st.returns()
     for name in NAMES:
@@ -99,12 +120,16 @@ def test_non_ascii_and_quoted_output_names_download_under_gunicorn(start_service
         kind, params = parse_options_header(header)
         assert kind == "attachment" and params["filename"] == name
         assert header.split('filename="', 1)[1].split('"; filename*=', 1)[0].isascii()
-    with urllib.request.urlopen(urllib.request.Request(
-            f"{st.svc.url}/api/v1/bundles/{st.bid}/returns/{rid}/download", headers={"X-API-Key": KEY})) as resp:
+    with urllib.request.urlopen(
+        urllib.request.Request(
+            f"{st.svc.url}/api/v1/bundles/{st.bid}/returns/{rid}/download", headers={"X-API-Key": KEY}
+        )
+    ) as resp:
         assert resp.headers["Content-Disposition"] == f"attachment; filename=\"{rid}.zip\"; filename*=UTF-8''{rid}.zip"
 
 
 # ------------------------------------------------------------------ /metrics
+
 
 def test_metrics_behind_a_token(start_service, tmp_path: Path) -> None:
     svc = start_service(service_env(str(tmp_path / "store"), KEY, metrics_token="m" * 24))
@@ -121,6 +146,7 @@ def test_metrics_behind_a_token(start_service, tmp_path: Path) -> None:
 
 # ------------------------------------------------------------------ body caps
 
+
 def _peak_kib(pid: int) -> int:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmHWM:"):
@@ -135,8 +161,10 @@ def _raw(port: int, head: str, body: bytes) -> tuple[int, dict]:
         data = b""
         deadline = time.monotonic() + 30
         while b"\r\n\r\n" not in data or len(data.split(b"\r\n\r\n", 1)[1]) < int(
-                data.lower().split(b"content-length:", 1)[1].split(b"\r\n", 1)[0] if b"content-length:" in
-                data.lower() else 0):
+            data.lower().split(b"content-length:", 1)[1].split(b"\r\n", 1)[0]
+            if b"content-length:" in data.lower()
+            else 0
+        ):
             assert time.monotonic() < deadline
             chunk = sock.recv(65536)
             if not chunk:
@@ -147,36 +175,54 @@ def _raw(port: int, head: str, body: bytes) -> tuple[int, dict]:
 
 
 def test_body_caps_on_every_route(start_service, tmp_path: Path) -> None:
-    svc = start_service(service_env(str(tmp_path / "store"), KEY, max_form_bytes=str(2 * MIB),
-                                    max_bundle_bytes=str(3 * MIB), max_json_bytes=str(MIB)))
+    svc = start_service(
+        service_env(
+            str(tmp_path / "store"),
+            KEY,
+            max_form_bytes=str(2 * MIB),
+            max_bundle_bytes=str(3 * MIB),
+            max_json_bytes=str(MIB),
+        )
+    )
     worker = int(Path(f"/proc/{svc.proc.pid}/task/{svc.proc.pid}/children").read_text().split()[0])
     before = _peak_kib(worker)
     # The issue's 60 MiB JSON: refused by its Content-Length with only a little of it sent.
-    head = (f"POST /api/v1/bundles HTTP/1.1\r\nHost: x\r\nX-API-Key: {KEY}\r\nContent-Type: application/json\r\n"
-            f"Content-Length: {60 * MIB}\r\nConnection: close\r\n")
+    head = (
+        f"POST /api/v1/bundles HTTP/1.1\r\nHost: x\r\nX-API-Key: {KEY}\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {60 * MIB}\r\nConnection: close\r\n"
+    )
     status, doc = _raw(svc.port, head, b'{"title": "' + b"a" * 1000)
     assert status == 413 and doc["error"] == "too_large" and "limit of 1048576" in doc["message"], doc
     # Sent whole, chunked (no length to refuse by): cut off at the cap while read.
     big = json.dumps({"title": "t", "catalogs": [{"name": "m", "rows": [{"k": "x" * 1000}] * 3000}]}).encode()
-    chunked = b"".join(b"%x\r\n%s\r\n" % (len(big[i:i + 65536]), big[i:i + 65536]) for i in range(0, len(big), 65536))
-    head = (f"POST /api/v1/bundles HTTP/1.1\r\nHost: x\r\nX-API-Key: {KEY}\r\nContent-Type: application/json\r\n"
-            "Transfer-Encoding: chunked\r\nConnection: close\r\n")
+    chunked = b"".join(
+        b"%x\r\n%s\r\n" % (len(big[i : i + 65536]), big[i : i + 65536]) for i in range(0, len(big), 65536)
+    )
+    head = (
+        f"POST /api/v1/bundles HTTP/1.1\r\nHost: x\r\nX-API-Key: {KEY}\r\nContent-Type: application/json\r\n"
+        "Transfer-Encoding: chunked\r\nConnection: close\r\n"
+    )
     status, doc = _raw(svc.port, head, chunked + b"0\r\n\r\n")
     assert status == 413 and doc["error"] == "too_large", doc
     # A chunked bundle zip past its cap: refused while spooled.
     blob = b"z" * (4 * MIB)
-    chunked = b"".join(b"%x\r\n%s\r\n" % (len(blob[i:i + MIB]), blob[i:i + MIB]) for i in range(0, len(blob), MIB))
-    head = (f"POST /api/v1/bundles HTTP/1.1\r\nHost: x\r\nX-API-Key: {KEY}\r\nContent-Type: application/zip\r\n"
-            "Transfer-Encoding: chunked\r\nConnection: close\r\n")
+    chunked = b"".join(b"%x\r\n%s\r\n" % (len(blob[i : i + MIB]), blob[i : i + MIB]) for i in range(0, len(blob), MIB))
+    head = (
+        f"POST /api/v1/bundles HTTP/1.1\r\nHost: x\r\nX-API-Key: {KEY}\r\nContent-Type: application/zip\r\n"
+        "Transfer-Encoding: chunked\r\nConnection: close\r\n"
+    )
     status, doc = _raw(svc.port, head, chunked + b"0\r\n\r\n")
     assert status == 413 and doc["error"] == "too_large", doc
     # Multipart, a bundle zip, a blob request, a return zip: each its own cap.
     for path, ctype, size, limit in [
-            ("/api/v1/bundles", "multipart/form-data; boundary=b", 3 * MIB, 2 * MIB),
-            ("/api/v1/bundles", "application/zip", 4 * MIB, 3 * MIB),
-            (f"/api/v1/bundles/b-{'0' * 24}/returns/blobs", "application/json", 2 * MIB, MIB)]:
-        head = (f"POST {path} HTTP/1.1\r\nHost: x\r\nX-API-Key: {KEY}\r\nContent-Type: {ctype}\r\n"
-                f"Content-Length: {size}\r\nConnection: close\r\n")
+        ("/api/v1/bundles", "multipart/form-data; boundary=b", 3 * MIB, 2 * MIB),
+        ("/api/v1/bundles", "application/zip", 4 * MIB, 3 * MIB),
+        (f"/api/v1/bundles/b-{'0' * 24}/returns/blobs", "application/json", 2 * MIB, MIB),
+    ]:
+        head = (
+            f"POST {path} HTTP/1.1\r\nHost: x\r\nX-API-Key: {KEY}\r\nContent-Type: {ctype}\r\n"
+            f"Content-Length: {size}\r\nConnection: close\r\n"
+        )
         status, doc = _raw(svc.port, head, b"")
         assert status == 413 and f"limit of {limit} bytes" in doc["message"], (path, doc)
     grown = (_peak_kib(worker) - before) / 1024
@@ -185,17 +231,29 @@ def test_body_caps_on_every_route(start_service, tmp_path: Path) -> None:
 
 
 def test_json_bodies_under_the_cap_still_work(tmp_path: Path) -> None:
-    app = create_app({"public_url": "http://localhost", "storage": str(tmp_path / "s"), "secret_key": "k" * 32,
-                      "api_keys": KEY, "cache_dir": str(tmp_path / "c"), "max_json_bytes": "2048"})
+    app = create_app(
+        {
+            "public_url": "http://localhost",
+            "storage": str(tmp_path / "s"),
+            "secret_key": "k" * 32,
+            "api_keys": KEY,
+            "cache_dir": str(tmp_path / "c"),
+            "max_json_bytes": "2048",
+        }
+    )
     c = app.test_client()
-    ok = c.post("/api/v1/bundles", json={"title": "t", "catalogs": [{"name": "m", "rows": [{"k": 1}]}]},
-                headers={"X-API-Key": KEY})
+    ok = c.post(
+        "/api/v1/bundles",
+        json={"title": "t", "catalogs": [{"name": "m", "rows": [{"k": 1}]}]},
+        headers={"X-API-Key": KEY},
+    )
     assert ok.status_code == 201, ok.get_json()
     big = c.post("/api/v1/bundles", json={"title": "t" * 3000}, headers={"X-API-Key": KEY})
     assert big.status_code == 413 and big.get_json()["error"] == "too_large"
 
 
 # ------------------------------------------------------------------ payload refs and callback URLs
+
 
 def test_payload_refs_never_reach_git_as_options(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     doc = {"name": "p", "url": "https://example.org/repo.git", "filepath": "nb.ipynb"}
@@ -224,20 +282,23 @@ def test_payload_refs_never_reach_git_as_options(tmp_path: Path, monkeypatch: py
     assert calls and all(c[c.index(ok.url) - 1] == "--" for c in calls if ok.url in c), calls
 
 
-@pytest.mark.parametrize("url,local,ok", [
-    ("https://esap.example.org/hook?token=abc", False, True),
-    ("http://esap.example.org/hook", False, False),
-    ("http://127.0.0.1:9000/hook", False, False),
-    ("http://127.0.0.1:9000/hook", True, True),
-    ("http://localhost/hook", True, True),
-    ("http://example.org/hook", True, False),
-    ("https://user:pw@esap.example.org/hook", False, False),
-    ("javascript:alert(1)", False, False),
-    ("https:///nohost", False, False),
-    ("https://esap.example.org:99999/", False, False),
-    ("https://esap.example.org/a b", False, False),
-    (["https://x"], False, False),
-])
+@pytest.mark.parametrize(
+    "url,local,ok",
+    [
+        ("https://esap.example.org/hook?token=abc", False, True),
+        ("http://esap.example.org/hook", False, False),
+        ("http://127.0.0.1:9000/hook", False, False),
+        ("http://127.0.0.1:9000/hook", True, True),
+        ("http://localhost/hook", True, True),
+        ("http://example.org/hook", True, False),
+        ("https://user:pw@esap.example.org/hook", False, False),
+        ("javascript:alert(1)", False, False),
+        ("https:///nohost", False, False),
+        ("https://esap.example.org:99999/", False, False),
+        ("https://esap.example.org/a b", False, False),
+        (["https://x"], False, False),
+    ],
+)
 def test_callback_urls_checked_at_create(url: object, local: bool, ok: bool) -> None:
     if ok:
         check_callback_url(url, local_mode=local)
@@ -247,15 +308,24 @@ def test_callback_urls_checked_at_create(url: object, local: bool, ok: bool) -> 
 
 
 def test_bad_callback_refused_by_the_create_call(tmp_path: Path) -> None:
-    app = create_app({"public_url": "http://localhost", "storage": str(tmp_path / "s"), "secret_key": "k" * 32,
-                      "api_keys": KEY, "cache_dir": str(tmp_path / "c"), "webhook_secret": "w" * 32})
+    app = create_app(
+        {
+            "public_url": "http://localhost",
+            "storage": str(tmp_path / "s"),
+            "secret_key": "k" * 32,
+            "api_keys": KEY,
+            "cache_dir": str(tmp_path / "c"),
+            "webhook_secret": "w" * 32,
+        }
+    )
     c = app.test_client()
     req = {"title": "t", "catalogs": [{"name": "m", "rows": [{"k": 1}]}]}
-    bad = c.post("/api/v1/bundles", json={**req, "callback_url": "http://esap.example.org/hook"},
-                 headers={"X-API-Key": KEY})
+    bad = c.post(
+        "/api/v1/bundles", json={**req, "callback_url": "http://esap.example.org/hook"}, headers={"X-API-Key": KEY}
+    )
     assert bad.status_code == 400 and "callback_url must be https" in bad.get_json()["message"]
     assert not list((tmp_path / "s").glob("bundles/*"))
-    good = c.post("/api/v1/bundles", json={**req, "callback_url": "https://esap.example.org/hook"},
-                  headers={"X-API-Key": KEY})
+    good = c.post(
+        "/api/v1/bundles", json={**req, "callback_url": "https://esap.example.org/hook"}, headers={"X-API-Key": KEY}
+    )
     assert good.status_code == 201
-

@@ -86,8 +86,9 @@ def _bundle(rt: ModuleType, root: Path, uri: str, **extra: object) -> object:
     return rt.Bundle(root, {"id": "b-" + "0" * 24, "title": "t", "files": [entry]})
 
 
-def test_bearer_token_only_to_allowed_https_hosts(servers: list[Recorder], tmp_path: Path,
-                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+def test_bearer_token_only_to_allowed_https_hosts(
+    servers: list[Recorder], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     a, _, _ = servers
     a.routes["/f"] = (200, {}, DATA)
     rt = _runtime()
@@ -104,8 +105,9 @@ def test_bearer_token_only_to_allowed_https_hosts(servers: list[Recorder], tmp_p
     assert rt.fetch._bearer_header(f"http://127.0.0.1:{a.port}/f") == {}
 
 
-def test_token_not_forwarded_across_hosts_and_no_https_to_http(servers: list[Recorder], tmp_path: Path,
-                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+def test_token_not_forwarded_across_hosts_and_no_https_to_http(
+    servers: list[Recorder], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     a, b, plain = servers
     monkeypatch.setenv("NBPACK_BEARER_HOSTS", f"127.0.0.1:{a.port}")
     a.routes["/moved"] = (302, {"Location": f"{b.base}/f"}, b"")
@@ -130,13 +132,18 @@ def test_token_not_forwarded_across_hosts_and_no_https_to_http(servers: list[Rec
     assert plain.seen == [], "the http server got no request at all"
 
 
-def test_rucio_host_comes_from_the_environment_only(servers: list[Recorder], tmp_path: Path,
-                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+def test_rucio_host_comes_from_the_environment_only(
+    servers: list[Recorder], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     evil, _, _ = servers
     monkeypatch.setenv("RUCIO_ACCESS_TOKEN", "rucio-secret")
     rt = _runtime()
-    manifest = {"id": "b-" + "0" * 24, "title": "t", "results": {"rucio": {"host": evil.base}},
-                "files": [{"name": "d", "uri": "escape:file1", "checksums": {}}]}
+    manifest = {
+        "id": "b-" + "0" * 24,
+        "title": "t",
+        "results": {"rucio": {"host": evil.base}},
+        "files": [{"name": "d", "uri": "escape:file1", "checksums": {}}],
+    }
     with pytest.raises(rt.FetchError, match="RUCIO_HOST"):
         rt.Bundle(tmp_path, manifest).file("d")
     assert evil.seen == [], "the manifest's Rucio host never hears of the token"
@@ -145,17 +152,23 @@ def test_rucio_host_comes_from_the_environment_only(servers: list[Recorder], tmp
     assert rt.rucio._rucio_host() == "https://rucio.example"
 
 
-@pytest.mark.parametrize("alg,value", [("md5", "../../x"), ("sha256", "../" * 21 + "a"), ("adler32", "ABCDEFG"),
-                                       ("md5", "0" * 31 + "/")])
-def test_checksum_values_checked_before_any_path(servers: list[Recorder], tmp_path: Path, alg: str,
-                                                 value: str) -> None:
+@pytest.mark.parametrize(
+    "alg,value", [("md5", "../../x"), ("sha256", "../" * 21 + "a"), ("adler32", "ABCDEFG"), ("md5", "0" * 31 + "/")]
+)
+def test_checksum_values_checked_before_any_path(servers: list[Recorder], tmp_path: Path, alg: str, value: str) -> None:
     rt = _runtime()
     # A file where the traversal would land: bundle.file() must never hand it back.
     with contextlib.suppress(OSError):
         target = (rt.cache_dir() / alg / value).parent / "f"
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_bytes(b"local secret")
-    b = rt.Bundle(tmp_path, {"id": "b-" + "0" * 24, "title": "t",
-                             "files": [{"name": "spec", "uri": "https://127.0.0.1:1/f", "checksums": {alg: value}}]})
+    b = rt.Bundle(
+        tmp_path,
+        {
+            "id": "b-" + "0" * 24,
+            "title": "t",
+            "files": [{"name": "spec", "uri": "https://127.0.0.1:1/f", "checksums": {alg: value}}],
+        },
+    )
     with pytest.raises(rt.ChecksumMismatch, match=f"{alg} is not .* hex digits"):
         b.file("spec")

@@ -122,8 +122,12 @@ def _metric(url: str, token: str, outcome: str) -> float:
     return float(m.group(1)) if m else 0.0
 
 
-def test_undeliverable_webhook_under_gunicorn(start_service, built: Path, tmp_path: Path,  # noqa: F811
-                                              receivers: list[Receiver]) -> None:
+def test_undeliverable_webhook_under_gunicorn(
+    start_service,
+    built: Path,  # noqa: F811
+    tmp_path: Path,
+    receivers: list[Receiver],
+) -> None:
     ca = trustme.CA()
     ca_file = tmp_path / "ca.pem"
     ca.cert_pem.write_to_path(str(ca_file))
@@ -132,11 +136,23 @@ def test_undeliverable_webhook_under_gunicorn(start_service, built: Path, tmp_pa
     rx = Receiver(500, tls=tls)
     receivers.append(rx)
     token = "metrics-" + "t" * 20
-    svc = start_service(service_env(str(tmp_path / "store"), KEY, cache_dir=str(tmp_path / "cache"),
-                                    webhook_secret=SECRET, webhook_attempts="2", metrics_token=token,
-                                    SSL_CERT_FILE=str(ca_file)))
-    status, body = _call(f"{svc.url}/api/v1/bundles?callback_url={quote(rx.url, safe='')}", data=built.read_bytes(),
-                         method="POST", headers={"X-API-Key": KEY, "Content-Type": "application/zip"})
+    svc = start_service(
+        service_env(
+            str(tmp_path / "store"),
+            KEY,
+            cache_dir=str(tmp_path / "cache"),
+            webhook_secret=SECRET,
+            webhook_attempts="2",
+            metrics_token=token,
+            SSL_CERT_FILE=str(ca_file),
+        )
+    )
+    status, body = _call(
+        f"{svc.url}/api/v1/bundles?callback_url={quote(rx.url, safe='')}",
+        data=built.read_bytes(),
+        method="POST",
+        headers={"X-API-Key": KEY, "Content-Type": "application/zip"},
+    )
     assert status == 201, body
     status, data = _call(json.loads(body)["links"]["download"])
     folder = tmp_path / "unpacked"

@@ -95,11 +95,14 @@ def _notebook() -> dict:
     notebook.cells = [
         nbformat.v4.new_markdown_cell("# Stars and a spectrum"),
         nbformat.v4.new_code_cell('rows = catalogs["stars"].num_rows\nprint("catalog rows", rows)'),
-        nbformat.v4.new_code_cell('path = bundle.file("spectrum")\ndata = path.read_bytes()\n'
-                                  'print("spectrum bytes", len(data), "at", path)'),
-        nbformat.v4.new_code_cell('nbpack_runtime.save_value("summary", {"rows": rows, "spectrum_bytes": len(data)})\n'
-                                  'nbpack_runtime.save_output(f"{rows} {len(data)}\\n".encode(), "summary.txt")\n'
-                                  'print("saved")'),
+        nbformat.v4.new_code_cell(
+            'path = bundle.file("spectrum")\ndata = path.read_bytes()\nprint("spectrum bytes", len(data), "at", path)'
+        ),
+        nbformat.v4.new_code_cell(
+            'nbpack_runtime.save_value("summary", {"rows": rows, "spectrum_bytes": len(data)})\n'
+            'nbpack_runtime.save_output(f"{rows} {len(data)}\\n".encode(), "summary.txt")\n'
+            'print("saved")'
+        ),
     ]
     return json.loads(nbformat.writes(notebook))
 
@@ -107,11 +110,22 @@ def _notebook() -> dict:
 def _request(lake_url: str, sha256: str, title: str) -> dict:
     return {
         "title": title,
-        "catalogs": [{"name": "stars", "rows": [{"ra": 10.5 + i, "dec": -3.0 + i, "mag": 12.0 + i / 10}
-                                                for i in range(7)],
-                      "columns": {"ra": {"unit": "deg"}, "dec": {"unit": "deg"}}}],
-        "files": [{"name": "spectrum", "uri": f"{lake_url}/spectrum.bin", "size": len(SPECTRUM),
-                   "checksums": {"sha256": sha256}, "site": SITE}],
+        "catalogs": [
+            {
+                "name": "stars",
+                "rows": [{"ra": 10.5 + i, "dec": -3.0 + i, "mag": 12.0 + i / 10} for i in range(7)],
+                "columns": {"ra": {"unit": "deg"}, "dec": {"unit": "deg"}},
+            }
+        ],
+        "files": [
+            {
+                "name": "spectrum",
+                "uri": f"{lake_url}/spectrum.bin",
+                "size": len(SPECTRUM),
+                "checksums": {"sha256": sha256},
+                "site": SITE,
+            }
+        ],
         "notebook": _notebook(),
         "notebook_name": NOTEBOOK,
         "requirements": ["pyarrow"],
@@ -125,14 +139,16 @@ def _text(outputs: list[dict]) -> str:
 
 def _git(*args: str, cwd: Path) -> float:
     began = time.monotonic()
-    subprocess.run(["git", *args], cwd=cwd, env={**os.environ, **GIT_ENV}, check=True, capture_output=True,
-                   timeout=120)
+    subprocess.run(["git", *args], cwd=cwd, env={**os.environ, **GIT_ENV}, check=True, capture_output=True, timeout=120)
     return time.monotonic() - began
 
 
 def _tree(root: Path) -> dict[str, bytes]:
-    return {p.relative_to(root).as_posix(): p.read_bytes()
-            for p in root.rglob("*") if p.is_file() and ".git" not in p.relative_to(root).parts}
+    return {
+        p.relative_to(root).as_posix(): p.read_bytes()
+        for p in root.rglob("*")
+        if p.is_file() and ".git" not in p.relative_to(root).parts
+    }
 
 
 def _click_launch(page, landing: str) -> None:
@@ -140,11 +156,16 @@ def _click_launch(page, landing: str) -> None:
     page.locator(f'.hub[data-hub="{HUB}"] .hub-launch').click()
 
 
-def test_bundle_opens_runs_and_returns_through_a_stock_hub(jupyterhub, page, s3_bucket, seaweedfs, start_service,
-                                                          file_server, tmp_path):
-    env = service_env(f"s3://{s3_bucket}/e2e", API_KEY, s3_endpoint=seaweedfs.endpoint,
-                      hubs_file=str(_registry(tmp_path / "hubs.toml", jupyterhub.url)),
-                      cache_dir=str(tmp_path / "service-cache"))
+def test_bundle_opens_runs_and_returns_through_a_stock_hub(
+    jupyterhub, page, s3_bucket, seaweedfs, start_service, file_server, tmp_path
+):
+    env = service_env(
+        f"s3://{s3_bucket}/e2e",
+        API_KEY,
+        s3_endpoint=seaweedfs.endpoint,
+        hubs_file=str(_registry(tmp_path / "hubs.toml", jupyterhub.url)),
+        cache_dir=str(tmp_path / "service-cache"),
+    )
     service = start_service(env)
     client = Client(service.url, API_KEY, timeout=60)
     created = client.create(_request(file_server, hashlib.sha256(SPECTRUM).hexdigest(), "Stars and a spectrum"))

@@ -16,15 +16,17 @@ from tests.fixtures.hub import free_port
 pytestmark = pytest.mark.hub
 
 GIT_ENV = {
-    "GIT_AUTHOR_NAME": "nbpack tests", "GIT_AUTHOR_EMAIL": "tests@nbpack.invalid",
-    "GIT_COMMITTER_NAME": "nbpack tests", "GIT_COMMITTER_EMAIL": "tests@nbpack.invalid",
-    "GIT_CONFIG_NOSYSTEM": "1", "HOME": "/nonexistent",
+    "GIT_AUTHOR_NAME": "nbpack tests",
+    "GIT_AUTHOR_EMAIL": "tests@nbpack.invalid",
+    "GIT_COMMITTER_NAME": "nbpack tests",
+    "GIT_COMMITTER_EMAIL": "tests@nbpack.invalid",
+    "GIT_CONFIG_NOSYSTEM": "1",
+    "HOME": "/nonexistent",
 }
 
 
 def _git(*args: str, cwd: Path) -> None:
-    subprocess.run(["git", *args], cwd=cwd, env={**os.environ, **GIT_ENV}, check=True,
-                   capture_output=True, timeout=30)
+    subprocess.run(["git", *args], cwd=cwd, env={**os.environ, **GIT_ENV}, check=True, capture_output=True, timeout=30)
 
 
 def _demo_notebook() -> nbformat.NotebookNode:
@@ -52,9 +54,19 @@ def git_server(tmp_path):
     _git("remote", "add", "served", str(served / "demo"), cwd=work)
     port = free_port()
     daemon = subprocess.Popen(
-        ["git", "daemon", "--export-all", "--reuseaddr", f"--base-path={served}", "--listen=127.0.0.1",
-         f"--port={port}", str(served)],
-        env={**os.environ, **GIT_ENV}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        [
+            "git",
+            "daemon",
+            "--export-all",
+            "--reuseaddr",
+            f"--base-path={served}",
+            "--listen=127.0.0.1",
+            f"--port={port}",
+            str(served),
+        ],
+        env={**os.environ, **GIT_ENV},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     url = f"git://127.0.0.1:{port}/demo"
     deadline = time.monotonic() + 15

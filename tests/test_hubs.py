@@ -70,8 +70,11 @@ def test_esap_facilities_with_overlay_match_the_registry(tmp_path):
     # A plain list (not a DRF page) and a dict overlay work the same way.
     page = json.loads((EXAMPLES / "esap_facilities.json").read_text())
     plain = load_esap_facilities(page["results"], {"CERN SWAN": {"gpu": True}})
-    assert {h.name: h.gpu for h in plain} == {"SURF/ASTRON JupyterHub": False, "CERN SWAN": True,
-                                              "ESCAPE BinderHub": False}
+    assert {h.name: h.gpu for h in plain} == {
+        "SURF/ASTRON JupyterHub": False,
+        "CERN SWAN": True,
+        "ESCAPE BinderHub": False,
+    }
 
 
 @pytest.mark.parametrize(
@@ -99,8 +102,8 @@ H = '[[hubs]]\nname = "A"\nurl = "https://a"\n'
         (H + 'launch = "voila"\n', "hub 'A': 'launch' must be one of"),
         (H + 'sites = "LOFAR-LTA"\n', "hub 'A': 'sites' must be a list"),
         (H + 'packages = ["numpy 1.26"]\n', "hub 'A': 'packages' entry"),
-        (H + 'memory_gb = -2\n', "hub 'A': 'memory_gb' must be a positive"),
-        (H + 'gpu = 1\n', "hub 'A': 'gpu' must be true or false"),
+        (H + "memory_gb = -2\n", "hub 'A': 'memory_gb' must be a positive"),
+        (H + "gpu = 1\n", "hub 'A': 'gpu' must be true or false"),
         ('[[hubs]]\nurl = "https://a"\n', "hub #1: 'name' must be a non-empty string"),
         (H + H.replace("https://a", "https://b"), "'A' appears twice"),
         ('title = "no hubs"\n', "must hold a 'hubs' list"),
@@ -128,9 +131,7 @@ def test_registry_file_errors(tmp_path):
 def test_locality_wins_over_package_fit():
     near = _hub("Near", sites=["LOFAR-LTA"], packages=["numpy"])
     far = _hub("Far", sites=["CERN-EOS"], packages=["numpy", "astropy==6.0.1"])
-    manifest = _manifest(
-        [_file("big", "LOFAR-LTA", 920), _file("small", "CERN-EOS", 80)], requirements=["astropy>=6"]
-    )
+    manifest = _manifest([_file("big", "LOFAR-LTA", 920), _file("small", "CERN-EOS", 80)], requirements=["astropy>=6"])
     ranks = rank_hubs([far, near], manifest)
     assert [r.hub.name for r in ranks] == ["Near", "Far"]
     assert ranks[0].local_share == pytest.approx(0.92)

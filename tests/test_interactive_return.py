@@ -57,20 +57,27 @@ def test_unsaved_run_is_flagged_then_save_and_rerun_sends_the_current_notebook(t
     nb_path = folder / "nb.ipynb"
     nb = nbformat.reads(nb_path.read_text(), as_version=4)
     results = len(nb.cells) - 1
-    env = {k: v for k, v in os.environ.items() if k not in ("NBPACK_NOTEBOOK", "NBPACK_RETURN_PATH",
-                                                            "JPY_SESSION_NAME")}
+    env = {
+        k: v for k, v in os.environ.items() if k not in ("NBPACK_NOTEBOOK", "NBPACK_RETURN_PATH", "JPY_SESSION_NAME")
+    }
     client = NotebookClient(nb, timeout=120, kernel_name="python3", resources={"metadata": {"path": str(folder)}})
     with client.setup_kernel(env=env):
         # "Run All" without saving: the file on disk is still the bundle's notebook, without outputs.
         for index, cell in enumerate(nb.cells):
             client.execute_cell(cell, index)
         said = _said(nb.cells[results])
-        assert "nb.ipynb on disk is older than what this kernel ran (saved with no outputs; the kernel ran In [2])" \
-            in said and "save the notebook (Ctrl+S, or File > Save Notebook) and run this cell again" in said
+        assert (
+            "nb.ipynb on disk is older than what this kernel ran (saved with no outputs; the kernel ran In [2])" in said
+            and "save the notebook (Ctrl+S, or File > Save Notebook) and run this cell again" in said
+        )
         [(manifest, sent)] = _returns(folder)
         assert iter_errors(manifest, "return") == []
         assert manifest["provenance"]["notebook_file"] == {
-            "source": "bundle", "stale": True, "saved_last_execution": None, "kernel_last_execution": 2}
+            "source": "bundle",
+            "stale": True,
+            "saved_last_execution": None,
+            "kernel_last_execution": 2,
+        }
         assert not any(c.get("outputs") for c in sent["cells"])
 
         # Save (what the front end holds), then run the results cell again: the current notebook goes.
@@ -79,7 +86,11 @@ def test_unsaved_run_is_flagged_then_save_and_rerun_sends_the_current_notebook(t
         assert "older than" not in _said(nb.cells[results])
         [(manifest, sent)] = _returns(folder)
         assert manifest["provenance"]["notebook_file"] == {
-            "source": "bundle", "stale": False, "saved_last_execution": 3, "kernel_last_execution": 3}
+            "source": "bundle",
+            "stale": False,
+            "saved_last_execution": 3,
+            "kernel_last_execution": 3,
+        }
         work = next(c for c in sent["cells"] if "worked" in "".join(c["source"]))
         assert "".join(work["outputs"][0]["text"]) == "worked 42\n"
         assert {v["name"]: v["data"] for v in manifest["values"]} == {"answer": 42}
@@ -98,16 +109,31 @@ def test_unsaved_run_is_flagged_then_save_and_rerun_sends_the_current_notebook(t
 def _jupyter_server(app: str, root: Path, scratch: Path) -> Iterator[str]:
     """A real JupyterLab or Notebook 7 (`app`) on 127.0.0.1 serving `root`; yields its base URL (token ``tok``)."""
     port = free_port()
-    env = {**os.environ, "HOME": str(scratch), "JUPYTER_CONFIG_DIR": str(scratch / "config"),
-           "JUPYTER_DATA_DIR": str(scratch / "data"), "JUPYTER_RUNTIME_DIR": str(scratch / "runtime"),
-           "IPYTHONDIR": str(scratch / "ipython")}
+    env = {
+        **os.environ,
+        "HOME": str(scratch),
+        "JUPYTER_CONFIG_DIR": str(scratch / "config"),
+        "JUPYTER_DATA_DIR": str(scratch / "data"),
+        "JUPYTER_RUNTIME_DIR": str(scratch / "runtime"),
+        "IPYTHONDIR": str(scratch / "ipython"),
+    }
     for name in ("NBPACK_NOTEBOOK", "NBPACK_RETURN_PATH", "NBPACK_SAVE_WAIT"):
         env.pop(name, None)
     with open(scratch / "lab.log", "wb") as log:
-        lab = subprocess.Popen([str(Path(sys.executable).parent / app), "--no-browser", "--allow-root",
-                                "--ServerApp.ip=127.0.0.1", f"--ServerApp.port={port}",
-                                "--IdentityProvider.token=tok", f"--ServerApp.root_dir={root}"],
-                               env=env, stdout=log, stderr=subprocess.STDOUT)
+        lab = subprocess.Popen(
+            [
+                str(Path(sys.executable).parent / app),
+                "--no-browser",
+                "--allow-root",
+                "--ServerApp.ip=127.0.0.1",
+                f"--ServerApp.port={port}",
+                "--IdentityProvider.token=tok",
+                f"--ServerApp.root_dir={root}",
+            ],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
     try:
         url = f"http://127.0.0.1:{port}"
         for _ in range(240):
@@ -139,8 +165,9 @@ def _wait_kernel_idle(url: str) -> None:
 
 @pytest.mark.browser
 @pytest.mark.parametrize(("app", "path"), [("jupyter-lab", "lab/tree"), ("jupyter-notebook", "notebooks")])
-def test_run_all_in_jupyter_without_saving_sends_the_executed_notebook(tmp_path: Path, page, app: str,
-                                                                       path: str) -> None:
+def test_run_all_in_jupyter_without_saving_sends_the_executed_notebook(
+    tmp_path: Path, page, app: str, path: str
+) -> None:
     """Run All in JupyterLab 4 or Notebook 7, no save: the results cell has the front end save the notebook, so
     the return holds its outputs."""
     folder = _unpacked(tmp_path)
@@ -157,7 +184,11 @@ def test_run_all_in_jupyter_without_saving_sends_the_executed_notebook(tmp_path:
     assert "older than what this kernel ran" not in shown and "asked Jupyter to save this notebook" in shown
     [(manifest, sent)] = _returns(folder)
     assert manifest["provenance"]["notebook_file"] == {
-        "source": "jupyter", "stale": False, "saved_by_kernel": True, "saved_last_execution": 2,
-        "kernel_last_execution": 2}
+        "source": "jupyter",
+        "stale": False,
+        "saved_by_kernel": True,
+        "saved_last_execution": 2,
+        "kernel_last_execution": 2,
+    }
     work = next(c for c in sent["cells"] if "worked" in "".join(c["source"]))
     assert "".join(work["outputs"][0]["text"]) == "worked 42\n"

@@ -83,8 +83,24 @@ def test_papermill_cli_run_returns_the_executed_notebook(tmp_path: Path, layout:
         # Options before the paths, the output elsewhere and relative to papermill's working directory.
         (tmp_path / "runs").mkdir()
         # papermill resolves the output against the directory it started in, not --cwd (where the kernel runs).
-        cmd = [str(PAPERMILL), "-k", "python3", "--log-level", "WARNING", "-p", "threshold", "15", "--cwd",
-               "unpacked", "--no-progress-bar", "-r", "label", "a, b", "unpacked/nb.ipynb", "runs/out.ipynb"]
+        cmd = [
+            str(PAPERMILL),
+            "-k",
+            "python3",
+            "--log-level",
+            "WARNING",
+            "-p",
+            "threshold",
+            "15",
+            "--cwd",
+            "unpacked",
+            "--no-progress-bar",
+            "-r",
+            "label",
+            "a, b",
+            "unpacked/nb.ipynb",
+            "runs/out.ipynb",
+        ]
         cwd, out = tmp_path, tmp_path / "runs" / "out.ipynb"
     proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-2000:]
@@ -115,14 +131,23 @@ def test_nbpack_run_p_injects_parameters_as_papermill_does(tmp_path: Path, capsy
     injected = _check_executed(nb, 2.5, "a, b")
     assert manifest["provenance"]["parameters"] == {"threshold": 2.5, "label": "a, b"}
     assert manifest["provenance"]["notebook_file"] == {
-        "source": "NBPACK_NOTEBOOK", "stale": False, "saved_last_execution": 4, "kernel_last_execution": 4}
+        "source": "NBPACK_NOTEBOOK",
+        "stale": False,
+        "saved_last_execution": 4,
+        "kernel_last_execution": 4,
+    }
     assert {v["name"]: v["data"] for v in manifest["values"]} == {"threshold": 2.5, "label": "a, b"}
 
     # Byte for byte the cell papermill's own CLI injects for the same parameters.
     folder = tmp_path / "pm"
     _unpack(bundle, folder)
-    subprocess.run([str(PAPERMILL), "nb.ipynb", "out.ipynb", "--prepare-only", "-p", "threshold", "2.5",
-                    "-p", "label", "a, b"], cwd=folder, check=True, capture_output=True, timeout=120)
+    subprocess.run(
+        [str(PAPERMILL), "nb.ipynb", "out.ipynb", "--prepare-only", "-p", "threshold", "2.5", "-p", "label", "a, b"],
+        cwd=folder,
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
     pm = json.loads((folder / "out.ipynb").read_text())
     assert "".join(next(c for c in pm["cells"] if "injected-parameters" in _tags(c))["source"]) == injected
 
@@ -138,14 +163,19 @@ def test_nbpack_run_p_unknown_parameter_is_one_line_error(tmp_path: Path, capsys
     assert not ret.exists()
 
 
-@pytest.mark.parametrize(("argv", "expected"), [
-    (["/venv/bin/python", "/venv/bin/papermill", "nb.ipynb", "out.ipynb", "-p", "a", "1"], ("out.ipynb", None)),
-    (["python", "-m", "papermill", "-p", "a", "1", "--log-output", "nb.ipynb", "o.ipynb"], ("o.ipynb", None)),
-    (["papermill", "-kpython3", "--cwd=/x", "-r", "b", "x y", "--cwd", "y", "in.ipynb", "--", "-o.ipynb"],
-     ("-o.ipynb", "y")),
-    (["papermill", "-f", "p.yaml", "--report-mode", "nb.ipynb"], (None, None)),
-    (["/usr/bin/python3", "-m", "ipykernel_launcher", "-f", "k.json"], (None, None)),
-])
+@pytest.mark.parametrize(
+    ("argv", "expected"),
+    [
+        (["/venv/bin/python", "/venv/bin/papermill", "nb.ipynb", "out.ipynb", "-p", "a", "1"], ("out.ipynb", None)),
+        (["python", "-m", "papermill", "-p", "a", "1", "--log-output", "nb.ipynb", "o.ipynb"], ("o.ipynb", None)),
+        (
+            ["papermill", "-kpython3", "--cwd=/x", "-r", "b", "x y", "--cwd", "y", "in.ipynb", "--", "-o.ipynb"],
+            ("-o.ipynb", "y"),
+        ),
+        (["papermill", "-f", "p.yaml", "--report-mode", "nb.ipynb"], (None, None)),
+        (["/usr/bin/python3", "-m", "ipykernel_launcher", "-f", "k.json"], (None, None)),
+    ],
+)
 def test_papermill_command_lines_parse(argv: list[str], expected: tuple) -> None:
     assert _papermill_cli_output(argv) == expected
 
@@ -155,13 +185,16 @@ def test_papermill_python_api_with_injected_output_path(tmp_path: Path) -> None:
     PAPERMILL_OUTPUT_PATH, the parameter papermill's --inject-output-path adds (here passed by hand)."""
     folder = tmp_path / "unpacked"
     _unpack(_bundle(tmp_path), folder)
-    script = ("import sys, papermill\n"
-              "papermill.execute_notebook('nb.ipynb', sys.argv[1], progress_bar=False,\n"
-              "    parameters={'threshold': 7, 'PAPERMILL_OUTPUT_PATH': sys.argv[1]})\n")
+    script = (
+        "import sys, papermill\n"
+        "papermill.execute_notebook('nb.ipynb', sys.argv[1], progress_bar=False,\n"
+        "    parameters={'threshold': 7, 'PAPERMILL_OUTPUT_PATH': sys.argv[1]})\n"
+    )
     out = tmp_path / "api-out.ipynb"
     env = {k: v for k, v in os.environ.items() if k != "NBPACK_NOTEBOOK"}
-    proc = subprocess.run([sys.executable, "-c", script, str(out)], cwd=folder, env=env, capture_output=True,
-                          text=True, timeout=300)
+    proc = subprocess.run(
+        [sys.executable, "-c", script, str(out)], cwd=folder, env=env, capture_output=True, text=True, timeout=300
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
     manifest, nb, _ = _return(folder)
     _check_executed(nb, 7, "none")

@@ -40,8 +40,7 @@ gpu = true
 @pytest.fixture(scope="module")
 def git_server(tmp_path_factory):  # noqa: ANN001, ANN201
     srv = GitServer(tmp_path_factory.mktemp("repos"), tmp_path_factory.mktemp("log") / "daemon.log")
-    srv.make_repo("imaging", {"notebooks/image.ipynb": _notebook("print('v1')"),
-                              "requirements.txt": b"numpy>=1.24\n"})
+    srv.make_repo("imaging", {"notebooks/image.ipynb": _notebook("print('v1')"), "requirements.txt": b"numpy>=1.24\n"})
     srv.make_repo("other", {"notes.txt": b"not a notebook", "README.md": b"# other\n"})
     yield srv
     srv.proc.terminate()
@@ -92,8 +91,11 @@ filepath = "notes.txt"
 def app_config(git_server: GitServer, tmp_path: Path) -> dict:  # for tests/conftest.py's app and client
     hubs = tmp_path / "hubs.toml"
     hubs.write_text(HUBS)
-    return {"api_keys": API_KEY, "hubs_file": str(hubs),
-            "payloads_file": str(_catalog(git_server, tmp_path / "payloads.toml"))}
+    return {
+        "api_keys": API_KEY,
+        "hubs_file": str(hubs),
+        "payloads_file": str(_catalog(git_server, tmp_path / "payloads.toml")),
+    }
 
 
 def _create(client, name: str) -> tuple[int, dict]:  # noqa: ANN001 - Flask test client
@@ -113,15 +115,20 @@ def _cells(zf: zipfile.ZipFile, manifest: dict) -> str:
 
 
 def test_payload_bundle_pins_the_commit_and_moving_the_branch_changes_only_new_bundles(
-        git_server: GitServer, client) -> None:  # noqa: ANN001
+    git_server: GitServer, client
+) -> None:  # noqa: ANN001
     repo = git_server.base / "imaging"
     sha1 = _git(repo, "rev-parse", "HEAD")
     status, created = _create(client, "lofar-imaging")
     assert status == 201, created
     first = client.get(f"/api/v1/bundles/{created['id']}", headers=HEADERS).get_json()
     assert first["payload"]["name"] == "lofar-imaging"
-    assert first["payload"]["source"] == {"url": git_server.url("imaging"), "ref": "main", "commit": sha1,
-                                          "filepath": "notebooks/image.ipynb"}
+    assert first["payload"]["source"] == {
+        "url": git_server.url("imaging"),
+        "ref": "main",
+        "commit": sha1,
+        "filepath": "notebooks/image.ipynb",
+    }
     assert first["payload"]["requirements"] == ["astropy>=6", "numpy>=1.24"]
     with _zip(client, created["id"]) as zf:
         assert {"astropy>=6", "numpy>=1.24"} <= set(zf.read("requirements.txt").decode().split())
@@ -190,14 +197,23 @@ def _cache_entries(cache: Path) -> list[Path]:
     return sorted(root.glob("*/*")) if root.exists() else []
 
 
-@pytest.mark.parametrize(("name", "status", "code", "words"), [
-    ("no-such-payload", 404, "payload_not_found", ["unknown payload 'no-such-payload'"]),
-    ("unreachable", 422, "payload_unreachable", ["payload 'unreachable'", "cannot reach git://127.0.0.1:"]),
-    ("missing-ref", 422, "payload_ref_not_found", ["payload 'missing-ref'", "ref 'no-such-branch' does not exist"]),
-    ("not-a-notebook", 422, "payload_not_notebook", ["payload 'not-a-notebook'", "notes.txt is not a valid notebook"]),
-])
+@pytest.mark.parametrize(
+    ("name", "status", "code", "words"),
+    [
+        ("no-such-payload", 404, "payload_not_found", ["unknown payload 'no-such-payload'"]),
+        ("unreachable", 422, "payload_unreachable", ["payload 'unreachable'", "cannot reach git://127.0.0.1:"]),
+        ("missing-ref", 422, "payload_ref_not_found", ["payload 'missing-ref'", "ref 'no-such-branch' does not exist"]),
+        (
+            "not-a-notebook",
+            422,
+            "payload_not_notebook",
+            ["payload 'not-a-notebook'", "notes.txt is not a valid notebook"],
+        ),
+    ],
+)
 def test_payload_failures_are_json_naming_the_problem_and_cache_nothing(
-        client, tmp_path: Path, name: str, status: int, code: str, words: list[str]) -> None:  # noqa: ANN001
+    client, tmp_path: Path, name: str, status: int, code: str, words: list[str]
+) -> None:  # noqa: ANN001
     got, body = _create(client, name)
     assert got == status and body["error"] == code, body
     assert all(w in body["message"] for w in words), body["message"]
@@ -206,14 +222,29 @@ def test_payload_failures_are_json_naming_the_problem_and_cache_nothing(
     assert not (tmp_path / "store" / "bundles").exists() or not any((tmp_path / "store" / "bundles").iterdir())
 
 
-def test_cli_build_from_a_named_payload(git_server: GitServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                        capsys: pytest.CaptureFixture[str]) -> None:
+def test_cli_build_from_a_named_payload(
+    git_server: GitServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     catalog = _catalog(git_server, tmp_path / "payloads.toml")
     out = tmp_path / "imaging.zip"
     env = {**os.environ, "HOME": str(tmp_path / "home")}  # the CLI caches payloads under ~/.cache/nbpack
-    proc = subprocess.run([str(REPO / ".venv" / "bin" / "nbpack"), "build", "--payload", "lofar-imaging",
-                           "--payloads", str(catalog), "-o", str(out), "--json"],
-                          env=env, capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [
+            str(REPO / ".venv" / "bin" / "nbpack"),
+            "build",
+            "--payload",
+            "lofar-imaging",
+            "--payloads",
+            str(catalog),
+            "-o",
+            str(out),
+            "--json",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 0, proc.stderr
     manifest = json.loads(proc.stdout)
     assert manifest["payload"]["source"]["commit"] == _git(git_server.base / "imaging", "rev-parse", "HEAD")
@@ -222,7 +253,8 @@ def test_cli_build_from_a_named_payload(git_server: GitServer, tmp_path: Path, m
         assert {"astropy>=6", "numpy>=1.24"} <= set(zf.read("requirements.txt").decode().split())
         assert "print('v1')" in _cells(zf, manifest)
         assert hashlib.sha256(zf.read(manifest["payload"]["notebook"])).hexdigest() == next(
-            e["sha256"] for e in manifest["contents"] if e["path"] == manifest["payload"]["notebook"])
+            e["sha256"] for e in manifest["contents"] if e["path"] == manifest["payload"]["notebook"]
+        )
 
     # The failure in-process (same entry point; spares a second interpreter start, ~5 s of imports here).
     monkeypatch.setenv("HOME", env["HOME"])

@@ -40,8 +40,9 @@ from nbpack.refs import parse_ref
 from nbpack.returns import RETURN_MANIFEST, check_return, open_return, return_id_for
 
 N = int(os.environ.get("NBPACK_FUZZ_EXAMPLES", "1000"))
-FUZZ = settings(max_examples=N, deadline=None, database=None, derandomize=False,
-                suppress_health_check=list(HealthCheck))
+FUZZ = settings(
+    max_examples=N, deadline=None, database=None, derandomize=False, suppress_health_check=list(HealthCheck)
+)
 COUNTS: dict[str, int] = {}
 
 # ------------------------------------------------------------------ strategies
@@ -49,15 +50,42 @@ COUNTS: dict[str, int] = {}
 WEIRD_TEXT = st.one_of(
     st.text(max_size=20),
     st.text(alphabet=st.characters(codec=None, exclude_categories=()), max_size=10),  # lone surrogates too
-    st.sampled_from(["", "\x00", "..", "../x", "/abs", "C:x", "a\\b", "\ud800", "\ufeff", "e\u0301", "NaN",
-                     "b-" + "0" * 24, "r-" + "f" * 24, "0" * 64, "1980-01-01T00:00:00Z", "https://x/y", "s:n"]),
+    st.sampled_from(
+        [
+            "",
+            "\x00",
+            "..",
+            "../x",
+            "/abs",
+            "C:x",
+            "a\\b",
+            "\ud800",
+            "\ufeff",
+            "e\u0301",
+            "NaN",
+            "b-" + "0" * 24,
+            "r-" + "f" * 24,
+            "0" * 64,
+            "1980-01-01T00:00:00Z",
+            "https://x/y",
+            "s:n",
+        ]
+    ),
     st.integers(min_value=1, max_value=3).map(lambda k: "x" * (10 ** (k + 3))),  # huge strings
 )
-SCALARS = st.one_of(st.none(), st.booleans(), st.integers(), st.integers(min_value=-(2**70), max_value=2**70),
-                    st.floats(allow_nan=True, allow_infinity=True), WEIRD_TEXT)
-JSON = st.recursive(SCALARS, lambda kids: st.one_of(st.lists(kids, max_size=4),
-                                                     st.dictionaries(WEIRD_TEXT, kids, max_size=4)),
-                    max_leaves=12)
+SCALARS = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(),
+    st.integers(min_value=-(2**70), max_value=2**70),
+    st.floats(allow_nan=True, allow_infinity=True),
+    WEIRD_TEXT,
+)
+JSON = st.recursive(
+    SCALARS,
+    lambda kids: st.one_of(st.lists(kids, max_size=4), st.dictionaries(WEIRD_TEXT, kids, max_size=4)),
+    max_leaves=12,
+)
 
 
 def deep(depth: int) -> str:
@@ -143,9 +171,14 @@ def outcome(fn: Callable[[], Any], allowed: type[NbpackError] = NbpackError) -> 
 def bundle_parts() -> tuple[dict[str, Any], dict[str, bytes]]:
     """A real bundle's manifest and its other entries."""
     buf = io.BytesIO()
-    manifest = build_bundle(BuildSpec(title="fuzz", catalogs=[CatalogInput("c", pa.table({"a": [1, 2]}))],
-                                      files=[{"name": "f", "uri": "https://example.org/f.fits",
-                                              "checksums": {"adler32": "0a1b2c3d"}}]), buf)
+    manifest = build_bundle(
+        BuildSpec(
+            title="fuzz",
+            catalogs=[CatalogInput("c", pa.table({"a": [1, 2]}))],
+            files=[{"name": "f", "uri": "https://example.org/f.fits", "checksums": {"adler32": "0a1b2c3d"}}],
+        ),
+        buf,
+    )
     with zipfile.ZipFile(buf) as zf:
         entries = {n: zf.read(n) for n in zf.namelist() if n != MANIFEST}
     return manifest, entries
@@ -167,11 +200,20 @@ def return_parts(bundle_parts: tuple[dict[str, Any], dict[str, bytes]]) -> tuple
     nb_name = manifest["payload"]["notebook"]
     files = {nb_name: entries[nb_name], "outputs/result.csv": b"a,b\n1,2\n"}
     contents = [{"path": p, "bytes": len(d), "sha256": hashlib.sha256(d).hexdigest()} for p, d in sorted(files.items())]
-    doc = {"format": "nbpack-return", "format_version": "1.0", "bundle_id": manifest["id"], "status": "completed",
-           "error": None, "started": "2024-01-01T00:00:00Z", "ended": "2024-01-01T00:01:00Z", "notebook": nb_name,
-           "outputs": [c for c in contents if c["path"].startswith("outputs/")],
-           "values": [{"name": "n", "encoder": "json", "data": 3}],
-           "provenance": {"python": "3.11", "host": "test"}, "contents": contents}
+    doc = {
+        "format": "nbpack-return",
+        "format_version": "1.0",
+        "bundle_id": manifest["id"],
+        "status": "completed",
+        "error": None,
+        "started": "2024-01-01T00:00:00Z",
+        "ended": "2024-01-01T00:01:00Z",
+        "notebook": nb_name,
+        "outputs": [c for c in contents if c["path"].startswith("outputs/")],
+        "values": [{"name": "n", "encoder": "json", "data": 3}],
+        "provenance": {"python": "3.11", "host": "test"},
+        "contents": contents,
+    }
     doc["id"] = return_id_for(doc)
     return doc, files
 
@@ -273,24 +315,59 @@ def test_notebooks(bundle_parts: Any, record_property: Any) -> None:
 
 # ------------------------------------------------------------------ table inputs
 
-CELL = st.one_of(st.integers(-5, 5), st.integers(min_value=-(2**70), max_value=2**70), st.floats(), st.booleans(),
-                 st.none(), st.text(max_size=5), st.lists(st.integers(0, 3), max_size=2),
-                 st.dictionaries(st.text(max_size=2), st.integers(0, 3), max_size=2))
-CSV_TEXT = st.lists(st.lists(st.one_of(st.text(max_size=6), st.sampled_from(['"', '""', "1", "1.5", "nan", "",
-                                                                             "true", "\n", ",", "\t"])),
-                             min_size=1, max_size=4), max_size=5).map(lambda rows: "\n".join(",".join(r) for r in rows))
-ESAP_TYPES = st.sampled_from(["boolean", "bit", "unsignedByte", "short", "int", "long", "float", "double", "char",
-                              "unicodeChar", "doubleComplex", "", None, "bogus", 3])
+CELL = st.one_of(
+    st.integers(-5, 5),
+    st.integers(min_value=-(2**70), max_value=2**70),
+    st.floats(),
+    st.booleans(),
+    st.none(),
+    st.text(max_size=5),
+    st.lists(st.integers(0, 3), max_size=2),
+    st.dictionaries(st.text(max_size=2), st.integers(0, 3), max_size=2),
+)
+CSV_TEXT = st.lists(
+    st.lists(
+        st.one_of(st.text(max_size=6), st.sampled_from(['"', '""', "1", "1.5", "nan", "", "true", "\n", ",", "\t"])),
+        min_size=1,
+        max_size=4,
+    ),
+    max_size=5,
+).map(lambda rows: "\n".join(",".join(r) for r in rows))
+ESAP_TYPES = st.sampled_from(
+    [
+        "boolean",
+        "bit",
+        "unsignedByte",
+        "short",
+        "int",
+        "long",
+        "float",
+        "double",
+        "char",
+        "unicodeChar",
+        "doubleComplex",
+        "",
+        None,
+        "bogus",
+        3,
+    ]
+)
 
 
 @st.composite
 def esap_pages(draw: st.DrawFn) -> Any:
     """ESAP query pages with IVOA rows (fields + result strings), often slightly wrong."""
-    fields = [{"name": draw(st.one_of(st.sampled_from(["ra", "dec", "id", "ra"]), WEIRD_TEXT)),
-               "datatype": draw(ESAP_TYPES), "unit": draw(st.one_of(st.none(), st.just("deg"), SCALARS))}
-              for _ in range(draw(st.integers(0, 3)))]
-    values = st.one_of(st.sampled_from(["1", "-2", "1.5", "1e400", "nan", "true", "?", "", "null", '"a,b"', "x"]),
-                       st.text(max_size=4))
+    fields = [
+        {
+            "name": draw(st.one_of(st.sampled_from(["ra", "dec", "id", "ra"]), WEIRD_TEXT)),
+            "datatype": draw(ESAP_TYPES),
+            "unit": draw(st.one_of(st.none(), st.just("deg"), SCALARS)),
+        }
+        for _ in range(draw(st.integers(0, 3)))
+    ]
+    values = st.one_of(
+        st.sampled_from(["1", "-2", "1.5", "1e400", "nan", "true", "?", "", "null", '"a,b"', "x"]), st.text(max_size=4)
+    )
     rows = []
     for _ in range(draw(st.integers(0, 3))):
         row_fields = fields if draw(st.booleans()) or not fields else fields[:-1]
@@ -320,12 +397,14 @@ def test_table_inputs(record_property: Any) -> None:
     rows = st.lists(st.dictionaries(st.sampled_from(["a", "b", "c", ""]), CELL, max_size=3), max_size=4)
 
     @FUZZ
-    @given(st.one_of(
-        st.tuples(st.just("csv"), CSV_TEXT),
-        st.tuples(st.just("rows"), rows),
-        st.tuples(st.just("page"), esap_pages()),
-        st.tuples(st.just("json"), st.one_of(JSON, rows.map(json.dumps))),
-    ))
+    @given(
+        st.one_of(
+            st.tuples(st.just("csv"), CSV_TEXT),
+            st.tuples(st.just("rows"), rows),
+            st.tuples(st.just("page"), esap_pages()),
+            st.tuples(st.just("json"), st.one_of(JSON, rows.map(json.dumps))),
+        )
+    )
     def prop(case: tuple[str, Any]) -> None:
         kind, value = case
         with tempfile.TemporaryDirectory() as d:
@@ -352,8 +431,9 @@ def test_file_refs(record_property: Any) -> None:
     good = {"name": "f", "uri": "rucio:scope:name", "size": 3, "checksums": {"md5": "0" * 32}}
 
     @FUZZ
-    @given(st.one_of(JSON, st.dictionaries(fields, st.one_of(SCALARS, JSON), max_size=5), mutated(good),
-                     st.builds(object)))
+    @given(
+        st.one_of(JSON, st.dictionaries(fields, st.one_of(SCALARS, JSON), max_size=5), mutated(good), st.builds(object))
+    )
     def prop(raw: Any) -> None:
         COUNTS["refs"] += 1
         ref = outcome(lambda: parse_ref(raw), InvalidInput)
@@ -369,8 +449,26 @@ def test_file_refs(record_property: Any) -> None:
 @st.composite
 def hostile_zips(draw: st.DrawFn) -> bytes:
     """Zips with generated names, modes, flags and sizes, then byte-level damage."""
-    names = st.one_of(st.sampled_from(["a.txt", "d/b.txt", "d/", "../up", "/abs", "C:x", "a\\b", "a//b", "a/./b",
-                                       "a.txt", "d", "é/ü.txt", "nbpack.json"]), st.text(min_size=0, max_size=8))
+    names = st.one_of(
+        st.sampled_from(
+            [
+                "a.txt",
+                "d/b.txt",
+                "d/",
+                "../up",
+                "/abs",
+                "C:x",
+                "a\\b",
+                "a//b",
+                "a/./b",
+                "a.txt",
+                "d",
+                "é/ü.txt",
+                "nbpack.json",
+            ]
+        ),
+        st.text(min_size=0, max_size=8),
+    )
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w") as zf:
         for _ in range(draw(st.integers(0, 4))):
@@ -399,7 +497,7 @@ def hostile_zips(draw: st.DrawFn) -> bytes:
         if op == "flip":
             data[at] = draw(st.integers(0, 255))
         elif op == "cut":
-            del data[at:at + draw(st.integers(1, 40))]
+            del data[at : at + draw(st.integers(1, 40))]
         else:
             data[at:at] = draw(st.binary(min_size=1, max_size=8))
     return bytes(data)
@@ -440,8 +538,11 @@ def manifest_zip(doc: Any, entries: dict[str, bytes], name: str = MANIFEST) -> i
 
 def test_found_deep_and_surrogate_manifests(bundle_parts: Any, return_parts: Any) -> None:
     manifest, entries = bundle_parts
-    for doc in (deep(3000), {**manifest, "title": "\ud800"}, {**manifest, "skipped": [{"item": deep(3000),
-                                                                                        "reason": "x"}]}):
+    for doc in (
+        deep(3000),
+        {**manifest, "title": "\ud800"},
+        {**manifest, "skipped": [{"item": deep(3000), "reason": "x"}]},
+    ):
         with pytest.raises(NbpackError):
             with open_bundle(manifest_zip(doc, entries)) as bf:
                 check_bundle(bf)

@@ -13,7 +13,7 @@ from pathlib import Path
 from tests.fixtures.service import REPO, service_env
 
 README = (REPO / "README.md").read_text("utf-8")
-SECTION = README[README.index("## From ESAP"):]
+SECTION = README[README.index("## From ESAP") :]
 # Step 3 of the README quotes these for the basket of step 2, on the hub it says comes first.
 FIRST_HUB = "SURF/ASTRON JupyterHub"
 QUOTED_REASONS = [
@@ -28,10 +28,15 @@ def test_readme_from_esap_example_end_to_end(tmp_path: Path, start_service) -> N
     code = re.search(r"```python\n(.*?)```", SECTION, re.S)
     assert overlay and code, "the README's From ESAP steps changed shape"
     (tmp_path / "facilities-overlay.toml").write_text(overlay.group(1) + "\n")
-    env = service_env(str(tmp_path / "store"), "key-that-esap-holds", webhook_secret="secret-shared-with-esap",
-                      esap_facilities_file=str(REPO / "examples" / "esap_facilities.json"),
-                      hubs_file=str(tmp_path / "facilities-overlay.toml"),
-                      payloads_file=str(REPO / "examples" / "payloads.toml"), cache_dir=str(tmp_path / "cache"))
+    env = service_env(
+        str(tmp_path / "store"),
+        "key-that-esap-holds",
+        webhook_secret="secret-shared-with-esap",
+        esap_facilities_file=str(REPO / "examples" / "esap_facilities.json"),
+        hubs_file=str(tmp_path / "facilities-overlay.toml"),
+        payloads_file=str(REPO / "examples" / "payloads.toml"),
+        cache_dir=str(tmp_path / "cache"),
+    )
     svc = start_service(env)
 
     namespace: dict = {}

@@ -35,10 +35,18 @@ API_KEY = "render-property-key"
 SCHEMA = json.loads(resources.files("nbpack.schemas").joinpath("bundle-1.0.schema.json").read_text("utf-8"))
 REPO = Path(__file__).resolve().parents[1]
 
-_json_scalars = st.none() | st.booleans() | st.integers(-(2**63), 2**63) | st.floats(allow_nan=False,
-                                                                                     allow_infinity=False) | st.text()
-ANY_JSON = st.recursive(_json_scalars, lambda inner: st.lists(inner, max_size=3)
-                        | st.dictionaries(st.text(max_size=8), inner, max_size=3), max_leaves=6)
+_json_scalars = (
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**63), 2**63)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text()
+)
+ANY_JSON = st.recursive(
+    _json_scalars,
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3),
+    max_leaves=6,
+)
 
 
 def strategy(node: dict[str, Any], root: dict[str, Any] = SCHEMA) -> st.SearchStrategy[Any]:
@@ -56,8 +64,10 @@ def strategy(node: dict[str, Any], root: dict[str, Any] = SCHEMA) -> st.SearchSt
     if kind == "object":
         props = {k: strategy(v, root) for k, v in node.get("properties", {}).items()}
         required = set(node.get("required", []))
-        fixed = st.fixed_dictionaries({k: v for k, v in props.items() if k in required},
-                                      optional={k: v for k, v in props.items() if k not in required})
+        fixed = st.fixed_dictionaries(
+            {k: v for k, v in props.items() if k in required},
+            optional={k: v for k, v in props.items() if k not in required},
+        )
         if node.get("additionalProperties", True) is False:
             return fixed
         names = st.text(min_size=1, max_size=10).filter(lambda k: k not in props)
@@ -68,7 +78,8 @@ def strategy(node: dict[str, Any], root: dict[str, Any] = SCHEMA) -> st.SearchSt
     if kind == "string":
         if "pattern" in node:
             return st.from_regex(node["pattern"], fullmatch=True).filter(
-                lambda s: len(s) <= node.get("maxLength", 10**6))
+                lambda s: len(s) <= node.get("maxLength", 10**6)
+            )
         if node.get("format") == "date-time":
             return st.datetimes(timezones=st.just(UTC)).map(lambda d: d.isoformat().replace("+00:00", "Z"))
         return st.text(min_size=node.get("minLength", 0), max_size=min(node.get("maxLength", 40), 40))
@@ -102,10 +113,13 @@ def make_bundle(drawn: dict, stage: Path, out: Path) -> dict:
     tagged cells, each catalog as Parquet with its row count), contents and id computed; all else as drawn."""
     m = json.loads(json.dumps(drawn))
     m["payload"]["notebook"] = "notebook.ipynb"
-    nb = nbformat.v4.new_notebook(cells=[
-        nbformat.v4.new_code_cell("import nbpack_runtime", metadata={"tags": [m["cells"]["bootstrap"]]}),
-        nbformat.v4.new_markdown_cell(m["title"]),
-        nbformat.v4.new_code_cell("nbpack_runtime.finish()", metadata={"tags": [m["cells"]["results"]]})])
+    nb = nbformat.v4.new_notebook(
+        cells=[
+            nbformat.v4.new_code_cell("import nbpack_runtime", metadata={"tags": [m["cells"]["bootstrap"]]}),
+            nbformat.v4.new_markdown_cell(m["title"]),
+            nbformat.v4.new_code_cell("nbpack_runtime.finish()", metadata={"tags": [m["cells"]["results"]]}),
+        ]
+    )
     (stage / "notebook.ipynb").write_text(nbformat.writes(nb), "utf-8")
     (stage / "catalogs").mkdir()
     for i, cat in enumerate(m["catalogs"]):
@@ -113,8 +127,11 @@ def make_bundle(drawn: dict, stage: Path, out: Path) -> dict:
         cat["rows"] = cat["rows"] % 5
         pq.write_table(pa.table({"x": pa.array(range(cat["rows"]), pa.int64())}), stage / cat["path"])
         cat["sha256"], cat["bytes"] = _sha(stage / cat["path"])
-    m["contents"] = [{"path": p.relative_to(stage).as_posix(), "sha256": _sha(p)[0], "bytes": _sha(p)[1]}
-                     for p in sorted(stage.rglob("*")) if p.is_file() and p.name != MANIFEST]
+    m["contents"] = [
+        {"path": p.relative_to(stage).as_posix(), "sha256": _sha(p)[0], "bytes": _sha(p)[1]}
+        for p in sorted(stage.rglob("*"))
+        if p.is_file() and p.name != MANIFEST
+    ]
     m["id"] = bundle_id_for(m)
     schema.validate(m, "bundle")
     (stage / MANIFEST).write_text(json.dumps(m, indent=1, sort_keys=True) + "\n", "utf-8")
@@ -127,15 +144,24 @@ def client(tmp_path_factory: pytest.TempPathFactory):  # noqa: ANN201 - Flask te
     tmp = tmp_path_factory.mktemp("render")
     overlay = tmp / "hubs.toml"
     # Facilities so the landing page ranks hubs for each drawn bundle too (sites, packages, GPU, memory).
-    overlay.write_text('["SURF/ASTRON JupyterHub"]\nsites = ["SARA-DCACHE"]\npackages = ["astropy==6.0.1"]\n'
-                       'gpu = true\nmemory_gb = 8\n["ESCAPE BinderHub"]\nlaunch = "binderhub"\n')
-    app = make_app(tmp, api_keys=API_KEY, hubs_file=str(overlay),
-                   esap_facilities_file=str(REPO / "examples" / "esap_facilities.json"))
+    overlay.write_text(
+        '["SURF/ASTRON JupyterHub"]\nsites = ["SARA-DCACHE"]\npackages = ["astropy==6.0.1"]\n'
+        'gpu = true\nmemory_gb = 8\n["ESCAPE BinderHub"]\nlaunch = "binderhub"\n'
+    )
+    app = make_app(
+        tmp,
+        api_keys=API_KEY,
+        hubs_file=str(overlay),
+        esap_facilities_file=str(REPO / "examples" / "esap_facilities.json"),
+    )
     return app.test_client()
 
 
-@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much,
-                                                                  HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=30,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much, HealthCheck.function_scoped_fixture],
+)
 @given(drawn=MANIFESTS)
 def test_every_valid_bundle_renders(client, drawn: dict) -> None:  # noqa: ANN001
     with tempfile.TemporaryDirectory(prefix="nbpack-render-") as tmp:
@@ -145,11 +171,12 @@ def test_every_valid_bundle_renders(client, drawn: dict) -> None:  # noqa: ANN00
         with open_bundle(zpath) as bf:
             text = describe("bundle", bf)  # nbpack inspect
         assert m["id"] in text and all(f["name"] in text for f in m["files"])
-        resp = client.post("/api/v1/bundles", data=zpath.read_bytes(), content_type="application/zip",
-                           headers={"X-API-Key": API_KEY})
+        resp = client.post(
+            "/api/v1/bundles", data=zpath.read_bytes(), content_type="application/zip", headers={"X-API-Key": API_KEY}
+        )
     assert resp.status_code in (200, 201), resp.get_json()
     landing = resp.get_json()["links"]["landing"]
-    page = client.get(landing[landing.index("/b/"):])
+    page = client.get(landing[landing.index("/b/") :])
     assert page.status_code == 200, page.get_data(as_text=True)[:500]
     body = page.get_data(as_text=True)
     assert str(escape(m["title"])) in body

@@ -20,8 +20,7 @@ from tests.helpers import reference_table
 
 def _unpacked(tmp_path: Path, name: str, **spec: object) -> Path:
     zpath = tmp_path / f"{name}.zip"
-    build_bundle(BuildSpec(title=f"repo2docker {name}", catalogs=[CatalogInput("t", reference_table())], **spec),
-                 zpath)
+    build_bundle(BuildSpec(title=f"repo2docker {name}", catalogs=[CatalogInput("t", reference_table())], **spec), zpath)
     folder = tmp_path / name
     with open_bundle(zpath) as bf:
         archive.extract(bf.zf, folder)

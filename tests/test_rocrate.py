@@ -71,8 +71,9 @@ def _warm_cache(cache: Path) -> None:
         answer = session.get(f"http://127.0.0.1:{server.server_address[1]}/context", timeout=10)
         assert answer.status_code == 200
         # Keyed as the validator asks for it: GET of the w3id URL (requests-cache keys ignore headers by default).
-        wanted = requests.Request("GET", nbcrate.CONTEXT,
-                                  headers={"Accept": "application/ld+json, application/json"}).prepare()
+        wanted = requests.Request(
+            "GET", nbcrate.CONTEXT, headers={"Accept": "application/ld+json, application/json"}
+        ).prepare()
         answer.url, answer.request = nbcrate.CONTEXT, wanted
         session.cache.save_response(answer, session.cache.create_key(wanted))
         assert session.cache.contains(url=nbcrate.CONTEXT)
@@ -91,9 +92,16 @@ def validator_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def _validate(folder: Path, cache: Path, profile: str, **extra: Any) -> list[str]:
-    result = services.validate({"rocrate_uri": str(folder), "profile_identifier": profile,
-                                "requirement_severity": "REQUIRED", "offline": True, "cache_path": str(cache),
-                                **extra})
+    result = services.validate(
+        {
+            "rocrate_uri": str(folder),
+            "profile_identifier": profile,
+            "requirement_severity": "REQUIRED",
+            "offline": True,
+            "cache_path": str(cache),
+            **extra,
+        }
+    )
     return [f"{i.check.identifier}: {i.message} ({i.violatingEntity})" for i in result.issues]
 
 
@@ -116,8 +124,10 @@ def crates(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Crates]:
     spec = BuildSpec(
         title="Crate, ünïcode & spaces",
         catalogs=[CatalogInput("stars", reference_table())],
-        files=[{"name": "did_file", "uri": DID, "size": 10, "checksums": {"adler32": "0a1b2c3d"}},
-               {"name": "web_file", "uri": WEB, "size": 12, "media_type": "application/fits"}],
+        files=[
+            {"name": "did_file", "uri": DID, "size": 10, "checksums": {"adler32": "0a1b2c3d"}},
+            {"name": "web_file", "uri": WEB, "size": 12, "media_type": "application/fits"},
+        ],
         notebook=template_notebook(NOTEBOOK.format(outputs=OUTPUTS)),
         notebook_name="Crate run 1.ipynb",
         license="cc0-1.0",
@@ -154,8 +164,12 @@ def test_return_crate_is_a_process_run_crate(crates: Crates, validator_cache: Pa
     # roc-validator's Process Run Crate 0.5 profile inherits RO-Crate 1.1 checks; with them switched off,
     # the profile's own REQUIRED checks pass. (The inherited ones ask the descriptor to say RO-Crate 1.1,
     # which a 1.2 crate does not: that is the only thing they find.)
-    assert _validate(crates.return_dir, validator_cache, "process-run-crate-0.5",
-                     disable_inherited_profiles_issue_reporting=True) == []
+    assert (
+        _validate(
+            crates.return_dir, validator_cache, "process-run-crate-0.5", disable_inherited_profiles_issue_reporting=True
+        )
+        == []
+    )
     inherited = _validate(crates.return_dir, validator_cache, "process-run-crate-0.5")
     assert [i.split(":")[0] for i in inherited] == ["ro-crate-1.1_5.3"], inherited
 
@@ -208,8 +222,11 @@ def _manifest(bundle: Path) -> dict[str, Any]:
 
 def test_build_license_option(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     main(["build", "-o", str(tmp_path / "a.zip"), "--license", "mit"])
-    assert _manifest(tmp_path / "a.zip")["license"] == {"spdx": "MIT", "url": "https://spdx.org/licenses/MIT",
-                                                        "name": "MIT License"}
+    assert _manifest(tmp_path / "a.zip")["license"] == {
+        "spdx": "MIT",
+        "url": "https://spdx.org/licenses/MIT",
+        "name": "MIT License",
+    }
     terms = "https://example.org/licences/naïve-terms,v2"
     main(["build", "-o", str(tmp_path / "b.zip"), "--license", terms])
     assert _manifest(tmp_path / "b.zip")["license"] == {"url": terms, "name": terms}
@@ -239,10 +256,18 @@ def test_create_request_license(tmp_path: Path) -> None:
 
 
 def test_a_failed_run_s_crate_is_still_valid(tmp_path: Path, validator_cache: Path) -> None:
-    nb = template_notebook('nbpack_runtime.save_output(b"partial", "half done, ça.txt")',
-                           'raise ValueError("no sources in the cone")')
-    build_bundle(BuildSpec(title="Fails", catalogs=[CatalogInput("stars", reference_table())],
-                           files=[{"name": "did_file", "uri": DID}], notebook=nb), tmp_path / "b.zip")
+    nb = template_notebook(
+        'nbpack_runtime.save_output(b"partial", "half done, ça.txt")', 'raise ValueError("no sources in the cone")'
+    )
+    build_bundle(
+        BuildSpec(
+            title="Fails",
+            catalogs=[CatalogInput("stars", reference_table())],
+            files=[{"name": "did_file", "uri": DID}],
+            notebook=nb,
+        ),
+        tmp_path / "b.zip",
+    )
     with pytest.raises(SystemExit):
         main(["run", str(tmp_path / "b.zip"), "-o", str(tmp_path / "r.zip"), "--timeout", "120"])
     with zipfile.ZipFile(tmp_path / "r.zip") as zf:
@@ -255,8 +280,12 @@ def test_a_failed_run_s_crate_is_still_valid(tmp_path: Path, validator_cache: Pa
     assert graph["./"]["license"] == {"@id": "https://spdx.org/licenses/CC-BY-4.0"}  # the default
     ROCrate(tmp_path / "r")
     assert _validate(tmp_path / "r", validator_cache, "ro-crate-1.2") == []
-    assert _validate(tmp_path / "r", validator_cache, "process-run-crate-0.5",
-                     disable_inherited_profiles_issue_reporting=True) == []
+    assert (
+        _validate(
+            tmp_path / "r", validator_cache, "process-run-crate-0.5", disable_inherited_profiles_issue_reporting=True
+        )
+        == []
+    )
 
 
 def test_the_api_takes_a_license_and_refuses_a_bad_one(tmp_path: Path) -> None:
@@ -276,12 +305,23 @@ def test_the_api_takes_a_license_and_refuses_a_bad_one(tmp_path: Path) -> None:
 @pytest.mark.parametrize("recorded", [None, {"url": "https://example.org/terms"}, "CC0-1.0"])
 def test_the_return_crate_falls_back_to_the_default_license(recorded: Any) -> None:
     # A manifest from before licenses, or a hand-edited one: the return still gets a license (and a name for it).
-    manifest = {"id": "b-" + "0" * 24, "title": "Old", "catalogs": [],
-                "files": [{"name": "f", "uri": DID}, {"name": "g", "uri": DID}]}
+    manifest = {
+        "id": "b-" + "0" * 24,
+        "title": "Old",
+        "catalogs": [],
+        "files": [{"name": "f", "uri": DID}, {"name": "g", "uri": DID}],
+    }
     if recorded is not None:
         manifest["license"] = recorded
-    ret = {"id": "r-" + "1" * 24, "status": "completed", "started": "2026-01-01T00:00:00Z",
-           "ended": "2026-01-01T00:01:00Z", "notebook": "a.ipynb", "outputs": [], "contents": []}
+    ret = {
+        "id": "r-" + "1" * 24,
+        "status": "completed",
+        "started": "2026-01-01T00:00:00Z",
+        "ended": "2026-01-01T00:01:00Z",
+        "notebook": "a.ipynb",
+        "outputs": [],
+        "contents": [],
+    }
     graph = {e["@id"]: e for e in rtcrate._crate(rt.Bundle(Path("."), manifest), ret)["@graph"]}
     want = "https://example.org/terms" if isinstance(recorded, dict) else "https://spdx.org/licenses/CC-BY-4.0"
     assert graph["./"]["license"] == {"@id": want} and graph[want]["name"]

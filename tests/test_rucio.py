@@ -70,10 +70,14 @@ def test_file_did_comes_from_the_hub_local_rse_either_way(tmp_path: Path, rucio:
     assert all(g.endswith("/escape/4d/b5/file1.txt") for g in gets)
 
 
-def test_dataset_and_container_dids_give_a_folder_of_verified_files(tmp_path: Path, rucio: Rucio,
-                                                                    token: str) -> None:
-    res = _fetch(tmp_path, rucio, token, {"ds": "escape:demo-dataset", "box": "escape:demo-container"},
-                 NBPACK_LOCAL_RSES="LOCAL-DISK")
+def test_dataset_and_container_dids_give_a_folder_of_verified_files(tmp_path: Path, rucio: Rucio, token: str) -> None:
+    res = _fetch(
+        tmp_path,
+        rucio,
+        token,
+        {"ds": "escape:demo-dataset", "box": "escape:demo-container"},
+        NBPACK_LOCAL_RSES="LOCAL-DISK",
+    )
     for name in ("ds", "box"):
         folder = Path(res[name]["path"])
         assert folder.is_dir(), res
@@ -86,8 +90,9 @@ def test_dataset_and_container_dids_give_a_folder_of_verified_files(tmp_path: Pa
     assert sorted(p.name for p in (cache / "md5").rglob("*") if p.is_file()) == ["file1.txt", "file2.dat"]
 
 
-def test_a_replica_whose_bytes_differ_from_rucios_checksums_is_refused(tmp_path: Path, rucio: Rucio,
-                                                                       token: str) -> None:
+def test_a_replica_whose_bytes_differ_from_rucios_checksums_is_refused(
+    tmp_path: Path, rucio: Rucio, token: str
+) -> None:
     res = _fetch(tmp_path, rucio, token, {"bad": "escape:bad.dat"})
     told = b"what Rucio was told\n" * 50
     held = b"what the disk holds\n" * 50
@@ -96,14 +101,18 @@ def test_a_replica_whose_bytes_differ_from_rucios_checksums_is_refused(tmp_path:
     assert not [p for p in (tmp_path / "cache").rglob("*") if p.is_file()]  # nothing bad became visible
 
 
-def test_manifest_checksum_that_disagrees_with_rucio_is_refused_before_download(tmp_path: Path, rucio: Rucio,
-                                                                                token: str) -> None:
-    bundle = make_bundle(tmp_path / "b", files=[{"name": "f", "uri": "escape:file2.dat",
-                                                 "checksums": {"adler32": "0000beef"}}])
+def test_manifest_checksum_that_disagrees_with_rucio_is_refused_before_download(
+    tmp_path: Path, rucio: Rucio, token: str
+) -> None:
+    bundle = make_bundle(
+        tmp_path / "b", files=[{"name": "f", "uri": "escape:file2.dat", "checksums": {"adler32": "0000beef"}}]
+    )
     seen = len(rucio.storage_gets())
     res = run_in_bundle(bundle, FETCH, rucio.env(token), timeout=120)
-    assert res["f"]["error"] == ("ChecksumMismatch: f: the bundle records adler32 0000beef, Rucio records "
-                                 f"{rucio.registered['files'][1]['adler32']}")
+    assert res["f"]["error"] == (
+        "ChecksumMismatch: f: the bundle records adler32 0000beef, Rucio records "
+        f"{rucio.registered['files'][1]['adler32']}"
+    )
     assert rucio.storage_gets()[seen:] == []
 
 
@@ -111,11 +120,13 @@ def test_unknown_did_and_bad_or_expired_token_are_explained(tmp_path: Path, ruci
     # The real server answers an unknown DID with 200 and an empty body.
     assert _rest(rucio, token, "/replicas/escape/no-such-file.txt") == (200, "")
     res = _fetch(tmp_path / "1", rucio, token, {"gone": "escape:no-such-file.txt"})
-    assert res["gone"]["error"] == (f"FetchError: gone: escape:no-such-file.txt: no such DID in Rucio at "
-                                    f"{rucio.url} (DataIdentifierNotFound)")
+    assert res["gone"]["error"] == (
+        f"FetchError: gone: escape:no-such-file.txt: no such DID in Rucio at {rucio.url} (DataIdentifierNotFound)"
+    )
 
-    bad = _fetch(tmp_path / "2", rucio, "root-ddmlab-unknown-0123456789abcdef0123456789abcdef",
-                 {"f": "escape:file1.txt"})
+    bad = _fetch(
+        tmp_path / "2", rucio, "root-ddmlab-unknown-0123456789abcdef0123456789abcdef", {"f": "escape:file1.txt"}
+    )
     expired_token = rucio.token()
     rucio.expire(expired_token)
     expired = _fetch(tmp_path / "3", rucio, expired_token, {"f": "escape:file1.txt"})
@@ -139,8 +150,9 @@ def test_manifest_cannot_choose_the_rucio_host(tmp_path: Path, rucio: Rucio, tok
     # Nor may the hub send the token in clear.
     plain = rucio.url.replace("https://", "http://")
     res = run_in_bundle(bundle, FETCH, {**rucio.env(token), "RUCIO_HOST": plain})
-    assert res["f"]["error"] == ("FetchError: RUCIO_HOST must be an https:// URL (the token would travel in clear "
-                                 f"to {plain})")
+    assert res["f"]["error"] == (
+        f"FetchError: RUCIO_HOST must be an https:// URL (the token would travel in clear to {plain})"
+    )
 
 
 RESULTS = """
@@ -155,8 +167,10 @@ print(json.dumps({"zip": str(rt.finish())}))
 def test_results_cell_registers_outputs_that_resolve_back_by_did(tmp_path: Path, rucio: Rucio, token: str) -> None:
     bundle = make_bundle(tmp_path / "b")
     manifest = json.loads((bundle / "nbpack.json").read_text())
-    manifest["results"] = {"rucio": {"scope": "escape", "rse": "LOCAL-DISK", "dataset": "nbpack-results"},
-                           "outputs": ["*.csv"]}
+    manifest["results"] = {
+        "rucio": {"scope": "escape", "rse": "LOCAL-DISK", "dataset": "nbpack-results"},
+        "outputs": ["*.csv"],
+    }
     jsonschema.Draft202012Validator(_schema("bundle-1.0.schema.json")).validate(manifest)
     (bundle / "nbpack.json").write_text(json.dumps(manifest))
     res = run_in_bundle(bundle, RESULTS, rucio.env(token), timeout=120)
@@ -178,8 +192,12 @@ def test_results_cell_registers_outputs_that_resolve_back_by_did(tmp_path: Path,
         # Rucio itself holds the replica with the bytes and checksums the runtime computed.
         name = urllib.parse.quote(loc["uri"].split(":", 1)[1])
         did = json.loads(_rest(rucio, token, f"/dids/escape/{name}")[1])
-        assert (did["type"], did["bytes"], did["adler32"], did["md5"]) == ("FILE", len(data), sums["adler32"],
-                                                                          sums["md5"])
+        assert (did["type"], did["bytes"], did["adler32"], did["md5"]) == (
+            "FILE",
+            len(data),
+            sums["adler32"],
+            sums["md5"],
+        )
         [rep] = _lines(_rest(rucio, token, f"/replicas/escape/{name}")[1])
         assert list(rep["rses"]) == ["LOCAL-DISK"] and rep["states"] == {"LOCAL-DISK": "AVAILABLE"}
     content = _lines(_rest(rucio, token, "/dids/escape/nbpack-results/dids")[1])
@@ -189,8 +207,7 @@ def test_results_cell_registers_outputs_that_resolve_back_by_did(tmp_path: Path,
     assert (rule["rse_expression"], rule["account"], rule["copies"]) == ("LOCAL-DISK", "root", 1)
 
     # A new bundle naming those DIDs (and the dataset) gets the same bytes back through Rucio.
-    back = _fetch(tmp_path / "back", rucio, token, {"one": dids["outputs/sources.csv"],
-                                                    "all": "escape:nbpack-results"})
+    back = _fetch(tmp_path / "back", rucio, token, {"one": dids["outputs/sources.csv"], "all": "escape:nbpack-results"})
     assert Path(back["one"]["path"]).read_bytes() == blobs["outputs/sources.csv"]
     folder = {p.name: p.read_bytes() for p in Path(back["all"]["path"]).iterdir()}
     assert folder[dids["outputs/deep/more table.csv"].split(":", 1)[1]] == blobs["outputs/deep/more table.csv"]
@@ -243,8 +260,9 @@ print(json.dumps({"first": first, "again": again, "err": err, "alone": alone}))
 """
 
 
-def test_registering_the_same_output_twice_is_harmless_and_other_content_is_refused(tmp_path: Path, rucio: Rucio,
-                                                                                     token: str) -> None:
+def test_registering_the_same_output_twice_is_harmless_and_other_content_is_refused(
+    tmp_path: Path, rucio: Rucio, token: str
+) -> None:
     res = run_in_bundle(make_bundle(tmp_path / "b"), PUT_TWICE, rucio.env(token), timeout=120)
     assert res["first"] == res["again"] == "escape:r-twice.x.csv"
     # The second call of each found the replica registered and sent nothing to the storage.
@@ -271,16 +289,19 @@ def test_results_without_rucio_settings_keep_the_return_bundle(tmp_path: Path) -
     assert Path(res["z"]).is_file()
 
 
-def test_without_rest_settings_the_installed_rucio_client_fetches_files_and_datasets(tmp_path: Path,
-                                                                                    rucio: Rucio) -> None:
+def test_without_rest_settings_the_installed_rucio_client_fetches_files_and_datasets(
+    tmp_path: Path, rucio: Rucio
+) -> None:
     # A hub with rucio-clients configured (its own rucio.cfg and credentials) but no RUCIO_HOST/RUCIO_ACCESS_TOKEN:
     # the runtime hands the DIDs to the official DownloadClient. Runs in the rucio-clients venv (no pyarrow there).
-    bundle = make_bundle(tmp_path / "b", files=[{"name": "f", "uri": "escape:file1.txt"},
-                                                {"name": "ds", "uri": "escape:demo-dataset"}])
+    bundle = make_bundle(
+        tmp_path / "b", files=[{"name": "f", "uri": "escape:file1.txt"}, {"name": "ds", "uri": "escape:demo-dataset"}]
+    )
     (bundle / "_driver.py").write_text("import json\nimport nbpack_runtime as rt\n" + FETCH)
-    proc = rucio.client(f"import runpy, sys; sys.path.insert(0, {str(bundle)!r}); "
-                        f"runpy.run_path({str(bundle / '_driver.py')!r})",
-                        env={"NBPACK_CACHE": str(tmp_path / "cache"), "NBPACK_LOCAL_RSES": "LOCAL-DISK"})
+    proc = rucio.client(
+        f"import runpy, sys; sys.path.insert(0, {str(bundle)!r}); runpy.run_path({str(bundle / '_driver.py')!r})",
+        env={"NBPACK_CACHE": str(tmp_path / "cache"), "NBPACK_LOCAL_RSES": "LOCAL-DISK"},
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     res = json.loads(proc.stdout.strip().splitlines()[-1])
     assert Path(res["f"]["path"]).read_bytes() == CONTENT["file1.txt"], res

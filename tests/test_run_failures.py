@@ -51,9 +51,15 @@ def _kept_return(line: str, expected: Path) -> dict:
 
 def _bundle(tmp_path: Path) -> Path:
     out = tmp_path / "b.zip"
-    build_bundle(BuildSpec(title="Upload me", catalogs=[CatalogInput("sources", reference_table())],
-                           notebook=template_notebook("nbpack_runtime.save_value('answer', 42)"),
-                           notebook_name="up.ipynb"), out)
+    build_bundle(
+        BuildSpec(
+            title="Upload me",
+            catalogs=[CatalogInput("sources", reference_table())],
+            notebook=template_notebook("nbpack_runtime.save_value('answer', 42)"),
+            notebook_name="up.ipynb",
+        ),
+        out,
+    )
     return out
 
 
@@ -63,8 +69,9 @@ def test_upload_to_a_closed_port_exits_nonzero_and_keeps_the_zip(tmp_path: Path)
         bid = json.loads(zf.read("nbpack.json"))["id"]
     port = free_port()  # nothing listens there
     bundle = tmp_path / "with-returns.zip"
-    with_returns(built, bundle, {"endpoint": f"http://127.0.0.1:{port}/api/v1/bundles/{bid}/returns",
-                                 "token": "some-token"})
+    with_returns(
+        built, bundle, {"endpoint": f"http://127.0.0.1:{port}/api/v1/bundles/{bid}/returns", "token": "some-token"}
+    )
     out = tmp_path / "results" / "ret.zip"
     proc = _nbpack("run", str(bundle), "-o", str(out), "--upload", cwd=tmp_path)
     line = _one_error_line(proc)
@@ -74,8 +81,7 @@ def test_upload_to_a_closed_port_exits_nonzero_and_keeps_the_zip(tmp_path: Path)
     assert {v["name"]: v["data"] for v in manifest["values"]} == {"answer": 42}
 
 
-def test_upload_refused_by_the_service_exits_nonzero_then_the_good_token_uploads(tmp_path: Path,
-                                                                                 start_service) -> None:  # noqa: ANN001
+def test_upload_refused_by_the_service_exits_nonzero_then_the_good_token_uploads(tmp_path: Path, start_service) -> None:  # noqa: ANN001
     key = secrets.token_urlsafe(16)
     svc = start_service(service_env(str(tmp_path / "store"), key, cache_dir=str(tmp_path / "cache")))
     client = Client(svc.url, key, timeout=60)
@@ -109,9 +115,16 @@ def test_demo_exits_nonzero_when_its_notebook_fails(tmp_path: Path) -> None:
     (hide / "sitecustomize.py").write_text("import sys\nsys.modules['pyarrow.csv'] = None\n")
     spec = data / "kernels" / "python3"
     spec.mkdir(parents=True)
-    (spec / "kernel.json").write_text(json.dumps({
-        "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
-        "display_name": "Python 3 (no pyarrow.csv)", "language": "python", "env": {"PYTHONPATH": str(hide)}}))
+    (spec / "kernel.json").write_text(
+        json.dumps(
+            {
+                "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+                "display_name": "Python 3 (no pyarrow.csv)",
+                "language": "python",
+                "env": {"PYTHONPATH": str(hide)},
+            }
+        )
+    )
     proc = _nbpack("demo", "--dir", "d", cwd=tmp_path, env={"JUPYTER_PATH": str(data)})
     line = _one_error_line(proc)
     assert "notebook failed (ModuleNotFoundError" in line and "pyarrow.csv" in line, line

@@ -32,7 +32,9 @@ frame = pd.DataFrame({
     "name": ["Błażej, Ørsted", "α Cen, A", None],
 })"""
 
-CELL = FRAME + """
+CELL = (
+    FRAME
+    + """
 import nbpack_runtime, scrapbook as sb
 nbpack_runtime.save_value("df", frame)
 sb.glue("sb_df", frame)
@@ -47,6 +49,7 @@ nbpack_runtime.save_value("flag", False)
 nbpack_runtime.save_value("nan", float("nan"))
 nbpack_runtime.save_value("nothing", None)
 """
+)
 
 
 def _expected_frame() -> pd.DataFrame:
@@ -56,7 +59,8 @@ def _expected_frame() -> pd.DataFrame:
 
 
 def test_scrapbook_reads_every_saved_value_with_its_type_and_no_warning(
-        tmp_path: Path, caplog: pytest.LogCaptureFixture, capsys: pytest.CaptureFixture[str]) -> None:
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, capsys: pytest.CaptureFixture[str]
+) -> None:
     bundle = tmp_path / "bundle.zip"
     build_bundle(BuildSpec(title="Scraps", notebook=template_notebook(CELL), notebook_name="scraps.ipynb"), bundle)
     ret = tmp_path / "return.zip"

@@ -46,8 +46,11 @@ HUB = "Local Hub"
 
 def _sign(secret: str, scope: str, bid: str, exp: float) -> str:
     """A token made the way nbpack.links signs, with any key and expiry (to forge what must be refused)."""
-    ser = URLSafeSerializer([secret], salt=f"nbpack.token.{scope}",
-                            signer_kwargs={"digest_method": hashlib.sha256, "key_derivation": "hmac"})
+    ser = URLSafeSerializer(
+        [secret],
+        salt=f"nbpack.token.{scope}",
+        signer_kwargs={"digest_method": hashlib.sha256, "key_derivation": "hmac"},
+    )
     return ser.dumps({"b": bid, "s": scope, "exp": int(exp)})
 
 
@@ -77,13 +80,20 @@ def world(tmp_path_factory) -> dict:
     client = app.test_client()
     out = {"app": app, "client": client}
     for name in ("a", "b"):
-        resp = client.post("/api/v1/bundles", headers={"X-API-Key": KEY}, json={
-            "title": f"Bundle {name}", "catalogs": [{"name": "t", "rows": [{"v": 1 if name == "a" else 2}]}]})
+        resp = client.post(
+            "/api/v1/bundles",
+            headers={"X-API-Key": KEY},
+            json={"title": f"Bundle {name}", "catalogs": [{"name": "t", "rows": [{"v": 1 if name == "a" else 2}]}]},
+        )
         assert resp.status_code == 201, resp.get_json()
         doc = resp.get_json()
         zbytes = client.get(f"/api/v1/bundles/{doc['id']}/download", headers={"X-API-Key": KEY}).get_data()
-        out[name] = {"id": doc["id"], "read": doc["links"]["landing"].split("?t=", 1)[1],
-                     "return": _bundle_token(zbytes), "git": doc["links"]["git"].split("/git/", 1)[1].split("/")[0]}
+        out[name] = {
+            "id": doc["id"],
+            "read": doc["links"]["landing"].split("?t=", 1)[1],
+            "return": _bundle_token(zbytes),
+            "git": doc["links"]["git"].split("/git/", 1)[1].split("/")[0],
+        }
     return out
 
 
@@ -100,23 +110,33 @@ def _launch(c, bid: str, t: str):  # noqa: ANN001, ANN202
 
 
 def _git_refs(c, bid: str, t: str):  # noqa: ANN001, ANN202
-    return c.get(f"/git/{urllib.parse.quote(t, safe='') or '%20'}/{bid}.git/info/refs",
-                 query_string={"service": "git-upload-pack"})
+    return c.get(
+        f"/git/{urllib.parse.quote(t, safe='') or '%20'}/{bid}.git/info/refs",
+        query_string={"service": "git-upload-pack"},
+    )
 
 
 def _git_upload_pack(c, bid: str, t: str):  # noqa: ANN001, ANN202
-    return c.post(f"/git/{urllib.parse.quote(t, safe='') or '%20'}/{bid}.git/git-upload-pack", data=b"0000",
-                  content_type="application/x-git-upload-pack-request")
+    return c.post(
+        f"/git/{urllib.parse.quote(t, safe='') or '%20'}/{bid}.git/git-upload-pack",
+        data=b"0000",
+        content_type="application/x-git-upload-pack-request",
+    )
 
 
 def _upload_header(c, bid: str, t: str):  # noqa: ANN001, ANN202
-    return c.post(f"/api/v1/bundles/{bid}/returns", data=b"not a zip", content_type="application/zip",
-                  headers={"Authorization": f"Bearer {t}"})
+    return c.post(
+        f"/api/v1/bundles/{bid}/returns",
+        data=b"not a zip",
+        content_type="application/zip",
+        headers={"Authorization": f"Bearer {t}"},
+    )
 
 
 def _upload_query(c, bid: str, t: str):  # noqa: ANN001, ANN202
-    return c.post(f"/api/v1/bundles/{bid}/returns", data=b"not a zip", content_type="application/zip",
-                  query_string={"t": t})
+    return c.post(
+        f"/api/v1/bundles/{bid}/returns", data=b"not a zip", content_type="application/zip", query_string={"t": t}
+    )
 
 
 # route name → (call, token scope, status a good token gets: proof the refusals below are about the token)
@@ -143,14 +163,12 @@ def _bad_tokens(world: dict, scope: str) -> dict[str, tuple[str, str]]:
         "tampered_signature": (f"{payload}.{flipped}", "token_invalid"),
         # B's payload under A's signature: the classic "change the id, keep the signature" forgery.
         "tampered_payload": (f"{_b64({'b': b['id'], 's': scope, 'exp': int(later)})}.{sig}", "token_invalid"),
-        "tampered_expiry": (f"{_b64({'b': a['id'], 's': scope, 'exp': int(later) + 10**8})}.{sig}",
-                            "token_invalid"),
+        "tampered_expiry": (f"{_b64({'b': a['id'], 's': scope, 'exp': int(later) + 10**8})}.{sig}", "token_invalid"),
         "expired": (_sign(SECRET, scope, a["id"], time.time() - 5), "token_expired"),
         "other_key": (_sign(OTHER_SECRET, scope, a["id"], later), "token_invalid"),
         "wrong_scope": (a[other_scope], "token_scope"),
         "other_bundle": (b[scope], "token_bundle"),
-        "scope_claim_forged": (_sign(SECRET, other_scope, a["id"], later).split(".")[0] + "." + sig,
-                               "token_invalid"),
+        "scope_claim_forged": (_sign(SECRET, other_scope, a["id"], later).split(".")[0] + "." + sig, "token_invalid"),
         "garbage": ("not-a-token", "token_invalid"),
         "overlong": (good + "A" * 600, "token_invalid"),
         "empty": ("", "token_missing"),
@@ -195,9 +213,15 @@ def test_api_keys_are_compared_in_constant_time_over_hashes() -> None:
 def test_api_keys_are_kept_hashed_never_plaintext(tmp_path: Path) -> None:
     plain = ["alpha-key-" + secrets.token_hex(8), "beta-key-" + secrets.token_hex(8)]
     prehashed = "gamma-key-" + secrets.token_hex(8)
-    cfg = load_config(env={}, overrides={"public_url": "http://localhost",
-                                         "storage": str(tmp_path / "s"), "secret_key": SECRET,
-                                         "api_keys": f"{plain[0]}, {plain[1]},{hash_api_key(prehashed)}"})
+    cfg = load_config(
+        env={},
+        overrides={
+            "public_url": "http://localhost",
+            "storage": str(tmp_path / "s"),
+            "secret_key": SECRET,
+            "api_keys": f"{plain[0]}, {plain[1]},{hash_api_key(prehashed)}",
+        },
+    )
     assert cfg.api_key_hashes == [hash_api_key(k) for k in (*plain, prehashed)]
     assert all(h.startswith("sha256:") and len(h) == 7 + 64 for h in cfg.api_key_hashes)
     app = make_app(tmp_path, secret_key=SECRET, api_keys=f"{plain[0]},{plain[1]},{hash_api_key(prehashed)}")
@@ -240,37 +264,60 @@ def _status(req: urllib.request.Request | str) -> int:
 
 def test_tokens_and_api_key_never_reach_the_log(start_service, tmp_path: Path) -> None:
     key = "log-key-" + secrets.token_urlsafe(16)
-    svc = start_service(service_env(str(tmp_path / "store"), key, cache_dir=str(tmp_path / "cache"),
-                                    hubs_file=str(_hubs_file(tmp_path))))
+    svc = start_service(
+        service_env(
+            str(tmp_path / "store"), key, cache_dir=str(tmp_path / "cache"), hubs_file=str(_hubs_file(tmp_path))
+        )
+    )
     client = Client(svc.url, key)
     created = client.create({"title": "Logged", "catalogs": [{"name": "t", "rows": [{"v": 1}, {"v": 2}]}]})
     bid, links = created["id"], created["links"]
     read = links["landing"].split("?t=", 1)[1]
-    assert _status(urllib.request.Request(f"{svc.url}/api/v1/bundles/{bid}",
-                                          headers={"Authorization": f"Bearer {key}"})) == 200
+    assert (
+        _status(urllib.request.Request(f"{svc.url}/api/v1/bundles/{bid}", headers={"Authorization": f"Bearer {key}"}))
+        == 200
+    )
     assert _status(links["landing"]) == 200
     assert _status(links["download"]) == 200
     assert _no_redirect_get(links["launch"][HUB]) == 302
     clone = tmp_path / "clone"
-    subprocess.run(["git", "clone", "-q", links["git"], str(clone)], check=True, timeout=120, capture_output=True,
-                   env={**os.environ, "GIT_TERMINAL_PROMPT": "0"})
+    subprocess.run(
+        ["git", "clone", "-q", links["git"], str(clone)],
+        check=True,
+        timeout=120,
+        capture_output=True,
+        env={**os.environ, "GIT_TERMINAL_PROMPT": "0"},
+    )
     assert json.loads((clone / "nbpack.json").read_text())["id"] == created["content_id"]
     dest = tmp_path / "bundle.zip"
     dest.write_bytes(urllib.request.urlopen(links["download"], timeout=60).read())
     ret = _bundle_token(dest.read_bytes())
     result = run_bundle(dest, tmp_path / "return.zip", upload=True, timeout=120)  # Bearer upload by the runtime
     assert result.status == "completed", result.error
-    again = urllib.request.Request(f"{svc.url}/api/v1/bundles/{bid}/returns?t={urllib.parse.quote(ret)}",
-                                   data=result.return_path.read_bytes(), method="POST",
-                                   headers={"Content-Type": "application/zip"})
+    again = urllib.request.Request(
+        f"{svc.url}/api/v1/bundles/{bid}/returns?t={urllib.parse.quote(ret)}",
+        data=result.return_path.read_bytes(),
+        method="POST",
+        headers={"Content-Type": "application/zip"},
+    )
     assert _status(again) == 200
     # Refusals carry secrets too: a return token on the read routes, a read token as a return token.
     assert _status(f"{svc.url}/b/{bid}?t={ret}") == 403
     assert _status(f"{svc.url}/git/{ret}/{bid}.git/info/refs?service=git-upload-pack") == 403
-    assert _status(urllib.request.Request(f"{svc.url}/api/v1/bundles/{bid}/returns", data=b"x", method="POST",
-                                          headers={"Authorization": f"Bearer {read}"})) == 403
-    assert _status(urllib.request.Request(f"{svc.url}/api/v1/bundles/{bid}",
-                                          headers={"X-API-Key": key + "-wrong"})) == 401
+    assert (
+        _status(
+            urllib.request.Request(
+                f"{svc.url}/api/v1/bundles/{bid}/returns",
+                data=b"x",
+                method="POST",
+                headers={"Authorization": f"Bearer {read}"},
+            )
+        )
+        == 403
+    )
+    assert (
+        _status(urllib.request.Request(f"{svc.url}/api/v1/bundles/{bid}", headers={"X-API-Key": key + "-wrong"})) == 401
+    )
     svc.stop()
     log = svc.log_path.read_text(errors="replace")
     assert log.count('"logger": "nbpack.access"') >= 12, log[-2000:]
@@ -331,27 +378,31 @@ def _payloads(canary: str) -> dict[str, str]:
         "iframe_srcdoc": f'<iframe srcdoc="<script>parent.{js}</script>"></iframe>',
         "object": f'<object data="{canary}/object" type="text/html"></object>',
         "embed": f'<embed src="{canary}/embed">',
-        "style": (f"<style>body{{background:url('{canary}/style');width:expression(alert(1))}}"
-                  f"@import url('{canary}/import');</style><p style=\"background:url('{canary}/inline')\">s</p>"),
+        "style": (
+            f"<style>body{{background:url('{canary}/style');width:expression(alert(1))}}"
+            f"@import url('{canary}/import');</style><p style=\"background:url('{canary}/inline')\">s</p>"
+        ),
         "meta_refresh": f'<meta http-equiv="refresh" content="0;url={canary}/meta">',
         "base_href": f'<base href="{canary}/base/">',
         "form": f'<form id="evilform" action="{canary}/form" method="post"><input name="q" value="1">'
-                f'<button id="formbtn" type="submit">send</button></form>',
+        f'<button id="formbtn" type="submit">send</button></form>',
         "link_stylesheet": f'<link rel="stylesheet" href="{canary}/link.css">',
         "mxss_noscript": f'<noscript><p title="</noscript><img src=x onerror={js.replace(" ", "")}>">',
-        "mxss_math": f"<math><mtext><table><mglyph><style><img src=x onerror=\"{js}\">",
+        "mxss_math": f'<math><mtext><table><mglyph><style><img src=x onerror="{js}">',
         "img_js_src": f'<img src="javascript:{js}">',
         "video_poster": f'<video poster="{canary}/poster" src="{canary}/video"></video>',
     }
 
 
 def _svg(canary: str) -> str:
-    return (f'<svg xmlns="http://www.w3.org/2000/svg" xmlns:xlink="http://www.w3.org/1999/xlink" '
-            f'onload="window.__pwned=3">'
-            f"<script>window.__pwned=5;fetch('{canary}/svgscript')</script>"
-            f'<image xlink:href="{canary}/svgimage" width="2" height="2"/>'
-            f'<a xlink:href="javascript:window.__pwned=6"><text y="10">x</text></a>'
-            f'<foreignObject><iframe src="{canary}/svgframe"></iframe></foreignObject></svg>')
+    return (
+        f'<svg xmlns="http://www.w3.org/2000/svg" xmlns:xlink="http://www.w3.org/1999/xlink" '
+        f'onload="window.__pwned=3">'
+        f"<script>window.__pwned=5;fetch('{canary}/svgscript')</script>"
+        f'<image xlink:href="{canary}/svgimage" width="2" height="2"/>'
+        f'<a xlink:href="javascript:window.__pwned=6"><text y="10">x</text></a>'
+        f'<foreignObject><iframe src="{canary}/svgframe"></iframe></foreignObject></svg>'
+    )
 
 
 def _hostile_notebook(canary: str) -> dict:
@@ -364,7 +415,8 @@ def _hostile_notebook(canary: str) -> dict:
         f"display(HTML({html_all!r}))\n"
         f"display(SVG({_svg(canary)!r}))\n"
         f"display(Markdown({md!r}))\n"
-        "print('executed output')\n")
+        "print('executed output')\n"
+    )
     code.outputs = [
         nbformat.v4.new_output("display_data", data={"text/html": html_all, "text/plain": "<HTML>"}),
         nbformat.v4.new_output("display_data", data={"image/svg+xml": _svg(canary), "text/plain": "<SVG>"}),
@@ -416,10 +468,17 @@ def _visit(context, url: str, canary: _Canary) -> dict:  # noqa: ANN001 - playwr
                 loc.first.click(timeout=5000, no_wait_after=True)
                 clicked += 1
         page.wait_for_timeout(1500)  # meta refresh, timers and late fetches would show by now
-        return {"csp": resp.headers.get("content-security-policy", ""), "dialogs": dialogs,
-                "pwned": page.evaluate("window.__pwned"), "url": page.url, "navigations": navigations,
-                "text": page.locator("body").inner_text(), "dom": page.evaluate(_DOM_PROBE), "clicked": clicked,
-                "frames": len(page.frames)}
+        return {
+            "csp": resp.headers.get("content-security-policy", ""),
+            "dialogs": dialogs,
+            "pwned": page.evaluate("window.__pwned"),
+            "url": page.url,
+            "navigations": navigations,
+            "text": page.locator("body").inner_text(),
+            "dom": page.evaluate(_DOM_PROBE),
+            "clicked": clicked,
+            "frames": len(page.frames),
+        }
     finally:
         page.close()
 
@@ -430,13 +489,15 @@ def canary() -> Iterator[_Canary]:
         yield c
 
 
-def test_hostile_notebook_runs_nothing_on_landing_or_return_page(start_service, browser, canary: _Canary,
-                                                                 tmp_path: Path) -> None:
+def test_hostile_notebook_runs_nothing_on_landing_or_return_page(
+    start_service, browser, canary: _Canary, tmp_path: Path
+) -> None:
     key = secrets.token_urlsafe(16)
     svc = start_service(service_env(str(tmp_path / "store"), key, cache_dir=str(tmp_path / "cache")))
     client = Client(svc.url, key)
-    created = client.create({"title": "Hostile", "notebook": _hostile_notebook(canary.url),
-                             "catalogs": [{"name": "t", "rows": [{"a": 1}]}]})
+    created = client.create(
+        {"title": "Hostile", "notebook": _hostile_notebook(canary.url), "catalogs": [{"name": "t", "rows": [{"a": 1}]}]}
+    )
     bid = created["id"]
     dest = tmp_path / "bundle.zip"
     dest.write_bytes(urllib.request.urlopen(created["links"]["download"], timeout=60).read())
@@ -455,8 +516,7 @@ def test_hostile_notebook_runs_nothing_on_landing_or_return_page(start_service, 
             ctx.set_default_timeout(30_000)
         pages = {
             "landing": (landing_ctx, created["links"]["landing"], "click me"),
-            "return": (return_ctx, f"{svc.url}/api/v1/bundles/{bid}/returns/{rid}/notebook.html",
-                       "executed output"),
+            "return": (return_ctx, f"{svc.url}/api/v1/bundles/{bid}/returns/{rid}/notebook.html", "executed output"),
         }
         for name, (ctx, url, expected_text) in pages.items():
             seen = _visit(ctx, url, canary)
@@ -480,8 +540,10 @@ def test_an_unclosed_tag_hides_only_its_own_cell() -> None:
     """Cells are cleaned one by one: a dangling <math>, <svg> or <style> cannot swallow the cells after it."""
     from nbpack.preview import notebook_html
 
-    cells = [nbformat.v4.new_markdown_cell(f"before {tag}<img src=x onerror=alert(1)>") for tag in
-             ("<math><mtext><table><mglyph><style>", "<svg><desc>", "<style>", "<iframe>")]
+    cells = [
+        nbformat.v4.new_markdown_cell(f"before {tag}<img src=x onerror=alert(1)>")
+        for tag in ("<math><mtext><table><mglyph><style>", "<svg><desc>", "<style>", "<iframe>")
+    ]
     cells.append(nbformat.v4.new_markdown_cell("**still here**"))
     nb = nbformat.v4.new_notebook(cells=cells)
     for i, cell in enumerate(nb.cells):

@@ -47,8 +47,15 @@ def test_serve_on_a_fresh_folder_serves_the_demo(tmp_path: Path) -> None:
     env = {"PATH": os.environ["PATH"], "HOME": str(home)}
     # A terminal, as a user has: the printed lines arrive as they are written.
     master, slave = pty.openpty()
-    proc = subprocess.Popen([str(NBPACK), "serve", "--port", str(port)], cwd=work, env=env, stdin=subprocess.DEVNULL,
-                            stdout=slave, stderr=slave, start_new_session=True)
+    proc = subprocess.Popen(
+        [str(NBPACK), "serve", "--port", str(port)],
+        cwd=work,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=slave,
+        stderr=slave,
+        start_new_session=True,
+    )
     os.close(slave)
     try:
         m, _ = _read_until(master, LINK, proc, timeout=90)
@@ -63,8 +70,9 @@ def test_serve_on_a_fresh_folder_serves_the_demo(tmp_path: Path) -> None:
         assert title.group(1).strip() in page.split("<title>")[1]
 
         zip_path = pull(landing, tmp_path / "demo.zip")
-        check = subprocess.run([str(NBPACK), "validate", str(zip_path)], capture_output=True, text=True,
-                               timeout=120, env=env, cwd=work)
+        check = subprocess.run(
+            [str(NBPACK), "validate", str(zip_path)], capture_output=True, text=True, timeout=120, env=env, cwd=work
+        )
         assert check.returncode == 0, check.stdout + check.stderr
         assert "valid bundle" in check.stdout
         # Storage and keys were created in the folder it was started in, nowhere else.

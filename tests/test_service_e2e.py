@@ -54,10 +54,20 @@ def _inputs(tmp_path: Path) -> tuple[Path, Path]:
 
 
 def _create_request(title: str, base: str) -> dict:
-    return {"title": title, "catalogs": [{"name": "sources", "part": "cat"}], "notebook_part": "nb",
-            "files": [{"name": "spectrum", "uri": f"{base}/spec.fits", "size": len(SPECTRUM),
-                       "checksums": {"sha256": hashlib.sha256(SPECTRUM).hexdigest()}}],
-            "options": {"allow_http": True}}
+    return {
+        "title": title,
+        "catalogs": [{"name": "sources", "part": "cat"}],
+        "notebook_part": "nb",
+        "files": [
+            {
+                "name": "spectrum",
+                "uri": f"{base}/spec.fits",
+                "size": len(SPECTRUM),
+                "checksums": {"sha256": hashlib.sha256(SPECTRUM).hexdigest()},
+            }
+        ],
+        "options": {"allow_http": True},
+    }
 
 
 def _bundle_manifest(path: Path) -> dict:
@@ -141,8 +151,13 @@ def test_two_processes_share_one_bucket(s3_bucket: str, start_service, page, tmp
 
         git_b = created["links"]["git"].replace(a.url, b.url)
         clone = tmp_path / "clone"
-        subprocess.run(["git", "clone", "--depth", "1", "-q", git_b, str(clone)], check=True, timeout=120,
-                       capture_output=True, env={**os.environ, "GIT_TERMINAL_PROMPT": "0"})
+        subprocess.run(
+            ["git", "clone", "--depth", "1", "-q", git_b, str(clone)],
+            check=True,
+            timeout=120,
+            capture_output=True,
+            env={**os.environ, "GIT_TERMINAL_PROMPT": "0"},
+        )
         assert json.loads((clone / "nbpack.json").read_text())["id"] == created["content_id"]
         assert (clone / "analysis.ipynb").is_file()
 
@@ -150,9 +165,12 @@ def test_two_processes_share_one_bucket(s3_bucket: str, start_service, page, tmp
     assert result.status == "completed", result.error
 
     # The bundle's endpoint names A; send the return to B with the bundle's own token.
-    req = urllib.request.Request(f"{b.url}/api/v1/bundles/{bid}/returns", data=result.return_path.read_bytes(),
-                                 method="POST", headers={"Authorization": f"Bearer {manifest['returns']['token']}",
-                                                         "Content-Type": "application/zip"})
+    req = urllib.request.Request(
+        f"{b.url}/api/v1/bundles/{bid}/returns",
+        data=result.return_path.read_bytes(),
+        method="POST",
+        headers={"Authorization": f"Bearer {manifest['returns']['token']}", "Content-Type": "application/zip"},
+    )
     with urllib.request.urlopen(req, timeout=60) as resp:
         assert resp.status == 201
         rid = json.loads(resp.read())["id"]
@@ -169,17 +187,26 @@ def test_two_processes_share_one_bucket(s3_bucket: str, start_service, page, tmp
 
 def _hostile_notebook() -> dict:
     nb = nbformat.v4.new_notebook()
-    md = nbformat.v4.new_markdown_cell("# Hello\n<script>window.__pwned=1</script>\n"
-                                       "<a href=\"javascript:window.__pwned=4\">x</a>")
+    md = nbformat.v4.new_markdown_cell(
+        '# Hello\n<script>window.__pwned=1</script>\n<a href="javascript:window.__pwned=4">x</a>'
+    )
     code = nbformat.v4.new_code_cell("display(stuff)")
     code.outputs = [
-        nbformat.v4.new_output("display_data", data={
-            "text/html": '<img src=x onerror="window.__pwned=2;alert(2)"><b>bold output</b>',
-            "text/plain": "<IPython.core.display.HTML object>"}),
-        nbformat.v4.new_output("display_data", data={
-            "image/svg+xml": '<svg xmlns="http://www.w3.org/2000/svg" onload="window.__pwned=3;alert(3)">'
-                             '<script>window.__pwned=5</script><circle r="4"/></svg>',
-            "text/plain": "<svg>"}),
+        nbformat.v4.new_output(
+            "display_data",
+            data={
+                "text/html": '<img src=x onerror="window.__pwned=2;alert(2)"><b>bold output</b>',
+                "text/plain": "<IPython.core.display.HTML object>",
+            },
+        ),
+        nbformat.v4.new_output(
+            "display_data",
+            data={
+                "image/svg+xml": '<svg xmlns="http://www.w3.org/2000/svg" onload="window.__pwned=3;alert(3)">'
+                '<script>window.__pwned=5</script><circle r="4"/></svg>',
+                "text/plain": "<svg>",
+            },
+        ),
     ]
     nb.cells = [md, code]
     for i, cell in enumerate(nb.cells):
@@ -190,8 +217,13 @@ def _hostile_notebook() -> dict:
 def test_hostile_notebook_runs_nothing_on_the_landing_page(start_service, page, tmp_path: Path) -> None:
     key = secrets.token_urlsafe(16)
     svc = start_service(service_env(str(tmp_path / "store"), key))
-    created = Client(svc.url, key).create({"title": "Hostile <i>title</i>", "notebook": _hostile_notebook(),
-                                           "catalogs": [{"name": "t", "rows": [{"a": 1}]}]})
+    created = Client(svc.url, key).create(
+        {
+            "title": "Hostile <i>title</i>",
+            "notebook": _hostile_notebook(),
+            "catalogs": [{"name": "t", "rows": [{"a": 1}]}],
+        }
+    )
     dialogs: list[str] = []
     console: list[str] = []
     page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
@@ -213,6 +245,7 @@ def test_hostile_notebook_runs_nothing_on_the_landing_page(start_service, page, 
 
 # -- measurement (NBPACK_BENCH=1) ---------------------------------------------------------------------------
 
+
 @pytest.mark.skipif(os.environ.get("NBPACK_BENCH") != "1", reason="measurement: set NBPACK_BENCH=1")
 def test_measure_download_against_boto3(s3_env, s3_bucket: str, start_service, tmp_path: Path) -> None:
     import boto3
@@ -228,8 +261,9 @@ def test_measure_download_against_boto3(s3_env, s3_bucket: str, start_service, t
     created = Client(svc.url, key, timeout=1800).push(zip_path)
     zip_path.unlink()
     s3 = boto3.client("s3", endpoint_url=s3_env.endpoint)
-    figures = measure(created["links"]["download"], s3, s3_bucket, f"bench/bundles/{created['id']}/bundle.zip",
-                      svc.proc.pid)
+    figures = measure(
+        created["links"]["download"], s3, s3_bucket, f"bench/bundles/{created['id']}/bundle.zip", svc.proc.pid
+    )
     print("NBPACK_BENCH download", json.dumps(figures))
     assert figures["bytes"] > size * 0.9
     assert figures["rss_growth_MiB"] < 64, figures

@@ -119,8 +119,9 @@ def test_large_stream_unknown_size_and_range(store: Storage) -> None:
     tail = b"".join(store.iter_chunks("big.bin", start=blocks * MiB - 10))
     assert tail == _block(blocks - 1)[-10:]
     assert b"".join(store.iter_chunks("big.bin", start=5, end=5)) == _block(0)[5:6]
-    assert b"".join(store.iter_chunks("big.bin", start=blocks * MiB - 2, end=blocks * MiB + 99)) == (
-        _block(blocks - 1)[-2:]
+    assert (
+        b"".join(store.iter_chunks("big.bin", start=blocks * MiB - 2, end=blocks * MiB + 99))
+        == (_block(blocks - 1)[-2:])
     )  # an end past the object is clamped, as HTTP does
     assert b"".join(store.iter_chunks("big.bin", start=blocks * MiB + 5)) == b""
     with pytest.raises(InvalidInput):
@@ -258,8 +259,9 @@ def test_presigned_get_and_tamper(s3_storage: S3Storage) -> None:
     # A quote or non-ASCII name becomes an RFC 6266 header (ASCII fallback + filename*), never a broken one.
     url = s3_storage.presigned_get("bundles/b-1/bundle.zip", 60, filename='a"b é.zip')
     with urllib.request.urlopen(url, timeout=10) as r:
-        assert r.headers["Content-Disposition"] == ("attachment; filename=\"a_b e.zip\";"
-                                                    " filename*=UTF-8''a%22b%20%C3%A9.zip")
+        assert r.headers["Content-Disposition"] == (
+            "attachment; filename=\"a_b e.zip\"; filename*=UTF-8''a%22b%20%C3%A9.zip"
+        )
 
 
 @pytest.mark.s3

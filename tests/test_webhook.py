@@ -18,7 +18,7 @@ from nbpack.webhook import deliver, deliver_async, sign, verify
 SECRET = "s3cret-shared-with-esap"
 
 # Copied literally from docs/esap.md; test_doc_snippet_is_current keeps the two identical.
-DOC_SNIPPET = '''\
+DOC_SNIPPET = """\
 import hashlib, hmac, time
 
 def verify_nbpack(secret: str, body: bytes, header: str, tolerance: int = 300) -> bool:
@@ -31,7 +31,7 @@ def verify_nbpack(secret: str, body: bytes, header: str, tolerance: int = 300) -
         return False
     expected = hmac.new(secret.encode(), f"{t}.".encode() + body, hashlib.sha256).hexdigest()
     return hmac.compare_digest(expected, fields.get("v1", ""))
-'''
+"""
 _ns: dict = {}
 exec(DOC_SNIPPET, _ns)
 verify_nbpack = _ns["verify_nbpack"]
@@ -54,11 +54,13 @@ class Receiver:
             def do_POST(self) -> None:  # noqa: N802
                 body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
                 sig = self.headers.get("X-Nbpack-Signature", "")
-                receiver.calls.append({
-                    "body": body,
-                    "headers": dict(self.headers),
-                    "verified": verify_nbpack(SECRET, body, sig),
-                })
+                receiver.calls.append(
+                    {
+                        "body": body,
+                        "headers": dict(self.headers),
+                        "verified": verify_nbpack(SECRET, body, sig),
+                    }
+                )
                 index = min(len(receiver.calls), len(receiver.statuses)) - 1
                 status = receiver.statuses[index]
                 self.send_response(status)

@@ -11,6 +11,7 @@ Env: RUCIO_CONFIG=<client cfg>, HTTP_PORT, STORAGE_DIR (root served by serve_sto
      STORAGE_SCHEME (http | https, default http), STORAGE_CA (PEM to trust for https).
 Prints one JSON line with what was registered.
 """
+
 import hashlib
 import json
 import os
@@ -31,7 +32,7 @@ RSE = os.environ.get("RUCIO_RSE", "LOCAL-DISK")
 SCOPE = os.environ.get("RUCIO_SCOPE", "escape")
 HTTP_PORT = int(os.environ["HTTP_PORT"])
 STORAGE = os.environ["STORAGE_DIR"]
-PREFIX = "/rucio/"          # path prefix under the http server root
+PREFIX = "/rucio/"  # path prefix under the http server root
 SCHEME = os.environ.get("STORAGE_SCHEME", "http")
 SSL_CTX = ssl.create_default_context(cafile=os.environ["STORAGE_CA"]) if SCHEME == "https" else None
 
@@ -56,25 +57,35 @@ def add_rse(rse_c: RSEClient, rse: str, prefix: str) -> None:
     except Duplicate:
         pass
     try:
-        rse_c.add_protocol(rse, {
-            "scheme": SCHEME, "hostname": "127.0.0.1", "port": HTTP_PORT, "prefix": prefix,
-            "impl": "rucio.rse.protocols.webdav.Default",
-            "domains": {
-                "lan": {"read": 1, "write": 1, "delete": 1},
-                "wan": {"read": 1, "write": 1, "delete": 1,
-                        "third_party_copy_read": 1, "third_party_copy_write": 1},
+        rse_c.add_protocol(
+            rse,
+            {
+                "scheme": SCHEME,
+                "hostname": "127.0.0.1",
+                "port": HTTP_PORT,
+                "prefix": prefix,
+                "impl": "rucio.rse.protocols.webdav.Default",
+                "domains": {
+                    "lan": {"read": 1, "write": 1, "delete": 1},
+                    "wan": {
+                        "read": 1,
+                        "write": 1,
+                        "delete": 1,
+                        "third_party_copy_read": 1,
+                        "third_party_copy_write": 1,
+                    },
+                },
             },
-        })
+        )
     except Duplicate:
         pass
 
 
 def place(rep_c: ReplicaClient, rse: str, blobs: dict[str, bytes]) -> None:
     """Write each file's bytes where the server says its replica on ``rse`` lives."""
-    for rep in rep_c.list_replicas([{"scope": SCOPE, "name": n} for n in blobs], schemes=[SCHEME],
-                                   rse_expression=rse):
+    for rep in rep_c.list_replicas([{"scope": SCOPE, "name": n} for n in blobs], schemes=[SCHEME], rse_expression=rse):
         pfn = rep["rses"][rse][0]
-        path = urllib.parse.urlparse(pfn).path           # /rucio/escape/xx/yy/name
+        path = urllib.parse.urlparse(pfn).path  # /rucio/escape/xx/yy/name
         dest = os.path.join(STORAGE, path.lstrip("/"))
         os.makedirs(os.path.dirname(dest), exist_ok=True)
         with open(dest, "wb") as fh:
@@ -96,16 +107,33 @@ def main() -> None:
 
     files = []
     for name, data in FILES.items():
-        files.append({"scope": SCOPE, "name": name, "bytes": len(data),
-                      "adler32": adler32_hex(data), "md5": hashlib.md5(data).hexdigest(),
-                      "meta": {"events": 10}})
+        files.append(
+            {
+                "scope": SCOPE,
+                "name": name,
+                "bytes": len(data),
+                "adler32": adler32_hex(data),
+                "md5": hashlib.md5(data).hexdigest(),
+                "meta": {"events": 10},
+            }
+        )
     rep_c.add_replicas(rse=RSE, files=files)
     rep_c.add_replicas(rse=FAR_RSE, files=files)
     place(rep_c, RSE, FILES)
     place(rep_c, FAR_RSE, FILES)
     for name, (told, held) in BAD.items():
-        rep_c.add_replicas(rse=FAR_RSE, files=[{"scope": SCOPE, "name": name, "bytes": len(told),
-                                                "adler32": adler32_hex(told), "md5": hashlib.md5(told).hexdigest()}])
+        rep_c.add_replicas(
+            rse=FAR_RSE,
+            files=[
+                {
+                    "scope": SCOPE,
+                    "name": name,
+                    "bytes": len(told),
+                    "adler32": adler32_hex(told),
+                    "md5": hashlib.md5(told).hexdigest(),
+                }
+            ],
+        )
         place(rep_c, FAR_RSE, {name: held})
 
     try:
@@ -118,8 +146,19 @@ def main() -> None:
     except Duplicate:
         pass
     did_c.attach_dids(SCOPE, CONTAINER, [{"scope": SCOPE, "name": DATASET}])
-    print(json.dumps({"rse": RSE, "far_rse": FAR_RSE, "scope": SCOPE, "dataset": DATASET, "container": CONTAINER,
-                      "files": files, "bad": sorted(BAD)}))
+    print(
+        json.dumps(
+            {
+                "rse": RSE,
+                "far_rse": FAR_RSE,
+                "scope": SCOPE,
+                "dataset": DATASET,
+                "container": CONTAINER,
+                "files": files,
+                "bad": sorted(BAD),
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

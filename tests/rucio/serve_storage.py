@@ -1,6 +1,7 @@
 """Static file server standing in for the storage element behind the test RSEs (GET/HEAD, plus WebDAV-style PUT).
 Usage: serve_storage.py PORT ROOT [PEM]   (PEM = cert+key -> serve https). Binds 127.0.0.1.
 Each request is logged to stderr ("GET /rucio/... 200"), which the tests read to see which replica was used."""
+
 import functools
 import http.server
 import os

@@ -19,7 +19,21 @@ from .sending import upload
 from .session import check_requirements, start
 
 __all__ = [
-    "Bundle", "FileRef", "RuntimeProblem", "ChecksumMismatch", "FetchError", "UploadError",
-    "start", "finish", "upload", "save_output", "save_value", "check_requirements", "record_error",
-    "return_id", "to_astropy", "cache_dir", "__version__",
+    "Bundle",
+    "FileRef",
+    "RuntimeProblem",
+    "ChecksumMismatch",
+    "FetchError",
+    "UploadError",
+    "start",
+    "finish",
+    "upload",
+    "save_output",
+    "save_value",
+    "check_requirements",
+    "record_error",
+    "return_id",
+    "to_astropy",
+    "cache_dir",
+    "__version__",
 ]

@@ -65,8 +65,9 @@ def _astropy_column(chunked: Any, arrow_type: Any) -> Any:
     elif pa.types.is_string(t) or pa.types.is_large_string(t):
         values = array.fill_null("").to_numpy(zero_copy_only=False).astype(str) if len(array) else np.array([], str)
     elif pa.types.is_binary(t) or pa.types.is_large_binary(t):
-        values = array.fill_null(b"").to_numpy(zero_copy_only=False).astype(bytes) if len(array) else np.array(
-            [], bytes)
+        values = (
+            array.fill_null(b"").to_numpy(zero_copy_only=False).astype(bytes) if len(array) else np.array([], bytes)
+        )
     elif pa.types.is_fixed_size_list(t) and not array.null_count and not array.flatten().null_count:
         values = array.flatten().to_numpy(zero_copy_only=False).reshape(len(array), t.list_size)
     else:

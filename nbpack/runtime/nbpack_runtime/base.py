@@ -28,4 +28,4 @@ def _now() -> str:
 def _retry_delay(attempt: int) -> float:
     # Tests shrink the base delay through the environment; hubs keep the default.
     base = float(os.environ.get("NBPACK_RETRY_DELAY", "0.5"))
-    return min(base * (2 ** attempt), 10.0)
+    return min(base * (2**attempt), 10.0)

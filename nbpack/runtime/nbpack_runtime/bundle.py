@@ -52,6 +52,7 @@ class Bundle:
         if not path.is_file():
             raise RuntimeProblem(f"catalog {name!r}: {entry['path']} is missing from the bundle folder")
         import pyarrow.parquet as pq
+
         if name in self._verified:
             table = pq.read_table(path)
         else:
@@ -72,6 +73,7 @@ class Bundle:
         import concurrent.futures
 
         import pyarrow.parquet as pq
+
         with concurrent.futures.ThreadPoolExecutor(1) as pool:
             digest = pool.submit(_sha256, path)
             try:
@@ -105,6 +107,7 @@ class Bundle:
             return cached
         try:
             import rucio.client.downloadclient  # noqa: F401
+
             has_client = True
         except ImportError:
             has_client = False
@@ -115,7 +118,8 @@ class Bundle:
         if not (host and token):
             raise FetchError(
                 f"{ref.name}: {ref.uri} is a Rucio DID; install the Rucio client (pip install rucio-clients) or set "
-                "RUCIO_HOST and RUCIO_ACCESS_TOKEN (or RUCIO_TOKEN_FILE) to resolve it through Rucio's REST API")
+                "RUCIO_HOST and RUCIO_ACCESS_TOKEN (or RUCIO_TOKEN_FILE) to resolve it through Rucio's REST API"
+            )
         try:
             records = _rucio_replicas(host, token, ref.uri)
         except FetchError as err:
@@ -146,6 +150,9 @@ class Bundle:
         if missing:
             rows.append(("missing", ", ".join(missing)))
         text = "\n".join(f"{k:>8}  {v}" for k, v in rows)
-        cells = "".join(f"<tr><th style='text-align:left'>{html.escape(k)}</th>"
-                        f"<td style='text-align:left'>{html.escape(v)}</td></tr>" for k, v in rows)
+        cells = "".join(
+            f"<tr><th style='text-align:left'>{html.escape(k)}</th>"
+            f"<td style='text-align:left'>{html.escape(v)}</td></tr>"
+            for k, v in rows
+        )
         return text, f"<table>{cells}</table>"

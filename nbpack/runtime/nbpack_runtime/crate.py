@@ -16,8 +16,11 @@ from .bundle import Bundle
 _CRATE_CONTEXT = "https://w3id.org/ro/crate/1.2/context"
 _CRATE_SPEC = "https://w3id.org/ro/crate/1.2"
 _PROCESS_RUN_PROFILE = "https://w3id.org/ro/wfrun/process/0.5"
-_CRATE_DEFAULT_LICENSE = {"spdx": "CC-BY-4.0", "url": "https://spdx.org/licenses/CC-BY-4.0",
-                          "name": "Creative Commons Attribution 4.0 International"}
+_CRATE_DEFAULT_LICENSE = {
+    "spdx": "CC-BY-4.0",
+    "url": "https://spdx.org/licenses/CC-BY-4.0",
+    "name": "Creative Commons Attribution 4.0 International",
+}
 _URI_SAFE = ":/?#[]@!$&'()*+,;=-._~%"
 
 
@@ -36,8 +39,12 @@ def _crate_time(stamp: str) -> str:
 
 
 def _crate_remote_entity(ref: dict) -> dict:
-    ent: dict[str, Any] = {"@id": _crate_remote_id(ref["uri"]), "@type": "File", "name": ref["name"],
-                           "localPath": ref["name"]}
+    ent: dict[str, Any] = {
+        "@id": _crate_remote_id(ref["uri"]),
+        "@type": "File",
+        "name": ref["name"],
+        "localPath": ref["name"],
+    }
     if "size" in ref:
         ent["contentSize"] = str(ref["size"])
     if ref.get("media_type"):
@@ -62,9 +69,17 @@ def _crate(bundle: Bundle, manifest: dict) -> dict:
     inputs: list[dict] = []
     for c in bundle.manifest.get("catalogs", []):
         # Catalogs stay in the bundle, not in the return: described here, not part of this crate's payload.
-        inputs.append({"@id": f"#catalog-{c['name']}", "@type": "Dataset", "name": c["name"],
-                       "sha256": c["sha256"], "contentSize": str(c["bytes"]), "isPartOf": {"@id": bundle_ref},
-                       "encodingFormat": "application/vnd.apache.parquet"})
+        inputs.append(
+            {
+                "@id": f"#catalog-{c['name']}",
+                "@type": "Dataset",
+                "name": c["name"],
+                "sha256": c["sha256"],
+                "contentSize": str(c["bytes"]),
+                "isPartOf": {"@id": bundle_ref},
+                "encodingFormat": "application/vnd.apache.parquet",
+            }
+        )
     # Two references to one file (under two names) are one entity: an @id appears once in a crate's graph.
     remote: list[dict] = []
     seen: set[str] = set()
@@ -73,44 +88,81 @@ def _crate(bundle: Bundle, manifest: dict) -> dict:
             seen.add(ent["@id"])
             remote.append(ent)
     inputs += remote
-    outputs = [{"@id": _crate_local_id(o["path"]), "@type": "File", "name": o["path"].removeprefix("outputs/"),
-                "contentSize": str(o["bytes"]), "sha256": o["sha256"],
-                **({"encodingFormat": o["media_type"]} if o.get("media_type") else {})}
-               for o in manifest["outputs"]]
+    outputs = [
+        {
+            "@id": _crate_local_id(o["path"]),
+            "@type": "File",
+            "name": o["path"].removeprefix("outputs/"),
+            "contentSize": str(o["bytes"]),
+            "sha256": o["sha256"],
+            **({"encodingFormat": o["media_type"]} if o.get("media_type") else {}),
+        }
+        for o in manifest["outputs"]
+    ]
     nb_entry = next((c for c in manifest["contents"] if c["path"] == manifest["notebook"]), None)
-    notebook: dict[str, Any] = {"@type": "SoftwareSourceCode", "name": Path(manifest["notebook"]).name,
-                                "programmingLanguage": "Python", "encodingFormat": "application/x-ipynb+json",
-                                "description": "The notebook as executed, with its outputs."}
+    notebook: dict[str, Any] = {
+        "@type": "SoftwareSourceCode",
+        "name": Path(manifest["notebook"]).name,
+        "programmingLanguage": "Python",
+        "encodingFormat": "application/x-ipynb+json",
+        "description": "The notebook as executed, with its outputs.",
+    }
     if nb_entry:
-        notebook.update({"@id": _crate_local_id(nb_entry["path"]), "@type": ["File", "SoftwareSourceCode"],
-                         "contentSize": str(nb_entry["bytes"]), "sha256": nb_entry["sha256"]})
+        notebook.update(
+            {
+                "@id": _crate_local_id(nb_entry["path"]),
+                "@type": ["File", "SoftwareSourceCode"],
+                "contentSize": str(nb_entry["bytes"]),
+                "sha256": nb_entry["sha256"],
+            }
+        )
     else:
         # Not saved where finish() could find it: still the instrument, but not a file of this crate.
         notebook["@id"] = "#notebook"
     failed = manifest["status"] != "completed"
     action: dict[str, Any] = {
-        "@id": "#run", "@type": "CreateAction", "name": f"Run of {bundle.title}",
+        "@id": "#run",
+        "@type": "CreateAction",
+        "name": f"Run of {bundle.title}",
         "description": f"Execution of notebook {manifest['notebook']} of nbpack bundle {bundle.id}",
-        "startTime": _crate_time(manifest["started"]), "endTime": _crate_time(manifest["ended"]),
+        "startTime": _crate_time(manifest["started"]),
+        "endTime": _crate_time(manifest["ended"]),
         "actionStatus": "http://schema.org/FailedActionStatus" if failed else "http://schema.org/CompletedActionStatus",
         "instrument": {"@id": notebook["@id"]},
-        "object": [{"@id": e["@id"]} for e in inputs], "result": [{"@id": o["@id"]} for o in outputs]}
+        "object": [{"@id": e["@id"]} for e in inputs],
+        "result": [{"@id": o["@id"]} for o in outputs],
+    }
     if failed and manifest.get("error"):
         action["error"] = manifest["error"]
     parts = ([{"@id": notebook["@id"]}] if nb_entry else []) + [{"@id": e["@id"]} for e in outputs + remote]
-    root = {"@id": "./", "@type": "Dataset", "name": f"nbpack return {manifest['id']}: run of {bundle.title}",
-            "description": f"Results of running nbpack bundle {bundle.id} ({bundle.title}): the executed notebook "
-                           f"and its outputs; status {manifest['status']}.",
-            "identifier": manifest["id"], "datePublished": manifest["ended"], "license": {"@id": lic_id},
-            "conformsTo": {"@id": _PROCESS_RUN_PROFILE}, "isBasedOn": {"@id": bundle_ref},
-            "hasPart": parts, "mentions": {"@id": "#run"}}
+    root = {
+        "@id": "./",
+        "@type": "Dataset",
+        "name": f"nbpack return {manifest['id']}: run of {bundle.title}",
+        "description": f"Results of running nbpack bundle {bundle.id} ({bundle.title}): the executed notebook "
+        f"and its outputs; status {manifest['status']}.",
+        "identifier": manifest["id"],
+        "datePublished": manifest["ended"],
+        "license": {"@id": lic_id},
+        "conformsTo": {"@id": _PROCESS_RUN_PROFILE},
+        "isBasedOn": {"@id": bundle_ref},
+        "hasPart": parts,
+        "mentions": {"@id": "#run"},
+    }
     descriptor = {"@id": CRATE, "@type": "CreativeWork", "conformsTo": {"@id": _CRATE_SPEC}, "about": {"@id": "./"}}
     context = [
-        {"@id": _PROCESS_RUN_PROFILE, "@type": ["CreativeWork", "Profile"], "name": "Process Run Crate",
-         "version": "0.5"},
-        {"@id": lic_id, "@type": "CreativeWork", "name": lic.get("name") or lic["url"],
-         **({"identifier": lic["spdx"]} if lic.get("spdx") else {})},
+        {
+            "@id": _PROCESS_RUN_PROFILE,
+            "@type": ["CreativeWork", "Profile"],
+            "name": "Process Run Crate",
+            "version": "0.5",
+        },
+        {
+            "@id": lic_id,
+            "@type": "CreativeWork",
+            "name": lic.get("name") or lic["url"],
+            **({"identifier": lic["spdx"]} if lic.get("spdx") else {}),
+        },
         {"@id": bundle_ref, "@type": "CreativeWork", "name": bundle.title, "identifier": bundle.id},
     ]
-    return {"@context": _CRATE_CONTEXT,
-            "@graph": [descriptor, root, notebook, *outputs, action, *inputs, *context]}
+    return {"@context": _CRATE_CONTEXT, "@graph": [descriptor, root, notebook, *outputs, action, *inputs, *context]}

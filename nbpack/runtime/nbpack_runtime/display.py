@@ -24,6 +24,7 @@ def _show(text: str, html_text: str | None = None) -> None:
     """Show a message as HTML in a kernel, as text otherwise."""
     if html_text and _in_kernel():
         from IPython.display import HTML, display
+
         display(HTML(html_text))
     else:
         print(text)
@@ -39,6 +40,7 @@ def _need(module: str, why: str, install: str) -> Any:
 
 # --- progress bar -----------------------------------------------------------------------------------------
 
+
 class _Progress:
     """A download progress line: an updating display in a kernel, stderr otherwise."""
 
@@ -47,6 +49,7 @@ class _Progress:
         self._handle = None
         if _in_kernel():
             from IPython.display import display
+
             self._handle = display({"text/plain": self._text()}, raw=True, display_id=True)
 
     def _text(self) -> str:

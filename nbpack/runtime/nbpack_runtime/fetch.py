@@ -46,8 +46,10 @@ class _SafeRedirect(urllib.request.HTTPRedirectHandler):
     def redirect_request(self, req, fp, code, msg, headers, newurl):  # noqa: ANN001, ANN201
         old, new = urllib.parse.urlsplit(req.full_url), urllib.parse.urlsplit(newurl)
         if old.scheme == "https" and new.scheme != "https":
-            raise FetchError(f"{old.scheme}://{old.netloc}{old.path} redirects to {new.scheme}://{new.netloc}:"
-                             " leaving https is refused")
+            raise FetchError(
+                f"{old.scheme}://{old.netloc}{old.path} redirects to {new.scheme}://{new.netloc}:"
+                " leaving https is refused"
+            )
         follow = super().redirect_request(req, fp, code, msg, headers, newurl)
         if follow is not None and (old.scheme, old.hostname, old.port) != (new.scheme, new.hostname, new.port):
             for name in ("Authorization", "X-rucio-auth-token"):
@@ -74,8 +76,11 @@ def _http_download(url: str, part: Path, label: str, size: int | None, headers: 
         try:
             with _opener.open(req, timeout=TIMEOUT) as resp:
                 resumed = offset and resp.status == 206
-                total = size or (int(resp.headers["Content-Length"]) + (offset if resumed else 0)
-                                 if resp.headers.get("Content-Length") else None)
+                total = size or (
+                    int(resp.headers["Content-Length"]) + (offset if resumed else 0)
+                    if resp.headers.get("Content-Length")
+                    else None
+                )
                 done = offset if resumed else 0
                 bar = _Progress(label, total)
                 with open(part, "ab" if resumed else "wb") as out:
@@ -108,8 +113,7 @@ def _root_download(url: str, part: Path) -> None:
     if shutil.which("xrdcp"):
         subprocess.run(["xrdcp", "--force", "--nopbar", url, str(part)], check=True, timeout=3600)
         return
-    client = _need("XRootD.client", "a root:// file",
-                   "pip install xrootd (or conda install -c conda-forge xrootd)")
+    client = _need("XRootD.client", "a root:// file", "pip install xrootd (or conda install -c conda-forge xrootd)")
     with client.File() as fh:
         status, _ = fh.open(url)
         if not status.ok:
@@ -133,11 +137,12 @@ def _fetch_url(url: str, part: Path, label: str, size: int | None, allow_http: b
         _http_download(url, part, label, size, _bearer_header(url))
     elif scheme == "http":
         if not allow_http:
-            raise FetchError(f"{label}: plain http is refused ({url}); use https, or set options.allow_http "
-                             "in the bundle manifest")
+            raise FetchError(
+                f"{label}: plain http is refused ({url}); use https, or set options.allow_http in the bundle manifest"
+            )
         _http_download(url, part, label, size, {})
     elif scheme in ("davs", "dav"):
-        https = ("https" if scheme == "davs" else "http") + url[len(scheme):]
+        https = ("https" if scheme == "davs" else "http") + url[len(scheme) :]
         if scheme == "dav" and not allow_http:
             raise FetchError(f"{label}: plain dav:// is refused ({url}); use davs://")
         _http_download(https, part, label, size, _bearer_header(https))
@@ -151,8 +156,9 @@ def _fetch_url(url: str, part: Path, label: str, size: int | None, allow_http: b
         raise FetchError(f"{label}: unsupported URL scheme {scheme!r} in {url}")
 
 
-def _fetch_into_cache(ref: FileRef, urls: list[str], expected: dict[str, str], size: int | None,
-                      allow_http: bool) -> Path:
+def _fetch_into_cache(
+    ref: FileRef, urls: list[str], expected: dict[str, str], size: int | None, allow_http: bool
+) -> Path:
     """Fetch the first URL that works, verify, then rename into the cache."""
     dest = _cache_path(ref)
     if dest.is_file():

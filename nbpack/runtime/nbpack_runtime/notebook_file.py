@@ -15,10 +15,24 @@ from .display import _in_kernel
 
 # papermill 2.x CLI options that take no value, or two; every other option takes one (papermill/cli.py).
 _PAPERMILL_FLAGS = {
-    "--help-notebook", "--inject-input-path", "--inject-output-path", "--inject-paths",
-    "--request-save-on-cell-execute", "--no-request-save-on-cell-execute", "--prepare-only", "--prepare-execute",
-    "--progress-bar", "--no-progress-bar", "--log-output", "--no-log-output", "--report-mode", "--no-report-mode",
-    "--version", "-h", "--help"}
+    "--help-notebook",
+    "--inject-input-path",
+    "--inject-output-path",
+    "--inject-paths",
+    "--request-save-on-cell-execute",
+    "--no-request-save-on-cell-execute",
+    "--prepare-only",
+    "--prepare-execute",
+    "--progress-bar",
+    "--no-progress-bar",
+    "--log-output",
+    "--no-log-output",
+    "--report-mode",
+    "--no-report-mode",
+    "--version",
+    "-h",
+    "--help",
+}
 _PAPERMILL_PAIRS = {"-p", "--parameters", "-r", "--parameters_raw"}
 
 
@@ -27,18 +41,18 @@ def _papermill_cli_output(argv: list[str]) -> tuple[str | None, str | None]:
     starts = [i for i, a in enumerate(argv[:3]) if Path(a).name == "papermill"]
     if not starts:
         return None, None
-    args, positional, i, cwd = argv[starts[0] + 1:], [], 0, None
+    args, positional, i, cwd = argv[starts[0] + 1 :], [], 0, None
     while i < len(args):
         arg = args[i]
         if arg == "--":
-            positional += args[i + 1:]
+            positional += args[i + 1 :]
             break
         if arg.startswith("-") and arg != "-":
             attached = "=" in arg if arg.startswith("--") else len(arg) > 2  # --opt=v, -kpython3
             if arg == "--cwd" and i + 1 < len(args):
                 cwd = args[i + 1]
             elif arg.startswith("--cwd="):
-                cwd = arg[len("--cwd="):]
+                cwd = arg[len("--cwd=") :]
             i += 1 if attached or arg in _PAPERMILL_FLAGS else 3 if arg in _PAPERMILL_PAIRS else 2
             continue
         positional.append(arg)
@@ -112,8 +126,9 @@ def _find_notebook(bundle: Bundle) -> tuple[Path | None, str]:
     session = os.environ.get("JPY_SESSION_NAME")
     if session:
         # jupyter_server sets it to the notebook path, relative to the server root or absolute.
-        candidates += [(p, "jupyter") for p in (Path(session), Path.cwd() / Path(session).name,
-                                                bundle.root / Path(session).name)]
+        candidates += [
+            (p, "jupyter") for p in (Path(session), Path.cwd() / Path(session).name, bundle.root / Path(session).name)
+        ]
     if nb_name:
         candidates.append((bundle.root / nb_name, "bundle"))
     for cand, source in candidates:
@@ -145,10 +160,15 @@ def _notebook_state(doc: dict | None) -> dict:
     JupyterLab's Run All does not save: the file then lacks the last cell the kernel ran (same execution count and
     source). ``stale`` is None outside a kernel, where there is nothing to compare with.
     """
-    saved = [c for c in (doc or {}).get("cells", []) if isinstance(c, dict) and c.get("cell_type") == "code"
-             and isinstance(c.get("execution_count"), int)]
-    state: dict[str, Any] = {"stale": None,
-                             "saved_last_execution": max((c["execution_count"] for c in saved), default=None)}
+    saved = [
+        c
+        for c in (doc or {}).get("cells", [])
+        if isinstance(c, dict) and c.get("cell_type") == "code" and isinstance(c.get("execution_count"), int)
+    ]
+    state: dict[str, Any] = {
+        "stale": None,
+        "saved_last_execution": max((c["execution_count"] for c in saved), default=None),
+    }
     hist = getattr(getattr(_ipython(), "history_manager", None), "input_hist_raw", None)
     if not isinstance(hist, list) or doc is None:
         return state
@@ -163,8 +183,7 @@ def _notebook_state(doc: dict | None) -> dict:
         src = cell.get("source", "")
         return "".join(src) if isinstance(src, list) else str(src)
 
-    state["stale"] = not any(c["execution_count"] == ran and source(c).strip() == str(hist[ran]).strip()
-                             for c in saved)
+    state["stale"] = not any(c["execution_count"] == ran and source(c).strip() == str(hist[ran]).strip() for c in saved)
     return state
 
 
@@ -194,8 +213,14 @@ def _save_from_frontend(notebook: Path) -> tuple[bytes, dict | None, dict] | Non
 
     wait = float(os.environ.get("NBPACK_SAVE_WAIT", "5"))
     deadline_ms = int((time.time() + 60) * 1000)
-    handle = display({"application/javascript": _SAVE_JS % deadline_ms,
-                      "text/plain": "nbpack: asking Jupyter to save this notebook"}, raw=True, display_id=True)
+    handle = display(
+        {
+            "application/javascript": _SAVE_JS % deadline_ms,
+            "text/plain": "nbpack: asking Jupyter to save this notebook",
+        },
+        raw=True,
+        display_id=True,
+    )
     seen = None
     end = time.monotonic() + wait
     try:
@@ -221,9 +246,11 @@ def _save_from_frontend(notebook: Path) -> tuple[bytes, dict | None, dict] | Non
 def _stale_message(name: str, state: dict) -> tuple[str, str]:
     saved = state.get("saved_last_execution")
     was = f"up to In [{saved}]" if saved else "with no outputs"
-    text = (f"nbpack: {name} on disk is older than what this kernel ran (saved {was}; the kernel ran In "
-            f"[{state.get('kernel_last_execution')}]). This return carries the notebook as last saved. To send the "
-            "current one, save the notebook (Ctrl+S, or File > Save Notebook) and run this cell again.")
+    text = (
+        f"nbpack: {name} on disk is older than what this kernel ran (saved {was}; the kernel ran In "
+        f"[{state.get('kernel_last_execution')}]). This return carries the notebook as last saved. To send the "
+        "current one, save the notebook (Ctrl+S, or File > Save Notebook) and run this cell again."
+    )
     return text, f"<p style='color:#b00;font-weight:bold'>{html.escape(text)}</p>"
 
 

@@ -59,6 +59,7 @@ def _parquet_b64(value: Any) -> str:
     buf = io.BytesIO()
     if isinstance(value, sys.modules["pyarrow"].Table):
         import pyarrow.parquet as pq
+
         pq.write_table(value, buf)
     else:
         value.to_parquet(buf, engine="pyarrow")
@@ -112,16 +113,22 @@ def save_value(name: str, value: Any) -> None:
     size = len(json.dumps(data))
     others = sum(len(json.dumps(v["data"])) for k, v in _STATE.values.items() if k != name)
     if size > MAX_VALUE_BYTES or others + size > MAX_VALUES_BYTES:
-        raise RuntimeProblem(f"save_value({name!r}): {size} bytes encoded is too big for a value (limits: "
-                             f"{MAX_VALUE_BYTES} each, {MAX_VALUES_BYTES} in all); write it to a file and keep it "
-                             "with nbpack_runtime.save_output(path)")
+        raise RuntimeProblem(
+            f"save_value({name!r}): {size} bytes encoded is too big for a value (limits: "
+            f"{MAX_VALUE_BYTES} each, {MAX_VALUES_BYTES} in all); write it to a file and keep it "
+            "with nbpack_runtime.save_output(path)"
+        )
     _bundle()
     _STATE.values[name] = {"name": name, "encoder": encoder, "data": data}
     if _in_kernel() and data is not None:
         from IPython.display import display
+
         payload = {"name": name, "data": data, "encoder": encoder, "version": SCRAP_VERSION}
-        display({f"application/scrapbook.scrap.{encoder}+json": payload},
-                metadata={"scrapbook": {"name": name, "data": True, "display": False}}, raw=True)
+        display(
+            {f"application/scrapbook.scrap.{encoder}+json": payload},
+            metadata={"scrapbook": {"name": name, "data": True, "display": False}},
+            raw=True,
+        )
 
 
 def record_error(exc: BaseException | str) -> None:

@@ -36,11 +36,10 @@ def _publish_results(bundle: Bundle, rid: str, outputs: list[dict]) -> None:
     if not outputs or not (results.get("s3") or results.get("rucio")):
         return
     patterns = results.get("outputs") or ["*"]
-    chosen = [o for o in outputs
-              if any(fnmatch.fnmatch(o["path"][len("outputs/"):], pat) for pat in patterns)]
+    chosen = [o for o in outputs if any(fnmatch.fnmatch(o["path"][len("outputs/") :], pat) for pat in patterns)]
     for out in chosen:
         local = bundle.root / out["path"]
-        rel = out["path"][len("outputs/"):]
+        rel = out["path"][len("outputs/") :]
         sums = _checksums_of(local, ["sha256", "md5", "adler32"])
         for kind, target in (("s3", results.get("s3")), ("rucio", results.get("rucio"))):
             if not target:
@@ -66,13 +65,13 @@ def _put_rucio(target: dict, rid: str, rel: str, local: Path, sums: dict) -> str
     ``target["dataset"]`` if given; returns the DID. Re-running is harmless: Rucio's names are immutable."""
     host, token = _rucio_host(), _rucio_token()
     if not (host and token):
-        raise RuntimeProblem("results to Rucio need RUCIO_HOST and RUCIO_ACCESS_TOKEN (or RUCIO_TOKEN_FILE) set "
-                             "in the environment")
+        raise RuntimeProblem(
+            "results to Rucio need RUCIO_HOST and RUCIO_ACCESS_TOKEN (or RUCIO_TOKEN_FILE) set in the environment"
+        )
     scope, rse = target["scope"], target["rse"]
     name = re.sub(r"[^A-Za-z0-9_.-]", "_", f"{rid}.{rel.replace('/', '.')}")
     did = f"{scope}:{name}"
-    file = {"scope": scope, "name": name, "bytes": local.stat().st_size, "adler32": sums["adler32"],
-            "md5": sums["md5"]}
+    file = {"scope": scope, "name": name, "bytes": local.stat().st_size, "adler32": sums["adler32"], "md5": sums["md5"]}
     if not _rucio_has_replica(host, token, did, file, rse):
         allow_http = bool(_STATE.bundle and _STATE.bundle.options.get("allow_http"))
         pfn = _rucio_write_pfn(host, token, rse, did, allow_http)
@@ -100,8 +99,10 @@ def _rucio_has_replica(host: str, token: str, did: str, file: dict, rse: str) ->
         raise
     theirs = (known.get("bytes"), str(known.get("adler32") or "").zfill(8))
     if known.get("type") != "FILE" or theirs != (file["bytes"], file["adler32"]):
-        raise UploadError(f"{did} already exists in Rucio with other content ({known.get('type')}, {theirs[0]} "
-                          f"bytes, adler32 {theirs[1]}); Rucio names cannot be reused")
+        raise UploadError(
+            f"{did} already exists in Rucio with other content ({known.get('type')}, {theirs[0]} "
+            f"bytes, adler32 {theirs[1]}); Rucio names cannot be reused"
+        )
     try:
         records = _rucio_replicas(host, token, did)
     except _RucioRefused:
@@ -117,13 +118,18 @@ def _rucio_write_pfn(host: str, token: str, rse: str, did: str, allow_http: bool
     rse_path = f"/rses/{urllib.parse.quote(rse, safe='')}"
     usable = ("davs", "https") + (("http",) if allow_http else ())
     protocols = _rucio_json(host, token, "GET", f"{rse_path}/protocols") or []
-    ranked = sorted((p["domains"]["wan"]["write"], p["scheme"]) for p in protocols
-                    if p.get("scheme") in usable and ((p.get("domains") or {}).get("wan") or {}).get("write"))
+    ranked = sorted(
+        (p["domains"]["wan"]["write"], p["scheme"])
+        for p in protocols
+        if p.get("scheme") in usable and ((p.get("domains") or {}).get("wan") or {}).get("write")
+    )
     if not ranked:
         offered = sorted({str(p.get("scheme")) for p in protocols})
-        raise UploadError(f"RSE {rse} offers no write protocol this runtime can use ({', '.join(offered) or 'none'}; "
-                          "it writes davs, https" + (", http)" if allow_http else
-                                                     "; plain http needs options.allow_http in the bundle manifest)"))
+        raise UploadError(
+            f"RSE {rse} offers no write protocol this runtime can use ({', '.join(offered) or 'none'}; "
+            "it writes davs, https"
+            + (", http)" if allow_http else "; plain http needs options.allow_http in the bundle manifest)")
+        )
     query = urllib.parse.urlencode({"lfn": did, "scheme": ranked[0][1], "operation": "write"})
     answer = _rucio_json(host, token, "GET", f"{rse_path}/lfns2pfns?{query}")
     if not (isinstance(answer, dict) and isinstance(answer.get(did), str)):
@@ -134,7 +140,7 @@ def _rucio_write_pfn(host: str, token: str, rse: str, did: str, allow_http: bool
 def _storage_put(pfn: str, local: Path, size: int) -> None:
     """PUT the bytes where Rucio said (WebDAV/HTTP storage), streamed from disk; then check the stored size."""
     scheme = urllib.parse.urlsplit(pfn).scheme
-    url = ("https" + pfn[len("davs"):]) if scheme == "davs" else pfn
+    url = ("https" + pfn[len("davs") :]) if scheme == "davs" else pfn
     if scheme not in ("davs", "https", "http"):
         raise UploadError(f"cannot write to {pfn}: only davs://, https:// and http:// storage are supported")
     headers = {"Content-Length": str(size), "Content-Type": "application/octet-stream"}
@@ -183,9 +189,20 @@ def _rucio_rule(host: str, token: str, did: str, rse: str, lifetime: int | None)
     """One replication rule on ``rse`` for ``did``; a rule already there (an earlier run) is fine."""
     scope, name = did.split(":", 1)
     try:
-        _rucio_json(host, token, "POST", "/rules/", {
-            "dids": [{"scope": scope, "name": name}], "account": _rucio_account(host, token), "copies": 1,
-            "rse_expression": rse, "grouping": "DATASET", "lifetime": lifetime})
+        _rucio_json(
+            host,
+            token,
+            "POST",
+            "/rules/",
+            {
+                "dids": [{"scope": scope, "name": name}],
+                "account": _rucio_account(host, token),
+                "copies": 1,
+                "rse_expression": rse,
+                "grouping": "DATASET",
+                "lifetime": lifetime,
+            },
+        )
     except _RucioRefused as err:
         if err.exc_class != "DuplicateRule":
             raise UploadError(f"{did} is registered, but Rucio refused a rule keeping it on {rse}: {err}") from None

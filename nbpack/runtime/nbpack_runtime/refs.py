@@ -29,8 +29,14 @@ class FileRef:
     @classmethod
     def from_manifest(cls, entry: dict) -> FileRef:
         """Build from a manifest ``files[]`` entry."""
-        return cls(entry["name"], entry["uri"], entry.get("size"), dict(entry.get("checksums") or {}),
-                   entry.get("site"), entry.get("media_type"))
+        return cls(
+            entry["name"],
+            entry["uri"],
+            entry.get("size"),
+            dict(entry.get("checksums") or {}),
+            entry.get("site"),
+            entry.get("media_type"),
+        )
 
     @property
     def is_did(self) -> bool:

@@ -19,9 +19,15 @@ def _version_tuple(v: str) -> tuple[int, ...]:
 
 
 def _simple_satisfies(version: str, spec: str) -> bool:
-    ops = {">=": lambda a, b: a >= b, "<=": lambda a, b: a <= b, "==": lambda a, b: a == b,
-           "!=": lambda a, b: a != b, ">": lambda a, b: a > b, "<": lambda a, b: a < b,
-           "~=": lambda a, b: a >= b}
+    ops = {
+        ">=": lambda a, b: a >= b,
+        "<=": lambda a, b: a <= b,
+        "==": lambda a, b: a == b,
+        "!=": lambda a, b: a != b,
+        ">": lambda a, b: a > b,
+        "<": lambda a, b: a < b,
+        "~=": lambda a, b: a >= b,
+    }
     for clause in filter(None, (c.strip() for c in spec.split(","))):
         m = re.match(r"(>=|<=|==|!=|~=|>|<)\s*(\S+)", clause)
         if m and not ops[m.group(1)](_version_tuple(version), _version_tuple(m.group(2).rstrip(".*"))):
@@ -34,6 +40,7 @@ def _satisfies(version: str, spec_text: str) -> bool:
         return True
     try:
         from packaging.specifiers import SpecifierSet
+
         return SpecifierSet(spec_text).contains(version, prereleases=True)
     except ImportError:
         return _simple_satisfies(version, spec_text)
@@ -43,5 +50,11 @@ def _satisfies(version: str, spec_text: str) -> bool:
 
 def _install_hint(missing: list[str]) -> str:
     pip = "%pip" if _in_kernel() else "pip"
-    return "Missing packages: " + ", ".join(missing) + "\nInstall with: " + pip + " install " + " ".join(
-        f"'{m}'" for m in missing)
+    return (
+        "Missing packages: "
+        + ", ".join(missing)
+        + "\nInstall with: "
+        + pip
+        + " install "
+        + " ".join(f"'{m}'" for m in missing)
+    )

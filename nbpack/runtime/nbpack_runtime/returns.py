@@ -41,8 +41,10 @@ def return_id(bundle_id: str, entries: list[tuple[str, str]], run: dict) -> str:
     for path, digest in sorted(entries):
         h.update(f"\n{path}\0{digest}".encode())
     keys = ("status", "error", "started", "ended", "notebook", "values", "provenance")
-    h.update(b"\n" + json.dumps({k: run.get(k) for k in keys}, sort_keys=True, separators=(",", ":"),
-                                ensure_ascii=False).encode())
+    h.update(
+        b"\n"
+        + json.dumps({k: run.get(k) for k in keys}, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+    )
     return "r-" + h.hexdigest()[:24]
 
 
@@ -54,8 +56,9 @@ def _json_safe(value: Any) -> bool:
         return False
 
 
-def _provenance(bundle: Bundle, notebook: Path | None, doc: dict | None = None,
-                notebook_file: dict | None = None) -> dict:
+def _provenance(
+    bundle: Bundle, notebook: Path | None, doc: dict | None = None, notebook_file: dict | None = None
+) -> dict:
     names = [_split_req(s)[0] for s in (bundle.manifest.get("payload") or {}).get("requirements") or []]
     packages = {}
     for name in [*names, "pyarrow"]:
@@ -63,8 +66,14 @@ def _provenance(bundle: Bundle, notebook: Path | None, doc: dict | None = None,
             packages[name] = importlib.metadata.version(name)
         except importlib.metadata.PackageNotFoundError:
             packages[name] = "missing"
-    prov = {"python": platform.python_version(), "packages": packages, "kernel": _kernel_name(notebook),
-            "host": socket.gethostname(), "platform": platform.platform(), "runtime_version": __version__}
+    prov = {
+        "python": platform.python_version(),
+        "packages": packages,
+        "kernel": _kernel_name(notebook),
+        "host": socket.gethostname(),
+        "platform": platform.platform(),
+        "runtime_version": __version__,
+    }
     # Parameters papermill (or `nbpack run -p`, through papermill's own code) injected, as it records them.
     params = (((doc or {}).get("metadata") or {}).get("papermill") or {}).get("parameters")
     if isinstance(params, dict) and params:
@@ -95,6 +104,7 @@ def finish(upload: bool = True, status: str | None = None, error: str | None = N
         text, html_text = _stale_message(notebook.name, notebook_file)
         if _in_kernel():
             from IPython.display import display
+
             display({"text/plain": text, "text/html": html_text}, raw=True)  # readable in any front end
         else:
             print(text)
@@ -103,16 +113,27 @@ def finish(upload: bool = True, status: str | None = None, error: str | None = N
     # The notebook travels as the snapshot read above: papermill may rewrite the file while the zip is written.
     entries: list[tuple[str, Path | bytes]] = [(nb_rel, nb_bytes)] if nb_bytes is not None else []
     if out_dir.is_dir():
-        entries += [(f"outputs/{p.relative_to(out_dir).as_posix()}", p)
-                    for p in sorted(out_dir.rglob("*")) if p.is_file()]
+        entries += [
+            (f"outputs/{p.relative_to(out_dir).as_posix()}", p) for p in sorted(out_dir.rglob("*")) if p.is_file()
+        ]
     entries.sort(key=lambda e: e[0])
-    contents = [{"path": a, "bytes": len(p), "sha256": hashlib.sha256(p).hexdigest()} if isinstance(p, bytes)
-                else {"path": a, "bytes": p.stat().st_size, "sha256": _sha256(p)} for a, p in entries]
+    contents = [
+        {"path": a, "bytes": len(p), "sha256": hashlib.sha256(p).hexdigest()}
+        if isinstance(p, bytes)
+        else {"path": a, "bytes": p.stat().st_size, "sha256": _sha256(p)}
+        for a, p in entries
+    ]
     # The id covers the run as well as the files, so these are fixed before it is computed.
     ended = _now()
-    run = {"status": status, "error": _STATE.error if status == "failed" else None,
-           "started": _STATE.started or ended, "ended": ended, "notebook": nb_rel,
-           "values": list(_STATE.values.values()), "provenance": _provenance(bundle, notebook, doc, notebook_file)}
+    run = {
+        "status": status,
+        "error": _STATE.error if status == "failed" else None,
+        "started": _STATE.started or ended,
+        "ended": ended,
+        "notebook": nb_rel,
+        "values": list(_STATE.values.values()),
+        "provenance": _provenance(bundle, notebook, doc, notebook_file),
+    }
     rid = return_id(bundle.id, [(c["path"], c["sha256"]) for c in contents], run)
     outputs = []
     for c, (_, p) in zip(contents, entries, strict=True):
@@ -124,11 +145,20 @@ def finish(upload: bool = True, status: str | None = None, error: str | None = N
             outputs.append(out)
     _publish_results(bundle, rid, outputs)
 
-    manifest = {"format": "nbpack-return", "format_version": "1.0", "id": rid, "bundle_id": bundle.id,
-                **run, "outputs": outputs, "contents": contents}
-    blobs: list[tuple[str, bytes | Path]] = [*entries,
-                                             (RETURN_MANIFEST, json.dumps(manifest, indent=2).encode()),
-                                             (CRATE, json.dumps(_crate(bundle, manifest), indent=2).encode())]
+    manifest = {
+        "format": "nbpack-return",
+        "format_version": "1.0",
+        "id": rid,
+        "bundle_id": bundle.id,
+        **run,
+        "outputs": outputs,
+        "contents": contents,
+    }
+    blobs: list[tuple[str, bytes | Path]] = [
+        *entries,
+        (RETURN_MANIFEST, json.dumps(manifest, indent=2).encode()),
+        (CRATE, json.dumps(_crate(bundle, manifest), indent=2).encode()),
+    ]
     target = Path(os.environ.get("NBPACK_RETURN_PATH") or bundle.root)
     if target.is_dir():
         target = target / f"nbpack-return-{rid}.zip"
@@ -146,8 +176,10 @@ def finish(upload: bool = True, status: str | None = None, error: str | None = N
             links = {k: v for k, v in answer.items() if k != "id"}
             print(f"nbpack: uploaded as {answer.get('id', rid)}" + (f" {json.dumps(links)}" if links else ""))
         except RuntimeProblem as err:
-            print(f"nbpack: upload failed: {err}\nThe return bundle is kept at {target}. Send it later with:\n"
-                  f"  nbpack_runtime.upload({str(target)!r})\nor\n"
-                  f"  curl -X POST -H 'Authorization: Bearer <token from nbpack.json returns.token>' "
-                  f"-H 'Content-Type: application/zip' --data-binary @{target} {returns['endpoint']}")
+            print(
+                f"nbpack: upload failed: {err}\nThe return bundle is kept at {target}. Send it later with:\n"
+                f"  nbpack_runtime.upload({str(target)!r})\nor\n"
+                f"  curl -X POST -H 'Authorization: Bearer <token from nbpack.json returns.token>' "
+                f"-H 'Content-Type: application/zip' --data-binary @{target} {returns['endpoint']}"
+            )
     return target

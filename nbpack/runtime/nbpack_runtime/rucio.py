@@ -75,8 +75,9 @@ def _rucio_exception(err: urllib.error.HTTPError) -> tuple[str, str]:
     return exc_class or err.reason or "", message[:300]
 
 
-def _rucio_open(host: str, token: str, method: str, path: str, body: Any = None,
-                accept: str = "application/json") -> Any:
+def _rucio_open(
+    host: str, token: str, method: str, path: str, body: Any = None, accept: str = "application/json"
+) -> Any:
     """Open one Rucio REST call: bounded retries on 5xx and network errors, a one-line error on 4xx."""
     data = None if body is None else json.dumps(body).encode()
     headers = {"X-Rucio-Auth-Token": token, "Accept": accept}
@@ -92,10 +93,17 @@ def _rucio_open(host: str, token: str, method: str, path: str, body: Any = None,
             if err.code == 401:
                 raise _RucioRefused(
                     f"Rucio at {host} refused the token (HTTP 401 {exc_class}: {message}); it is expired or invalid: "
-                    "set a fresh one in RUCIO_ACCESS_TOKEN or RUCIO_TOKEN_FILE", 401, exc_class) from None
+                    "set a fresh one in RUCIO_ACCESS_TOKEN or RUCIO_TOKEN_FILE",
+                    401,
+                    exc_class,
+                ) from None
             if err.code < 500:
-                raise _RucioRefused(f"Rucio at {host} answered {method} {path} with HTTP {err.code} {exc_class}: "
-                                    f"{message}", err.code, exc_class, err.headers.get("Location") or "") from None
+                raise _RucioRefused(
+                    f"Rucio at {host} answered {method} {path} with HTTP {err.code} {exc_class}: {message}",
+                    err.code,
+                    exc_class,
+                    err.headers.get("Location") or "",
+                ) from None
             last = f"HTTP {err.code} {exc_class}: {message}"
         except (urllib.error.URLError, OSError) as err:
             last = str(getattr(err, "reason", err))
@@ -119,8 +127,7 @@ def _rucio_replicas(host: str, token: str, did: str) -> list[dict]:
     dataset or container (every record then carries that file's own scope and name)."""
     records: list[dict] = []
     try:
-        with _rucio_open(host, token, "GET", f"/replicas/{_did_path(did)}",
-                         accept="application/x-json-stream") as resp:
+        with _rucio_open(host, token, "GET", f"/replicas/{_did_path(did)}", accept="application/x-json-stream") as resp:
             while line := resp.readline(RUCIO_MAX_LINE + 1):
                 if len(line) > RUCIO_MAX_LINE:
                     raise FetchError(f"{did}: Rucio sent a replica record over {RUCIO_MAX_LINE} bytes")
@@ -172,8 +179,10 @@ def _rucio_expected(label: str, record: dict, sums: dict[str, str], size: int | 
         if value and expected.setdefault(alg, value) != value:
             raise ChecksumMismatch(f"{label}: the bundle records {alg} {expected[alg]}, Rucio records {value}")
     if not any(expected.get(a) for a in ("adler32", "md5", "sha256")):
-        raise FetchError(f"{label}: Rucio records no adler32 or md5 for {record.get('scope')}:{record.get('name')}, "
-                         "so a download could not be verified")
+        raise FetchError(
+            f"{label}: Rucio records no adler32 or md5 for {record.get('scope')}:{record.get('name')}, "
+            "so a download could not be verified"
+        )
     if record.get("bytes") is not None:
         if size is not None and size != record["bytes"]:
             raise ChecksumMismatch(f"{label}: the bundle records {size} bytes, Rucio records {record['bytes']}")
@@ -205,8 +214,12 @@ def _safe_member(name: str) -> str:
 
 def _fetch_collection(ref: FileRef, records: list[dict], allow_http: bool) -> tuple[Path, list[dict]]:
     """Every file of a dataset or container, each verified and cached by content, linked into one folder."""
-    folder = (cache_dir() / "collections" / hashlib.sha256(ref.uri.encode()).hexdigest()[:32]
-              / _safe_member(ref.uri.split(":", 1)[1]))
+    folder = (
+        cache_dir()
+        / "collections"
+        / hashlib.sha256(ref.uri.encode()).hexdigest()[:32]
+        / _safe_member(ref.uri.split(":", 1)[1])
+    )
     folder.mkdir(parents=True, exist_ok=True)
     used: list[dict] = []
     names: set[str] = set()
@@ -255,14 +268,21 @@ def _rucio_client_download(ref: FileRef, expected: dict[str, str]) -> tuple[Path
                 raise
             item.pop("rse")  # no local replica: any reachable one
             results = downloadclient.DownloadClient().download_dids([item])
-        got = [(f"{r.get('scope')}:{r.get('name')}", Path(r["dest_file_paths"][0])) for r in results
-               if r.get("dest_file_paths")]
+        got = [
+            (f"{r.get('scope')}:{r.get('name')}", Path(r["dest_file_paths"][0]))
+            for r in results
+            if r.get("dest_file_paths")
+        ]
         if len(got) == 1 and got[0][0] == ref.uri:
             _verify(got[0][1], ref.name, expected, ref.size)
             os.replace(got[0][1], dest)
             return dest, {"uri": ref.uri}
-        folder = (cache_dir() / "collections" / hashlib.sha256(ref.uri.encode()).hexdigest()[:32]
-                  / _safe_member(ref.uri.split(":", 1)[1]))
+        folder = (
+            cache_dir()
+            / "collections"
+            / hashlib.sha256(ref.uri.encode()).hexdigest()[:32]
+            / _safe_member(ref.uri.split(":", 1)[1])
+        )
         shutil.rmtree(folder, ignore_errors=True)
         folder.mkdir(parents=True)
         for _, path in got:

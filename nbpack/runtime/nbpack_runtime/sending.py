@@ -51,9 +51,16 @@ def _send(path: str | os.PathLike) -> dict:
 
     def make() -> tuple[urllib.request.Request, Any]:
         body = open(path, "rb")  # noqa: SIM115 - closed by _request after each attempt
-        return urllib.request.Request(returns["endpoint"], data=body, method="POST", headers={
-            "Authorization": f"Bearer {returns['token']}", "Content-Type": "application/zip",
-            "Content-Length": str(size)}), body
+        return urllib.request.Request(
+            returns["endpoint"],
+            data=body,
+            method="POST",
+            headers={
+                "Authorization": f"Bearer {returns['token']}",
+                "Content-Type": "application/zip",
+                "Content-Length": str(size),
+            },
+        ), body
 
     return _request(make, "the server refused the return", returns["endpoint"])
 
@@ -105,8 +112,16 @@ def _send_direct(path: Path, returns: dict, threshold: int) -> dict | None:
             if out["path"] not in big:
                 continue
             ask = json.dumps({"sha256": out["sha256"], "bytes": out["bytes"]}).encode()
-            answer = _request(lambda ask=ask: (urllib.request.Request(blobs_url, data=ask, method="POST", headers={
-                **auth, "Content-Type": "application/json"}), None), "the server gave no upload URL", blobs_url)
+            answer = _request(
+                lambda ask=ask: (
+                    urllib.request.Request(
+                        blobs_url, data=ask, method="POST", headers={**auth, "Content-Type": "application/json"}
+                    ),
+                    None,
+                ),
+                "the server gave no upload URL",
+                blobs_url,
+            )
             if not answer.get("exists"):
                 _put_member(zf, out, answer["url"], answer.get("headers") or {})
             out["external"] = "blob"
@@ -131,11 +146,14 @@ def _send_direct(path: Path, returns: dict, threshold: int) -> dict | None:
 
             def make() -> tuple[urllib.request.Request, Any]:
                 body = open(slim, "rb")  # noqa: SIM115 - closed by _request after each attempt
-                return urllib.request.Request(returns["endpoint"], data=body, method="POST", headers={
-                    **auth, "Content-Type": "application/zip", "Content-Length": str(size)}), body
+                return urllib.request.Request(
+                    returns["endpoint"],
+                    data=body,
+                    method="POST",
+                    headers={**auth, "Content-Type": "application/zip", "Content-Length": str(size)},
+                ), body
 
-            answer = _request(make, "the server refused the return without its large outputs",
-                              returns["endpoint"])
+            answer = _request(make, "the server refused the return without its large outputs", returns["endpoint"])
         finally:
             slim.unlink(missing_ok=True)
     print(f"nbpack: {len(big)} large output(s) uploaded straight to the object store")
@@ -148,8 +166,15 @@ def _put_member(zf: zipfile.ZipFile, out: dict, url: str, signed: dict) -> None:
 
     def make() -> tuple[urllib.request.Request, Any]:
         body = zf.open(info)
-        return urllib.request.Request(url, data=body, method="PUT", headers={
-            "Content-Length": str(info.file_size), "Content-Type": "application/octet-stream",
-            **{str(k): str(v) for k, v in signed.items()}}), body
+        return urllib.request.Request(
+            url,
+            data=body,
+            method="PUT",
+            headers={
+                "Content-Length": str(info.file_size),
+                "Content-Type": "application/octet-stream",
+                **{str(k): str(v) for k, v in signed.items()},
+            },
+        ), body
 
     _request(make, f"the object store refused {out['path']}", f"PUT {out['path']}")

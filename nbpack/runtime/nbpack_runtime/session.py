@@ -39,8 +39,7 @@ def _find_root(path: str | os.PathLike | None) -> Path:
             return p.parent.resolve()
         if (p / MANIFEST).is_file():
             return p.resolve()
-    raise RuntimeProblem(f"no {MANIFEST} found (looked in the argument, NBPACK_BUNDLE_DIR, "
-                         f"{_HERE} and {Path.cwd()})")
+    raise RuntimeProblem(f"no {MANIFEST} found (looked in the argument, NBPACK_BUNDLE_DIR, {_HERE} and {Path.cwd()})")
 
 
 def start(path: str | None = None) -> Bundle:

@@ -18,6 +18,9 @@ from typing import Any
 
 from .errors import InvalidInput, NbpackError, UpstreamError
 
+# Client.list (the API's listing) shadows the builtin inside the class body.
+_Items = list[dict[str, Any]]
+
 __all__ = ["Client", "ServiceError"]
 
 
@@ -165,7 +168,7 @@ class Client:
         """Fresh signed links of a bundle."""
         return self._json("GET", f"/api/v1/bundles/{bundle_id}/links", query={"expires_in": expires_in})["links"]
 
-    def hubs(self, bundle_id: str) -> list[dict[str, Any]]:
+    def hubs(self, bundle_id: str) -> _Items:
         """The hub ranking of a bundle."""
         return self._json("GET", f"/api/v1/bundles/{bundle_id}/hubs")["hubs"]
 
@@ -177,13 +180,13 @@ class Client:
         """Download a bundle zip to ``dest`` (streamed, atomic)."""
         return self._save(f"/api/v1/bundles/{bundle_id}/download", Path(dest))
 
-    def payloads(self, keyword: str | None = None, text: str | None = None) -> list[dict[str, Any]]:
+    def payloads(self, keyword: str | None = None, text: str | None = None) -> _Items:
         """The service's payload catalog, optionally searched."""
         return self._json("GET", "/api/v1/payloads", query={"keyword": keyword, "q": text})["payloads"]
 
     # -- returns
 
-    def returns(self, bundle_id: str) -> list[dict[str, Any]]:
+    def returns(self, bundle_id: str) -> _Items:
         """The return bundles received for a bundle."""
         return self._json("GET", f"/api/v1/bundles/{bundle_id}/returns")["returns"]
 

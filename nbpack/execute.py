@@ -158,7 +158,7 @@ def run_folder(
             if error is not None:
                 nb_path.write_bytes(notebook_bytes(nb))
                 # nbclient's kernel client is the async one: is_alive() must be awaited.
-                if client.kc is not None and run_sync(client.kc.is_alive)():
+                if client.kc is not None and run_sync(client.kc.is_alive)():  # type: ignore[attr-defined]
                     code = (
                         "import nbpack_runtime\n"
                         f"nbpack_runtime.finish(status='failed', error={error!r}, upload={upload!r})"
@@ -224,6 +224,7 @@ def _upload(folder: Path, path: Path) -> tuple[dict | None, str | None]:
     spec = importlib.util.spec_from_file_location(
         name, package_dir / "__init__.py", submodule_search_locations=[str(package_dir)]
     )
+    assert spec is not None and spec.loader is not None  # a file location always gives both
     rt = importlib.util.module_from_spec(spec)
     sys.modules[name] = rt  # its modules import each other under this name; dataclasses look their module up
     try:

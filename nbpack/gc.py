@@ -104,7 +104,9 @@ def collect(svc: Service, *, dry_run: bool = False) -> Report:
                 records = json.loads(svc.storage.read_bytes(info.key))
             except (NotFound, ValueError):
                 continue
-            referenced_blobs |= {r.get("key") for r in records.values() if isinstance(r, dict)}
+            referenced_blobs |= {
+                r["key"] for r in records.values() if isinstance(r, dict) and isinstance(r.get("key"), str)
+            }
     for info in svc.storage.list("blobs/"):
         hid = info.key.split("/")[1]
         if (hid not in live or info.key not in referenced_blobs) and _older(info.modified, BLOB_GRACE, now):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import fcntl
 import http
+import io
 import json
 import logging
 import os
@@ -361,7 +362,7 @@ def _feed(environ: dict, sink: IO[bytes]) -> None:
             pass
 
 
-def _drain(source: IO[bytes], keep: bytearray) -> None:
+def _drain(source: io.BufferedReader, keep: bytearray) -> None:
     """Read git's stderr to EOF so it never blocks, keeping the last few KiB for the log."""
     for line in iter(lambda: source.read1(CHUNK), b""):
         keep += line
@@ -376,7 +377,7 @@ class _CgiBody:
         self.closed = self.finished = False
 
     def __iter__(self) -> Iterator[bytes]:
-        assert self.proc.stdout is not None
+        assert isinstance(self.proc.stdout, io.BufferedReader)
         while chunk := self.proc.stdout.read1(CHUNK):
             yield chunk
         self.finished = True

@@ -88,6 +88,7 @@ def scraps(notebook: dict[str, Any]) -> dict[str, Any]:
         for out in cell.get("outputs", []):
             meta = (out.get("metadata") or {}).get("scrapbook") or {}
             for mime, payload in (out.get("data") or {}).items():
-                if mime.startswith("application/scrapbook.scrap.") and isinstance(payload, dict) and meta.get("data"):
-                    found[payload.get("name", meta.get("name"))] = payload.get("data")
+                name = payload.get("name", meta.get("name")) if isinstance(payload, dict) else None
+                if mime.startswith("application/scrapbook.scrap.") and isinstance(name, str) and meta.get("data"):
+                    found[name] = payload.get("data")
     return found

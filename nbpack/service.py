@@ -21,7 +21,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import IO, Any, BinaryIO
+from typing import IO, Any, BinaryIO, cast
 from urllib.parse import quote
 
 from . import archive, gitrepo, links, webhook
@@ -605,8 +605,8 @@ class Service:
         """The handle's git repository in the local cache, built on first use from its zip parts."""
         parts = [(k, n) for k, n in state["parts"]]
         return gitrepo.ensure_repo(
-            lambda: PartsReader(parts, self.storage.open),
-            state["id"],  # type: ignore
+            lambda: cast(BinaryIO, PartsReader(parts, self.storage.open)),
+            state["id"],
             self.cache_dir,
             content_id=state["content_id"],
         )
@@ -650,7 +650,7 @@ class Service:
             return {"exists": True, "key": final}
         # Every upload gets its own key, bound to the declared length and sha256: it can overwrite nothing.
         key = _upload_key(bid, sha256, secrets.token_hex(12))  # type: ignore[arg-type]
-        url = self.storage.presigned_put(key, BLOB_URL_TTL, size=size, sha256=sha256)  # type: ignore[arg-type]
+        url = self.storage.presigned_put(key, BLOB_URL_TTL, size=size, sha256=sha256)
         if url is None:  # a backend without presigned URLs
             raise Conflict("this service's storage cannot hand out upload URLs", code="direct_upload_unavailable")
         return {
@@ -768,12 +768,12 @@ class Service:
             self.storage.delete_prefix(f"returns/{bid}/{rid}/")
             raise NotFound(f"no such bundle {bid}")
         log.info("return ingested", extra={"bundle": bid, "return": rid})
-        callback = state.get("callback_url") if self.config.webhook_secret else None
-        if callback:
+        callback, secret = state.get("callback_url"), self.config.webhook_secret
+        if callback and secret:
             self.notifier.submit(
                 callback,
                 {"event": "return.created", "bundle_id": bid, "return_id": rid, "status": manifest["status"]},
-                self.config.webhook_secret,
+                secret,
             )
         return self._summary(bid, manifest), True
 
@@ -851,7 +851,7 @@ class Service:
         zf = archive.open_zip(self._local_return(bid, rid), self.config.return_limits)
         if name in zf.namelist():
             info = zf.getinfo(name)
-            return info.file_size, _ClosingMember(zf, zf.open(info))
+            return info.file_size, cast(BinaryIO, _ClosingMember(zf, zf.open(info)))
         zf.close()
         return self._external_member(bid, rid, name)
 

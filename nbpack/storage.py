@@ -127,7 +127,7 @@ def _sized(stream: BinaryIO, size: int | None) -> BinaryIO:
         return stream
     if size < 0:
         raise InvalidInput(f"declared size {size} is negative")
-    return io.BufferedReader(_SizedReader(stream, size), CHUNK)  # type: ignore[return-value]
+    return io.BufferedReader(_SizedReader(stream, size), CHUNK)
 
 
 # ---------------------------------------------------------------- local folder
@@ -522,7 +522,7 @@ class S3Storage:
     def open(self, key: str) -> BinaryIO:
         """A streaming reader over the object's body."""
         body = self._get(key)["Body"]
-        return io.BufferedReader(_S3Body(body, self, key), CHUNK)  # type: ignore[return-value]
+        return io.BufferedReader(_S3Body(body, self, key), CHUNK)
 
     def iter_chunks(self, key: str, chunk_size: int = CHUNK, start: int = 0, end: int | None = None) -> Iterator[bytes]:
         """Yield bytes ``start..end`` of the object, ``end`` inclusive as in HTTP Range (None = to the end)."""

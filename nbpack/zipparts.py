@@ -90,7 +90,7 @@ def open_segment(path: Path, seg: Segment) -> BinaryIO:
     """A reader of exactly one segment's bytes of the zip at ``path``."""
     f = open(path, "rb")  # noqa: SIM115 - closed with the reader
     f.seek(seg.offset)
-    return io.BufferedReader(_SliceReader(f, seg.size), CHUNK)  # type: ignore[return-value]
+    return io.BufferedReader(_SliceReader(f, seg.size), CHUNK)
 
 
 def iter_parts(

@@ -89,7 +89,7 @@ def create_bundle() -> tuple[Response, int]:
     if ctype == "multipart/form-data":
         req = _request_json(request.form.get("request"))
         with tempfile.TemporaryDirectory(prefix="nbpack-parts-", dir=svc.tmp_dir()) as tmp:
-            parts = {}
+            parts: dict[str, tuple[Path, str]] = {}
             for name, upload in request.files.items():
                 filename = Path(upload.filename or name).name
                 suffix = "".join(Path(filename).suffixes)[-20:]

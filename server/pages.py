@@ -5,6 +5,7 @@ from __future__ import annotations
 from urllib.parse import quote
 
 from flask import Blueprint, Response, redirect, render_template, request
+from werkzeug.wrappers import Response as WerkzeugResponse
 
 from nbpack.inspect import human_size
 from nbpack.preview import CSP, notebook_html
@@ -65,7 +66,7 @@ def download(bid: str) -> Response:
 
 
 @bp.get("/b/<bid>/launch/<path:hub>")
-def launch(bid: str, hub: str) -> Response:
+def launch(bid: str, hub: str) -> WerkzeugResponse:
     svc = service()
     state = svc.check_read(bid, _token())
     return redirect(svc.launch_url(bid, hub, state, base_url()), 302)

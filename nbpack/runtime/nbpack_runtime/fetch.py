@@ -10,6 +10,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from pathlib import Path
+from typing import Any
 
 from .base import CHUNK, RETRIES, TIMEOUT, _retry_delay
 from .checksums import _verify
@@ -43,7 +44,9 @@ def _bearer_header(url: str) -> dict[str, str]:
 class _SafeRedirect(urllib.request.HTTPRedirectHandler):
     """Follow redirects, but never from https to http and never with credentials to another host or port."""
 
-    def redirect_request(self, req, fp, code, msg, headers, newurl):  # noqa: ANN001, ANN201
+    def redirect_request(
+        self, req: urllib.request.Request, fp: Any, code: int, msg: str, headers: Any, newurl: str
+    ) -> urllib.request.Request | None:
         old, new = urllib.parse.urlsplit(req.full_url), urllib.parse.urlsplit(newurl)
         if old.scheme == "https" and new.scheme != "https":
             raise FetchError(

@@ -117,7 +117,7 @@ def finish(upload: bool = True, status: str | None = None, error: str | None = N
             (f"outputs/{p.relative_to(out_dir).as_posix()}", p) for p in sorted(out_dir.rglob("*")) if p.is_file()
         ]
     entries.sort(key=lambda e: e[0])
-    contents = [
+    contents: list[dict[str, Any]] = [
         {"path": a, "bytes": len(p), "sha256": hashlib.sha256(p).hexdigest()}
         if isinstance(p, bytes)
         else {"path": a, "bytes": p.stat().st_size, "sha256": _sha256(p)}

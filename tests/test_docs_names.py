@@ -12,18 +12,6 @@ from tests.helpers import REPO
 DOCS = ("README.md", "docs/architecture.md", "docs/roadmap.md")
 # Names for ESAP's own settings in the roadmap's code samples, not nbpack's.
 ESAP_SETTINGS = {"NBPACK_URL"}
-# The per-create handle model's settings, contracted in docs/design.md on the handles branch. Remove this set once
-# that branch is merged: from then on the names are in nbpack/config.py and the test checks them like the rest.
-PENDING_HANDLES = {
-    "NBPACK_HANDLE_TTL",
-    "NBPACK_MAX_HANDLE_TTL",
-    "NBPACK_MAX_RETURNS_PER_BUNDLE",
-    "NBPACK_MAX_RETURN_BYTES_PER_BUNDLE",
-    "NBPACK_TENANT_QUOTA_BYTES",
-    "NBPACK_RETURN_RETENTION",
-    "NBPACK_GC_GRACE",
-    "NBPACK_GC_INTERVAL",
-}
 
 
 def _source() -> str:
@@ -40,7 +28,7 @@ def _unknown(names: set[str]) -> set[str]:
     fields = {f.name for f in dataclasses.fields(Config)}
     return {
         n
-        for n in names - ESAP_SETTINGS - PENDING_HANDLES
+        for n in names - ESAP_SETTINGS
         if n not in source and n.removeprefix("NBPACK_").lower() not in fields
     }
 

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any, BinaryIO, Protocol, runtime_checkable
 from urllib.parse import unquote, urlparse
 
+from nbpack.config import DEFAULT_S3_REGION, s3_endpoint_from_env, s3_region_from_env
 from nbpack.disposition import content_disposition
 from nbpack.errors import Conflict, InvalidInput, NotFound, StorageError
 
@@ -45,6 +46,8 @@ class Storage(Protocol):
     """The interface every backend offers; keys are ``/``-separated relative strings."""
 
     url: str
+    # What the backend can do, asked of the interface rather than of the class: presigned PUT URLs (direct upload).
+    supports_presigned_put: bool
 
     def put_stream(self, key: str, stream: BinaryIO, size: int | None = None) -> ObjectInfo: ...
     def put_file(self, key: str, path: Path) -> ObjectInfo: ...
@@ -144,6 +147,8 @@ def _fsync_dir(path: Path) -> None:
 
 class LocalStorage:
     """Objects as files under one folder; writes go to a ``.tmp-`` file then ``os.replace``."""
+
+    supports_presigned_put = False
 
     def __init__(self, root: Path | str) -> None:
         self.root = Path(root).expanduser().resolve()
@@ -381,8 +386,10 @@ def _sha256_b64(hex_digest: str) -> str:
 class S3Storage:
     """Objects in an S3 bucket under an optional prefix (path-style addressing, works with SeaweedFS)."""
 
+    supports_presigned_put = True
+
     def __init__(
-        self, bucket: str, prefix: str = "", *, endpoint_url: str | None = None, region: str | None = None
+        self, bucket: str, prefix: str = "", *, endpoint_url: str | None = None, region: str = DEFAULT_S3_REGION
     ) -> None:
         import boto3
         from boto3.s3.transfer import TransferConfig
@@ -404,7 +411,6 @@ class S3Storage:
             read_timeout=20,
             tcp_keepalive=True,
         )
-        region = region or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
         self.client = boto3.session.Session().client("s3", endpoint_url=endpoint_url, region_name=region, config=config)
         # parts of 8 MiB and at most 4 in flight keep an upload's memory near 32 MiB whatever its size
         self.transfer = TransferConfig(
@@ -755,8 +761,9 @@ def open_storage(url: str, *, endpoint_url: str | None = None, region: str | Non
         parsed = urlparse(url)
         if parsed.username or parsed.password or parsed.query:
             raise InvalidInput("S3 storage URL must be s3://bucket/prefix, without credentials or query")
-        endpoint = endpoint_url or os.environ.get("NBPACK_S3_ENDPOINT") or os.environ.get("AWS_ENDPOINT_URL")
-        return S3Storage(parsed.netloc, parsed.path, endpoint_url=endpoint or None, region=region)
+        # Callers without a Config (tests, bench, the CLI's maintenance commands) get what the environment names.
+        endpoint = endpoint_url or s3_endpoint_from_env()
+        return S3Storage(parsed.netloc, parsed.path, endpoint_url=endpoint, region=region or s3_region_from_env())
     if url.startswith("file://"):
         parsed = urlparse(url)
         if parsed.netloc not in ("", "localhost"):

@@ -29,6 +29,7 @@ import nbformat
 import yaml
 
 from nbpack.errors import InvalidInput, NbpackError, NotFound, TooLarge, one_line
+from nbpack.gitenv import SAFE_CONFIG_ARGS, git_env
 
 __all__ = [
     "Payload",
@@ -344,23 +345,9 @@ def _slug(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "-", name).strip("-.") or "payload"
 
 
-def _git_env() -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("GIT_")}
-    # No prompts, no user/system config (credential helpers, url rewrites), no askpass programs.
-    env.update(
-        GIT_TERMINAL_PROMPT="0",
-        GIT_ASKPASS="/bin/false",
-        SSH_ASKPASS="/bin/false",
-        GIT_CONFIG_NOSYSTEM="1",
-        GIT_CONFIG_GLOBAL=os.devnull,
-        GIT_ALLOW_PROTOCOL="http:https:git:file",
-    )
-    return env
-
-
 def _git(args: list[str], *, timeout: float, cwd: Path | None = None) -> subprocess.CompletedProcess[bytes]:
-    cmd = ["git", "-c", "credential.helper=", "-c", "core.askPass=/bin/false", *args]
-    return subprocess.run(cmd, cwd=cwd, env=_git_env(), capture_output=True, timeout=timeout, check=False)
+    cmd = ["git", *SAFE_CONFIG_ARGS, *args]
+    return subprocess.run(cmd, cwd=cwd, env=git_env(inherit=True), capture_output=True, timeout=timeout, check=False)
 
 
 def _stderr(proc: subprocess.CompletedProcess[bytes]) -> str:

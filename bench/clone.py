@@ -19,17 +19,13 @@ from pathlib import Path
 from typing import Any
 
 from bench.harness import Benchmark, Case, Variant
+from nbpack.gitenv import git_env
 
 __all__ = ["BENCHMARK", "prepare", "make_bundle_zip", "cgi_app"]
 
 BID = "b-0123456789abcdef01234567"
-GIT_ENV = {
-    "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-    "GIT_CONFIG_NOSYSTEM": "1",
-    "GIT_CONFIG_GLOBAL": os.devnull,
-    "GIT_TERMINAL_PROMPT": "0",
-    "HOME": "/nonexistent",
-}
+# The service's own git hardening (nbpack/gitenv.py), and no home folder for the client either.
+GIT_ENV = {**git_env(), "HOME": "/nonexistent"}
 GIT_TIMEOUT = 1200
 
 

@@ -1,4 +1,4 @@
-"""Table inputs (files, in-memory tables, ESAP query pages) → one Parquet file with column metadata.
+"""Table inputs (files, in-memory tables; ESAP pages via esap_pages.py) → one Parquet file with column metadata.
 
 Column metadata (unit, description, ucd, utype, datatype) is kept three ways so every reader finds it:
 Arrow field metadata, the IVOA VOParquet 1.0 keys (read by astropy's ``parquet.votable``) and astropy's
@@ -8,12 +8,11 @@ astropy, so the bytes do not depend on which optional packages are installed.
 
 from __future__ import annotations
 
-import csv
 import hashlib
 import json
 import os
 import tempfile
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,7 +23,11 @@ import pyarrow.parquet as pq
 
 from nbpack import formats
 from nbpack.astropy_header import astropy_layout
-from nbpack.errors import InvalidTable, NbpackError
+from nbpack.catalog_headers import ColumnFacts, decoded, schema_metadata
+from nbpack.errors import InvalidTable, NbpackError, one_line
+
+# Re-exported: callers that build catalogs from ESAP pages have imported them from here.
+from nbpack.esap_pages import table_from_esap_pages, table_from_esap_results
 
 __all__ = [
     "META_KEYS",
@@ -38,7 +41,6 @@ __all__ = [
 META_KEYS = ("unit", "description", "ucd", "utype", "datatype")
 
 _CSV_BLOCK = 1 << 22
-_VOTABLE_NS = "http://www.ivoa.net/xml/VOTable/v1.3"
 
 
 @dataclass
@@ -81,7 +83,7 @@ def write_catalog(
             src.schema, src.source_format = schema, "record-batches"
         facts = _column_facts(src, schema)
         schema = _readable_lists(schema, facts)
-        schema = schema.with_metadata(_schema_metadata(schema, name, facts))
+        schema = schema.with_metadata(schema_metadata(schema, name, facts))
         rows = _write_parquet(src, schema, tmp, batch_rows)
         digest, size = _sha256(tmp)
         os.replace(tmp, dest)
@@ -90,7 +92,7 @@ def write_catalog(
         raise
     except (pa.ArrowException, ValueError, TypeError, OSError, UnicodeDecodeError) as err:
         tmp.unlink(missing_ok=True)
-        raise InvalidTable(f"cannot convert {src.label} to catalog {name!r}: {_one_line(err)}") from err
+        raise InvalidTable(f"cannot convert {src.label} to catalog {name!r}: {one_line(err)}") from err
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
@@ -114,7 +116,7 @@ def read_catalog(path: Path | str) -> pa.Table:
     try:
         return pq.read_table(path)
     except (pa.ArrowException, OSError) as err:
-        raise InvalidTable(f"cannot read catalog {path.name}: {_one_line(err)}") from err
+        raise InvalidTable(f"cannot read catalog {path.name}: {one_line(err)}") from err
 
 
 def columns_info(schema: pa.Schema) -> list[dict]:
@@ -129,159 +131,6 @@ def columns_info(schema: pa.Schema) -> list[dict]:
                 entry[key] = value.decode("utf-8")
         out.append(entry)
     return out
-
-
-def table_from_esap_results(results: list[dict]) -> pa.Table:
-    """Turn the ``results`` rows of an ESAP query page into one typed table."""
-    if not isinstance(results, list) or not all(isinstance(r, dict) for r in results):
-        raise InvalidTable("ESAP results must be a list of row objects")
-    if not results:
-        raise InvalidTable("ESAP results hold no rows")
-    if all("fields" in r and "result" in r for r in results):
-        return _table_from_ivoa_rows(results)
-    return _table_from_plain_rows(results)
-
-
-def table_from_esap_pages(pages: Iterable[dict]) -> tuple[pa.Table, dict]:
-    """Join the pages of one ESAP query into one typed table, plus provenance ``{service, query}``."""
-    rows: list[dict] = []
-    provenance: dict[str, Any] = {}
-    for number, page in enumerate(pages, start=1):
-        if not isinstance(page, dict) or not isinstance(page.get("results"), list):
-            raise InvalidTable(f"ESAP page {number} has no 'results' list")
-        rows.extend(page["results"])
-        for key in ("service", "query"):
-            if key not in provenance and page.get(key):
-                provenance[key] = page[key]
-    if not rows:
-        raise InvalidTable("ESAP pages hold no rows")
-    first = rows[0] if isinstance(rows[0], dict) else {}
-    if "service" not in provenance:
-        service = first.get("service") or first.get("dataset") or first.get("archive")
-        if service:
-            provenance["service"] = service
-    if "query" not in provenance and first.get("query"):
-        provenance["query"] = first["query"]
-    return table_from_esap_results(rows), provenance
-
-
-# ---------------------------------------------------------------- ESAP rows
-
-_ESAP_TYPES: dict[str, pa.DataType] = {
-    "boolean": pa.bool_(),
-    "bit": pa.bool_(),
-    "unsignedByte": pa.uint8(),
-    "short": pa.int16(),
-    "int": pa.int32(),
-    "long": pa.int64(),
-    "float": pa.float32(),
-    "double": pa.float64(),
-    "char": pa.string(),
-    "unicodeChar": pa.string(),
-    "floatComplex": pa.string(),
-    "doubleComplex": pa.string(),
-}
-_TRUE = {"true", "t", "1", "yes", "y"}
-_FALSE = {"false", "f", "0", "no", "n"}
-
-
-def _table_from_ivoa_rows(rows: list[dict]) -> pa.Table:
-    fields = rows[0]["fields"]
-    if not isinstance(fields, list) or not fields or not all(isinstance(f, dict) for f in fields):
-        raise InvalidTable("ESAP row 0 has no usable 'fields' list")
-    names = [str(f.get("name", "")) for f in fields]
-    if any(not n for n in names):
-        raise InvalidTable("ESAP row 0 has a field without a name")
-    types = []
-    for f in fields:
-        datatype = f.get("datatype") or "char"
-        if not isinstance(datatype, str) or datatype not in _ESAP_TYPES:
-            raise InvalidTable(f"unknown ESAP datatype {datatype!r} for field {f.get('name')!r}")
-        types.append(datatype)
-    values: list[list[Any]] = [[] for _ in names]
-    for i, row in enumerate(rows):
-        row_fields = row["fields"]
-        if not isinstance(row_fields, list) or [f.get("name") if isinstance(f, dict) else None for f in row_fields] != [
-            f.get("name") for f in fields
-        ]:
-            raise InvalidTable(f"ESAP row {i} has different fields from row 0")
-        parts = _split_result(row["result"], len(names), i)
-        for j, text in enumerate(parts):
-            values[j].append(_parse_value(text, types[j], names[j], i))
-    arrays = []
-    schema_fields = []
-    for f, name, datatype, column in zip(fields, names, types, values, strict=True):
-        arrow_type = _ESAP_TYPES[datatype]
-        try:
-            arrays.append(pa.array(column, type=arrow_type))
-        except (OverflowError, pa.ArrowInvalid):
-            raise InvalidTable(f"ESAP field {name!r}: a value does not fit its datatype {datatype!r}") from None
-        meta = {k: str(f[k]) for k in ("description", "ucd", "utype", "unit") if f.get(k)}
-        meta["datatype"] = datatype
-        schema_fields.append(pa.field(name, arrow_type, metadata=meta))
-    return pa.Table.from_arrays(arrays, schema=pa.schema(schema_fields))
-
-
-def _split_result(result: Any, count: int, row: int) -> list[str]:
-    if not isinstance(result, str):
-        raise InvalidTable(f"ESAP row {row}: 'result' is not a string")
-    parts = result.split(",")
-    if len(parts) == count:
-        return parts
-    # A comma inside a value: accept it only when the value is CSV-quoted, never by guessing.
-    try:
-        quoted = next(csv.reader([result], skipinitialspace=False), [])
-    except csv.Error:  # e.g. one value over the csv module's field size limit
-        quoted = []
-    if len(quoted) == count:
-        return quoted
-    raise InvalidTable(
-        f"ESAP row {row}: 'result' splits into {len(parts)} values for {count} fields (a comma inside a value?)"
-    )
-
-
-def _parse_value(text: str, datatype: str, name: str, row: int) -> Any:
-    value = text.strip()
-    if datatype in ("char", "unicodeChar", "floatComplex", "doubleComplex"):
-        return text if text != "" else None
-    if value == "" or value.lower() in ("null", "none", "--"):
-        return None
-    try:
-        if datatype in ("boolean", "bit"):
-            low = value.lower()
-            if low in _TRUE:
-                return True
-            if low in _FALSE:
-                return False
-            if low == "?":
-                return None
-            raise ValueError(value)
-        if datatype in ("float", "double"):
-            return float(value)
-        number = float(value) if any(c in value for c in ".eE") else int(value)
-        if isinstance(number, float):
-            if not number.is_integer():
-                raise ValueError(value)
-            number = int(number)
-        return number
-    except (ValueError, OverflowError):
-        raise InvalidTable(f"ESAP row {row}, field {name!r}: {text[:40]!r} is not a valid {datatype}") from None
-
-
-def _table_from_plain_rows(rows: list[dict]) -> pa.Table:
-    names = list(dict.fromkeys(k for r in rows for k in r))
-    if not names:
-        raise InvalidTable("rows hold no columns")
-    arrays = []
-    for name in names:
-        column = [r.get(name) for r in rows]
-        try:
-            arrays.append(pa.array(column))
-        except OverflowError:
-            raise InvalidTable(f"column {name!r} holds an integer beyond 64 bits") from None
-        except (pa.ArrowException, TypeError, ValueError) as err:
-            raise InvalidTable(f"column {name!r} mixes value types: {_one_line(err)}") from None
-    return pa.Table.from_arrays(arrays, names=[str(n) for n in names])
 
 
 # ---------------------------------------------------------------- sources
@@ -303,7 +152,7 @@ def _open_source(source: Any, fmt: str | None, batch_rows: int) -> _Source:
         try:
             table = pa.Table.from_pandas(source, preserve_index=False)
         except (pa.ArrowException, TypeError, ValueError) as err:
-            raise InvalidTable(f"cannot convert DataFrame: {_one_line(err)}") from err
+            raise InvalidTable(f"cannot convert DataFrame: {one_line(err)}") from err
         return _from_table(table, "pandas", batch_rows)
     if kind.startswith("astropy.table.") and hasattr(source, "colnames"):
         return _from_table(_table_from_astropy(source), "astropy", batch_rows)
@@ -331,7 +180,7 @@ def _open_path(path: Path, fmt: str | None, batch_rows: int) -> _Source:
     except NbpackError:
         raise
     except (pa.ArrowException, ValueError, TypeError, OSError, UnicodeDecodeError) as err:
-        raise InvalidTable(f"cannot read {path.name} as {fmt}: {_one_line(err)}") from err
+        raise InvalidTable(f"cannot read {path.name} as {fmt}: {one_line(err)}") from err
     source.label = path.name
     return source
 
@@ -433,7 +282,7 @@ def _read_votable(path: Path) -> Any:
         try:
             return Table.read(path, format="votable")
         except Exception as err:  # astropy raises many unrelated types for a bad file
-            raise InvalidTable(f"cannot read {path.name} as VOTable: {_one_line(err)}") from None
+            raise InvalidTable(f"cannot read {path.name} as VOTable: {one_line(err)}") from None
 
 
 def _table_from_astropy(table: Any) -> pa.Table:
@@ -453,7 +302,7 @@ def _table_from_astropy(table: Any) -> pa.Table:
         try:
             array = pa.array(data, mask=mask if mask.ndim and mask.any() else None)
         except (pa.ArrowException, TypeError, ValueError) as err:
-            raise InvalidTable(f"column {name!r}: {_one_line(err)}") from None
+            raise InvalidTable(f"column {name!r}: {one_line(err)}") from None
         meta = {}
         unit = getattr(col, "unit", None)
         if unit is not None:
@@ -491,7 +340,7 @@ def _with_voparquet_metadata(schema: pa.Schema, file_meta: dict[bytes, bytes]) -
         found[name] = meta
     fields = []
     for field in schema:
-        meta = {**found.get(field.name, {}), **_decoded(field.metadata)}
+        meta = {**found.get(field.name, {}), **decoded(field.metadata)}
         fields.append(field.with_metadata(meta) if meta else field)
     return pa.schema(fields, metadata=schema.metadata)
 
@@ -515,7 +364,7 @@ def _target_schema(schema: pa.Schema, columns: dict[str, dict]) -> pa.Schema:
         raise InvalidTable(f"column metadata given for unknown column(s): {', '.join(unknown)}")
     fields = []
     for field in schema:
-        meta = {k: v for k, v in _decoded(field.metadata).items() if k in META_KEYS}
+        meta = {k: v for k, v in decoded(field.metadata).items() if k in META_KEYS}
         extra = columns.get(field.name) or {}
         meta.update({k: str(v) for k, v in extra.items() if k in META_KEYS and v not in (None, "")})
         fields.append(pa.field(field.name, _storage_type(field.name, field.type), metadata=meta or None))
@@ -557,23 +406,14 @@ def _storage_type(name: str, t: pa.DataType) -> pa.DataType:
     raise InvalidTable(f"column {name!r} has unsupported type {t}")
 
 
-@dataclass
-class _ColumnFacts:
-    """What the column metadata needs from the data, found in one pass before writing."""
-
-    lengths: dict[str, int]  # longest value per string/binary column: astropy's reader needs it when nulls occur
-    nullable_bools: set[str]  # bool columns holding a null: astropy reads them as objects, not bools
-    null_lists: set[str]  # fixed-size list columns holding a null list: astropy cannot stack them into 2-d
-
-
-def _column_facts(src: _Source, schema: pa.Schema) -> _ColumnFacts:
+def _column_facts(src: _Source, schema: pa.Schema) -> ColumnFacts:
     import pyarrow.compute as pc
 
     strings = [f.name for f in schema if pa.types.is_string(f.type)]
     binaries = [f.name for f in schema if pa.types.is_binary(f.type)]
     bools = [f.name for f in schema if pa.types.is_boolean(f.type)]
     fixed = [f.name for f in schema if pa.types.is_fixed_size_list(f.type)]
-    facts = _ColumnFacts(dict.fromkeys(strings + binaries, 1), set(), set())
+    facts = ColumnFacts(dict.fromkeys(strings + binaries, 1), set(), set())
     if not (strings or binaries or bools or fixed):
         return facts
     try:
@@ -591,11 +431,11 @@ def _column_facts(src: _Source, schema: pa.Schema) -> _ColumnFacts:
             facts.nullable_bools.update(n for n in bools if batch.column(n).null_count)
             facts.null_lists.update(n for n in fixed if batch.column(n).null_count)
     except (pa.ArrowException, ValueError, TypeError, OSError, UnicodeDecodeError) as err:
-        raise InvalidTable(f"cannot read {src.label}: {_one_line(err)}") from err
+        raise InvalidTable(f"cannot read {src.label}: {one_line(err)}") from err
     return facts
 
 
-def _readable_lists(schema: pa.Schema, facts: _ColumnFacts) -> pa.Schema:
+def _readable_lists(schema: pa.Schema, facts: ColumnFacts) -> pa.Schema:
     """Fixed-size list columns with a null list become variable-length lists, which every reader can take."""
     if not facts.null_lists:
         return schema
@@ -637,137 +477,8 @@ def _conform(batch: pa.RecordBatch, schema: pa.Schema) -> pa.RecordBatch:
         try:
             arrays.append(array if array.type == field.type else array.cast(field.type))
         except (pa.ArrowException, ValueError) as err:
-            raise InvalidTable(f"column {field.name!r}: {_one_line(err)}") from None
+            raise InvalidTable(f"column {field.name!r}: {one_line(err)}") from None
     return pa.RecordBatch.from_arrays(arrays, schema=schema)
-
-
-def _schema_metadata(schema: pa.Schema, name: str, facts: _ColumnFacts) -> dict[str, str]:
-    meta = {
-        "IVOA.VOTable-Parquet.version": "1.0",
-        "IVOA.VOTable-Parquet.content": _votable_xml(schema, name, facts),
-        "table_meta_yaml": _astropy_yaml(schema),
-    }
-    for col, length in facts.lengths.items():
-        meta[f"table::len::{col}"] = str(length)
-    return meta
-
-
-# astropy's ``parquet.votable`` reader stacks an empty table made from the VOTable FIELDs onto what its plain
-# ``parquet`` reader made of the data, and raises TableMergeError when the two numpy kinds differ. The FIELDs
-# below are the closest VOTable description whose astropy column stacks with that data; where no FIELD can
-# (numpy datetime64 has no VOTable counterpart), ``table_meta_yaml`` asks the plain reader to cast the column.
-
-
-def _votable_type(
-    t: pa.DataType, strlen: int | None = None, has_nulls: bool = False
-) -> tuple[str, str | None, str | None]:
-    """VOTable (datatype, arraysize, xtype) for an Arrow storage type."""
-    if pa.types.is_string(t):
-        # A fixed arraysize makes astropy build a numpy str column it can stack with the data.
-        return "unicodeChar", str(strlen) if strlen else "*", None
-    if pa.types.is_list(t) or pa.types.is_fixed_size_list(t):
-        datatype, _, _ = _votable_type(t.value_type)
-        return datatype, str(t.list_size) if pa.types.is_fixed_size_list(t) else "*", None
-    if pa.types.is_boolean(t):
-        # A bool column with nulls reaches astropy as objects (True/False/None); a string FIELD stacks with them.
-        return ("char", "*", None) if has_nulls else ("boolean", None, None)
-    if pa.types.is_integer(t):
-        by_width = {8: "short", 16: "short", 32: "int", 64: "long"}
-        if pa.types.is_unsigned_integer(t):
-            by_width = {8: "unsignedByte", 16: "int", 32: "long", 64: "long"}
-        return by_width[t.bit_width], None, None
-    if pa.types.is_floating(t):
-        return ("double" if t.bit_width == 64 else "float"), None, None
-    if pa.types.is_binary(t):
-        return "unsignedByte", "*", None
-    if pa.types.is_timestamp(t) or pa.types.is_date(t):
-        # Read back as ISO 8601 strings (see _astropy_cast); a fixed arraysize gives the str column they stack with.
-        return "char", str(_ISO_LENGTH[_numpy_time_unit(t)]), "timestamp"
-    if pa.types.is_duration(t):
-        return "long", None, None
-    return "char", "*", None  # decimals and times of day reach astropy as Python objects
-
-
-_ISO_LENGTH = {"D": 10, "s": 19, "ms": 23, "us": 26, "ns": 29}  # "YYYY-MM-DDThh:mm:ss.fff…" per numpy unit
-
-
-def _numpy_time_unit(t: pa.DataType) -> str:
-    if pa.types.is_date32(t):
-        return "D"
-    return "ms" if pa.types.is_date64(t) else t.unit
-
-
-def _astropy_cast(t: pa.DataType) -> str | None:
-    """numpy dtype astropy's plain reader is told to cast a column to, so ``parquet.votable`` can stack it."""
-    if pa.types.is_timestamp(t) or pa.types.is_date(t):
-        return "str"  # datetime64 → ISO 8601, the VOTable form of a timestamp; nulls read as "NaT"
-    if pa.types.is_binary(t):
-        return "object"  # bytes objects stack with the variable-length unsignedByte FIELD
-    return None
-
-
-def _votable_xml(schema: pa.Schema, name: str, facts: _ColumnFacts) -> str:
-    ET.register_namespace("", _VOTABLE_NS)
-    root = ET.Element(f"{{{_VOTABLE_NS}}}VOTABLE", version="1.4")
-    resource = ET.SubElement(root, f"{{{_VOTABLE_NS}}}RESOURCE", type="results")
-    table = ET.SubElement(resource, f"{{{_VOTABLE_NS}}}TABLE", name=name)
-    for field in schema:
-        meta = _decoded(field.metadata)
-        datatype, arraysize, xtype = _votable_type(
-            field.type, facts.lengths.get(field.name), field.name in facts.nullable_bools
-        )
-        attrs = {"name": field.name, "datatype": datatype}
-        if arraysize:
-            attrs["arraysize"] = arraysize
-        if xtype:
-            attrs["xtype"] = xtype
-        attrs.update({k: meta[k] for k in ("unit", "ucd", "utype") if meta.get(k)})
-        if pa.types.is_duration(field.type) and "unit" not in attrs:
-            attrs["unit"] = field.type.unit
-        el = ET.SubElement(table, f"{{{_VOTABLE_NS}}}FIELD", attrs)
-        if meta.get("description"):
-            ET.SubElement(el, f"{{{_VOTABLE_NS}}}DESCRIPTION").text = meta["description"]
-    ET.SubElement(table, f"{{{_VOTABLE_NS}}}PARQUET", type="Parquet-local-XML")
-    return ET.tostring(root, encoding="unicode", xml_declaration=True)
-
-
-def _astropy_yaml(schema: pa.Schema) -> str:
-    # JSON flow mappings are valid YAML, so this header needs neither astropy nor PyYAML to write.
-    lines = ["# %ECSV 1.0", "---", "datatype:"]
-    casts = []
-    for field in schema:
-        meta = _decoded(field.metadata)
-        entry: dict[str, Any] = {"name": field.name, "datatype": _ecsv_type(field.type)}
-        for key in ("unit", "description"):
-            if meta.get(key):
-                entry[key] = meta[key]
-        extra = {k: meta[k] for k in ("ucd", "utype") if meta.get(k)}
-        if extra:
-            entry["meta"] = extra
-        lines.append("- " + json.dumps(entry, sort_keys=True))
-        if _astropy_cast(field.type):
-            casts.append(field)
-    if casts:
-        # astropy rebuilds each listed column as Column(data=<stored column>, dtype=...): a cast, no extra column.
-        lines += ["meta:", "  __serialized_columns__:"]
-        for field in casts:
-            lines += [
-                f"    {json.dumps(field.name)}:",
-                "      __class__: astropy.table.column.Column",
-                f"      data: !astropy.table.SerializedColumn {{name: {json.dumps(field.name)}}}",
-                f"      dtype: {_astropy_cast(field.type)}",
-            ]
-    return "\n".join(lines)
-
-
-def _ecsv_type(t: pa.DataType) -> str:
-    if pa.types.is_boolean(t):
-        return "bool"
-    if pa.types.is_integer(t):
-        return str(t)  # Arrow's integer names (int8 … uint64) are ECSV's
-    if pa.types.is_floating(t):
-        return f"float{t.bit_width}"  # spelled out: Arrow says "halffloat", "float", "double"
-    return "string"
 
 
 # ---------------------------------------------------------------- small helpers
@@ -779,12 +490,6 @@ def _temp_path(dest: Path, suffix: str) -> Path:
     return Path(name)
 
 
-def _decoded(meta: dict[bytes, bytes] | None) -> dict[str, str]:
-    if not meta:
-        return {}
-    return {k.decode("utf-8", "replace"): v.decode("utf-8", "replace") for k, v in meta.items()}
-
-
 def _sha256(path: Path) -> tuple[str, int]:
     digest = hashlib.sha256()
     size = 0
@@ -793,8 +498,3 @@ def _sha256(path: Path) -> tuple[str, int]:
             digest.update(chunk)
             size += len(chunk)
     return digest.hexdigest(), size
-
-
-def _one_line(err: BaseException) -> str:
-    text = " ".join(str(err).split()) or type(err).__name__
-    return text[:300]

@@ -15,10 +15,21 @@ from typing import Any
 from . import archive
 from .errors import InvalidInput
 
-__all__ = ["Config", "load_config", "hash_api_key", "local_secret", "parse_api_keys", "DEFAULT_TENANT"]
+__all__ = [
+    "Config",
+    "load_config",
+    "hash_api_key",
+    "local_secret",
+    "parse_api_keys",
+    "s3_endpoint_from_env",
+    "s3_region_from_env",
+    "DEFAULT_TENANT",
+    "DEFAULT_S3_REGION",
+]
 
 DAY = 86400
 DEFAULT_TENANT = "default"
+DEFAULT_S3_REGION = "us-east-1"
 _TENANT_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
 
@@ -57,6 +68,7 @@ class Config:
     api_key_hashes: list[str]
     storage_url: str
     s3_endpoint: str | None = None
+    s3_region: str = DEFAULT_S3_REGION
     public_url: str | None = None
     cache_dir: Path = field(default_factory=lambda: Path(".nbpack-cache"))
     link_ttl: int = 30 * DAY
@@ -94,6 +106,18 @@ class Config:
     return_retention: int = 0
     gc_grace: int = 3600
     gc_interval: int = 0
+
+
+def s3_endpoint_from_env(env: Mapping[str, str] | None = None) -> str | None:
+    """The S3 endpoint the environment names: ``NBPACK_S3_ENDPOINT``, else ``AWS_ENDPOINT_URL``; None for AWS."""
+    env = os.environ if env is None else env
+    return env.get("NBPACK_S3_ENDPOINT") or env.get("AWS_ENDPOINT_URL") or None
+
+
+def s3_region_from_env(env: Mapping[str, str] | None = None) -> str:
+    """The S3 region the environment names: ``AWS_REGION``, else ``AWS_DEFAULT_REGION``, else us-east-1."""
+    env = os.environ if env is None else env
+    return env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or DEFAULT_S3_REGION
 
 
 def _bool(value: Any) -> bool:
@@ -166,7 +190,8 @@ def load_config(
         local_mode=local_mode,
         api_key_tenants=tenants,
     )
-    cfg.s3_endpoint = values.get("s3_endpoint") or env.get("AWS_ENDPOINT_URL") or None
+    cfg.s3_endpoint = values.get("s3_endpoint") or s3_endpoint_from_env(env)
+    cfg.s3_region = str(values.get("s3_region") or "") or s3_region_from_env(env)
     cfg.public_url = (values.get("public_url") or "").rstrip("/") or None
     cfg.cache_dir = Path(
         values.get("cache_dir")

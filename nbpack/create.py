@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from . import catalog, esap, formats, schema
+from . import esap, esap_pages, formats, schema
 from .bundle import BuildSpec, CatalogInput
 from .errors import InvalidInput
 from .payloads import PayloadCatalog, resolve_payload
@@ -144,7 +144,7 @@ def spec_from_request(
         elif "esap_page" in cat:
             source, fmt = cat["esap_page"], None
         else:
-            table, provenance = catalog.table_from_esap_pages(cat["esap_pages"])
+            table, provenance = esap_pages.table_from_esap_pages(cat["esap_pages"])
             source, fmt = table, None
             origin = {**provenance, **origin}
         spec.catalogs.append(

@@ -7,6 +7,7 @@ The CLI turns an ``NbpackError`` into one line and a non-zero exit; the service 
 from __future__ import annotations
 
 __all__ = [
+    "one_line",
     "NbpackError",
     "InvalidInput",
     "InvalidBundle",
@@ -98,3 +99,9 @@ class StorageError(NbpackError):
 class UpstreamError(NbpackError):
     code = "upstream_error"
     http_status = 502
+
+
+def one_line(err: BaseException) -> str:
+    """An exception as one short line for an error message (library errors can span lines or run long)."""
+    text = " ".join(str(err).split()) or type(err).__name__
+    return text[:300]

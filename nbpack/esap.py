@@ -19,8 +19,8 @@ from urllib.parse import unquote, urlsplit
 
 import pyarrow as pa
 
-from nbpack.catalog import table_from_esap_pages, table_from_esap_results
 from nbpack.errors import InvalidInput, NbpackError
+from nbpack.esap_pages import table_from_esap_pages, table_from_esap_results
 from nbpack.refs import parse_ref
 
 __all__ = ["BasketInputs", "basket_to_inputs", "basket_items", "DATA_URL_KEYS"]

@@ -31,6 +31,7 @@ from urllib.parse import parse_qs
 
 from nbpack import archive
 from nbpack.errors import Conflict, InvalidBundle, InvalidInput, NbpackError, NotFound, UnsafeArchive
+from nbpack.gitenv import git_env
 
 __all__ = ["build_repo", "ensure_repo", "http_backend", "make_wsgi_app", "refusal", "BUNDLE_ID_RE"]
 
@@ -115,20 +116,10 @@ def _quote_path(path: str) -> bytes:
 
 def _git(args: list[str], cwd: Path | None = None) -> str:
     """Run a git command that must succeed; its stdout."""
-    proc = subprocess.run(["git", *args], cwd=cwd, env=_git_env(), capture_output=True, text=True, timeout=600)
+    proc = subprocess.run(["git", *args], cwd=cwd, env=git_env(), capture_output=True, text=True, timeout=600)
     if proc.returncode != 0:
         raise NbpackError(f"git {args[0]} failed: {proc.stderr.strip()[:300]}", code="git_failed")
     return proc.stdout.strip()
-
-
-def _git_env() -> dict[str, str]:
-    """Environment for git children: no user or system config can change what we build or serve."""
-    return {
-        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-        "GIT_CONFIG_NOSYSTEM": "1",
-        "GIT_CONFIG_GLOBAL": os.devnull,
-        "LC_ALL": "C",
-    }
 
 
 def _fast_import(
@@ -140,7 +131,7 @@ def _fast_import(
         proc = subprocess.Popen(
             ["git", "-c", "fastimport.unpackLimit=0", "fast-import", "--quiet", "--done", BIG_FILE_THRESHOLD],
             cwd=repo,
-            env=_git_env(),
+            env=git_env(),
             stdin=subprocess.PIPE,
             stdout=subprocess.DEVNULL,
             stderr=err,
@@ -223,7 +214,7 @@ def build_repo(bundle_zip: Path, repo_dir: Path, *, branch: str = "main") -> str
 def _git_check_ref(branch: str) -> bool:
     """True when git refuses ``branch`` as a branch name."""
     proc = subprocess.run(
-        ["git", "check-ref-format", "--branch", branch], env=_git_env(), capture_output=True, timeout=30
+        ["git", "check-ref-format", "--branch", branch], env=git_env(), capture_output=True, timeout=30
     )
     return proc.returncode != 0
 
@@ -313,7 +304,7 @@ def _plain(status: str, message: str) -> tuple[str, list[tuple[str, str]], Itera
 
 def _cgi_env(environ: dict, repo_path: Path, path_info: str) -> dict[str, str]:
     """The CGI environment ``git http-backend`` reads, for one repository only."""
-    env = _git_env()
+    env = git_env()
     env.update(
         {
             "GIT_PROJECT_ROOT": str(repo_path.parent),

@@ -26,8 +26,10 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import nbformat
+import yaml
 
-from nbpack.errors import InvalidInput, NbpackError, NotFound, TooLarge
+from nbpack.errors import InvalidInput, NbpackError, NotFound, TooLarge, one_line
+from nbpack.gitenv import SAFE_CONFIG_ARGS, git_env
 
 __all__ = [
     "Payload",
@@ -343,23 +345,9 @@ def _slug(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "-", name).strip("-.") or "payload"
 
 
-def _git_env() -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("GIT_")}
-    # No prompts, no user/system config (credential helpers, url rewrites), no askpass programs.
-    env.update(
-        GIT_TERMINAL_PROMPT="0",
-        GIT_ASKPASS="/bin/false",
-        SSH_ASKPASS="/bin/false",
-        GIT_CONFIG_NOSYSTEM="1",
-        GIT_CONFIG_GLOBAL=os.devnull,
-        GIT_ALLOW_PROTOCOL="http:https:git:file",
-    )
-    return env
-
-
 def _git(args: list[str], *, timeout: float, cwd: Path | None = None) -> subprocess.CompletedProcess[bytes]:
-    cmd = ["git", "-c", "credential.helper=", "-c", "core.askPass=/bin/false", *args]
-    return subprocess.run(cmd, cwd=cwd, env=_git_env(), capture_output=True, timeout=timeout, check=False)
+    cmd = ["git", *SAFE_CONFIG_ARGS, *args]
+    return subprocess.run(cmd, cwd=cwd, env=git_env(inherit=True), capture_output=True, timeout=timeout, check=False)
 
 
 def _stderr(proc: subprocess.CompletedProcess[bytes]) -> str:
@@ -549,54 +537,22 @@ def _parse_requirements(text: str) -> list[str]:
 
 
 def _parse_environment(name: str, text: str) -> tuple[list[str], list[str]]:
-    """Conda and pip specs from an environment.yml."""
+    """Conda and pip specs from an environment.yml (at most MAX_EXTRA_FILE_BYTES: larger ones are never fetched)."""
     try:
-        import yaml
-    except ImportError:  # PyYAML ships with jupyterhub; without it read the plain list layout
-        doc = _simple_environment(text)
-    else:
-        try:
-            doc = yaml.safe_load(text)
-        except yaml.YAMLError as exc:
-            raise _payload_error("payload_invalid_environment", f"payload '{name}': environment.yml: {exc}") from None
+        doc = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise _payload_error(
+            "payload_invalid_environment", f"payload '{name}': environment.yml: {one_line(exc)}"
+        ) from None
     deps = doc.get("dependencies") if isinstance(doc, dict) else None
     conda: list[str] = []
     pip: list[str] = []
-    for dep in deps or []:
+    for dep in deps if isinstance(deps, list) else []:
         if isinstance(dep, str | int | float):
             conda.append(str(dep).strip())
         elif isinstance(dep, dict) and isinstance(dep.get("pip"), list):
             pip += [str(p).strip() for p in dep["pip"] if not str(p).strip().startswith("-")]
     return [c for c in conda if c], [p for p in pip if p]
-
-
-def _simple_environment(text: str) -> dict[str, Any]:
-    """The ``dependencies`` list of a plain block-style environment.yml, ``pip:`` sub-list included."""
-    deps: list[Any] = []
-    pip: list[str] | None = None
-    pip_indent = -1
-    in_deps = False
-    for raw in text.splitlines():
-        line = raw.split(" #", 1)[0].rstrip()
-        if not line.strip() or line.lstrip().startswith("#"):
-            continue
-        indent = len(line) - len(line.lstrip())
-        item = line.strip()
-        if indent == 0 and not item.startswith("-"):
-            in_deps = item == "dependencies:"
-            continue
-        if not in_deps or not item.startswith("-"):
-            continue
-        value = item[1:].strip()
-        if pip is not None and indent > pip_indent:
-            pip.append(value.strip("'\""))
-        elif value.replace(" ", "") == "pip:":
-            pip, pip_indent = [], indent
-            deps.append({"pip": pip})
-        else:
-            pip = None
-            deps.append(value.strip("'\""))
-    return {"dependencies": deps}
 
 
 def _requirement_name(spec: str) -> str:

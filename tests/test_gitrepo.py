@@ -16,16 +16,12 @@ import pytest
 from werkzeug.serving import make_server
 
 from nbpack.errors import InvalidBundle, InvalidInput, UnsafeArchive
+from nbpack.gitenv import git_env
 from nbpack.gitrepo import build_repo, ensure_repo, http_backend, make_wsgi_app
 
 BID = "b-0123456789abcdef01234567"
-GIT_ENV = {
-    "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-    "GIT_CONFIG_NOSYSTEM": "1",
-    "GIT_CONFIG_GLOBAL": os.devnull,
-    "GIT_TERMINAL_PROMPT": "0",
-    "HOME": "/nonexistent",
-}
+# The service's own git hardening (nbpack/gitenv.py), and no home folder for the client either.
+GIT_ENV = {**git_env(), "HOME": "/nonexistent"}
 
 
 def make_bundle(path: Path, *, bid: str = BID, binary_mb: int = 3, extra: dict[str, bytes] | None = None) -> dict:

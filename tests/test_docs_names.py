@@ -26,11 +26,7 @@ def _unknown(names: set[str]) -> set[str]:
     """The names nbpack does not read: neither in its source nor a ``Config`` field (``NBPACK_<FIELD>``)."""
     source = _source()
     fields = {f.name for f in dataclasses.fields(Config)}
-    return {
-        n
-        for n in names - ESAP_SETTINGS
-        if n not in source and n.removeprefix("NBPACK_").lower() not in fields
-    }
+    return {n for n in names - ESAP_SETTINGS if n not in source and n.removeprefix("NBPACK_").lower() not in fields}
 
 
 def test_every_setting_the_documents_name_is_read_by_nbpack() -> None:

@@ -24,7 +24,7 @@ from typing import IO, Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from . import __version__, archive, catalog, rocrate, schema
+from . import __version__, archive, catalog, ids, rocrate, schema
 from .errors import InvalidInput, NbpackError
 from .manifest import ManifestZip, contents_problems, open_manifest_zip
 from .notebook import (
@@ -133,7 +133,7 @@ def bundle_id_for(manifest: dict[str, Any]) -> str:
     for entry in manifest.get("contents", []):
         if entry["path"] not in (MANIFEST, CRATE):
             h.update(f"\n{entry['path']}\0{entry['sha256']}".encode())
-    return "b-" + h.hexdigest()[:24]
+    return ids.make_id(ids.CONTENT, h.hexdigest())
 
 
 def _safe_notebook_name(name: str | None, title: str) -> str:

@@ -214,8 +214,14 @@ def _load_template(spec: BuildSpec) -> Any:
     return read_notebook(src, "notebook"), spec.notebook_name
 
 
-def build_bundle(spec: BuildSpec, out: str | Path | IO[bytes], *, progress: Any = None) -> dict[str, Any]:
-    """Build a bundle from ``spec`` and write the zip to ``out`` (atomically for a path); returns the manifest."""
+def build_bundle(
+    spec: BuildSpec, out: str | Path | IO[bytes], *, progress: Any = None, returns: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """Build a bundle from ``spec`` and write the zip to ``out`` (atomically for a path); returns the manifest.
+
+    ``returns`` (endpoint, token, expires) is what a service adds when it stores the bundle: written in the same
+    pass, so a service-built bundle is zipped once. Like ``with_returns`` it never changes the id.
+    """
     if not spec.title or not spec.title.strip():
         raise InvalidInput("a bundle needs a title")
     files = normalise_refs(spec.files)
@@ -313,6 +319,8 @@ def build_bundle(spec: BuildSpec, out: str | Path | IO[bytes], *, progress: Any 
         manifest["id"] = bundle_id_for(manifest)
         (stage / CRATE).write_text(json.dumps(rocrate.bundle_crate(manifest), indent=1, sort_keys=True) + "\n")
         manifest["contents"] = _contents(stage, digests)
+        if returns is not None:
+            manifest["returns"] = dict(returns)
         schema.validate(manifest, "bundle")
         (stage / MANIFEST).write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n", "utf-8")
         say("zip")

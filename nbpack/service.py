@@ -17,13 +17,12 @@ import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import IO, Any, BinaryIO, cast
-from urllib.parse import quote
 
-from . import blobs, gitrepo, links, returnstore, webhook
-from .bundle import MANIFEST, BuildSpec, build_bundle, check_bundle, open_bundle, with_returns
+from . import blobs, gitrepo, links, partstore, returnstore, webhook
+from .bundle import BuildSpec, build_bundle, check_bundle, open_bundle, with_returns
 from .clock import iso, now, parse_iso
 from .config import DEFAULT_TENANT, Config, hash_api_key
 from .create import check_callback_url
@@ -42,7 +41,7 @@ from .ids import pattern as id_pattern
 from .keys import HANDLE, blob_key, content_key, handle_key, index_keys, owner_dir, return_key, usage_key
 from .payloads import PayloadCatalog, load_catalog
 from .storage import ObjectInfo, Storage, open_storage
-from .zipparts import PartsReader, Segment, iter_parts, open_segment, segment_sha256, split_zip
+from .zipparts import PartsReader, iter_parts
 
 __all__ = ["Service", "Stored", "blob_key", "handle_key", "return_key", "content_key", "new_handle_id"]
 
@@ -94,6 +93,17 @@ def _sweep_spool(folder: Path, max_age: float = 86400) -> None:
                 shutil.rmtree(path) if path.is_dir() else path.unlink()
         except OSError:
             pass
+
+
+@dataclass(frozen=True)
+class _NewHandle:
+    """What a create decides before its bundle is stored: the handle's id, nonce, time, link lifetime, returns."""
+
+    id: str
+    nonce: str
+    created: datetime
+    ttl: int
+    returns: dict[str, Any]
 
 
 class Service:
@@ -178,12 +188,12 @@ class Service:
     ) -> Stored:
         """Build a bundle from ``spec`` and store it as a new handle (see :meth:`store`)."""
         self._check_create(expires_in, callback_url, owner, tenant)
+        new = self._new_handle(base_url, expires_in)
         with tempfile.TemporaryDirectory(prefix="nbpack-create-", dir=self.tmp_dir()) as tmp:
             path = Path(tmp) / "bundle.zip"
-            build_bundle(spec, path)
-            return self.store(
-                path, base_url, expires_in=expires_in, callback_url=callback_url, tenant=tenant, owner=owner
-            )
+            # The returns section goes in with the build: the zip is written once, never rewritten to add it.
+            build_bundle(spec, path, returns=new.returns)
+            return self._store(path, base_url, new, expires_in, callback_url, tenant, owner, add_returns=False)
 
     def tmp_dir(self) -> Path:
         """The spool folder for uploads and builds (local disk, never memory)."""
@@ -233,7 +243,36 @@ class Service:
     ) -> Stored:
         """Store a built bundle zip (checked first) as a new handle; its heavy members are shared by content."""
         self._check_create(expires_in, callback_url, owner, tenant)
+        new = self._new_handle(base_url, expires_in)
+        return self._store(zip_path, base_url, new, expires_in, callback_url, tenant, owner, add_returns=True)
+
+    def _new_handle(self, base_url: str, expires_in: int | None) -> _NewHandle:
+        """A fresh handle id, nonce and creation time, and the returns section its bundle carries."""
         ttl = self._expires_in(expires_in)
+        hid, nonce = new_handle_id(), secrets.token_urlsafe(12)
+        created = now()
+        return_ttl = min(ttl, self.config.return_ttl)
+        returns: dict[str, Any] = {
+            "endpoint": self.url(base_url, "returns", hid),
+            "token": links.make_token(self.config.secret_key, "return", hid, return_ttl, nonce),
+            "expires": iso(created + timedelta(seconds=return_ttl)),
+        }
+        if self.direct_uploads:
+            returns["direct_threshold"] = self.config.direct_upload_threshold
+        return _NewHandle(hid, nonce, created, ttl, returns)
+
+    def _store(
+        self,
+        zip_path: Path,
+        base_url: str,
+        new: _NewHandle,
+        expires_in: int | None,
+        callback_url: str | None,
+        tenant: str,
+        owner: str | None,
+        *,
+        add_returns: bool,
+    ) -> Stored:
         with open_bundle(zip_path) as bf:
             problems = check_bundle(bf)
             if problems:
@@ -241,21 +280,16 @@ class Service:
             manifest = bf.manifest
             notebook = bf.read(manifest["payload"]["notebook"])
         self.check_tenant_quota(tenant, zip_path.stat().st_size)
-        hid, nonce = new_handle_id(), secrets.token_urlsafe(12)
-        created = now()
+        hid, nonce, created, ttl = new.id, new.nonce, new.created, new.ttl
         handle_expires = created + timedelta(seconds=self.config.handle_ttl)
-        return_ttl = min(ttl, self.config.return_ttl)
-        returns: dict[str, Any] = {
-            "endpoint": f"{base_url}/api/v1/bundles/{hid}/returns",
-            "token": links.make_token(self.config.secret_key, "return", hid, return_ttl, nonce),
-            "expires": iso(created + timedelta(seconds=return_ttl)),
-        }
-        if self.direct_uploads:
-            returns["direct_threshold"] = self.config.direct_upload_threshold
         with tempfile.TemporaryDirectory(prefix="nbpack-store-", dir=self.tmp_dir()) as tmp:
-            final = Path(tmp) / "bundle.zip"
-            manifest = with_returns(zip_path, final, returns)
-            parts = self._put_parts(hid, final)
+            if add_returns:
+                # A pushed zip: its copy gets the returns section (the id does not cover it).
+                final = Path(tmp) / "bundle.zip"
+                manifest = with_returns(zip_path, final, new.returns)
+            else:
+                final = zip_path
+            parts = partstore.put_parts(self.storage, hid, final)
             size = final.stat().st_size
             state = {
                 "id": hid,
@@ -282,7 +316,7 @@ class Service:
             # it since: check each once more and put back what is gone.
             for key, seg in parts:
                 if key.startswith("content/"):
-                    self._ensure_content(key, final, seg, recheck=True)
+                    partstore.ensure_content(self.storage, key, final, seg, recheck=True)
         log.info("bundle stored", extra={"bundle": hid, "bytes": size})
         return Stored(
             hid,
@@ -293,33 +327,6 @@ class Service:
             state["expires"],
             owner,
         )
-
-    def _put_parts(self, hid: str, path: Path) -> list[tuple[str, Segment]]:
-        """Store the zip at ``path`` as parts: its own nbpack.json record and central directory, shared records."""
-        parts: list[tuple[str, Segment]] = []
-        for seg in split_zip(path):
-            if seg.name is None or seg.name == MANIFEST:
-                key = handle_key(hid, "tail.bin" if seg.name is None else "head.bin")
-                self._put_segment(key, path, seg)
-            else:
-                key = content_key(segment_sha256(path, seg))
-                self._ensure_content(key, path, seg, recheck=False)
-            parts.append((key, seg))
-        return parts
-
-    def _put_segment(self, key: str, path: Path, seg: Segment) -> None:
-        with open_segment(path, seg) as f:
-            self.storage.put_stream(key, f, seg.size)
-
-    def _ensure_content(self, key: str, path: Path, seg: Segment, recheck: bool) -> None:
-        try:
-            # Touched, not just seen: gc removes only content nobody has used for its grace period.
-            info = self.storage.stat(key) if recheck else self.storage.touch(key)
-            if info.size == seg.size:
-                return
-        except NotFound:
-            pass
-        self._put_segment(key, path, seg)
 
     def tenant_usage(self, tenant: str) -> int:
         """Bytes charged to a tenant: its handles' zip sizes and its returns' sizes."""
@@ -473,20 +480,24 @@ class Service:
         state = state or self.handle(bid, tenant)
         token = links.make_token(self.config.secret_key, "read", bid, ttl, state["nonce"])
         out: dict[str, Any] = {
-            "landing": f"{base_url}/b/{bid}?t={token}",
-            "download": f"{base_url}/b/{bid}/download?t={token}",
+            "landing": self.url(base_url, "landing", bid, token),
+            "download": self.url(base_url, "download", bid, token),
             "git": self.git_url(state, base_url),
-            "manifest": f"{base_url}/api/v1/bundles/{bid}",
+            "manifest": self.url(base_url, "manifest", bid),
         }
         if self.hubs:
-            # ESAP facility names hold spaces and slashes ("SURF/ASTRON JupyterHub"): one encoded path segment.
-            out["launch"] = {h.name: f"{base_url}/b/{bid}/launch/{quote(h.name, safe='')}?t={token}" for h in self.hubs}
+            out["launch"] = {h.name: self.url(base_url, "launch", bid, token, hub=h.name) for h in self.hubs}
         return out
+
+    @staticmethod
+    def url(base_url: str, kind: str, bid: str, token: str | None = None, *, hub: str = "", rid: str = "") -> str:
+        """A public link of a handle (see ``links.public_url``, the one place that knows the URL layout)."""
+        return links.public_url(base_url, kind, bid, token, hub=hub, rid=rid)
 
     def git_url(self, state: dict[str, Any], base_url: str) -> str:
         """The handle's clone URL: its token has no expiry of its own and dies with the handle."""
         token = links.make_token(self.config.secret_key, "git", state["id"], None, state["nonce"])
-        return f"{base_url}/git/{token}/{state['id']}.git"
+        return self.url(base_url, "git", state["id"], token)
 
     def ranking(self, bid: str, tenant: str | None = None) -> list[dict[str, Any]]:
         """The hubs able to run a bundle, best first, each with its reasons."""

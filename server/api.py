@@ -195,7 +195,7 @@ def upload_return(bid: str) -> tuple[Response, int]:
     summary, created = svc.ingest(bid, request.stream, state)
     if created:
         observe.count(current_app, "returns_ingested")
-    summary["links"] = {"manifest": f"{base_url()}/api/v1/bundles/{bid}/returns/{summary['id']}"}
+    summary["links"] = {"manifest": svc.url(base_url(), "return", bid, rid=summary["id"])}
     return jsonify(summary), 201 if created else 200
 
 

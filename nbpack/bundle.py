@@ -24,7 +24,7 @@ from typing import IO, Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from . import __version__, archive, catalog, rocrate, schema
+from . import __version__, archive, catalog, ids, rocrate, schema
 from .errors import InvalidInput, NbpackError
 from .manifest import ManifestZip, contents_problems, open_manifest_zip
 from .notebook import (
@@ -133,7 +133,7 @@ def bundle_id_for(manifest: dict[str, Any]) -> str:
     for entry in manifest.get("contents", []):
         if entry["path"] not in (MANIFEST, CRATE):
             h.update(f"\n{entry['path']}\0{entry['sha256']}".encode())
-    return "b-" + h.hexdigest()[:24]
+    return ids.make_id(ids.CONTENT, h.hexdigest())
 
 
 def _safe_notebook_name(name: str | None, title: str) -> str:
@@ -214,8 +214,14 @@ def _load_template(spec: BuildSpec) -> Any:
     return read_notebook(src, "notebook"), spec.notebook_name
 
 
-def build_bundle(spec: BuildSpec, out: str | Path | IO[bytes], *, progress: Any = None) -> dict[str, Any]:
-    """Build a bundle from ``spec`` and write the zip to ``out`` (atomically for a path); returns the manifest."""
+def build_bundle(
+    spec: BuildSpec, out: str | Path | IO[bytes], *, progress: Any = None, returns: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """Build a bundle from ``spec`` and write the zip to ``out`` (atomically for a path); returns the manifest.
+
+    ``returns`` (endpoint, token, expires) is what a service adds when it stores the bundle: written in the same
+    pass, so a service-built bundle is zipped once. Like ``with_returns`` it never changes the id.
+    """
     if not spec.title or not spec.title.strip():
         raise InvalidInput("a bundle needs a title")
     files = normalise_refs(spec.files)
@@ -313,6 +319,8 @@ def build_bundle(spec: BuildSpec, out: str | Path | IO[bytes], *, progress: Any 
         manifest["id"] = bundle_id_for(manifest)
         (stage / CRATE).write_text(json.dumps(rocrate.bundle_crate(manifest), indent=1, sort_keys=True) + "\n")
         manifest["contents"] = _contents(stage, digests)
+        if returns is not None:
+            manifest["returns"] = dict(returns)
         schema.validate(manifest, "bundle")
         (stage / MANIFEST).write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n", "utf-8")
         say("zip")

@@ -10,22 +10,23 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 import shutil
 import threading
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from . import ids
+from .blobs import BLOB_URL_TTL
 from .errors import NbpackError, NotFound
-from .service import BLOB_URL_TTL, EXTERNAL, HANDLE, Service
+from .keys import EXTERNAL, HANDLE
+from .service import Service
 
 __all__ = ["Report", "collect", "start_sweeper"]
 
 log = logging.getLogger("nbpack.gc")
 # A blob may be PUT up to the presign window after its URL was handed out; its return follows the PUT.
 BLOB_GRACE = BLOB_URL_TTL + 300
-_HANDLE_RE = re.compile(r"^h-[0-9a-f]{24}$")
 
 
 @dataclass
@@ -136,7 +137,7 @@ def collect(svc: Service, *, dry_run: bool = False) -> Report:
             continue
         for path in folder.iterdir():
             hid = path.name.removesuffix(".git")
-            if _HANDLE_RE.match(hid) and (hid not in live or not svc.storage.exists(f"handles/{hid}/{HANDLE}")):
+            if ids.is_id(hid, ids.HANDLE) and (hid not in live or not svc.storage.exists(f"handles/{hid}/{HANDLE}")):
                 report.cache.append(str(path))
                 if not dry_run:
                     shutil.rmtree(path, ignore_errors=True) if path.is_dir() else path.unlink(missing_ok=True)

@@ -29,11 +29,11 @@ from pathlib import Path
 from typing import IO, Any, BinaryIO
 from urllib.parse import parse_qs
 
-from nbpack import archive
+from nbpack import archive, ids
 from nbpack.errors import Conflict, InvalidBundle, InvalidInput, NbpackError, NotFound, UnsafeArchive
 from nbpack.gitenv import git_env
 
-__all__ = ["build_repo", "ensure_repo", "http_backend", "make_wsgi_app", "refusal", "BUNDLE_ID_RE"]
+__all__ = ["build_repo", "ensure_repo", "http_backend", "make_wsgi_app", "refusal"]
 
 log = logging.getLogger(__name__)
 
@@ -41,8 +41,6 @@ AUTHOR = b"nbpack <nbpack@invalid>"
 CHUNK = 1 << 16
 # Blobs above this are streamed to the pack by fast-import (not held in its memory) and never delta'd.
 BIG_FILE_THRESHOLD = "--big-file-threshold=8m"
-# Content ids (b-) and handle ids (h-): the cache is keyed by handle, since each handle's nbpack.json differs.
-BUNDLE_ID_RE = re.compile(r"^[bh]-[0-9a-f]{24}$")
 # Only what a clone/fetch needs; everything else (objects/*, receive-pack, ...) is refused before git runs.
 _UPLOAD_PACK = "git-upload-pack"
 _HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "te", "trailer", "upgrade", "proxy-authenticate"}
@@ -240,7 +238,8 @@ def ensure_repo(
 
     ``bundle_id`` names the cache entry (a handle id); the zip's manifest must carry ``content_id`` (default: the same).
     """
-    if not BUNDLE_ID_RE.match(bundle_id):
+    # Content ids (b-) and handle ids (h-): the cache is keyed by handle, since each handle's nbpack.json differs.
+    if not ids.is_id(bundle_id, ids.CONTENT + ids.HANDLE):
         raise InvalidInput(f"invalid bundle id {bundle_id!r}")
     git_dir = Path(cache_dir) / "git"
     repo = git_dir / f"{bundle_id}.git"
@@ -453,7 +452,7 @@ def _phrase(code: str) -> str:
 
 def make_wsgi_app(cache_dir: Path, open_bundle_by_id: Callable[[str], BinaryIO]) -> Callable:
     """A WSGI app serving ``/<bundle_id>.git/...`` read-only from ``cache_dir`` (no auth: tests, benchmarks)."""
-    route = re.compile(r"^/([bh]-[0-9a-f]{24})\.git(/.*)$")
+    route = re.compile(rf"^/({ids.pattern(ids.CONTENT + ids.HANDLE)})\.git(/.*)$")
 
     def app(environ: dict, start_response: Callable) -> Iterable[bytes]:
         match = route.match(environ.get("PATH_INFO", ""))

@@ -20,7 +20,7 @@ from itsdangerous import BadSignature, URLSafeSerializer
 
 from nbpack.errors import Forbidden, InvalidInput
 
-__all__ = ["SCOPES", "MODES", "make_token", "check_token", "launch_url", "target_dir_for"]
+__all__ = ["SCOPES", "MODES", "make_token", "check_token", "launch_url", "public_url", "target_dir_for"]
 
 SCOPES = ("read", "return", "git")
 # Scopes whose tokens carry no expiry of their own (bounded by the handle's life instead).
@@ -174,3 +174,26 @@ def launch_url(
     # BinderHub: the repository is one path segment, so its slashes must be escaped too.
     query = urlencode({"urlpath": _lab_path(notebook)}, quote_via=quote)
     return f"{base}/v2/git/{quote(repo_url, safe='')}/{quote(ref, safe='')}?{query}"
+
+
+def public_url(base_url: str, kind: str, bid: str, token: str | None = None, *, hub: str = "", rid: str = "") -> str:
+    """A public link of handle ``bid`` on the service at ``base_url``: the one place that knows the URL layout.
+
+    ``kind``: ``landing``, ``download``, ``launch`` (``hub``) take a read token as ``?t=``; ``git`` carries its token
+    in the path (git clients drop query strings); ``manifest``, ``returns`` and ``return`` (``rid``) take none.
+    """
+    base = base_url
+    if kind == "git":
+        return f"{base}/git/{token}/{bid}.git"
+    if kind in ("manifest", "returns", "return"):
+        api = f"{base}/api/v1/bundles/{bid}"
+        return {"manifest": api, "returns": f"{api}/returns", "return": f"{api}/returns/{rid}"}[kind]
+    pages = {
+        "landing": f"{base}/b/{bid}",
+        "download": f"{base}/b/{bid}/download",
+        # ESAP facility names hold spaces and slashes ("SURF/ASTRON JupyterHub"): one encoded path segment.
+        "launch": f"{base}/b/{bid}/launch/{quote(hub, safe='')}",
+    }
+    if kind not in pages:
+        raise ValueError(f"unknown link kind {kind!r}")
+    return f"{pages[kind]}?t={token}"

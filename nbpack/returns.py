@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 from typing import IO, Any
 
-from . import archive
+from . import archive, ids
 from .errors import NbpackError
 from .manifest import ManifestZip, contents_problems, open_manifest_zip
 from .notebook import read_notebook
@@ -31,7 +31,7 @@ def return_id_for(manifest: dict[str, Any]) -> str:
         h.update(f"\n{path}\0{digest}".encode())
     run = {k: manifest.get(k) for k in RUN_FIELDS}
     h.update(b"\n" + json.dumps(run, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode())
-    return "r-" + h.hexdigest()[:24]
+    return ids.make_id(ids.RETURN, h.hexdigest())
 
 
 # The opened-zip type is shared with bundles; the name says which kind a function wants.

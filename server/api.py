@@ -18,7 +18,7 @@ from nbpack.preview import CSP, notebook_html
 from nbpack.service import Stored
 
 from . import observe
-from .http import base_url, int_arg, require_api_key, service, stream
+from .http import base_url, bearer_token, int_arg, require_api_key, service, stream
 
 bp = Blueprint("api", __name__)
 
@@ -169,8 +169,9 @@ def api_download(bid: str) -> Response:
 
 
 def _return_token() -> str | None:
-    auth = request.headers.get("Authorization", "")
-    return auth[7:].strip() if auth.lower().startswith("bearer ") else request.args.get("t")
+    # A present Authorization: Bearer header wins, even empty (then 403 token_missing), over ?t=.
+    token = bearer_token()
+    return token if token is not None else request.args.get("t")
 
 
 @bp.post("/api/v1/bundles/<bid>/returns/blobs")
@@ -194,7 +195,7 @@ def upload_return(bid: str) -> tuple[Response, int]:
     summary, created = svc.ingest(bid, request.stream, state)
     if created:
         observe.count(current_app, "returns_ingested")
-    summary["links"] = {"manifest": f"{base_url()}/api/v1/bundles/{bid}/returns/{summary['id']}"}
+    summary["links"] = {"manifest": svc.url(base_url(), "return", bid, rid=summary["id"])}
     return jsonify(summary), 201 if created else 200
 
 

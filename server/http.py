@@ -71,13 +71,15 @@ def base_url() -> str:
     return service().config.public_url or request.host_url.rstrip("/")
 
 
-def api_key() -> str | None:
-    """The API key a request carries (``X-API-Key`` or ``Authorization: Bearer``)."""
-    key = request.headers.get("X-API-Key")
-    if key:
-        return key
+def bearer_token() -> str | None:
+    """The credential of an ``Authorization: Bearer <token>`` header (scheme case-insensitive), else None."""
     auth = request.headers.get("Authorization", "")
     return auth[7:].strip() if auth.lower().startswith("bearer ") else None
+
+
+def api_key() -> str | None:
+    """The API key a request carries (``X-API-Key`` or ``Authorization: Bearer``)."""
+    return request.headers.get("X-API-Key") or bearer_token()
 
 
 def require_api_key() -> str:

@@ -18,6 +18,8 @@ from prometheus_client.core import CounterMetricFamily
 from nbpack.errors import NotFound, Unauthorized
 from nbpack.webhook import Notifier
 
+from .http import bearer_token
+
 _TOKEN_IN_PATH = re.compile(r"/git/[^/]+/")
 # Link tokens, and callback URLs: they may carry the receiver's own credentials in their query string.
 _TOKEN_IN_QUERY = re.compile(r"([?&](?:t|callback_url)=)[^&]+")
@@ -119,8 +121,7 @@ def init_app(app: Flask) -> None:
     def metrics() -> Response:
         # Counts and endpoints tell an outsider how the service is used: a token, or local mode only.
         if config.metrics_token:
-            auth = request.headers.get("Authorization", "")
-            given = auth[7:].strip() if auth.lower().startswith("bearer ") else ""
+            given = bearer_token() or ""
             if not hmac.compare_digest(given.encode(), config.metrics_token.encode()):
                 raise Unauthorized("/metrics needs Authorization: Bearer <NBPACK_METRICS_TOKEN>")
         elif not config.local_mode:

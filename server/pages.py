@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from urllib.parse import quote
-
 from flask import Blueprint, Response, redirect, render_template, request
 from werkzeug.wrappers import Response as WerkzeugResponse
 
@@ -40,7 +38,7 @@ def landing(bid: str) -> Response:
             "name": r["hub"]["name"],
             "can_run": r["can_run"],
             "reasons": r["reasons"],
-            "launch": f"{base}/b/{bid}/launch/{quote(r['hub']['name'], safe='')}?t={token}",
+            "launch": svc.url(base, "launch", bid, token, hub=r["hub"]["name"]),
         }
         for r in (svc.ranking(bid) if svc.hubs else [])
     ]
@@ -50,7 +48,7 @@ def landing(bid: str) -> Response:
         preview=notebook_html(svc.notebook(bid)),
         hubs=hubs,
         human_size=human_size,
-        download=f"{base}/b/{bid}/download?t={token}",
+        download=svc.url(base, "download", bid, token),
         git=svc.git_url(state, base),
         total_bytes=sum(f.get("size", 0) for f in manifest["files"]),
     )

@@ -111,7 +111,9 @@ class Service:
 
     def __init__(self, config: Config, storage: Storage | None = None) -> None:
         self.config = config
-        self.storage = storage or open_storage(config.storage_url, endpoint_url=config.s3_endpoint)
+        self.storage = storage or open_storage(
+            config.storage_url, endpoint_url=config.s3_endpoint, region=config.s3_region
+        )
         self.cache_dir = Path(config.cache_dir)
         self.cache_dir.mkdir(parents=True, exist_ok=True)
         _sweep_spool(self.tmp_dir())
@@ -536,12 +538,7 @@ class Service:
         if self.config.direct_upload_threshold <= 0:
             return False
         # Asked of the backend, not its class: a backend says whether it signs PUT URLs (S3 does, a folder cannot).
-        capable = getattr(self.storage, "supports_presigned_put", None)
-        if capable is None:
-            # A backend that predates the capability attribute: ask it to sign a URL (signing is local and
-            # writes nothing; the key is one no handle owns). None means it cannot.
-            capable = self.storage.presigned_put("blobs/capability-probe", 60, size=0) is not None
-        return bool(capable)
+        return self.storage.supports_presigned_put
 
     def blob_upload(self, bid: str, doc: Any) -> dict[str, Any]:
         """Where to PUT one large output of a return (``{sha256, bytes}``), or that it is already stored."""

@@ -74,8 +74,6 @@ class Config:
     link_ttl: int = 30 * DAY
     return_ttl: int = 30 * DAY
     max_link_ttl: int = 365 * DAY
-    presign_downloads: bool = False
-    presign_threshold: int = 64 << 20
     # Returned outputs larger than this go straight to S3 through presigned PUT URLs; 0 turns that off.
     direct_upload_threshold: int = 64 << 20
     max_bundle_bytes: int = 8 << 30
@@ -118,10 +116,6 @@ def s3_region_from_env(env: Mapping[str, str] | None = None) -> str:
     """The S3 region the environment names: ``AWS_REGION``, else ``AWS_DEFAULT_REGION``, else us-east-1."""
     env = os.environ if env is None else env
     return env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or DEFAULT_S3_REGION
-
-
-def _bool(value: Any) -> bool:
-    return str(value).strip().lower() in ("1", "true", "yes", "on")
 
 
 def _int(name: str, value: Any) -> int:
@@ -205,7 +199,6 @@ def load_config(
         "link_ttl",
         "return_ttl",
         "max_link_ttl",
-        "presign_threshold",
         "max_bundle_bytes",
         "direct_upload_threshold",
         "handle_ttl",
@@ -227,7 +220,6 @@ def load_config(
             raise InvalidInput(f"NBPACK_{name.upper()} must be 0 or a positive whole number")
     if cfg.direct_upload_threshold < 0:
         raise InvalidInput("NBPACK_DIRECT_UPLOAD_THRESHOLD must be 0 (off) or a number of bytes")
-    cfg.presign_downloads = _bool(values.get("presign_downloads", False))
     for name in ("hubs_file", "esap_facilities_file", "payloads_file"):
         if values.get(name):
             setattr(cfg, name, Path(values[name]))

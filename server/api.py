@@ -67,6 +67,19 @@ def list_bundles() -> Response:
     )
 
 
+def _spool_parts(folder: Path) -> dict[str, tuple[Path, str]]:
+    """A multipart create's file parts spooled to disk (never memory): name -> (path, the client's file name)."""
+    parts: dict[str, tuple[Path, str]] = {}
+    for name, upload in request.files.items():
+        filename = Path(upload.filename or name).name
+        suffix = "".join(Path(filename).suffixes)[-20:]
+        dest = folder / f"part-{len(parts)}{suffix}"
+        with open(dest, "wb") as out:
+            shutil.copyfileobj(upload.stream, out, 1 << 20)
+        parts[name] = (dest, filename)
+    return parts
+
+
 @bp.post("/api/v1/bundles")
 def create_bundle() -> tuple[Response, int]:
     tenant = require_api_key()
@@ -86,17 +99,11 @@ def create_bundle() -> tuple[Response, int]:
         finally:
             path.unlink(missing_ok=True)
         return _created(stored)
-    if ctype == "multipart/form-data":
-        req = _request_json(request.form.get("request"))
+    if ctype in ("multipart/form-data", "application/json"):
+        multipart = ctype == "multipart/form-data"
+        req = _request_json(request.form.get("request") if multipart else request.get_data(cache=False))
         with tempfile.TemporaryDirectory(prefix="nbpack-parts-", dir=svc.tmp_dir()) as tmp:
-            parts: dict[str, tuple[Path, str]] = {}
-            for name, upload in request.files.items():
-                filename = Path(upload.filename or name).name
-                suffix = "".join(Path(filename).suffixes)[-20:]
-                dest = Path(tmp) / f"part-{len(parts)}{suffix}"
-                with open(dest, "wb") as out:
-                    shutil.copyfileobj(upload.stream, out, 1 << 20)
-                parts[name] = (dest, filename)
+            parts = _spool_parts(Path(tmp)) if multipart else None
             spec = spec_from_request(req, parts, payloads=svc.payloads, cache_dir=svc.cache_dir)
             stored = svc.create(
                 spec,
@@ -106,18 +113,6 @@ def create_bundle() -> tuple[Response, int]:
                 tenant=tenant,
                 owner=req.get("owner"),
             )
-        return _created(stored)
-    if ctype == "application/json":
-        req = _request_json(request.get_data(cache=False))
-        spec = spec_from_request(req, payloads=svc.payloads, cache_dir=svc.cache_dir)
-        stored = svc.create(
-            spec,
-            base_url(),
-            expires_in=req.get("expires_in"),
-            callback_url=req.get("callback_url"),
-            tenant=tenant,
-            owner=req.get("owner"),
-        )
         return _created(stored)
     raise InvalidInput(
         "send application/json, multipart/form-data (a 'request' JSON part plus table parts),"

@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import IO, Any, BinaryIO, cast
+from typing import IO, Any, BinaryIO
 
 from . import blobs, gitrepo, links, partstore, returnstore, webhook
 from .bundle import BuildSpec, build_bundle, check_bundle, open_bundle, with_returns
@@ -40,8 +40,9 @@ from .ids import check_id, new_handle_id
 from .ids import pattern as id_pattern
 from .keys import HANDLE, blob_key, content_key, handle_key, index_keys, owner_dir, return_key, usage_key
 from .payloads import PayloadCatalog, load_catalog
+from .remote import Remote
 from .storage import ObjectInfo, Storage, open_storage
-from .zipparts import PartsReader, iter_parts
+from .zipparts import iter_parts, open_ranged
 
 __all__ = ["Service", "Stored", "blob_key", "handle_key", "return_key", "content_key", "new_handle_id"]
 
@@ -520,14 +521,18 @@ class Service:
             target_dir=links.target_dir_for(bid, manifest["title"]),
         )
 
-    def git_repo(self, state: dict[str, Any]) -> Path:
-        """The handle's git repository in the local cache, built on first use from its zip parts."""
+    def git_repo(self, state: dict[str, Any], base_url: str) -> Path:
+        """The handle's git repository in the local cache, built on first use from the zip parts its tree needs.
+
+        Catalogs of ``lazy_min_bytes`` or more stay out; ``nbpack.remote.json`` names them and the files URL.
+        """
         parts = [(k, n) for k, n in state["parts"]]
         return gitrepo.ensure_repo(
-            lambda: cast(BinaryIO, PartsReader(parts, self.storage.open)),
+            lambda: open_ranged(parts, lambda key, s, e: self.storage.iter_chunks(key, 1 << 20, s, e)),
             state["id"],
             self.cache_dir,
             content_id=state["content_id"],
+            remote=Remote(self.files_url(state, base_url), self.config.lazy_min_bytes),
         )
 
     # -- returns --------------------------------------------------------------------------------

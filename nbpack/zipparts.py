@@ -7,6 +7,7 @@ concatenating records and its own central directory. Nothing here holds more tha
 
 from __future__ import annotations
 
+import bisect
 import hashlib
 import io
 import zipfile
@@ -15,9 +16,20 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
-__all__ = ["Segment", "split_zip", "segment_sha256", "open_segment", "iter_parts", "PartsReader"]
+__all__ = [
+    "Segment",
+    "split_zip",
+    "segment_sha256",
+    "open_segment",
+    "iter_parts",
+    "PartsReader",
+    "RangedPartsReader",
+    "open_ranged",
+]
 
 CHUNK = 1 << 20
+# Parts up to this size are fetched whole and kept while read (one request instead of one per seek).
+SMALL_PART = 1 << 16
 
 
 @dataclass(frozen=True)
@@ -140,3 +152,102 @@ class PartsReader(io.RawIOBase):
             self._current.close()
             self._current = None
         super().close()
+
+
+class RangedPartsReader(io.RawIOBase):
+    """A seekable reader over the concatenation of ``parts``: reads byte ranges of one part at a time.
+
+    ``chunks(key, start, end)`` yields bytes ``start..end`` (inclusive) of one part. A read opens a range from
+    the position to the end of that part and keeps it open while reads stay sequential, so ``zipfile`` reading
+    one member costs one request and a seek elsewhere costs one more; a part up to ``SMALL_PART`` bytes (the
+    central directory, most members) is fetched whole once. Parts never read are never requested.
+    """
+
+    def __init__(self, parts: list[tuple[str, int]], chunks: Callable[[str, int, int], Iterator[bytes]]) -> None:
+        self._parts = [(key, size) for key, size in parts if size > 0]
+        self._starts: list[int] = []
+        pos = 0
+        for _, size in self._parts:
+            self._starts.append(pos)
+            pos += size
+        self._size = pos
+        self._chunks = chunks
+        self._pos = 0
+        self._stream: Iterator[bytes] | None = None
+        self._stream_pos = 0  # absolute position of the first byte of ``_pending``
+        self._stream_end = 0  # absolute end (exclusive) of the part the stream reads
+        self._pending = memoryview(b"")
+        self._small: tuple[int, bytes] | None = None
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self._pos
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._pos, io.SEEK_END: self._size}[whence]
+        if base + offset < 0:
+            raise ValueError(f"negative seek position {base + offset}")
+        self._pos = base + offset
+        return self._pos
+
+    def _drop_stream(self) -> None:
+        stream, self._stream, self._pending = self._stream, None, memoryview(b"")
+        close = getattr(stream, "close", None)
+        if close is not None:
+            close()  # an S3 body left half-read is released here, not when garbage-collected
+
+    def readinto(self, buf: Any) -> int:
+        if self._pos >= self._size or len(buf) == 0:
+            return 0
+        if self._stream is None or self._stream_pos != self._pos:
+            self._drop_stream()
+            i = bisect.bisect_right(self._starts, self._pos) - 1
+            key, size = self._parts[i]
+            if size <= SMALL_PART:
+                return self._read_small(i, buf)
+            self._stream = iter(self._chunks(key, self._pos - self._starts[i], size - 1))
+            self._stream_pos = self._pos
+            self._stream_end = self._starts[i] + size
+        if not self._pending:
+            data = next(self._stream, b"")
+            if not data:
+                self._drop_stream()
+                raise OSError(f"stored part ended early at byte {self._pos} of the zip")
+            self._pending = memoryview(data)
+        n = min(len(buf), len(self._pending))
+        buf[:n] = self._pending[:n]
+        self._pending = self._pending[n:]
+        self._pos += n
+        self._stream_pos = self._pos
+        if not self._pending and self._pos >= self._stream_end:
+            self._drop_stream()  # that part is done; the next read opens the next one
+        return n
+
+    def _read_small(self, i: int, buf: Any) -> int:
+        # A small part (the central directory, nbpack.json) is read whole once: zipfile seeks about in it.
+        if self._small is None or self._small[0] != i:
+            key, size = self._parts[i]
+            data = b"".join(self._chunks(key, 0, size - 1))
+            if len(data) != size:
+                raise OSError(f"stored part {key} holds {len(data)} bytes, not {size}")
+            self._small = (i, data)
+        at = self._pos - self._starts[i]
+        n = min(len(buf), len(self._small[1]) - at)
+        buf[:n] = self._small[1][at : at + n]
+        self._pos += n
+        return n
+
+    def close(self) -> None:
+        self._drop_stream()
+        self._small = None
+        super().close()
+
+
+def open_ranged(parts: list[tuple[str, int]], chunks: Callable[[str, int, int], Iterator[bytes]]) -> BinaryIO:
+    """A buffered, seekable reader of the zip made of ``parts`` (see ``RangedPartsReader``)."""
+    return io.BufferedReader(RangedPartsReader(parts, chunks), SMALL_PART)

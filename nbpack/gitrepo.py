@@ -300,7 +300,9 @@ def ensure_repo(
         src = open_bundle()
         try:
             if _seekable(src):
-                build_repo(src, repo, remote=remote, content_id=content_id or bundle_id)
+                # zipfile takes a short read of a header for a truncated zip: a raw reader gets a buffer that refills.
+                reader = io.BufferedReader(src, CHUNK) if isinstance(src, io.RawIOBase) else src
+                build_repo(reader, repo, remote=remote, content_id=content_id or bundle_id)
                 return repo
             with tempfile.NamedTemporaryFile(dir=git_dir, prefix=f".{bundle_id}-", suffix=".zip") as tmp:
                 shutil.copyfileobj(src, tmp, CHUNK)

@@ -16,20 +16,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
-__all__ = [
-    "Segment",
-    "split_zip",
-    "segment_sha256",
-    "open_segment",
-    "iter_parts",
-    "PartsReader",
-    "RangedPartsReader",
-    "open_ranged",
-]
+__all__ = ["Segment", "split_zip", "segment_sha256", "open_segment", "iter_parts", "PartsReader", "RangedParts"]
 
 CHUNK = 1 << 20
-# Parts up to this size are fetched whole and kept while read (one request instead of one per seek).
-SMALL_PART = 1 << 16
 
 
 @dataclass(frozen=True)
@@ -154,30 +143,32 @@ class PartsReader(io.RawIOBase):
         super().close()
 
 
-class RangedPartsReader(io.RawIOBase):
-    """A seekable reader over the concatenation of ``parts``: reads byte ranges of one part at a time.
+class RangedParts(io.RawIOBase):
+    """A seekable reader over the concatenation of ``parts`` that reads only the byte ranges asked for.
 
-    ``chunks(key, start, end)`` yields bytes ``start..end`` (inclusive) of one part. A read opens a range from
-    the position to the end of that part and keeps it open while reads stay sequential, so ``zipfile`` reading
-    one member costs one request and a seek elsewhere costs one more; a part up to ``SMALL_PART`` bytes (the
-    central directory, most members) is fetched whole once. Parts never read are never requested.
+    ``read_range(key, start, end)`` yields bytes ``start..end`` (inclusive) of one part. A read after a seek asks for
+    a small window (a zip header does not open a GiB-long range); reads that go on sequentially ask for windows that
+    double up to the part's end, so a member streamed whole costs a handful of requests, not one per chunk.
+    zipfile.ZipFile opens this reading only the central directory.
     """
 
-    def __init__(self, parts: list[tuple[str, int]], chunks: Callable[[str, int, int], Iterator[bytes]]) -> None:
-        self._parts = [(key, size) for key, size in parts if size > 0]
+    FIRST_WINDOW = 1 << 16
+
+    def __init__(self, parts: list[tuple[str, int]], read_range: Callable[[str, int, int], Iterator[bytes]]) -> None:
+        self._parts = [(key, size) for key, size in parts]
         self._starts: list[int] = []
-        pos = 0
+        total = 0
         for _, size in self._parts:
-            self._starts.append(pos)
-            pos += size
-        self._size = pos
-        self._chunks = chunks
+            self._starts.append(total)
+            total += size
+        self._size = total
+        self._read_range = read_range
         self._pos = 0
         self._stream: Iterator[bytes] | None = None
-        self._stream_pos = 0  # absolute position of the first byte of ``_pending``
-        self._stream_end = 0  # absolute end (exclusive) of the part the stream reads
-        self._pending = memoryview(b"")
-        self._small: tuple[int, bytes] | None = None
+        self._stream_pos = -1  # absolute offset of the next byte the open stream yields
+        self._stream_end = -1  # absolute offset of the last byte it yields
+        self._window = self.FIRST_WINDOW
+        self._pending = memoryview(b"")  # sliced without copying: a 1 MiB chunk may be read 64 KiB at a time
 
     def readable(self) -> bool:
         return True
@@ -191,63 +182,46 @@ class RangedPartsReader(io.RawIOBase):
     def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
         base = {io.SEEK_SET: 0, io.SEEK_CUR: self._pos, io.SEEK_END: self._size}[whence]
         if base + offset < 0:
-            raise ValueError(f"negative seek position {base + offset}")
+            raise ValueError("negative seek position")
         self._pos = base + offset
         return self._pos
 
-    def _drop_stream(self) -> None:
-        stream, self._stream, self._pending = self._stream, None, memoryview(b"")
-        close = getattr(stream, "close", None)
+    def _drop(self) -> None:
+        close = getattr(self._stream, "close", None)
         if close is not None:
-            close()  # an S3 body left half-read is released here, not when garbage-collected
+            close()  # releases the storage body of an abandoned range
+        self._stream, self._stream_pos, self._pending = None, -1, memoryview(b"")
 
     def readinto(self, buf: Any) -> int:
         if self._pos >= self._size or len(buf) == 0:
             return 0
         if self._stream is None or self._stream_pos != self._pos:
-            self._drop_stream()
+            sequential = self._stream_end >= 0 and self._pos == self._stream_end + 1
+            self._drop()
+            self._window = min(self._window * 2, 1 << 30) if sequential else max(len(buf), self.FIRST_WINDOW)
             i = bisect.bisect_right(self._starts, self._pos) - 1
+            while self._parts[i][1] == 0:  # empty parts own no byte
+                i += 1
             key, size = self._parts[i]
-            if size <= SMALL_PART:
-                return self._read_small(i, buf)
-            self._stream = iter(self._chunks(key, self._pos - self._starts[i], size - 1))
-            self._stream_pos = self._pos
-            self._stream_end = self._starts[i] + size
-        if not self._pending:
-            data = next(self._stream, b"")
-            if not data:
-                self._drop_stream()
-                raise OSError(f"stored part ended early at byte {self._pos} of the zip")
-            self._pending = memoryview(data)
+            start = self._pos - self._starts[i]
+            end = min(size - 1, start + self._window - 1)
+            self._stream = iter(self._read_range(key, start, end))
+            self._stream_pos, self._stream_end = self._pos, self._starts[i] + end
+        while not self._pending:
+            chunk = next(self._stream, b"")
+            if not chunk:
+                if self._stream_pos <= self._stream_end:
+                    raise OSError(f"stored part ended {self._stream_end + 1 - self._stream_pos} bytes early")
+                self._stream = None  # the window is read: the next read opens the following one
+                return self.readinto(buf)
+            self._pending = memoryview(chunk)
         n = min(len(buf), len(self._pending))
         buf[:n] = self._pending[:n]
         self._pending = self._pending[n:]
         self._pos += n
-        self._stream_pos = self._pos
-        if not self._pending and self._pos >= self._stream_end:
-            self._drop_stream()  # that part is done; the next read opens the next one
-        return n
-
-    def _read_small(self, i: int, buf: Any) -> int:
-        # A small part (the central directory, nbpack.json) is read whole once: zipfile seeks about in it.
-        if self._small is None or self._small[0] != i:
-            key, size = self._parts[i]
-            data = b"".join(self._chunks(key, 0, size - 1))
-            if len(data) != size:
-                raise OSError(f"stored part {key} holds {len(data)} bytes, not {size}")
-            self._small = (i, data)
-        at = self._pos - self._starts[i]
-        n = min(len(buf), len(self._small[1]) - at)
-        buf[:n] = self._small[1][at : at + n]
-        self._pos += n
+        self._stream_pos += n
         return n
 
     def close(self) -> None:
-        self._drop_stream()
-        self._small = None
+        self._drop()
         super().close()
-
-
-def open_ranged(parts: list[tuple[str, int]], chunks: Callable[[str, int, int], Iterator[bytes]]) -> BinaryIO:
-    """A buffered, seekable reader of the zip made of ``parts`` (see ``RangedPartsReader``)."""
-    return io.BufferedReader(RangedPartsReader(parts, chunks), SMALL_PART)

@@ -33,7 +33,7 @@ from nbpack.gitenv import git_env
 from nbpack.gitrepo import build_repo, ensure_repo
 from nbpack.service import Service
 from nbpack.storage import open_storage
-from nbpack.zipparts import RangedPartsReader, open_ranged, split_zip
+from nbpack.zipparts import RangedParts, split_zip
 from server import create_app
 from tests.fixtures.hub import free_port
 from tests.helpers import APP_API_KEY, APP_SECRET, RUNTIME_DIR, reference_table
@@ -335,14 +335,14 @@ def test_ranged_reader_reads_any_range_and_only_the_parts_zipfile_needs(tmp_path
         for i in range(0, len(blob), 4096):
             yield blob[i : i + 4096]
 
-    reader = open_ranged([*parts[:1], ("empty", 0), *parts[1:]], chunks)
+    reader = io.BufferedReader(RangedParts([*parts[:1], ("empty", 0), *parts[1:]], chunks), 1 << 16)
     with zipfile.ZipFile(reader) as zf:
         assert zf.read("b.txt") == b"hello" and len(zf.read("a.txt")) == 70000
     big_key = next(k for k, size in parts if size > 3 * MB)
     assert big_key not in {key for key, _, _ in requests}
     assert "empty" not in {key for key, _, _ in requests}
     rng = random.Random(0)
-    raw = RangedPartsReader(parts, chunks)
+    raw = RangedParts(parts, chunks)
     for _ in range(300):
         start, n = rng.randrange(len(whole) + 10), rng.randrange(1, 200000)
         raw.seek(start)
@@ -359,8 +359,8 @@ def test_ranged_reader_refuses_a_short_part(tmp_path):
     parts, objects = _parts_of(tmp_path / "z.zip")
     big_key = next(k for k, size in parts if size > MB)
     objects[big_key] = objects[big_key][: MB // 2]
-    reader = open_ranged(parts, lambda key, s, e: iter([objects[key][s : e + 1]]))
-    with zipfile.ZipFile(reader) as zf, pytest.raises(OSError, match="ended early"):
+    reader = io.BufferedReader(RangedParts(parts, lambda key, s, e: iter([objects[key][s : e + 1]])), 1 << 16)
+    with zipfile.ZipFile(reader) as zf, pytest.raises(OSError, match="ended"):
         zf.read("catalogs/big.parquet")
 
 

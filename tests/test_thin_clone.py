@@ -181,6 +181,11 @@ def test_thin_clone_from_s3_leaves_big_catalog_out_and_never_reads_it(big_bundle
         doc = json.loads((folder / remote.REMOTE_FILE).read_text())
         assert doc == {remote.FILES_KEY: svc.files_url(state, base), remote.LAZY_KEY: [big["path"]]}
         assert doc["files"].startswith(f"{base}/files/") and doc["files"].endswith(f"/{hid}/")
+        # ...and that URL serves the catalog the tree left out (what the runtime's lazy reader asks for).
+        ranged = urllib.request.Request(doc["files"] + big["path"], headers={"Range": "bytes=-8"})
+        with urllib.request.urlopen(ranged, timeout=60) as resp:
+            assert resp.status == 206 and resp.read()[-4:] == b"PAR1"
+            assert resp.headers["Content-Range"] == f"bytes {big['bytes'] - 8}-{big['bytes'] - 1}/{big['bytes']}"
         # The user's folder (work tree + .git) stays small beside a 30+ MB catalog.
         assert folder_bytes(folder) < 10 * MB < 30 * MB < big["bytes"]
 

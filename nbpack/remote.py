@@ -13,11 +13,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["REMOTE_FILE", "FILES_KEY", "LAZY_KEY", "Remote"]
+__all__ = ["REMOTE_FILE", "FILES", "LAZY", "Remote"]
 
 REMOTE_FILE = "nbpack.remote.json"
-FILES_KEY = "files"
-LAZY_KEY = "lazy"
+FILES = "files"
+LAZY = "lazy"
 
 
 @dataclass(frozen=True)
@@ -37,4 +37,4 @@ class Remote:
 
     def document(self, lazy: list[str]) -> bytes:
         """The ``nbpack.remote.json`` bytes (sorted keys, so the same handle gives the same commit)."""
-        return (json.dumps({FILES_KEY: self.files, LAZY_KEY: sorted(lazy)}, indent=2, sort_keys=True) + "\n").encode()
+        return (json.dumps({FILES: self.files, LAZY: sorted(lazy)}, indent=2, sort_keys=True) + "\n").encode()

@@ -179,7 +179,7 @@ def test_thin_clone_from_s3_leaves_big_catalog_out_and_never_reads_it(big_bundle
             if entry["path"] in files:
                 assert hashlib.sha256((folder / entry["path"]).read_bytes()).hexdigest() == entry["sha256"]
         doc = json.loads((folder / remote.REMOTE_FILE).read_text())
-        assert doc == {remote.FILES_KEY: svc.files_url(state, base), remote.LAZY_KEY: [big["path"]]}
+        assert doc == {remote.FILES: svc.files_url(state, base), remote.LAZY: [big["path"]]}
         assert doc["files"].startswith(f"{base}/files/") and doc["files"].endswith(f"/{hid}/")
         # ...and that URL serves the catalog the tree left out (what the runtime's lazy reader asks for).
         ranged = urllib.request.Request(doc["files"] + big["path"], headers={"Range": "bytes=-8"})
@@ -381,7 +381,7 @@ def test_runtime_and_nbpack_agree_on_the_remote_document():
     rt = load_runtime_package("nbpack_runtime_remote_check")
     try:
         module = rt.remote
-        for name in ("REMOTE_FILE", "FILES_KEY", "LAZY_KEY"):
+        for name in ("REMOTE_FILE", "FILES", "LAZY"):
             assert getattr(module, name) == getattr(remote, name), name
     finally:
         unload_runtime("nbpack_runtime_remote_check")

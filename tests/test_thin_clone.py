@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 from werkzeug.serving import make_server
 
@@ -36,7 +37,7 @@ from nbpack.storage import open_storage
 from nbpack.zipparts import RangedParts, split_zip
 from server import create_app
 from tests.fixtures.hub import free_port
-from tests.helpers import APP_API_KEY, APP_SECRET, RUNTIME_DIR, reference_table
+from tests.helpers import APP_API_KEY, APP_SECRET, RUNTIME_DIR, load_runtime_package, reference_table, unload_runtime
 
 BIG_ROWS = 4_500_000  # random float64: ~36 MB of Parquet that zstd cannot shrink
 MB = 1 << 20
@@ -148,7 +149,9 @@ def tree_files(folder: Path) -> set[str]:
 # ---------------------------------------------------------------- the service, S3 storage
 
 
-def test_thin_clone_from_s3_leaves_big_catalog_out_and_never_reads_it(big_bundle, s3_env, s3_bucket, tmp_path):
+def test_thin_clone_from_s3_leaves_big_catalog_out_and_never_reads_it(
+    big_bundle, s3_env, s3_bucket, tmp_path, monkeypatch
+):
     bundle, built = big_bundle
     big = next(c for c in built["catalogs"] if c["name"] == "big")
     small = next(c for c in built["catalogs"] if c["name"] == "small")
@@ -188,6 +191,19 @@ def test_thin_clone_from_s3_leaves_big_catalog_out_and_never_reads_it(big_bundle
             assert resp.headers["Content-Range"] == f"bytes {big['bytes'] - 8}-{big['bytes'] - 1}/{big['bytes']}"
         # The user's folder (work tree + .git) stays small beside a 30+ MB catalog.
         assert folder_bytes(folder) < 10 * MB < 30 * MB < big["bytes"]
+
+        # The clone's own runtime finds the left-out catalog through nbpack.remote.json and reads it from the service.
+        monkeypatch.setenv("NBPACK_CACHE", str(tmp_path / "runtime-cache"))
+        rt = load_runtime_package("nbpack_runtime_thin_clone", folder / "nbpack_runtime")
+        try:
+            opened = rt.start(str(folder))
+            with zipfile.ZipFile(bundle) as zf:
+                whole = pq.read_table(io.BytesIO(zf.read(big["path"])))
+            assert opened.catalog("big", columns=["x"]).equals(whole.select(["x"]))
+            assert opened.catalog("small").num_rows == small["rows"]
+        finally:
+            unload_runtime("nbpack_runtime_thin_clone")
+        assert folder_bytes(folder) < 10 * MB  # the lazy cache lives outside the working tree
 
         # The zip download is unchanged: complete, every member as the manifest says.
         with urllib.request.urlopen(created["links"]["download"], timeout=120) as resp:
@@ -376,8 +392,6 @@ def test_runtime_and_nbpack_agree_on_the_remote_document():
     path = RUNTIME_DIR / "remote.py"
     if not path.is_file():
         pytest.skip("nbpack_runtime/remote.py (engineer `lazy`) has not landed on this branch yet")
-    from tests.helpers import load_runtime_package, unload_runtime
-
     rt = load_runtime_package("nbpack_runtime_remote_check")
     try:
         module = rt.remote

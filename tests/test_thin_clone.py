@@ -293,18 +293,22 @@ def test_build_repo_remote_document_wins_and_only_catalogs_are_left_out(tmp_path
     members = {
         "catalogs/a.parquet": b"A" * 2000,
         "catalogs/b.parquet": b"B" * 999,
+        "catalogs/c.parquet": b"C" * 1000,  # exactly the threshold: left out
         "catalogs/a.parquet.blocks": b"\0" * 64,
         "data/big.bin": b"D" * 5000,  # large, but no catalog: stays
         remote.REMOTE_FILE: b'{"files": "https://evil.example/"}',
     }
-    manifest = {"id": "b-" + "1" * 24, "catalogs": [{"path": "catalogs/a.parquet"}, {"path": "catalogs/b.parquet"}]}
+    manifest = {"id": "b-" + "1" * 24, "catalogs": [{"path": f"catalogs/{c}.parquet"} for c in "abc"]}
     _zip(tmp_path / "b.zip", members, manifest)
     rem = remote.Remote("http://127.0.0.1:1/files/tok/h-" + "2" * 24 + "/", 1000)
     build_repo(tmp_path / "b.zip", tmp_path / "r.git", remote=rem)
     tree = _ls_tree(tmp_path / "r.git")
     kept = {"nbpack.json", "catalogs/b.parquet", "catalogs/a.parquet.blocks", "data/big.bin", remote.REMOTE_FILE}
     assert set(tree) == kept
-    assert json.loads(tree[remote.REMOTE_FILE]) == {"files": rem.files, "lazy": ["catalogs/a.parquet"]}
+    assert json.loads(tree[remote.REMOTE_FILE]) == {
+        "files": rem.files,
+        "lazy": ["catalogs/a.parquet", "catalogs/c.parquet"],
+    }
     # Same bundle, same remote: same commit (replicas agree).
     assert build_repo(tmp_path / "b.zip", tmp_path / "r2.git", remote=rem) == build_repo(
         tmp_path / "b.zip", tmp_path / "r3.git", remote=rem

@@ -3,9 +3,10 @@
 A benchmark is a ``Benchmark``: a ``prepare(size, workdir) -> Case`` that makes its data once per size, and
 ``Variant``s. A variant names a function ``"module:function"`` taking the case params (a JSON dict) and
 returning a zero-argument callable: everything before the return is untimed setup, the callable is the
-timed work. Each repeat of each variant runs in its own ``python`` process so peak RSS is per path and no
-cache or import is shared between sides; variants are interleaved (order rotated every round) so load from
-other processes on the machine hits both sides alike.
+timed work (it may return a callable of figures, ``{"folder_MB": 2.1}``, taken after the clock stops).
+Each repeat of each variant runs in its own ``python`` process so peak RSS is per path and no cache or
+import is shared between sides; variants are interleaved (order rotated every round) so load from other
+processes on the machine hits both sides alike.
 """
 
 from __future__ import annotations
@@ -62,6 +63,8 @@ class Variant:
     max_ratio: float | None = None
     max_size: int | None = None
     note: str = ""
+    # Upper bounds on figures the variant reports ({"folder_MB": 3.2}): met only when every median is within.
+    figure_max: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass
@@ -83,6 +86,7 @@ class Sample:
 
     seconds: list[float] = field(default_factory=list)
     peak_rss_mib: list[float] = field(default_factory=list)
+    figures: dict[str, list[float]] = field(default_factory=dict)
 
     @property
     def median(self) -> float:
@@ -111,6 +115,7 @@ class Row:
     target: str | None = None
     met: bool | None = None
     note: str = ""
+    figures: dict[str, float] = field(default_factory=dict)
 
 
 def parse_size(text: str, unit: str = "rows") -> int:
@@ -162,8 +167,8 @@ def _peak_rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def run_variant(variant: Variant, case: Case, timeout: float = CHILD_TIMEOUT) -> tuple[float, float]:
-    """Run one repeat of ``variant`` in a fresh Python process; returns (seconds, peak RSS MiB)."""
+def run_variant(variant: Variant, case: Case, timeout: float = CHILD_TIMEOUT) -> tuple[float, float, dict[str, float]]:
+    """Run one repeat of ``variant`` in a fresh Python process; returns (seconds, peak RSS MiB, its figures)."""
     with tempfile.TemporaryDirectory(prefix="nbpack-bench-") as tmp:
         out = Path(tmp) / "result.json"
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
@@ -173,7 +178,7 @@ def run_variant(variant: Variant, case: Case, timeout: float = CHILD_TIMEOUT) ->
             tail = (proc.stderr or proc.stdout).strip().splitlines()[-5:]
             raise RuntimeError(f"variant {variant.name} failed (exit {proc.returncode}): " + " | ".join(tail))
         result = json.loads(out.read_text())
-    return result["seconds"], result["peak_rss_mib"]
+    return result["seconds"], result["peak_rss_mib"], result.get("figures", {})
 
 
 def run_benchmark(
@@ -195,7 +200,7 @@ def run_benchmark(
             order = active[r % len(active) :] + active[: r % len(active)]
             for v in order:
                 try:
-                    seconds, rss = run_variant(v, case)
+                    seconds, rss, figures = run_variant(v, case)
                 except (RuntimeError, subprocess.TimeoutExpired) as err:
                     # One failed run (e.g. a neighbour's half-saved edit) must not throw away the others.
                     failures.setdefault(v.name, str(err)[:160])
@@ -203,6 +208,8 @@ def run_benchmark(
                     continue
                 samples[v.name].seconds.append(seconds)
                 samples[v.name].peak_rss_mib.append(rss)
+                for key, value in figures.items():
+                    samples[v.name].figures.setdefault(key, []).append(value)
                 say(f"{bench.name} {label} round {r + 1}/{repeats}: {v.name} {seconds:.3f}s")
         for v in active:
             if samples[v.name].seconds:
@@ -255,7 +262,13 @@ def _row(bench: Benchmark, label: str, case: Case, v: Variant, samples: dict[str
         max(s.peak_rss_mib),
         len(s.seconds),
         note=v.note,
+        figures={k: statistics.median(vals) for k, vals in s.figures.items()},
     )
+    if row.figures:
+        row.note = " ".join([*(f"{k} {val:.4g}" for k, val in row.figures.items()), row.note]).strip()
+    if v.figure_max and not v.baseline_of:
+        row.target = ",".join(f"{k}<={lim:g}" for k, lim in v.figure_max.items())
+        row.met = all(k in row.figures and row.figures[k] <= lim for k, lim in v.figure_max.items())
     if v.baseline_of and samples.get(v.baseline_of, Sample()).seconds:
         row.ratio = samples[v.baseline_of].median / med
         row.compared = v.baseline_of
@@ -317,9 +330,11 @@ def _child(func: str, params_json: str, out: str, workdir: str) -> None:
     params["tmp"] = workdir
     work = getattr(importlib.import_module(module), name)(params)
     start = time.perf_counter()
-    work()
+    result = work()
     seconds = time.perf_counter() - start
-    Path(out).write_text(json.dumps({"seconds": seconds, "peak_rss_mib": _peak_rss_mib()}))
+    # The timed work may return a callable giving figures of its own (a folder's size), taken after the clock stops.
+    figures = {k: float(v) for k, v in result().items()} if callable(result) else {}
+    Path(out).write_text(json.dumps({"seconds": seconds, "peak_rss_mib": _peak_rss_mib(), "figures": figures}))
 
 
 if __name__ == "__main__":

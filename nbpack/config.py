@@ -104,6 +104,8 @@ class Config:
     return_retention: int = 0
     gc_grace: int = 3600
     gc_interval: int = 0
+    # Catalogs of this many bytes or more stay out of a handle's git tree (read lazily from /files); 0 = none.
+    lazy_min_bytes: int = 4 << 20
 
 
 def s3_endpoint_from_env(env: Mapping[str, str] | None = None) -> str | None:
@@ -209,13 +211,14 @@ def load_config(
         "return_retention",
         "gc_grace",
         "gc_interval",
+        "lazy_min_bytes",
     ):
         if values.get(name) not in (None, ""):
             setattr(cfg, name, _int(f"NBPACK_{name.upper()}", values[name]))
     for name in ("handle_ttl", "max_handle_ttl", "max_returns_per_bundle", "max_return_bytes_per_bundle"):
         if getattr(cfg, name) <= 0:
             raise InvalidInput(f"NBPACK_{name.upper()} must be a positive whole number")
-    for name in ("tenant_quota_bytes", "return_retention", "gc_grace", "gc_interval"):
+    for name in ("tenant_quota_bytes", "return_retention", "gc_grace", "gc_interval", "lazy_min_bytes"):
         if getattr(cfg, name) < 0:
             raise InvalidInput(f"NBPACK_{name.upper()} must be 0 or a positive whole number")
     if cfg.direct_upload_threshold < 0:

@@ -32,6 +32,7 @@ from urllib.parse import parse_qs
 from nbpack import archive, ids
 from nbpack.errors import Conflict, InvalidBundle, InvalidInput, NbpackError, NotFound, UnsafeArchive
 from nbpack.gitenv import git_env
+from nbpack.remote import REMOTE_FILE, Remote
 
 __all__ = ["build_repo", "ensure_repo", "http_backend", "make_wsgi_app", "refusal"]
 
@@ -121,9 +122,15 @@ def _git(args: list[str], cwd: Path | None = None) -> str:
 
 
 def _fast_import(
-    zf: zipfile.ZipFile, entries: list[zipfile.ZipInfo], repo: Path, ref: str, ident: bytes, message: bytes
+    zf: zipfile.ZipFile,
+    entries: list[zipfile.ZipInfo],
+    extra: dict[str, bytes],
+    repo: Path,
+    ref: str,
+    ident: bytes,
+    message: bytes,
 ) -> None:
-    """Stream every entry as a blob into ``git fast-import`` and close with the one commit."""
+    """Stream every entry (and the ``extra`` files) as a blob into ``git fast-import``; close with the one commit."""
     with tempfile.TemporaryFile() as err:
         # unpackLimit=0 keeps even tiny imports as one pack instead of loose objects.
         proc = subprocess.Popen(
@@ -148,12 +155,16 @@ def _fast_import(
                 if sent != info.file_size:
                     raise InvalidBundle(f"zip entry {info.filename!r} does not have its declared size")
                 proc.stdin.write(b"\n")
+            paths = [info.filename for info in entries]
+            for name, data in sorted(extra.items()):
+                proc.stdin.write(b"blob\nmark :%d\ndata %d\n%s\n" % (len(paths) + 1, len(data), data))
+                paths.append(name)
             proc.stdin.write(
                 b"commit %s\nauthor %s\ncommitter %s\ndata %d\n%s\n"
                 % (ref.encode(), ident, ident, len(message), message)
             )
-            for mark, info in enumerate(entries, start=1):
-                proc.stdin.write(b"M 100644 :%d %s\n" % (mark, _quote_path(info.filename)))
+            for mark, path in enumerate(paths, start=1):
+                proc.stdin.write(b"M 100644 :%d %s\n" % (mark, _quote_path(path)))
             proc.stdin.write(b"\ndone\n")
             proc.stdin.close()
             rc = proc.wait(timeout=600)
@@ -175,18 +186,40 @@ def _fast_import(
             raise NbpackError(f"git fast-import failed: {err.read(300).decode(errors='replace')}", code="git_failed")
 
 
-def build_repo(bundle_zip: Path, repo_dir: Path, *, branch: str = "main") -> str:
-    """Create a bare repo at ``repo_dir`` with one deterministic commit of the zip's entries; its sha."""
+def build_repo(
+    bundle_zip: Path | BinaryIO,
+    repo_dir: Path,
+    *,
+    branch: str = "main",
+    remote: Remote | None = None,
+    content_id: str | None = None,
+) -> str:
+    """Create a bare repo at ``repo_dir`` with one deterministic commit of the zip's entries; its sha.
+
+    ``bundle_zip`` is a path or a seekable reader: only the central directory and the members that go into the
+    tree are read. With ``remote``, catalogs of ``remote.min_bytes`` or more are left out and ``nbpack.remote.json``
+    says where they are. With ``content_id``, the zip's manifest must carry that id (or none).
+    """
     repo_dir = Path(repo_dir)
     if not re.match(r"^[A-Za-z0-9._/-]+$", branch) or _git_check_ref(branch):
         raise InvalidInput(f"invalid branch name {branch!r}")
+    name = bundle_zip.name if isinstance(bundle_zip, Path) else "stored bundle"
     try:
         zf = zipfile.ZipFile(bundle_zip)
-    except (zipfile.BadZipFile, OSError) as exc:
-        raise InvalidBundle(f"not a readable zip: {Path(bundle_zip).name}") from exc
+    except (zipfile.BadZipFile, OSError, ValueError) as exc:
+        raise InvalidBundle(f"not a readable zip: {name}") from exc
     with zf:
         entries = sorted(_entry_paths(zf), key=lambda i: i.filename)
         manifest = _manifest(zf)
+        if content_id is not None and manifest.get("id") not in (None, content_id):
+            raise InvalidBundle(f"{name} holds a manifest with id {manifest.get('id')!r}, not {content_id}")
+        extra: dict[str, bytes] = {}
+        if remote is not None:
+            lazy = remote.lazy_paths(manifest, {i.filename: i.file_size for i in entries})
+            if lazy:
+                # The service's own document wins over any file of that name a pushed zip may carry.
+                entries = [i for i in entries if i.filename not in lazy and i.filename != REMOTE_FILE]
+                extra[REMOTE_FILE] = remote.document(lazy)
         when = _commit_time(manifest.get("created"))
         title = manifest.get("title") if isinstance(manifest.get("title"), str) else ""
         bid = manifest.get("id") if isinstance(manifest.get("id"), str) else ""
@@ -202,7 +235,7 @@ def build_repo(bundle_zip: Path, repo_dir: Path, *, branch: str = "main") -> str
                 ("gc.auto", "0"),
             ]:
                 _git(["config", key, value], cwd=tmp)
-            _fast_import(zf, entries, tmp, f"refs/heads/{branch}", ident, message)
+            _fast_import(zf, entries, extra, tmp, f"refs/heads/{branch}", ident, message)
             sha = _git(["rev-parse", f"refs/heads/{branch}"], cwd=tmp)
             return _publish(tmp, repo_dir, sha, branch)
         finally:
@@ -232,11 +265,18 @@ def _publish(tmp: Path, repo_dir: Path, sha: str, branch: str) -> str:
 
 
 def ensure_repo(
-    open_bundle: Callable[[], BinaryIO], bundle_id: str, cache_dir: Path, *, content_id: str | None = None
+    open_bundle: Callable[[], BinaryIO],
+    bundle_id: str,
+    cache_dir: Path,
+    *,
+    content_id: str | None = None,
+    remote: Remote | None = None,
 ) -> Path:
     """The cached repo ``cache_dir/git/<bundle_id>.git``, built from ``open_bundle()`` when missing.
 
-    ``bundle_id`` names the cache entry (a handle id); the zip's manifest must carry ``content_id`` (default: the same).
+    ``bundle_id`` names the cache entry (a handle id); the zip's manifest must carry ``content_id`` (default: the
+    same). A seekable ``open_bundle()`` is read in place (only what the tree needs); another stream is spooled to a
+    temporary file first. ``remote``: see ``build_repo``.
     """
     # Content ids (b-) and handle ids (h-): the cache is keyed by handle, since each handle's nbpack.json differs.
     if not ids.is_id(bundle_id, ids.CONTENT + ids.HANDLE):
@@ -246,7 +286,7 @@ def ensure_repo(
     if repo.is_dir():
         return repo
     git_dir.mkdir(parents=True, exist_ok=True)
-    # One builder per bundle; the others wait here instead of copying GiBs in parallel.
+    # One builder per bundle; the others wait here instead of reading the same parts in parallel.
     with open(git_dir / f"{bundle_id}.lock", "wb") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         if repo.is_dir():
@@ -257,21 +297,29 @@ def ensure_repo(
                 shutil.rmtree(stale, ignore_errors=True)
             else:
                 stale.unlink(missing_ok=True)
-        with tempfile.NamedTemporaryFile(dir=git_dir, prefix=f".{bundle_id}-", suffix=".zip") as tmp:
-            src = open_bundle()
-            try:
+        src = open_bundle()
+        try:
+            if _seekable(src):
+                # zipfile takes a short read of a header for a truncated zip: a raw reader gets a buffer that refills.
+                reader = io.BufferedReader(src, CHUNK) if isinstance(src, io.RawIOBase) else src
+                build_repo(reader, repo, remote=remote, content_id=content_id or bundle_id)
+                return repo
+            with tempfile.NamedTemporaryFile(dir=git_dir, prefix=f".{bundle_id}-", suffix=".zip") as tmp:
                 shutil.copyfileobj(src, tmp, CHUNK)
-            finally:
-                src.close()
-            tmp.flush()
-            if not zipfile.is_zipfile(tmp.name):
-                raise InvalidBundle(f"stored bundle {bundle_id} is not a zip")
-            with zipfile.ZipFile(tmp.name) as zf:
-                stored_id = _manifest(zf).get("id")
-            if stored_id not in (None, content_id or bundle_id):
-                raise InvalidBundle(f"bundle {bundle_id} holds a manifest with id {stored_id!r}")
-            build_repo(Path(tmp.name), repo)
+                tmp.flush()
+                if not zipfile.is_zipfile(tmp.name):
+                    raise InvalidBundle(f"stored bundle {bundle_id} is not a zip")
+                build_repo(Path(tmp.name), repo, remote=remote, content_id=content_id or bundle_id)
+        finally:
+            src.close()
     return repo
+
+
+def _seekable(stream: BinaryIO) -> bool:
+    try:
+        return bool(stream.seekable())
+    except (AttributeError, OSError, ValueError):
+        return False
 
 
 # ---------------------------------------------------------------- serving
@@ -450,8 +498,15 @@ def _phrase(code: str) -> str:
 # ---------------------------------------------------------------- a minimal app
 
 
-def make_wsgi_app(cache_dir: Path, open_bundle_by_id: Callable[[str], BinaryIO]) -> Callable:
-    """A WSGI app serving ``/<bundle_id>.git/...`` read-only from ``cache_dir`` (no auth: tests, benchmarks)."""
+def make_wsgi_app(
+    cache_dir: Path,
+    open_bundle_by_id: Callable[[str], BinaryIO],
+    remote_for: Callable[[str], Remote | None] = lambda _bid: None,
+) -> Callable:
+    """A WSGI app serving ``/<bundle_id>.git/...`` read-only from ``cache_dir`` (no auth: tests, benchmarks).
+
+    ``remote_for(bundle_id)``: what that bundle's tree leaves out (see ``build_repo``); default nothing.
+    """
     route = re.compile(rf"^/({ids.pattern(ids.CONTENT + ids.HANDLE)})\.git(/.*)$")
 
     def app(environ: dict, start_response: Callable) -> Iterable[bytes]:
@@ -465,7 +520,7 @@ def make_wsgi_app(cache_dir: Path, open_bundle_by_id: Callable[[str], BinaryIO])
                 status, headers, body = _plain(*refused)
             else:
                 try:
-                    repo = ensure_repo(lambda: open_bundle_by_id(bid), bid, cache_dir)
+                    repo = ensure_repo(lambda: open_bundle_by_id(bid), bid, cache_dir, remote=remote_for(bid))
                 except NotFound as exc:
                     status, headers, body = _plain("404 Not Found", str(exc))
                 except NbpackError as exc:

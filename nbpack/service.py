@@ -42,8 +42,9 @@ from .ids import check_id, new_handle_id
 from .ids import pattern as id_pattern
 from .keys import HANDLE, blob_key, content_key, handle_key, index_keys, owner_dir, return_key, usage_key
 from .payloads import PayloadCatalog, load_catalog
+from .remote import Remote
 from .storage import ObjectInfo, Storage, open_storage
-from .zipparts import PartsReader, RangedParts, iter_parts
+from .zipparts import RangedParts, iter_parts
 
 __all__ = ["Service", "Stored", "blob_key", "handle_key", "return_key", "content_key", "new_handle_id"]
 
@@ -527,14 +528,17 @@ class Service:
             target_dir=links.target_dir_for(bid, manifest["title"]),
         )
 
-    def git_repo(self, state: dict[str, Any]) -> Path:
-        """The handle's git repository in the local cache, built on first use from its zip parts."""
-        parts = [(k, n) for k, n in state["parts"]]
+    def git_repo(self, state: dict[str, Any], base_url: str) -> Path:
+        """The handle's git repository in the local cache, built on first use from the zip parts its tree needs.
+
+        Catalogs of ``lazy_min_bytes`` or more stay out; ``nbpack.remote.json`` names them and the files URL.
+        """
         return gitrepo.ensure_repo(
-            lambda: cast(BinaryIO, PartsReader(parts, self.storage.open)),
+            lambda: self.open_parts(state),
             state["id"],
             self.cache_dir,
             content_id=state["content_id"],
+            remote=Remote(self.files_url(state, base_url), self.config.lazy_min_bytes),
         )
 
     # -- members: one file of a handle, by the git capability (the files endpoint) ------------------

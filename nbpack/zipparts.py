@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
-__all__ = ["Segment", "split_zip", "segment_sha256", "open_segment", "iter_parts", "PartsReader", "RangedParts"]
+__all__ = ["Segment", "split_zip", "segment_sha256", "open_segment", "iter_parts", "RangedParts"]
 
 CHUNK = 1 << 20
 
@@ -110,37 +110,6 @@ def iter_parts(
         if size == 0 or hi < start or lo > end:
             continue
         yield from chunks(key, max(start, lo) - lo, min(end, hi) - lo)
-
-
-class PartsReader(io.RawIOBase):
-    """A file-like reader over the concatenation of ``parts``, opening one part at a time."""
-
-    def __init__(self, parts: list[tuple[str, int]], open_part: Callable[[str], BinaryIO]) -> None:
-        self._parts = list(parts)
-        self._open = open_part
-        self._current: Any = None
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buf: Any) -> int:
-        while True:
-            if self._current is None:
-                if not self._parts:
-                    return 0
-                self._current = self._open(self._parts.pop(0)[0])
-            data = self._current.read(len(buf))
-            if data:
-                buf[: len(data)] = data
-                return len(data)
-            self._current.close()
-            self._current = None
-
-    def close(self) -> None:
-        if self._current is not None:
-            self._current.close()
-            self._current = None
-        super().close()
 
 
 class RangedParts(io.RawIOBase):

@@ -12,7 +12,7 @@ from flask import Blueprint, Response, jsonify, request
 
 from nbpack import gitrepo
 
-from .http import service, stream
+from .http import base_url, service, stream
 
 bp = Blueprint("git", __name__)
 
@@ -26,7 +26,7 @@ def smart_http(token: str, bid: str, rest: str) -> Response | tuple[Response, in
         status, message = refused
         code = int(status.split()[0])
         return jsonify({"error": status.split(" ", 1)[1].lower().replace(" ", "_"), "message": message}), code
-    repo = svc.git_repo(state)
+    repo = svc.git_repo(state, base_url())
     status, headers, body = gitrepo.http_backend(request.environ, repo, "/" + rest)
     resp = Response(body, status=int(status.split()[0]), direct_passthrough=True)
     for name, value in headers:

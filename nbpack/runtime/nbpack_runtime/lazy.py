@@ -104,15 +104,13 @@ def _digests(entry: dict, manifest: dict, remote: dict, root: Path, folder: Path
     if cached.is_file() and cached.stat().st_size == length:
         return cached.read_bytes()  # content-addressed and checked when stored
     listed = {c["path"]: c for c in manifest.get("contents", [])}.get(path)
-    if listed is None:
-        raise RuntimeProblem(f"catalog {entry['name']!r}: {path} is not in the manifest's contents")
-    local = root / path
-    data = local.read_bytes() if local.is_file() else get_all(member_url(remote, path), int(listed["bytes"]))
+    if listed is None or listed.get("bytes") != length:
+        raise RuntimeProblem(f"catalog {entry['name']!r}: {path} is not in contents with {length} bytes")
+    url, local = member_url(remote, path), root / path  # member_url refuses a path leaving the folder
+    data = local.read_bytes() if local.is_file() else get_all(url, length)
     got = hashlib.sha256(data).hexdigest()
-    if got != listed["sha256"]:
+    if got != listed["sha256"] or len(data) != length:
         raise ChecksumMismatch(f"{path}: sha256 expected {listed['sha256']}, got {got}")
-    if len(data) != length:
-        raise ChecksumMismatch(f"{path}: {len(data)} bytes of digests for {length // _DIGEST} blocks")
     tmp = cached.with_name(f".{cached.name}.{os.getpid()}")
     tmp.write_bytes(data)
     os.replace(tmp, cached)

@@ -41,8 +41,8 @@ def _folder_bytes(folder: Path) -> int:
     return total
 
 
-def _bundle(workdir: Path, size: int, name: str) -> Path:
-    """A bundle zip whose one catalog is ``size`` bytes, its notebook called ``name``; the Parquet file is reused."""
+def _bundle(workdir: Path, size: int, title: str) -> Path:
+    """A bundle zip whose one catalog is ``size`` bytes, titled ``title``; the Parquet file is reused."""
     from nbpack.bundle import BuildSpec, CatalogInput, build_bundle
 
     parquet = workdir / f"catalog-{size}.parquet"
@@ -53,7 +53,8 @@ def _bundle(workdir: Path, size: int, name: str) -> Path:
         (scratch / "big.parquet").rename(parquet)
         (scratch / "unused.zip").unlink()
     out = workdir / f"bundle-{size}.zip"
-    spec = BuildSpec(title=f"Open {size_label(size)}", catalogs=[CatalogInput("big", parquet)], notebook_name=name)
+    # The generated notebook is named after the title: one title per repetition, one new Lab tab each.
+    spec = BuildSpec(title=title, catalogs=[CatalogInput("big", parquet)])
     build_bundle(spec, out)
     return out
 
@@ -94,10 +95,11 @@ def run(sizes: list[int], repeats: int, workdir: Path, say: Callable[[str], None
 
         def click(size: int, k: int) -> tuple[float, str, str, Path]:
             nonlocal first
-            name = f"open-{size_label(size)}-{k}.ipynb"
+            title = f"Open {size_label(size)} {k}"
             say(f"open_size {size_label(size)} #{k}: building and pushing")
-            pushed = client.push(_bundle(work / "data", size, name))
-            folder = target_dir_for(pushed["id"], f"Open {size_label(size)}")
+            pushed = client.push(_bundle(work / "data", size, title))
+            name = client.get(pushed["id"])["payload"]["notebook"]
+            folder = target_dir_for(pushed["id"], title)
 
             def go() -> None:
                 nonlocal first

@@ -11,6 +11,7 @@ request. Once every block is there the whole file's sha256 is checked too and th
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
 import hashlib
 import os
 import struct
@@ -18,11 +19,10 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from .base import CHUNK
 from .checksums import _checked_checksums, _sha256
 from .display import _Progress
 from .errors import ChecksumMismatch, RuntimeProblem
-from .ranges import get_all, open_range, read_exactly, with_retries
+from .ranges import fetch_whole, get_all, open_range, read_exactly, with_retries
 from .refs import cache_dir
 from .remote import member_url
 
@@ -84,7 +84,7 @@ def read_lazy(entry: dict, manifest: dict, remote: dict, root: Path, columns: li
     blocks = entry.get("blocks")
     if not blocks:
         # A bundle built before block digests: only the whole file can be verified, so it is fetched whole.
-        _fetch_whole(name, url, size, sha, folder)
+        fetch_whole(f"catalog {name}", url, size, sha, folder / "catalog.parquet")
         return read_local(complete, columns, filters)
     digests = _digests(entry, manifest, remote, root, folder)
     cache = _Blocks(name, url, size, int(blocks["size"]), digests, folder)
@@ -117,36 +117,6 @@ def _digests(entry: dict, manifest: dict, remote: dict, root: Path, folder: Path
     return data
 
 
-def _fetch_whole(name: str, url: str, size: int, sha: str, folder: Path) -> None:
-    """Fetch the whole catalog (resuming a part left by an earlier try), verify its sha256, cache it."""
-    part = folder / "catalog.parquet.whole"
-
-    def attempt() -> None:
-        have = part.stat().st_size if part.exists() else 0
-        if have > size:
-            part.unlink()
-            have = 0
-        if have == size:
-            return
-        bar = _Progress(f"catalog {name}", size)
-        resp, at = open_range(url, have, None, size)
-        with resp, open(part, "ab" if at else "wb") as out:
-            done = at
-            while done < size:
-                data = read_exactly(resp, min(CHUNK, size - done))
-                out.write(data)
-                done += len(data)
-                bar.update(done)
-        bar.update(done, final=True)
-
-    with_retries(url, attempt)
-    got = _sha256(part)
-    if got != sha:
-        part.unlink()
-        raise ChecksumMismatch(f"catalog {name!r}: sha256 expected {sha}, got {got}")
-    os.replace(part, folder / "catalog.parquet")
-
-
 def _runs(blocks: list[int]) -> list[tuple[int, int]]:
     """Sorted block numbers → (first, last) of each run of adjacent ones: one Range request each."""
     runs: list[tuple[int, int]] = []
@@ -171,10 +141,19 @@ class _Blocks:
         self.part = folder / "catalog.parquet.part"
         self.log = folder / f"blocks-{block}.done"
         if not self.part.is_file() or self.part.stat().st_size != size:
-            for log in folder.glob("blocks-*.done"):
-                log.unlink(missing_ok=True)
-            with open(self.part, "wb") as fh:
+            tmp = folder / f".part-{os.getpid()}-{threading.get_ident()}"
+            with open(tmp, "wb") as fh:
                 fh.truncate(size)
+            try:
+                if self.part.is_file():
+                    os.replace(tmp, self.part)  # a part of another size is no part of this catalog
+                else:
+                    os.link(tmp, self.part)  # never replaces the part another kernel has just made and is filling
+                for log in folder.glob("blocks-*.done"):
+                    log.unlink(missing_ok=True)
+            except FileExistsError:
+                pass
+            tmp.unlink(missing_ok=True)
         raw = self.log.read_bytes() if self.log.is_file() else b""
         whole = len(raw) // 4
         self.done = {b for b in struct.unpack(f"<{whole}I", raw[: 4 * whole]) if b < self.count}
@@ -348,7 +327,8 @@ class _Blocks:
             self.part.unlink(missing_ok=True)
             self.log.unlink(missing_ok=True)
             raise ChecksumMismatch(f"catalog {self.name!r}: sha256 expected {sha}, got {got}")
-        os.replace(self.part, self.part.with_name("catalog.parquet"))
+        with contextlib.suppress(FileNotFoundError):  # another kernel may have completed it first
+            os.replace(self.part, self.part.with_name("catalog.parquet"))
         self.log.unlink(missing_ok=True)
         return table
 

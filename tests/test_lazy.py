@@ -259,3 +259,14 @@ def test_two_readers_at_once_share_the_cache(rt, built: Path, tmp_path: Path, se
     whole = _whole(built)
     assert same(results[0], whole.select(["mag"])) and same(results[1], whole), results
     assert same(rt.Bundle(folder, manifest, remote).catalog("sources"), whole)
+
+
+def test_an_unknown_column_is_named_before_any_column_is_fetched(rt, built: Path, tmp_path: Path, served) -> None:  # noqa: ANN001
+    _, proxy, url = served
+    bundle = _thin(rt, built, tmp_path, url)
+    with pytest.raises(rt.RuntimeProblem, match="no column 'nope'; the catalog has: source_id, mag"):
+        bundle.catalog("sources", columns=["mag", "nope"])
+    assert proxy.bytes <= catalog.BLOCK_SIZE + 4096  # the footer's block only
+    local = rt.start(str(thin_copy(built, tmp_path / "full-copy", url, [])))
+    with pytest.raises(rt.RuntimeProblem, match="no column 'nope'"):
+        local.catalog("sources", columns=["nope"])

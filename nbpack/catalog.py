@@ -46,7 +46,7 @@ _CSV_BLOCK = 1 << 22
 # The unit of a lazy read (docs/design.md "Lazy catalog reads"): the sidecar ``<catalog>.blocks`` holds the sha256 of
 # each consecutive block of the catalog, so a partial read is verified block by block. The runtime reads the size
 # from the manifest, never from here.
-BLOCK_SIZE = 1 << 20
+BLOCK_SIZE = 1 << 18  # 256 KiB: see design.md "Lazy catalog reads", Costs
 BLOCKS_SUFFIX = ".blocks"
 
 

@@ -234,3 +234,39 @@ def test_a_bundle_without_block_digests_is_read_whole_and_checked(rt, built: Pat
     with pytest.raises(Exception, match="sha256 expected"):
         bundle.catalog("sources", columns=["mag"])
     assert not list((tmp_path / "cache").rglob("catalog.parquet"))
+
+
+def test_two_readers_at_once_share_the_cache(rt, built: Path, tmp_path: Path, served) -> None:  # noqa: ANN001
+    import threading
+
+    _, _, url = served
+    folder = thin_copy(built, tmp_path / "thin", url, [CAT])
+    manifest = json.loads((folder / "nbpack.json").read_text())
+    remote = json.loads((folder / "nbpack.remote.json").read_text())
+    results: dict[int, object] = {}
+
+    def read(i: int) -> None:
+        try:
+            results[i] = rt.Bundle(folder, manifest, remote).catalog("sources", columns=None if i else ["mag"])
+        except Exception as err:  # noqa: BLE001 - reported below
+            results[i] = err
+
+    threads = [threading.Thread(target=read, args=(i,)) for i in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    whole = _whole(built)
+    assert same(results[0], whole.select(["mag"])) and same(results[1], whole), results
+    assert same(rt.Bundle(folder, manifest, remote).catalog("sources"), whole)
+
+
+def test_an_unknown_column_is_named_before_any_column_is_fetched(rt, built: Path, tmp_path: Path, served) -> None:  # noqa: ANN001
+    _, proxy, url = served
+    bundle = _thin(rt, built, tmp_path, url)
+    with pytest.raises(rt.RuntimeProblem, match="no column 'nope'; the catalog has: source_id, mag"):
+        bundle.catalog("sources", columns=["mag", "nope"])
+    assert proxy.bytes <= catalog.BLOCK_SIZE + 4096  # the footer's block only
+    local = rt.start(str(thin_copy(built, tmp_path / "full-copy", url, [])))
+    with pytest.raises(rt.RuntimeProblem, match="no column 'nope'"):
+        local.catalog("sources", columns=["nope"])

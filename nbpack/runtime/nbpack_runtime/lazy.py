@@ -10,6 +10,8 @@ request. Once every block is there the whole file's sha256 is checked too and th
 
 from __future__ import annotations
 
+import concurrent.futures
+import contextlib
 import hashlib
 import os
 import struct
@@ -17,11 +19,10 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from .base import CHUNK
 from .checksums import _checked_checksums, _sha256
 from .display import _Progress
 from .errors import ChecksumMismatch, RuntimeProblem
-from .ranges import get_all, open_range, read_exactly, with_retries
+from .ranges import fetch_whole, get_all, open_range, read_exactly, with_retries
 from .refs import cache_dir
 from .remote import member_url
 
@@ -83,7 +84,7 @@ def read_lazy(entry: dict, manifest: dict, remote: dict, root: Path, columns: li
     blocks = entry.get("blocks")
     if not blocks:
         # A bundle built before block digests: only the whole file can be verified, so it is fetched whole.
-        _fetch_whole(name, url, size, sha, folder)
+        fetch_whole(f"catalog {name}", url, size, sha, folder / "catalog.parquet")
         return read_local(complete, columns, filters)
     digests = _digests(entry, manifest, remote, root, folder)
     cache = _Blocks(name, url, size, int(blocks["size"]), digests, folder)
@@ -103,49 +104,17 @@ def _digests(entry: dict, manifest: dict, remote: dict, root: Path, folder: Path
     if cached.is_file() and cached.stat().st_size == length:
         return cached.read_bytes()  # content-addressed and checked when stored
     listed = {c["path"]: c for c in manifest.get("contents", [])}.get(path)
-    if listed is None:
-        raise RuntimeProblem(f"catalog {entry['name']!r}: {path} is not in the manifest's contents")
-    local = root / path
-    data = local.read_bytes() if local.is_file() else get_all(member_url(remote, path), int(listed["bytes"]))
+    if listed is None or listed.get("bytes") != length:
+        raise RuntimeProblem(f"catalog {entry['name']!r}: {path} is not in contents with {length} bytes")
+    url, local = member_url(remote, path), root / path  # member_url refuses a path leaving the folder
+    data = local.read_bytes() if local.is_file() else get_all(url, length)
     got = hashlib.sha256(data).hexdigest()
-    if got != listed["sha256"]:
+    if got != listed["sha256"] or len(data) != length:
         raise ChecksumMismatch(f"{path}: sha256 expected {listed['sha256']}, got {got}")
-    if len(data) != length:
-        raise ChecksumMismatch(f"{path}: {len(data)} bytes of digests for {length // _DIGEST} blocks")
     tmp = cached.with_name(f".{cached.name}.{os.getpid()}")
     tmp.write_bytes(data)
     os.replace(tmp, cached)
     return data
-
-
-def _fetch_whole(name: str, url: str, size: int, sha: str, folder: Path) -> None:
-    """Fetch the whole catalog (resuming a part left by an earlier try), verify its sha256, cache it."""
-    part = folder / "catalog.parquet.whole"
-
-    def attempt() -> None:
-        have = part.stat().st_size if part.exists() else 0
-        if have > size:
-            part.unlink()
-            have = 0
-        if have == size:
-            return
-        bar = _Progress(f"catalog {name}", size)
-        resp, at = open_range(url, have, None, size)
-        with resp, open(part, "ab" if at else "wb") as out:
-            done = at
-            while done < size:
-                data = read_exactly(resp, min(CHUNK, size - done))
-                out.write(data)
-                done += len(data)
-                bar.update(done)
-        bar.update(done, final=True)
-
-    with_retries(url, attempt)
-    got = _sha256(part)
-    if got != sha:
-        part.unlink()
-        raise ChecksumMismatch(f"catalog {name!r}: sha256 expected {sha}, got {got}")
-    os.replace(part, folder / "catalog.parquet")
 
 
 def _runs(blocks: list[int]) -> list[tuple[int, int]]:
@@ -172,10 +141,19 @@ class _Blocks:
         self.part = folder / "catalog.parquet.part"
         self.log = folder / f"blocks-{block}.done"
         if not self.part.is_file() or self.part.stat().st_size != size:
-            for log in folder.glob("blocks-*.done"):
-                log.unlink(missing_ok=True)
-            with open(self.part, "wb") as fh:
+            tmp = folder / f".part-{os.getpid()}-{threading.get_ident()}"
+            with open(tmp, "wb") as fh:
                 fh.truncate(size)
+            try:
+                if self.part.is_file():
+                    os.replace(tmp, self.part)  # a part of another size is no part of this catalog
+                else:
+                    os.link(tmp, self.part)  # never replaces the part another kernel has just made and is filling
+                for log in folder.glob("blocks-*.done"):
+                    log.unlink(missing_ok=True)
+            except FileExistsError:
+                pass
+            tmp.unlink(missing_ok=True)
         raw = self.log.read_bytes() if self.log.is_file() else b""
         whole = len(raw) // 4
         self.done = {b for b in struct.unpack(f"<{whole}I", raw[: 4 * whole]) if b < self.count}
@@ -183,8 +161,14 @@ class _Blocks:
         self.fh = open(self.part, "r+b")  # noqa: SIM115 - closed by close()
         self.logfh = open(self.log, "ab")  # noqa: SIM115
         self.moved = 0  # bytes fetched by this reader (tests and the progress line)
+        self.whole = hashlib.sha256()
+        self.in_order = -1 if self.done else 0
+        # The whole-file sha256 runs on its own thread beside the block checks, at most 8 blocks behind.
+        self.hasher = concurrent.futures.ThreadPoolExecutor(1)
+        self.hashing: list[concurrent.futures.Future] = []
 
     def close(self) -> None:
+        self.hasher.shutdown(wait=True)
         self.fh.close()
         self.logfh.close()
 
@@ -216,15 +200,23 @@ class _Blocks:
         start = self.span(first)[0]
         end = sum(self.span(last)) - 1
         resp, at = open_range(self.url, start, end, self.size)
-        with resp:
+        # Block b is verified and written on a worker while block b + 1 comes off the socket (hashlib and file
+        # writes release the GIL).
+        with resp, concurrent.futures.ThreadPoolExecutor(1) as pool:
+            pending: concurrent.futures.Future | None = None
             for b in range(at // self.block, last + 1):  # a 200 answer starts at block 0
                 data = read_exactly(resp, self.span(b)[1])
-                if b >= first:
-                    self._store(b, data)
+                if pending is not None:
+                    pending.result()
                     if bar:
                         bar.update(self.moved - base)
+                pending = pool.submit(self._store, b, data) if b >= first else None
+            if pending is not None:
+                pending.result()
 
     def _store(self, b: int, data: bytes) -> None:
+        if b in self.done:
+            return
         if hashlib.sha256(data).digest() != self.digests[_DIGEST * b : _DIGEST * (b + 1)]:
             raise ChecksumMismatch(
                 f"catalog {self.name!r}: block {b} (bytes {b * self.block}-{b * self.block + len(data) - 1}) does "
@@ -238,6 +230,15 @@ class _Blocks:
             self.logfh.flush()
             self.done.add(b)
         self.moved += len(data)
+        # Blocks arriving in order from the first (a whole first read) also give the whole file's sha256.
+        if b == self.in_order:
+            self.hashing = [f for f in self.hashing if not f.done()]
+            if len(self.hashing) >= 8:
+                self.hashing.pop(0).result()
+            self.hashing.append(self.hasher.submit(self.whole.update, data))
+            self.in_order += 1
+        else:
+            self.in_order = -1
 
     def pread(self, offset: int, n: int) -> bytes:
         """Bytes of the catalog, fetching (verified) any block they touch that is not there yet."""
@@ -252,6 +253,8 @@ class _Blocks:
         import pyarrow.parquet as pq
 
         needed, expr = wanted(columns, filters)
+        if needed is None and expr is None:
+            self.ensure(range(self.count), label=f"catalog {self.name}")  # in order: the whole sha256 as it comes
         self.ensure(self.blocks_of(max(0, self.size - _FOOTER_GUESS), self.size))
         footer = struct.unpack("<I", self.pread(self.size - 8, 4))[0] if self.size >= 12 else 0
         self.ensure(self.blocks_of(max(0, self.size - 8 - footer), self.size))
@@ -308,20 +311,24 @@ class _Blocks:
 
     def _promote(self, sha: str, needed: list[str] | None) -> Any:
         """Every block is here: check the whole file's sha256 (while Parquet decodes it) and keep it as the copy."""
-        import concurrent.futures
-
         import pyarrow.parquet as pq
 
-        with concurrent.futures.ThreadPoolExecutor(1) as pool:
-            digest = pool.submit(_sha256, self.part)
+        if self.in_order == self.count:
             table = pq.read_table(self.part, columns=needed)
-            got = digest.result()
+            self.hasher.shutdown(wait=True)
+            got = self.whole.hexdigest()
+        else:
+            with concurrent.futures.ThreadPoolExecutor(1) as pool:
+                digest = pool.submit(_sha256, self.part)
+                table = pq.read_table(self.part, columns=needed)
+                got = digest.result()
         if got != sha:
             self.close()
             self.part.unlink(missing_ok=True)
             self.log.unlink(missing_ok=True)
             raise ChecksumMismatch(f"catalog {self.name!r}: sha256 expected {sha}, got {got}")
-        os.replace(self.part, self.part.with_name("catalog.parquet"))
+        with contextlib.suppress(FileNotFoundError):  # another kernel may have completed it first
+            os.replace(self.part, self.part.with_name("catalog.parquet"))
         self.log.unlink(missing_ok=True)
         return table
 
@@ -350,9 +357,6 @@ class _LazyFile:
 
     def seekable(self) -> bool:
         return True
-
-    def writable(self) -> bool:
-        return False
 
     def tell(self) -> int:
         return self.pos

@@ -8,16 +8,20 @@ scheme is taken as given.
 from __future__ import annotations
 
 import http.client
+import os
 import re
 import time
 import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, TypeVar
 
-from .base import RETRIES, TIMEOUT, _retry_delay
-from .errors import FetchError
+from .base import CHUNK, RETRIES, TIMEOUT, _retry_delay
+from .checksums import _sha256
+from .display import _Progress
+from .errors import ChecksumMismatch, FetchError
 
 _T = TypeVar("_T")
 _CONTENT_RANGE = re.compile(r"^bytes (\d+)-(\d+)/(\d+|\*)$")
@@ -120,3 +124,33 @@ def with_retries(url: str, attempt: Callable[[], _T]) -> _T:
         if n + 1 < RETRIES:
             time.sleep(_retry_delay(n))
     raise FetchError(f"{shown(url)} failed after {RETRIES} attempts ({last})")
+
+
+def fetch_whole(label: str, url: str, size: int, sha: str, dest: Path) -> None:
+    """Fetch a whole member to ``dest`` (resuming a part left by an earlier try) once its sha256 is checked."""
+    part = dest.with_name(dest.name + ".whole")
+
+    def attempt() -> None:
+        have = part.stat().st_size if part.exists() else 0
+        if have > size:
+            part.unlink()
+            have = 0
+        if have == size:
+            return
+        bar = _Progress(label, size)
+        resp, at = open_range(url, have, None, size)
+        with resp, open(part, "ab" if at else "wb") as out:
+            done = at
+            while done < size:
+                data = read_exactly(resp, min(CHUNK, size - done))
+                out.write(data)
+                done += len(data)
+                bar.update(done)
+        bar.update(done, final=True)
+
+    with_retries(url, attempt)
+    got = _sha256(part)
+    if got != sha:
+        part.unlink()
+        raise ChecksumMismatch(f"{label}: sha256 expected {sha}, got {got}")
+    os.replace(part, dest)

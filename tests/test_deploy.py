@@ -331,3 +331,13 @@ def test_the_image_command_serves_replicas_over_one_bucket(tmp_path: Path, s3_en
         for replica in replicas:
             replica.stop()
         shutil.rmtree(tmp_path / "clone", ignore_errors=True)
+
+
+def test_every_setting_deploy_names_is_read_by_nbpack() -> None:
+    from tests.test_docs_names import _unknown
+
+    files = [REPO / "docs" / "deploy.md", DEPLOY / "Containerfile", *DEPLOY.rglob("*.yaml"), *DEPLOY.rglob("*.py")]
+    named = {n for f in files for n in re.findall(r"\b(?:NBPACK|RUCIO)_[A-Z0-9_]*[A-Z0-9]", f.read_text())}
+    assert {"NBPACK_PUBLIC_URL", "NBPACK_CACHE_DIR", "NBPACK_LOCAL_RSES", "RUCIO_HOST"} <= named
+    # NBPACK_PROFILES / NBPACK_DEFAULT_PROFILE are the hub snippet's own Python names, not settings.
+    assert _unknown(named - {"NBPACK_PROFILES", "NBPACK_DEFAULT_PROFILE"}) == set()

@@ -206,6 +206,7 @@ def _local_command(command: list[str], port: int) -> list[str]:
     local[0] = str(Path(sys.executable).parent / local[0])
     local[local.index("--host") + 1] = "127.0.0.1"  # tests listen on loopback only; the image binds 0.0.0.0
     local[local.index("--port") + 1] = str(port)
+    local[local.index("--workers") + 1] = "1"  # two replicas on a shared 2-core machine: one worker each
     return local
 
 
@@ -282,7 +283,8 @@ def test_the_image_command_serves_replicas_over_one_bucket(tmp_path: Path, s3_en
             pod = tmp_path / f"pod{i}"
             (pod / "cache").mkdir(parents=True)
             (pod / "tmp").mkdir()
-            env = {**shared, "NBPACK_CACHE_DIR": str(pod / "cache"), "TMPDIR": str(pod / "tmp")}
+            tmp = str(pod / "tmp")
+            env = {**shared, "NBPACK_CACHE_DIR": str(pod / "cache"), "TMPDIR": tmp, "XDG_RUNTIME_DIR": tmp}
             replicas.append(_Replica(_local_command(command, port), env, tmp_path / f"pod{i}.log"))
         deadline = time.monotonic() + 90
         while not all(_healthcheck(p) == 0 for p in ports):

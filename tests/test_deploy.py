@@ -311,6 +311,19 @@ def test_the_image_command_serves_replicas_over_one_bucket(tmp_path: Path, s3_en
         assert list((tmp_path / "pod1" / "cache").rglob("*.git")), "the git repository went to pod 1's own cache"
         assert not list((tmp_path / "pod0" / "cache").rglob("*.git"))
 
+        # Each pod builds the handle's repository itself, to the same commit: one BinderHub image tag per handle.
+        heads = [
+            subprocess.run(
+                ["git", "ls-remote", "--", created["links"]["git"].replace(public, base), "main"],
+                capture_output=True,
+                text=True,
+                timeout=60,
+                env={**os.environ, "GIT_TERMINAL_PROMPT": "0"},
+            ).stdout.split()[:1]
+            for base in (one, two)
+        ]
+        assert heads[0] == heads[1] and len(heads[0][0]) == 40
+
         # Deleted through replica two: replica one refuses the same capability at once (no shared memory).
         assert _api(two, "DELETE", f"/api/v1/bundles/{hid}", key)[0] in (200, 204)
         gone = subprocess.run(

@@ -182,15 +182,17 @@ def public_url(
     """A public link of handle ``bid`` on the service at ``base_url``: the one place that knows the URL layout.
 
     ``kind``: ``landing``, ``download``, ``launch`` (``hub``) take a read token as ``?t=``; ``git``, ``files``
-    (a bundle member ``path``, or the prefix when empty) and ``notebook`` (``path`` = the notebook's name) carry the
-    handle's git token in the path (git clients drop query strings; browsers and JupyterLab name a fetched file after
-    the URL path's last segment); ``manifest``, ``returns`` and ``return`` (``rid``) take none.
+    (one member by its ``path``; the bare prefix without one) and ``notebook`` (``path`` = the notebook's name) carry
+    the git token in the path (git clients and relative reads drop query strings; browsers and JupyterLab name a
+    fetched file after the URL path's last segment); ``manifest``, ``returns`` and ``return`` (``rid``) take none.
     """
     base = base_url
     if kind == "git":
         return f"{base}/git/{token}/{bid}.git"
-    if kind in ("files", "notebook"):
-        return f"{base}/{'files' if kind == 'files' else 'nb'}/{token}/{bid}/{quote(path, safe='/')}"
+    if kind == "files":
+        return f"{base}/files/{token}/{bid}/" + quote(path, safe="/")
+    if kind == "notebook":
+        return f"{base}/nb/{token}/{bid}/" + quote(path, safe="/")
     if kind in ("manifest", "returns", "return"):
         api = f"{base}/api/v1/bundles/{bid}"
         return {"manifest": api, "returns": f"{api}/returns", "return": f"{api}/returns/{rid}"}[kind]

@@ -7,11 +7,11 @@ stays the bundle root: outputs/ and the return zip land beside the notebook, as 
 
 from __future__ import annotations
 
-import urllib.parse
 from pathlib import Path
 
 from .bundle import Bundle
 from .errors import RuntimeProblem
+from .remote import FILES, LAZY, check_remote
 from .session import _STATE, _begin, _greet
 
 __all__ = ["start_alone"]
@@ -23,14 +23,12 @@ def start_alone(files: str, manifest: dict, root: str | Path | None = None) -> B
     ``files`` is the files prefix the service wrote into the notebook (it ends in ``/``); ``root`` (default: the
     working folder) is where outputs and the return zip are written. Safe to call twice.
     """
-    parts = urllib.parse.urlsplit(files if isinstance(files, str) else "")
-    if parts.scheme not in ("http", "https") or not parts.netloc or not files.endswith("/"):
-        raise RuntimeProblem("the notebook's files URL must be an http(s) URL ending in '/'")
     if not isinstance(manifest, dict) or not isinstance(manifest.get("catalogs", []), list):
         raise RuntimeProblem("the manifest fetched from the nbpack service is not a bundle manifest")
-    remote = {"files": files, "lazy": sorted(c["path"] for c in manifest.get("catalogs", []))}
+    lazy = sorted(c["path"] for c in manifest.get("catalogs", []))
+    remote = check_remote({FILES: files, LAZY: lazy}, "the notebook's NBPACK_FILES")
     where = Path(root or Path.cwd()).resolve()
     current = _STATE.bundle
     if current is None or current.root != where or current.manifest != manifest:
-        _begin(Bundle(where, manifest, remote=remote))  # type: ignore[call-arg]  # until lazy's reader lands
+        _begin(Bundle(where, manifest, remote=remote))
     return _greet()

@@ -208,6 +208,30 @@ def test_lone_notebook_runs_under_jupyter_nbconvert_execute(service, tmp_path: P
     _check_run(client, created["id"], folder, bundle_zip, tmp_path / "cache")
 
 
+def test_lone_notebook_runs_under_papermill(service, tmp_path: Path) -> None:
+    client = Client(service.url, API_KEY, timeout=60)
+    bundle_zip = _build(tmp_path, "Lone papermill")
+    created = client.push(bundle_zip)
+    folder = tmp_path / "work"
+    notebook = _fetch_alone(created["links"]["notebook"], folder)
+    env = _clean_env(tmp_path, [Path(sys.executable).parent])
+    out = tmp_path / "out" / "ran.ipynb"
+    out.parent.mkdir()
+    run = subprocess.run(
+        [sys.executable, "-m", "papermill", notebook.name, str(out), "-k", "python3"],
+        cwd=folder,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert run.returncode == 0, run.stderr[-3000:]
+    _check_run(client, created["id"], folder, bundle_zip, tmp_path / "cache")
+    (listed,) = client.returns(created["id"])
+    # The return carries papermill's output notebook (found from papermill's command line), not the input.
+    assert client.get_return(created["id"], listed["id"])["provenance"]["notebook_file"]["source"] == "papermill"
+
+
 def _tampered(tmp_path: Path, bundle_zip: Path) -> Path:
     """The same bundle with one runtime module changed and the manifest made consistent with it (id included)."""
     with zipfile.ZipFile(bundle_zip) as zf:

@@ -84,7 +84,8 @@ def _nbpack_alone():
     for name in [m for m in sys.modules if m.split(".")[0] == "nbpack_runtime"]:
         if not str(getattr(sys.modules[name], "__file__", "")).startswith(str(home)):
             del sys.modules[name]  # another copy of the runtime: this notebook runs the pinned one
-    sys.path.insert(0, str(home))
+    if str(home) not in sys.path:
+        sys.path.insert(0, str(home))
     import nbpack_runtime
 
     return nbpack_runtime.start_alone(NBPACK_FILES, manifest)

@@ -25,11 +25,12 @@ import pytest
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError
 
+from nbpack import lone
 from nbpack.bundle import BuildSpec, CatalogInput, build_bundle, bundle_id_for
 from nbpack.client import Client
 from nbpack.lone import runtime_pin
 from tests.fixtures.service import service_env
-from tests.helpers import fresh_venv, rewrite_zip, template_notebook
+from tests.helpers import file_server, fresh_venv, rewrite_zip, template_notebook
 
 API_KEY = "lone-api-key-0123456789"
 NOTEBOOK = "lone.ipynb"
@@ -277,3 +278,48 @@ def test_a_runtime_other_than_the_pinned_one_is_refused(service, tmp_path: Path)
         good = runtime_pin((c["path"], c["sha256"]) for c in json.loads(zf.read("nbpack.json"))["contents"])
     assert f'NBPACK_RUNTIME_PIN = "{good}"' in "".join(boot.source)
     assert client.returns(created["id"]) == []
+
+
+def _run_alone(notebook: Path, folder: Path, cache: Path) -> nbformat.NotebookNode:
+    nb = nbformat.read(notebook, as_version=4)
+    saved = {k: os.environ.get(k) for k in ("NBPACK_CACHE", "NBPACK_NO_UPLOAD")}
+    os.environ.update(NBPACK_CACHE=str(cache), NBPACK_NO_UPLOAD="1")
+    try:
+        NotebookClient(nb, timeout=120, kernel_name="python3", resources={"metadata": {"path": str(folder)}}).execute()
+    finally:
+        for key, value in saved.items():
+            os.environ.pop(key, None) if value is None else os.environ.__setitem__(key, value)
+    return nb
+
+
+def test_runtime_files_are_checked_one_by_one_and_the_cache_is_rechecked(tmp_path: Path) -> None:
+    # The manifest's runtime listing matches the pin, but a file the server hands out does not match its listing.
+    bundle_zip = _build(tmp_path, "Lone files")
+    site = tmp_path / "site"
+    with zipfile.ZipFile(bundle_zip) as zf:
+        zf.extractall(site)
+        manifest = json.loads(zf.read("nbpack.json"))
+        stored = zf.read(NOTEBOOK)
+        original = zf.read("nbpack_runtime/base.py")
+    (site / "nbpack_runtime" / "base.py").write_bytes(original + b"\nraise SystemExit('tampered')\n")
+    folder, cache = tmp_path / "work", tmp_path / "cache"
+    folder.mkdir()
+    with file_server(site) as url:
+        (folder / NOTEBOOK).write_bytes(lone.served_notebook(stored, manifest, url + "/"))
+        with pytest.raises(
+            CellExecutionError, match="base.py from the nbpack service does not match the pinned runtime"
+        ):
+            _run_alone(folder / NOTEBOOK, folder, cache)
+    pin = runtime_pin((c["path"], c["sha256"]) for c in manifest["contents"])
+    assert not (cache / "runtime" / pin / "nbpack_runtime" / "base.py").exists()
+
+    # A damaged copy in the cache is fetched again, not imported.
+    (site / "nbpack_runtime" / "base.py").write_bytes(original)
+    cached = cache / "runtime" / pin / "nbpack_runtime" / "base.py"
+    cached.parent.mkdir(parents=True, exist_ok=True)
+    cached.write_bytes(original + b"\nraise SystemExit('tampered cache')\n")
+    with file_server(site) as url:
+        (folder / NOTEBOOK).write_bytes(lone.served_notebook(stored, manifest, url + "/"))
+        ran = _run_alone(folder / NOTEBOOK, folder, cache)
+    assert cached.read_bytes() == original
+    assert any(o.get("name") == "stdout" and "return bundle r-" in o["text"] for o in ran.cells[-1].outputs)

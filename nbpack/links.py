@@ -181,15 +181,18 @@ def public_url(
 ) -> str:
     """A public link of handle ``bid`` on the service at ``base_url``: the one place that knows the URL layout.
 
-    ``kind``: ``landing``, ``download``, ``launch`` (``hub``) take a read token as ``?t=``; ``git`` and ``files``
-    (one member by its ``path``; the bare prefix without one) carry the git token in the path (git clients and
-    relative reads drop query strings); ``manifest``, ``returns`` and ``return`` (``rid``) take none.
+    ``kind``: ``landing``, ``download``, ``launch`` (``hub``) take a read token as ``?t=``; ``git``, ``files``
+    (one member by its ``path``; the bare prefix without one) and ``notebook`` (``path`` = the notebook's name) carry
+    the git token in the path (git clients and relative reads drop query strings; browsers and JupyterLab name a
+    fetched file after the URL path's last segment); ``manifest``, ``returns`` and ``return`` (``rid``) take none.
     """
     base = base_url
     if kind == "git":
         return f"{base}/git/{token}/{bid}.git"
     if kind == "files":
         return f"{base}/files/{token}/{bid}/" + quote(path, safe="/")
+    if kind == "notebook":
+        return f"{base}/nb/{token}/{bid}/" + quote(path, safe="/")
     if kind in ("manifest", "returns", "return"):
         api = f"{base}/api/v1/bundles/{bid}"
         return {"manifest": api, "returns": f"{api}/returns", "return": f"{api}/returns/{rid}"}[kind]

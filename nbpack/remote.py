@@ -13,11 +13,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["REMOTE_FILE", "FILES", "LAZY", "Remote"]
+__all__ = ["REMOTE_FILE", "FILES", "LAZY", "METADATA_KEY", "Remote"]
 
 REMOTE_FILE = "nbpack.remote.json"
 FILES = "files"
 LAZY = "lazy"
+METADATA_KEY = "remote"  # a lone notebook carries the document in metadata["nbpack"][METADATA_KEY] (nbpack/lone.py)
 
 
 @dataclass(frozen=True)

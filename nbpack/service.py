@@ -23,7 +23,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import IO, Any, BinaryIO, cast
 
-from . import blobs, gitrepo, links, members, partstore, returnstore, webhook
+from . import blobs, gitrepo, links, lone, members, partstore, returnstore, webhook
 from .bundle import BuildSpec, build_bundle, check_bundle, open_bundle, with_returns
 from .clock import iso, now, parse_iso
 from .config import DEFAULT_TENANT, Config, hash_api_key
@@ -494,6 +494,7 @@ class Service:
             "git": self.git_url(state, base_url),
             "files": self.files_url(state, base_url),
             "manifest": self.url(base_url, "manifest", bid),
+            "notebook": self.notebook_url(state, base_url),
         }
         if self.hubs:
             out["launch"] = {h.name: self.url(base_url, "launch", bid, token, hub=h.name) for h in self.hubs}
@@ -508,6 +509,18 @@ class Service:
         """The handle's clone URL: its token has no expiry of its own and dies with the handle."""
         token = links.make_token(self.config.secret_key, "git", state["id"], None, state["nonce"])
         return self.url(base_url, "git", state["id"], token)
+
+    def notebook_url(self, state: dict[str, Any], base_url: str) -> str:
+        """The handle's notebook alone (``links.notebook``): git token in the path, ending in the notebook's name."""
+        token = links.make_token(self.config.secret_key, "git", state["id"], None, state["nonce"])
+        name = self.manifest(state["id"])["payload"]["notebook"]
+        return links.public_url(base_url, "notebook", state["id"], token, path=name)
+
+    def served_notebook(self, state: dict[str, Any], base_url: str) -> tuple[str, bytes]:
+        """(name, bytes) of the notebook ``links.notebook`` serves: the stored one plus where its bundle is."""
+        manifest = self.manifest(state["id"])
+        stored = self.notebook(state["id"])
+        return manifest["payload"]["notebook"], lone.served_notebook(stored, manifest, self.files_url(state, base_url))
 
     def ranking(self, bid: str, tenant: str | None = None) -> list[dict[str, Any]]:
         """The hubs able to run a bundle, best first, each with its reasons."""

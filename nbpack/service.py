@@ -505,12 +505,18 @@ class Service:
         """The hubs able to run a bundle, best first, each with its reasons."""
         return [r.to_json() for r in rank_hubs(self.hubs, self.manifest(bid, tenant))]
 
-    def launch_url(self, bid: str, hub_name: str, state: dict[str, Any], base_url: str) -> str:
-        """Where the launch button of ``hub_name`` sends a user for this handle."""
+    def launch_url(self, bid: str, hub_name: str, state: dict[str, Any], base_url: str, user: str = "") -> str:
+        """Where the launch button of ``hub_name`` sends a user: with the ranking's profile, on its named server
+        when the hub has them and ``user`` (the hub user name) is given."""
         manifest = self.manifest(bid)
         hub = next((h for h in self.hubs if h.name == hub_name), None)
         if hub is None:
             raise NotFound(f"no hub named {hub_name!r} in this service's registry")
+        profile = rank_hubs([hub], manifest)[0].profile
+        named = profile.slug if profile and hub.named_servers else ""
+        notebook_url = self.links(bid, base_url, state=state).get("notebook", "") if hub.launch == "fromurl" else ""
+        if hub.launch == "fromurl" and not notebook_url:
+            raise NotFound("this service has no notebook link, which a fromurl hub needs")
         return links.launch_url(
             hub.url,
             hub.launch,
@@ -518,6 +524,8 @@ class Service:
             ref="main",
             notebook=manifest["payload"]["notebook"],
             target_dir=links.target_dir_for(bid, manifest["title"]),
+            notebook_url=notebook_url,
+            spawn=links.Spawn(hub.profile_option, profile.slug, named, user) if profile else None,
         )
 
     def git_repo(self, state: dict[str, Any]) -> Path:

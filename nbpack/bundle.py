@@ -26,6 +26,7 @@ import pyarrow.parquet as pq
 
 from . import __version__, archive, catalog, ids, rocrate, schema
 from .errors import InvalidInput, NbpackError
+from .lone import runtime_pin_of_files
 from .manifest import ManifestZip, contents_problems, open_manifest_zip
 from .notebook import (
     BOOTSTRAP_TAG,
@@ -242,6 +243,7 @@ def build_bundle(
             rel = f"catalogs/{cat.name}.parquet"
             entry = catalog.write_catalog(cat.source, stage / rel, name=cat.name, fmt=cat.fmt, columns=cat.columns)
             entry = {"name": cat.name, "path": rel, **{k: v for k, v in entry.items() if k != "name"}}
+            entry["blocks"] = {**entry["blocks"], "path": rel + catalog.BLOCKS_SUFFIX}
             if cat.description:
                 entry["description"] = cat.description
             if cat.origin:
@@ -255,9 +257,10 @@ def build_bundle(
             nb, nb_name = starter_notebook(spec.title, cats, files, requirements), None
             generated = True
         nb_name = _safe_notebook_name(nb_name, spec.title)
-        (stage / nb_name).write_bytes(notebook_bytes(prepare_notebook(nb)))
+        runtime = runtime_files()
+        (stage / nb_name).write_bytes(notebook_bytes(prepare_notebook(nb, runtime_pin_of_files(runtime))))
         (stage / RUNTIME_PACKAGE).mkdir()
-        for rel, data in runtime_files():
+        for rel, data in runtime:
             (stage / rel).write_bytes(data)
         all_reqs = (
             requirements

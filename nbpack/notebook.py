@@ -20,19 +20,84 @@ __all__ = [
     "read_notebook",
     "starter_notebook",
     "prepare_notebook",
+    "bootstrap_source",
     "notebook_bytes",
     "tagged_cells",
 ]
 
 BOOTSTRAP_TAG = "nbpack-bootstrap"
 RESULTS_TAG = "nbpack-results"
+# The bootstrap cell's line the service fills in when it serves the notebook alone (nbpack.lone.served_notebook).
+FILES_LINE = "NBPACK_FILES = None"
 KERNELSPEC = {"name": "python3", "display_name": "Python 3 (ipykernel)", "language": "python"}
 
+# The first lines decide where the bundle is: beside the notebook (a zip, a clone, `nbpack run`), or, for a notebook
+# served alone (links.notebook), at the service whose files URL the service wrote into NBPACK_FILES. Alone, the cell
+# can rely on nothing but the standard library until it has fetched and checked the runtime, hence _nbpack_alone.
 BOOTSTRAP_SOURCE = """\
 # nbpack bootstrap: loads this bundle's catalogs and file references. Re-running it is safe.
-import nbpack_runtime
+# Beside its bundle (nbpack.json, nbpack_runtime/) it opens that. Opened alone, it fetches the runtime and the
+# manifest from the nbpack service that served it, and runs the runtime only if it matches the pin set at build.
+NBPACK_FILES = None  # the service writes its files URL here when it serves this notebook alone
+NBPACK_RUNTIME_PIN = "@PIN@"  # sha256 over the runtime's (path, sha256) list
 
-bundle = nbpack_runtime.start()
+
+def _nbpack_alone():
+    import hashlib, json, os, sys, urllib.request
+    from pathlib import Path
+
+    class NbpackRefused(Exception):
+        def _render_traceback_(self):  # IPython shows this one line, not a traceback
+            return [f"nbpack: error: {self}"]
+
+    class NoRedirect(urllib.request.HTTPRedirectHandler):
+        def redirect_request(self, *args):  # the URL carries the capability: never follow it elsewhere
+            return None
+
+    def get(rel, limit=64 << 20):
+        try:
+            with urllib.request.build_opener(NoRedirect).open(NBPACK_FILES + rel, timeout=60) as answer:
+                data = answer.read(limit + 1)
+        except OSError as err:
+            raise NbpackRefused(f"cannot fetch {rel} from the nbpack service: {err}") from None
+        if len(data) > limit:
+            raise NbpackRefused(f"{rel} from the nbpack service is larger than {limit} bytes")
+        return data
+
+    manifest = json.loads(get("nbpack.json"))
+    runtime = sorted((c["path"], c["sha256"]) for c in manifest["contents"] if c["path"].startswith("nbpack_runtime/"))
+    pin = hashlib.sha256("".join(f"{p}\\0{d}\\n" for p, d in runtime).encode()).hexdigest()
+    if pin != NBPACK_RUNTIME_PIN:
+        raise NbpackRefused(f"the service's runtime ({pin}) is not the one this notebook was built with "
+                            f"({NBPACK_RUNTIME_PIN}); refusing to run it")
+    home = Path(os.environ.get("NBPACK_CACHE") or Path.home() / ".cache" / "nbpack") / "runtime" / pin
+    for rel, digest in runtime:
+        path = home / rel
+        if not (path.is_file() and hashlib.sha256(path.read_bytes()).hexdigest() == digest):
+            data = get(rel, 1 << 20)
+            if hashlib.sha256(data).hexdigest() != digest:
+                raise NbpackRefused(f"{rel} from the nbpack service does not match the pinned runtime; refusing it")
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.with_suffix(".tmp").write_bytes(data)
+            os.replace(path.with_suffix(".tmp"), path)
+    for name in [m for m in sys.modules if m.split(".")[0] == "nbpack_runtime"]:
+        if not str(getattr(sys.modules[name], "__file__", "")).startswith(str(home)):
+            del sys.modules[name]  # another copy of the runtime: this notebook runs the pinned one
+    sys.path.insert(0, str(home))
+    import nbpack_runtime
+
+    return nbpack_runtime.start_alone(NBPACK_FILES, manifest)
+
+
+import os
+
+if NBPACK_FILES and not (os.path.isfile("nbpack.json") or os.environ.get("NBPACK_BUNDLE_DIR")):
+    bundle = _nbpack_alone()
+    import nbpack_runtime
+else:
+    import nbpack_runtime
+
+    bundle = nbpack_runtime.start()
 # Catalogs as pyarrow Tables; bundle.catalog(name, as_="pandas") or as_="astropy" keeps units.
 catalogs = {name: bundle.catalog(name) for name in bundle.catalogs}
 # File references: bundle.file(name) downloads on first use, verifies checksums, returns a local path.
@@ -113,16 +178,22 @@ def tagged_cells(nb: NotebookNode, tag: str) -> list[int]:
     return [i for i, c in enumerate(nb.cells) if tag in c.get("metadata", {}).get("tags", [])]
 
 
-def prepare_notebook(nb: NotebookNode) -> NotebookNode:
+def bootstrap_source(runtime_pin: str = "") -> str:
+    """The bootstrap cell, pinned to the runtime whose ``nbpack.lone.runtime_pin`` is ``runtime_pin``."""
+    return BOOTSTRAP_SOURCE.replace("@PIN@", runtime_pin)
+
+
+def prepare_notebook(nb: NotebookNode, runtime_pin: str = "") -> NotebookNode:
     """Put the bootstrap cell first (after a papermill ``parameters`` cell) and the results cell last.
 
-    Cells from an earlier build are removed first, so building twice never duplicates them.
+    Cells from an earlier build are removed first, so building twice never duplicates them. ``runtime_pin`` is the
+    pin of the runtime the bundle carries (without one, a notebook served alone refuses every runtime).
     """
     nb = nbformat.from_dict(json.loads(json.dumps(nb)))
     nb.cells = [c for c in nb.cells if not {BOOTSTRAP_TAG, RESULTS_TAG} & set(c.get("metadata", {}).get("tags", []))]
     params = tagged_cells(nb, "parameters") + tagged_cells(nb, "injected-parameters")
     at = max(params) + 1 if params else 0
-    nb.cells.insert(at, _cell("code", BOOTSTRAP_SOURCE, BOOTSTRAP_TAG, [BOOTSTRAP_TAG]))
+    nb.cells.insert(at, _cell("code", bootstrap_source(runtime_pin), BOOTSTRAP_TAG, [BOOTSTRAP_TAG]))
     nb.cells.append(_cell("code", RESULTS_SOURCE, RESULTS_TAG, [RESULTS_TAG]))
     nb.metadata.setdefault("kernelspec", dict(KERNELSPEC))
     nb.metadata.setdefault("language_info", {"name": "python"})

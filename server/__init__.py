@@ -17,7 +17,7 @@ def create_app(
     test_config: Mapping[str, Any] | None = None, *, local_mode: bool = False, service: Service | None = None
 ) -> Flask:
     """Build the app: config from ``NBPACK_*`` variables (then ``test_config``), one Service, the blueprints."""
-    from . import api, errors, git, http, observe, pages
+    from . import api, errors, git, http, notebook, observe, pages
 
     app = Flask(__name__)
     # Upper-case keys are Flask's own (TESTING, ...); the rest are nbpack's, as the NBPACK_* variables name them.
@@ -40,4 +40,5 @@ def create_app(
     app.register_blueprint(api.bp)
     app.register_blueprint(pages.bp)
     app.register_blueprint(git.bp)
+    app.register_blueprint(notebook.bp)
     return app

@@ -20,14 +20,15 @@ from nbpack.webhook import Notifier
 
 from .http import bearer_token
 
-_TOKEN_IN_PATH = re.compile(r"/git/[^/]+/")
+# Routes whose first path segment after the prefix is the handle's git token (clone, members, the lone notebook).
+_TOKEN_IN_PATH = re.compile(r"^/(git|files|nb)/[^/]+/")
 # Link tokens, and callback URLs: they may carry the receiver's own credentials in their query string.
 _TOKEN_IN_QUERY = re.compile(r"([?&](?:t|callback_url)=)[^&]+")
 
 
 def redact(path: str) -> str:
     """A request path with link tokens removed, fit for logs."""
-    return _TOKEN_IN_QUERY.sub(r"\1REDACTED", _TOKEN_IN_PATH.sub("/git/REDACTED/", path))
+    return _TOKEN_IN_QUERY.sub(r"\1REDACTED", _TOKEN_IN_PATH.sub(r"/\1/REDACTED/", path))
 
 
 class _WebhookCollector:

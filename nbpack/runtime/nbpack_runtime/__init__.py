@@ -8,6 +8,7 @@ Each module holds one job (see docs/design.md); this file only names the public 
 
 from __future__ import annotations
 
+from .alone import start_alone
 from .astropy_table import to_astropy
 from .base import __version__
 from .bundle import Bundle
@@ -26,6 +27,7 @@ __all__ = [
     "FetchError",
     "UploadError",
     "start",
+    "start_alone",
     "finish",
     "upload",
     "save_output",

@@ -12,6 +12,7 @@ from .base import MANIFEST, _now
 from .bundle import Bundle
 from .display import _show
 from .errors import RuntimeProblem
+from .remote import read_remote
 from .requirements import _install_hint, _satisfies, _split_req
 
 # The bundle root: this package is copied into it.
@@ -50,10 +51,21 @@ def start(path: str | None = None) -> Bundle:
             manifest = json.loads((root / MANIFEST).read_text())
         except json.JSONDecodeError as err:
             raise RuntimeProblem(f"{root / MANIFEST} is not valid JSON ({err})") from None
-        _STATE.bundle = Bundle(root, manifest)
-        _STATE.started = _now()
-        _STATE.values.clear()
-        _STATE.error = None
+        _begin(Bundle(root, manifest, read_remote(root)))
+    return _greet()
+
+
+def _begin(bundle: Bundle) -> None:
+    """Make ``bundle`` the run's bundle: a fresh start time, no values or error yet."""
+    _STATE.bundle = bundle
+    _STATE.started = _now()
+    _STATE.values.clear()
+    _STATE.error = None
+
+
+def _greet() -> Bundle:
+    """Show the open bundle's summary (and what software it misses); the bundle."""
+    assert _STATE.bundle is not None
     missing = check_requirements(quiet=True)
     text, html_text = _STATE.bundle.summary(missing)
     _show(text, html_text)

@@ -55,7 +55,7 @@ def landing(bid: str) -> Response:
         human_size=human_size,
         download=svc.url(base, "download", bid, token),
         token=token,
-        notebook=svc.links(bid, base, state=state).get("notebook"),
+        notebook=svc.notebook_url(state, base),
         git=svc.git_url(state, base),
         total_bytes=sum(f.get("size", 0) for f in manifest["files"]),
     )

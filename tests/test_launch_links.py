@@ -17,6 +17,8 @@ from nbpack.hubs import hub_from_dict, load_registry, rank_hubs
 from nbpack.links import Spawn, launch_url
 from tests.helpers import APP_API_KEY
 
+from .openapi_check import check_response
+
 REPO = "https://nbpack.example.org/git/TOKEN/h-0123.git"
 NB_URL = "https://nbpack.example.org/files/TOKEN/h-0123/analysis.ipynb"
 
@@ -228,7 +230,22 @@ def test_launch_redirect_spawns_the_ranked_profile(client, created):
     plain = client.get(created["links"]["launch"]["Plain"].removeprefix("http://localhost"))
     assert plain.headers["Location"].startswith("https://plain.example.org/hub/user-redirect/git-pull?")
     bad = client.get(link.removeprefix("http://localhost") + "&user=%0Aroot")
-    assert bad.status_code == 400 and bad.get_json()["error"] == "invalid_input"
+    assert bad.status_code == 400 and check_response(bad)["error"] == "invalid_input"
+
+
+def test_hubs_answer_names_the_profile(client, created):
+    resp = client.get(f"/api/v1/bundles/{created['id']}/hubs", headers={"Authorization": f"Bearer {APP_API_KEY}"})
+    ranks = {r["hub"]["name"]: r for r in check_response(resp)["hubs"]}
+    assert ranks["Named"]["profile"] == {
+        "slug": "small",
+        "display_name": "",
+        "packages": None,
+        "images": None,
+        "gpu": None,
+        "memory_gb": 2.0,
+        "cpus": None,
+    }
+    assert "profile" not in ranks["Plain"]
 
 
 def test_landing_shows_profile_reason_and_named_server_form(client, created):

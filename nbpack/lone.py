@@ -19,8 +19,9 @@ __all__ = ["RUNTIME_PREFIX", "runtime_pin", "runtime_pin_of_files", "remote_docu
 
 # Bundle paths of the runtime package's files (every one is listed in the manifest's contents).
 RUNTIME_PREFIX = "nbpack_runtime/"
-# The document of IFACE §3 (nbpack.remote.json in a thin git tree), under metadata.nbpack.remote here.
-REMOTE_FILES, REMOTE_LAZY = "files", "lazy"
+# The document nbpack.remote.json holds in a thin git tree, here under metadata.nbpack[METADATA_KEY]; the runtime's
+# nbpack_runtime/remote.py defines the same names (tests/test_lone_link.py checks they agree).
+REMOTE_FILES, REMOTE_LAZY, METADATA_KEY = "files", "lazy", "remote"
 
 
 def runtime_pin(entries: Iterable[tuple[str, str]]) -> str:
@@ -55,7 +56,7 @@ def served_notebook(stored: bytes, manifest: dict[str, Any], files_prefix: str) 
     nb = json.loads(stored)
     meta = nb.setdefault("metadata", {})
     nbpack_meta = meta.get("nbpack") if isinstance(meta.get("nbpack"), dict) else {}
-    meta["nbpack"] = {**nbpack_meta, "remote": remote_document(manifest, files_prefix)}
+    meta["nbpack"] = {**nbpack_meta, METADATA_KEY: remote_document(manifest, files_prefix)}
     for cell in nb.get("cells", []):
         if BOOTSTRAP_TAG not in (cell.get("metadata") or {}).get("tags", []):
             continue

@@ -78,12 +78,14 @@ def _nbpack_alone():
             if hashlib.sha256(data).hexdigest() != digest:
                 raise NbpackRefused(f"{rel} from the nbpack service does not match the pinned runtime; refusing it")
             path.parent.mkdir(parents=True, exist_ok=True)
-            path.with_suffix(".tmp").write_bytes(data)
-            os.replace(path.with_suffix(".tmp"), path)
+            part = path.with_name(f".{path.name}.{os.getpid()}")  # two kernels may fetch at once
+            part.write_bytes(data)
+            os.replace(part, path)
     for name in [m for m in sys.modules if m.split(".")[0] == "nbpack_runtime"]:
         if not str(getattr(sys.modules[name], "__file__", "")).startswith(str(home)):
             del sys.modules[name]  # another copy of the runtime: this notebook runs the pinned one
-    sys.path.insert(0, str(home))
+    if str(home) not in sys.path:
+        sys.path.insert(0, str(home))
     import nbpack_runtime
 
     return nbpack_runtime.start_alone(NBPACK_FILES, manifest)

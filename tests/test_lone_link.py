@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import io
 import json
 import zipfile
@@ -9,10 +10,10 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from nbpack import links
+from nbpack import links, lone
 from nbpack.notebook import BOOTSTRAP_TAG
 from server.observe import redact
-from tests.helpers import APP_API_KEY
+from tests.helpers import APP_API_KEY, load_runtime_package, unload_runtime
 
 from .openapi_check import check_response
 
@@ -107,3 +108,22 @@ def test_notebook_link_refuses_wrong_token_name_and_deleted_handle(client) -> No
 )
 def test_tokens_in_paths_are_redacted_in_logs(path: str, logged: str) -> None:
     assert redact(path) == logged
+
+
+def test_the_served_document_uses_the_runtimes_names() -> None:
+    # The runtime may not import nbpack: both define the remote document's names, and they must agree.
+    rt = load_runtime_package("nbpack_runtime_lone_names")
+    try:
+        remote = importlib.import_module("nbpack_runtime_lone_names.remote")
+        doc = lone.remote_document(
+            {"catalogs": [{"path": "catalogs/b.parquet"}, {"path": "catalogs/a.parquet"}]}, "https://h/files/t/h-1/"
+        )
+        assert remote.check_remote(doc, "served") == doc
+        assert (lone.REMOTE_FILES, lone.REMOTE_LAZY, lone.METADATA_KEY) == (
+            remote.FILES,
+            remote.LAZY,
+            remote.METADATA_KEY,
+        )
+        assert rt.start_alone.__module__.endswith(".alone")
+    finally:
+        unload_runtime("nbpack_runtime_lone_names")

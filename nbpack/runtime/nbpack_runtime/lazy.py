@@ -10,6 +10,7 @@ request. Once every block is there the whole file's sha256 is checked too and th
 
 from __future__ import annotations
 
+import concurrent.futures
 import hashlib
 import os
 import struct
@@ -103,15 +104,13 @@ def _digests(entry: dict, manifest: dict, remote: dict, root: Path, folder: Path
     if cached.is_file() and cached.stat().st_size == length:
         return cached.read_bytes()  # content-addressed and checked when stored
     listed = {c["path"]: c for c in manifest.get("contents", [])}.get(path)
-    if listed is None:
-        raise RuntimeProblem(f"catalog {entry['name']!r}: {path} is not in the manifest's contents")
-    local = root / path
-    data = local.read_bytes() if local.is_file() else get_all(member_url(remote, path), int(listed["bytes"]))
+    if listed is None or listed.get("bytes") != length:
+        raise RuntimeProblem(f"catalog {entry['name']!r}: {path} is not in contents with {length} bytes")
+    url, local = member_url(remote, path), root / path  # member_url refuses a path leaving the folder
+    data = local.read_bytes() if local.is_file() else get_all(url, length)
     got = hashlib.sha256(data).hexdigest()
-    if got != listed["sha256"]:
+    if got != listed["sha256"] or len(data) != length:
         raise ChecksumMismatch(f"{path}: sha256 expected {listed['sha256']}, got {got}")
-    if len(data) != length:
-        raise ChecksumMismatch(f"{path}: {len(data)} bytes of digests for {length // _DIGEST} blocks")
     tmp = cached.with_name(f".{cached.name}.{os.getpid()}")
     tmp.write_bytes(data)
     os.replace(tmp, cached)
@@ -183,8 +182,14 @@ class _Blocks:
         self.fh = open(self.part, "r+b")  # noqa: SIM115 - closed by close()
         self.logfh = open(self.log, "ab")  # noqa: SIM115
         self.moved = 0  # bytes fetched by this reader (tests and the progress line)
+        self.whole = hashlib.sha256()
+        self.in_order = -1 if self.done else 0
+        # The whole-file sha256 runs on its own thread beside the block checks, at most 8 blocks behind.
+        self.hasher = concurrent.futures.ThreadPoolExecutor(1)
+        self.hashing: list[concurrent.futures.Future] = []
 
     def close(self) -> None:
+        self.hasher.shutdown(wait=True)
         self.fh.close()
         self.logfh.close()
 
@@ -216,15 +221,23 @@ class _Blocks:
         start = self.span(first)[0]
         end = sum(self.span(last)) - 1
         resp, at = open_range(self.url, start, end, self.size)
-        with resp:
+        # Block b is verified and written on a worker while block b + 1 comes off the socket (hashlib and file
+        # writes release the GIL).
+        with resp, concurrent.futures.ThreadPoolExecutor(1) as pool:
+            pending: concurrent.futures.Future | None = None
             for b in range(at // self.block, last + 1):  # a 200 answer starts at block 0
                 data = read_exactly(resp, self.span(b)[1])
-                if b >= first:
-                    self._store(b, data)
+                if pending is not None:
+                    pending.result()
                     if bar:
                         bar.update(self.moved - base)
+                pending = pool.submit(self._store, b, data) if b >= first else None
+            if pending is not None:
+                pending.result()
 
     def _store(self, b: int, data: bytes) -> None:
+        if b in self.done:
+            return
         if hashlib.sha256(data).digest() != self.digests[_DIGEST * b : _DIGEST * (b + 1)]:
             raise ChecksumMismatch(
                 f"catalog {self.name!r}: block {b} (bytes {b * self.block}-{b * self.block + len(data) - 1}) does "
@@ -238,6 +251,15 @@ class _Blocks:
             self.logfh.flush()
             self.done.add(b)
         self.moved += len(data)
+        # Blocks arriving in order from the first (a whole first read) also give the whole file's sha256.
+        if b == self.in_order:
+            self.hashing = [f for f in self.hashing if not f.done()]
+            if len(self.hashing) >= 8:
+                self.hashing.pop(0).result()
+            self.hashing.append(self.hasher.submit(self.whole.update, data))
+            self.in_order += 1
+        else:
+            self.in_order = -1
 
     def pread(self, offset: int, n: int) -> bytes:
         """Bytes of the catalog, fetching (verified) any block they touch that is not there yet."""
@@ -252,6 +274,8 @@ class _Blocks:
         import pyarrow.parquet as pq
 
         needed, expr = wanted(columns, filters)
+        if needed is None and expr is None:
+            self.ensure(range(self.count), label=f"catalog {self.name}")  # in order: the whole sha256 as it comes
         self.ensure(self.blocks_of(max(0, self.size - _FOOTER_GUESS), self.size))
         footer = struct.unpack("<I", self.pread(self.size - 8, 4))[0] if self.size >= 12 else 0
         self.ensure(self.blocks_of(max(0, self.size - 8 - footer), self.size))
@@ -308,14 +332,17 @@ class _Blocks:
 
     def _promote(self, sha: str, needed: list[str] | None) -> Any:
         """Every block is here: check the whole file's sha256 (while Parquet decodes it) and keep it as the copy."""
-        import concurrent.futures
-
         import pyarrow.parquet as pq
 
-        with concurrent.futures.ThreadPoolExecutor(1) as pool:
-            digest = pool.submit(_sha256, self.part)
+        if self.in_order == self.count:
             table = pq.read_table(self.part, columns=needed)
-            got = digest.result()
+            self.hasher.shutdown(wait=True)
+            got = self.whole.hexdigest()
+        else:
+            with concurrent.futures.ThreadPoolExecutor(1) as pool:
+                digest = pool.submit(_sha256, self.part)
+                table = pq.read_table(self.part, columns=needed)
+                got = digest.result()
         if got != sha:
             self.close()
             self.part.unlink(missing_ok=True)
@@ -350,9 +377,6 @@ class _LazyFile:
 
     def seekable(self) -> bool:
         return True
-
-    def writable(self) -> bool:
-        return False
 
     def tell(self) -> int:
         return self.pos

@@ -114,7 +114,7 @@ packages = ["pyarrow", "nbpack-profile-marker==1.0"]
     return path
 
 
-def _request(title: str) -> dict:
+def _request(title: str, notebook_name: str = NOTEBOOK) -> dict:
     nb = nbformat.v4.new_notebook()
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     nb.cells = [
@@ -127,7 +127,7 @@ def _request(title: str) -> dict:
         "title": title,
         "catalogs": [{"name": "stars", "rows": [{"ra": 1.5 + i, "dec": -2.0} for i in range(3)]}],
         "notebook": json.loads(nbformat.writes(nb)),
-        "notebook_name": NOTEBOOK,
+        "notebook_name": notebook_name,
         "requirements": ["pyarrow", "nbpack-profile-marker"],
     }
 
@@ -207,3 +207,15 @@ def test_named_server_link_runs_the_profile_beside_a_running_default_server(prof
     page.goto("about:blank")
     with pytest.raises(NotebookRunError, match="ModuleNotFoundError"):
         hub.run_notebook_in_user_kernel(user, f"{folder}/{NOTEBOOK}")
+
+    # The next bundle's link finds the profile's server running: no second spawn, straight to the pull.
+    again = client.create(_request("Second on its own server", "again.ipynb"))
+    page.goto(again["links"]["landing"])
+    row = page.locator(f'.hub[data-hub="{NAMED_HUB}"]')
+    row.locator('.hub-named input[name="user"]').fill(user)
+    row.locator(".hub-named button").click()
+    hub.wait_for_lab_notebook(page, "again.ipynb", timeout=180, cells=2)
+    folder2 = target_dir_for(again["id"], "Second on its own server")
+    assert f"/user/{user}/extra/lab/tree/{folder2}/again.ipynb" in page.url
+    assert hub.api("GET", f"/users/{user}").json()["servers"]["extra"]["started"] == servers["extra"]["started"]
+    page.goto("about:blank")

@@ -1,12 +1,17 @@
-"""Benchmark ``launch``: click-to-notebook-shown in a real JupyterHub vs the same hub opening a pulled notebook.
+"""Benchmark ``launch``: click-to-notebook-shown in a real JupyterHub, per launch mode, vs opening a pulled notebook.
 
-Starts a stock JupyterHub (tests/fixtures/hub.py: DummyAuthenticator, local spawner, nbgitpuller), an nbpack
-service (gunicorn, local storage, a registry naming that hub) and headless Debian Chromium (Playwright). The
-first click (login + server spawn + pull + Lab) is reported on its own. Then, per repetition (the size), a fresh
-bundle is created and its landing page's launch button clicked: service redirect → nbgitpuller → shallow clone
-from the service's git endpoint → Lab showing the notebook's cells (``click_to_notebook``). The baseline
-(``open_pulled``) opens the same, already-pulled notebook at ``/user/<name>/lab/tree/<dir>/<nb>``. No target:
-the difference is what nbpack's link adds (redirect, nbgitpuller page, clone) on top of Lab's own start-up.
+Starts a stock JupyterHub (tests/fixtures/hub.py: DummyAuthenticator, local spawner, nbgitpuller, with named
+servers and an ``apply_user_options`` hook reading the ``profile`` option), an nbpack service (gunicorn, local
+storage, a registry naming that hub three times: nbgitpuller, fromurl, and nbgitpuller with a profile on a named
+server) and headless Debian Chromium (Playwright). The first click (login + server spawn + pull + Lab) is reported
+on its own. Then, per repetition (the size), a fresh bundle per mode is created and its landing page's launch
+clicked, until Lab shows the notebook's cells:
+``click_to_notebook`` (nbgitpuller: service redirect → nbgitpuller → shallow clone → Lab, server running),
+``fromurl_to_notebook`` (service redirect → Lab → jupyterlab-open-url-parameter fetches the lone notebook),
+``profile_spawn_to_notebook`` (the landing page's named-server form → ``/hub/spawn/<user>/<slug>?opt-profile=``
+→ the named server starts → nbgitpuller → Lab; the server is stopped between clicks, so each one spawns).
+The baseline (``open_pulled``) opens the same, already-pulled notebook at ``/user/<name>/lab/tree/<dir>/<nb>``.
+No target: the difference is what nbpack's link adds on top of Lab's own start-up.
 """
 
 from __future__ import annotations
@@ -25,6 +30,19 @@ __all__ = ["RUNNER", "run"]
 
 USER = "bench"
 HUB = "bench-hub"
+FROMURL_HUB = "bench-fromurl"
+PROFILE_HUB = "bench-profile"
+SLUG = "bench"
+STOP_TIMEOUT = 60.0
+# The stock hook: the profile only marks the server's environment (the time, not the environment, is measured).
+HUB_CONFIG = """
+c.JupyterHub.allow_named_servers = True
+c.Spawner.options_from_form = "simple"
+def _apply_profile(spawner, user_options):
+    if "profile" in user_options:
+        spawner.environment = {**spawner.environment, "NBPACK_BENCH_PROFILE": str(user_options["profile"])}
+c.Spawner.apply_user_options = _apply_profile
+"""
 API_KEY = "bench-launch-api-key-0123456789"
 CELLS = 4
 
@@ -52,8 +70,29 @@ def _open(page: Any, hub: Any, action: Callable[[], None], notebook: str) -> flo
     return time.perf_counter() - began
 
 
+def _stop_named(hub: Any) -> None:
+    """Stop the user's profile server (untimed) so the next profile click spawns it again."""
+    hub.api("DELETE", f"/users/{USER}/servers/{SLUG}")
+    deadline = time.monotonic() + STOP_TIMEOUT
+    while time.monotonic() < deadline:
+        if SLUG not in hub.api("GET", f"/users/{USER}").json().get("servers", {}):
+            return
+        time.sleep(0.3)
+    raise RuntimeError(f"named server {SLUG} of {USER} still there after {STOP_TIMEOUT} s")
+
+
+def _registry(path: Path, hub_url: str) -> Path:
+    path.write_text(
+        f'[[hubs]]\nname = "{HUB}"\nurl = "{hub_url}/"\nlaunch = "nbgitpuller"\npackages = ["pyarrow"]\n'
+        f'[[hubs]]\nname = "{FROMURL_HUB}"\nurl = "{hub_url}/"\nlaunch = "fromurl"\npackages = ["pyarrow"]\n'
+        f'[[hubs]]\nname = "{PROFILE_HUB}"\nurl = "{hub_url}/"\nlaunch = "nbgitpuller"\nnamed_servers = true\n'
+        f'[[hubs.profiles]]\nslug = "{SLUG}"\npackages = ["pyarrow"]\n'
+    )
+    return path
+
+
 def run(sizes: list[int], repeats: int, workdir: Path, say: Callable[[str], None] = lambda _m: None) -> list[Row]:
-    """One hub, service and browser; ``size`` fresh bundles per size, each clicked then reopened."""
+    """One hub, service and browser; ``size`` fresh bundles per size and mode, each clicked (nbgitpuller's reopened)."""
 
     from nbpack.client import Client
     from nbpack.links import target_dir_for
@@ -64,16 +103,13 @@ def run(sizes: list[int], repeats: int, workdir: Path, say: Callable[[str], None
     work = workdir / "launch"
     (work / "hub").mkdir(parents=True, exist_ok=True)
     (work / "chromium").mkdir(exist_ok=True)
-    hub = JupyterHubServer(work / "hub")
+    hub = JupyterHubServer(work / "hub", extra_config=HUB_CONFIG)
     svc = manager = None
     rows: list[Row] = []
     try:
         say("launch: starting JupyterHub")
         hub.start()
-        registry = work / "hubs.toml"
-        registry.write_text(
-            f'[[hubs]]\nname = "{HUB}"\nurl = "{hub.url}/"\nlaunch = "nbgitpuller"\npackages = ["pyarrow"]\n'
-        )
+        registry = _registry(work / "hubs.toml", hub.url)
         svc = ServiceProcess(
             service_env(str(work / "store"), API_KEY, hubs_file=str(registry), cache_dir=str(work / "cache")),
             work / "service.log",
@@ -86,14 +122,19 @@ def run(sizes: list[int], repeats: int, workdir: Path, say: Callable[[str], None
         page = context.new_page()
         n = 0
 
-        def click(i: int) -> tuple[float, str]:
+        def click(i: int, hub_name: str = HUB) -> tuple[float, str]:
             created = client.create(_request(i))
             folder = target_dir_for(created["id"], f"Launch benchmark {i}")
             landing = created["links"]["landing"]
 
             def go() -> None:
                 page.goto(landing)
-                page.locator(f'.hub[data-hub="{HUB}"] .hub-launch').click()
+                row = page.locator(f'.hub[data-hub="{hub_name}"]')
+                if hub_name == PROFILE_HUB:
+                    row.locator('.hub-named input[name="user"]').fill(USER)
+                    row.locator(".hub-named button").click()
+                else:
+                    row.locator(".hub-launch").click()
                 if i == 0:  # the first click lands on the hub's login form
                     page.wait_for_url(lambda url: "/hub/login" in url or "/lab" in url, timeout=60_000)
                     if "/hub/login" in page.url:
@@ -105,26 +146,28 @@ def run(sizes: list[int], repeats: int, workdir: Path, say: Callable[[str], None
         first, _ = click(n)
         n += 1
         for size in sizes:
-            times: dict[str, list[float]] = {"click": [], "open": []}
+            times: dict[str, list[float]] = {"click": [], "open": [], "fromurl": [], "profile": []}
             for _r in range(repeats):
                 for _k in range(size):
                     seconds, folder = click(n)
                     times["click"].append(seconds)
                     url = f"{hub.url}/user/{USER}/lab/tree/{folder}/launch{n}.ipynb"
                     times["open"].append(_open(page, hub, lambda u=url: page.goto(u), f"launch{n}.ipynb"))
-                    say(f"launch {n}: click {times['click'][-1]:.2f}s, open pulled {times['open'][-1]:.2f}s")
                     n += 1
+                    times["fromurl"].append(click(n, FROMURL_HUB)[0])
+                    n += 1
+                    times["profile"].append(click(n, PROFILE_HUB)[0])
+                    page.goto("about:blank")
+                    _stop_named(hub)
+                    n += 1
+                    say(
+                        f"launch {n}: nbgitpuller {times['click'][-1]:.2f}s, open pulled {times['open'][-1]:.2f}s, "
+                        f"fromurl {times['fromurl'][-1]:.2f}s, profile spawn {times['profile'][-1]:.2f}s"
+                    )
             label = f"{size}x{repeats}"
             med = statistics.median(times["click"])
             rows.append(
-                time_row(
-                    "launch",
-                    label,
-                    "first_click",
-                    [first],
-                    0,
-                    note="login + spawn + pull + Lab (one run, before the others)",
-                )
+                time_row("launch", label, "first_click", [first], 0, note="login + spawn + pull + Lab (one run, first)")
             )
             rows.append(
                 time_row(
@@ -133,7 +176,27 @@ def run(sizes: list[int], repeats: int, workdir: Path, say: Callable[[str], None
                     "click_to_notebook",
                     times["click"],
                     0,
-                    note="landing button -> service -> nbgitpuller clone -> Lab shows cells",
+                    note="nbgitpuller: landing button -> service -> clone -> Lab shows cells (server running)",
+                )
+            )
+            rows.append(
+                time_row(
+                    "launch",
+                    label,
+                    "fromurl_to_notebook",
+                    times["fromurl"],
+                    0,
+                    note="fromurl: landing button -> service -> Lab -> open-url extension fetches the lone notebook",
+                )
+            )
+            rows.append(
+                time_row(
+                    "launch",
+                    label,
+                    "profile_spawn_to_notebook",
+                    times["profile"],
+                    0,
+                    note="profile: named-server form -> /hub/spawn?opt-profile= -> server starts -> clone -> Lab",
                 )
             )
             rows.append(
@@ -161,7 +224,8 @@ def run(sizes: list[int], repeats: int, workdir: Path, say: Callable[[str], None
 
 RUNNER = Runner(
     "launch",
-    "click-to-notebook-shown in a real JupyterHub vs opening the already-pulled notebook",
+    "click-to-notebook-shown in a real JupyterHub per launch mode (nbgitpuller, fromurl, profile spawn) vs opening"
+    " the already-pulled notebook",
     "runs",
     small=[1],
     default=[3],

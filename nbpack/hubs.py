@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import tomllib
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -18,16 +19,57 @@ from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
 from nbpack.errors import InvalidInput
+from nbpack.links import MODES as LAUNCH_MODES
+from nbpack.links import USER_OPTION
 
-__all__ = ["Hub", "HubRank", "hub_from_dict", "load_registry", "load_esap_facilities", "rank_hubs"]
+__all__ = ["Hub", "HubRank", "Profile", "hub_from_dict", "load_registry", "load_esap_facilities", "rank_hubs"]
 
-LAUNCH_MODES = ("nbgitpuller", "binderhub")
 ESAP_FIELDS = ("name", "description", "url", "facilitytype")
-NBPACK_FIELDS = ("launch", "sites", "packages", "images", "gpu", "memory_gb", "cpus")
+NBPACK_FIELDS = (
+    "launch",
+    "sites",
+    "packages",
+    "images",
+    "gpu",
+    "memory_gb",
+    "cpus",
+    "profiles",
+    "profile_option",
+    "named_servers",
+)
+PROFILE_FIELDS = ("slug", "display_name", "packages", "images", "gpu", "memory_gb", "cpus")
+# A profile's slug names its JupyterHub server: JupyterHub 6's safe slug (jupyterhub/slugs.py is_valid_safe_slug).
+_SLUG = re.compile(r"[a-z](?:[a-z0-9-]{0,28}[a-z0-9])?")
 
 # Fit weights: a requirement already installed beats one the hub will (or may) install at start.
 _INSTALLED = 1.0
 _INSTALLABLE = 0.5
+
+
+@dataclass(kw_only=True)
+class Profile:
+    """A server profile a hub offers (KubeSpawner's profile_list, or any spawner reading ``user_options``).
+
+    A field left ``None`` is the hub's own; ``slug`` is the value a launch link passes and the name of the
+    server it starts where the hub allows named servers.
+    """
+
+    slug: str
+    display_name: str = ""
+    packages: list[str] | None = None
+    images: list[str] | None = None
+    gpu: bool | None = None
+    memory_gb: float | None = None
+    cpus: float | None = None
+
+    @property
+    def label(self) -> str:
+        """How the profile is named to a person."""
+        return f"{self.slug!r}" + (f" ({self.display_name})" if self.display_name else "")
+
+    def to_json(self) -> dict:
+        """The profile as a JSON-ready dict."""
+        return asdict(self)
 
 
 @dataclass(kw_only=True)
@@ -45,10 +87,19 @@ class Hub:
     gpu: bool = False
     memory_gb: float | None = None
     cpus: float | None = None
+    profiles: list[Profile] = field(default_factory=list)
+    profile_option: str = "profile"
+    # JupyterHub's allow_named_servers: a profile link then starts (or reuses) a server named after the profile.
+    named_servers: bool = False
 
     def to_json(self) -> dict:
         """The hub as a JSON-ready dict."""
         return asdict(self)
+
+    def with_profile(self, profile: Profile) -> Hub:
+        """The hub as it runs under ``profile``: the profile's fields over the hub's own."""
+        own = {k: getattr(profile, k) for k in PROFILE_FIELDS[2:] if getattr(profile, k) is not None}
+        return replace(self, **own, profiles=[])
 
 
 @dataclass
@@ -60,16 +111,20 @@ class HubRank:
     local_share: float
     score: float
     reasons: list[str]
+    profile: Profile | None = None
 
     def to_json(self) -> dict:
-        """The ranking entry as the API returns it."""
-        return {
+        """The ranking entry as the API returns it (``profile`` only for a hub that lists profiles)."""
+        doc = {
             "hub": self.hub.to_json(),
             "can_run": self.can_run,
             "local_share": round(self.local_share, 4),
             "score": self.score,
             "reasons": list(self.reasons),
         }
+        if self.profile is not None:
+            doc["profile"] = self.profile.to_json()
+        return doc
 
 
 # ---------------------------------------------------------------- loading and validation
@@ -123,13 +178,18 @@ def hub_from_dict(data: dict, *, where: str = "hub") -> Hub:
     launch = data.get("launch", default_launch)
     if launch not in LAUNCH_MODES:
         raise _fail(where, f"'launch' must be one of {', '.join(LAUNCH_MODES)}, got {launch!r}")
-    packages = _str_list(data.get("packages", []), where, "packages")
-    for spec in packages:
-        if _requirement(spec) is None:
-            raise _fail(where, f"'packages' entry {spec!r} is not a pip requirement (name or name==version)")
-    gpu = data.get("gpu", False)
-    if not isinstance(gpu, bool):
-        raise _fail(where, f"'gpu' must be true or false, got {gpu!r}")
+    packages = _packages(data.get("packages", []), where)
+    gpu = _flag(data.get("gpu", False), where, "gpu")
+    # The user_options key a launch link sets (``opt-<key>=<slug>``); KubeSpawner's profile_list reads "profile".
+    option = data.get("profile_option", "profile")
+    if not isinstance(option, str) or not USER_OPTION.fullmatch(option):
+        raise _fail(where, f"'profile_option' must be a user-option name (letters, digits, '_.-'), got {option!r}")
+    profiles = data.get("profiles", [])
+    if not isinstance(profiles, list):
+        raise _fail(where, "'profiles' must be a list of tables/objects")
+    parsed = [_profile_from_dict(p, f"{where} profile #{i + 1}") for i, p in enumerate(profiles)]
+    if len({p.slug for p in parsed}) < len(parsed):
+        raise _fail(where, "two profiles have the same 'slug'")
     return Hub(
         name=name.strip(),
         url=url,
@@ -140,6 +200,50 @@ def hub_from_dict(data: dict, *, where: str = "hub") -> Hub:
         packages=packages,
         images=_str_list(data.get("images", []), where, "images"),
         gpu=gpu,
+        memory_gb=_positive(data.get("memory_gb"), where, "memory_gb"),
+        cpus=_positive(data.get("cpus"), where, "cpus"),
+        profiles=parsed,
+        profile_option=option,
+        named_servers=_flag(data.get("named_servers", False), where, "named_servers"),
+    )
+
+
+def _packages(value: object, where: str) -> list[str]:
+    packages = _str_list(value, where, "packages")
+    for spec in packages:
+        if _requirement(spec) is None:
+            raise _fail(where, f"'packages' entry {spec!r} is not a pip requirement (name or name==version)")
+    return packages
+
+
+def _flag(value: object, where: str, name: str) -> bool:
+    if not isinstance(value, bool):
+        raise _fail(where, f"'{name}' must be true or false, got {value!r}")
+    return value
+
+
+def _profile_from_dict(data: object, where: str) -> Profile:
+    if not isinstance(data, dict):
+        raise _fail(where, "each profile must be a table/object")
+    unknown = sorted(set(data) - set(PROFILE_FIELDS))
+    if unknown:
+        raise _fail(where, f"unknown field(s) {', '.join(map(repr, unknown))}")
+    slug = data.get("slug")
+    if not isinstance(slug, str) or not _SLUG.fullmatch(slug) or "--" in slug:
+        raise _fail(
+            where,
+            f"'slug' must be 1-30 lowercase letters, digits and single hyphens, starting with a letter, got {slug!r}",
+        )
+    where = f"{where} {slug!r}"
+    name = data.get("display_name", "")
+    if not isinstance(name, str):
+        raise _fail(where, "'display_name' must be a string")
+    return Profile(
+        slug=slug,
+        display_name=name.strip(),
+        packages=_packages(data["packages"], where) if "packages" in data else None,
+        images=_str_list(data["images"], where, "images") if "images" in data else None,
+        gpu=_flag(data["gpu"], where, "gpu") if "gpu" in data else None,
         memory_gb=_positive(data.get("memory_gb"), where, "memory_gb"),
         cpus=_positive(data.get("cpus"), where, "cpus"),
     )
@@ -338,6 +442,33 @@ def _resources(hub: Hub, needs: dict, blocking: list[str], notes: list[str]) -> 
 
 
 def _rank_one(hub: Hub, manifest: dict) -> tuple[HubRank, tuple]:
+    if not hub.profiles:
+        return _rank_env(hub, manifest)
+    # Each profile is ranked as the hub running it; the best one stands for the hub.
+    options = [_rank_env(hub.with_profile(p), manifest) + (i,) for i, p in enumerate(hub.profiles)]
+    rank, key, index = min(options, key=lambda option: (option[1], option[2]))
+    chosen = hub.profiles[index]
+    runnable = sum(r.can_run for r, _, _ in options)
+    if not rank.can_run:
+        why = f"none of its {len(options)} profiles can run it; the closest is {chosen.label}"
+    elif len(options) == 1:
+        why = f"starts profile {chosen.label}"
+    elif runnable == 1:
+        why = f"starts profile {chosen.label}, the only one of its {len(options)} profiles that can run it"
+    else:
+        why = f"starts profile {chosen.label}, the best of {runnable} profiles that can run it"
+    ranked = HubRank(
+        hub=hub,
+        can_run=rank.can_run,
+        local_share=rank.local_share,
+        score=rank.score,
+        reasons=[why, *rank.reasons],
+        profile=chosen,
+    )
+    return ranked, key
+
+
+def _rank_env(hub: Hub, manifest: dict) -> tuple[HubRank, tuple]:
     payload = manifest.get("payload") or {}
     needs = payload.get("hub") or {}
     files = [f for f in manifest.get("files") or [] if isinstance(f, dict)]
@@ -374,6 +505,8 @@ def rank_hubs(hubs: list[Hub], manifest: dict) -> list[HubRank]:
     - Ties go to the hub with fewer surplus resources: no unneeded GPU, then less memory, fewer CPUs.
     - ``score`` = whole-percent local share + 0.99 × fit share (so it orders like the above); -1 when the
       hub cannot run the payload.
+    - A hub listing ``profiles`` is ranked as each profile (its fields over the hub's); the best one, by the
+      same rules (first listed on a tie), stands for the hub, is named in ``profile`` and in the first reason.
     """
     ranked = sorted((_rank_one(hub, manifest) for hub in hubs), key=lambda pair: pair[1])
     return [rank for rank, _ in ranked]

@@ -14,18 +14,23 @@ import re
 import time
 import unicodedata
 from collections.abc import Sequence
+from dataclasses import dataclass
 from urllib.parse import quote, urlencode, urlsplit
 
 from itsdangerous import BadSignature, URLSafeSerializer
 
 from nbpack.errors import Forbidden, InvalidInput
 
-__all__ = ["SCOPES", "MODES", "make_token", "check_token", "launch_url", "public_url", "target_dir_for"]
+__all__ = ["SCOPES", "MODES", "Spawn", "make_token", "check_token", "launch_url", "public_url", "target_dir_for"]
 
 SCOPES = ("read", "return", "git")
 # Scopes whose tokens carry no expiry of their own (bounded by the handle's life instead).
 UNDATED = ("git",)
-MODES = ("nbgitpuller", "binderhub")
+# How a hub gets the bundle: nbgitpuller clones the git URL; binderhub builds an image from it; fromurl has
+# jupyterlab-open-url-parameter fetch the lone notebook (``lab?fromURL=``) from the browser.
+MODES = ("nbgitpuller", "binderhub", "fromurl")
+# A JupyterHub user-option name a launch link may set (``opt-<name>=``).
+USER_OPTION = re.compile(r"[A-Za-z0-9_.-]{1,64}")
 
 # Anything longer than this is not a token we issued; refuse before doing any work on it.
 _MAX_TOKEN_CHARS = 512
@@ -142,6 +147,54 @@ def _lab_path(*relpaths: str) -> str:
     return "lab/tree/" + "/".join(quote(p, safe="/") for p in relpaths)
 
 
+@dataclass(frozen=True)
+class Spawn:
+    """Start the user's server with a profile before pulling: JupyterHub's ``/hub/spawn?opt-<option>=<value>``.
+
+    ``server`` names the server (JupyterHub's named servers); its spawn URL holds the hub user name, so ``user``
+    is needed with it. Without both, the user's default server is spawned (options ignored if it already runs).
+    """
+
+    option: str
+    value: str
+    server: str = ""
+    user: str = ""
+
+
+def _pull_path(mode: str, repo_url: str, ref: str, notebook: str, target_dir: str, notebook_url: str) -> str:
+    """What the user's server is asked for, relative to its base URL."""
+    _check_relpath(target_dir, "target folder")
+    if mode == "fromurl":
+        parts = urlsplit(notebook_url or "")
+        if parts.scheme not in ("http", "https") or not parts.netloc or parts.fragment:
+            raise InvalidInput(f"notebook URL must be an http(s) URL, got {notebook_url!r}")
+        # The extension names the upload after the URL's last segment and puts it in fromURLToFolder.
+        query = urlencode({"fromURL": notebook_url, "fromURLToFolder": target_dir}, quote_via=quote)
+        return f"lab?{query}"
+    query = urlencode(
+        {"repo": repo_url, "branch": ref, "urlpath": _lab_path(target_dir, notebook), "targetpath": target_dir},
+        quote_via=quote,
+    )
+    return f"git-pull?{query}"
+
+
+def _spawned(base: str, spawn: Spawn, pull: str) -> str:
+    """The hub link that spawns with ``spawn``'s option, then sends the user on to ``pull``."""
+    if not USER_OPTION.fullmatch(spawn.option) or not spawn.value:
+        raise InvalidInput(f"spawn option must be a name and a value, got {spawn.option!r}={spawn.value!r}")
+    prefix = urlsplit(base).path  # a hub under a path (https://host/jhub) has it before /hub and /user
+    if spawn.server and spawn.user:
+        if len(spawn.user) > 255 or not spawn.user.isprintable() or spawn.user != spawn.user.strip():
+            raise InvalidInput("hub user name must be 1-255 printable characters without surrounding spaces")
+        # JupyterHub escapes a user name in its URLs the same way (utils.url_escape_path).
+        user, server = quote(spawn.user, safe="@~"), quote(spawn.server, safe="")
+        where, after = f"/hub/spawn/{user}/{server}", f"{prefix}/user/{user}/{server}/{pull}"
+    else:
+        where, after = "/hub/spawn", f"{prefix}/hub/user-redirect/{pull}"
+    query = urlencode({f"opt-{spawn.option}": spawn.value, "next": after}, quote_via=quote)
+    return f"{base}{where}?{query}"
+
+
 def launch_url(
     hub_url: str,
     mode: str,
@@ -150,8 +203,14 @@ def launch_url(
     ref: str = "main",
     notebook: str,
     target_dir: str = "",
+    notebook_url: str = "",
+    spawn: Spawn | None = None,
 ) -> str:
-    """The link that opens ``notebook`` of ``repo_url`` in a hub, by nbgitpuller or BinderHub rules."""
+    """The link that opens ``notebook`` in a hub: nbgitpuller, BinderHub or fromurl rules, spawning first if asked.
+
+    ``notebook_url`` (fromurl) is the lone notebook's URL; ``spawn`` (JupyterHub modes) starts the server with a
+    profile. BinderHub builds its own image and takes no profile.
+    """
     if mode not in MODES:
         raise InvalidInput(f"unknown launch mode {mode!r}; expected one of {', '.join(MODES)}")
     base = _check_base(hub_url, "hub URL")
@@ -159,18 +218,9 @@ def launch_url(
     if not ref or any(c.isspace() for c in ref):
         raise InvalidInput(f"git ref must be a non-empty name without spaces, got {ref!r}")
     _check_relpath(notebook, "notebook path")
-    if mode == "nbgitpuller":
-        _check_relpath(target_dir, "target folder")
-        query = urlencode(
-            {
-                "repo": repo_url,
-                "branch": ref,
-                "urlpath": _lab_path(target_dir, notebook),
-                "targetpath": target_dir,
-            },
-            quote_via=quote,
-        )
-        return f"{base}/hub/user-redirect/git-pull?{query}"
+    if mode != "binderhub":
+        pull = _pull_path(mode, repo_url, ref, notebook, target_dir, notebook_url)
+        return _spawned(base, spawn, pull) if spawn else f"{base}/hub/user-redirect/{pull}"
     # BinderHub: the repository is one path segment, so its slashes must be escaped too.
     query = urlencode({"urlpath": _lab_path(notebook)}, quote_via=quote)
     return f"{base}/v2/git/{quote(repo_url, safe='')}/{quote(ref, safe='')}?{query}"

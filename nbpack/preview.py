@@ -17,12 +17,18 @@ from nbconvert import HTMLExporter
 from .errors import InvalidNotebook
 from .notebook import read_notebook
 
-__all__ = ["notebook_html", "sanitize", "CSP"]
+__all__ = ["notebook_html", "sanitize", "CSP", "csp_with_form_targets"]
 
 CSP = (
     "default-src 'none'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; "
     "base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
 )
+
+
+def csp_with_form_targets(origins: list[str]) -> str:
+    """The pages' CSP letting forms lead to ``origins`` too (browsers check form-action on every redirect)."""
+    return CSP.replace("form-action 'self'", " ".join(["form-action 'self'", *origins]))
+
 
 _TAGS = {
     "a",

@@ -41,6 +41,7 @@ from .ids import HANDLE as HANDLE_ID
 from .ids import check_id, new_handle_id
 from .ids import pattern as id_pattern
 from .keys import HANDLE, blob_key, content_key, handle_key, index_keys, owner_dir, return_key, usage_key
+from .launch import hub_launch_url
 from .payloads import PayloadCatalog, load_catalog
 from .remote import Remote
 from .storage import ObjectInfo, Storage, open_storage
@@ -526,20 +527,13 @@ class Service:
         """The hubs able to run a bundle, best first, each with its reasons."""
         return [r.to_json() for r in rank_hubs(self.hubs, self.manifest(bid, tenant))]
 
-    def launch_url(self, bid: str, hub_name: str, state: dict[str, Any], base_url: str) -> str:
-        """Where the launch button of ``hub_name`` sends a user for this handle."""
-        manifest = self.manifest(bid)
+    def launch_url(self, bid: str, hub_name: str, state: dict[str, Any], base_url: str, user: str = "") -> str:
+        """Where the launch button of ``hub_name`` sends a user for this handle (``launch.hub_launch_url``)."""
         hub = next((h for h in self.hubs if h.name == hub_name), None)
         if hub is None:
             raise NotFound(f"no hub named {hub_name!r} in this service's registry")
-        return links.launch_url(
-            hub.url,
-            hub.launch,
-            self.git_url(state, base_url),
-            ref="main",
-            notebook=manifest["payload"]["notebook"],
-            target_dir=links.target_dir_for(bid, manifest["title"]),
-        )
+        git_url, notebook_url = self.git_url(state, base_url), self.notebook_url(state, base_url)
+        return hub_launch_url(hub, bid, self.manifest(bid), git_url=git_url, notebook_url=notebook_url, user=user)
 
     def git_repo(self, state: dict[str, Any], base_url: str) -> Path:
         """The handle's git repository in the local cache, built on first use from the zip parts its tree needs.

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
 from flask import Blueprint, Response, redirect, render_template, request
 from werkzeug.wrappers import Response as WerkzeugResponse
 
 from nbpack.inspect import human_size
-from nbpack.preview import CSP, notebook_html
+from nbpack.preview import CSP, csp_with_form_targets, notebook_html
 
 from .http import base_url, service, stream
 
@@ -17,8 +19,8 @@ def _token() -> str | None:
     return request.args.get("t")
 
 
-def _secure(resp: Response) -> Response:
-    resp.headers["Content-Security-Policy"] = CSP
+def _secure(resp: Response, csp: str = CSP) -> Response:
+    resp.headers["Content-Security-Policy"] = csp
     resp.headers["X-Content-Type-Options"] = "nosniff"
     resp.headers["Referrer-Policy"] = "no-referrer"
     resp.headers["Cache-Control"] = "private, no-store"
@@ -32,6 +34,7 @@ def landing(bid: str) -> Response:
     state = svc.check_read(bid, token)
     manifest = svc.manifest(bid)
     base = base_url()
+    ranking = svc.ranking(bid) if svc.hubs else []
     # The template wants flat rows; ranking entries nest the hub (``{"hub": {...}, "can_run", "reasons"}``).
     hubs = [
         {
@@ -39,8 +42,10 @@ def landing(bid: str) -> Response:
             "can_run": r["can_run"],
             "reasons": r["reasons"],
             "launch": svc.url(base, "launch", bid, token, hub=r["hub"]["name"]),
+            "profile": r.get("profile"),
+            "named_servers": r["hub"]["named_servers"],
         }
-        for r in (svc.ranking(bid) if svc.hubs else [])
+        for r in ranking
     ]
     html = render_template(
         "landing.html",
@@ -49,10 +54,19 @@ def landing(bid: str) -> Response:
         hubs=hubs,
         human_size=human_size,
         download=svc.url(base, "download", bid, token),
+        token=token,
+        notebook=svc.notebook_url(state, base),
         git=svc.git_url(state, base),
         total_bytes=sum(f.get("size", 0) for f in manifest["files"]),
     )
-    return _secure(Response(html, mimetype="text/html"))
+    # The named-server form goes through this service's launch redirect to the hub.
+    forms = sorted({_origin(r["hub"]["url"]) for r in ranking if r["hub"]["named_servers"]})
+    return _secure(Response(html, mimetype="text/html"), csp_with_form_targets(forms))
+
+
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
 
 
 @bp.get("/b/<bid>/download")
@@ -67,4 +81,5 @@ def download(bid: str) -> Response:
 def launch(bid: str, hub: str) -> WerkzeugResponse:
     svc = service()
     state = svc.check_read(bid, _token())
-    return redirect(svc.launch_url(bid, hub, state, base_url()), 302)
+    # ``user``: the hub user name, which a named server's spawn URL holds (the landing page asks for it).
+    return redirect(svc.launch_url(bid, hub, state, base_url(), request.args.get("user", "")), 302)

@@ -9,15 +9,17 @@ from __future__ import annotations
 
 import dataclasses
 import struct
+import threading
 import zipfile
 import zlib
+from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import BinaryIO
 
 from .errors import InvalidBundle, NotFound
 
-__all__ = ["Member", "directory", "find", "locate", "member_chunks"]
+__all__ = ["Member", "Directories", "directory", "find", "locate", "member_chunks"]
 
 _LOCAL_HEADER = struct.Struct("<4s2B4HL2L2H")  # zipfile's sizeFileHeader layout (30 bytes)
 _LOCAL_MAGIC = b"PK\x03\x04"
@@ -107,3 +109,42 @@ def find(members: dict[str, Member], path: str) -> Member:
     if member is None:
         raise NotFound(f"this bundle has no file {path!r}")
     return member
+
+
+class Directories:
+    """The member directories of recently read handles, kept per worker (least recently used evicted first).
+
+    A handle's parts never change while it lives, so an entry is never stale; a deleted handle is refused by its
+    token check before its directory is asked for.
+    """
+
+    def __init__(self, read_range: Callable[[str, int, int], Iterator[bytes]], limit: int = 256) -> None:
+        self._read_range = read_range
+        self._limit = limit
+        self._lock = threading.Lock()
+        self._entries: OrderedDict[str, dict[str, Member]] = OrderedDict()
+
+    def member(
+        self,
+        hid: str,
+        parts: list[tuple[str, int]],
+        open_zip: Callable[[], BinaryIO],
+        digests: Callable[[], dict[str, str]],
+        path: str,
+    ) -> Member:
+        """Member ``path`` of handle ``hid`` with its data located; on a miss the directory is read through
+        ``open_zip()`` (a seekable reader over ``parts``) and the manifest's ``digests()``."""
+        with self._lock:
+            found = self._entries.get(hid)
+            if found is not None:
+                self._entries.move_to_end(hid)
+        if found is None:
+            with open_zip() as reader:
+                found = directory(reader, parts, digests())
+        member = locate(find(found, path), self._read_range)
+        found[path] = member  # the located offset is kept too: later ranges cost one read
+        with self._lock:
+            self._entries[hid] = found
+            while len(self._entries) > self._limit:
+                self._entries.popitem(last=False)
+        return member

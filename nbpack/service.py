@@ -14,9 +14,7 @@ import re
 import secrets
 import shutil
 import tempfile
-import threading
 import time
-from collections import OrderedDict
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -52,8 +50,6 @@ __all__ = ["Service", "Stored", "blob_key", "handle_key", "return_key", "content
 log = logging.getLogger("nbpack.service")
 _MAX_OWNER = 200
 _MAX_PAGE = 500
-# Member directories kept per worker: a handle's tail never changes, so an entry is never stale, only evicted.
-_DIRECTORIES = 256
 
 
 @dataclass
@@ -130,8 +126,7 @@ class Service:
             self.hubs = load_registry(config.hubs_file)
         self.payloads: PayloadCatalog | None = load_catalog(config.payloads_file) if config.payloads_file else None
         self.notifier = webhook.Notifier(config.webhook_workers, config.webhook_queue, attempts=config.webhook_attempts)
-        self._directories: OrderedDict[str, dict[str, members.Member]] = OrderedDict()
-        self._directories_lock = threading.Lock()
+        self._directories = members.Directories(self._read_range)
 
     # -- authentication -------------------------------------------------------------------------
 
@@ -565,23 +560,12 @@ class Service:
 
     def member(self, state: dict[str, Any], path: str) -> members.Member:
         """One member of the handle's bundle by its path (NotFound when it has none), its data located."""
-        bid = state["id"]
-        with self._directories_lock:
-            directory = self._directories.get(bid)
-            if directory is not None:
-                self._directories.move_to_end(bid)
-        if directory is None:
-            manifest = json.loads(self.storage.read_bytes(handle_key(bid, "manifest.json")))
-            digests = {e["path"]: e["sha256"] for e in manifest.get("contents", []) if "sha256" in e}
-            with self.open_parts(state) as reader:
-                directory = members.directory(reader, state["parts"], digests)
-        member = members.locate(members.find(directory, path), self._read_range)
-        directory[path] = member  # the located offset is kept too: later ranges cost one read
-        with self._directories_lock:
-            self._directories[bid] = directory
-            while len(self._directories) > _DIRECTORIES:
-                self._directories.popitem(last=False)
-        return member
+
+        def digests() -> dict[str, str]:
+            manifest = json.loads(self.storage.read_bytes(handle_key(state["id"], "manifest.json")))
+            return {e["path"]: e["sha256"] for e in manifest.get("contents", []) if "sha256" in e}
+
+        return self._directories.member(state["id"], state["parts"], lambda: self.open_parts(state), digests, path)
 
     def member_chunks(self, member: members.Member, start: int = 0, end: int | None = None) -> Iterator[bytes]:
         """Bytes ``start..end`` of a stored member (one ranged read), or a deflated member whole."""

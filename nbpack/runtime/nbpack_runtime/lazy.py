@@ -285,8 +285,10 @@ class _Blocks:
         import pyarrow.dataset as ds
         import pyarrow.fs as fs
 
-        # Only the footer of the sparse file is read here, and its blocks are verified.
-        fragment = ds.ParquetFileFormat().make_fragment(str(self.part), filesystem=fs.LocalFileSystem())
+        # Only the footer of the sparse file is read here, and its blocks are verified. The part may have become the
+        # complete copy meanwhile (another reader finished it): the same bytes under the final name.
+        path = self.part if self.part.exists() else self.part.with_name("catalog.parquet")
+        fragment = ds.ParquetFileFormat().make_fragment(str(path), filesystem=fs.LocalFileSystem())
         return sorted(rg.id for piece in fragment.split_by_row_group(expr) for rg in piece.row_groups)
 
     def _plan(self, pf: Any, needed: list[str] | None, groups: list[int]) -> set[int]:
@@ -311,6 +313,18 @@ class _Blocks:
 
     def _promote(self, sha: str, needed: list[str] | None) -> Any:
         """Every block is here: check the whole file's sha256 (while Parquet decodes it) and keep it as the copy."""
+        import pyarrow.parquet as pq
+
+        try:
+            return self._check_whole(sha, needed)
+        except FileNotFoundError:
+            # Another reader of the same catalog checked the whole file first and renamed the part into place.
+            complete = self.part.with_name("catalog.parquet")
+            if not complete.is_file():
+                raise
+            return pq.read_table(complete, columns=needed)
+
+    def _check_whole(self, sha: str, needed: list[str] | None) -> Any:
         import pyarrow.parquet as pq
 
         if self.in_order == self.count:

@@ -158,7 +158,13 @@ def test_service_and_ingress_reach_the_pods_at_the_public_url(tmp_path: Path) ->
     # The hub registry the ConfigMap mounts is one nbpack loads.
     hubs = tmp_path / "hubs.toml"
     hubs.write_text(_one("ConfigMap", "nbpack-hubs")["data"]["hubs.toml"])
-    assert {h.launch for h in load_registry(hubs)} == {"nbgitpuller", "binderhub"}
+    registry = load_registry(hubs)
+    assert {h.launch for h in registry} == {"nbgitpuller", "binderhub", "fromurl"}
+    # The profiled hub names exactly the z2jh profileList's slugs (deploy/hub/values.yaml).
+    values = yaml.safe_load((REPO / "deploy" / "hub" / "values.yaml").read_text())
+    z2jh = [h for h in registry if h.profiles]
+    assert len(z2jh) == 1 and z2jh[0].named_servers
+    assert [p.slug for p in z2jh[0].profiles] == [p["slug"] for p in values["singleuser"]["profileList"]]
 
 
 # --- Containerfile -----------------------------------------------------------------------------------------------

@@ -1,0 +1,298 @@
+"""Scale-out: three gunicorn replicas of the service on one SeaweedFS bucket behind Debian's nginx (round-robin).
+
+One user's journey (landing page, git clone with real git, a ranged read of the big catalog through the files
+endpoint, the return upload with the runtime's own ``upload()``) hops between replicas without an error; then one
+replica is SIGKILLed in the middle of a run of clones, downloads and return uploads, the clients' retries finish
+on the other two, and nothing is lost or duplicated.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import secrets
+import shutil
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+import zipfile
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from nbpack.client import Client, pull
+from nbpack.gitenv import git_env
+from nbpack.links import public_url
+from nbpack.storage import open_storage
+from tests.fixtures.nginx import UPSTREAM_HEADER, Nginx
+from tests.fixtures.service import ServiceProcess, service_env
+from tests.helpers import RUNTIME_PREAMBLE, UPLOAD_SCRIPT
+
+KEY = secrets.token_urlsafe(16)
+ROWS = 300_000  # two columns of random doubles: a catalog of ~5 MiB, above the 4 MiB lazy threshold
+GIT_ENV = {**git_env(), "HOME": "/nonexistent"}
+CLIENT_ENV = {"NBPACK_RETRY_DELAY": "0.3", "NBPACK_UPLOAD_ATTEMPTS": "6"}
+
+# argv: bundle folder, seed. Saves one output of seeded bytes and writes the return zip without sending it.
+MAKE_RETURN = (
+    RUNTIME_PREAMBLE
+    + """\
+folder, seed = sys.argv[1], int(sys.argv[2])
+rt = load_runtime(folder)
+rt.start(folder)
+rt.save_output(random.Random(seed).randbytes(200_000), "noise.bin")
+rt.save_value("seed", seed)
+print("PATH " + str(rt.finish(upload=False)), flush=True)
+"""
+)
+
+
+@dataclass
+class Cluster:
+    replicas: list[ServiceProcess]
+    lb: Nginx
+    storage: str
+    endpoint: str
+
+    def upstream(self, replica: ServiceProcess) -> str:
+        return f"127.0.0.1:{replica.port}"
+
+
+@pytest.fixture
+def cluster(s3_env, s3_bucket: str, tmp_path: Path) -> Iterator[Cluster]:
+    """Three replicas (same secret, bucket and public URL = nginx's; each its own cache dir) behind nginx."""
+    storage = f"s3://{s3_bucket}/nbpack"
+    secret = secrets.token_urlsafe(32)
+    replicas = [
+        ServiceProcess({}, tmp_path / f"replica-{i}.log", workers=1, threads=8) for i in range(3)
+    ]
+    lb = Nginx([f"127.0.0.1:{r.port}" for r in replicas], tmp_path / "nginx")
+    for i, replica in enumerate(replicas):
+        replica.env = service_env(
+            storage, KEY, secret_key=secret, public_url=lb.url, cache_dir=str(tmp_path / f"cache-{i}")
+        )
+    try:
+        for replica in replicas:
+            replica.start()
+        lb.start()
+        yield Cluster(replicas, lb, storage, s3_env.endpoint)
+    finally:
+        lb.stop()
+        for replica in replicas:
+            replica.stop()
+
+
+def _catalog(path: Path) -> bytes:
+    """A big catalog with awkward values: int64 ids above 2^53, NaN beside null, tz-aware times, unicode commas."""
+    import random
+
+    rng = random.Random(13)
+    flux = [rng.random() for _ in range(ROWS)]
+    flux[1], flux[2] = float("nan"), None
+    table = pa.table(
+        {
+            "id": pa.array([2**60 + i for i in range(ROWS)], pa.int64()),
+            "flux": pa.array(flux, pa.float64()),
+            "err": pa.array([rng.random() for _ in range(ROWS)], pa.float64()),
+            "seen": pa.array([1_700_000_000_000_000 + i for i in range(ROWS)], pa.timestamp("us", tz="UTC")),
+            "name": pa.array([f"Ωmega, star {i % 97}" for i in range(ROWS)]),
+        }
+    )
+    pq.write_table(table, path, compression="none")
+    return path.read_bytes()
+
+
+def _create(cluster: Cluster, tmp_path: Path) -> tuple[dict, bytes]:
+    cat = tmp_path / "big.parquet"
+    data = _catalog(cat)
+    created = Client(cluster.lb.url, KEY).create({"title": "Scale-out", "catalogs": [{"name": "big", "part": "c"}]}, {"c": cat})
+    return created, data
+
+
+def _get(url: str, headers: dict[str, str] | None = None) -> tuple[int, dict[str, str], bytes]:
+    req = urllib.request.Request(url, headers=headers or {})
+    try:
+        with urllib.request.urlopen(req, timeout=120) as resp:
+            return resp.status, dict(resp.headers), resp.read()
+    except urllib.error.HTTPError as err:
+        return err.code, dict(err.headers), err.read()
+
+
+def _clone(url: str, dest: Path, attempts: int = 1) -> str:
+    """``git clone --depth 1`` as nbgitpuller does; retried from scratch up to ``attempts`` times. HEAD's sha."""
+    last = ""
+    for _ in range(attempts):
+        shutil.rmtree(dest, ignore_errors=True)
+        proc = subprocess.run(
+            ["git", "clone", "--quiet", "--depth", "1", url, str(dest)],
+            env=GIT_ENV,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        if proc.returncode == 0:
+            return subprocess.run(
+                ["git", "rev-parse", "HEAD"], cwd=dest, env=GIT_ENV, capture_output=True, text=True, check=True
+            ).stdout.strip()
+        last = proc.stderr
+        time.sleep(0.5)
+    raise AssertionError(f"git clone failed {attempts} times: {last}")
+
+
+def _runtime(script: str, *args: str) -> str:
+    proc = subprocess.run(
+        [sys.executable, "-c", script, *args],
+        env={**os.environ, **CLIENT_ENV},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    return proc.stdout
+
+
+def _make_return(clone: Path, folder: Path, seed: int) -> Path:
+    """A copy of the cloned bundle folder in which the runtime writes a return zip of its own."""
+    shutil.copytree(clone, folder, ignore=shutil.ignore_patterns(".git"))
+    out = _runtime(MAKE_RETURN, str(folder), str(seed))
+    return Path(out.split("PATH ", 1)[1].strip())
+
+
+def _upload(folder: Path, path: Path) -> dict:
+    """The runtime's own ``upload()`` (its retries included), in a child process as in a kernel."""
+    out = _runtime(UPLOAD_SCRIPT, str(folder), str(path))
+    return json.loads(out.split("ANSWER ", 1)[1])
+
+
+def _rid(path: Path) -> str:
+    with zipfile.ZipFile(path) as zf:
+        return json.loads(zf.read("nbpack-return.json"))["id"]
+
+
+def _sha(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _git_token(git_url: str) -> str:
+    return git_url.split("/git/", 1)[1].split("/", 1)[0]
+
+
+def test_one_journey_hops_between_replicas(cluster: Cluster, tmp_path: Path) -> None:
+    created, catalog = _create(cluster, tmp_path)
+    hid, links = created["id"], created["links"]
+    seen_by_test: list[str] = []
+
+    status, headers, body = _get(links["landing"])
+    assert status == 200 and b"Scale-out" in body
+    seen_by_test.append(headers[UPSTREAM_HEADER])
+
+    clone = tmp_path / "clone"
+    head = _clone(links["git"], clone)
+    assert json.loads((clone / "nbpack.json").read_text())["returns"]["endpoint"].startswith(cluster.lb.url + "/")
+
+    # A ranged read of the big catalog: its Parquet footer, then one slice of the middle.
+    files = public_url(cluster.lb.url, "files", hid, _git_token(links["git"]), path="catalogs/big.parquet")
+    status, headers, tail = _get(files, {"Range": "bytes=-8"})
+    assert status == 206 and tail == catalog[-8:] and tail.endswith(b"PAR1"), (status, tail)
+    assert headers["Content-Range"] == f"bytes {len(catalog) - 8}-{len(catalog) - 1}/{len(catalog)}"
+    seen_by_test.append(headers[UPSTREAM_HEADER])
+    mid = len(catalog) // 2
+    status, headers, piece = _get(files, {"Range": f"bytes={mid}-{mid + 65535}"})
+    assert status == 206 and piece == catalog[mid : mid + 65536]
+    seen_by_test.append(headers[UPSTREAM_HEADER])
+
+    zip_path = _make_return(clone, tmp_path / "run", seed=1)
+    answer = _upload(tmp_path / "run", zip_path)
+    assert answer["id"] == _rid(zip_path)
+    assert [r["id"] for r in Client(cluster.lb.url, KEY).returns(hid)] == [answer["id"]]
+
+    # Every request of the journey answered without an error, and more than one replica served it.
+    rows = [r for r in cluster.lb.access_log() if hid in r[1]]
+    assert rows and all(int(r[2]) < 400 for r in rows), rows
+    served = {r[3] for r in rows}
+    replicas = {cluster.upstream(r) for r in cluster.replicas}
+    assert served <= replicas and len(served) > 1, served
+    assert set(seen_by_test) <= replicas
+    # The clone's two requests (refs, pack) may land on two replicas: each built the same commit from storage.
+    assert len(head) == 40
+
+
+def test_replica_killed_mid_run_nothing_lost_or_duplicated(cluster: Cluster, tmp_path: Path) -> None:
+    created, _ = _create(cluster, tmp_path)
+    hid, links = created["id"], created["links"]
+    reference = pull(links["landing"], tmp_path / "reference.zip").read_bytes()
+    head = _clone(links["git"], tmp_path / "clone")
+    zips = [_make_return(tmp_path / "clone", tmp_path / f"run-{seed}", seed) for seed in range(4)]
+    expected = {_rid(z) for z in zips}
+    assert len(expected) == 4
+
+    victim = cluster.replicas[1]
+    before_run = len(cluster.lb.access_log())
+    results: dict[str, object] = {}
+
+    def clone(i: int) -> None:
+        results[f"clone-{i}"] = _clone(links["git"], tmp_path / f"c-{i}", attempts=4)
+
+    def download(i: int) -> None:
+        results[f"download-{i}"] = _sha(pull(links["landing"], tmp_path / f"d-{i}.zip").read_bytes())
+
+    def upload(i: int, again: bool = False) -> None:
+        results[f"upload-{i}{'-again' if again else ''}"] = _upload(tmp_path / f"run-{i}", zips[i])["id"]
+
+    jobs = [
+        *[(clone, (i,)) for i in range(4)],
+        *[(download, (i,)) for i in range(4)],
+        *[(upload, (i,)) for i in range(4)],
+        *[(upload, (i, True)) for i in range(2)],  # the same return sent twice, concurrently
+    ]
+    killed = threading.Event()
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        futures = [pool.submit(fn, *args) for fn, args in jobs]
+        # SIGKILL once a few requests of the run are done and more are in flight (bounded wait).
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and len(cluster.lb.access_log()) - before_run < 4:
+            time.sleep(0.05)
+        victim.kill()
+        killed.set()
+        for future in futures:
+            future.result(timeout=600)
+
+    run = cluster.lb.access_log()[before_run:]
+    gone = cluster.upstream(victim)
+    # The kill fell inside the run: nginx met the dead replica and moved on (or answered 502 to a client's retry).
+    assert any(gone in r[3] and ("," in r[3] or r[2] == "502") for r in run), run
+    survivors = {cluster.upstream(r) for r in cluster.replicas if r is not victim}
+    assert any(r[3] in survivors for r in run)
+
+    assert all(results[f"clone-{i}"] == head for i in range(4)), results
+    assert all(results[f"download-{i}"] == _sha(reference) for i in range(4)), results
+    assert {results[f"upload-{i}"] for i in range(4)} == expected
+    assert results["upload-0-again"] == _rid(zips[0]) and results["upload-1-again"] == _rid(zips[1])
+
+    # Every upload listed exactly once, its stored bytes the ones sent.
+    client = Client(cluster.lb.url, KEY)
+    listed = [r["id"] for r in client.returns(hid)]
+    assert sorted(listed) == sorted(expected), listed
+    by_rid = {_rid(z): z for z in zips}
+    for rid, path in by_rid.items():
+        got = client.download_return(hid, rid, tmp_path / f"back-{rid}.zip")
+        assert _sha(got.read_bytes()) == _sha(path.read_bytes())
+    # Nothing half-written left in the bucket: each return folder holds its zip and its manifest, no more.
+    store = open_storage(cluster.storage, endpoint_url=cluster.endpoint)
+    keys = sorted(i.key for i in store.list(f"returns/{hid}/"))
+    assert keys == sorted(f"returns/{hid}/{rid}/{name}" for rid in expected for name in ("manifest.json", "return.zip"))
+
+    # The killed replica comes back on its own cache dir and serves the same clone and download.
+    victim.start()
+    direct = victim.url + links["git"][len(cluster.lb.url) :]
+    assert _clone(direct, tmp_path / "after") == head
+    assert not [p for p in (Path(victim.env["NBPACK_CACHE_DIR"]) / "git").iterdir() if ".tmp-" in p.name]

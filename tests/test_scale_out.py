@@ -72,9 +72,7 @@ def cluster(s3_env, s3_bucket: str, tmp_path: Path) -> Iterator[Cluster]:
     """Three replicas (same secret, bucket and public URL = nginx's; each its own cache dir) behind nginx."""
     storage = f"s3://{s3_bucket}/nbpack"
     secret = secrets.token_urlsafe(32)
-    replicas = [
-        ServiceProcess({}, tmp_path / f"replica-{i}.log", workers=1, threads=8) for i in range(3)
-    ]
+    replicas = [ServiceProcess({}, tmp_path / f"replica-{i}.log", workers=1, threads=8) for i in range(3)]
     lb = Nginx([f"127.0.0.1:{r.port}" for r in replicas], tmp_path / "nginx")
     for i, replica in enumerate(replicas):
         replica.env = service_env(
@@ -114,7 +112,9 @@ def _catalog(path: Path) -> bytes:
 def _create(cluster: Cluster, tmp_path: Path) -> tuple[dict, bytes]:
     cat = tmp_path / "big.parquet"
     data = _catalog(cat)
-    created = Client(cluster.lb.url, KEY).create({"title": "Scale-out", "catalogs": [{"name": "big", "part": "c"}]}, {"c": cat})
+    created = Client(cluster.lb.url, KEY).create(
+        {"title": "Scale-out", "catalogs": [{"name": "big", "part": "c"}]}, {"c": cat}
+    )
     return created, data
 
 

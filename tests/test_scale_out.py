@@ -303,6 +303,27 @@ def test_replica_killed_mid_run_nothing_lost_or_duplicated(cluster: Cluster, tmp
 
     # The killed replica comes back on its own cache dir: the half-built repository is replaced, the clone the same.
     victim.start()
+    assert not _building(victim_cache)  # swept at start, not only when this handle is asked for again
     assert _clone(victim.url + links["git"][len(cluster.lb.url) :], tmp_path / "after")[0] == head
     assert not _building(victim_cache)
     print(f"clone attempts {attempts}; nginx: {sum(r[2] == '502' for r in run)} answers 502 of {len(run)}")
+
+
+def test_a_dead_builders_leftovers_are_swept_a_live_build_is_not(tmp_path: Path) -> None:
+    import fcntl
+
+    from nbpack.gitrepo import sweep_leftovers
+
+    git = tmp_path / "git"
+    git.mkdir()
+    dead, live = "h-" + "a" * 24, "h-" + "b" * 24
+    for hid in (dead, live):
+        (git / f".{hid}.git.tmp-0f").mkdir()
+        (git / f".{hid}-x1.zip").write_bytes(b"half a bundle")
+    (git / f"{dead}.git").mkdir()  # a finished repository stays
+    with open(git / f"{live}.lock", "wb") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # a builder at work holds its lock
+        assert sweep_leftovers(tmp_path) == [dead]
+    assert sorted(p.name for p in git.iterdir()) == sorted(
+        [f"{dead}.git", f"{dead}.lock", f"{live}.lock", f".{live}.git.tmp-0f", f".{live}-x1.zip"]
+    )

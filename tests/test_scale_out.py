@@ -15,6 +15,7 @@ import secrets
 import shutil
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -22,13 +23,15 @@ import zipfile
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from nbpack.client import Client, pull
+from nbpack.client import DOWNLOAD_ATTEMPTS, Client, pull
+from nbpack.errors import UpstreamError
 from nbpack.gitenv import git_env
 from nbpack.links import public_url
 from nbpack.storage import open_storage
@@ -327,3 +330,52 @@ def test_a_dead_builders_leftovers_are_swept_a_live_build_is_not(tmp_path: Path)
     assert sorted(p.name for p in git.iterdir()) == sorted(
         [f"{dead}.git", f"{dead}.lock", f"{live}.lock", f".{live}.git.tmp-0f", f".{live}-x1.zip"]
     )
+
+
+class _CuttingHandler(BaseHTTPRequestHandler):
+    """Serves BODY at any path; the first ``cuts`` answers stop halfway (the replica died), later ones honour Range."""
+
+    body = b""
+    cuts = 0
+    ranges: list[str | None] = []
+
+    def do_GET(self) -> None:  # noqa: N802 - http.server's name
+        cls = type(self)
+        cls.ranges.append(self.headers.get("Range"))
+        start = int(self.headers["Range"][6:-1]) if self.headers.get("Range") else 0
+        data = cls.body[start:]
+        self.send_response(206 if start else 200)
+        self.send_header("Content-Length", str(len(data)))
+        if start:
+            self.send_header("Content-Range", f"bytes {start}-{len(cls.body) - 1}/{len(cls.body)}")
+        self.end_headers()
+        if cls.cuts > 0:
+            cls.cuts -= 1
+            self.wfile.write(data[: len(data) // 2])
+            self.close_connection = True
+            return
+        self.wfile.write(data)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.mark.parametrize("cuts", [2, 9])
+def test_a_download_cut_short_is_resumed_never_kept(tmp_path: Path, cuts: int) -> None:
+    handler = type("H", (_CuttingHandler,), {"body": os.urandom(300_000), "cuts": cuts, "ranges": []})
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_address[1]}/b/h-{'0' * 24}/download?t=x"
+    try:
+        if cuts < DOWNLOAD_ATTEMPTS:
+            got = pull(url, tmp_path / "b.zip")
+            assert got.read_bytes() == handler.body
+            # each retry asked for the rest only, from where the file stopped
+            assert handler.ranges == [None, "bytes=150000-", "bytes=225000-"]
+        else:
+            with pytest.raises(UpstreamError, match=f"after {DOWNLOAD_ATTEMPTS} attempts"):
+                pull(url, tmp_path / "b.zip")
+            assert list(tmp_path.iterdir()) == []  # no truncated zip left where a whole one is expected
+    finally:
+        server.shutdown()
+        server.server_close()

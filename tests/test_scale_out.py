@@ -81,14 +81,14 @@ def cluster(s3_env, s3_bucket: str, tmp_path: Path) -> Iterator[Cluster]:
             storage, KEY, secret_key=secret, public_url=lb.url, cache_dir=str(tmp_path / f"cache-{i}")
         )
     try:
-        for replica in replicas:
-            replica.start()
+        with ThreadPoolExecutor(max_workers=3) as pool:  # each waits for its own /healthz
+            list(pool.map(ServiceProcess.start, replicas))
         lb.start()
         yield Cluster(replicas, lb, storage, s3_env.endpoint)
     finally:
         lb.stop()
-        for replica in replicas:
-            replica.stop()
+        with ThreadPoolExecutor(max_workers=3) as pool:
+            list(pool.map(lambda r: r.stop(), replicas))
 
 
 def _catalog(path: Path) -> bytes:

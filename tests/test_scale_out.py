@@ -229,6 +229,14 @@ def test_one_journey_hops_between_replicas(cluster: Cluster, tmp_path: Path) -> 
     # The clone's two requests (refs, pack) may land on two replicas: each built the same commit from storage.
     assert len(head) == 40
 
+    # A DELETE through one replica revokes at once on all: no replica may answer from what it cached.
+    Client(cluster.lb.url, KEY).delete(hid)
+    refs = links["git"] + "/info/refs?service=git-upload-pack"
+    for replica in cluster.replicas:
+        for url in (links["landing"], refs, files):
+            status, _, _ = _get(replica.url + url[len(cluster.lb.url) :])
+            assert status in (403, 404), (replica.url, url, status)
+
 
 def _building(cache: Path) -> bool:
     """A git repository is half-built in this cache: its temp repo or temp zip exists."""

@@ -242,6 +242,7 @@ def build_bundle(
             rel = f"catalogs/{cat.name}.parquet"
             entry = catalog.write_catalog(cat.source, stage / rel, name=cat.name, fmt=cat.fmt, columns=cat.columns)
             entry = {"name": cat.name, "path": rel, **{k: v for k, v in entry.items() if k != "name"}}
+            entry["blocks"] = {**entry["blocks"], "path": rel + catalog.BLOCKS_SUFFIX}
             if cat.description:
                 entry["description"] = cat.description
             if cat.origin:

@@ -31,6 +31,8 @@ from nbpack.esap_pages import table_from_esap_pages, table_from_esap_results
 
 __all__ = [
     "META_KEYS",
+    "BLOCK_SIZE",
+    "BLOCKS_SUFFIX",
     "write_catalog",
     "read_catalog",
     "columns_info",
@@ -41,6 +43,11 @@ __all__ = [
 META_KEYS = ("unit", "description", "ucd", "utype", "datatype")
 
 _CSV_BLOCK = 1 << 22
+# The unit of a lazy read (docs/design.md "Lazy catalog reads"): the sidecar ``<catalog>.blocks`` holds the sha256 of
+# each consecutive block of the catalog, so a partial read is verified block by block. The runtime reads the size
+# from the manifest, never from here.
+BLOCK_SIZE = 1 << 20
+BLOCKS_SUFFIX = ".blocks"
 
 
 @dataclass
@@ -66,7 +73,10 @@ def write_catalog(
     columns: dict[str, dict] | None = None,
     batch_rows: int = 65536,
 ) -> dict:
-    """Write ``source`` as Parquet at ``dest`` and return its manifest catalog entry (without ``path``)."""
+    """Write ``source`` as Parquet at ``dest`` and return its manifest catalog entry (without ``path``).
+
+    The block digests go beside it, to ``dest`` + ``BLOCKS_SUFFIX``; the entry's ``blocks`` gives their block size.
+    """
     dest = Path(dest)
     if batch_rows < 1:
         raise InvalidTable(f"batch_rows must be positive, got {batch_rows}")
@@ -85,7 +95,9 @@ def write_catalog(
         schema = _readable_lists(schema, facts)
         schema = schema.with_metadata(schema_metadata(schema, name, facts))
         rows = _write_parquet(src, schema, tmp, batch_rows)
-        digest, size = _sha256(tmp)
+        digest, size, blocks = _digests(tmp)
+        blocks_path = dest.with_name(dest.name + BLOCKS_SUFFIX)
+        blocks_path.write_bytes(blocks)
         os.replace(tmp, dest)
     except NbpackError:
         tmp.unlink(missing_ok=True)
@@ -105,6 +117,7 @@ def write_catalog(
         "sha256": digest,
         "bytes": size,
         "source_format": src.source_format,
+        "blocks": {"size": BLOCK_SIZE},
     }
 
 
@@ -490,11 +503,14 @@ def _temp_path(dest: Path, suffix: str) -> Path:
     return Path(name)
 
 
-def _sha256(path: Path) -> tuple[str, int]:
+def _digests(path: Path) -> tuple[str, int, bytes]:
+    """The file's sha256 and size, and its block digests (the ``.blocks`` sidecar), in one read."""
     digest = hashlib.sha256()
+    blocks = bytearray()
     size = 0
     with path.open("rb") as fh:
-        while chunk := fh.read(1 << 20):
+        while chunk := fh.read(BLOCK_SIZE):
             digest.update(chunk)
+            blocks += hashlib.sha256(chunk).digest()
             size += len(chunk)
-    return digest.hexdigest(), size
+    return digest.hexdigest(), size, bytes(blocks)

@@ -28,6 +28,7 @@ def run_bench(*args: str) -> subprocess.CompletedProcess:
         ("clone", "1MB", "backend_shallow", "endpoint_shallow"),
         ("download", "1MB", "boto3_get_object", "service_get"),
         ("ingest", "1MB", "boto3_put_object_x20", "service_post_x20"),
+        ("lazy", "16MiB", "boto3_get_read", "lazy_first"),
     ],
 )
 def test_bench_prints_a_ratio(name, size, baseline, nbpack):
@@ -53,7 +54,16 @@ def test_bench_launch_prints_a_ratio():
 def test_every_benchmark_is_reachable():
     from bench import benchmarks, runners
 
-    assert {*benchmarks(), *runners()} == {"build", "load", "clone", "download", "ingest", "launch"}
+    assert {*benchmarks(), *runners()} == {
+        "build",
+        "load",
+        "clone",
+        "download",
+        "ingest",
+        "launch",
+        "open_size",
+        "lazy",
+    }
 
 
 def test_bench_json_has_ratio_per_baseline(tmp_path):

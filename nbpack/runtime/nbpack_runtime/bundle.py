@@ -11,16 +11,20 @@ from .checksums import _sha256
 from .display import _need
 from .errors import ChecksumMismatch, FetchError, RuntimeProblem
 from .fetch import _fetch_into_cache
+from .lazy import read_lazy, read_local
 from .refs import FileRef, _cache_path
+from .remote import check_remote
 from .rucio import _fetch_collection, _fetch_replica, _rucio_client_download, _rucio_host, _rucio_replicas, _rucio_token
 
 
 class Bundle:
     """The opened bundle: manifest, catalogs and file references."""
 
-    def __init__(self, root: Path, manifest: dict) -> None:
+    def __init__(self, root: Path, manifest: dict, remote: dict | None = None) -> None:
         self.root = root
         self.manifest = manifest
+        # Where catalogs this folder lacks are read from (nbpack.remote.json of a thin tree), or None.
+        self.remote = check_remote(remote, "the remote document") if remote is not None else None
         self.id: str = manifest.get("id", "")
         self.title: str = manifest.get("title", "")
         self.files: dict[str, FileRef] = {f["name"]: FileRef.from_manifest(f) for f in manifest.get("files", [])}
@@ -43,21 +47,27 @@ class Bundle:
 
     # Catalogs ------------------------------------------------------------------------------------------
 
-    def catalog(self, name: str, as_: str = "arrow") -> Any:
-        """Load a catalog as a pyarrow Table, pandas DataFrame or astropy Table (units applied)."""
+    def catalog(self, name: str, as_: str = "arrow", columns: list[str] | None = None, filter: Any = None) -> Any:
+        """Load a catalog as a pyarrow Table, pandas DataFrame or astropy Table (units applied).
+
+        ``columns``: only these columns; ``filter``: only the rows it keeps (pyarrow's ``filters``, DNF form such as
+        ``[("mag", "<", 18)]``). A catalog this folder lacks is read from the service (``nbpack.remote.json``):
+        only the blocks those columns and row groups need, each verified, cached under ``NBPACK_CACHE``.
+        """
         if name not in self._catalog_entries:
             raise RuntimeProblem(f"no catalog named {name!r}; this bundle has: {', '.join(self.catalogs) or 'none'}")
         entry = self._catalog_entries[name]
         path = self.root / entry["path"]
-        if not path.is_file():
-            raise RuntimeProblem(f"catalog {name!r}: {entry['path']} is missing from the bundle folder")
-        import pyarrow.parquet as pq
-
-        if name in self._verified:
-            table = pq.read_table(path)
+        if path.is_file():
+            if name in self._verified:
+                table = read_local(path, columns, filter)
+            else:
+                table = self._read_verified(name, path, entry["sha256"], columns, filter)
+                self._verified.add(name)
+        elif self.remote is not None:
+            table = read_lazy(entry, self.manifest, self.remote, self.root, columns, filter)
         else:
-            table = self._read_verified(name, path, entry["sha256"])
-            self._verified.add(name)
+            raise RuntimeProblem(f"catalog {name!r}: {entry['path']} is missing from the bundle folder")
         if as_ == "arrow":
             return table
         if as_ == "pandas":
@@ -68,23 +78,23 @@ class Bundle:
         raise RuntimeProblem(f"catalog as_={as_!r} is not one of 'arrow', 'pandas', 'astropy'")
 
     @staticmethod
-    def _read_verified(name: str, path: Path, expected: str) -> Any:
+    def _read_verified(name: str, path: Path, expected: str, columns: list[str] | None, filters: Any) -> Any:
         """Read a catalog while its sha256 is computed in a thread: the check then costs ~nothing extra."""
         import concurrent.futures
-
-        import pyarrow.parquet as pq
 
         with concurrent.futures.ThreadPoolExecutor(1) as pool:
             digest = pool.submit(_sha256, path)
             try:
-                table = pq.read_table(path)
+                table = read_local(path, columns, filters)
+            except RuntimeProblem:
+                raise
             except Exception:
                 # A damaged file is reported as a checksum problem, not as whatever Parquet made of it.
                 table = None
             got = digest.result()
         if got != expected:
             raise ChecksumMismatch(f"catalog {name!r}: sha256 expected {expected}, got {got}")
-        return table if table is not None else pq.read_table(path)
+        return table if table is not None else read_local(path, columns, filters)
 
     # Files ---------------------------------------------------------------------------------------------
 

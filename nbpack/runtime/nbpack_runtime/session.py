@@ -12,6 +12,7 @@ from .base import MANIFEST, _now
 from .bundle import Bundle
 from .display import _show
 from .errors import RuntimeProblem
+from .remote import read_remote
 from .requirements import _install_hint, _satisfies, _split_req
 
 # The bundle root: this package is copied into it.
@@ -50,7 +51,7 @@ def start(path: str | None = None) -> Bundle:
             manifest = json.loads((root / MANIFEST).read_text())
         except json.JSONDecodeError as err:
             raise RuntimeProblem(f"{root / MANIFEST} is not valid JSON ({err})") from None
-        _STATE.bundle = Bundle(root, manifest)
+        _STATE.bundle = Bundle(root, manifest, read_remote(root))
         _STATE.started = _now()
         _STATE.values.clear()
         _STATE.error = None

@@ -1,0 +1,223 @@
+"""Benchmark ``lazy``: the first ``catalog()`` of a big catalog read lazily through the service's files URL.
+
+One SeaweedFS + one gunicorn service on it (``bench.service.stack``). Per size, a bundle whose one catalog of 22
+Gaia-like columns (``bench.data.make_catalog``) weighs about ``size`` bytes is pushed; a thin folder (the unpacked
+bundle without the catalog, with ``nbpack.remote.json``) is read by the bundle's own runtime, each run with an
+empty ``NBPACK_CACHE`` (a first read):
+
+- ``lazy_first``: ``catalog("big")`` — footer, every block verified against the block digests, whole-file sha256,
+  decoded; baselines ``boto3_get_read`` (boto3 GET of the stored content object to a file + ``pq.read_table``) and
+  ``service_zip_read`` (the service's zip download to a file, the member extracted, ``pq.read_table``); target
+  ≤ 1.25×.
+- ``lazy_2_of_22``: ``catalog("big", columns=["ra", "dec"])`` against ``lazy_first``: target ≤ 0.2× of the time
+  and of the bytes moved (counted by a TCP proxy in one extra, untimed run of each).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import io
+import json
+import os
+import shutil
+import statistics
+import time
+import urllib.parse
+import urllib.request
+import zipfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from bench.harness import Row
+from bench.service import Runner, stack, time_row
+from bench.service import label as size_label
+
+__all__ = ["RUNNER", "run"]
+
+MAX_FIRST = 1.25
+MAX_SUBSET = 0.2
+COLUMNS = ["ra", "dec"]
+_ROW_BYTES = 118  # Parquet bytes per make_catalog row (zstd), measured on 1e6 rows
+
+
+def _catalog_file(path: Path, size: int) -> None:
+    """A Parquet file of about ``size`` bytes of make_catalog rows, written in batches (bounded memory)."""
+    import pyarrow.parquet as pq
+
+    from bench.data import make_catalog
+
+    rows, batch, seed = max(1000, size // _ROW_BYTES), 500_000, 0
+    first = make_catalog(min(rows, batch), seed)
+    with pq.ParquetWriter(path, first.schema, compression="zstd") as writer:
+        writer.write_table(first)
+        left = rows - first.num_rows
+        while left > 0:
+            seed += 1
+            part = make_catalog(min(left, batch), seed)
+            writer.write_table(part)
+            left -= part.num_rows
+
+
+def _prepare(st: Any, size: int, work: Path, say: Callable[[str], None]) -> dict:
+    """Build and push the bundle; the thin folder, the files prefix, the download link and the content key."""
+    from nbpack.bundle import BuildSpec, CatalogInput, build_bundle
+    from nbpack.client import Client
+
+    label = size_label(size)
+    say(f"lazy {label}: building the bundle")
+    source = work / "source.parquet"
+    _catalog_file(source, size)
+    zip_path = work / "bundle.zip"
+    build_bundle(BuildSpec(title=f"Lazy {label}", catalogs=[CatalogInput("big", source)]), zip_path)
+    source.unlink()
+    created = Client(st.url, st.api_key, timeout=1800).push(zip_path)
+    full = work / "full"
+    with zipfile.ZipFile(zip_path) as zf:
+        zf.extractall(full)
+    zip_path.unlink()
+    manifest = json.loads((full / "nbpack.json").read_text())
+    entry = manifest["catalogs"][0]
+    thin = work / "thin"
+    shutil.copytree(full, thin, ignore=shutil.ignore_patterns("*.parquet"))
+    shutil.rmtree(full)
+    state = json.loads(
+        st.s3.get_object(Bucket=st.bucket, Key=f"{st.prefix}/handles/{created['id']}/handle.json")["Body"].read()
+    )
+    key, stored = max(state["parts"], key=lambda part: part[1])
+    return {
+        "thin": thin,
+        "manifest": manifest,
+        "files": created["links"]["files"],
+        "download": created["links"]["download"],
+        "key": f"{st.prefix}/{key}",
+        "stored": stored,
+        "catalog_bytes": entry["bytes"],
+        "path": entry["path"],
+    }
+
+
+def _lazy(rt: Any, case: dict, files: str, cache: Path, columns: list[str] | None) -> int:
+    shutil.rmtree(cache, ignore_errors=True)
+    os.environ["NBPACK_CACHE"] = str(cache)
+    bundle = rt.Bundle(case["thin"], case["manifest"], {"files": files, "lazy": [case["path"]]})
+    with contextlib.redirect_stderr(io.StringIO()):  # the progress line
+        return bundle.catalog("big", columns=columns).num_rows
+
+
+def _boto3(st: Any, case: dict, scratch: Path) -> int:
+    import pyarrow.parquet as pq
+
+    target = scratch / "boto3.parquet"
+    body = st.s3.get_object(Bucket=st.bucket, Key=case["key"])["Body"]
+    body.read(case["stored"] - case["catalog_bytes"])  # the zip member's local header
+    with open(target, "wb") as out:
+        while chunk := body.read(1 << 20):
+            out.write(chunk)
+    rows = pq.read_table(target).num_rows
+    target.unlink()
+    return rows
+
+
+def _zip(case: dict, scratch: Path) -> int:
+    import pyarrow.parquet as pq
+
+    target = scratch / "download.zip"
+    with urllib.request.urlopen(case["download"], timeout=1800) as resp, open(target, "wb") as out:
+        shutil.copyfileobj(resp, out, 1 << 20)
+    with zipfile.ZipFile(target) as zf:
+        path = Path(zf.extract(case["path"], scratch / "unzipped"))
+    rows = pq.read_table(path).num_rows
+    target.unlink()
+    shutil.rmtree(scratch / "unzipped")
+    return rows
+
+
+def _moved(rt: Any, case: dict, st: Any, scratch: Path, columns: list[str] | None) -> int:
+    """Bytes the service sent for one first read, counted by a TCP proxy in front of it."""
+    from tests.lazy_helpers import CountingProxy
+
+    port = urllib.parse.urlsplit(st.url).port
+    with CountingProxy(("127.0.0.1", port)) as proxy:
+        files = urllib.parse.urlsplit(case["files"])._replace(netloc=f"127.0.0.1:{proxy.port}").geturl()
+        _lazy(rt, case, files, scratch / "cache-count", columns)
+        return proxy.bytes
+
+
+def run(sizes: list[int], repeats: int, workdir: Path, say: Callable[[str], None] = lambda _m: None) -> list[Row]:
+    """One SeaweedFS + service; per size, the four variants alternately, ``repeats`` times each."""
+    from tests.helpers import RUNTIME_DIR, load_runtime_package
+
+    rows: list[Row] = []
+    saved = os.environ.get("NBPACK_CACHE")
+    with stack(workdir / "lazy-stack") as st:
+        rt = load_runtime_package("nbpack_runtime_bench_lazy", RUNTIME_DIR)
+        for size in sizes:
+            label = size_label(size)
+            work = workdir / f"lazy-{label}"
+            shutil.rmtree(work, ignore_errors=True)
+            work.mkdir(parents=True)
+            case = _prepare(st, size, work, say)
+            cache = work / "cache"
+            variants: dict[str, Callable[[], int]] = {
+                "lazy_first": functools.partial(_lazy, rt, case, case["files"], cache, None),
+                "lazy_2_of_22": functools.partial(_lazy, rt, case, case["files"], cache, COLUMNS),
+                "boto3_get_read": functools.partial(_boto3, st, case, work),
+                "service_zip_read": functools.partial(_zip, case, work),
+            }
+            times: dict[str, list[float]] = {name: [] for name in variants}
+            order = list(variants)
+            for r in range(repeats):
+                for name in order[r % len(order) :] + order[: r % len(order)]:
+                    t0 = time.perf_counter()
+                    variants[name]()
+                    times[name].append(time.perf_counter() - t0)
+                    say(f"lazy {label} {name}: {times[name][-1]:.3f} s")
+            moved_full = _moved(rt, case, st, work, None)
+            moved_two = _moved(rt, case, st, work, COLUMNS)
+            if saved is None:
+                os.environ.pop("NBPACK_CACHE", None)
+            else:
+                os.environ["NBPACK_CACHE"] = saved
+            volume = case["catalog_bytes"]
+            first = statistics.median(times["lazy_first"])
+            bytes_ratio = moved_two / moved_full
+            rows.append(
+                time_row("lazy", label, "lazy_first", times["lazy_first"], volume, note=f"{moved_full} B moved")
+            )
+            for name, note in (
+                ("boto3_get_read", "boto3 GET of the stored object to a file + pq.read_table"),
+                ("service_zip_read", "service zip download + extract + pq.read_table"),
+            ):
+                rows.append(
+                    time_row(
+                        "lazy", label, name, times[name], volume,
+                        compared="lazy_first", nbpack_median=first, max_ratio=MAX_FIRST, note=note,
+                    )
+                )  # fmt: skip
+            two = time_row(
+                "lazy",
+                label,
+                "lazy_2_of_22",
+                times["lazy_2_of_22"],
+                volume,
+                note=f"{moved_two} B moved: bytes ratio {bytes_ratio:.2f} (<={MAX_SUBSET:g})",
+            )
+            # lazy_2_of_22 is the nbpack side here and lazy_first its baseline: ratio = two / full.
+            two.ratio = two.median_s / first
+            two.compared, two.target = "lazy_first", f"<={MAX_SUBSET:g}x"
+            two.met = two.ratio <= MAX_SUBSET and bytes_ratio <= MAX_SUBSET
+            rows.append(two)
+            shutil.rmtree(work, ignore_errors=True)
+    return rows
+
+
+RUNNER = Runner(
+    "lazy",
+    "first catalog() through the files URL vs boto3 GET / zip download + pq.read_table; 2 of 22 columns",
+    "bytes",
+    small=[16 << 20],
+    default=[64 << 20, 1 << 30],
+    run=run,
+)

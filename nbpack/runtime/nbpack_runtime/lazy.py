@@ -1,0 +1,397 @@
+"""Lazy catalog reads: a catalog the folder lacks is read from the service's files URL by HTTP Range.
+
+Only what is needed crosses the network: the Parquet footer first, then the column chunks of the wanted columns
+and row groups, always as whole blocks of the catalog's block size. Each block is checked against its sha256 in
+the catalog's ``.blocks`` sidecar (itself checked against the manifest's ``contents``) before it is written to the
+cache, so a partial read is verified without the rest of the file. Verified blocks stay in the cache
+(``NBPACK_CACHE``/catalogs/<sha256>/): a read that is cut off resumes, and a read of blocks already there makes no
+request. Once every block is there the whole file's sha256 is checked too and the file becomes a plain cached copy.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import hashlib
+import os
+import struct
+import threading
+from pathlib import Path
+from typing import Any
+
+from .base import CHUNK
+from .checksums import _checked_checksums, _sha256
+from .display import _Progress
+from .errors import ChecksumMismatch, RuntimeProblem
+from .ranges import get_all, open_range, read_exactly, with_retries
+from .refs import cache_dir
+from .remote import member_url
+
+_DIGEST = 32
+_FOOTER_GUESS = 64 << 10  # what pyarrow reads first from a file's end; footers are rarely larger
+
+
+def wanted(columns: list[str] | None, filters: Any) -> tuple[list[str] | None, Any]:
+    """The columns to read (the asked ones plus those the filter names; None = all) and the filter expression."""
+    if filters is None:
+        return (list(columns) if columns is not None else None), None
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    if isinstance(filters, pc.Expression):
+        return None, filters  # which fields an expression names is not public API: read them all
+    conjunctions = filters if filters and isinstance(filters[0], list) else [filters]
+    named = [term[0] for conj in conjunctions for term in conj]
+    expr = pq.filters_to_expression(filters)
+    if columns is None:
+        return None, expr
+    return list(dict.fromkeys([*columns, *named])), expr
+
+
+def finish(table: Any, columns: list[str] | None, expr: Any) -> Any:
+    """The rows the filter keeps, the columns asked for, in their order."""
+    if expr is not None:
+        table = table.filter(expr)
+    return table if columns is None else table.select(list(columns))
+
+
+def read_local(path: Path, columns: list[str] | None, filters: Any) -> Any:
+    """A catalog file on disk, subset as asked."""
+    import pyarrow.parquet as pq
+
+    needed, expr = wanted(columns, filters)
+    _check_columns(pq.read_schema(path).names, needed)
+    return finish(pq.read_table(path, columns=needed), columns, expr)
+
+
+def _check_columns(names: list[str], needed: list[str] | None) -> None:
+    unknown = [c for c in needed or [] if c not in names]
+    if unknown:
+        raise RuntimeProblem(f"no column {', '.join(map(repr, unknown))}; the catalog has: {', '.join(names)}")
+
+
+def read_lazy(entry: dict, manifest: dict, remote: dict, root: Path, columns: list[str] | None, filters: Any) -> Any:
+    """Read catalog ``entry`` from the files URL of ``remote`` (or the cache), subset as asked; verified."""
+    name, size = entry["name"], int(entry["bytes"])
+    sha = _checked_checksums(f"catalog {name!r}", {"sha256": entry["sha256"]}).get("sha256")
+    if not sha:
+        raise RuntimeProblem(f"catalog {name!r}: the manifest gives no sha256")
+    folder = cache_dir() / "catalogs" / sha
+    complete = folder / "catalog.parquet"
+    if complete.is_file():
+        return read_local(complete, columns, filters)
+    folder.mkdir(parents=True, exist_ok=True)
+    url = member_url(remote, entry["path"])
+    blocks = entry.get("blocks")
+    if not blocks:
+        # A bundle built before block digests: only the whole file can be verified, so it is fetched whole.
+        _fetch_whole(name, url, size, sha, folder)
+        return read_local(complete, columns, filters)
+    digests = _digests(entry, manifest, remote, root, folder)
+    cache = _Blocks(name, url, size, int(blocks["size"]), digests, folder)
+    try:
+        return cache.read(columns, filters, sha)
+    finally:
+        cache.close()
+
+
+def _digests(entry: dict, manifest: dict, remote: dict, root: Path, folder: Path) -> bytes:
+    """The catalog's block digests: the sidecar from the folder, the cache or the files URL, checked."""
+    path, block = entry["blocks"]["path"], entry["blocks"]["size"]
+    if not isinstance(block, int) or not 4096 <= block <= 1 << 30:
+        raise RuntimeProblem(f"catalog {entry['name']!r}: block size {block!r} is out of range")
+    length = _DIGEST * -(-int(entry["bytes"]) // block)
+    cached = folder / f"blocks-{block}.sha256"
+    if cached.is_file() and cached.stat().st_size == length:
+        return cached.read_bytes()  # content-addressed and checked when stored
+    listed = {c["path"]: c for c in manifest.get("contents", [])}.get(path)
+    if listed is None or listed.get("bytes") != length:
+        raise RuntimeProblem(f"catalog {entry['name']!r}: {path} is not in contents with {length} bytes")
+    url, local = member_url(remote, path), root / path  # member_url refuses a path leaving the folder
+    data = local.read_bytes() if local.is_file() else get_all(url, length)
+    got = hashlib.sha256(data).hexdigest()
+    if got != listed["sha256"] or len(data) != length:
+        raise ChecksumMismatch(f"{path}: sha256 expected {listed['sha256']}, got {got}")
+    tmp = cached.with_name(f".{cached.name}.{os.getpid()}")
+    tmp.write_bytes(data)
+    os.replace(tmp, cached)
+    return data
+
+
+def _fetch_whole(name: str, url: str, size: int, sha: str, folder: Path) -> None:
+    """Fetch the whole catalog (resuming a part left by an earlier try), verify its sha256, cache it."""
+    part = folder / "catalog.parquet.whole"
+
+    def attempt() -> None:
+        have = part.stat().st_size if part.exists() else 0
+        if have > size:
+            part.unlink()
+            have = 0
+        if have == size:
+            return
+        bar = _Progress(f"catalog {name}", size)
+        resp, at = open_range(url, have, None, size)
+        with resp, open(part, "ab" if at else "wb") as out:
+            done = at
+            while done < size:
+                data = read_exactly(resp, min(CHUNK, size - done))
+                out.write(data)
+                done += len(data)
+                bar.update(done)
+        bar.update(done, final=True)
+
+    with_retries(url, attempt)
+    got = _sha256(part)
+    if got != sha:
+        part.unlink()
+        raise ChecksumMismatch(f"catalog {name!r}: sha256 expected {sha}, got {got}")
+    os.replace(part, folder / "catalog.parquet")
+
+
+def _runs(blocks: list[int]) -> list[tuple[int, int]]:
+    """Sorted block numbers → (first, last) of each run of adjacent ones: one Range request each."""
+    runs: list[tuple[int, int]] = []
+    for b in blocks:
+        if runs and runs[-1][1] == b - 1:
+            runs[-1] = (runs[-1][0], b)
+        else:
+            runs.append((b, b))
+    return runs
+
+
+class _Blocks:
+    """One catalog's verified blocks in the cache: a sparse file of the catalog's size and a log of block numbers.
+
+    A block is written to the file, then its number appended to the log: the log never names a block whose bytes
+    are not there, so an interrupted read leaves only verified blocks behind.
+    """
+
+    def __init__(self, name: str, url: str, size: int, block: int, digests: bytes, folder: Path) -> None:
+        self.name, self.url, self.size, self.block, self.digests = name, url, size, block, digests
+        self.count = -(-size // block)
+        self.part = folder / "catalog.parquet.part"
+        self.log = folder / f"blocks-{block}.done"
+        if not self.part.is_file() or self.part.stat().st_size != size:
+            for log in folder.glob("blocks-*.done"):
+                log.unlink(missing_ok=True)
+            with open(self.part, "wb") as fh:
+                fh.truncate(size)
+        raw = self.log.read_bytes() if self.log.is_file() else b""
+        whole = len(raw) // 4
+        self.done = {b for b in struct.unpack(f"<{whole}I", raw[: 4 * whole]) if b < self.count}
+        self.lock = threading.Lock()
+        self.fh = open(self.part, "r+b")  # noqa: SIM115 - closed by close()
+        self.logfh = open(self.log, "ab")  # noqa: SIM115
+        self.moved = 0  # bytes fetched by this reader (tests and the progress line)
+        self.whole = hashlib.sha256()
+        self.in_order = -1 if self.done else 0
+        # The whole-file sha256 runs on its own thread beside the block checks, at most 8 blocks behind.
+        self.hasher = concurrent.futures.ThreadPoolExecutor(1)
+        self.hashing: list[concurrent.futures.Future] = []
+
+    def close(self) -> None:
+        self.hasher.shutdown(wait=True)
+        self.fh.close()
+        self.logfh.close()
+
+    def span(self, b: int) -> tuple[int, int]:
+        start = b * self.block
+        return start, min(self.block, self.size - start)
+
+    def blocks_of(self, start: int, end: int) -> range:
+        """The block numbers that bytes ``start..end`` (exclusive end) fall in."""
+        return range(start // self.block, -(-end // self.block)) if end > start else range(0)
+
+    def ensure(self, blocks: set[int] | range, label: str | None = None) -> None:
+        """Fetch the given blocks not yet verified, adjacent ones in one request, with retries."""
+        if not set(blocks) - self.done:
+            return
+        total = sum(self.span(b)[1] for b in set(blocks) - self.done)
+        bar = _Progress(label, total) if label else None
+        start = self.moved
+
+        def attempt() -> None:
+            for first, last in _runs(sorted(set(blocks) - self.done)):
+                self._fetch_run(first, last, bar, start)
+
+        with_retries(self.url, attempt)
+        if bar:
+            bar.update(self.moved - start, final=True)
+
+    def _fetch_run(self, first: int, last: int, bar: _Progress | None, base: int) -> None:
+        start = self.span(first)[0]
+        end = sum(self.span(last)) - 1
+        resp, at = open_range(self.url, start, end, self.size)
+        # Block b is verified and written on a worker while block b + 1 comes off the socket (hashlib and file
+        # writes release the GIL).
+        with resp, concurrent.futures.ThreadPoolExecutor(1) as pool:
+            pending: concurrent.futures.Future | None = None
+            for b in range(at // self.block, last + 1):  # a 200 answer starts at block 0
+                data = read_exactly(resp, self.span(b)[1])
+                if pending is not None:
+                    pending.result()
+                    if bar:
+                        bar.update(self.moved - base)
+                pending = pool.submit(self._store, b, data) if b >= first else None
+            if pending is not None:
+                pending.result()
+
+    def _store(self, b: int, data: bytes) -> None:
+        if b in self.done:
+            return
+        if hashlib.sha256(data).digest() != self.digests[_DIGEST * b : _DIGEST * (b + 1)]:
+            raise ChecksumMismatch(
+                f"catalog {self.name!r}: block {b} (bytes {b * self.block}-{b * self.block + len(data) - 1}) does "
+                "not match its sha256 in the block digests; the stored catalog is damaged"
+            )
+        with self.lock:
+            self.fh.seek(b * self.block)
+            self.fh.write(data)
+            self.fh.flush()
+            self.logfh.write(struct.pack("<I", b))
+            self.logfh.flush()
+            self.done.add(b)
+        self.moved += len(data)
+        # Blocks arriving in order from the first (a whole first read) also give the whole file's sha256.
+        if b == self.in_order:
+            self.hashing = [f for f in self.hashing if not f.done()]
+            if len(self.hashing) >= 8:
+                self.hashing.pop(0).result()
+            self.hashing.append(self.hasher.submit(self.whole.update, data))
+            self.in_order += 1
+        else:
+            self.in_order = -1
+
+    def pread(self, offset: int, n: int) -> bytes:
+        """Bytes of the catalog, fetching (verified) any block they touch that is not there yet."""
+        self.ensure(self.blocks_of(offset, offset + n))
+        with self.lock:
+            self.fh.seek(offset)
+            return self.fh.read(n)
+
+    def read(self, columns: list[str] | None, filters: Any, sha: str) -> Any:
+        """Footer first, then the column chunks needed; the table subset as asked."""
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        needed, expr = wanted(columns, filters)
+        if needed is None and expr is None:
+            self.ensure(range(self.count), label=f"catalog {self.name}")  # in order: the whole sha256 as it comes
+        self.ensure(self.blocks_of(max(0, self.size - _FOOTER_GUESS), self.size))
+        footer = struct.unpack("<I", self.pread(self.size - 8, 4))[0] if self.size >= 12 else 0
+        self.ensure(self.blocks_of(max(0, self.size - 8 - footer), self.size))
+        source = pa.PythonFile(_LazyFile(self), mode="r")
+        pf = pq.ParquetFile(source)
+        _check_columns(pf.schema_arrow.names, needed)
+        groups = self._row_groups(pf, expr)
+        if needed is None and expr is None:
+            plan: set[int] | range = range(self.count)
+        else:
+            plan = self._plan(pf, needed, groups)
+        self.ensure(plan, label=f"catalog {self.name}")
+        if len(self.done) == self.count:
+            source.close()
+            return finish(self._promote(sha, needed), columns, expr)
+        if not groups:
+            table = pf.schema_arrow.empty_table()
+        else:
+            table = pf.read_row_groups(groups, columns=needed)
+        source.close()
+        return finish(table, columns, expr)
+
+    def _row_groups(self, pf: Any, expr: Any) -> list[int]:
+        """The row groups the filter may keep (Parquet statistics from the footer, read from the cached file)."""
+        groups = list(range(pf.metadata.num_row_groups))
+        if expr is None or not groups:
+            return groups
+        import pyarrow.dataset as ds
+        import pyarrow.fs as fs
+
+        # Only the footer of the sparse file is read here, and its blocks are verified.
+        fragment = ds.ParquetFileFormat().make_fragment(str(self.part), filesystem=fs.LocalFileSystem())
+        return sorted(rg.id for piece in fragment.split_by_row_group(expr) for rg in piece.row_groups)
+
+    def _plan(self, pf: Any, needed: list[str] | None, groups: list[int]) -> set[int]:
+        """The blocks holding the column chunks of ``needed`` columns in ``groups``."""
+        names = pf.schema_arrow.names
+        leaf_owner = [name for name, f in zip(names, pf.schema_arrow, strict=True) for _ in range(_leaves(f.type))]
+        md = pf.metadata
+        if len(leaf_owner) != md.num_columns:
+            leaf_owner = [None] * md.num_columns  # unexpected layout: fetch every column chunk
+        plan: set[int] = set()
+        for g in groups:
+            rg = md.row_group(g)
+            for j in range(rg.num_columns):
+                if needed is not None and leaf_owner[j] is not None and leaf_owner[j] not in needed:
+                    continue
+                chunk = rg.column(j)
+                start = chunk.data_page_offset
+                if chunk.has_dictionary_page and chunk.dictionary_page_offset:
+                    start = min(start, chunk.dictionary_page_offset)
+                plan.update(self.blocks_of(start, start + chunk.total_compressed_size))
+        return plan
+
+    def _promote(self, sha: str, needed: list[str] | None) -> Any:
+        """Every block is here: check the whole file's sha256 (while Parquet decodes it) and keep it as the copy."""
+        import pyarrow.parquet as pq
+
+        if self.in_order == self.count:
+            table = pq.read_table(self.part, columns=needed)
+            self.hasher.shutdown(wait=True)
+            got = self.whole.hexdigest()
+        else:
+            with concurrent.futures.ThreadPoolExecutor(1) as pool:
+                digest = pool.submit(_sha256, self.part)
+                table = pq.read_table(self.part, columns=needed)
+                got = digest.result()
+        if got != sha:
+            self.close()
+            self.part.unlink(missing_ok=True)
+            self.log.unlink(missing_ok=True)
+            raise ChecksumMismatch(f"catalog {self.name!r}: sha256 expected {sha}, got {got}")
+        os.replace(self.part, self.part.with_name("catalog.parquet"))
+        self.log.unlink(missing_ok=True)
+        return table
+
+
+def _leaves(t: Any) -> int:
+    """How many Parquet leaf columns an Arrow type is stored as."""
+    import pyarrow as pa
+
+    if pa.types.is_struct(t):
+        return sum(_leaves(t.field(i).type) for i in range(t.num_fields))
+    if pa.types.is_map(t):
+        return _leaves(t.key_type) + _leaves(t.item_type)
+    if pa.types.is_list(t) or pa.types.is_large_list(t) or pa.types.is_fixed_size_list(t):
+        return _leaves(t.value_type)
+    return 1
+
+
+class _LazyFile:
+    """A read-only file over the cached blocks, for pyarrow: a read of bytes not there yet fetches their blocks."""
+
+    def __init__(self, blocks: _Blocks) -> None:
+        self.blocks, self.pos, self.closed = blocks, 0, False
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self.pos
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        self.pos = offset + (0, self.pos, self.blocks.size)[whence]
+        return self.pos
+
+    def read(self, n: int = -1) -> bytes:
+        n = self.blocks.size - self.pos if n is None or n < 0 else min(n, self.blocks.size - self.pos)
+        if n <= 0:
+            return b""
+        data = self.blocks.pread(self.pos, n)
+        self.pos += len(data)
+        return data
+
+    def close(self) -> None:
+        self.closed = True

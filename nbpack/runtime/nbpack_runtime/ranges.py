@@ -1,0 +1,122 @@
+"""HTTP GETs of byte ranges from the service's files URL: no redirects, bounded retries, sizes checked.
+
+The files URL carries the bundle's git token in its path, so a redirect would hand the token to wherever it
+points: every 3xx is refused. The URL is the service's own (written by it, as the return endpoint is), so its
+scheme is taken as given.
+"""
+
+from __future__ import annotations
+
+import http.client
+import re
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from .base import RETRIES, TIMEOUT, _retry_delay
+from .errors import FetchError
+
+_T = TypeVar("_T")
+_CONTENT_RANGE = re.compile(r"^bytes (\d+)-(\d+)/(\d+|\*)$")
+
+
+class _Transient(Exception):
+    """A failure worth another try: connection trouble, a 5xx, a body cut short."""
+
+
+def shown(url: str) -> str:
+    """The URL without the path segments before the member (the token stays out of messages and logs)."""
+    parts = urllib.parse.urlsplit(url)
+    segments = parts.path.split("/")
+    if "files" in segments:
+        keep = segments.index("files") + 3  # /files/<token>/<hid>/<member path>
+        segments = segments[: segments.index("files") + 1] + ["…"] + segments[keep:]
+    return f"{parts.scheme}://{parts.netloc}{'/'.join(segments)}"
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(
+        self, req: urllib.request.Request, fp: Any, code: int, msg: str, headers: Any, newurl: str
+    ) -> urllib.request.Request | None:
+        raise FetchError(f"{shown(req.full_url)} answered HTTP {code} (a redirect): refused, the URL holds a token")
+
+
+_opener = urllib.request.build_opener(_NoRedirect)
+
+
+def open_range(url: str, start: int, end: int | None, total: int) -> tuple[Any, int]:
+    """Open ``GET url`` for bytes ``start..end`` (inclusive; ``end`` None: to the end) of a ``total``-byte member.
+
+    Returns the response and the offset its body starts at (0 when the server answered the whole member with
+    200). A 3xx or 4xx raises FetchError; connection errors and 5xx raise _Transient.
+    """
+    headers = {"Range": f"bytes={start}-{'' if end is None else end}"} if (start or end is not None) else {}
+    req = urllib.request.Request(url, headers=headers)
+    try:
+        resp = _opener.open(req, timeout=TIMEOUT)
+    except urllib.error.HTTPError as err:
+        err.close()
+        if 300 <= err.code < 400:
+            raise FetchError(
+                f"{shown(url)} answered HTTP {err.code} (a redirect): refused, the URL holds a token"
+            ) from None
+        if err.code < 500:
+            raise FetchError(f"{shown(url)} answered HTTP {err.code} {err.reason}") from None
+        raise _Transient(f"HTTP {err.code}") from None
+    except (urllib.error.URLError, OSError, http.client.HTTPException) as err:
+        raise _Transient(str(err)) from None
+    if resp.status == 206:
+        match = _CONTENT_RANGE.match(resp.headers.get("Content-Range", ""))
+        if not match or int(match.group(1)) != start or (match.group(3) != "*" and int(match.group(3)) != total):
+            resp.close()
+            raise FetchError(
+                f"{shown(url)}: Content-Range {resp.headers.get('Content-Range')!r} does not answer bytes {start}- "
+                f"of a {total}-byte member"
+            )
+        return resp, start
+    if resp.status == 200:
+        length = resp.headers.get("Content-Length")
+        if length is not None and int(length) != total:
+            resp.close()
+            raise FetchError(f"{shown(url)} has {length} bytes, the manifest says {total}")
+        return resp, 0
+    resp.close()
+    raise FetchError(f"{shown(url)} answered HTTP {resp.status}")
+
+
+def read_exactly(resp: Any, n: int) -> bytes:
+    """``n`` bytes of a response body; a body that ends early is a transient failure."""
+    try:
+        data = resp.read(n)
+    except (OSError, http.client.HTTPException) as err:
+        raise _Transient(str(err)) from None
+    if len(data) != n:
+        raise _Transient(f"the body ended after {len(data)} of {n} bytes")
+    return data
+
+
+def get_all(url: str, total: int) -> bytes:
+    """A whole small member (a block sidecar), with retries."""
+
+    def attempt() -> bytes:
+        resp, _ = open_range(url, 0, None, total)
+        with resp:
+            return read_exactly(resp, total)
+
+    return with_retries(url, attempt)
+
+
+def with_retries(url: str, attempt: Callable[[], _T]) -> _T:
+    """Run ``attempt`` up to RETRIES times while it fails transiently; FetchError (and any other error) is final."""
+    last: Exception | None = None
+    for n in range(RETRIES):
+        try:
+            return attempt()
+        except _Transient as err:
+            last = err
+        if n + 1 < RETRIES:
+            time.sleep(_retry_delay(n))
+    raise FetchError(f"{shown(url)} failed after {RETRIES} attempts ({last})")

@@ -58,6 +58,22 @@ for seed, folder in enumerate(sys.argv[1:]):
 )
 
 
+# argv: thin bundle folder, the whole catalog as stored. Two columns read lazily through the service, compared.
+LAZY_READ = (
+    RUNTIME_PREAMBLE
+    + """\
+import pyarrow.parquet as pq
+folder, whole = sys.argv[1], sys.argv[2]
+rt = load_runtime(folder)
+bundle = rt.start(folder)
+got = bundle.catalog("big", columns=["id", "name"])
+want = pq.read_table(whole, columns=["id", "name"])
+same = all(got.column(c).equals(want.column(c)) for c in ("id", "name"))
+print(f"EQUAL {same} {got.num_rows}", flush=True)
+"""
+)
+
+
 @dataclass
 class Cluster:
     replicas: list[ServiceProcess]
@@ -149,16 +165,29 @@ def _clone(url: str, dest: Path, attempts: int = 1) -> tuple[str, int]:
     raise AssertionError(f"git clone failed {attempts} times: {last}")
 
 
-def _runtime(script: str, *args: str) -> str:
+def _runtime(script: str, *args: str, extra: dict[str, str] | None = None) -> str:
     proc = subprocess.run(
         [sys.executable, "-c", script, *args],
-        env={**os.environ, **CLIENT_ENV},
+        env={**os.environ, **CLIENT_ENV, **(extra or {})},
         capture_output=True,
         text=True,
         timeout=300,
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     return proc.stdout
+
+
+def _thin_tree(clone: Path, folder: Path, files: str) -> Path:
+    """The clone as a thin tree holds it: the big catalog left out, ``nbpack.remote.json`` naming where it is.
+
+    (A git tree built by a service that leaves big catalogs out already is one; then it is copied as it is.)
+    """
+    shutil.copytree(clone, folder, ignore=shutil.ignore_patterns(".git"))
+    if not (folder / "nbpack.remote.json").exists():
+        (folder / "catalogs" / "big.parquet").unlink()
+        (folder / "nbpack.remote.json").write_text(json.dumps({"files": files, "lazy": ["catalogs/big.parquet"]}))
+    assert not (folder / "catalogs" / "big.parquet").exists()
+    return folder
 
 
 def _make_returns(clone: Path, folders: list[Path]) -> list[Path]:
@@ -214,6 +243,11 @@ def test_one_journey_hops_between_replicas(cluster: Cluster, tmp_path: Path) -> 
     status, headers, piece = _get(files, {"Range": f"bytes={mid}-{mid + 65535}"})
     assert status == 206 and piece == catalog[mid : mid + 65536]
     seen_by_test.append(headers[UPSTREAM_HEADER])
+    # The runtime's own lazy reader, as a notebook in the thin tree runs it: 2 of 5 columns, by verified blocks.
+    (tmp_path / "whole.parquet").write_bytes(catalog)
+    thin = _thin_tree(clone, tmp_path / "thin", public_url(cluster.lb.url, "files", hid, _git_token(links["git"])))
+    out = _runtime(LAZY_READ, str(thin), str(tmp_path / "whole.parquet"), extra={"NBPACK_CACHE": str(tmp_path / "rt")})
+    assert f"EQUAL True {ROWS}" in out, out
 
     [zip_path] = _make_returns(clone, [tmp_path / "run"])
     answer = _upload(tmp_path / "run", zip_path)
@@ -223,6 +257,7 @@ def test_one_journey_hops_between_replicas(cluster: Cluster, tmp_path: Path) -> 
     # Every request of the journey answered without an error, and more than one replica served it.
     rows = [r for r in cluster.lb.access_log() if hid in r[1]]
     assert rows and all(int(r[2]) < 400 for r in rows), rows
+    assert len([r for r in rows if r[1].startswith("/files/")]) > 2  # the runtime's reads came through nginx too
     served = {r[3] for r in rows}
     replicas = {cluster.upstream(r) for r in cluster.replicas}
     assert served <= replicas and len(served) > 1, served

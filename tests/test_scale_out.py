@@ -9,6 +9,7 @@ on the other two, and nothing is lost or duplicated.
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import os
 import secrets
@@ -288,6 +289,11 @@ def test_replica_killed_mid_run_nothing_lost_or_duplicated(cluster: Cluster, tmp
     reference = pull(first.url + links["landing"][len(cluster.lb.url) :], tmp_path / "reference.zip").read_bytes()
     head, _ = _clone(first.url + links["git"][len(cluster.lb.url) :], tmp_path / "clone")
     zips = _make_returns(tmp_path / "clone", [tmp_path / f"run-{seed}" for seed in range(4)])
+    with zipfile.ZipFile(io.BytesIO(reference)) as zf:
+        (tmp_path / "whole.parquet").write_bytes(zf.read("catalogs/big.parquet"))
+    thin = _thin_tree(
+        tmp_path / "clone", tmp_path / "thin", public_url(cluster.lb.url, "files", hid, _git_token(links["git"]))
+    )
     expected = {_rid(z) for z in zips}
     assert len(expected) == 4
 
@@ -305,11 +311,16 @@ def test_replica_killed_mid_run_nothing_lost_or_duplicated(cluster: Cluster, tmp
     def upload(i: int, again: bool = False) -> None:
         results[f"upload-{i}{'-again' if again else ''}"] = _upload(tmp_path / f"run-{i}", zips[i])["id"]
 
+    def lazy_read(i: int) -> None:
+        cache = {"NBPACK_CACHE": str(tmp_path / f"rt-{i}")}
+        results[f"lazy-{i}"] = _runtime(LAZY_READ, str(thin), str(tmp_path / "whole.parquet"), extra=cache)
+
     jobs = [
         *[(clone, (i,)) for i in range(4)],
         *[(download, (i,)) for i in range(4)],
         *[(upload, (i,)) for i in range(4)],
         *[(upload, (i, True)) for i in range(2)],  # the same return sent twice, concurrently
+        *[(lazy_read, (i,)) for i in range(2)],
     ]
     with ThreadPoolExecutor(max_workers=6) as pool:
         futures = [pool.submit(fn, *args) for fn, args in jobs]
@@ -333,6 +344,7 @@ def test_replica_killed_mid_run_nothing_lost_or_duplicated(cluster: Cluster, tmp
 
     assert all(results[f"clone-{i}"] == head for i in range(4)), results
     assert all(results[f"download-{i}"] == _sha(reference) for i in range(4)), results
+    assert all(f"EQUAL True {ROWS}" in str(results[f"lazy-{i}"]) for i in range(2)), results
     assert {results[f"upload-{i}"] for i in range(4)} == expected
     assert results["upload-0-again"] == _rid(zips[0]) and results["upload-1-again"] == _rid(zips[1])
 

@@ -365,7 +365,10 @@ def test_replica_killed_mid_run_nothing_lost_or_duplicated(cluster: Cluster, tmp
     assert not _building(victim_cache)  # swept at start, not only when this handle is asked for again
     assert _clone(victim.url + links["git"][len(cluster.lb.url) :], tmp_path / "after")[0] == head
     assert not _building(victim_cache)
-    print(f"clone attempts {attempts}; nginx: {sum(r[2] == '502' for r in run)} answers 502 of {len(run)}")
+    resumed = sum(r[1].endswith("/download") and r[5] not in ("", "-") for r in run)
+    failover = sum("," in r[3] for r in run)
+    print(f"clone tries {attempts}; of {len(run)} requests: {sum(r[2] == '502' for r in run)} answered 502,")
+    print(f"{failover} moved on to another replica by nginx, {resumed} downloads resumed with Range")
 
 
 def test_a_dead_builders_leftovers_are_swept_a_live_build_is_not(tmp_path: Path) -> None:

@@ -5,21 +5,27 @@ Uploads and downloads stream from and to files; nothing holds a whole bundle in 
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
+import re
 import secrets
 import shutil
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from .errors import InvalidInput, NbpackError, UpstreamError
 
 # Client.list (the API's listing) shadows the builtin inside the class body.
 _Items = list[dict[str, Any]]
+# Downloads: a replica that dies mid-answer cuts the stream short; each retry resumes where the file stopped.
+DOWNLOAD_ATTEMPTS = 5
+_CONTENT_RANGE = re.compile(r"^bytes (\d+)-(\d+)/(\d+)$")
 
 __all__ = ["Client", "ServiceError"]
 
@@ -216,12 +222,54 @@ class Client:
         dest.parent.mkdir(parents=True, exist_ok=True)
         tmp = dest.with_name(f".{dest.name}.part")
         try:
-            with self._request("GET", path) as resp, open(tmp, "wb") as out:
-                shutil.copyfileobj(resp, out, 1 << 20)
+            with open(tmp, "wb") as out:
+                self._fetch(path, out)
             os.replace(tmp, dest)
         finally:
             tmp.unlink(missing_ok=True)
         return dest
+
+    def _fetch(self, path: str, out: BinaryIO) -> None:
+        """GET ``path`` into ``out``, whole or not at all.
+
+        A body shorter than its Content-Length (urllib takes a cut connection for the end of the body), a network
+        error or a 5xx is retried, up to DOWNLOAD_ATTEMPTS, asking for the rest with ``Range`` (what the service
+        serves for download never changes under a URL: a handle's zip, a return, a return's member).
+        """
+        last = ""
+        for attempt in range(DOWNLOAD_ATTEMPTS):
+            have = out.tell()
+            try:
+                with self._request("GET", path, headers={"Range": f"bytes={have}-"} if have else None) as resp:
+                    start = _resumed_at(resp, have)
+                    out.seek(start)
+                    out.truncate()
+                    length = resp.headers.get("Content-Length")
+                    shutil.copyfileobj(resp, out, 1 << 20)
+                    if length is None or out.tell() == start + int(length):
+                        return
+                    last = f"the answer stopped after {out.tell() - start} of {length} bytes"
+            except ServiceError as err:
+                if err.http_status < 500:
+                    raise
+                last = str(err)
+            except (UpstreamError, OSError, http.client.HTTPException) as err:
+                last = str(err)
+            if attempt < DOWNLOAD_ATTEMPTS - 1:
+                time.sleep(min(0.5 * 2**attempt, 5.0))
+        raise UpstreamError(f"download from {self.url} failed after {DOWNLOAD_ATTEMPTS} attempts ({last})")
+
+
+def _resumed_at(resp: Any, have: int) -> int:
+    """Where the answer's body starts in the file: ``have`` for a 206 that continues it, else 0 (start over)."""
+    if resp.status != 206:
+        return 0
+    m = _CONTENT_RANGE.match(resp.headers.get("Content-Range", ""))
+    if not m or int(m.group(1)) != have:
+        raise UpstreamError(
+            f"the service resumed the download at the wrong place ({resp.headers.get('Content-Range')})"
+        )
+    return have
 
 
 def pull(url: str, dest: str | Path, *, timeout: float = 300) -> Path:

@@ -34,7 +34,7 @@ from nbpack.errors import Conflict, InvalidBundle, InvalidInput, NbpackError, No
 from nbpack.gitenv import git_env
 from nbpack.remote import REMOTE_FILE, Remote
 
-__all__ = ["build_repo", "ensure_repo", "http_backend", "make_wsgi_app", "refusal"]
+__all__ = ["build_repo", "ensure_repo", "http_backend", "make_wsgi_app", "refusal", "sweep_leftovers"]
 
 log = logging.getLogger(__name__)
 
@@ -292,11 +292,7 @@ def ensure_repo(
         if repo.is_dir():
             return repo
         # Holding the lock, any leftover temp for this bundle is from a builder that died mid-way.
-        for stale in [*git_dir.glob(f".{bundle_id}.git.tmp-*"), *git_dir.glob(f".{bundle_id}-*.zip")]:
-            if stale.is_dir():
-                shutil.rmtree(stale, ignore_errors=True)
-            else:
-                stale.unlink(missing_ok=True)
+        _remove_leftovers(git_dir, bundle_id)
         src = open_bundle()
         try:
             if _seekable(src):
@@ -320,6 +316,37 @@ def _seekable(stream: BinaryIO) -> bool:
         return bool(stream.seekable())
     except (AttributeError, OSError, ValueError):
         return False
+
+
+def _remove_leftovers(git_dir: Path, bundle_id: str) -> None:
+    """Delete the temp repo and temp zip of a build of ``bundle_id``; the caller holds that bundle's lock."""
+    for stale in [*git_dir.glob(f".{bundle_id}.git.tmp-*"), *git_dir.glob(f".{bundle_id}-*.zip")]:
+        if stale.is_dir():
+            shutil.rmtree(stale, ignore_errors=True)
+        else:
+            stale.unlink(missing_ok=True)
+
+
+def sweep_leftovers(cache_dir: Path) -> list[str]:
+    """Remove what builders killed mid-way left in ``cache_dir/git`` (a temp repo, a whole temp copy of the zip).
+
+    A builder holds its bundle's lock for the whole build, so leftovers whose lock can be taken at once belong to
+    a dead process, whichever worker or replica shares this cache; a live build is left alone. The ids swept.
+    """
+    git_dir = Path(cache_dir) / "git"
+    if not git_dir.is_dir():
+        return []
+    swept = []
+    pattern = re.compile(rf"^\.({ids.pattern(ids.CONTENT + ids.HANDLE)})(?:\.git\.tmp-|-).*")
+    for bundle_id in sorted({m.group(1) for p in git_dir.iterdir() if (m := pattern.match(p.name))}):
+        with open(git_dir / f"{bundle_id}.lock", "wb") as lock:
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                continue  # a build is running
+            _remove_leftovers(git_dir, bundle_id)
+            swept.append(bundle_id)
+    return swept
 
 
 # ---------------------------------------------------------------- serving

@@ -119,6 +119,8 @@ class Service:
         self.cache_dir = Path(config.cache_dir)
         self.cache_dir.mkdir(parents=True, exist_ok=True)
         _sweep_spool(self.tmp_dir())
+        # A replica or worker killed mid-build leaves a temp repo and a whole temp zip; its restart clears them.
+        gitrepo.sweep_leftovers(self.cache_dir)
         self.hubs: list[Hub] = []
         if config.esap_facilities_file:
             self.hubs = load_esap_facilities(config.esap_facilities_file, config.hubs_file)

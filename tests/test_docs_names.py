@@ -9,7 +9,7 @@ import re
 from nbpack.config import Config
 from tests.helpers import REPO
 
-DOCS = ("README.md", "docs/architecture.md", "docs/roadmap.md")
+DOCS = ("README.md", "docs/architecture.md", "docs/roadmap.md", "docs/scale-out.md")
 # Names for ESAP's own settings in the roadmap's code samples, not nbpack's.
 ESAP_SETTINGS = {"NBPACK_URL"}
 

@@ -111,7 +111,7 @@ def _digests(entry: dict, manifest: dict, remote: dict, root: Path, folder: Path
     got = hashlib.sha256(data).hexdigest()
     if got != listed["sha256"] or len(data) != length:
         raise ChecksumMismatch(f"{path}: sha256 expected {listed['sha256']}, got {got}")
-    tmp = cached.with_name(f".{cached.name}.{os.getpid()}")
+    tmp = cached.with_name(f".{cached.name}.{os.getpid()}-{threading.get_ident()}")  # two kernels or threads
     tmp.write_bytes(data)
     os.replace(tmp, cached)
     return data

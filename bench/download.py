@@ -21,13 +21,19 @@ from pathlib import Path
 from typing import Any
 
 from bench.harness import Row
-from bench.service import Runner, stack, time_row, worker_rss_kib
+from bench.service import Runner, stack, throughput_ratio, time_row, worker_rss_kib
 from bench.service import label as size_label
 
-__all__ = ["RUNNER", "big_bundle", "measure", "worker_rss_kib", "run", "main"]
+__all__ = ["RUNNER", "big_bundle", "measure", "min_throughput", "worker_rss_kib", "run", "main"]
 
-MAX_RATIO = 1.25  # throughput >= 0.8x boto3's is time <= 1.25x
 MAX_GROWTH_MIB = 64
+
+
+def min_throughput(size: int) -> float:
+    """Issue 13's target for a download of ``size`` bytes, as a fraction of boto3 GET's throughput."""
+    if size < 64 * 10**6:
+        return 0.6  # 1 MB: the service's fixed cost (token, handle) weighs most
+    return 0.8 if size < 1 << 30 else 0.9
 
 
 def big_bundle(path: Path, size: int, workdir: Path) -> None:
@@ -134,6 +140,7 @@ def run(sizes: list[int], repeats: int, workdir: Path, say: Callable[[str], None
             times, volume = f["times_s_raw"], f["bytes"]
             growth = f["rss_growth_MiB"]
             service_med = statistics.median(times["service"])
+            target = min_throughput(size)
             rows.append(
                 time_row(
                     "download",
@@ -154,9 +161,9 @@ def run(sizes: list[int], repeats: int, workdir: Path, say: Callable[[str], None
                     volume,
                     compared="service_get",
                     nbpack_median=service_med,
-                    max_ratio=MAX_RATIO,
+                    max_ratio=throughput_ratio(target),
                     extra_ok=growth < MAX_GROWTH_MIB,
-                    note=f"throughput ratio {statistics.median(times['boto3']) / service_med:.2f} (>=0.8)",
+                    note=f"throughput ratio {statistics.median(times['boto3']) / service_med:.2f} (>={target:g})",
                 )
             )
     return rows

@@ -36,6 +36,7 @@ __all__ = [
     "run_variant",
     "run_benchmark",
     "parse_size",
+    "judge",
 ]
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -62,6 +63,8 @@ class Variant:
     max_ratio: float | None = None
     max_size: int | None = None
     note: str = ""
+    # Also a memory target: the nbpack variant's peak RSS at most this many times the baseline's.
+    max_rss_ratio: float | None = None
 
 
 @dataclass
@@ -147,7 +150,7 @@ def format_size(size: int, unit: str) -> str:
 
 
 def measure(fn: Callable[[], Any], repeats: int) -> Sample:
-    """Time ``fn`` ``repeats`` times in this process (for cheap, in-process measurements)."""
+    """Time ``fn`` ``repeats`` times in this process: the one timing loop (a child process times one repeat)."""
     sample = Sample()
     for _ in range(repeats):
         start = time.perf_counter()
@@ -204,41 +207,31 @@ def run_benchmark(
                 samples[v.name].seconds.append(seconds)
                 samples[v.name].peak_rss_mib.append(rss)
                 say(f"{bench.name} {label} round {r + 1}/{repeats}: {v.name} {seconds:.3f}s")
-        for v in active:
-            if samples[v.name].seconds:
-                rows.append(_row(bench, label, case, v, samples))
-            else:
-                rows.append(
-                    Row(
-                        bench.name,
-                        label,
-                        v.name,
-                        float("nan"),
-                        float("nan"),
-                        float("nan"),
-                        None,
-                        float("nan"),
-                        0,
-                        note=f"failed: {failures.get(v.name, '')}",
-                    )
-                )
         for v in bench.variants:
             if v not in active:
                 rows.append(
-                    Row(
-                        bench.name,
-                        label,
-                        v.name,
-                        float("nan"),
-                        float("nan"),
-                        float("nan"),
-                        None,
-                        float("nan"),
-                        0,
-                        note=f"skipped above {format_size(v.max_size or 0, bench.unit)}",
-                    )
+                    _no_row(bench.name, label, v.name, f"skipped above {format_size(v.max_size or 0, bench.unit)}")
                 )
+            elif samples[v.name].seconds:
+                rows.append(_row(bench, label, case, v, samples))
+            else:
+                rows.append(_no_row(bench.name, label, v.name, f"failed: {failures.get(v.name, '')}"))
     return rows
+
+
+def _no_row(bench: str, label: str, variant: str, note: str) -> Row:
+    nan = float("nan")
+    return Row(bench, label, variant, nan, nan, nan, None, nan, 0, note=note)
+
+
+def judge(row: Row, compared: str, nbpack_median: float, max_ratio: float | None, extra_ok: bool = True) -> Row:
+    """Give a baseline row its ratio ``median(nbpack) / median(baseline)`` and, with a target, whether it is met."""
+    row.ratio = nbpack_median / row.median_s
+    row.compared = compared
+    if max_ratio is not None:
+        row.target = f"<={max_ratio:g}x"
+        row.met = row.ratio <= max_ratio and extra_ok
+    return row
 
 
 def _row(bench: Benchmark, label: str, case: Case, v: Variant, samples: dict[str, Sample]) -> Row:
@@ -256,12 +249,14 @@ def _row(bench: Benchmark, label: str, case: Case, v: Variant, samples: dict[str
         len(s.seconds),
         note=v.note,
     )
-    if v.baseline_of and samples.get(v.baseline_of, Sample()).seconds:
-        row.ratio = samples[v.baseline_of].median / med
-        row.compared = v.baseline_of
-        if v.max_ratio is not None:
-            row.target = f"<={v.max_ratio:g}x"
-            row.met = row.ratio <= v.max_ratio
+    nbpack = samples.get(v.baseline_of or "", Sample())
+    if v.baseline_of and nbpack.seconds:
+        rss_ok = True
+        if v.max_rss_ratio is not None:
+            rss = max(nbpack.peak_rss_mib) / row.peak_rss_mib
+            rss_ok = rss <= v.max_rss_ratio
+            row.note = f"{row.note}; peak RSS {rss:.2f}x (<={v.max_rss_ratio:g}x)".lstrip("; ")
+        judge(row, v.baseline_of, nbpack.median, v.max_ratio, rss_ok)
     return row
 
 
@@ -316,10 +311,8 @@ def _child(func: str, params_json: str, out: str, workdir: str) -> None:
     params = json.loads(params_json)
     params["tmp"] = workdir
     work = getattr(importlib.import_module(module), name)(params)
-    start = time.perf_counter()
-    work()
-    seconds = time.perf_counter() - start
-    Path(out).write_text(json.dumps({"seconds": seconds, "peak_rss_mib": _peak_rss_mib()}))
+    sample = measure(work, 1)
+    Path(out).write_text(json.dumps({"seconds": sample.best, "peak_rss_mib": max(sample.peak_rss_mib)}))
 
 
 if __name__ == "__main__":

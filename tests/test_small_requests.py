@@ -32,6 +32,7 @@ class Requests:
 
     def __init__(self, app: Flask) -> None:
         self.sent: list[tuple[str, str]] = []
+        self.checksums: list[str] = []  # checksum headers sent (each one a pass over the body)
         client = app.extensions["nbpack"].storage.client
         client.meta.events.register("before-send.s3", self._seen)
 
@@ -42,6 +43,8 @@ class Requests:
         if "list-type=2" in query:
             key = "LIST " + query.split("prefix=nbpack%2F", 1)[1].split("&", 1)[0].replace("%2F", "/")
         self.sent.append((request.method, key))  # type: ignore[attr-defined]
+        headers = request.headers  # type: ignore[attr-defined]
+        self.checksums += [h for h in headers if h.lower().startswith(("x-amz-checksum", "x-amz-sdk-checksum"))]
 
     @contextlib.contextmanager
     def counting(self) -> Iterator[list[tuple[str, str]]]:
@@ -107,6 +110,7 @@ def test_download_is_one_request_once_parts_are_cached(replicas: list[Flask], tm
     with counted.counting() as second:
         assert client.get(_path(created["links"]["download"])).get_data() == body
     assert second == [("GET", f"handles/{created['id']}/handle.json")]
+    assert counted.checksums == []  # no checksum mode asked of GETs: no CRC32 pass over what is served
 
 
 def test_a_big_catalog_is_streamed_not_cached(replicas: list[Flask], tmp_path: Path) -> None:
@@ -191,6 +195,8 @@ def test_ingest_requests(replicas: list[Flask], tmp_path: Path) -> None:
         ("PUT", f"returns/{hid}/{rid}/manifest.json"),
         ("HEAD", f"handles/{hid}/handle.json"),
     ]
+    # No CRC32 computed over the zip on its way out (SigV4's payload sha256 covers it over plain HTTP).
+    assert counted.checksums == []
     # The same return again: stored once, answered 200 from the listing, nothing written.
     status, again = post(paths[1])
     assert status == 200 and not [s for s in again if s[0] == "PUT"]

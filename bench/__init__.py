@@ -12,7 +12,7 @@ __all__ = ["MODULES", "RUNNERS", "benchmarks", "runners"]
 MODULES = ("bench.build", "bench.load", "bench.clone")
 # Benchmarks with their own runner (a long-lived service or hub whose RSS/timing is the point): module-level
 # RUNNER = bench.service.Runner(...).
-RUNNERS = ("bench.download", "bench.ingest", "bench.launch")
+RUNNERS = ("bench.download", "bench.ingest", "bench.launch", "bench.open_size")
 
 
 def benchmarks() -> dict[str, Benchmark]:

@@ -176,15 +176,20 @@ def launch_url(
     return f"{base}/v2/git/{quote(repo_url, safe='')}/{quote(ref, safe='')}?{query}"
 
 
-def public_url(base_url: str, kind: str, bid: str, token: str | None = None, *, hub: str = "", rid: str = "") -> str:
+def public_url(
+    base_url: str, kind: str, bid: str, token: str | None = None, *, hub: str = "", rid: str = "", path: str = ""
+) -> str:
     """A public link of handle ``bid`` on the service at ``base_url``: the one place that knows the URL layout.
 
-    ``kind``: ``landing``, ``download``, ``launch`` (``hub``) take a read token as ``?t=``; ``git`` carries its token
-    in the path (git clients drop query strings); ``manifest``, ``returns`` and ``return`` (``rid``) take none.
+    ``kind``: ``landing``, ``download``, ``launch`` (``hub``) take a read token as ``?t=``; ``git`` and ``files``
+    (one member by its ``path``; the bare prefix without one) carry the git token in the path (git clients and
+    relative reads drop query strings); ``manifest``, ``returns`` and ``return`` (``rid``) take none.
     """
     base = base_url
     if kind == "git":
         return f"{base}/git/{token}/{bid}.git"
+    if kind == "files":
+        return f"{base}/files/{token}/{bid}/" + quote(path, safe="/")
     if kind in ("manifest", "returns", "return"):
         api = f"{base}/api/v1/bundles/{bid}"
         return {"manifest": api, "returns": f"{api}/returns", "return": f"{api}/returns/{rid}"}[kind]

@@ -14,14 +14,16 @@ import re
 import secrets
 import shutil
 import tempfile
+import threading
 import time
+from collections import OrderedDict
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import IO, Any, BinaryIO, cast
 
-from . import blobs, gitrepo, links, partstore, returnstore, webhook
+from . import blobs, gitrepo, links, members, partstore, returnstore, webhook
 from .bundle import BuildSpec, build_bundle, check_bundle, open_bundle, with_returns
 from .clock import iso, now, parse_iso
 from .config import DEFAULT_TENANT, Config, hash_api_key
@@ -42,13 +44,15 @@ from .keys import HANDLE, blob_key, content_key, handle_key, immutable, index_ke
 from .payloads import PayloadCatalog, load_catalog
 from .storage import ObjectInfo, Storage, open_storage
 from .storage_cache import CachedStorage
-from .zipparts import PartsReader, iter_parts
+from .zipparts import PartsReader, RangedParts, iter_parts
 
 __all__ = ["Service", "Stored", "blob_key", "handle_key", "return_key", "content_key", "new_handle_id"]
 
 log = logging.getLogger("nbpack.service")
 _MAX_OWNER = 200
 _MAX_PAGE = 500
+# Member directories kept per worker: a handle's tail never changes, so an entry is never stale, only evicted.
+_DIRECTORIES = 256
 
 
 @dataclass
@@ -125,6 +129,8 @@ class Service:
             self.hubs = load_registry(config.hubs_file)
         self.payloads: PayloadCatalog | None = load_catalog(config.payloads_file) if config.payloads_file else None
         self.notifier = webhook.Notifier(config.webhook_workers, config.webhook_queue, attempts=config.webhook_attempts)
+        self._directories: OrderedDict[str, dict[str, members.Member]] = OrderedDict()
+        self._directories_lock = threading.Lock()
 
     # -- authentication -------------------------------------------------------------------------
 
@@ -486,6 +492,7 @@ class Service:
             "landing": self.url(base_url, "landing", bid, token),
             "download": self.url(base_url, "download", bid, token),
             "git": self.git_url(state, base_url),
+            "files": self.files_url(state, base_url),
             "manifest": self.url(base_url, "manifest", bid),
         }
         if self.hubs:
@@ -530,6 +537,45 @@ class Service:
             self.cache_dir,
             content_id=state["content_id"],
         )
+
+    # -- members: one file of a handle, by the git capability (the files endpoint) ------------------
+
+    def files_url(self, state: dict[str, Any], base_url: str) -> str:
+        """The prefix under which every member of the handle is read (ends in ``/``); its token is the git one."""
+        token = links.make_token(self.config.secret_key, "git", state["id"], None, state["nonce"])
+        return self.url(base_url, "files", state["id"], token)
+
+    def open_parts(self, state: dict[str, Any]) -> BinaryIO:
+        """The handle's zip as a seekable reader that fetches only the byte ranges read (zipfile can open it)."""
+        parts = [(k, n) for k, n in state["parts"]]
+        return cast(BinaryIO, RangedParts(parts, self._read_range))
+
+    def _read_range(self, key: str, start: int, end: int) -> Iterator[bytes]:
+        return self.storage.iter_chunks(key, 1 << 20, start, end)
+
+    def member(self, state: dict[str, Any], path: str) -> members.Member:
+        """One member of the handle's bundle by its path (NotFound when it has none), its data located."""
+        bid = state["id"]
+        with self._directories_lock:
+            directory = self._directories.get(bid)
+            if directory is not None:
+                self._directories.move_to_end(bid)
+        if directory is None:
+            manifest = json.loads(self.storage.read_bytes(handle_key(bid, "manifest.json")))
+            digests = {e["path"]: e["sha256"] for e in manifest.get("contents", []) if "sha256" in e}
+            with self.open_parts(state) as reader:
+                directory = members.directory(reader, state["parts"], digests)
+        member = members.locate(members.find(directory, path), self._read_range)
+        directory[path] = member  # the located offset is kept too: later ranges cost one read
+        with self._directories_lock:
+            self._directories[bid] = directory
+            while len(self._directories) > _DIRECTORIES:
+                self._directories.popitem(last=False)
+        return member
+
+    def member_chunks(self, member: members.Member, start: int = 0, end: int | None = None) -> Iterator[bytes]:
+        """Bytes ``start..end`` of a stored member (one ranged read), or a deflated member whole."""
+        return members.member_chunks(member, self._read_range, start, end)
 
     # -- returns --------------------------------------------------------------------------------
 

@@ -7,6 +7,7 @@ concatenating records and its own central directory. Nothing here holds more tha
 
 from __future__ import annotations
 
+import bisect
 import hashlib
 import io
 import zipfile
@@ -15,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
-__all__ = ["Segment", "split_zip", "segment_sha256", "open_segment", "iter_parts", "PartsReader"]
+__all__ = ["Segment", "split_zip", "segment_sha256", "open_segment", "iter_parts", "PartsReader", "RangedParts"]
 
 CHUNK = 1 << 20
 
@@ -139,4 +140,88 @@ class PartsReader(io.RawIOBase):
         if self._current is not None:
             self._current.close()
             self._current = None
+        super().close()
+
+
+class RangedParts(io.RawIOBase):
+    """A seekable reader over the concatenation of ``parts`` that reads only the byte ranges asked for.
+
+    ``read_range(key, start, end)`` yields bytes ``start..end`` (inclusive) of one part. A read after a seek asks for
+    a small window (a zip header does not open a GiB-long range); reads that go on sequentially ask for windows that
+    double up to the part's end, so a member streamed whole costs a handful of requests, not one per chunk.
+    zipfile.ZipFile opens this reading only the central directory.
+    """
+
+    FIRST_WINDOW = 1 << 16
+
+    def __init__(self, parts: list[tuple[str, int]], read_range: Callable[[str, int, int], Iterator[bytes]]) -> None:
+        self._parts = [(key, size) for key, size in parts]
+        self._starts: list[int] = []
+        total = 0
+        for _, size in self._parts:
+            self._starts.append(total)
+            total += size
+        self._size = total
+        self._read_range = read_range
+        self._pos = 0
+        self._stream: Iterator[bytes] | None = None
+        self._stream_pos = -1  # absolute offset of the next byte the open stream yields
+        self._stream_end = -1  # absolute offset of the last byte it yields
+        self._window = self.FIRST_WINDOW
+        self._pending = memoryview(b"")  # sliced without copying: a 1 MiB chunk may be read 64 KiB at a time
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self._pos
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._pos, io.SEEK_END: self._size}[whence]
+        if base + offset < 0:
+            raise ValueError("negative seek position")
+        self._pos = base + offset
+        return self._pos
+
+    def _drop(self) -> None:
+        close = getattr(self._stream, "close", None)
+        if close is not None:
+            close()  # releases the storage body of an abandoned range
+        self._stream, self._stream_pos, self._pending = None, -1, memoryview(b"")
+
+    def readinto(self, buf: Any) -> int:
+        if self._pos >= self._size or len(buf) == 0:
+            return 0
+        if self._stream is None or self._stream_pos != self._pos:
+            sequential = self._stream_end >= 0 and self._pos == self._stream_end + 1
+            self._drop()
+            self._window = min(self._window * 2, 1 << 30) if sequential else max(len(buf), self.FIRST_WINDOW)
+            i = bisect.bisect_right(self._starts, self._pos) - 1
+            while self._parts[i][1] == 0:  # empty parts own no byte
+                i += 1
+            key, size = self._parts[i]
+            start = self._pos - self._starts[i]
+            end = min(size - 1, start + self._window - 1)
+            self._stream = iter(self._read_range(key, start, end))
+            self._stream_pos, self._stream_end = self._pos, self._starts[i] + end
+        while not self._pending:
+            chunk = next(self._stream, b"")
+            if not chunk:
+                if self._stream_pos <= self._stream_end:
+                    raise OSError(f"stored part ended {self._stream_end + 1 - self._stream_pos} bytes early")
+                self._stream = None  # the window is read: the next read opens the following one
+                return self.readinto(buf)
+            self._pending = memoryview(chunk)
+        n = min(len(buf), len(self._pending))
+        buf[:n] = self._pending[:n]
+        self._pending = self._pending[n:]
+        self._pos += n
+        self._stream_pos += n
+        return n
+
+    def close(self) -> None:
+        self._drop()
         super().close()

@@ -1,7 +1,9 @@
-"""``/git/<git token>/<handle id>.git/...``: a handle as a read-only repository for nbgitpuller and BinderHub.
+"""What the git capability reads: ``/git/<git token>/<hid>.git/...`` (a read-only repository for nbgitpuller and
+BinderHub) and ``/files/<git token>/<hid>/<path>`` (one member of the bundle, byte ranges of stored ones).
 
-The token sits in the path because git appends ``/info/refs?service=…`` to the clone URL. It is a ``git`` token:
-no expiry of its own, valid while the handle lives, since nbgitpuller re-pulls from the URL it first cloned.
+The token sits in the path because git appends ``/info/refs?service=…`` to the clone URL, and a runtime reading a
+thin tree's catalogs joins member paths onto one prefix. It is a ``git`` token: no expiry of its own, valid while the
+handle lives, since nbgitpuller re-pulls from the URL it first cloned.
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ from flask import Blueprint, Response, jsonify, request
 
 from nbpack import gitrepo
 
-from .http import service
+from .http import service, stream
 
 bp = Blueprint("git", __name__)
 
@@ -32,4 +34,25 @@ def smart_http(token: str, bid: str, rest: str) -> Response | tuple[Response, in
             resp.headers["Content-Type"] = value
         else:
             resp.headers[name] = value
+    return resp
+
+
+@bp.get("/files/<token>/<bid>/<path:path>")
+def member(token: str, bid: str, path: str) -> Response:
+    svc = service()
+    state = svc.check_git(bid, token)
+    found = svc.member(state, path)
+    name = path.rsplit("/", 1)[-1]
+    kind = "application/json" if name.endswith((".json", ".ipynb")) else "application/octet-stream"
+    if found.stored:
+        resp = stream(found.size, lambda s, e: svc.member_chunks(found, s, e), name, kind)
+    else:
+        # A deflated member has no byte offsets to seek to: it is inflated as it streams, whole (Range ignored).
+        resp = Response(svc.member_chunks(found), mimetype=kind, direct_passthrough=True)
+        resp.headers["Content-Length"] = str(found.size)
+        resp.headers["Accept-Ranges"] = "none"
+    if found.sha256:
+        resp.set_etag(found.sha256)
+    # Immutable for the handle's life; private: the URL is a capability.
+    resp.headers["Cache-Control"] = "private, max-age=86400, immutable"
     return resp

@@ -47,6 +47,11 @@ def _send(path: str | os.PathLike) -> dict:
         except (RuntimeProblem, OSError, ValueError, KeyError, zipfile.BadZipFile) as err:
             # Nothing is lost: the whole zip is still on disk and goes the ordinary way.
             print(f"nbpack: large outputs not sent directly ({err}); sending the whole return")
+    return _post_zip(path, returns, "the server refused the return")
+
+
+def _post_zip(path: Path, returns: dict, refused: str) -> dict:
+    """POST a return zip from disk to the returns endpoint, the file reopened for each attempt."""
     size = path.stat().st_size
 
     def make() -> tuple[urllib.request.Request, Any]:
@@ -62,7 +67,7 @@ def _send(path: str | os.PathLike) -> dict:
             },
         ), body
 
-    return _request(make, "the server refused the return", returns["endpoint"])
+    return _request(make, refused, returns["endpoint"])
 
 
 def _request(make: Any, refused: str, where: str) -> dict:
@@ -142,18 +147,7 @@ def _send_direct(path: Path, returns: dict, threshold: int) -> dict | None:
                     entry.file_size = info.file_size  # lets zipfile pick zip64 for a member over 2 GiB
                     with zf.open(info) as src, out_zf.open(entry, "w") as dst:
                         shutil.copyfileobj(src, dst, CHUNK)
-            size = slim.stat().st_size
-
-            def make() -> tuple[urllib.request.Request, Any]:
-                body = open(slim, "rb")  # noqa: SIM115 - closed by _request after each attempt
-                return urllib.request.Request(
-                    returns["endpoint"],
-                    data=body,
-                    method="POST",
-                    headers={**auth, "Content-Type": "application/zip", "Content-Length": str(size)},
-                ), body
-
-            answer = _request(make, "the server refused the return without its large outputs", returns["endpoint"])
+            answer = _post_zip(slim, returns, "the server refused the return without its large outputs")
         finally:
             slim.unlink(missing_ok=True)
     print(f"nbpack: {len(big)} large output(s) uploaded straight to the object store")

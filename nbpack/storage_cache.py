@@ -42,6 +42,8 @@ class CachedStorage:
         self._immutable = immutable
         self._max_object = min(max_object, max_bytes)
         self._cache: LRUCache[str, bytes] = LRUCache(maxsize=max_bytes, getsizeof=len)
+        # Keys found too big to keep: their ranged reads go straight to storage (no read-ahead to tell).
+        self._big: LRUCache[str, bool] = LRUCache(maxsize=4096)
         self._lock = threading.Lock()  # cachetools caches are not thread-safe; gunicorn serves from threads
 
     # -- the cache ---------------------------------------------------------------------------------
@@ -93,13 +95,18 @@ class CachedStorage:
             return self.inner.iter_chunks(key, chunk_size, start, end)
         if end is None:
             return self._filling(key, self.inner.iter_chunks(key, chunk_size))
-        if end >= self._max_object:
+        with self._lock:
+            big = self._big.get(key, False)
+        if big or end >= self._max_object:
             return self.inner.iter_chunks(key, chunk_size, start, end)
         # Callers that know a part's size ask for 0..size-1: one byte more than the cache takes tells a whole
         # small object (kept) from the head of a big one (served, not kept), in the same single request.
         head = b"".join(self.inner.iter_chunks(key, chunk_size, 0, self._max_object))
         if len(head) <= self._max_object:
             self._keep(key, head)
+        else:
+            with self._lock:
+                self._big[key] = True
         return _slices(head, chunk_size, 0, end)
 
     def _filling(self, key: str, chunks: Iterator[bytes]) -> Iterator[bytes]:

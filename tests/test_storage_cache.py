@@ -79,10 +79,19 @@ def test_a_sized_read_from_the_start_is_one_request_and_fills(backend: Counting)
     assert b"".join(cached.iter_chunks(small, 64, 0, 599)) == b"s" * 600
     assert b"".join(cached.iter_chunks(small, 64, 0, 99)) == b"s" * 100
     assert backend.reads == 1
-    # The head of a big part: served from the one read, not kept.
+    # The head of a big part: served from the one read, not kept; the next ranged reads ask for just their range.
+    assert b"".join(cached.iter_chunks(big, 64, 0, 99)) == b"b" * 100
+    asked: list[tuple[int, int | None]] = []
+    real = backend.iter_chunks
+
+    def spy(key, chunk_size=1 << 20, start=0, end=None):  # type: ignore[no-untyped-def]
+        asked.append((start, end))
+        return real(key, chunk_size, start, end)
+
+    backend.iter_chunks = spy  # type: ignore[method-assign]
     assert b"".join(cached.iter_chunks(big, 64, 0, 99)) == b"b" * 100
     assert b"".join(cached.iter_chunks(big, 64, 0, 4999)) == b"b" * 5000
-    assert backend.reads == 3 and cached.cached_bytes == 600
+    assert asked == [(0, 99), (0, 4999)] and backend.reads == 4 and cached.cached_bytes == 600
 
 
 def test_bounded_and_least_recently_used_goes_first(backend: Counting) -> None:

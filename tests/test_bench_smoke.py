@@ -53,7 +53,7 @@ def test_bench_launch_prints_a_ratio():
 def test_every_benchmark_is_reachable():
     from bench import benchmarks, runners
 
-    assert {*benchmarks(), *runners()} == {"build", "load", "clone", "download", "ingest", "launch"}
+    assert {*benchmarks(), *runners()} == {"build", "load", "clone", "download", "ingest", "launch", "open_size"}
 
 
 def test_bench_json_has_ratio_per_baseline(tmp_path):

@@ -37,6 +37,7 @@ __all__ = [
     "run_variant",
     "run_benchmark",
     "parse_size",
+    "judge",
 ]
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -65,6 +66,8 @@ class Variant:
     note: str = ""
     # Upper bounds on figures the variant reports ({"folder_MB": 3.2}): met only when every median is within.
     figure_max: dict[str, float] = field(default_factory=dict)
+    # Also a memory target: the nbpack variant's peak RSS at most this many times the baseline's.
+    max_rss_ratio: float | None = None
 
 
 @dataclass
@@ -87,6 +90,7 @@ class Sample:
     seconds: list[float] = field(default_factory=list)
     peak_rss_mib: list[float] = field(default_factory=list)
     figures: dict[str, list[float]] = field(default_factory=dict)
+    last: Any = None  # what the timed function returned last time
 
     @property
     def median(self) -> float:
@@ -152,11 +156,11 @@ def format_size(size: int, unit: str) -> str:
 
 
 def measure(fn: Callable[[], Any], repeats: int) -> Sample:
-    """Time ``fn`` ``repeats`` times in this process (for cheap, in-process measurements)."""
+    """Time ``fn`` ``repeats`` times in this process: the one timing loop (a child process times one repeat)."""
     sample = Sample()
     for _ in range(repeats):
         start = time.perf_counter()
-        fn()
+        sample.last = fn()
         sample.seconds.append(time.perf_counter() - start)
         sample.peak_rss_mib.append(_peak_rss_mib())
     return sample
@@ -211,41 +215,31 @@ def run_benchmark(
                 for key, value in figures.items():
                     samples[v.name].figures.setdefault(key, []).append(value)
                 say(f"{bench.name} {label} round {r + 1}/{repeats}: {v.name} {seconds:.3f}s")
-        for v in active:
-            if samples[v.name].seconds:
-                rows.append(_row(bench, label, case, v, samples))
-            else:
-                rows.append(
-                    Row(
-                        bench.name,
-                        label,
-                        v.name,
-                        float("nan"),
-                        float("nan"),
-                        float("nan"),
-                        None,
-                        float("nan"),
-                        0,
-                        note=f"failed: {failures.get(v.name, '')}",
-                    )
-                )
         for v in bench.variants:
             if v not in active:
                 rows.append(
-                    Row(
-                        bench.name,
-                        label,
-                        v.name,
-                        float("nan"),
-                        float("nan"),
-                        float("nan"),
-                        None,
-                        float("nan"),
-                        0,
-                        note=f"skipped above {format_size(v.max_size or 0, bench.unit)}",
-                    )
+                    _no_row(bench.name, label, v.name, f"skipped above {format_size(v.max_size or 0, bench.unit)}")
                 )
+            elif samples[v.name].seconds:
+                rows.append(_row(bench, label, case, v, samples))
+            else:
+                rows.append(_no_row(bench.name, label, v.name, f"failed: {failures.get(v.name, '')}"))
     return rows
+
+
+def _no_row(bench: str, label: str, variant: str, note: str) -> Row:
+    nan = float("nan")
+    return Row(bench, label, variant, nan, nan, nan, None, nan, 0, note=note)
+
+
+def judge(row: Row, compared: str, nbpack_median: float, max_ratio: float | None, extra_ok: bool = True) -> Row:
+    """Give a baseline row its ratio ``median(nbpack) / median(baseline)`` and, with a target, whether it is met."""
+    row.ratio = nbpack_median / row.median_s
+    row.compared = compared
+    if max_ratio is not None:
+        row.target = f"<={max_ratio:g}x"
+        row.met = row.ratio <= max_ratio and extra_ok
+    return row
 
 
 def _row(bench: Benchmark, label: str, case: Case, v: Variant, samples: dict[str, Sample]) -> Row:
@@ -269,12 +263,14 @@ def _row(bench: Benchmark, label: str, case: Case, v: Variant, samples: dict[str
     if v.figure_max and not v.baseline_of:
         row.target = ",".join(f"{k}<={lim:g}" for k, lim in v.figure_max.items())
         row.met = all(k in row.figures and row.figures[k] <= lim for k, lim in v.figure_max.items())
-    if v.baseline_of and samples.get(v.baseline_of, Sample()).seconds:
-        row.ratio = samples[v.baseline_of].median / med
-        row.compared = v.baseline_of
-        if v.max_ratio is not None:
-            row.target = f"<={v.max_ratio:g}x"
-            row.met = row.ratio <= v.max_ratio
+    nbpack = samples.get(v.baseline_of or "", Sample())
+    if v.baseline_of and nbpack.seconds:
+        rss_ok = True
+        if v.max_rss_ratio is not None:
+            rss = max(nbpack.peak_rss_mib) / row.peak_rss_mib
+            rss_ok = rss <= v.max_rss_ratio
+            row.note = f"{row.note}; peak RSS {rss:.2f}x (<={v.max_rss_ratio:g}x)".lstrip("; ")
+        judge(row, v.baseline_of, nbpack.median, v.max_ratio, rss_ok)
     return row
 
 
@@ -329,12 +325,11 @@ def _child(func: str, params_json: str, out: str, workdir: str) -> None:
     params = json.loads(params_json)
     params["tmp"] = workdir
     work = getattr(importlib.import_module(module), name)(params)
-    start = time.perf_counter()
-    result = work()
-    seconds = time.perf_counter() - start
+    sample = measure(work, 1)
     # The timed work may return a callable giving figures of its own (a folder's size), taken after the clock stops.
-    figures = {k: float(v) for k, v in result().items()} if callable(result) else {}
-    Path(out).write_text(json.dumps({"seconds": seconds, "peak_rss_mib": _peak_rss_mib(), "figures": figures}))
+    figures = {k: float(v) for k, v in sample.last().items()} if callable(sample.last) else {}
+    doc = {"seconds": sample.best, "peak_rss_mib": max(sample.peak_rss_mib), "figures": figures}
+    Path(out).write_text(json.dumps(doc))
 
 
 if __name__ == "__main__":

@@ -17,9 +17,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bench.harness import Row
+from bench.harness import Row, judge
 
-__all__ = ["Runner", "Stack", "RssSampler", "stack", "worker_rss_kib", "time_row", "mib", "label"]
+__all__ = ["Runner", "Stack", "RssSampler", "stack", "worker_rss_kib", "time_row", "throughput_ratio", "mib", "label"]
 
 
 @dataclass
@@ -156,12 +156,13 @@ def time_row(
     med = statistics.median(seconds)
     row = Row(bench, label, variant, med, min(seconds), volume / med / 1e6, None, rss_mib, len(seconds), note=note)
     if compared and nbpack_median is not None:
-        row.ratio = nbpack_median / med
-        row.compared = compared
-        if max_ratio is not None:
-            row.target = f"<={max_ratio:g}x"
-            row.met = row.ratio <= max_ratio and extra_ok
+        judge(row, compared, nbpack_median, max_ratio, extra_ok)
     return row
+
+
+def throughput_ratio(min_throughput: float) -> float:
+    """A throughput target (nbpack at least this fraction of the baseline's) as the time ratio the rows check."""
+    return round(1 / min_throughput, 3)
 
 
 def label(size: int) -> str:

@@ -8,6 +8,7 @@ astropy, so the bytes do not depend on which optional packages are installed.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import os
@@ -59,6 +60,8 @@ class _Source:
     source_format: str
     reiterable: bool = True
     label: str = "catalog source"
+    # Text (CSV, JSON lines) is parsed once: the facts are gathered while writing and the header set at the end.
+    one_pass: bool = False
 
 
 # ---------------------------------------------------------------- public API
@@ -86,15 +89,20 @@ def write_catalog(
     tmp = _temp_path(dest, ".tmp")
     spool = _temp_path(dest, ".spool")
     try:
-        if not src.reiterable:
-            # String lengths need a first pass; a one-shot stream is spooled to disk, not into memory.
-            _write_parquet(src, schema, spool, batch_rows)
-            src = _open_parquet(spool, batch_rows)
-            src.schema, src.source_format = schema, "record-batches"
-        facts = _column_facts(src, schema)
-        schema = _readable_lists(schema, facts)
-        schema = schema.with_metadata(schema_metadata(schema, name, facts))
-        rows = _write_parquet(src, schema, tmp, batch_rows)
+        if src.one_pass and not any(pa.types.is_fixed_size_list(f.type) for f in schema):
+            facts = _no_facts(schema)
+            rows = _write_parquet(src, schema, tmp, batch_rows, late=(name, facts))
+            schema = schema.with_metadata(schema_metadata(schema, name, facts))
+        else:
+            if not src.reiterable:
+                # String lengths need a first pass; a one-shot stream is spooled to disk, not into memory.
+                _write_parquet(src, schema, spool, batch_rows)
+                src = _open_parquet(spool, batch_rows)
+                src.schema, src.source_format = schema, "record-batches"
+            facts = _column_facts(src, schema)
+            schema = _readable_lists(schema, facts)
+            schema = schema.with_metadata(schema_metadata(schema, name, facts))
+            rows = _write_parquet(src, schema, tmp, batch_rows)
         digest, size, blocks = _digests(tmp)
         blocks_path = dest.with_name(dest.name + BLOCKS_SUFFIX)
         blocks_path.write_bytes(blocks)
@@ -259,8 +267,7 @@ def _open_csv(path: Path, fmt: str) -> _Source:
             convert_options=pcsv.ConvertOptions(strings_can_be_null=True),
         )
 
-    schema = open_reader().schema
-    return _Source(schema, lambda: iter(open_reader()), fmt)
+    return _reopening(open_reader, fmt)
 
 
 def _open_jsonl(path: Path) -> _Source:
@@ -269,8 +276,17 @@ def _open_jsonl(path: Path) -> _Source:
     def open_reader() -> Any:
         return pjson.open_json(path, read_options=pjson.ReadOptions(block_size=_CSV_BLOCK))
 
-    schema = open_reader().schema
-    return _Source(schema, lambda: iter(open_reader()), "jsonl")
+    return _reopening(open_reader, "jsonl")
+
+
+def _reopening(open_reader: Callable[[], Any], source_format: str) -> _Source:
+    """A streamed text source: the reader opened for the schema (its first block parsed) serves the first pass."""
+    first = [open_reader()]
+
+    def batches() -> Iterator[pa.RecordBatch]:
+        return iter(first.pop() if first else open_reader())
+
+    return _Source(first[0].schema, batches, source_format, one_pass=True)
 
 
 def _table_from_json_doc(doc: Any) -> pa.Table:
@@ -419,33 +435,47 @@ def _storage_type(name: str, t: pa.DataType) -> pa.DataType:
     raise InvalidTable(f"column {name!r} has unsupported type {t}")
 
 
-def _column_facts(src: _Source, schema: pa.Schema) -> ColumnFacts:
-    import pyarrow.compute as pc
+def _no_facts(schema: pa.Schema) -> ColumnFacts:
+    """The facts of an empty table: what ``_gather`` raises batch by batch."""
+    lengths = dict.fromkeys((f.name for f in schema if pa.types.is_string(f.type) or pa.types.is_binary(f.type)), 1)
+    return ColumnFacts(lengths, set(), set())
 
-    strings = [f.name for f in schema if pa.types.is_string(f.type)]
-    binaries = [f.name for f in schema if pa.types.is_binary(f.type)]
-    bools = [f.name for f in schema if pa.types.is_boolean(f.type)]
-    fixed = [f.name for f in schema if pa.types.is_fixed_size_list(f.type)]
-    facts = ColumnFacts(dict.fromkeys(strings + binaries, 1), set(), set())
-    if not (strings or binaries or bools or fixed):
+
+def _column_facts(src: _Source, schema: pa.Schema) -> ColumnFacts:
+    facts = _no_facts(schema)
+    if not any(_needs_facts(f.type) for f in schema):
         return facts
     try:
         for batch in src.batches():
-            for n in strings + binaries:
-                column = batch.column(n)
-                length = (
-                    pc.utf8_length(column.cast(pa.string()))
-                    if n in strings
-                    else pc.binary_length(column.cast(pa.binary()))
-                )
-                longest = pc.max(length).as_py()
-                if longest is not None and longest > facts.lengths[n]:
-                    facts.lengths[n] = longest
-            facts.nullable_bools.update(n for n in bools if batch.column(n).null_count)
-            facts.null_lists.update(n for n in fixed if batch.column(n).null_count)
+            _gather(facts, batch, schema)
     except (pa.ArrowException, ValueError, TypeError, OSError, UnicodeDecodeError) as err:
         raise InvalidTable(f"cannot read {src.label}: {one_line(err)}") from err
     return facts
+
+
+def _needs_facts(t: pa.DataType) -> bool:
+    return pa.types.is_string(t) or pa.types.is_binary(t) or pa.types.is_boolean(t) or pa.types.is_fixed_size_list(t)
+
+
+def _gather(facts: ColumnFacts, batch: pa.RecordBatch, schema: pa.Schema) -> None:
+    """Raise ``facts`` to cover one batch: longest strings, bool columns with nulls, fixed lists with a null list."""
+    import pyarrow.compute as pc
+
+    for f in schema:
+        column = batch.column(f.name)
+        if pa.types.is_string(f.type) or pa.types.is_binary(f.type):
+            length = (
+                pc.utf8_length(column.cast(pa.string()))
+                if pa.types.is_string(f.type)
+                else pc.binary_length(column.cast(pa.binary()))
+            )
+            longest = pc.max(length).as_py()
+            if longest is not None and longest > facts.lengths[f.name]:
+                facts.lengths[f.name] = longest
+        elif pa.types.is_boolean(f.type) and column.null_count:
+            facts.nullable_bools.add(f.name)
+        elif pa.types.is_fixed_size_list(f.type) and column.null_count:
+            facts.null_lists.add(f.name)
 
 
 def _readable_lists(schema: pa.Schema, facts: ColumnFacts) -> pa.Schema:
@@ -456,7 +486,11 @@ def _readable_lists(schema: pa.Schema, facts: ColumnFacts) -> pa.Schema:
     return pa.schema(fields, metadata=schema.metadata)
 
 
-def _write_parquet(src: _Source, schema: pa.Schema, path: Path, batch_rows: int) -> int:
+def _write_parquet(
+    src: _Source, schema: pa.Schema, path: Path, batch_rows: int, late: tuple[str, ColumnFacts] | None = None
+) -> int:
+    """Write ``src`` as row groups of ``batch_rows``; with ``late`` (name, facts), gather the facts from the batches
+    as they are written and set the header they make in the footer, where Parquet keeps it."""
     rows = 0
     pending: list[pa.RecordBatch] = []
     pending_rows = 0
@@ -469,6 +503,8 @@ def _write_parquet(src: _Source, schema: pa.Schema, path: Path, batch_rows: int)
             if batch.num_rows == 0:
                 continue
             pending.append(_conform(batch, schema))
+            if late:
+                _gather(late[1], pending[-1], schema)
             pending_rows += batch.num_rows
             while pending_rows >= batch_rows:
                 table = pa.Table.from_batches(pending, schema=schema)
@@ -479,6 +515,11 @@ def _write_parquet(src: _Source, schema: pa.Schema, path: Path, batch_rows: int)
         if pending_rows:
             writer.write_table(pa.Table.from_batches(pending, schema=schema), row_group_size=batch_rows)
             rows += pending_rows
+        if late:
+            final = schema.with_metadata(schema_metadata(schema, late[0], late[1]))
+            # ARROW:schema is how pyarrow reads the schema (and its metadata) back: the final one replaces the first.
+            arrow_schema = base64.b64encode(final.serialize().to_pybytes()).decode()
+            writer.add_key_value_metadata({"ARROW:schema": arrow_schema, **decoded(final.metadata)})
     return rows
 
 

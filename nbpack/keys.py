@@ -17,6 +17,7 @@ __all__ = [
     "check_sha",
     "content_key",
     "handle_key",
+    "immutable",
     "index_keys",
     "owner_dir",
     "return_key",
@@ -34,6 +35,19 @@ def handle_key(hid: str, name: str) -> str:
     """Storage key of one of a handle's objects (handle.json, manifest.json, notebook.ipynb, head.bin, tail.bin)."""
     check_id(hid, HANDLE_ID)
     return f"handles/{hid}/{name}"
+
+
+# A handle's objects written once at its creation; its handle.json is not one of them (rewritten by extend,
+# deleted to revoke).
+_HANDLE_IMMUTABLE = ("manifest.json", "notebook.ipynb", "head.bin", "tail.bin")
+
+
+def immutable(key: str) -> bool:
+    """True for keys whose bytes never change once written (what a worker may cache)."""
+    parts = key.split("/")
+    if len(parts) == 2 and parts[0] == "content":
+        return True
+    return len(parts) == 3 and parts[0] == "handles" and parts[2] in _HANDLE_IMMUTABLE
 
 
 def content_key(sha256: str) -> str:

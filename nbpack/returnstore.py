@@ -69,11 +69,13 @@ def ingest(
             manifest = rf.manifest
             absent = external_paths(manifest) - set(rf.zf.namelist())
         rid = manifest["id"]
-        if svc.storage.exists(return_key(bid, rid, "manifest.json")):
+        # One listing answers both "stored already?" and the per-handle quota (no HEAD of the manifest).
+        held = stored_objects(svc, bid)
+        if any(info.key == return_key(bid, rid, "manifest.json") for info in held):
             return _summary(bid, manifest), False
         entries = {e["path"]: e for e in manifest["contents"]}
         size = path.stat().st_size + sum(entries[p]["bytes"] for p in absent)
-        check_quota(svc, bid, state, size)
+        check_quota(svc, bid, state, size, held)
         if absent:
             records = {p: blobs.verify(svc.storage, bid, p, entries[p]) for p in sorted(absent)}
             # Before the zip: whichever zip ends up stored, a member it lacks can be found here.
@@ -103,13 +105,20 @@ def ingest(
     return _summary(bid, manifest), True
 
 
-def check_quota(svc: Service, bid: str, state: dict[str, Any], adding: int) -> None:
-    """Per-handle count and bytes, then the tenant's bytes; raises before anything is stored."""
+def stored_objects(svc: Service, bid: str) -> list[ObjectInfo]:
+    """Every object a handle's returns hold: their zips and manifests, and the blobs of direct uploads."""
+    return [info for prefix in (f"returns/{bid}/", f"blobs/{bid}/") for info in svc.storage.list(prefix)]
+
+
+def check_quota(
+    svc: Service, bid: str, state: dict[str, Any], adding: int, held: list[ObjectInfo] | None = None
+) -> None:
+    """Per-handle count and bytes (over ``held``, listed when not given), then the tenant's; raises before
+    anything is stored."""
     count, used = 0, 0
-    for prefix in (f"returns/{bid}/", f"blobs/{bid}/"):
-        for info in svc.storage.list(prefix):
-            used += info.size
-            count += info.key.endswith("/manifest.json")
+    for info in stored_objects(svc, bid) if held is None else held:
+        used += info.size
+        count += info.key.startswith(f"returns/{bid}/") and info.key.endswith("/manifest.json")
     if count >= svc.config.max_returns_per_bundle:
         raise TooManyReturns(f"bundle {bid} already holds {count} returns, the limit of this service")
     if used + adding > svc.config.max_return_bytes_per_bundle:

@@ -38,11 +38,12 @@ from .hubs import Hub, load_esap_facilities, load_registry, rank_hubs
 from .ids import HANDLE as HANDLE_ID
 from .ids import check_id, new_handle_id
 from .ids import pattern as id_pattern
-from .keys import HANDLE, blob_key, content_key, handle_key, index_keys, owner_dir, return_key, usage_key
+from .keys import HANDLE, blob_key, content_key, handle_key, immutable, index_keys, owner_dir, return_key, usage_key
 from .launch import hub_launch_url
 from .payloads import PayloadCatalog, load_catalog
 from .remote import Remote
 from .storage import ObjectInfo, Storage, open_storage
+from .storage_cache import CachedStorage
 from .zipparts import RangedParts, iter_parts
 
 __all__ = ["Service", "Stored", "blob_key", "handle_key", "return_key", "content_key", "new_handle_id"]
@@ -113,9 +114,9 @@ class Service:
 
     def __init__(self, config: Config, storage: Storage | None = None) -> None:
         self.config = config
-        self.storage = storage or open_storage(
-            config.storage_url, endpoint_url=config.s3_endpoint, region=config.s3_region
-        )
+        backend = storage or open_storage(config.storage_url, endpoint_url=config.s3_endpoint, region=config.s3_region)
+        # Manifests, notebooks and zip parts never change once written: the worker keeps the small ones in memory.
+        self.storage: Storage = CachedStorage(backend, immutable)
         self.cache_dir = Path(config.cache_dir)
         self.cache_dir.mkdir(parents=True, exist_ok=True)
         _sweep_spool(self.tmp_dir())

@@ -21,7 +21,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import IO, Any, BinaryIO, cast
 
-from . import blobs, gitrepo, links, lone, members, partstore, returnstore, webhook
+from . import blobs, gitrepo, links, lone, members, partstore, returnstore, spool, webhook
 from .bundle import BuildSpec, build_bundle, check_bundle, open_bundle, with_returns
 from .clock import iso, now, parse_iso
 from .config import DEFAULT_TENANT, Config, hash_api_key
@@ -87,17 +87,6 @@ def public_manifest(manifest: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _sweep_spool(folder: Path, max_age: float = 86400) -> None:
-    """Remove upload spools a killed process left behind; only old ones, as other workers share the folder."""
-    cutoff = time.time() - max_age
-    for path in folder.iterdir():
-        try:
-            if path.stat().st_mtime < cutoff:
-                shutil.rmtree(path) if path.is_dir() else path.unlink()
-        except OSError:
-            pass
-
-
 @dataclass(frozen=True)
 class _NewHandle:
     """What a create decides before its bundle is stored: the handle's id, nonce, time, link lifetime, returns."""
@@ -119,7 +108,7 @@ class Service:
         self.storage: Storage = CachedStorage(backend, immutable)
         self.cache_dir = Path(config.cache_dir)
         self.cache_dir.mkdir(parents=True, exist_ok=True)
-        _sweep_spool(self.tmp_dir())
+        spool.sweep_old(self.tmp_dir())
         # A replica or worker killed mid-build leaves a temp repo and a whole temp zip; its restart clears them.
         gitrepo.sweep_leftovers(self.cache_dir)
         self.hubs: list[Hub] = []
@@ -211,19 +200,7 @@ class Service:
 
     def receive(self, stream: IO[bytes], limit: int) -> Path:
         """Spool an upload to a temp file on disk (never memory), refusing more than ``limit`` bytes."""
-        fd, name = tempfile.mkstemp(prefix="upload-", suffix=".zip", dir=self.tmp_dir())
-        total = 0
-        try:
-            with open(fd, "wb") as out:
-                while chunk := stream.read(1 << 20):
-                    total += len(chunk)
-                    if total > limit:
-                        raise TooLarge(f"upload is larger than the limit of {limit} bytes")
-                    out.write(chunk)
-        except BaseException:
-            Path(name).unlink(missing_ok=True)
-            raise
-        return Path(name)
+        return spool.receive(stream, limit, self.tmp_dir())
 
     def _check_create(self, expires_in: int | None, callback_url: str | None, owner: str | None, tenant: str) -> None:
         self._expires_in(expires_in)

@@ -90,6 +90,16 @@ def test_the_runtime_modules_are_small_and_import_no_cycle() -> None:
     assert max(sizes.values()) <= 400, sizes
 
 
+def test_no_library_or_server_module_outgrows_one_sitting() -> None:
+    # The house rule: a module a reader can hold in one sitting; split it by job before it grows past 600 lines.
+    sizes = {
+        str(p.relative_to(REPO)): len(p.read_text("utf-8").splitlines())
+        for folder in ("nbpack", "server")
+        for p in (REPO / folder).glob("*.py")
+    }
+    assert {name: n for name, n in sizes.items() if n > 600} == {}
+
+
 def test_the_runtime_contract_names_every_nbpack_module() -> None:
     # The contract lists modules by name (see pyproject.toml): a new module left off it would be a hole in the wall.
     import tomllib

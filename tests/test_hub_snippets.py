@@ -13,6 +13,7 @@ What could not run: a Kubernetes cluster, so no pod was started from these value
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import copy
 import logging
 import types
@@ -66,6 +67,13 @@ def _z2jh_schema() -> dict:
     return yaml.safe_load((Z2JH / "values.schema.yaml").read_text())
 
 
+def _run(coro):
+    """Run ``coro`` to completion on a fresh loop in its own thread: a session's Playwright (sync API) keeps a loop
+    running in the main thread, where asyncio.run refuses to start."""
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, coro).result()
+
+
 # --- jupyterhub_config.py ----------------------------------------------------------------------------------------
 
 
@@ -91,19 +99,19 @@ def test_a_spawn_link_profile_runs_the_server_in_that_environment() -> None:
     spawner = LocalProcessSpawner(config=config)
     options = _user_options(spawner, {"opt-profile": ["lofar"], "next": ["/hub/user-redirect/git-pull?repo=x"]})
     assert options == {"profile": "lofar"}
-    asyncio.run(spawner._run_apply_user_options(options))
+    _run(spawner._run_apply_user_options(options))
     assert spawner.cmd == ["/opt/envs/lofar/bin/jupyterhub-singleuser"]
     assert spawner.environment["PATH"].startswith("/opt/envs/lofar/bin:")
     assert spawner.mem_limit == 16 * 1024**3 and spawner.cpu_limit == 4
     assert spawner.environment["RUCIO_HOST"] == "https://rucio.example.org"  # the hub's settings kept
 
     default = LocalProcessSpawner(config=config)
-    asyncio.run(default._run_apply_user_options({}))  # a plain spawn (no options) gets the default profile
+    _run(default._run_apply_user_options({}))  # a plain spawn (no options) gets the default profile
     assert default.cmd == ["/opt/envs/standard/bin/jupyterhub-singleuser"]
 
     unknown = LocalProcessSpawner(config=config)
     with pytest.raises(web.HTTPError) as err:
-        asyncio.run(unknown._run_apply_user_options(_user_options(unknown, {"opt-profile": ["../../bin"]})))
+        _run(unknown._run_apply_user_options(_user_options(unknown, {"opt-profile": ["../../bin"]})))
     assert err.value.status_code == 400
 
 
@@ -156,7 +164,7 @@ def test_kubespawner_applies_each_profile_a_link_names(tmp_path: Path, monkeypat
     for profile in profiles:
         override = profile["kubespawner_override"]
         assert set(override) <= set(KubeSpawner.class_traits(config=True)), profile["slug"]
-        spawner = asyncio.run(spawn_with({"opt-profile": [profile["slug"]], "next": ["/x"]}))
+        spawner = _run(spawn_with({"opt-profile": [profile["slug"]], "next": ["/x"]}))
         assert spawner.user_options == {"profile": profile["slug"]}
         if "image" in override:
             assert spawner.image == override["image"]
@@ -165,7 +173,7 @@ def test_kubespawner_applies_each_profile_a_link_names(tmp_path: Path, monkeypat
             assert spawner.extra_resource_limits == override["extra_resource_limits"]
 
     with pytest.raises(ValueError):
-        asyncio.run(spawn_with({"opt-profile": ["no-such-profile"]}))
+        _run(spawn_with({"opt-profile": ["no-such-profile"]}))
 
 
 def test_both_snippets_offer_the_same_profile_slugs() -> None:

@@ -37,7 +37,7 @@ def _median(fn: Callable[[], object], repeats: int) -> float:
 def main(argv: list[str] | None = None) -> None:
     from astropy.table import Table
 
-    from nbpack.bundle import BuildSpec, CatalogInput, build_bundle
+    from nbpack.bundle.build import BuildSpec, CatalogInput, build_bundle
 
     parser = argparse.ArgumentParser(prog="python -m bench.astropy_formats")
     parser.add_argument("--rows", type=int, default=100_000)

@@ -73,8 +73,8 @@ def _zip_stored(src: Path, dest: Path) -> None:
 
 
 def nbpack_table(params: dict) -> Callable[[], object]:
-    """nbpack.bundle.build_bundle from an in-memory Arrow table."""
-    from nbpack.bundle import BuildSpec, CatalogInput, build_bundle
+    """nbpack.bundle.build.build_bundle from an in-memory Arrow table."""
+    from nbpack.bundle.build import BuildSpec, CatalogInput, build_bundle
 
     table = load_arrow(params["arrow"])
     out = Path(params["tmp"]) / "bundle.zip"
@@ -82,8 +82,8 @@ def nbpack_table(params: dict) -> Callable[[], object]:
 
 
 def nbpack_csv(params: dict) -> Callable[[], object]:
-    """nbpack.bundle.build_bundle from the CSV file."""
-    from nbpack.bundle import BuildSpec, CatalogInput, build_bundle
+    """nbpack.bundle.build.build_bundle from the CSV file."""
+    from nbpack.bundle.build import BuildSpec, CatalogInput, build_bundle
 
     out = Path(params["tmp"]) / "bundle.zip"
     return lambda: build_bundle(BuildSpec("bench", catalogs=[CatalogInput("sources", params["csv"])]), out)

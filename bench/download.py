@@ -42,7 +42,7 @@ def big_bundle(path: Path, size: int, workdir: Path) -> None:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from nbpack.bundle import BuildSpec, CatalogInput, build_bundle
+    from nbpack.bundle.build import BuildSpec, CatalogInput, build_bundle
 
     rng = np.random.default_rng(0)
     parquet = workdir / "big.parquet"

@@ -3,7 +3,8 @@
 One SeaweedFS and one gunicorn service (1 worker, 8 gthreads, as README.md deploys it) for all sizes. A small
 bundle is stored through the service; its stored copy (with the real return endpoint and token) is unpacked and
 the bundle's own ``nbpack_runtime`` package writes valid return zips without a kernel (``start``, ``save_output``,
-``finish(upload=False)``), as tests/test_faults.py does. Size = the bytes moved per round: 1 upload of a return
+``finish(upload=False)``), as tests/integration/test_faults.py does. Size = the bytes moved per round: 1 upload of a
+return
 whose output is ``size`` random bytes, and 20 concurrent uploads of 20 distinct returns of ``size/20`` each.
 ``POST /api/v1/bundles/<bid>/returns`` (Bearer return token, must answer 201) is timed against boto3
 ``put_object`` of the same files to the same SeaweedFS (20 threads for the concurrent case). Between rounds the
@@ -85,8 +86,8 @@ os.remove(big)
 
 def _stored_bundle(st: Stack, workdir: Path) -> tuple[str, Path, str, str]:
     """Store a small bundle through the service; unpack the stored copy: (bid, folder, endpoint, token)."""
-    from nbpack import archive
-    from nbpack.bundle import BuildSpec, CatalogInput, build_bundle
+    from nbpack.bundle import archive
+    from nbpack.bundle.build import BuildSpec, CatalogInput, build_bundle
     from nbpack.client import Client
 
     csv = workdir / "sources.csv"

@@ -95,7 +95,7 @@ def run(sizes: list[int], repeats: int, workdir: Path, say: Callable[[str], None
     """One hub, service and browser; ``size`` fresh bundles per size and mode, each clicked (nbgitpuller's reopened)."""
 
     from nbpack.client import Client
-    from nbpack.links import target_dir_for
+    from nbpack.hub.links import target_dir_for
     from tests.fixtures.browser import launch_browser, start_playwright
     from tests.fixtures.hub import JupyterHubServer
     from tests.fixtures.service import ServiceProcess, service_env

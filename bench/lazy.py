@@ -62,7 +62,7 @@ def _catalog_file(path: Path, size: int) -> None:
 
 def _prepare(st: Any, size: int, work: Path, say: Callable[[str], None]) -> dict:
     """Build and push the bundle; the thin folder, the files prefix, the download link and the content key."""
-    from nbpack.bundle import BuildSpec, CatalogInput, build_bundle
+    from nbpack.bundle.build import BuildSpec, CatalogInput, build_bundle
     from nbpack.client import Client
 
     label = size_label(size)

@@ -19,7 +19,7 @@ __all__ = ["BENCHMARK", "prepare"]
 
 def prepare(rows: int, workdir: Path) -> Case:
     """Build one bundle with nbpack, unpack it to a folder, and write the same table as a VOTable."""
-    from nbpack.bundle import BuildSpec, CatalogInput, build_bundle
+    from nbpack.bundle.build import BuildSpec, CatalogInput, build_bundle
 
     table = make_catalog(rows)
     folder = workdir / "bundle"

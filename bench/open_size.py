@@ -43,7 +43,7 @@ def _folder_bytes(folder: Path) -> int:
 
 def _bundle(workdir: Path, size: int, title: str) -> Path:
     """A bundle zip whose one catalog is ``size`` bytes, titled ``title``; the Parquet file is reused."""
-    from nbpack.bundle import BuildSpec, CatalogInput, build_bundle
+    from nbpack.bundle.build import BuildSpec, CatalogInput, build_bundle
 
     parquet = workdir / f"catalog-{size}.parquet"
     if not parquet.exists():
@@ -62,7 +62,7 @@ def _bundle(workdir: Path, size: int, title: str) -> Path:
 def run(sizes: list[int], repeats: int, workdir: Path, say: Callable[[str], None] = lambda _m: None) -> list[Row]:
     """One hub, service and browser; per size ``repeats`` fresh handles, each clicked then reopened."""
     from nbpack.client import Client
-    from nbpack.links import target_dir_for
+    from nbpack.hub.links import target_dir_for
     from tests.fixtures.browser import launch_browser, start_playwright
     from tests.fixtures.hub import JupyterHubServer
     from tests.fixtures.service import ServiceProcess, service_env

@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from .errors import InvalidInput, NbpackError, UpstreamError
+from nbpack.errors import InvalidInput, NbpackError, UpstreamError
 
 # Client.list (the API's listing) shadows the builtin inside the class body.
 _Items = list[dict[str, Any]]

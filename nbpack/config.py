@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import archive
-from .errors import InvalidInput
+from nbpack.bundle import archive
+from nbpack.errors import InvalidInput
 
 __all__ = [
     "Config",

@@ -11,7 +11,7 @@ import re
 import secrets
 from typing import Any
 
-from .errors import NotFound
+from nbpack.errors import NotFound
 
 __all__ = ["HANDLE", "CONTENT", "RETURN", "pattern", "is_id", "check_id", "make_id", "new_handle_id"]
 

@@ -4,7 +4,7 @@
 #   .venv/bin/ruff format --check --diff .                 formatting (fix: .venv/bin/ruff format .)
 #   .venv/bin/lint-imports                                 the walls between nbpack/, server/ and the runtime
 #   .venv/bin/mypy                                         types of nbpack/, server/, wsgi.py ([tool.mypy])
-# tests/test_architecture.py runs lint-imports inside the test suite; this script runs all four and fails on any.
+# tests/unit/test_architecture.py runs lint-imports inside the test suite; this script runs all four and fails on any.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 status=0

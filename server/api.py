@@ -11,11 +11,11 @@ from pathlib import Path
 
 from flask import Blueprint, Response, current_app, jsonify, render_template, request
 
-from nbpack.create import spec_from_request
-from nbpack.disposition import content_disposition
+from nbpack.bundle.preview import CSP, notebook_html
 from nbpack.errors import InvalidInput, StorageError
-from nbpack.preview import CSP, notebook_html
-from nbpack.service import Stored
+from nbpack.service.answers import Stored
+from nbpack.service.create import spec_from_request
+from nbpack.store.disposition import content_disposition
 
 from . import observe
 from .http import base_url, bearer_token, int_arg, require_api_key, service, stream

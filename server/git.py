@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, jsonify, request
 
-from nbpack import gitrepo
+from nbpack.hub import git as gitrepo
 
 from .http import base_url, service, stream
 

@@ -9,9 +9,9 @@ from collections.abc import Callable, Iterator
 from flask import Flask, Response, current_app, jsonify, request
 from werkzeug.exceptions import RequestEntityTooLarge
 
-from nbpack.disposition import content_disposition
 from nbpack.errors import InvalidInput, TooLarge
-from nbpack.service import Service
+from nbpack.service.core import Service
+from nbpack.store.disposition import content_disposition
 
 _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
 _ZIP_TYPES = ("application/zip", "application/x-zip-compressed", "application/octet-stream")

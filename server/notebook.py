@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from flask import Blueprint, Response
 
-from nbpack.disposition import content_disposition
 from nbpack.errors import NotFound
+from nbpack.store.disposition import content_disposition
 
 from .http import base_url, service
 

@@ -16,7 +16,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, H
 from prometheus_client.core import CounterMetricFamily
 
 from nbpack.errors import NotFound, Unauthorized
-from nbpack.webhook import Notifier
+from nbpack.webhooks.delivery import Notifier
 
 from .http import bearer_token
 

@@ -7,8 +7,8 @@ from urllib.parse import urlsplit
 from flask import Blueprint, Response, redirect, render_template, request
 from werkzeug.wrappers import Response as WerkzeugResponse
 
-from nbpack.inspect import human_size
-from nbpack.preview import CSP, csp_with_form_targets, notebook_html
+from nbpack.bundle.inspect import human_size
+from nbpack.bundle.preview import CSP, csp_with_form_targets, notebook_html
 
 from .http import base_url, service, stream
 

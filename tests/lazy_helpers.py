@@ -175,7 +175,8 @@ def redirect_server(location: str) -> Iterator[str]:
 def range_server(folder: Path) -> Iterator[str]:
     """Serve ``folder`` at ``/files/tok/hid/<path>`` with single ``Range`` requests (206); yields the files prefix.
 
-    Stands in for the service's files endpoint in the fast tests; tests/test_lazy_service.py uses the real one.
+    Stands in for the service's files endpoint in the fast tests; tests/integration/test_lazy_service.py uses the real
+    one.
     """
 
     class Handler(http.server.BaseHTTPRequestHandler):

@@ -11,8 +11,9 @@ from typing import Any
 from .base import CRATE
 from .bundle import Bundle
 
-# The identifier rules and default license of nbpack/rocrate.py, written again here because the runtime cannot
-# import nbpack; tests/test_rocrate.py checks both copies agree, so one remote file has one @id in both crates.
+# The identifier rules and default license of nbpack/bundle/crate.py, written again here because the runtime cannot
+# import nbpack; tests/integration/test_rocrate.py checks both copies agree, so one remote file has one @id in both
+# crates.
 _CRATE_CONTEXT = "https://w3id.org/ro/crate/1.2/context"
 _CRATE_SPEC = "https://w3id.org/ro/crate/1.2"
 _PROCESS_RUN_PROFILE = "https://w3id.org/ro/wfrun/process/0.5"

@@ -2,7 +2,7 @@
 
 A git tree of a bundle (nbgitpuller, BinderHub) leaves big catalogs out and holds this file at its root;
 a lone notebook carries the same document in ``notebook.metadata["nbpack"]["remote"]``. nbpack writes it with the
-same names (``nbpack/remote.py``; a test checks the two agree, as the runtime may not import nbpack).
+same names (``nbpack/bundle/remote.py``; a test checks the two agree, as the runtime may not import nbpack).
 """
 
 from __future__ import annotations

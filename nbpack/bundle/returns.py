@@ -1,0 +1,95 @@
+"""Return bundles: what a notebook sends back. Written by the runtime, read and checked here."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import IO, Any
+
+from nbpack import ids
+from nbpack.bundle import archive
+from nbpack.bundle.manifest import ManifestZip, contents_problems, open_manifest_zip
+from nbpack.bundle.notebook import read_notebook
+from nbpack.errors import NbpackError
+
+__all__ = ["RETURN_MANIFEST", "ReturnFile", "open_return", "check_return", "external_paths", "return_id_for", "scraps"]
+
+RETURN_MANIFEST = "nbpack-return.json"
+CRATE = "ro-crate-metadata.json"
+
+
+# What a return id covers besides its files (design.md "Return id"); the runtime's ``return_id`` uses the same list.
+RUN_FIELDS = ("status", "error", "started", "ended", "notebook", "values", "provenance")
+
+
+def return_id_for(manifest: dict[str, Any]) -> str:
+    """The return id over everything the return carries, computed as the runtime's ``return_id`` computes it."""
+    h = hashlib.sha256(manifest["bundle_id"].encode())
+    skip = (RETURN_MANIFEST, CRATE)
+    entries = sorted((e["path"], e["sha256"]) for e in manifest["contents"] if e["path"] not in skip)
+    for path, digest in entries:
+        h.update(f"\n{path}\0{digest}".encode())
+    run = {k: manifest.get(k) for k in RUN_FIELDS}
+    h.update(b"\n" + json.dumps(run, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode())
+    return ids.make_id(ids.RETURN, h.hexdigest())
+
+
+# The opened-zip type is shared with bundles; the name says which kind a function wants.
+ReturnFile = ManifestZip
+
+
+def open_return(source: str | Path | IO[bytes], limits: archive.Limits = archive.DEFAULT_LIMITS) -> ReturnFile:
+    """Open a return bundle after the archive safety checks; raises if its manifest is not valid."""
+    return open_manifest_zip(source, limits, RETURN_MANIFEST, "return", "not a return bundle")
+
+
+def external_paths(manifest: dict[str, Any]) -> set[str]:
+    """Output paths the manifest marks as stored outside the archive (``"external": "blob"``)."""
+    return {o["path"] for o in manifest["outputs"] if o.get("external") == "blob"}
+
+
+def check_return(rf: ReturnFile, *, external_ok: bool = False) -> list[str]:
+    """Every problem in an opened return bundle: contents vs archive, sha256s, id, outputs, notebook.
+
+    Members marked external may be absent only with ``external_ok`` (the service, which checks the blobs itself).
+    """
+    m = rf.manifest
+    listed = {e["path"]: e for e in m["contents"]}
+    absent = {
+        path: ""
+        if external_ok
+        else f"{path}: stored externally (the service's blob store, sha256"
+        f" {listed[path]['sha256']}), not in this archive; download it from the service"
+        for path in external_paths(m)
+        if path in listed
+    }
+    problems = contents_problems(rf, {RETURN_MANIFEST, CRATE}, absent=absent)
+    present = set(rf.zf.namelist())
+    for out in m["outputs"]:
+        entry = listed.get(out["path"])
+        if entry is None or entry["sha256"] != out["sha256"]:
+            problems.append(f"output {out['path']}: not in the contents with that sha256")
+    if return_id_for(m) != m["id"]:
+        problems.append(f"id {m['id']} does not match the content ({return_id_for(m)})")
+    if m["notebook"] not in present:
+        problems.append(f"notebook {m['notebook']} is missing")
+    else:
+        try:
+            read_notebook(rf.read(m["notebook"]), f"notebook {m['notebook']}")
+        except NbpackError as exc:
+            problems.append(str(exc))
+    return problems
+
+
+def scraps(notebook: dict[str, Any]) -> dict[str, Any]:
+    """Named values glued in a notebook's outputs (scrapbook's display format), name → data."""
+    found: dict[str, Any] = {}
+    for cell in notebook.get("cells", []):
+        for out in cell.get("outputs", []):
+            meta = (out.get("metadata") or {}).get("scrapbook") or {}
+            for mime, payload in (out.get("data") or {}).items():
+                name = payload.get("name", meta.get("name")) if isinstance(payload, dict) else None
+                if mime.startswith("application/scrapbook.scrap.") and isinstance(name, str) and meta.get("data"):
+                    found[name] = payload.get("data")
+    return found

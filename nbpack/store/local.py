@@ -1,0 +1,253 @@
+"""Storage in a local folder: objects as files, written to a ``.tmp-`` file then renamed into place."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import BinaryIO
+
+from nbpack.errors import Conflict, InvalidInput, NotFound, StorageError
+from nbpack.store.api import CHUNK, TMP_PREFIX, ObjectInfo, check_key, check_prefix, check_range, sized
+
+__all__ = ["LocalStorage"]
+
+
+def _fsync_dir(path: Path) -> None:
+    with contextlib.suppress(OSError):
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+class LocalStorage:
+    """Objects as files under one folder; writes go to a ``.tmp-`` file then ``os.replace``."""
+
+    supports_presigned_put = False
+
+    def __init__(self, root: Path | str) -> None:
+        self.root = Path(root).expanduser().resolve()
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.url = self.root.as_uri()
+
+    def _path(self, key: str) -> Path:
+        check_key(key)
+        path = self.root / key
+        # a symlink inside the root could otherwise lead a key outside it
+        if not path.resolve().is_relative_to(self.root):
+            raise InvalidInput(f"storage key {key!r} resolves outside the storage folder")
+        return path
+
+    def _temp_beside(self, path: Path) -> tuple[int, str]:
+        # a concurrent delete may remove the emptied parent between mkdir and mkstemp: retry a little
+        for attempt in range(3):
+            try:
+                path.parent.mkdir(parents=True, exist_ok=True)
+            except (FileExistsError, NotADirectoryError):
+                raise Conflict(f"storage key {self._key_of(path)} lies under an existing object") from None
+            try:
+                return tempfile.mkstemp(prefix=TMP_PREFIX, dir=path.parent)
+            except FileNotFoundError:
+                if attempt == 2:
+                    raise
+        raise AssertionError("unreachable")
+
+    def _key_of(self, path: Path) -> str:
+        return path.relative_to(self.root).as_posix()
+
+    def _write_temp(self, path: Path, stream: BinaryIO) -> str:
+        fd, tmp = self._temp_beside(path)
+        try:
+            with os.fdopen(fd, "wb") as out:
+                shutil.copyfileobj(stream, out, CHUNK)
+                out.flush()
+                os.fsync(out.fileno())
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            raise
+        return tmp
+
+    def _info(self, key: str, path: Path) -> ObjectInfo:
+        try:
+            st = path.stat()
+        except (FileNotFoundError, NotADirectoryError):
+            raise NotFound(f"no stored object {key}") from None
+        if not path.is_file():
+            raise NotFound(f"no stored object {key}")
+        return ObjectInfo(
+            key=key,
+            size=st.st_size,
+            etag=f"{st.st_mtime_ns:x}-{st.st_size:x}",
+            modified=datetime.fromtimestamp(st.st_mtime, UTC),
+        )
+
+    def put_stream(self, key: str, stream: BinaryIO, size: int | None = None) -> ObjectInfo:
+        """Store a stream; the object appears only once fully written and synced."""
+        path = self._path(key)
+        tmp = self._write_temp(path, sized(stream, size))
+        try:
+            os.replace(tmp, path)
+        except IsADirectoryError:
+            os.unlink(tmp)
+            raise Conflict(f"storage key {key} is a prefix of other objects") from None
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            raise
+        _fsync_dir(path.parent)
+        return self._info(key, path)
+
+    def put_file(self, key: str, path: Path) -> ObjectInfo:
+        """Store a local file."""
+        with open(path, "rb") as f:
+            return self.put_stream(key, f)
+
+    def put_bytes(self, key: str, data: bytes) -> ObjectInfo:
+        """Store a small byte string."""
+        return self.put_stream(key, io.BytesIO(data))
+
+    def put_if_absent(self, key: str, data: bytes) -> bool:
+        """Create the object only if absent (hard link fails when the name exists); True if written."""
+        path = self._path(key)
+        tmp = self._write_temp(path, io.BytesIO(data))
+        try:
+            os.link(tmp, path)
+        except FileExistsError:
+            return False
+        finally:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+        _fsync_dir(path.parent)
+        return True
+
+    def open(self, key: str) -> BinaryIO:
+        """Open the object for streaming reads."""
+        path = self._path(key)
+        try:
+            f = open(path, "rb")  # noqa: SIM115 - the caller owns the handle
+        except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
+            raise NotFound(f"no stored object {key}") from None
+        return f
+
+    def iter_chunks(self, key: str, chunk_size: int = CHUNK, start: int = 0, end: int | None = None) -> Iterator[bytes]:
+        """Yield bytes ``start..end`` of the object, ``end`` inclusive as in HTTP Range (None = to the end)."""
+        check_range(start, end)
+        f = self.open(key)
+        return self._chunks(f, chunk_size, start, end)
+
+    @staticmethod
+    def _chunks(f: BinaryIO, chunk_size: int, start: int, end: int | None) -> Iterator[bytes]:
+        with f:
+            f.seek(start)
+            left = None if end is None else end - start + 1
+            while left is None or left > 0:
+                data = f.read(chunk_size if left is None else min(chunk_size, left))
+                if not data:
+                    return
+                if left is not None:
+                    left -= len(data)
+                yield data
+
+    def read_bytes(self, key: str) -> bytes:
+        """Whole object in memory: small objects only."""
+        with self.open(key) as f:
+            return f.read()
+
+    def download_to(self, key: str, path: Path) -> ObjectInfo:
+        """Copy the object to a local path, atomically."""
+        info = self.stat(key)
+        path = Path(path)
+        with self.open(key) as src:
+            fd, tmp = tempfile.mkstemp(prefix=TMP_PREFIX, dir=path.parent)
+            try:
+                with os.fdopen(fd, "wb") as out:
+                    shutil.copyfileobj(src, out, CHUNK)
+                os.replace(tmp, path)
+            except BaseException:
+                with contextlib.suppress(OSError):
+                    os.unlink(tmp)
+                raise
+        return info
+
+    def stat(self, key: str) -> ObjectInfo:
+        """Size, etag and modification time; raises NotFound."""
+        return self._info(key, self._path(key))
+
+    def exists(self, key: str) -> bool:
+        """True if the object exists."""
+        return self._path(key).is_file()
+
+    def list(self, prefix: str) -> Iterator[ObjectInfo]:
+        """All objects whose key starts with ``prefix`` (string prefix, as on S3), sorted by key."""
+        check_prefix(prefix)
+        base = self.root / prefix.rpartition("/")[0] if "/" in prefix else self.root
+        keys: list[str] = []
+        for dirpath, dirnames, filenames in os.walk(base):
+            dirnames[:] = [d for d in dirnames if not d.startswith(TMP_PREFIX)]
+            rel = Path(dirpath).relative_to(self.root).as_posix()
+            for name in filenames:
+                if name.startswith(TMP_PREFIX):
+                    continue
+                key = name if rel == "." else f"{rel}/{name}"
+                if key.startswith(prefix):
+                    keys.append(key)
+        for key in sorted(keys):
+            with contextlib.suppress(NotFound):  # deleted since the walk
+                yield self._info(key, self.root / key)
+
+    def delete(self, key: str) -> None:
+        """Remove the object (no error if absent) and any folders it leaves empty."""
+        path = self._path(key)
+        with contextlib.suppress(FileNotFoundError, NotADirectoryError):
+            path.unlink()
+        parent = path.parent
+        while parent != self.root:
+            try:
+                parent.rmdir()
+            except OSError:
+                break
+            parent = parent.parent
+
+    def delete_prefix(self, prefix: str) -> int:
+        """Delete every object under ``prefix``; returns how many."""
+        count = 0
+        for info in list(self.list(prefix)):
+            self.delete(info.key)
+            count += 1
+        return count
+
+    def copy(self, src: str, dst: str) -> ObjectInfo:
+        """Copy an object (written beside, then renamed into place)."""
+        return self.put_file(dst, self._path(src))
+
+    def touch(self, key: str) -> ObjectInfo:
+        """Set the object's modification time to now (raises NotFound): a reused object looks fresh to gc."""
+        path = self._path(key)
+        try:
+            os.utime(path)
+        except (FileNotFoundError, NotADirectoryError):
+            raise NotFound(f"no stored object {key}") from None
+        return self._info(key, path)
+
+    def presigned_get(self, key: str, expires: int, filename: str | None = None) -> str | None:
+        """Local storage has no presigned URLs."""
+        return None
+
+    def presigned_put(
+        self, key: str, expires: int, *, size: int | None = None, sha256: str | None = None
+    ) -> str | None:
+        """Local storage has no presigned URLs."""
+        return None
+
+    def ping(self) -> None:
+        """Raise StorageError unless the folder exists and is writable."""
+        if not self.root.is_dir() or not os.access(self.root, os.W_OK | os.X_OK):
+            raise StorageError(f"storage folder {self.root} is missing or not writable")

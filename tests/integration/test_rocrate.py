@@ -1,0 +1,341 @@
+"""RO-Crate held against its real consumers: ro-crate-py loads the bundle's and a real return's crate, and
+roc-validator passes both at REQUIRED level (RO-Crate 1.2; the return also as a Process Run Crate), offline.
+
+roc-validator fetches the JSON-LD context from the web. Here it runs with ``offline=True`` on a requests-cache
+file warmed from a 127.0.0.1 server that serves the context ro-crate-py ships: the validator's own offline
+mode, with no request leaving the machine.
+"""
+
+from __future__ import annotations
+
+import http.server
+import json
+import string
+import threading
+import zipfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote, unquote
+
+import pytest
+import requests
+import requests_cache
+import rocrate
+from hypothesis import given
+from hypothesis import strategies as st
+from rocrate.rocrate import ROCrate
+from rocrate_validator import services
+
+from nbpack.bundle import crate as nbcrate
+from nbpack.bundle.build import BuildSpec, CatalogInput, build_bundle
+from nbpack.cli import main
+from nbpack.errors import InvalidInput
+from nbpack.runtime import nbpack_runtime as rt
+from nbpack.runtime.nbpack_runtime import crate as rtcrate
+from nbpack.service.create import spec_from_request
+from tests.helpers import make_app, reference_table, template_notebook
+from tests.openapi_check import check_response
+
+CONTEXT_FILE = Path(rocrate.__file__).parent / "data" / "ro-crate.jsonld"
+DID = "user.jdoe:run_7/é,ü.fits"  # DIDs hold no whitespace; unicode, commas and "/" they may
+WEB = "https://data.example.org/lake/spectra,%202026/naïve spec 1.fits"
+OUTPUTS = {"résumé, final 1.csv": b"id,mag\n1,12.5\n", "sub dir/ü ñ,2 (raw).txt": b"x\n", "日本語.json": b"{}"}
+NOTEBOOK = """\
+for name, data in {outputs!r}.items():
+    nbpack_runtime.save_output(data, name)
+nbpack_runtime.save_value("rows", bundle.catalog("stars").num_rows)"""
+
+
+class _ContextHandler(http.server.BaseHTTPRequestHandler):
+    def do_GET(self) -> None:  # noqa: N802 - http.server's name
+        body = CONTEXT_FILE.read_bytes()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/ld+json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def _warm_cache(cache: Path) -> None:
+    """Store the RO-Crate 1.2 context URL's answer in a requests-cache file, fetched from 127.0.0.1."""
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _ContextHandler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    session = requests_cache.CachedSession(str(cache), backend="sqlite", expire_after=-1)
+    try:
+        answer = session.get(f"http://127.0.0.1:{server.server_address[1]}/context", timeout=10)
+        assert answer.status_code == 200
+        # Keyed as the validator asks for it: GET of the w3id URL (requests-cache keys ignore headers by default).
+        wanted = requests.Request(
+            "GET", nbcrate.CONTEXT, headers={"Accept": "application/ld+json, application/json"}
+        ).prepare()
+        answer.url, answer.request = nbcrate.CONTEXT, wanted
+        session.cache.save_response(answer, session.cache.create_key(wanted))
+        assert session.cache.contains(url=nbcrate.CONTEXT)
+    finally:
+        session.close()
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
+
+
+@pytest.fixture(scope="module")
+def validator_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    cache = tmp_path_factory.mktemp("roc-cache") / "http_cache"
+    _warm_cache(cache)
+    return cache
+
+
+def _validate(folder: Path, cache: Path, profile: str, **extra: Any) -> list[str]:
+    result = services.validate(
+        {
+            "rocrate_uri": str(folder),
+            "profile_identifier": profile,
+            "requirement_severity": "REQUIRED",
+            "offline": True,
+            "cache_path": str(cache),
+            **extra,
+        }
+    )
+    return [f"{i.check.identifier}: {i.message} ({i.violatingEntity})" for i in result.issues]
+
+
+@dataclass
+class Crates:
+    bundle_dir: Path
+    return_dir: Path
+    manifest: dict[str, Any]
+
+    def graph(self, which: str) -> dict[str, dict[str, Any]]:
+        folder = self.bundle_dir if which == "bundle" else self.return_dir
+        doc = json.loads((folder / "ro-crate-metadata.json").read_text("utf-8"))
+        return {e["@id"]: e for e in doc["@graph"]}
+
+
+@pytest.fixture(scope="module")
+def crates(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Crates]:
+    """A bundle with a DID, an https file with awkward characters and awkward output names, run in a kernel."""
+    tmp = tmp_path_factory.mktemp("crates")
+    spec = BuildSpec(
+        title="Crate, ünïcode & spaces",
+        catalogs=[CatalogInput("stars", reference_table())],
+        files=[
+            {"name": "did_file", "uri": DID, "size": 10, "checksums": {"adler32": "0a1b2c3d"}},
+            {"name": "web_file", "uri": WEB, "size": 12, "media_type": "application/fits"},
+        ],
+        notebook=template_notebook(NOTEBOOK.format(outputs=OUTPUTS)),
+        notebook_name="Crate run 1.ipynb",
+        license="cc0-1.0",
+    )
+    manifest = build_bundle(spec, tmp / "bundle.zip")
+    with zipfile.ZipFile(tmp / "bundle.zip") as zf:
+        zf.extractall(tmp / "bundle")
+    main(["run", str(tmp / "bundle.zip"), "-o", str(tmp / "return.zip"), "--timeout", "120"])
+    with zipfile.ZipFile(tmp / "return.zip") as zf:
+        zf.extractall(tmp / "return")
+    yield Crates(tmp / "bundle", tmp / "return", manifest)
+
+
+def test_bundle_crate_loads_in_ro_crate_py_and_passes_roc_validator(crates: Crates, validator_cache: Path) -> None:
+    crate = ROCrate(crates.bundle_dir)
+    ids = {e.id for e in crate.data_entities}
+    assert {nbcrate.remote_id(DID), nbcrate.remote_id(WEB), "catalogs/stars.parquet", "Crate%20run%201.ipynb"} <= ids
+    assert crate.root_dataset["license"].id == "https://spdx.org/licenses/CC0-1.0"
+    assert _validate(crates.bundle_dir, validator_cache, "ro-crate-1.2") == []
+
+
+def test_return_crate_loads_in_ro_crate_py_and_passes_roc_validator(crates: Crates, validator_cache: Path) -> None:
+    ret = json.loads((crates.return_dir / "nbpack-return.json").read_text("utf-8"))
+    assert ret["status"] == "completed" and ret["values"][0]["data"] == 4
+    crate = ROCrate(crates.return_dir)
+    # Every output is a data entity whose @id decodes to the file in the crate, awkward names and all.
+    outputs = {e.id for e in crate.data_entities if e.id.startswith("outputs/")}
+    assert {unquote(i) for i in outputs} == {f"outputs/{n}" for n in OUTPUTS}
+    assert all((crates.return_dir / unquote(i)).read_bytes() == OUTPUTS[unquote(i)[8:]] for i in outputs)
+    assert _validate(crates.return_dir, validator_cache, "ro-crate-1.2") == []
+
+
+def test_return_crate_is_a_process_run_crate(crates: Crates, validator_cache: Path) -> None:
+    # roc-validator's Process Run Crate 0.5 profile inherits RO-Crate 1.1 checks; with them switched off,
+    # the profile's own REQUIRED checks pass. (The inherited ones ask the descriptor to say RO-Crate 1.1,
+    # which a 1.2 crate does not: that is the only thing they find.)
+    assert (
+        _validate(
+            crates.return_dir, validator_cache, "process-run-crate-0.5", disable_inherited_profiles_issue_reporting=True
+        )
+        == []
+    )
+    inherited = _validate(crates.return_dir, validator_cache, "process-run-crate-0.5")
+    assert [i.split(":")[0] for i in inherited] == ["ro-crate-1.1_5.3"], inherited
+
+    crate = ROCrate(crates.return_dir)
+    assert crate.root_dataset["conformsTo"].id == nbcrate.PROCESS_RUN_PROFILE
+    assert crate.root_dataset["license"].id == "https://spdx.org/licenses/CC0-1.0"  # carried from the bundle
+    actions = [e for e in crate.contextual_entities if e.type == "CreateAction"]
+    assert len(actions) == 1
+    action = actions[0]
+    assert action["actionStatus"] == "http://schema.org/CompletedActionStatus"
+    instrument = action["instrument"]
+    assert instrument.id == "Crate%20run%201.ipynb" and "SoftwareSourceCode" in instrument.type
+    assert instrument["name"] == "Crate run 1.ipynb"
+    assert {e.id for e in action["object"]} == {"#catalog-stars", nbcrate.remote_id(DID), nbcrate.remote_id(WEB)}
+    assert {unquote(e.id) for e in action["result"]} == {f"outputs/{n}" for n in OUTPUTS}
+    assert crate.root_dataset["mentions"].id == action.id
+
+
+def test_a_did_and_an_https_file_have_the_same_id_in_both_crates(crates: Crates) -> None:
+    bundle, ret = crates.graph("bundle"), crates.graph("return")
+    did_id, web_id = nbcrate.remote_id(DID), nbcrate.remote_id(WEB)
+    assert did_id == "rucio:" + quote(DID, safe=":/,") and web_id == WEB.replace(" ", "%20").replace("ï", "%C3%AF")
+    for graph in (bundle, ret):
+        assert graph[did_id]["identifier"] == DID and graph[did_id]["name"] == "did_file"
+        assert graph[web_id]["name"] == "web_file" and "identifier" not in graph[web_id]
+    remote = {i for i, e in bundle.items() if e.get("localPath")}
+    assert remote == {did_id, web_id} == {i for i, e in ret.items() if e.get("localPath")}
+
+
+@given(st.text(max_size=60))
+def test_the_runtime_writes_the_same_id_rules_as_nbpack(text: str) -> None:
+    uri_chars = set(string.ascii_letters + string.digits + ":/?#[]@!$&'()*+,;=-._~%")
+    for uri in (text, f"https://h.example/{text}", f"scope:{text}"):
+        assert rtcrate._crate_remote_id(uri) == nbcrate.remote_id(uri)
+        assert set(nbcrate.remote_id(uri)) <= uri_chars
+    assert rtcrate._crate_local_id(text) == nbcrate.local_id(text)
+    assert unquote(nbcrate.local_id(text)) == text
+
+
+def test_the_runtime_default_license_is_nbpack_s() -> None:
+    assert rtcrate._CRATE_DEFAULT_LICENSE == nbcrate.license_for(None)
+    assert nbcrate.license_for(None)["spdx"] == nbcrate.DEFAULT_LICENSE == "CC-BY-4.0"
+    assert rtcrate._PROCESS_RUN_PROFILE == nbcrate.PROCESS_RUN_PROFILE and rtcrate._CRATE_CONTEXT == nbcrate.CONTEXT
+
+
+def _manifest(bundle: Path) -> dict[str, Any]:
+    with zipfile.ZipFile(bundle) as zf:
+        return json.loads(zf.read("nbpack.json"))
+
+
+def test_build_license_option(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    main(["build", "-o", str(tmp_path / "a.zip"), "--license", "mit"])
+    assert _manifest(tmp_path / "a.zip")["license"] == {
+        "spdx": "MIT",
+        "url": "https://spdx.org/licenses/MIT",
+        "name": "MIT License",
+    }
+    terms = "https://example.org/licences/naïve-terms,v2"
+    main(["build", "-o", str(tmp_path / "b.zip"), "--license", terms])
+    assert _manifest(tmp_path / "b.zip")["license"] == {"url": terms, "name": terms}
+    with zipfile.ZipFile(tmp_path / "b.zip") as zf:
+        crate = {e["@id"]: e for e in json.loads(zf.read("ro-crate-metadata.json"))["@graph"]}
+    assert crate["./"]["license"] == {"@id": "https://example.org/licences/na%C3%AFve-terms,v2"}
+    assert crate["https://example.org/licences/na%C3%AFve-terms,v2"]["@type"] == "CreativeWork"
+    main(["build", "-o", str(tmp_path / "c.zip")])
+    assert _manifest(tmp_path / "c.zip")["license"]["spdx"] == "CC-BY-4.0"  # the documented default
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as exc:
+        main(["build", "-o", str(tmp_path / "d.zip"), "--license", "CC-BY4.0"])
+    assert exc.value.code != 0
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("nbpack: error: license 'CC-BY4.0' is neither an SPDX")
+    assert not (tmp_path / "d.zip").exists()
+
+
+def test_create_request_license(tmp_path: Path) -> None:
+    spec = spec_from_request({"title": "t", "license": "Apache-2.0", "catalogs": [{"name": "c", "rows": [{"a": 1}]}]})
+    assert spec.license == "Apache-2.0"
+    assert build_bundle(spec, tmp_path / "x.zip")["license"]["spdx"] == "Apache-2.0"
+    for bad in (7, "", "GPL-9.9", "https://example.org/has space"):
+        with pytest.raises(InvalidInput, match="license"):
+            build_bundle(spec_from_request({"title": "t", "license": bad}), tmp_path / "y.zip")
+    assert not (tmp_path / "y.zip").exists()
+
+
+def test_a_failed_run_s_crate_is_still_valid(tmp_path: Path, validator_cache: Path) -> None:
+    nb = template_notebook(
+        'nbpack_runtime.save_output(b"partial", "half done, ça.txt")', 'raise ValueError("no sources in the cone")'
+    )
+    build_bundle(
+        BuildSpec(
+            title="Fails",
+            catalogs=[CatalogInput("stars", reference_table())],
+            files=[{"name": "did_file", "uri": DID}],
+            notebook=nb,
+        ),
+        tmp_path / "b.zip",
+    )
+    with pytest.raises(SystemExit):
+        main(["run", str(tmp_path / "b.zip"), "-o", str(tmp_path / "r.zip"), "--timeout", "120"])
+    with zipfile.ZipFile(tmp_path / "r.zip") as zf:
+        zf.extractall(tmp_path / "r")
+    graph = {e["@id"]: e for e in json.loads((tmp_path / "r" / "ro-crate-metadata.json").read_text())["@graph"]}
+    action = graph["#run"]
+    assert action["actionStatus"] == "http://schema.org/FailedActionStatus"
+    assert "ValueError: no sources in the cone" in action["error"]
+    assert action["result"] == [{"@id": "outputs/half%20done%2C%20%C3%A7a.txt"}]
+    assert graph["./"]["license"] == {"@id": "https://spdx.org/licenses/CC-BY-4.0"}  # the default
+    ROCrate(tmp_path / "r")
+    assert _validate(tmp_path / "r", validator_cache, "ro-crate-1.2") == []
+    assert (
+        _validate(
+            tmp_path / "r", validator_cache, "process-run-crate-0.5", disable_inherited_profiles_issue_reporting=True
+        )
+        == []
+    )
+
+
+def test_the_api_takes_a_license_and_refuses_a_bad_one(tmp_path: Path) -> None:
+    app = make_app(tmp_path, api_keys="k-1")
+    client = app.test_client()
+    body = {"title": "Licensed", "catalogs": [{"name": "c", "rows": [{"a": 1}]}]}
+    resp = client.post("/api/v1/bundles", json={**body, "license": "cc0-1.0"}, headers={"X-API-Key": "k-1"})
+    doc = check_response(resp)
+    assert resp.status_code == 201, doc
+    resp = client.get(f"/api/v1/bundles/{doc['id']}", headers={"X-API-Key": "k-1"})
+    assert check_response(resp)["license"]["url"] == "https://spdx.org/licenses/CC0-1.0"
+    resp = client.post("/api/v1/bundles", json={**body, "license": "CC-BY 4"}, headers={"X-API-Key": "k-1"})
+    doc = check_response(resp)
+    assert resp.status_code == 400 and "license 'CC-BY 4'" in doc["message"], doc
+
+
+@pytest.mark.parametrize("recorded", [None, {"url": "https://example.org/terms"}, "CC0-1.0"])
+def test_the_return_crate_falls_back_to_the_default_license(recorded: Any) -> None:
+    # A manifest from before licenses, or a hand-edited one: the return still gets a license (and a name for it).
+    manifest = {
+        "id": "b-" + "0" * 24,
+        "title": "Old",
+        "catalogs": [],
+        "files": [{"name": "f", "uri": DID}, {"name": "g", "uri": DID}],
+    }
+    if recorded is not None:
+        manifest["license"] = recorded
+    ret = {
+        "id": "r-" + "1" * 24,
+        "status": "completed",
+        "started": "2026-01-01T00:00:00Z",
+        "ended": "2026-01-01T00:01:00Z",
+        "notebook": "a.ipynb",
+        "outputs": [],
+        "contents": [],
+    }
+    graph = {e["@id"]: e for e in rtcrate._crate(rt.Bundle(Path("."), manifest), ret)["@graph"]}
+    want = "https://example.org/terms" if isinstance(recorded, dict) else "https://spdx.org/licenses/CC-BY-4.0"
+    assert graph["./"]["license"] == {"@id": want} and graph[want]["name"]
+    assert graph["#run"]["endTime"] == "2026-01-01T00:01:00+00:00"
+    assert graph["#run"]["instrument"] == {"@id": "#notebook"}  # not saved: described, not claimed as a file
+    assert graph["./"]["hasPart"] == [{"@id": nbcrate.remote_id(DID)}]
+
+
+def test_two_names_for_one_file_are_one_entity(tmp_path: Path) -> None:
+    refs = [{"name": "good", "uri": WEB}, {"name": "again", "uri": WEB}, {"name": "d", "uri": DID}]
+    build_bundle(BuildSpec(title="Twice", files=refs), tmp_path / "b.zip")
+    with zipfile.ZipFile(tmp_path / "b.zip") as zf:
+        graph = json.loads(zf.read("ro-crate-metadata.json"))["@graph"]
+    ids = [e["@id"] for e in graph]
+    assert len(ids) == len(set(ids))
+    root = next(e for e in graph if e["@id"] == "./")
+    assert [p["@id"] for p in root["hasPart"] if ":" in p["@id"]] == [nbcrate.remote_id(WEB), nbcrate.remote_id(DID)]

@@ -14,7 +14,8 @@ from typing import Any
 
 from nbpack.bundle import esap_pages, formats, schema
 from nbpack.bundle.build import BuildSpec, CatalogInput
-from nbpack.bundle.payloads import PayloadCatalog, resolve_payload
+from nbpack.bundle.payload_git import resolve_payload
+from nbpack.bundle.payloads import PayloadCatalog
 from nbpack.errors import InvalidInput
 from nbpack.esap import basket as esap
 from nbpack.webhooks import targets

@@ -2,20 +2,17 @@
 
 from __future__ import annotations
 
-import re
 import tempfile
 from collections.abc import Callable, Iterator
 
 from flask import Flask, Response, current_app, g, jsonify, request
 from werkzeug.exceptions import RequestEntityTooLarge
+from werkzeug.http import parse_range_header
 
 from nbpack.errors import InvalidInput, TooLarge
 from nbpack.service.core import Service
 from nbpack.store.disposition import content_disposition
 
-# At most 19 digits a side: any larger number is past every size (int() of thousands of digits raises, a 500).
-_RANGE = re.compile(r"^bytes=(\d*)-(\d*)$", re.ASCII)
-_MAX_DIGITS = 19
 _ZIP_TYPES = ("application/zip", "application/x-zip-compressed", "application/octet-stream")
 
 
@@ -120,18 +117,35 @@ def int_arg(name: str) -> int | None:
     return int(value)
 
 
+def byte_range(header: str | None, size: int) -> tuple[int, int] | None:
+    """The inclusive (start, end) a ``Range`` header asks of ``size`` bytes; None to send the whole body (no header,
+    a malformed one, another unit or several ranges: RFC 9110 lets a server ignore those); ``(size, size)`` when the
+    one range starts past the end (416). werkzeug parses the header, so a number too long for ``int()`` is malformed
+    rather than an error."""
+    parsed = parse_range_header(header)
+    if parsed is None or parsed.units != "bytes" or len(parsed.ranges) != 1 or size <= 0:
+        return None
+    start, stop = parsed.ranges[0]
+    if start < 0:  # a suffix longer than the body means the whole body (RFC 9110 14.1.2)
+        start = max(size + start, 0)
+    if start >= size:
+        return size, size
+    return start, min(stop if stop is not None else size, size) - 1
+
+
 def stream(
     size: int, chunks: Callable[[int, int | None], Iterator[bytes]], filename: str, mimetype: str = "application/zip"
 ) -> Response:
     """A streamed download with Content-Length and single-range support (resumable)."""
     start, end, status = 0, size - 1, 200
-    wanted = byte_range(request.headers.get("Range", ""), size)
-    if isinstance(wanted, str):
-        resp = Response(status=416)
-        resp.headers["Content-Range"] = f"bytes */{size}"
-        return resp
+    wanted = byte_range(request.headers.get("Range"), size)
     if wanted is not None:
-        (start, end), status = wanted, 206
+        start, end = wanted
+        if start >= size:
+            resp = Response(status=416)
+            resp.headers["Content-Range"] = f"bytes */{size}"
+            return resp
+        status = 206
     resp = Response(
         chunks(start, end) if size else iter([b""]), status=status, mimetype=mimetype, direct_passthrough=True
     )
@@ -141,20 +155,3 @@ def stream(
     if status == 206:
         resp.headers["Content-Range"] = f"bytes {start}-{end}/{size}"
     return resp
-
-
-def byte_range(header: str, size: int) -> tuple[int, int] | str | None:
-    """The one byte range ``first..last`` (inclusive) a ``Range`` header asks of ``size`` bytes; None to send the
-    whole (no header, a form this service does not serve, an empty body), or ``"unsatisfiable"`` (416)."""
-    m = _RANGE.match(header.strip()) if header and size > 0 else None
-    if not m or not (m.group(1) or m.group(2)):
-        return None
-    first, last = m.group(1).lstrip("0") or "0", m.group(2).lstrip("0") or "0"
-    if m.group(1):
-        if len(first) > _MAX_DIGITS or int(first) >= size:
-            return "unsatisfiable"
-        start = int(first)
-        end = size - 1 if not m.group(2) or len(last) > _MAX_DIGITS else min(int(last), size - 1)
-    else:
-        start, end = (0 if len(last) > _MAX_DIGITS else max(size - int(last), 0)), size - 1
-    return (start, end) if start <= end else "unsatisfiable"

@@ -51,13 +51,14 @@ def test_capability_urls_are_no_store(handle) -> None:
 @pytest.mark.parametrize(
     ("header", "status", "content_range"),
     [
-        (f"bytes={HUGE}-", 416, "bytes */{n}"),
-        (f"bytes=0-{HUGE}", 206, "bytes 0-{last}/{n}"),
-        (f"bytes=-{HUGE}", 206, "bytes 0-{last}/{n}"),
-        (f"bytes={HUGE}-{HUGE}", 416, "bytes */{n}"),
-        ("bytes=" + "0" * 4000 + "1-" + "0" * 4000 + "2", 206, "bytes 1-2/{n}"),
-        ("bytes=٣-٤", 200, None),  # Arabic-Indic digits match \d in Python without re.ASCII
-        ("bytes=5-2", 416, "bytes */{n}"),
+        # A number too long for int() makes the header malformed: ignored (RFC 9110 lets a server), never a 500.
+        (f"bytes={HUGE}-", 200, None),
+        (f"bytes=0-{HUGE}", 200, None),
+        (f"bytes=-{HUGE}", 200, None),
+        (f"bytes={HUGE}-{HUGE}", 200, None),
+        ("bytes=٣-٤", 200, None),  # Arabic-Indic digits, which int() would take
+        ("bytes=1-2", 206, "bytes 1-2/{n}"),
+        ("bytes=99999999-", 416, "bytes */{n}"),
     ],
 )
 def test_range_headers_never_give_a_500(handle, header: str, status: int, content_range: str | None) -> None:
@@ -77,7 +78,7 @@ def test_range_headers_never_give_a_500(handle, header: str, status: int, conten
             lo, hi = (int(x) for x in resp.headers["Content-Range"].split(" ")[1].split("/")[0].split("-"))
             assert resp.get_data() == whole[lo : hi + 1]
     api = client.get(f"/api/v1/bundles/{doc['id']}/download", headers={**H, "Range": f"bytes={HUGE}-"})
-    assert api.status_code == 416
+    assert api.status_code == 200
 
 
 class _Untouchable(io.RawIOBase):

@@ -32,6 +32,8 @@ def create_app(
 
         # Every process sweeps: each one also drops its own caches of handles deleted elsewhere.
         app.extensions["nbpack-gc"] = start_sweeper(service, service.config.gc_interval)
+    # Every process sends the webhook outbox, so a notification queued by a replica that died still goes out.
+    service.webhooks.start()
     app.config["MAX_FORM_MEMORY_SIZE"] = 16 << 20
     app.config["MAX_FORM_PARTS"] = 200
     errors.init_app(app)

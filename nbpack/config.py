@@ -209,7 +209,7 @@ def load_config(
                 "NBPACK_SECRET_KEY is not set: the service signs links and refuses to start without"
                 " one (only `nbpack serve` runs without it, with a local key)"
             )
-        if storage.startswith("s3://"):
+        if storage.startswith(("s3://", "memory://")):
             raise InvalidInput("local mode keeps its key beside a local folder; set NBPACK_SECRET_KEY for S3")
         secret = local_secret(Path(storage.removeprefix("file://")))
     secrets_list = [s.strip() for s in (secret if isinstance(secret, list) else str(secret).split(",")) if s.strip()]
@@ -230,7 +230,7 @@ def load_config(
         values.get("cache_dir")
         or (
             Path(storage) / ".cache"
-            if not storage.startswith("s3://")
+            if not storage.startswith(("s3://", "memory://"))
             else Path(os.environ.get("TMPDIR", "/tmp")) / "nbpack-cache"
         )
     )

@@ -54,6 +54,7 @@ from nbpack.store.keys import (
     usage_key,
 )
 from nbpack.store.zipparts import RangedParts, iter_parts
+from nbpack.webhooks import outbox as webhook_outbox
 from nbpack.webhooks.dispatch import Dispatcher
 
 __all__ = ["Service", "Stored", "blob_key", "handle_key", "return_key", "content_key", "new_handle_id"]
@@ -406,6 +407,7 @@ class Service:
         self.storage.delete_prefix(f"returns/{bid}/")
         self.storage.delete_prefix(f"blobs/{bid}/")
         self.storage.delete_prefix(f"tenants/{state['tenant']}/usage/{bid}/")
+        webhook_outbox.forget(self.storage, bid)
         for key in index_keys(state):
             self.storage.delete(key)
         self.storage.delete_prefix(f"handles/{bid}/")

@@ -26,7 +26,19 @@ from nbpack.store.api import Storage
 from nbpack.store.keys import WEBHOOK_DONE, WEBHOOK_PENDING, webhook_claim_prefix, webhook_key
 from nbpack.webhooks.signing import message_id
 
-__all__ = ["Notice", "Claim", "Waiting", "notice_for", "enqueue", "waiting", "load", "claim", "release", "finish"]
+__all__ = [
+    "Notice",
+    "Claim",
+    "Waiting",
+    "notice_for",
+    "enqueue",
+    "waiting",
+    "load",
+    "claim",
+    "release",
+    "finish",
+    "forget",
+]
 
 EVENT = "return.created"
 _OWNER = f"{socket.gethostname()}-{secrets.token_hex(4)}"
@@ -158,3 +170,9 @@ def finish(storage: Storage, notice: Notice, outcome: str, detail: Mapping[str, 
     storage.put_if_absent(webhook_key(WEBHOOK_DONE, notice.hid, notice.rid), record)
     storage.delete(webhook_key(WEBHOOK_PENDING, notice.hid, notice.rid))
     storage.delete_prefix(webhook_claim_prefix(notice.hid, notice.rid))
+
+
+def forget(storage: Storage, hid: str) -> None:
+    """Drop every outbox record of a handle being deleted: its returns go, so there is nothing left to announce."""
+    for folder in (WEBHOOK_PENDING, WEBHOOK_DONE, "webhooks/claims/"):
+        storage.delete_prefix(f"{folder}{hid}/")

@@ -459,3 +459,34 @@ def test_failing_host_is_retried_then_given_up_and_logged_without_secrets(
     assert final.target == url.split("?")[0] and final.status == 503
     text = caplog.text + json.dumps([r.__dict__ for r in caplog.records], default=str)
     assert "query-secret" not in text and SECRET not in text and "v1," not in text
+
+
+def test_creates_with_internal_callbacks_are_refused_with_400_and_store_nothing(tmp_path: Path) -> None:
+    from tests.helpers import APP_API_KEY, make_app
+
+    client = make_app(tmp_path, webhook_secret="w" * 32).test_client()
+    request = {"title": "t", "catalogs": [{"name": "m", "rows": [{"k": 1}]}]}
+    for url in INTERNAL[::3]:  # every spelling is checked above; here, that the create call applies the check
+        resp = client.post("/api/v1/bundles", json={**request, "callback_url": url}, headers={"X-API-Key": APP_API_KEY})
+        assert resp.status_code == 400 and "callback_url" in resp.get_json()["message"], (url, resp.get_json())
+    assert not (tmp_path / "store" / "handles").exists()
+    # Another tenant's secret does not sign this tenant's webhooks: without its own, a callback is refused.
+    other = make_app(tmp_path / "o", webhook_secrets=f"esap-test={SECRET}").test_client()
+    resp = other.post(
+        "/api/v1/bundles",
+        json={**request, "callback_url": "https://esap.example.org/hook"},
+        headers={"X-API-Key": APP_API_KEY},
+    )
+    assert resp.status_code == 400 and "webhook secret for this tenant" in resp.get_json()["message"]
+
+
+def test_deleting_a_handle_drops_its_outbox_records(tmp_path: Path) -> None:
+    st = LocalStorage(tmp_path)
+    notice = _notice()
+    outbox.enqueue(st, notice)
+    outbox.claim(st, HID, RID, lease=30, backoff=lambda n: 1.0, now=time.time())
+    other = outbox.notice_for("esap-prod", "h-" + "c" * 24, RID, notice.url, "completed", datetime.now(UTC))
+    outbox.enqueue(st, other)
+    outbox.forget(st, HID)
+    assert [(w.hid, w.rid) for w in outbox.waiting(st)] == [(other.hid, RID)]
+    assert not list(st.list(f"webhooks/claims/{HID}/"))

@@ -174,10 +174,12 @@ def _open_source(source: Any, fmt: str | None, batch_rows: int, encoding: str | 
         return _from_table(source, "arrow-table", batch_rows)
     if isinstance(source, pa.RecordBatchReader):
         return _Source(source.schema, lambda: iter(source), "record-batches", reiterable=False)
-    if isinstance(source, dict):
-        return _from_table(_table_from_json_doc(source), "esap-page", batch_rows)
-    if isinstance(source, list):
-        return _from_table(table_from_esap_results(source), "rows", batch_rows)
+    if isinstance(source, dict | list):
+        try:
+            table = _table_from_json_doc(source) if isinstance(source, dict) else table_from_esap_results(source)
+        except (pa.ArrowException, ValueError, TypeError) as err:  # e.g. a lone surrogate in a field's name or unit
+            raise InvalidTable(f"cannot read the rows as a table: {one_line(err)}") from err
+        return _from_table(table, "esap-page" if isinstance(source, dict) else "rows", batch_rows)
     kind = f"{type(source).__module__}.{type(source).__name__}"
     if kind.startswith("pandas.") and type(source).__name__ == "DataFrame":
         try:
@@ -445,9 +447,10 @@ def _storage_type(name: str, t: pa.DataType) -> pa.DataType:
         value = t.value_type
         if pa.types.is_integer(value) or pa.types.is_floating(value) or pa.types.is_boolean(value):
             return t if not pa.types.is_large_list(t) else pa.list_(value)
-        raise InvalidTable(f"column {name!r} is a list of {value}; only lists of numbers are supported")
+        raise InvalidTable(f"column {name!r} is a list of {one_line(value)}; only lists of numbers are supported")
     if pa.types.is_nested(t) or pa.types.is_union(t):
-        raise InvalidTable(f"column {name!r} holds nested values ({t}); flatten it first")
+        # a type's text carries its field names, which may hold newlines: the message stays one line
+        raise InvalidTable(f"column {name!r} holds nested values ({one_line(t)}); flatten it first")
     if (
         pa.types.is_boolean(t)
         or pa.types.is_integer(t)
@@ -458,7 +461,7 @@ def _storage_type(name: str, t: pa.DataType) -> pa.DataType:
         or pa.types.is_decimal(t)
     ):
         return t
-    raise InvalidTable(f"column {name!r} has unsupported type {t}")
+    raise InvalidTable(f"column {name!r} has unsupported type {one_line(t)}")
 
 
 def _no_facts(schema: pa.Schema) -> ColumnFacts:

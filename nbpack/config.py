@@ -115,7 +115,6 @@ class Config:
     webhook_workers: int = 8
     webhook_per_tenant: int = 2
     webhook_per_host: int = 2
-    webhook_queue: int = 100
     webhook_attempts: int = 12
     webhook_connect_timeout: float = 3.0
     webhook_timeout: float = 10.0
@@ -301,7 +300,6 @@ _WEBHOOK_INTS = (
     "webhook_workers",
     "webhook_per_tenant",
     "webhook_per_host",
-    "webhook_queue",
     "webhook_attempts",
     "webhook_breaker_failures",
 )

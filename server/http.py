@@ -84,7 +84,7 @@ def api_key() -> str | None:
 
 def require_api_key() -> str:
     """The tenant of the request's API key; 401 unless it carries a valid one."""
-    return service().check_api_key(api_key())
+    return service().access.check_api_key(api_key())
 
 
 def int_arg(name: str) -> int | None:

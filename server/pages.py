@@ -9,6 +9,8 @@ from werkzeug.wrappers import Response as WerkzeugResponse
 
 from nbpack.bundle.inspect import human_size
 from nbpack.bundle.preview import CSP, csp_with_form_targets, notebook_html
+from nbpack.service.answers import public_manifest
+from nbpack.service.capabilities import url
 
 from .http import base_url, service, stream
 
@@ -31,17 +33,17 @@ def _secure(resp: Response, csp: str = CSP) -> Response:
 def landing(bid: str) -> Response:
     svc = service()
     token = _token()
-    state = svc.check_read(bid, token)
-    manifest = svc.manifest(bid)
+    handle = svc.access.check(bid, token, "read")
+    manifest = svc.handles.manifest(handle)
     base = base_url()
-    ranking = svc.ranking(bid) if svc.hubs else []
+    ranking = svc.launch.ranking(manifest) if svc.hubs else []
     # The template wants flat rows; ranking entries nest the hub (``{"hub": {...}, "can_run", "reasons"}``).
     hubs = [
         {
             "name": r["hub"]["name"],
             "can_run": r["can_run"],
             "reasons": r["reasons"],
-            "launch": svc.url(base, "launch", bid, token, hub=r["hub"]["name"]),
+            "launch": url(base, "launch", bid, token, hub=r["hub"]["name"]),
             "profile": r.get("profile"),
             "named_servers": r["hub"]["named_servers"],
         }
@@ -49,14 +51,14 @@ def landing(bid: str) -> Response:
     ]
     html = render_template(
         "landing.html",
-        m=manifest,
-        preview=notebook_html(svc.notebook(bid)),
+        m=public_manifest(manifest),
+        preview=notebook_html(svc.handles.notebook(handle)),
         hubs=hubs,
         human_size=human_size,
-        download=svc.url(base, "download", bid, token),
+        download=url(base, "download", bid, token),
         token=token,
-        notebook=svc.notebook_url(state, base),
-        git=svc.git_url(state, base),
+        notebook=svc.access.notebook_url(handle, base, manifest["payload"]["notebook"]),
+        git=svc.access.git_url(handle, base),
         total_bytes=sum(f.get("size", 0) for f in manifest["files"]),
     )
     # The named-server form goes through this service's launch redirect to the hub.
@@ -72,14 +74,15 @@ def _origin(url: str) -> str:
 @bp.get("/b/<bid>/download")
 def download(bid: str) -> Response:
     svc = service()
-    state = svc.check_read(bid, _token())
+    handle = svc.access.check(bid, _token(), "read")
     # No presigned redirect: a handle's zip exists only as parts, assembled here (see design.md).
-    return stream(svc.bundle_size(bid, state=state), lambda s, e: svc.bundle_chunks(state, s, e), f"{bid}.zip")
+    return stream(handle.size, lambda s, e: svc.members.zip_chunks(handle, s, e), f"{bid}.zip")
 
 
 @bp.get("/b/<bid>/launch/<path:hub>")
 def launch(bid: str, hub: str) -> WerkzeugResponse:
     svc = service()
-    state = svc.check_read(bid, _token())
+    handle = svc.access.check(bid, _token(), "read")
+    manifest = svc.handles.manifest(handle)
     # ``user``: the hub user name, which a named server's spawn URL holds (the landing page asks for it).
-    return redirect(svc.launch_url(bid, hub, state, base_url(), request.args.get("user", "")), 302)
+    return redirect(svc.launch.url(handle, manifest, hub, base_url(), request.args.get("user", "")), 302)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, jsonify, request
 
-from nbpack.hub import git as gitrepo
+from nbpack.hub import git_http
 
 from .http import base_url, service, stream
 
@@ -21,13 +21,13 @@ bp = Blueprint("git", __name__)
 def smart_http(token: str, bid: str, rest: str) -> Response | tuple[Response, int]:
     svc = service()
     handle = svc.access.check(bid, token, "git")
-    refused = gitrepo.refusal(request.method, "/" + rest, request.query_string.decode("latin-1"))
+    refused = git_http.refusal(request.method, "/" + rest, request.query_string.decode("latin-1"))
     if refused:
         status, message = refused
         code = int(status.split()[0])
         return jsonify({"error": status.split(" ", 1)[1].lower().replace(" ", "_"), "message": message}), code
     repo = svc.members.git_repo(handle, svc.access.files_url(handle, base_url()))
-    status, headers, body = gitrepo.http_backend(request.environ, repo, "/" + rest)
+    status, headers, body = git_http.http_backend(request.environ, repo, "/" + rest)
     resp = Response(body, status=int(status.split()[0]), direct_passthrough=True)
     for name, value in headers:
         if name.lower() == "content-type":

@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-import io
-import re
+import tempfile
 from collections.abc import Callable, Iterator
 
-from flask import Flask, Response, current_app, jsonify, request
+from flask import Flask, Response, current_app, g, jsonify, request
 from werkzeug.exceptions import RequestEntityTooLarge
+from werkzeug.http import parse_range_header
 
 from nbpack.errors import InvalidInput, TooLarge
 from nbpack.service.core import Service
 from nbpack.store.disposition import content_disposition
 
-_RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
 _ZIP_TYPES = ("application/zip", "application/x-zip-compressed", "application/octet-stream")
 
 
@@ -42,15 +41,27 @@ def init_body_caps(app: Flask) -> None:
             raise TooLarge(f"{what} of {request.content_length} bytes is larger than the limit of {limit} bytes")
         env = request.environ
         if limit <= service().config.max_json_bytes and "chunked" in env.get("HTTP_TRANSFER_ENCODING", "").lower():
-            # werkzeug cuts a chunked body off at the limit without saying so; a small one is read here instead.
-            data = bytearray()
-            while len(data) <= limit and (chunk := env["wsgi.input"].read(limit + 1 - len(data))):
-                data += chunk  # a server may hand a chunked body over one chunk per read
-            if len(data) > limit:
+            # werkzeug cuts a chunked body off at the limit without saying so; a small one is spooled here instead
+            # (to disk past 256 KiB: never held whole in memory).
+            spooled = tempfile.SpooledTemporaryFile(256 << 10, dir=str(service().ctx.tmp_dir()))  # noqa: SIM115 - the request owns it
+            total = 0
+            while total <= limit and (chunk := env["wsgi.input"].read(min(1 << 20, limit + 1 - total))):
+                total += len(chunk)  # a server may hand a chunked body over one chunk per read
+                spooled.write(chunk)
+            if total > limit:
+                spooled.close()
                 raise TooLarge(f"{what} is larger than the limit of {limit} bytes")
-            env["wsgi.input"], env["CONTENT_LENGTH"] = io.BytesIO(bytes(data)), str(len(data))
+            spooled.seek(0)
+            env["wsgi.input"], env["CONTENT_LENGTH"] = spooled, str(total)
             env.pop("HTTP_TRANSFER_ENCODING")
             env.pop("wsgi.input_terminated", None)
+            g.spooled_body = spooled
+
+    @app.teardown_request
+    def _drop_spool(exc: BaseException | None) -> None:
+        spooled = g.pop("spooled_body", None)
+        if spooled is not None:
+            spooled.close()
 
     @app.errorhandler(RequestEntityTooLarge)
     def _too_large(exc: RequestEntityTooLarge) -> Response:
@@ -83,8 +94,17 @@ def api_key() -> str | None:
 
 
 def require_api_key() -> str:
-    """The tenant of the request's API key; 401 unless it carries a valid one."""
-    return service().access.check_api_key(api_key())
+    """The tenant of the request's API key (checked once per request); 401 unless it carries a valid one."""
+    if "tenant" not in g:
+        g.tenant = service().access.check_api_key(api_key())
+    return str(g.tenant)
+
+
+def return_token() -> str | None:
+    """The return token a results-cell upload carries: a present ``Authorization: Bearer`` header wins, even empty
+    (then 403 token_missing), over ``?t=``."""
+    token = bearer_token()
+    return token if token is not None else request.args.get("t")
 
 
 def int_arg(name: str) -> int | None:
@@ -97,25 +117,35 @@ def int_arg(name: str) -> int | None:
     return int(value)
 
 
+def byte_range(header: str | None, size: int) -> tuple[int, int] | None:
+    """The inclusive (start, end) a ``Range`` header asks of ``size`` bytes; None to send the whole body (no header,
+    a malformed one, another unit or several ranges: RFC 9110 lets a server ignore those); ``(size, size)`` when the
+    one range starts past the end (416). werkzeug parses the header, so a number too long for ``int()`` is malformed
+    rather than an error."""
+    parsed = parse_range_header(header)
+    if parsed is None or parsed.units != "bytes" or len(parsed.ranges) != 1 or size <= 0:
+        return None
+    start, stop = parsed.ranges[0]
+    if start < 0:  # a suffix longer than the body means the whole body (RFC 9110 14.1.2)
+        start = max(size + start, 0)
+    if start >= size:
+        return size, size
+    return start, min(stop if stop is not None else size, size) - 1
+
+
 def stream(
     size: int, chunks: Callable[[int, int | None], Iterator[bytes]], filename: str, mimetype: str = "application/zip"
 ) -> Response:
     """A streamed download with Content-Length and single-range support (resumable)."""
     start, end, status = 0, size - 1, 200
-    header = request.headers.get("Range")
-    if header and size > 0:
-        m = _RANGE.match(header.strip())
-        if m and (m.group(1) or m.group(2)):
-            if m.group(1):
-                start = int(m.group(1))
-                end = min(int(m.group(2)), size - 1) if m.group(2) else size - 1
-            else:
-                start = max(size - int(m.group(2)), 0)
-            if start > end or start >= size:
-                resp = Response(status=416)
-                resp.headers["Content-Range"] = f"bytes */{size}"
-                return resp
-            status = 206
+    wanted = byte_range(request.headers.get("Range"), size)
+    if wanted is not None:
+        start, end = wanted
+        if start >= size:
+            resp = Response(status=416)
+            resp.headers["Content-Range"] = f"bytes */{size}"
+            return resp
+        status = 206
     resp = Response(
         chunks(start, end) if size else iter([b""]), status=status, mimetype=mimetype, direct_passthrough=True
     )

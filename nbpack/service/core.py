@@ -24,7 +24,7 @@ from nbpack.store import spool
 from nbpack.store.backends import Storage, open_storage
 from nbpack.store.cache import CachedStorage
 from nbpack.store.keys import immutable
-from nbpack.webhooks import delivery as webhook
+from nbpack.webhooks.dispatch import Dispatcher
 
 __all__ = ["Service"]
 
@@ -45,12 +45,13 @@ class Service:
         elif config.hubs_file:
             hubs = load_registry(config.hubs_file)
         self.payloads: PayloadCatalog | None = load_catalog(config.payloads_file) if config.payloads_file else None
-        self.notifier = webhook.Notifier(config.webhook_workers, config.webhook_queue, attempts=config.webhook_attempts)
+        # Sends the webhook outbox kept in storage (started by the server, or by the first ingest that queues one).
+        self.webhooks = Dispatcher(self.storage, config)
         self.hubs = hubs
         self.access = Capabilities(self.ctx, hubs)
         self.handles = Handles(self.ctx, self.access)
         self.members = Members(self.ctx)
-        self.returns = Returns(self.ctx, self.access, self.notifier)
+        self.returns = Returns(self.ctx, self.access, self.webhooks)
         self.launch = Launcher(self.access, hubs)
 
     def ping(self) -> None:

@@ -44,6 +44,7 @@ from nbpack.store.keys import (
     usage_key,
     usage_prefix,
 )
+from nbpack.webhooks import outbox as webhook_outbox
 
 __all__ = ["Handles"]
 
@@ -119,9 +120,12 @@ class Handles:
     def _begin(self, req: _Request) -> _New:
         """Refuse a bad request before any work; a fresh id, nonce, time and the returns section of its bundle."""
         ttl = self.access.expires_in(req.expires_in)
-        if req.callback_url and not self.ctx.config.webhook_secret:
-            raise InvalidInput("callback_url needs the service's NBPACK_WEBHOOK_SECRET to sign notifications")
-        check_callback_url(req.callback_url, local_mode=self.ctx.config.local_mode)
+        cfg = self.ctx.config
+        if req.callback_url and not cfg.webhook_secrets.get(req.tenant):
+            raise InvalidInput(
+                "callback_url needs a webhook secret for this tenant (NBPACK_WEBHOOK_SECRETS) to sign notifications"
+            )
+        check_callback_url(req.callback_url, cfg.webhook_allow.get(req.tenant), local_mode=cfg.local_mode)
         owner = req.owner
         if owner is not None and (
             not isinstance(owner, str)
@@ -260,6 +264,7 @@ class Handles:
         storage.delete_prefix(return_prefix(bid))
         storage.delete_prefix(blob_prefix(bid))
         storage.delete_prefix(usage_prefix(handle.tenant, bid))
+        webhook_outbox.forget(storage, bid)
         for key in index_keys(handle.to_json()):
             storage.delete(key)
         storage.delete_prefix(handle_prefix(bid))

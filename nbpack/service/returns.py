@@ -15,7 +15,7 @@ from typing import IO, Any, BinaryIO, cast
 
 from nbpack.bundle import archive
 from nbpack.bundle.returns import check_return, external_paths, open_return
-from nbpack.clock import iso
+from nbpack.clock import iso, now
 from nbpack.errors import Conflict, Forbidden, InvalidBundle, NotFound
 from nbpack.service import quota
 from nbpack.service.capabilities import Capabilities
@@ -24,7 +24,8 @@ from nbpack.service.handle import Handle
 from nbpack.store import blobs
 from nbpack.store.backends import ObjectInfo
 from nbpack.store.keys import EXTERNAL, HANDLE, handle_key, is_return_manifest, return_key, return_prefix, usage_key
-from nbpack.webhooks.delivery import Notifier
+from nbpack.webhooks import outbox
+from nbpack.webhooks.dispatch import Dispatcher
 
 __all__ = ["Returns"]
 
@@ -34,10 +35,10 @@ log = logging.getLogger("nbpack.service.returns")
 class Returns:
     """The return bundles of handles: taken in once each, listed, and served whole or by member."""
 
-    def __init__(self, ctx: Context, access: Capabilities, notifier: Notifier) -> None:
+    def __init__(self, ctx: Context, access: Capabilities, webhooks: Dispatcher) -> None:
         self.ctx = ctx
         self.access = access
-        self.notifier = notifier
+        self.webhooks = webhooks
 
     def blob_upload(self, handle: Handle, doc: Any) -> dict[str, Any]:
         """Where to PUT one large output of a return (``{sha256, bytes}``), or that it is already stored."""
@@ -68,6 +69,8 @@ class Returns:
             # One listing answers both "stored already?" and the per-handle quota (no HEAD of the manifest).
             held = quota.return_objects(storage, bid)
             if any(info.key == return_key(bid, rid, "manifest.json") for info in held):
+                # Stored before, maybe by a replica that died before answering: its notification is queued or done.
+                self._notify(handle, manifest)
                 return _summary(bid, manifest), False
             entries = {e["path"]: e for e in manifest["contents"]}
             size = path.stat().st_size + sum(entries[p]["bytes"] for p in absent)
@@ -78,6 +81,8 @@ class Returns:
                 storage.put_bytes(return_key(bid, rid, EXTERNAL), json.dumps(records, sort_keys=True).encode())
             storage.put_file(return_key(bid, rid, "return.zip"), path)
             storage.put_bytes(usage_key(handle.tenant, bid, rid, size), b"")
+            # Before the return is visible: no answer goes out for a return whose notification is not stored.
+            self._notify(handle, manifest)
             # Written last: a return becomes visible only once its zip is whole. Create-once, so of concurrent
             # uploads of one return exactly one is "created" (one 201, one webhook).
             if not storage.put_if_absent(
@@ -91,14 +96,17 @@ class Returns:
             storage.delete_prefix(return_prefix(bid, rid))
             raise NotFound(f"no such bundle {bid}")
         log.info("return ingested", extra={"bundle": bid, "return": rid})
-        callback, secret = handle.callback_url, cfg.webhook_secret
-        if callback and secret:
-            self.notifier.submit(
-                callback,
-                {"event": "return.created", "bundle_id": bid, "return_id": rid, "status": manifest["status"]},
-                secret,
-            )
         return _summary(bid, manifest), True
+
+    def _notify(self, handle: Handle, manifest: dict[str, Any]) -> None:
+        """Queue the return's webhook in the outbox (once, whichever upload of it gets here) and wake the sender."""
+        if not handle.callback_url:
+            return
+        notice = outbox.notice_for(
+            handle.tenant, handle.id, manifest["id"], handle.callback_url, manifest["status"], now()
+        )
+        if outbox.enqueue(self.ctx.storage, notice):
+            self.webhooks.kick()
 
     def list(self, handle: Handle) -> list[dict[str, Any]]:
         """The returns of a handle that are fully ingested, oldest first."""

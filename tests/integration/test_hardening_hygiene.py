@@ -17,7 +17,8 @@ from urllib.parse import quote, unquote
 import pytest
 from werkzeug.http import parse_options_header
 
-from nbpack.bundle.payloads import Payload, resolve_payload
+from nbpack.bundle.payload_git import resolve_payload
+from nbpack.bundle.payloads import Payload
 from nbpack.config import load_config
 from nbpack.errors import InvalidInput
 from nbpack.service.create import check_callback_url
@@ -290,6 +291,9 @@ def test_payload_refs_never_reach_git_as_options(tmp_path: Path, monkeypatch: py
         ("http://127.0.0.1:9000/hook", False, False),
         ("http://127.0.0.1:9000/hook", True, True),
         ("http://localhost/hook", True, True),
+        ("https://127.0.0.1:9000/hook", False, False),
+        ("https://[::ffff:127.0.0.1]/hook", False, False),
+        ("https://169.254.169.254/latest", False, False),
         ("http://example.org/hook", True, False),
         ("https://user:pw@esap.example.org/hook", False, False),
         ("javascript:alert(1)", False, False),

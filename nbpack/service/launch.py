@@ -6,7 +6,8 @@ from typing import Any
 
 from nbpack.errors import NotFound
 from nbpack.hub.launch import hub_launch_url
-from nbpack.hub.registry import Hub, rank_hubs
+from nbpack.hub.ranking import rank_hubs
+from nbpack.hub.registry import Hub
 from nbpack.service.capabilities import Capabilities
 from nbpack.service.handle import Handle
 

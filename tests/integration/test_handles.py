@@ -651,10 +651,17 @@ def test_service_sweep_removes_expired_handles_on_its_own(tmp_path):
         resp = app.test_client().post("/api/v1/bundles", json=_small_request(), headers={"X-API-Key": KEY_A})
         hid = resp.get_json()["id"]
         assert (tmp_path / "store" / "handles" / hid / "handle.json").is_file()
+        content = tmp_path / "store" / "content"
+
+        def swept() -> bool:
+            # The handle goes first and its content later in the same sweep: wait for both.
+            gone = not (tmp_path / "store" / "handles" / hid).exists()
+            return gone and (not content.exists() or not any(content.iterdir()))
+
         deadline = time.monotonic() + 30
-        while time.monotonic() < deadline and (tmp_path / "store" / "handles" / hid).exists():
+        while time.monotonic() < deadline and not swept():
             time.sleep(0.5)
         assert not (tmp_path / "store" / "handles" / hid).exists()
-        assert not (tmp_path / "store" / "content").exists() or not any((tmp_path / "store" / "content").iterdir())
+        assert not content.exists() or not any(content.iterdir())
     finally:
         app.extensions["nbpack-gc"].stop.set()

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import IO, Any, BinaryIO, cast
 
 from nbpack.bundle import archive
-from nbpack.bundle.returns import check_return, external_paths, open_return
+from nbpack.bundle.returns import check_return, external_paths, notebook_missing, open_return, return_warnings
 from nbpack.clock import iso, now
 from nbpack.errors import Conflict, Forbidden, InvalidBundle, NotFound
 from nbpack.service import quota
@@ -96,6 +96,8 @@ class Returns:
             storage.delete_prefix(return_prefix(bid, rid))
             raise NotFound(f"no such bundle {bid}")
         log.info("return ingested", extra={"bundle": bid, "return": rid})
+        if notebook_missing(manifest):
+            log.warning("return without its notebook", extra={"bundle": bid, "return": rid})
         return _summary(bid, manifest), True
 
     def _notify(self, handle: Handle, manifest: dict[str, Any]) -> None:
@@ -151,6 +153,8 @@ class Returns:
     def notebook(self, handle: Handle, rid: str, manifest: dict[str, Any] | None = None) -> bytes:
         """The executed notebook of a return (``manifest``: its manifest, when already read)."""
         manifest = manifest or self.manifest(handle, rid)
+        if notebook_missing(manifest):
+            raise NotFound(f"return {rid} was sent without its notebook")
         with archive.open_zip(self._local(handle.id, rid), self.ctx.config.return_limits) as zf:
             return archive.read_member(zf, manifest["notebook"])
 
@@ -176,7 +180,7 @@ class Returns:
 
 
 def _summary(bid: str, m: dict[str, Any]) -> dict[str, Any]:
-    return {
+    out = {
         "id": m["id"],
         "bundle_id": bid,
         "status": m["status"],
@@ -186,6 +190,11 @@ def _summary(bid: str, m: dict[str, Any]) -> dict[str, Any]:
         "values": [v["name"] for v in m["values"]],
         "error": m.get("error"),
     }
+    warnings = return_warnings(m)
+    if warnings:
+        out["notebook_missing"] = notebook_missing(m)
+        out["warnings"] = warnings
+    return out
 
 
 class _ClosingMember:

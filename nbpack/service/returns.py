@@ -58,6 +58,7 @@ def ingest(
     state = state or svc.handle(bid)
     limit = svc.config.return_limits.max_total
     path = svc.receive(stream, limit)
+    queued = False
     try:
         with open_return(path, svc.config.return_limits) as rf:
             problems = check_return(rf, external_ok=True)
@@ -75,7 +76,7 @@ def ingest(
         held = stored_objects(svc, bid)
         if any(info.key == return_key(bid, rid, "manifest.json") for info in held):
             # Stored before, maybe by a replica that died before answering: its notification is queued or done.
-            _notify(svc, state, bid, manifest)
+            queued = _queue_webhook(svc, state, bid, manifest)
             return _summary(bid, manifest), False
         entries = {e["path"]: e for e in manifest["contents"]}
         size = path.stat().st_size + sum(entries[p]["bytes"] for p in absent)
@@ -87,7 +88,7 @@ def ingest(
         svc.storage.put_file(return_key(bid, rid, "return.zip"), path)
         svc.storage.put_bytes(usage_key(state["tenant"], bid, rid, size), b"")
         # Before the return is visible: no answer goes out for a return whose notification is not stored.
-        _notify(svc, state, bid, manifest)
+        queued = _queue_webhook(svc, state, bid, manifest)
         # Written last: a return becomes visible only once its zip is whole. Create-once, so of concurrent
         # uploads of one return exactly one is "created" (one 201, one webhook).
         if not svc.storage.put_if_absent(
@@ -96,6 +97,8 @@ def ingest(
             return _summary(bid, manifest), False
     finally:
         path.unlink(missing_ok=True)
+        if queued:  # now that the return is visible (or failed): a sender looking earlier would wait a poll
+            svc.webhooks.kick()
     if not svc.storage.exists(handle_key(bid, HANDLE)):
         # Deleted while this upload ran: leave nothing behind that no handle owns.
         svc.storage.delete_prefix(f"returns/{bid}/{rid}/")
@@ -106,13 +109,12 @@ def ingest(
     return _summary(bid, manifest), True
 
 
-def _notify(svc: Service, state: dict[str, Any], bid: str, manifest: dict[str, Any]) -> None:
-    """Queue the return's webhook in the outbox (once, whichever upload of it gets here) and wake the sender."""
+def _queue_webhook(svc: Service, state: dict[str, Any], bid: str, manifest: dict[str, Any]) -> bool:
+    """Queue the return's webhook in the outbox (once, whichever upload of it gets here); True if it waits there."""
     if not state.get("callback_url"):
-        return
+        return False
     notice = outbox.notice_for(state["tenant"], bid, manifest["id"], state["callback_url"], manifest["status"], now())
-    if outbox.enqueue(svc.storage, notice):
-        svc.webhooks.kick()
+    return outbox.enqueue(svc.storage, notice)
 
 
 def stored_objects(svc: Service, bid: str) -> list[ObjectInfo]:

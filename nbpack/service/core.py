@@ -406,6 +406,7 @@ class Service:
         self.storage.delete(handle_key(bid, HANDLE))
         self.storage.delete_prefix(f"returns/{bid}/")
         self.storage.delete_prefix(f"blobs/{bid}/")
+        self.storage.delete_prefix(f"quota/{bid}/")  # reservations of uploads still running (store/quota.py)
         self.storage.delete_prefix(f"tenants/{state['tenant']}/usage/{bid}/")
         webhook_outbox.forget(self.storage, bid)
         for key in index_keys(state):

@@ -17,7 +17,7 @@ from nbpack.bundle import archive
 from nbpack.bundle.returns import check_return, external_paths, notebook_missing, open_return, return_warnings
 from nbpack.clock import iso, now
 from nbpack.errors import Conflict, Forbidden, InvalidBundle, NbpackError, NotFound, TooLarge
-from nbpack.store import blobs
+from nbpack.store import blobs, quota
 from nbpack.store.backends import ObjectInfo
 from nbpack.store.keys import EXTERNAL, HANDLE, handle_key, return_key, usage_key
 from nbpack.webhooks import outbox
@@ -71,28 +71,37 @@ def ingest(
             manifest = rf.manifest
             absent = external_paths(manifest) - set(rf.zf.namelist())
         rid = manifest["id"]
-        # One listing answers both "stored already?" and the per-handle quota (no HEAD of the manifest).
-        held = stored_objects(svc, bid)
-        if any(info.key == return_key(bid, rid, "manifest.json") for info in held):
+        if svc.storage.exists(return_key(bid, rid, "manifest.json")):
             # Stored before, maybe by a replica that died before answering: its notification is queued or done.
             _notify(svc, state, bid, manifest)
             return _summary(bid, manifest), False
         entries = {e["path"]: e for e in manifest["contents"]}
         size = path.stat().st_size + sum(entries[p]["bytes"] for p in absent)
-        check_quota(svc, bid, state, size, held)
-        if absent:
-            records = {p: blobs.verify(svc.storage, bid, p, entries[p]) for p in sorted(absent)}
-            # Before the zip: whichever zip ends up stored, a member it lacks can be found here.
-            svc.storage.put_bytes(return_key(bid, rid, EXTERNAL), json.dumps(records, sort_keys=True).encode())
-        svc.storage.put_file(return_key(bid, rid, "return.zip"), path)
-        svc.storage.put_bytes(usage_key(state["tenant"], bid, rid, size), b"")
-        # Before the return is visible: no answer goes out for a return whose notification is not stored.
-        _notify(svc, state, bid, manifest)
-        # Written last: a return becomes visible only once its zip is whole. Create-once, so of concurrent
-        # uploads of one return exactly one is "created" (one 201, one webhook).
-        if not svc.storage.put_if_absent(
-            return_key(bid, rid, "manifest.json"), json.dumps(manifest, sort_keys=True).encode()
-        ):
+        reserved = reserve(svc, bid, state, rid, size)
+        charged = usage_key(state["tenant"], bid, rid, size)
+        try:
+            if absent:
+                records = {p: blobs.verify(svc.storage, bid, p, entries[p]) for p in sorted(absent)}
+                # Before the zip: whichever zip ends up stored, a member it lacks can be found here.
+                svc.storage.put_bytes(return_key(bid, rid, EXTERNAL), json.dumps(records, sort_keys=True).encode())
+            svc.storage.put_file(return_key(bid, rid, "return.zip"), path)
+            # Again: a concurrent upload of this return that failed may have released the charge meanwhile.
+            svc.storage.put_bytes(charged, b"")
+            # Before the return is visible: no answer goes out for a return whose notification is not stored.
+            _notify(svc, state, bid, manifest)
+            # Written last: a return becomes visible only once its zip is whole. Create-once, so of concurrent
+            # uploads of one return exactly one is "created" (one 201, one webhook).
+            created = svc.storage.put_if_absent(
+                return_key(bid, rid, "manifest.json"), json.dumps(manifest, sort_keys=True).encode()
+            )
+        except BaseException:
+            # A failed write releases what it reserved (the tenant's charge only if no upload of it got through).
+            svc.storage.delete(reserved)
+            if not svc.storage.exists(return_key(bid, rid, "manifest.json")):
+                svc.storage.delete(charged)
+            raise
+        svc.storage.delete(reserved)  # the stored return now counts itself
+        if not created:
             return _summary(bid, manifest), False
     finally:
         path.unlink(missing_ok=True)
@@ -120,15 +129,39 @@ def stored_objects(svc: Service, bid: str) -> list[ObjectInfo]:
     return [info for prefix in (f"returns/{bid}/", f"blobs/{bid}/") for info in svc.storage.list(prefix)]
 
 
-def check_quota(
-    svc: Service, bid: str, state: dict[str, Any], adding: int, held: list[ObjectInfo] | None = None
-) -> None:
-    """Per-handle count and bytes (over ``held``, listed when not given), then the tenant's; raises before
-    anything is stored."""
-    count, used = 0, 0
-    for info in stored_objects(svc, bid) if held is None else held:
+def reserve(svc: Service, bid: str, state: dict[str, Any], rid: str, size: int) -> str:
+    """Check the handle's count and bytes and the tenant's bytes, and reserve ``size`` bytes of return ``rid``
+    before anything of it is written: under each scope's lock, so parallel uploads on any replica never pass a
+    quota. The reservation's key (removed once the return is stored, or released on failure)."""
+    with quota.locked(svc.storage, quota.quota_lock(f"handle/{bid}")):
+        check_quota(svc, bid, state, size, rid)
+        tenant_quota = svc.config.tenant_quota_bytes
+        if tenant_quota:
+            with quota.locked(svc.storage, quota.quota_lock(f"tenant/{state['tenant']}")):
+                svc.check_tenant_quota(state["tenant"], size)
+                svc.storage.put_bytes(usage_key(state["tenant"], bid, rid, size), b"")
+        else:
+            svc.storage.put_bytes(usage_key(state["tenant"], bid, rid, size), b"")
+        key = quota.pending_key(bid, rid, size)
+        svc.storage.put_bytes(key, b"")
+        return key
+
+
+def check_quota(svc: Service, bid: str, state: dict[str, Any], adding: int, rid: str = "") -> None:
+    """Per-handle count and bytes, stored returns and live reservations together (a return being uploaded counts
+    once, by its reservation); raises before anything is stored. Call under the handle's quota lock."""
+    reservations = quota.pending(svc.storage, bid)
+    pending_ids = {r.rid for r in reservations} - {rid}
+    stored_ids: set[str] = set()
+    used = sum(r.size for r in reservations if r.rid != rid)
+    for info in stored_objects(svc, bid):
+        parts = info.key.split("/")
+        if parts[0] == "returns" and len(parts) == 4 and parts[2] in pending_ids:
+            continue  # counted by its reservation
         used += info.size
-        count += info.key.startswith(f"returns/{bid}/") and info.key.endswith("/manifest.json")
+        if parts[0] == "returns" and len(parts) == 4 and parts[3] == "manifest.json":
+            stored_ids.add(parts[2])
+    count = len((stored_ids | pending_ids) - {rid})
     if count >= svc.config.max_returns_per_bundle:
         raise TooManyReturns(f"bundle {bid} already holds {count} returns, the limit of this service")
     if used + adding > svc.config.max_return_bytes_per_bundle:
@@ -136,7 +169,6 @@ def check_quota(
             f"bundle {bid} would hold more than {svc.config.max_return_bytes_per_bundle} bytes of returns",
             code="return_bytes_quota",
         )
-    svc.check_tenant_quota(state["tenant"], adding)
 
 
 def _summary(bid: str, m: dict[str, Any]) -> dict[str, Any]:

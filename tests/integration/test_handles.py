@@ -193,7 +193,7 @@ def test_two_tenants_same_100mb_content_stored_once_and_isolated(s3_url, s3_env,
 
 
 def test_same_content_two_users_returns_never_mix_and_runs_never_collapse(s3_url, start_service, tmp_path):
-    svc = start_service(_env(s3_url, tmp_path, webhook_secret=secrets.token_urlsafe(16)))
+    svc = start_service(_env(s3_url, tmp_path, webhook_secrets=f"esap-prod={secrets.token_urlsafe(16)}"))
     a = Client(svc.url, KEY_A)
     first = a.create(_small_request(owner="alice", callback_url="https://esap.example.org/hook/alice"))
     second = a.create(_small_request(owner="carol", callback_url="https://esap.example.org/hook/carol"))

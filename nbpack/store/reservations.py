@@ -1,5 +1,5 @@
-"""Quotas that hold under parallel load: a short critical section behind a create-only lock object, and pending
-markers that reserve a return's count and bytes before any of it is written.
+"""Reservations, so quotas hold under parallel load: a short critical section behind a create-only lock object,
+and pending markers that reserve a return's count and bytes before any of it is written.
 
 Any number of replicas and threads share one bucket: a quota check that lists and then writes lets every upload
 that listed before the others wrote through. Here the check and the reservation happen under a lock (an object
@@ -20,23 +20,14 @@ from datetime import UTC, datetime, timedelta
 
 from nbpack.errors import NotFound, StorageError
 from nbpack.store.backends import Storage
+from nbpack.store.keys import reservation_key, reservation_prefix
 
-__all__ = ["LOCK_STALE", "PENDING_STALE", "Pending", "locked", "pending", "pending_key", "quota_lock"]
+__all__ = ["LOCK_STALE", "PENDING_STALE", "Pending", "locked", "pending", "reserve"]
 
 # A holder keeps the lock for a listing and a write (well under a second); one this old died holding it.
 LOCK_STALE = 30.0
 # An upload reserves before it writes its zip (already spooled locally); one whose reservation is this old died.
 PENDING_STALE = 6 * 3600.0
-
-
-def quota_lock(scope: str) -> str:
-    """The lock of one quota scope: ``handle/<hid>`` or ``tenant/<name>``."""
-    return f"quota/locks/{scope}"
-
-
-def pending_key(hid: str, rid: str, size: int) -> str:
-    """One upload's reservation of a return (its own nonce: two uploads of one return reserve once, release apart)."""
-    return f"quota/{hid}/pending/{rid}.{size}.{secrets.token_hex(6)}"
 
 
 @dataclass(frozen=True)
@@ -52,7 +43,7 @@ def pending(storage: Storage, hid: str) -> list[Pending]:
     """The handle's live reservations (stale ones are removed as they are seen)."""
     out = []
     cutoff = datetime.now(UTC) - timedelta(seconds=PENDING_STALE)
-    for info in storage.list(f"quota/{hid}/pending/"):
+    for info in storage.list(reservation_prefix(hid)):
         rid, _, rest = info.key.rsplit("/", 1)[-1].partition(".")
         size = rest.split(".", 1)[0]
         if not size.isdigit():
@@ -62,6 +53,13 @@ def pending(storage: Storage, hid: str) -> list[Pending]:
             continue
         out.append(Pending(info.key, rid, int(size)))
     return out
+
+
+def reserve(storage: Storage, hid: str, rid: str, size: int) -> str:
+    """Write one upload's reservation (call under the handle's lock); its key, to delete when done or failed."""
+    key = reservation_key(hid, rid, size, secrets.token_hex(6))
+    storage.put_bytes(key, b"")
+    return key
 
 
 @contextlib.contextmanager

@@ -174,7 +174,7 @@ def test_return_tokens_are_scoped(client, bundle, executed, uploaded):
         doc = check_response(resp)
         assert (resp.status_code, doc["error"]) == (403, code)
     # the right token of another bundle, with this return: the return names its bundle
-    nonce = client.application.extensions["nbpack"].handle(other["id"])["nonce"]
+    nonce = client.application.extensions["nbpack"].handles.load(other["id"]).nonce
     other_token = sign_token("return", other["id"], time.time() + 600, nonce)
     resp = client.post(
         f"/api/v1/bundles/{other['id']}/returns",

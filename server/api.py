@@ -222,7 +222,7 @@ def list_returns(bid: str) -> Response:
 @bp.get("/api/v1/bundles/<bid>/returns/<rid>")
 def get_return(bid: str, rid: str) -> Response:
     tenant = require_api_key()
-    return jsonify(service().return_manifest(bid, rid, tenant))
+    return jsonify(service().return_view(bid, rid, tenant))
 
 
 @bp.get("/api/v1/bundles/<bid>/returns/<rid>/download")
@@ -262,7 +262,7 @@ def return_file(bid: str, rid: str, name: str) -> Response:
 def return_html(bid: str, rid: str) -> Response:
     tenant = require_api_key()
     svc = service()
-    manifest = svc.return_manifest(bid, rid, tenant)
+    manifest = svc.return_view(bid, rid, tenant)
     body = notebook_html(svc.return_notebook(bid, rid, tenant))
     resp = Response(render_template("notebook.html", title=f"Return {rid}", manifest=manifest, body=body))
     resp.headers["Content-Security-Policy"] = CSP

@@ -330,9 +330,12 @@ class Service:
             raise NotFound(f"no such bundle {bid}") from None
 
     def describe(self, bid: str, tenant: str | None = None) -> dict[str, Any]:
-        """The API view of a handle: its manifest plus ``handle`` (id, owner, created, expires, bytes)."""
+        """The API view of a handle: its manifest with ``id`` the handle's and ``content_id`` the manifest's own, plus
+        ``handle`` (id, owner, created, expires, bytes)."""
         state = self.handle(bid, tenant)
         out = self.manifest(bid, tenant)
+        # One id for people and programs: the handle's. The manifest's own id (of the bytes) is content_id.
+        out["content_id"], out["id"] = out["id"], bid
         out["handle"] = self._handle_summary(state)
         return out
 
@@ -558,6 +561,10 @@ class Service:
     def return_manifest(self, bid: str, rid: str, tenant: str | None = None) -> dict[str, Any]:
         """One return's manifest."""
         return returnstore.return_manifest(self, bid, rid, tenant)
+
+    def return_view(self, bid: str, rid: str, tenant: str | None = None) -> dict[str, Any]:
+        """One return's manifest as the API shows it (``bundle_id`` the handle, ``content_id`` the content's)."""
+        return returnstore.return_view(self, bid, rid, tenant)
 
     def return_object(self, bid: str, rid: str, tenant: str | None = None) -> ObjectInfo:
         """The return zip's object info."""

@@ -179,6 +179,13 @@ def return_manifest(svc: Service, bid: str, rid: str, tenant: str | None = None)
         raise NotFound(f"no return {rid} for bundle {bid}") from None
 
 
+def return_view(svc: Service, bid: str, rid: str, tenant: str | None = None) -> dict[str, Any]:
+    """One return's manifest as the API and pages show it: ``bundle_id`` is the handle (the id everywhere a user
+    sees one); the manifest's own ``bundle_id``, the id of the content it ran on, is ``content_id``."""
+    manifest = return_manifest(svc, bid, rid, tenant)
+    return {**manifest, "bundle_id": bid, "content_id": manifest["bundle_id"]}
+
+
 def return_object(svc: Service, bid: str, rid: str, tenant: str | None = None) -> ObjectInfo:
     """The return zip's object info."""
     return_manifest(svc, bid, rid, tenant)

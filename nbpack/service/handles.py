@@ -216,8 +216,10 @@ class Handles:
             raise NotFound(f"no such bundle {handle.id}") from None
 
     def describe(self, handle: Handle) -> dict[str, Any]:
-        """The API view of a handle: its manifest (no return token) plus ``handle`` (the summary)."""
-        return {**public_manifest(self.manifest(handle)), "handle": handle.summary()}
+        """The API view of a handle: its manifest (no return token) with ``id`` the handle's (the one id a user sees)
+        and ``content_id`` the manifest's own, plus ``handle`` (the summary)."""
+        manifest = public_manifest(self.manifest(handle))
+        return {**manifest, "id": handle.id, "content_id": manifest["id"], "handle": handle.summary()}
 
     def notebook(self, handle: Handle) -> bytes:
         """The bundle's notebook as built (for previews)."""

@@ -159,8 +159,8 @@ def test_thin_clone_from_s3_leaves_big_catalog_out_and_never_reads_it(
     try:
         created = push(base, bundle)
         hid = created["id"]
-        state = svc.handle(hid)
-        big_part = [key for key, size in state["parts"] if size > big["bytes"]]
+        handle = svc.handles.load(hid)
+        big_part = [key for key, size in handle.parts if size > big["bytes"]]
         assert len(big_part) == 1  # the catalog's member record: one content object
         svc.storage.reads.clear()
 
@@ -182,7 +182,7 @@ def test_thin_clone_from_s3_leaves_big_catalog_out_and_never_reads_it(
             if entry["path"] in files:
                 assert hashlib.sha256((folder / entry["path"]).read_bytes()).hexdigest() == entry["sha256"]
         doc = json.loads((folder / remote.REMOTE_FILE).read_text())
-        assert doc == {remote.FILES: svc.files_url(state, base), remote.LAZY: [big["path"]]}
+        assert doc == {remote.FILES: svc.access.files_url(handle, base), remote.LAZY: [big["path"]]}
         assert doc["files"].startswith(f"{base}/files/") and doc["files"].endswith(f"/{hid}/")
         # ...and that URL serves the catalog the tree left out (what the runtime's lazy reader asks for).
         ranged = urllib.request.Request(doc["files"] + big["path"], headers={"Range": "bytes=-8"})
@@ -228,7 +228,7 @@ def test_thin_clone_then_fetch_again_after_cache_loss(big_bundle, s3_env, s3_buc
         folder = tmp_path / "clone"
         clone(created["links"]["git"], folder)
         head = subprocess.run(["git", "-C", str(folder), "rev-parse", "HEAD"], capture_output=True, text=True)
-        svc.drop_cache(created["id"])
+        svc.handles.drop_cache(created["id"])
         env = {**git_env(), "HOME": str(tmp_path)}
         fetch = subprocess.run(
             ["git", "-C", str(folder), "fetch", "-q", "origin"], env=env, capture_output=True, text=True, timeout=120

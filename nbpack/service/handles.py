@@ -261,6 +261,7 @@ class Handles:
         everywhere; then all of it but the shared content, and this replica's caches."""
         storage, bid = self.ctx.storage, handle.id
         storage.delete(handle_key(bid, HANDLE))
+        self.access.recent.forget(bid)
         storage.delete_prefix(return_prefix(bid))
         storage.delete_prefix(blob_prefix(bid))
         storage.delete_prefix(usage_prefix(handle.tenant, bid))

@@ -40,6 +40,7 @@ from nbpack.store.keys import (
     index_keys,
     index_prefix,
     is_content,
+    reservation_prefix,
     return_prefix,
     usage_key,
     usage_prefix,
@@ -214,8 +215,10 @@ class Handles:
             raise NotFound(f"no such bundle {handle.id}") from None
 
     def describe(self, handle: Handle) -> dict[str, Any]:
-        """The API view of a handle: its manifest (no return token) plus ``handle`` (the summary)."""
-        return {**public_manifest(self.manifest(handle)), "handle": handle.summary()}
+        """The API view of a handle: its manifest (no return token) with ``id`` the handle's (the one id a user sees)
+        and ``content_id`` the manifest's own, plus ``handle`` (the summary)."""
+        manifest = public_manifest(self.manifest(handle))
+        return {**manifest, "id": handle.id, "content_id": manifest["id"], "handle": handle.summary()}
 
     def notebook(self, handle: Handle) -> bytes:
         """The bundle's notebook as built (for previews)."""
@@ -270,6 +273,7 @@ class Handles:
         storage.delete(handle_key(bid, HANDLE))
         storage.delete_prefix(return_prefix(bid))
         storage.delete_prefix(blob_prefix(bid))
+        storage.delete_prefix(reservation_prefix(bid))  # of uploads still running (store/reservations.py)
         storage.delete_prefix(usage_prefix(handle.tenant, bid))
         webhook_outbox.forget(storage, bid)
         for key in index_keys(handle.to_json()):

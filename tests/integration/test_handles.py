@@ -556,7 +556,7 @@ def test_tenant_routes_answer_as_the_openapi_document_says(tmp_path):
         resp = getattr(c, method)(f"/api/v1/bundles/{hid}", json={"expires_in": 3600}, headers=hb)
         assert resp.status_code == 404 and check_response(resp)["error"] == "not_found", method
     got = check_response(c.get(f"/api/v1/bundles/{hid}", headers=ha))
-    assert got["handle"]["owner"] == "alice" and got["id"] == made[0]["content_id"]
+    assert got["handle"]["owner"] == "alice" and got["id"] == hid and got["content_id"] == made[0]["content_id"]
 
 
 def test_returns_past_retention_are_collected_and_usage_released(tmp_path):

@@ -99,13 +99,20 @@ class _NoRedirect(urllib.request.HTTPRedirectHandler):
 
 
 def _lab_token(here: str) -> str:
-    """The local Lab's token, from the redirect the landing page's button follows (loopback: this test)."""
-    try:
-        urllib.request.build_opener(_NoRedirect).open(here, timeout=30)
-    except urllib.error.HTTPError as err:
-        assert err.code == 302, err.code
-        return re.search(r"[?&]token=([^&]+)", err.headers["Location"]).group(1)
-    raise AssertionError("the local launch link did not redirect")
+    """The local Lab's token, from the redirect the landing page's button follows (loopback: this test). While Lab
+    is still starting the button answers 503 and a page that tries again."""
+    for _ in range(300):
+        try:
+            urllib.request.build_opener(_NoRedirect).open(here, timeout=30)
+        except urllib.error.HTTPError as err:
+            if err.code == 503:
+                assert err.headers["Retry-After"] == "2"
+                time.sleep(1)
+                continue
+            assert err.code == 302, err.code
+            return re.search(r"[?&]token=([^&]+)", err.headers["Location"]).group(1)
+        raise AssertionError("the local launch link did not redirect")
+    raise AssertionError("JupyterLab on this computer did not start within 300 s")
 
 
 def _wait_kernel_idle(lab: str, token: str) -> None:
@@ -224,7 +231,9 @@ def test_default_notebook_runs_without_pandas_and_open_shows_the_notebook(clone:
         while not (shown_url := re.search(r"http://127\.0\.0\.1:\d+/\S+", (tmp_path / "open.log").read_text())):
             assert opened.poll() is None and time.monotonic() < deadline, (tmp_path / "open.log").read_text()
             time.sleep(0.5)
-        assert re.fullmatch(r"http://127\.0\.0\.1:\d+/lab/tree/mine\.ipynb\?token=\w+", shown_url.group(0)), shown_url
+        assert re.fullmatch(r"http://127\.0\.0\.1:\d+/lab/tree/nbpack-bundle\.ipynb\?token=\w+", shown_url.group(0)), (
+            shown_url
+        )
     finally:
         os.killpg(opened.pid, signal.SIGTERM)
         try:

@@ -42,7 +42,6 @@ from nbpack.store.keys import (
     is_content,
     reservation_prefix,
     return_prefix,
-    usage_key,
     usage_prefix,
 )
 from nbpack.webhooks import outbox as webhook_outbox
@@ -155,34 +154,43 @@ class Handles:
                 manifest = with_returns(zip_path, final, new.returns)
             else:
                 final = zip_path
-            parts = partstore.put_parts(storage, new.id, final)
             size = final.stat().st_size
-            handle = Handle(
-                id=new.id,
-                tenant=req.tenant,
-                owner=req.owner,
-                content_id=manifest["id"],
-                title=manifest["title"],
-                nonce=new.nonce,
-                created=iso(new.created),
-                created_ms=int(time.time() * 1000),
-                expires=iso(new.created + timedelta(seconds=self.ctx.config.handle_ttl)),
-                callback_url=req.callback_url,
-                bytes=size,
-                parts=tuple((key, seg.size) for key, seg in parts),
-            )
-            storage.put_bytes(handle_key(new.id, "notebook.ipynb"), notebook)
-            storage.put_bytes(handle_key(new.id, "manifest.json"), json.dumps(manifest, sort_keys=True).encode())
-            storage.put_bytes(usage_key(req.tenant, new.id, "bundle", size), b"")
-            for key in index_keys(handle.to_json()):
-                storage.put_bytes(key, b"")
-            # Written last: its presence is what makes the handle exist (and its tokens valid) for every process.
-            save(storage, handle)
-            # A gc that judged a reused content part unreferenced just before this handle appeared may have removed
-            # it since: check each once more and put back what is gone.
-            for key, seg in parts:
-                if is_content(key):
-                    partstore.ensure_content(storage, key, final, seg, recheck=True)
+            # Charged before anything is written, under the tenant's quota lock: parallel creates on any replica
+            # never pass the quota together. A create that fails gives the bytes back.
+            charged = quota.charge_tenant(storage, self.ctx.config, req.tenant, new.id, "bundle", size)
+            saved = False
+            try:
+                parts = partstore.put_parts(storage, new.id, final)
+                handle = Handle(
+                    id=new.id,
+                    tenant=req.tenant,
+                    owner=req.owner,
+                    content_id=manifest["id"],
+                    title=manifest["title"],
+                    nonce=new.nonce,
+                    created=iso(new.created),
+                    created_ms=int(time.time() * 1000),
+                    expires=iso(new.created + timedelta(seconds=self.ctx.config.handle_ttl)),
+                    callback_url=req.callback_url,
+                    bytes=size,
+                    parts=tuple((key, seg.size) for key, seg in parts),
+                )
+                storage.put_bytes(handle_key(new.id, "notebook.ipynb"), notebook)
+                storage.put_bytes(handle_key(new.id, "manifest.json"), json.dumps(manifest, sort_keys=True).encode())
+                for key in index_keys(handle.to_json()):
+                    storage.put_bytes(key, b"")
+                # Written last: its presence is what makes the handle exist (and its tokens valid) everywhere.
+                save(storage, handle)
+                saved = True
+                # A gc that judged a reused content part unreferenced just before this handle appeared may have
+                # removed it since: check each once more and put back what is gone.
+                for key, seg in parts:
+                    if is_content(key):
+                        partstore.ensure_content(storage, key, final, seg, recheck=True)
+            except BaseException:
+                if not saved:  # no handle came to be: its bytes are not the tenant's
+                    storage.delete(charged)
+                raise
         log.info("bundle stored", extra={"bundle": new.id, "bytes": size})
         return Stored(
             new.id,

@@ -99,9 +99,11 @@ class Handles:
         new = self._begin(req)
         with tempfile.TemporaryDirectory(prefix="nbpack-create-", dir=self.ctx.tmp_dir()) as tmp:
             path = Path(tmp) / "bundle.zip"
-            # The returns section goes in with the build: the zip is written once, never rewritten to add it.
-            build_bundle(spec, path, returns=new.returns)
-            return self._store(path, req, new, pushed=False)
+            # The returns section goes in with the build: the zip is written once, never rewritten to add it, and
+            # each record is keyed as it is written (its members hashed once, by the build).
+            keys: dict[str, str] = {}
+            build_bundle(spec, path, returns=new.returns, record_keys=keys)
+            return self._store(path, req, new, keys)
 
     def store(
         self,
@@ -115,7 +117,7 @@ class Handles:
     ) -> Stored:
         """Store a built bundle zip (checked first) as a new handle; its heavy members are shared by content."""
         req = _Request(base_url, expires_in, callback_url, tenant, owner)
-        return self._store(zip_path, req, self._begin(req), pushed=True)
+        return self._store(zip_path, req, self._begin(req), None)
 
     def _begin(self, req: _Request) -> _New:
         """Refuse a bad request before any work; a fresh id, nonce, time and the returns section of its bundle."""
@@ -138,20 +140,25 @@ class Handles:
         hid, nonce, created = new_handle_id(), secrets.token_urlsafe(12), now()
         return _New(hid, nonce, created, ttl, self.access.returns_section(hid, nonce, created, ttl, req.base_url))
 
-    def _store(self, zip_path: Path, req: _Request, new: _New, *, pushed: bool) -> Stored:
+    def _store(self, zip_path: Path, req: _Request, new: _New, keys: dict[str, str] | None) -> Stored:
+        """Store the zip as the new handle; ``keys``: its record keys when this service built it, None when pushed."""
         storage = self.ctx.storage
+        pushed = keys is None
         with open_bundle(zip_path) as bf:
-            problems = check_bundle(bf)
+            # Only a pushed zip is checked deep (every member hashed, every catalog opened): the service's own
+            # build needs no second look.
+            problems = check_bundle(bf) if pushed else []
             if problems:
                 raise InvalidBundle(f"bundle is invalid: {problems[0]}")
             manifest = bf.manifest
             notebook = bf.read(manifest["payload"]["notebook"])
         quota.check_tenant(storage, self.ctx.config, req.tenant, zip_path.stat().st_size)
         with tempfile.TemporaryDirectory(prefix="nbpack-store-", dir=self.ctx.tmp_dir()) as tmp:
-            if pushed:
-                # A pushed zip: its copy gets the returns section (the id does not cover it).
-                final = Path(tmp) / "bundle.zip"
-                manifest = with_returns(zip_path, final, new.returns)
+            if keys is None:
+                # A pushed zip: its copy gets the returns section (the id does not cover it), its records keyed as
+                # they are copied (the deep check has just proved the manifest's digests).
+                final, keys = Path(tmp) / "bundle.zip", {}
+                manifest = with_returns(zip_path, final, new.returns, record_keys=keys)
             else:
                 final = zip_path
             size = final.stat().st_size
@@ -160,7 +167,7 @@ class Handles:
             charged = quota.charge_tenant(storage, self.ctx.config, req.tenant, new.id, "bundle", size)
             saved = False
             try:
-                parts = partstore.put_parts(storage, new.id, final)
+                parts = partstore.put_parts(storage, new.id, final, keys)
                 handle = Handle(
                     id=new.id,
                     tenant=req.tenant,
@@ -272,6 +279,7 @@ class Handles:
         everywhere; then all of it but the shared content, and this replica's caches."""
         storage, bid = self.ctx.storage, handle.id
         storage.delete(handle_key(bid, HANDLE))
+        self.access.recent.forget(bid)
         storage.delete_prefix(return_prefix(bid))
         storage.delete_prefix(blob_prefix(bid))
         storage.delete_prefix(reservation_prefix(bid))  # of uploads still running (store/reservations.py)

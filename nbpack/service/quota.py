@@ -1,5 +1,8 @@
 """Storage quotas: a tenant's bytes (its handles' zips and its returns), and a handle's returns by count and bytes.
 
+Each check and its charge happen in one step under the scope's create-only lock (``store/reservations.py``), so
+parallel creates and uploads on any number of replicas never pass a quota together.
+
 Usage is kept as empty marker objects whose names end in the size charged (``keys.usage_key``), so one listing
 adds it up and a delete of the marker gives the bytes back.
 """
@@ -12,7 +15,15 @@ from nbpack.store import reservations
 from nbpack.store.backends import ObjectInfo, Storage
 from nbpack.store.keys import is_return_manifest, quota_lock_key, return_objects_prefixes, usage_key, usage_prefix
 
-__all__ = ["TooManyReturns", "check_returns", "check_tenant", "reserve_return", "return_objects", "tenant_usage"]
+__all__ = [
+    "TooManyReturns",
+    "charge_tenant",
+    "check_returns",
+    "check_tenant",
+    "reserve_return",
+    "return_objects",
+    "tenant_usage",
+]
 
 
 class TooManyReturns(NbpackError):
@@ -74,10 +85,18 @@ def reserve_return(storage: Storage, config: Config, bid: str, tenant: str, rid:
     the data is written. The reservation's key (delete it once the return is stored, or on failure)."""
     with reservations.locked(storage, quota_lock_key(f"handle/{bid}")):
         check_returns(storage, config, bid, size, rid)
-        if config.tenant_quota_bytes:
-            with reservations.locked(storage, quota_lock_key(f"tenant/{tenant}")):
-                check_tenant(storage, config, tenant, size)
-                storage.put_bytes(usage_key(tenant, bid, rid, size), b"")
-        else:
-            storage.put_bytes(usage_key(tenant, bid, rid, size), b"")
+        charge_tenant(storage, config, tenant, bid, rid, size)
         return reservations.reserve(storage, bid, rid, size)
+
+
+def charge_tenant(storage: Storage, config: Config, tenant: str, hid: str, what: str, size: int) -> str:
+    """Check the tenant's quota and charge ``size`` bytes of ``what`` (``bundle`` or a return id) of handle ``hid``
+    in one step under the tenant's lock (413 when it would not fit); the usage marker's key."""
+    key = usage_key(tenant, hid, what, size)
+    if not config.tenant_quota_bytes:
+        storage.put_bytes(key, b"")
+        return key
+    with reservations.locked(storage, quota_lock_key(f"tenant/{tenant}")):
+        check_tenant(storage, config, tenant, size)
+        storage.put_bytes(key, b"")
+    return key

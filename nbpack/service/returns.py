@@ -139,6 +139,12 @@ class Returns:
         except NotFound:
             raise NotFound(f"no return {rid} for bundle {handle.id}") from None
 
+    def view(self, handle: Handle, rid: str) -> dict[str, Any]:
+        """One return's manifest as the API and pages show it: ``bundle_id`` is the handle (the id everywhere a user
+        sees one); the manifest's own ``bundle_id``, the id of the content it ran on, is ``content_id``."""
+        manifest = self.manifest(handle, rid)
+        return {**manifest, "bundle_id": handle.id, "content_id": manifest["bundle_id"]}
+
     def zip_info(self, handle: Handle, rid: str) -> ObjectInfo:
         """The return zip's object info (NotFound unless the return is visible)."""
         self.manifest(handle, rid)

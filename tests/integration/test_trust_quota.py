@@ -137,3 +137,43 @@ def test_a_failed_write_releases_its_reservation(tmp_path: Path) -> None:
     assert not list(storage.list("tenants/default/usage/" + created["id"] + "/r-"))
     assert client.post(url, data=two.read_bytes(), content_type="application/zip", headers=h).status_code == 201
     assert client.post(url, data=one.read_bytes(), content_type="application/zip", headers=h).status_code == 429
+
+
+def test_parallel_creates_never_pass_the_tenant_quota(s3_bucket, start_service, tmp_path: Path) -> None:
+    from nbpack.bundle.build import BuildSpec, CatalogInput, build_bundle
+    from tests.helpers import reference_table
+
+    path = tmp_path / "b.zip"
+    build_bundle(BuildSpec(title="Tenant quota, ünï", catalogs=[CatalogInput("stars", reference_table())]), path)
+    size = path.stat().st_size
+    quota = 3 * size + size // 2  # room for three (each stored zip is the pushed one plus its returns section)
+    storage, secret = f"s3://{s3_bucket}/nbpack", "t" * 40
+    replicas = [
+        start_service(
+            service_env(
+                storage, KEY, secret_key=secret, cache_dir=str(tmp_path / f"c{i}"), tenant_quota_bytes=str(quota)
+            )
+        )
+        for i in range(2)
+    ]
+    body = path.read_bytes()
+
+    def push(i: int) -> int:
+        req = urllib.request.Request(
+            replicas[i % 2].url + "/api/v1/bundles",
+            data=body,
+            method="POST",
+            headers={"X-API-Key": KEY, "Content-Type": "application/zip"},
+        )
+        try:
+            with urllib.request.urlopen(req, timeout=120) as resp:
+                return resp.status
+        except urllib.error.HTTPError as err:
+            err.read()
+            return err.code
+
+    with ThreadPoolExecutor(12) as pool:
+        statuses = list(pool.map(push, range(12)))
+    assert sorted(statuses) == [201] * 3 + [413] * 9, statuses
+    listed = Client(replicas[1].url, KEY, timeout=60).list()["bundles"]
+    assert len(listed) == 3 and sum(b["bytes"] for b in listed) <= quota

@@ -166,7 +166,9 @@ class Service:
             path = Path(tmp) / "bundle.zip"
             # The returns section goes in with the build: the zip is written once, never rewritten to add it.
             build_bundle(spec, path, returns=new.returns)
-            return self._store(path, base_url, new, expires_in, callback_url, tenant, owner, add_returns=False)
+            stored = self._store(path, base_url, new, expires_in, callback_url, tenant, owner, add_returns=False)
+        stored.basket = spec.basket_report
+        return stored
 
     def tmp_dir(self) -> Path:
         """The spool folder for uploads and builds (local disk, never memory)."""

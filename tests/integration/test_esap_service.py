@@ -259,8 +259,9 @@ def test_query_pages_become_one_typed_catalog_with_provenance(tmp_path: Path) ->
 def test_facility_list_with_overlay_ranks_hubs_through_the_api(tmp_path: Path) -> None:
     overlay = tmp_path / "overlay.toml"
     overlay.write_text(
-        '["SURF/ASTRON JupyterHub"]\nsites = ["SARA-DCACHE"]\npackages = ["astropy==6.0.1"]\n'
-        '["CERN SWAN"]\nsites = ["CERN-EOS"]\n'
+        # ESAP facilities launch as BinderHubs unless this file says they are JupyterHubs (with nbgitpuller)
+        '["SURF/ASTRON JupyterHub"]\nlaunch = "nbgitpuller"\nsites = ["SARA-DCACHE"]\npackages = ["astropy==6.0.1"]\n'
+        '["CERN SWAN"]\nlaunch = "nbgitpuller"\nsites = ["CERN-EOS"]\n'
     )
     app = _app(tmp_path, esap_facilities_file=str(EXAMPLES / "esap_facilities.json"), hubs_file=str(overlay))
     client = app.test_client()

@@ -3,17 +3,16 @@
 from __future__ import annotations
 
 import io
-import re
 from collections.abc import Callable, Iterator
 
 from flask import Flask, Response, current_app, jsonify, request
 from werkzeug.exceptions import RequestEntityTooLarge
+from werkzeug.http import parse_range_header
 
 from nbpack.errors import InvalidInput, TooLarge
 from nbpack.service.core import Service
 from nbpack.store.disposition import content_disposition
 
-_RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
 _ZIP_TYPES = ("application/zip", "application/x-zip-compressed", "application/octet-stream")
 
 
@@ -97,25 +96,35 @@ def int_arg(name: str) -> int | None:
     return int(value)
 
 
+def byte_range(header: str | None, size: int) -> tuple[int, int] | None:
+    """The inclusive (start, end) a ``Range`` header asks of ``size`` bytes; None to send the whole body (no header,
+    a malformed one, another unit or several ranges: RFC 9110 lets a server ignore those); ``(size, size)`` when the
+    one range starts past the end (416). werkzeug parses the header, so a number too long for ``int()`` is malformed
+    rather than an error."""
+    parsed = parse_range_header(header)
+    if parsed is None or parsed.units != "bytes" or len(parsed.ranges) != 1 or size <= 0:
+        return None
+    start, stop = parsed.ranges[0]
+    if start < 0:  # a suffix longer than the body means the whole body (RFC 9110 14.1.2)
+        start = max(size + start, 0)
+    if start >= size:
+        return size, size
+    return start, min(stop if stop is not None else size, size) - 1
+
+
 def stream(
     size: int, chunks: Callable[[int, int | None], Iterator[bytes]], filename: str, mimetype: str = "application/zip"
 ) -> Response:
     """A streamed download with Content-Length and single-range support (resumable)."""
     start, end, status = 0, size - 1, 200
-    header = request.headers.get("Range")
-    if header and size > 0:
-        m = _RANGE.match(header.strip())
-        if m and (m.group(1) or m.group(2)):
-            if m.group(1):
-                start = int(m.group(1))
-                end = min(int(m.group(2)), size - 1) if m.group(2) else size - 1
-            else:
-                start = max(size - int(m.group(2)), 0)
-            if start > end or start >= size:
-                resp = Response(status=416)
-                resp.headers["Content-Range"] = f"bytes */{size}"
-                return resp
-            status = 206
+    wanted = byte_range(request.headers.get("Range"), size)
+    if wanted is not None:
+        start, end = wanted
+        if start >= size:
+            resp = Response(status=416)
+            resp.headers["Content-Range"] = f"bytes */{size}"
+            return resp
+        status = 206
     resp = Response(
         chunks(start, end) if size else iter([b""]), status=status, mimetype=mimetype, direct_passthrough=True
     )

@@ -17,7 +17,8 @@ from urllib.parse import urlsplit
 
 from nbpack.bundle import esap_pages, formats, schema
 from nbpack.bundle.build import BuildSpec, CatalogInput
-from nbpack.bundle.payloads import PayloadCatalog, resolve_payload, workflow_payload
+from nbpack.bundle.payload_git import resolve_payload
+from nbpack.bundle.payloads import PayloadCatalog, workflow_payload
 from nbpack.errors import InvalidInput
 from nbpack.esap import basket as esap
 

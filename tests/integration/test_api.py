@@ -403,6 +403,8 @@ def test_download_exact_bytes_and_ranges(client, bundle, executed):
         beyond = client.get(url, headers={**headers, "Range": f"bytes={len(data) + 5}-"})
         check_response(beyond)
         assert beyond.status_code == 416
+        huge = client.get(url, headers={**headers, "Range": f"bytes={'9' * 4301}-"})  # issue 20: was a 500
+        assert huge.status_code == 200 and huge.get_data() == data
 
 
 # ------------------------------------------------------------------ returns

@@ -17,7 +17,8 @@ from urllib.parse import quote, unquote
 import pytest
 from werkzeug.http import parse_options_header
 
-from nbpack.bundle.payloads import Payload, resolve_payload
+from nbpack.bundle.payload_git import resolve_payload
+from nbpack.bundle.payloads import Payload
 from nbpack.config import load_config
 from nbpack.errors import InvalidInput
 from nbpack.service.create import check_callback_url

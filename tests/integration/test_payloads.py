@@ -15,7 +15,8 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from nbpack.bundle.payloads import Payload, PayloadCatalog, load_catalog, resolve_payload
+from nbpack.bundle.payload_git import resolve_payload
+from nbpack.bundle.payloads import Payload, PayloadCatalog, load_catalog
 from nbpack.errors import InvalidInput, NotFound
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from nbpack.bundle.payloads import _parse_environment
+from nbpack.bundle.payload_git import _parse_environment
 from nbpack.errors import InvalidInput
 
 FLOW_AND_ANCHORS = """\

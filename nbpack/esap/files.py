@@ -120,11 +120,11 @@ def url_refs(record: dict) -> list[dict]:
     keys += [k for k in record if k not in DATA_URL_KEYS and str(k).lower() not in NOT_DATA_KEYS]
     refs, seen = [], set()
     for key in keys:
-        url = record.get(key)
-        if not is_data_url(url) or url.strip() in seen:
-            continue
-        seen.add(url.strip())
-        refs.append(_ref(url.strip(), record))
+        value = record.get(key)
+        url = value.strip() if isinstance(value, str) and is_data_url(value) else ""
+        if url and url not in seen:
+            seen.add(url)
+            refs.append(_ref(url, record))
     return refs
 
 

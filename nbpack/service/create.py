@@ -186,14 +186,14 @@ def spec_from_request(
         spec.notebook = path.read_bytes()
         spec.notebook_name = req.get("notebook_name") or filename
     elif "payload" in req:
-        given = req["payload"]
-        if isinstance(given, dict):
+        source = req["payload"]
+        if isinstance(source, dict):
             # ESAP's Workflow fields inline, so ESAP need not keep a second registry in step with its own
-            inline = workflow_payload(given)
-            given, payloads = inline.name, PayloadCatalog([inline])
-        elif payloads is None and str(given).startswith(("https://", "http://")):
+            inline = workflow_payload(source)
+            source, payloads = inline.name, PayloadCatalog([inline])
+        elif payloads is None and str(source).startswith(("https://", "http://")):
             payloads = PayloadCatalog([])  # a repository named by its URL (an OSSR workflow) needs no catalog
         if payloads is None:
             raise InvalidInput("this service has no payload catalog (NBPACK_PAYLOADS_FILE)")
-        apply_payload(spec, given, payloads=payloads, cache_dir=cache_dir)
+        apply_payload(spec, source, payloads=payloads, cache_dir=cache_dir)
     return spec

@@ -8,6 +8,7 @@ nbpack's webhook reaches the app, and the user's returns list shows the return w
 
 from __future__ import annotations
 
+import base64
 import json
 import secrets
 import subprocess
@@ -82,6 +83,11 @@ GUI_BASKET = [
 ]
 
 
+def _whsec() -> str:
+    """A Standard Webhooks secret: whsec_ and base64 of random bytes."""
+    return "whsec_" + base64.b64encode(secrets.token_bytes(24)).decode()
+
+
 class Browser:
     """A signed-in user's cookie jar against the gateway; redirects are looked at, not followed."""
 
@@ -117,7 +123,7 @@ def esap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
     """One gateway and one nbpack service for the module: ESAP's lists fetched from the gateway feed nbpack."""
     python, before, after = esap_venv()
     tmp = tmp_path_factory.mktemp("esap")
-    api_key, hook_secret = secrets.token_urlsafe(24), "whsec_" + secrets.token_urlsafe(24)
+    api_key, hook_secret = secrets.token_urlsafe(24), _whsec()
     svc = ServiceProcess({}, tmp / "service.log")
     gw = Gateway.start(
         python,
@@ -262,7 +268,7 @@ def test_deploy_run_return_and_the_users_returns_list(esap: dict, tmp_path: Path
     assert deliver(tampered, signed_headers([esap["secret"]], notice.id, body))[0] == 401
     stale = signed_headers([esap["secret"]], notice.id, body, now().replace(year=2025))
     assert deliver(body, stale)[0] == 401
-    assert deliver(body, signed_headers(["whsec_" + secrets.token_urlsafe(24)], notice.id, body))[0] == 401
+    assert deliver(body, signed_headers([_whsec()], notice.id, body))[0] == 401
     assert len(alice.json("/esap-api/nbpack/returns")["returns"]) == 1
 
     # another user sees none of it

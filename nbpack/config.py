@@ -115,7 +115,6 @@ class Config:
     webhook_workers: int = 8
     webhook_per_tenant: int = 2
     webhook_per_host: int = 2
-    webhook_queue: int = 100
     webhook_attempts: int = 12
     webhook_connect_timeout: float = 3.0
     webhook_timeout: float = 10.0
@@ -141,6 +140,9 @@ class Config:
     gc_interval: int = 0
     # Catalogs of this many bytes or more stay out of a handle's git tree (read lazily from /files); 0 = none.
     lazy_min_bytes: int = 4 << 20
+    # Local mode only: the single-user Jupyter server on this computer (URL with ?token=) the landing page opens
+    # bundles in (`nbpack serve` starts one; NBPACK_LOCAL_JUPYTER attaches to a running one).
+    local_jupyter: str | None = None
 
 
 def s3_endpoint_from_env(env: Mapping[str, str] | None = None) -> str | None:
@@ -207,7 +209,7 @@ def load_config(
                 "NBPACK_SECRET_KEY is not set: the service signs links and refuses to start without"
                 " one (only `nbpack serve` runs without it, with a local key)"
             )
-        if storage.startswith("s3://"):
+        if storage.startswith(("s3://", "memory://")):
             raise InvalidInput("local mode keeps its key beside a local folder; set NBPACK_SECRET_KEY for S3")
         secret = local_secret(Path(storage.removeprefix("file://")))
     secrets_list = [s.strip() for s in (secret if isinstance(secret, list) else str(secret).split(",")) if s.strip()]
@@ -228,7 +230,7 @@ def load_config(
         values.get("cache_dir")
         or (
             Path(storage) / ".cache"
-            if not storage.startswith("s3://")
+            if not storage.startswith(("s3://", "memory://"))
             else Path(os.environ.get("TMPDIR", "/tmp")) / "nbpack-cache"
         )
     )
@@ -272,6 +274,8 @@ def load_config(
             if getattr(cfg, name) < 1:
                 raise InvalidInput(f"NBPACK_{name.upper()} must be at least 1")
     cfg.metrics_token = str(values.get("metrics_token") or "") or None
+    # Never outside local mode: the server's token would go to whoever holds a landing link.
+    cfg.local_jupyter = (str(values.get("local_jupyter") or "") or None) if local_mode else None
     cfg.public_url = cfg.public_url or default_public_url
     if not cfg.public_url and not local_mode and serving:
         # Else the Host header of whoever creates a bundle decides where its returns are sent.
@@ -296,7 +300,6 @@ _WEBHOOK_INTS = (
     "webhook_workers",
     "webhook_per_tenant",
     "webhook_per_host",
-    "webhook_queue",
     "webhook_attempts",
     "webhook_breaker_failures",
 )

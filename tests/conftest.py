@@ -1,16 +1,22 @@
 """Shared test set-up: Jupyter and kernel state kept inside a per-session scratch folder; the service app,
-its test client and CLI runner (``app``, ``client``, ``runner``; a module adds config by overriding ``app_config``)."""
+its test client and CLI runner (``app``, ``client``, ``runner``; a module adds config by overriding ``app_config``);
+the Hypothesis profiles (tests/hypothesis_profiles.py: ``ci`` when CI=true, else ``dev``; ``--hypothesis-profile``
+picks another)."""
 
 from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient, FlaskCliRunner
+from hypothesis import settings
+
+from tests import hypothesis_profiles
 
 pytest_plugins = [
     "tests.fixtures.seaweed",
@@ -32,6 +38,29 @@ for _var, _sub in [
     ("NBPACK_CACHE", "nbpack-cache"),
 ]:
     os.environ.setdefault(_var, os.path.join(_scratch, _sub))
+
+
+class FakeClock:
+    """A wall clock that only moves when told (``advance``); nbpack's expiry, lifetimes and gc read it."""
+
+    def __init__(self, start: float) -> None:
+        self.time = float(start)
+
+    def __call__(self) -> float:
+        return self.time
+
+    def advance(self, seconds: float) -> None:
+        self.time += seconds
+
+
+@pytest.fixture
+def clock() -> Iterator[FakeClock]:
+    """nbpack's clock (nbpack/clock.py) frozen at a fixed instant for the test: move it with ``clock.advance``."""
+    from nbpack import clock as nbpack_clock
+
+    fake = FakeClock(1_790_000_000)  # 2026-09-21, a whole second
+    with nbpack_clock.use(fake):
+        yield fake
 
 
 @pytest.fixture
@@ -56,6 +85,16 @@ def client(app: Flask) -> FlaskClient:
 @pytest.fixture
 def runner(app: Flask) -> FlaskCliRunner:
     return app.test_cli_runner()
+
+
+hypothesis_profiles.register()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # Hypothesis' own plugin loads a profile named by --hypothesis-profile; otherwise CI=true picks the
+    # derandomized one. Test modules read the loaded profile at import (collection), after this hook.
+    if not config.getoption("hypothesis_profile", None):
+        settings.load_profile(hypothesis_profiles.default_profile())
 
 
 _TIERS = ("unit", "integration", "e2e")

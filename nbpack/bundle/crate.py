@@ -19,6 +19,8 @@ __all__ = [
     "CONTEXT",
     "DEFAULT_LICENSE",
     "PROCESS_RUN_PROFILE",
+    "RETURN_CONTEXT",
+    "RETURN_PROFILE",
     "bundle_crate",
     "license_entity",
     "license_for",
@@ -30,6 +32,9 @@ __all__ = [
 CONTEXT = "https://w3id.org/ro/crate/1.2/context"
 PROFILE = "https://w3id.org/ro/crate/1.2"
 PROCESS_RUN_PROFILE = "https://w3id.org/ro/wfrun/process/0.5"
+# A return's crate (written by the runtime) is RO-Crate 1.1: Process Run Crate 0.5 is defined on 1.1.
+RETURN_CONTEXT = "https://w3id.org/ro/crate/1.1/context"
+RETURN_PROFILE = "https://w3id.org/ro/crate/1.1"
 # A bundle whose builder names no license gets this one (documented in docs/design.md and `nbpack build -h`):
 # attribution is what astronomy archives usually ask for, and RO-Crate requires some license on the root.
 DEFAULT_LICENSE = "CC-BY-4.0"

@@ -13,13 +13,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["REMOTE_FILE", "FILES", "LAZY", "METADATA_KEY", "Remote"]
+__all__ = ["BUNDLE_ID", "REMOTE_FILE", "FILES", "LAZY", "METADATA_KEY", "Remote"]
 
 REMOTE_FILE = "nbpack.remote.json"
 FILES = "files"
 LAZY = "lazy"
 # A lone notebook carries the document in metadata["nbpack"][METADATA_KEY] (nbpack/bundle/lone.py).
 METADATA_KEY = "remote"
+# ... and its bundle's id in metadata["nbpack"][BUNDLE_ID], by which the runtime finds the file under any name.
+BUNDLE_ID = "bundle_id"
 
 
 @dataclass(frozen=True)

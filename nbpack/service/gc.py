@@ -13,10 +13,10 @@ import logging
 import shutil
 import threading
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
-from nbpack import ids
+from nbpack import clock, ids
 from nbpack.errors import NbpackError, NotFound
 from nbpack.service.core import Service
 from nbpack.store.blobs import BLOB_URL_TTL
@@ -53,7 +53,7 @@ class Report:
 
 
 def _now() -> datetime:
-    return datetime.now(UTC)
+    return clock.now()
 
 
 def _older(modified: datetime | None, seconds: int, now: datetime) -> bool:

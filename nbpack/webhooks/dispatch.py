@@ -31,6 +31,7 @@ OUTCOMES = ("delivered", "retried", "failed", "refused", "orphaned")
 # A pending notification whose return never became visible (its ingest failed after writing it) is dropped after this.
 ORPHAN_GRACE = 600.0
 _MAX_BACKOFF = 300.0
+_MAX_RETRY_AFTER = 3600.0
 
 
 def backoff(attempt: int) -> float:
@@ -59,6 +60,8 @@ class Dispatcher:
         self._ready: dict[tuple[str, str], float] = {}
         self._notices: dict[tuple[str, str], outbox.Notice] = {}
         self._counts = dict.fromkeys(OUTCOMES, 0)
+        # Pending notifications at the last look (for /metrics: a growing backlog is a receiver in trouble).
+        self.backlog = 0
 
     # -- running ---------------------------------------------------------------------------------
 
@@ -89,6 +92,10 @@ class Dispatcher:
         with self._lock:
             return dict(self._counts)
 
+    def open_circuits(self) -> int:
+        """How many callback hosts this replica leaves alone now (their circuit is open)."""
+        return len(self.breakers.open_hosts(self.clock()))
+
     def idle(self) -> bool:
         """True when nothing is being sent from this replica."""
         with self._lock:
@@ -113,6 +120,7 @@ class Dispatcher:
         except NbpackError as exc:
             log.warning("webhook outbox unreadable", extra={"error": exc.message})
             return 0
+        self.backlog = len(entries)
         live = {(w.hid, w.rid) for w in entries}
         with self._lock:
             for gone in [k for k in self._notices if k not in live]:
@@ -215,7 +223,8 @@ class Dispatcher:
             log.info("webhook delivered", extra={"delivery": notice.id, "attempts": attempt, "status": result.status})
             return
         if result.retry and attempt < self.config.webhook_attempts:
-            wait = max(result.retry_after or 0.0, backoff(attempt))
+            # A receiver's Retry-After is honoured up to an hour: it postpones only its own notifications.
+            wait = max(min(result.retry_after or 0.0, _MAX_RETRY_AFTER), backoff(attempt))
             outbox.release(self.storage, notice.hid, notice.rid, attempt, wait, detail)
             self._ready[(notice.hid, notice.rid)] = now + wait
             self._count("retried")

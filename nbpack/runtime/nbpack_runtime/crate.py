@@ -14,8 +14,11 @@ from .bundle import Bundle
 # The identifier rules and default license of nbpack/bundle/crate.py, written again here because the runtime cannot
 # import nbpack; tests/integration/test_rocrate.py checks both copies agree, so one remote file has one @id in both
 # crates.
-_CRATE_CONTEXT = "https://w3id.org/ro/crate/1.2/context"
-_CRATE_SPEC = "https://w3id.org/ro/crate/1.2"
+# The return crate is RO-Crate 1.1, unlike the bundle's (1.2): the Process Run Crate profile it declares (0.5) is
+# defined on RO-Crate 1.1, and a crate valid for that profile says so in its descriptor (roc-validator's
+# ro-crate-1.1 check 5.3, inherited by process-run-crate-0.5).
+_CRATE_CONTEXT = "https://w3id.org/ro/crate/1.1/context"
+_CRATE_SPEC = "https://w3id.org/ro/crate/1.1"
 _PROCESS_RUN_PROFILE = "https://w3id.org/ro/wfrun/process/0.5"
 _CRATE_DEFAULT_LICENSE = {
     "spdx": "CC-BY-4.0",
@@ -60,7 +63,7 @@ def _crate_remote_entity(ref: dict) -> dict:
 
 
 def _crate(bundle: Bundle, manifest: dict) -> dict:
-    """RO-Crate 1.2 metadata following the Process Run Crate profile: one CreateAction whose instrument is the
+    """RO-Crate 1.1 metadata following the Process Run Crate profile: one CreateAction whose instrument is the
     notebook, object the bundle's catalogs and data-lake files, result the outputs."""
     lic = bundle.manifest.get("license")
     if not (isinstance(lic, dict) and isinstance(lic.get("url"), str)):

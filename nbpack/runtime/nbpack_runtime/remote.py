@@ -19,6 +19,7 @@ REMOTE_FILE = "nbpack.remote.json"
 FILES = "files"
 LAZY = "lazy"
 METADATA_KEY = "remote"  # notebook.metadata["nbpack"][METADATA_KEY] in a lone notebook
+BUNDLE_ID = "bundle_id"  # notebook.metadata["nbpack"][BUNDLE_ID]: the lone notebook's bundle, under any file name
 
 
 def check_remote(doc: object, where: str) -> dict:

@@ -223,10 +223,9 @@ def test_deploy_run_return_and_the_users_returns_list(esap: dict, tmp_path: Path
         assert {"x.MS", "L123_SB000.MS", "image_mf_02.fits", "m31_r.fits", "P003_41-mosaic.fits"} <= names
         assert manifest["payload"]["source"]["url"] == repo_url
 
+        # a real kernel runs it; its results cell uploads the return with the bundle's token, as on a hub
         result = run_folder(clone, tmp_path / "return.zip", timeout=240, upload=True)
         assert result.status == "completed", result.error
-        assert result.uploaded, result.upload_error
-        rid = result.uploaded["id"]
 
     # the webhook reaches the app; the user's returns list shows it (bounded wait: delivery is asynchronous)
     deadline = time.monotonic() + 90
@@ -236,9 +235,11 @@ def test_deploy_run_return_and_the_users_returns_list(esap: dict, tmp_path: Path
         time.sleep(0.5)
     assert len(listed) == 1, gw.log_tail()
     entry = listed[0]
-    bid = entry["bundle_id"]
-    assert entry["return_id"] == rid and entry["facility"] == "MyBinder" and entry["workflow"] == repo_url
-    values = {v["name"]: v["data"] for v in Client(svc.url, esap["api_key"]).get_return(bid, rid)["values"]}
+    bid, rid = entry["bundle_id"], entry["return_id"]
+    nbpack = Client(svc.url, esap["api_key"])
+    assert [r["id"] for r in nbpack.returns(bid)] == [rid] and nbpack.get(bid)["handle"]["owner"] == "alice"
+    assert entry["facility"] == "MyBinder" and entry["workflow"] == repo_url and entry["status"] == "completed"
+    values = {v["name"]: v["data"] for v in nbpack.get_return(bid, rid)["values"]}
     assert "vo_reg" in values["catalogs"] and values["vo_reg_columns"][:2] == ["col_1", "col_2"]
     status, headers, page = alice.call("GET", entry["links"]["view"])
     assert status == 200 and headers["Content-Type"].startswith("text/html") and b"catalogs" in page

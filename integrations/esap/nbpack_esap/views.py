@@ -94,12 +94,9 @@ def deploy(request: Any) -> HttpResponse:
         workflow=workflow_url,
     )
     launch = answer["links"].get("launch") or {}
+    known = facility is not None and facility.name in launch
     # A facility nbpack does not know: the bundle's landing page, which offers every way to open it.
-    return redirect(
-        launch.get(facility.name)
-        if facility is not None and facility.name in launch
-        else None or answer["links"]["landing"]
-    )
+    return redirect(launch[facility.name] if known else answer["links"]["landing"])
 
 
 def _secret() -> Any:

@@ -20,10 +20,15 @@ class Deployment(models.Model):
 
 
 class Return(models.Model):
-    """One return bundle nbpack reported by webhook: stored once per delivery id, whoever re-sends it."""
+    """One return bundle nbpack reported by webhook: stored once per delivery id, whoever re-sends it.
+
+    No foreign key to ``Deployment``: ESAP's database routers refuse relations between apps they do not route, so
+    the user (from the bundle's deployment) is copied in and the deployment is found by ``bundle_id``.
+    """
 
     webhook_id = models.CharField(max_length=100, unique=True)
-    deployment = models.ForeignKey(Deployment, on_delete=models.CASCADE, related_name="returns")
+    bundle_id = models.CharField(max_length=100, db_index=True)
+    user_name = models.CharField(max_length=50, db_index=True)
     return_id = models.CharField(max_length=100)
     status = models.CharField(max_length=40, blank=True)
     event = models.CharField(max_length=60, blank=True)

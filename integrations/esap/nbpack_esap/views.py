@@ -137,7 +137,8 @@ def hook(request: Any) -> JsonResponse:
         with transaction.atomic():
             Return.objects.create(
                 webhook_id=headers["webhook-id"][:100],
-                deployment=deployment,
+                bundle_id=deployment.bundle_id,
+                user_name=deployment.user_name,
                 return_id=data["return_id"][:100],
                 status=str(data.get("status") or "")[:40],
                 event=str(event.get("type") or "")[:60],
@@ -151,7 +152,7 @@ def _owned(request: Any, pk: int) -> Return | None:
     profile = esap_profile(request)
     if profile is None:
         return None
-    return Return.objects.select_related("deployment").filter(pk=pk, deployment__user_name=profile.user_name).first()
+    return Return.objects.filter(pk=pk, user_name=profile.user_name).first()
 
 
 @require_GET
@@ -162,17 +163,19 @@ def returns(request: Any) -> JsonResponse:
     profile = esap_profile(request)
     rows = []
     if profile is not None:
-        found = Return.objects.select_related("deployment").filter(deployment__user_name=profile.user_name)
-        for r in found.order_by("-received", "-id")[:500]:
+        found = list(Return.objects.filter(user_name=profile.user_name).order_by("-received", "-id")[:500])
+        made = {d.bundle_id: d for d in Deployment.objects.filter(bundle_id__in={r.bundle_id for r in found})}
+        for r in found:
+            deployment = made.get(r.bundle_id)
             rows.append(
                 {
                     "id": r.pk,
-                    "bundle_id": r.deployment.bundle_id,
+                    "bundle_id": r.bundle_id,
                     "return_id": r.return_id,
                     "status": r.status,
                     "received": r.received.isoformat(),
-                    "workflow": r.deployment.workflow,
-                    "facility": r.deployment.facility,
+                    "workflow": deployment.workflow if deployment else "",
+                    "facility": deployment.facility if deployment else "",
                     "links": {
                         "view": request.build_absolute_uri(reverse("nbpack_esap:return-view", args=[r.pk])),
                         "download": request.build_absolute_uri(reverse("nbpack_esap:return-download", args=[r.pk])),
@@ -189,7 +192,7 @@ def return_view(request: Any, pk: int) -> HttpResponse:
     if found is None:
         return _page(404, "No such return of yours.")
     try:
-        html = _client().return_html(found.deployment.bundle_id, found.return_id)
+        html = _client().return_html(found.bundle_id, found.return_id)
     except ServiceError as err:
         return _page(404 if err.http_status == 404 else 502, f"nbpack: {err}")
     except NbpackError as err:
@@ -207,7 +210,7 @@ def return_download(request: Any, pk: int) -> HttpResponse:
         return _page(404, "No such return of yours.")
     folder = tempfile.mkdtemp(prefix="nbpack-return-")
     try:
-        path = _client().download_return(found.deployment.bundle_id, found.return_id, os.path.join(folder, "r.zip"))
+        path = _client().download_return(found.bundle_id, found.return_id, os.path.join(folder, "r.zip"))
         handle = open(path, "rb")  # noqa: SIM115 - FileResponse closes it
     except ServiceError as err:
         return _page(404 if err.http_status == 404 else 502, f"nbpack: {err}")

@@ -1,4 +1,3 @@
-import django.db.models.deletion
 from django.db import migrations, models
 
 
@@ -24,18 +23,12 @@ class Migration(migrations.Migration):
             fields=[
                 ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
                 ("webhook_id", models.CharField(max_length=100, unique=True)),
+                ("bundle_id", models.CharField(db_index=True, max_length=100)),
+                ("user_name", models.CharField(db_index=True, max_length=50)),
                 ("return_id", models.CharField(max_length=100)),
                 ("status", models.CharField(blank=True, max_length=40)),
                 ("event", models.CharField(blank=True, max_length=60)),
                 ("received", models.DateTimeField(auto_now_add=True)),
-                (
-                    "deployment",
-                    models.ForeignKey(
-                        on_delete=django.db.models.deletion.CASCADE,
-                        related_name="returns",
-                        to="nbpack_esap.deployment",
-                    ),
-                ),
             ],
             options={"ordering": ["-received", "-id"]},
         ),

@@ -244,7 +244,8 @@ def test_deploy_run_return_and_the_users_returns_list(esap: dict, tmp_path: Path
     status, headers, page = alice.call("GET", entry["links"]["view"])
     assert status == 200 and headers["Content-Type"].startswith("text/html") and b"catalogs" in page
     status, _, zipped = alice.call("GET", entry["links"]["download"])
-    assert status == 200 and zipped == result.return_path.read_bytes()
+    assert status == 200, gw.log_tail(40)
+    assert zipped == result.return_path.read_bytes()
 
     # a re-delivered notification (same webhook-id, signed afresh) is stored once; a tampered or stale one refused
     hook = f"{gw.url}/esap-api/nbpack/hook"

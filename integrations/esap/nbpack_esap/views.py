@@ -211,11 +211,16 @@ def return_download(request: Any, pk: int) -> HttpResponse:
     folder = tempfile.mkdtemp(prefix="nbpack-return-")
     try:
         path = _client().download_return(found.bundle_id, found.return_id, os.path.join(folder, "r.zip"))
-        handle = open(path, "rb")  # noqa: SIM115 - FileResponse closes it
+        # FileResponse reads the size from the path now; the open handle keeps the bytes once the folder is gone
+        return FileResponse(
+            open(path, "rb"),  # noqa: SIM115 - FileResponse closes it
+            as_attachment=True,
+            filename=f"{found.return_id}.zip",
+            content_type="application/zip",
+        )
     except ServiceError as err:
         return _page(404 if err.http_status == 404 else 502, f"nbpack: {err}")
     except NbpackError as err:
         return _page(502, f"nbpack cannot be reached: {err}")
     finally:
-        shutil.rmtree(folder, ignore_errors=True)  # the open handle keeps the bytes until the response is sent
-    return FileResponse(handle, as_attachment=True, filename=f"{found.return_id}.zip", content_type="application/zip")
+        shutil.rmtree(folder, ignore_errors=True)

@@ -5,7 +5,7 @@ One source: nbpack's wheel carries ``nbpack_client`` built from clients/python, 
 
 from __future__ import annotations
 
-from nbpack_client.client import DOWNLOAD_ATTEMPTS, Client, Progress, pull
+from nbpack_client.client import CREATE_ATTEMPTS, DOWNLOAD_ATTEMPTS, Client, CreateInterrupted, Progress, pull
 from nbpack_client.errors import ServiceError
 
-__all__ = ["Client", "DOWNLOAD_ATTEMPTS", "Progress", "ServiceError", "pull"]
+__all__ = ["Client", "CREATE_ATTEMPTS", "CreateInterrupted", "DOWNLOAD_ATTEMPTS", "Progress", "ServiceError", "pull"]

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, cast
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -40,6 +40,7 @@ from nbpack.bundle.notebook import (
     starter_notebook,
     tagged_cells,
 )
+from nbpack.bundle.records import RecordHasher
 from nbpack.bundle.refs import normalise_refs
 from nbpack.errors import InvalidInput, NbpackError
 
@@ -229,11 +230,13 @@ def build_bundle(
     progress: Any = None,
     returns: dict[str, Any] | None = None,
     on_rows: Callable[[str, int], None] | None = None,
+    record_keys: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     """Build a bundle from ``spec`` and write the zip to ``out`` (atomically for a path); returns the manifest.
 
     ``returns`` (endpoint, token, expires) is what a service adds when it stores the bundle: written in the same
-    pass, so a service-built bundle is zipped once. Like ``with_returns`` it never changes the id.
+    pass, so a service-built bundle is zipped once. Like ``with_returns`` it never changes the id. ``record_keys``
+    receives the zip's record keys by member name as they are written (see :func:`write_zip`).
     """
     if not spec.title or not spec.title.strip():
         raise InvalidInput("a bundle needs a title")
@@ -347,7 +350,9 @@ def build_bundle(
         schema.validate(manifest, "bundle")
         (stage / MANIFEST).write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n", "utf-8")
         say("zip")
-        write_zip(stage, out)
+        keys = write_zip(stage, out, {e["path"]: e["sha256"] for e in manifest["contents"]})
+    if record_keys is not None:
+        record_keys.update(keys)
     return manifest
 
 
@@ -381,15 +386,29 @@ def _zipinfo(rel: str, size: int) -> zipfile.ZipInfo:
     return info
 
 
-def _write_entries(zf: zipfile.ZipFile, entries: Iterable[tuple[str, int, IO[bytes]]]) -> None:
+def _write_entries(
+    zf: zipfile.ZipFile,
+    entries: Iterable[tuple[str, int, IO[bytes]]],
+    records: RecordHasher | None = None,
+    known: dict[str, str] | None = None,
+) -> None:
+    # ``records`` keys every record but the manifest's as it is written; ``known``: member sha256s (a stored
+    # member's data is its content, so its manifest digest is its data's and it is not hashed again).
     for rel, size, src in entries:
         info = _zipinfo(rel, size)
+        keyed = records is not None and rel != MANIFEST
+        if records is not None and keyed:
+            stored = info.compress_type == zipfile.ZIP_STORED
+            records.begin((known or {}).get(rel) if stored else None)
         with zf.open(info, "w", force_zip64=size > (1 << 31)) as dst:
             shutil.copyfileobj(src, dst, 1 << 20)
+        if records is not None and keyed:
+            records.end(rel)
 
 
-def write_zip(stage: Path, out: str | Path | IO[bytes]) -> None:
-    """Zip a staged folder reproducibly: sorted entries, fixed times and modes, manifest first."""
+def write_zip(stage: Path, out: str | Path | IO[bytes], known: dict[str, str] | None = None) -> dict[str, str]:
+    """Zip a staged folder reproducibly: sorted entries, fixed times and modes, manifest first; the record keys
+    (``records.record_key``) of its members but the manifest, by name. ``known``: member sha256s by path."""
     paths = sorted(
         (p.relative_to(stage).as_posix() for p in stage.rglob("*") if p.is_file()),
         key=lambda rel: (rel != MANIFEST, rel),
@@ -400,14 +419,16 @@ def write_zip(stage: Path, out: str | Path | IO[bytes]) -> None:
             with open(stage / rel, "rb") as f:
                 yield rel, (stage / rel).stat().st_size, f
 
-    _atomic_zip(out, lambda zf: _write_entries(zf, entries()))
+    return _atomic_zip(out, lambda zf, records: _write_entries(zf, entries(), records, known))
 
 
-def _atomic_zip(out: str | Path | IO[bytes], fill: Any) -> None:
+def _atomic_zip(out: str | Path | IO[bytes], fill: Any) -> dict[str, str]:
+    # ``fill(zf, records)`` writes the entries; the record keys come back (none for a stream zipfile cannot seek).
     if not isinstance(out, str | Path):
-        with zipfile.ZipFile(out, "w", compresslevel=6, allowZip64=True) as zf:
-            fill(zf)
-        return
+        records = RecordHasher(out) if out.seekable() else None
+        with zipfile.ZipFile(cast(IO[bytes], records or out), "w", compresslevel=6, allowZip64=True) as zf:
+            fill(zf, records)
+        return records.keys if records is not None else {}
     out = Path(out)
     if out.parent.exists() and not out.parent.is_dir():  # mkdir would only say "File exists"
         raise NotADirectoryError(errno.ENOTDIR, "not a folder", str(out.parent))
@@ -415,14 +436,16 @@ def _atomic_zip(out: str | Path | IO[bytes], fill: Any) -> None:
     fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
     try:
         with os.fdopen(fd, "wb") as f:
-            with zipfile.ZipFile(f, "w", compresslevel=6, allowZip64=True) as zf:
-                fill(zf)
+            records = RecordHasher(f)
+            with zipfile.ZipFile(cast(IO[bytes], records), "w", compresslevel=6, allowZip64=True) as zf:
+                fill(zf, records)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, out)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+    return records.keys
 
 
 # The opened-zip type is shared with return bundles; the name says which kind a function wants.
@@ -478,15 +501,24 @@ def check_bundle(bf: BundleFile, *, deep: bool = True) -> list[str]:
     return problems
 
 
-def with_returns(source: str | Path | IO[bytes], out: str | Path | IO[bytes], returns: dict[str, str]) -> dict:
-    """Copy a bundle with ``returns`` (endpoint, token, expires) set in its manifest; the id is unchanged."""
+def with_returns(
+    source: str | Path | IO[bytes],
+    out: str | Path | IO[bytes],
+    returns: dict[str, str],
+    *,
+    record_keys: dict[str, str] | None = None,
+) -> dict:
+    """Copy a bundle with ``returns`` (endpoint, token, expires) set in its manifest; the id is unchanged.
+
+    ``record_keys`` receives the copy's record keys by name (see :func:`write_zip`), computed as it is written: the
+    caller has checked the source deep, so its manifest's digests are its members'."""
     with open_bundle(source) as bf:
         manifest = dict(bf.manifest)
         manifest["returns"] = dict(returns)
         schema.validate(manifest, "bundle")
         body = (json.dumps(manifest, indent=1, sort_keys=True) + "\n").encode("utf-8")
 
-        def fill(zf: zipfile.ZipFile) -> None:
+        def fill(zf: zipfile.ZipFile, records: RecordHasher | None) -> None:
             def entries() -> Iterable[tuple[str, int, IO[bytes]]]:
                 yield MANIFEST, len(body), io.BytesIO(body)
                 for info in archive.safe_members(bf.zf):
@@ -494,7 +526,9 @@ def with_returns(source: str | Path | IO[bytes], out: str | Path | IO[bytes], re
                         with bf.zf.open(info) as src:
                             yield info.filename, info.file_size, src
 
-            _write_entries(zf, entries())
+            _write_entries(zf, entries(), records, {e["path"]: e["sha256"] for e in manifest["contents"]})
 
-        _atomic_zip(out, fill)
+        keys = _atomic_zip(out, fill)
+    if record_keys is not None:
+        record_keys.update(keys)
     return manifest

@@ -70,7 +70,7 @@ def test_broken_links_answer_a_page_for_people_and_json_for_programs(
     client = hub_app.test_client()
     stored = _store(client, tmp_path)
     bid, landing = stored["id"], _path(stored["links"]["landing"])
-    nonce = hub_app.extensions["nbpack"].handle(bid)["nonce"]
+    nonce = hub_app.extensions["nbpack"].handles.load(bid).nonce
     real = time.time
     with clock.use(lambda: real() - 3 * 86400):  # a token made three days ago
         expired = links.make_token(APP_SECRET, "read", bid, 60, nonce)

@@ -279,6 +279,7 @@ class Handles:
         everywhere; then all of it but the shared content, and this replica's caches."""
         storage, bid = self.ctx.storage, handle.id
         storage.delete(handle_key(bid, HANDLE))
+        self.access.recent.forget(bid)
         storage.delete_prefix(return_prefix(bid))
         storage.delete_prefix(blob_prefix(bid))
         storage.delete_prefix(reservation_prefix(bid))  # of uploads still running (store/reservations.py)

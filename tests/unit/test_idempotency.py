@@ -58,3 +58,29 @@ def test_a_failed_create_releases_its_key(tmp_path: Path) -> None:
     assert bad_again.status_code == 400  # ran again (not 409, not a remembered error)
     good = client.post("/api/v1/bundles", headers=h, json=REQUEST)
     assert good.status_code == 201 and "Idempotent-Replayed" not in good.headers
+
+
+def test_gc_forgets_keys_after_a_day(tmp_path: Path) -> None:
+    import os
+    import time
+
+    from nbpack.service.gc import collect
+    from nbpack.store.keys import idempotency_key
+
+    app = make_app(tmp_path)
+    client = app.test_client()
+    for key in ("old-key", "new-key"):
+        h = {"X-API-Key": APP_API_KEY, "Idempotency-Key": key}
+        assert client.post("/api/v1/bundles", headers=h, json=REQUEST).status_code == 201
+    old = tmp_path / "store" / idempotency_key("default", "old-key")
+    assert old.is_file()
+    past = time.time() - 26 * 3600
+    os.utime(old, (past, past))
+    report = collect(app.extensions["nbpack"])
+    assert report.idempotency == [idempotency_key("default", "old-key")]
+    assert not old.exists() and (tmp_path / "store" / idempotency_key("default", "new-key")).is_file()
+    # Forgotten: the old key now makes a new handle.
+    again = client.post(
+        "/api/v1/bundles", headers={"X-API-Key": APP_API_KEY, "Idempotency-Key": "old-key"}, json=REQUEST
+    )
+    assert again.status_code == 201 and "Idempotent-Replayed" not in again.headers

@@ -22,7 +22,7 @@ from xml.etree import ElementTree as ET
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from nbpack.bundle import formats
+from nbpack.bundle import csvwindows, formats
 from nbpack.bundle.astropy_header import astropy_layout
 from nbpack.bundle.catalog_headers import ColumnFacts, decoded, schema_metadata
 
@@ -275,16 +275,19 @@ def _open_ipc(path: Path) -> _Source:
 def _open_csv(path: Path, fmt: str, encoding: str | None = None) -> _Source:
     import pyarrow.csv as pcsv
 
+    ropts = pcsv.ReadOptions(block_size=_CSV_BLOCK, encoding=encoding or "utf8")
+    popts = pcsv.ParseOptions(delimiter="\t" if fmt == "tsv" else ",")
+    copts = pcsv.ConvertOptions(strings_can_be_null=True)
+
     def open_reader() -> pcsv.CSVStreamingReader:
-        return pcsv.open_csv(
-            path,
-            read_options=pcsv.ReadOptions(block_size=_CSV_BLOCK, encoding=encoding or "utf8"),
-            parse_options=pcsv.ParseOptions(delimiter="\t" if fmt == "tsv" else ","),
-            convert_options=pcsv.ConvertOptions(strings_can_be_null=True),
-        )
+        return pcsv.open_csv(path, read_options=ropts, parse_options=popts, convert_options=copts)
 
     try:
         source = _reopening(open_reader, fmt)
+        if path.stat().st_size > 2 * csvwindows.WINDOW and csvwindows.splittable(encoding):
+            # Big: parsed in parallel windows with the types the streaming reader's first block gave.
+            schema = source.schema
+            source.batches = lambda: csvwindows.window_batches(path, schema, ropts, popts, copts)
     except pa.ArrowInvalid as err:
         if encoding is None and "utf8" in str(err).lower().replace("-", ""):
             raise not_utf8(path) from None  # in the header line
@@ -544,12 +547,16 @@ def _write_parquet(
                 on_rows(batch.num_rows)
             while pending_rows >= batch_rows:
                 table = pa.Table.from_batches(pending, schema=schema)
-                writer.write_table(table.slice(0, batch_rows), row_group_size=batch_rows)
+                # One chunk per row group: Parquet's encodings (a dictionary's fallback to plain) follow the chunks,
+                # and the bytes must not depend on how the source was parsed (streamed or in windows).
+                writer.write_table(table.slice(0, batch_rows).combine_chunks(), row_group_size=batch_rows)
                 rest = table.slice(batch_rows)
                 pending, pending_rows = rest.to_batches(), rest.num_rows
                 rows += batch_rows
         if pending_rows:
-            writer.write_table(pa.Table.from_batches(pending, schema=schema), row_group_size=batch_rows)
+            writer.write_table(
+                pa.Table.from_batches(pending, schema=schema).combine_chunks(), row_group_size=batch_rows
+            )
             rows += pending_rows
         if late:
             final = schema.with_metadata(schema_metadata(schema, late[0], late[1]))

@@ -103,7 +103,9 @@ class Handles:
             # each record is keyed as it is written (its members hashed once, by the build).
             keys: dict[str, str] = {}
             build_bundle(spec, path, returns=new.returns, record_keys=keys)
-            return self._store(path, req, new, keys)
+            stored = self._store(path, req, new, keys)
+        stored.basket = spec.basket_report  # what each basket item became: the create answer says it
+        return stored
 
     def store(
         self,
@@ -279,6 +281,7 @@ class Handles:
         everywhere; then all of it but the shared content, and this replica's caches."""
         storage, bid = self.ctx.storage, handle.id
         storage.delete(handle_key(bid, HANDLE))
+        self.access.recent.forget(bid)
         storage.delete_prefix(return_prefix(bid))
         storage.delete_prefix(blob_prefix(bid))
         storage.delete_prefix(reservation_prefix(bid))  # of uploads still running (store/reservations.py)

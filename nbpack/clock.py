@@ -1,22 +1,11 @@
-"""Timestamps as the service stores them: UTC, whole seconds, ISO 8601 with ``Z``."""
+"""Timestamps as the service stores them: UTC, whole seconds, ISO 8601 with ``Z``.
+
+The clock is the runtime's (the lowest layer, so bundles and the service write times alike); this module names it
+for nbpack.
+"""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from nbpack.runtime.nbpack_runtime.base import iso, now, now_iso, parse_iso
 
-__all__ = ["iso", "now", "parse_iso"]
-
-
-def now() -> datetime:
-    """The current UTC time to the second."""
-    return datetime.now(UTC).replace(microsecond=0)
-
-
-def iso(when: datetime) -> str:
-    """``when`` as stored: ISO 8601 with ``Z``."""
-    return when.isoformat().replace("+00:00", "Z")
-
-
-def parse_iso(text: str) -> datetime:
-    """A stored timestamp back as an aware datetime."""
-    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+__all__ = ["iso", "now", "now_iso", "parse_iso"]

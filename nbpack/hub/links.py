@@ -20,6 +20,7 @@ from urllib.parse import quote, urlencode, urlsplit
 from itsdangerous import BadSignature, URLSafeSerializer
 
 from nbpack.errors import Forbidden, InvalidInput
+from nbpack.runtime.nbpack_runtime.vocab import path_problem
 
 __all__ = ["SCOPES", "MODES", "Spawn", "make_token", "check_token", "launch_url", "public_url", "target_dir_for"]
 
@@ -135,8 +136,7 @@ def _check_base(url: str, what: str) -> str:
 
 
 def _check_relpath(path: str, what: str) -> str:
-    parts = (path or "").split("/")
-    if not path or path.startswith("/") or any(p in ("", ".", "..") for p in parts) or "\\" in path:
+    if path_problem(path):
         raise InvalidInput(f"{what} must be a relative path without '..', got {path!r}")
     return path
 

@@ -13,10 +13,10 @@ import logging
 import shutil
 import threading
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
-from nbpack import ids
+from nbpack import clock, ids
 from nbpack.errors import NbpackError, NotFound
 from nbpack.service.core import Service
 from nbpack.store.blobs import BLOB_URL_TTL
@@ -52,10 +52,6 @@ class Report:
         }
 
 
-def _now() -> datetime:
-    return datetime.now(UTC)
-
-
 def _older(modified: datetime | None, seconds: int, now: datetime) -> bool:
     return modified is not None and modified < now - timedelta(seconds=seconds)
 
@@ -76,7 +72,7 @@ def _states(svc: Service) -> dict[str, dict[str, Any]]:
 def collect(svc: Service, *, dry_run: bool = False) -> Report:
     """One gc pass over the service's storage and this process's cache."""
     report = Report(dry_run)
-    now = _now()
+    now = clock.now()
     cfg = svc.config
     # 1. expired handles, removed the way DELETE removes them
     states = _states(svc)
@@ -125,7 +121,7 @@ def collect(svc: Service, *, dry_run: bool = False) -> Report:
             fresh = svc.storage.stat(info.key)
         except NotFound:
             continue
-        if not _older(fresh.modified, cfg.gc_grace, _now()):
+        if not _older(fresh.modified, cfg.gc_grace, clock.now()):
             continue  # a create reused it meanwhile
         report.content.append(info.key)
         if not dry_run:

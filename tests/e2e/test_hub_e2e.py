@@ -29,6 +29,7 @@ from nbpack.client import Client
 from nbpack.hub.links import target_dir_for
 from tests.fixtures.hub import NotebookRunError
 from tests.fixtures.service import service_env
+from tests.helpers import kernel_notebook, wait_for_returns
 
 pytestmark = pytest.mark.hub
 
@@ -90,20 +91,14 @@ packages = ["pyarrow", "numpy"]
 
 
 def _notebook() -> dict:
-    notebook = nbformat.v4.new_notebook()
-    notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    notebook.cells = [
-        nbformat.v4.new_markdown_cell("# Stars and a spectrum"),
-        nbformat.v4.new_code_cell('rows = catalogs["stars"].num_rows\nprint("catalog rows", rows)'),
-        nbformat.v4.new_code_cell(
-            'path = bundle.file("spectrum")\ndata = path.read_bytes()\nprint("spectrum bytes", len(data), "at", path)'
-        ),
-        nbformat.v4.new_code_cell(
-            'nbpack_runtime.save_value("summary", {"rows": rows, "spectrum_bytes": len(data)})\n'
-            'nbpack_runtime.save_output(f"{rows} {len(data)}\\n".encode(), "summary.txt")\n'
-            'print("saved")'
-        ),
-    ]
+    notebook = kernel_notebook(
+        "# Stars and a spectrum",
+        'rows = catalogs["stars"].num_rows\nprint("catalog rows", rows)',
+        'path = bundle.file("spectrum")\ndata = path.read_bytes()\nprint("spectrum bytes", len(data), "at", path)',
+        'nbpack_runtime.save_value("summary", {"rows": rows, "spectrum_bytes": len(data)})\n'
+        'nbpack_runtime.save_output(f"{rows} {len(data)}\\n".encode(), "summary.txt")\n'
+        'print("saved")',
+    )
     return json.loads(nbformat.writes(notebook))
 
 
@@ -212,13 +207,7 @@ def test_bundle_opens_runs_and_returns_through_a_stock_hub(
     assert cached.read_bytes() == SPECTRUM
     assert not list(cached.parent.glob("*.part"))
 
-    returns: list[dict] = []
-    deadline = time.monotonic() + POLL_SECONDS
-    for _ in range(120):
-        returns = client.returns(bid)
-        if returns or time.monotonic() > deadline:
-            break
-        time.sleep(0.5)
+    returns = wait_for_returns(client, bid, POLL_SECONDS)
     assert len(returns) == 1, returns
     assert returns[0]["status"] == "completed" and returns[0]["values"] == ["summary"]
     manifest = client.get_return(bid, returns[0]["id"])

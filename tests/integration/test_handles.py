@@ -25,7 +25,6 @@ import pyarrow as pa
 import pytest
 
 from nbpack.bundle.build import BuildSpec, CatalogInput, build_bundle
-from nbpack.bundle.returns import return_id_for
 from nbpack.client import Client, ServiceError
 from nbpack.config import load_config
 from nbpack.hub import links
@@ -33,7 +32,7 @@ from nbpack.service.core import Service
 from nbpack.service.gc import collect
 from nbpack.store.backends import open_storage
 from tests.fixtures.service import service_env
-from tests.helpers import RUNTIME_PREAMBLE, load_runtime_package, unload_runtime
+from tests.helpers import RUNTIME_PREAMBLE
 
 KEY_A, KEY_B = "key-prod-" + secrets.token_hex(8), "key-test-" + secrets.token_hex(8)
 SECRET = secrets.token_urlsafe(32)
@@ -229,28 +228,6 @@ def test_same_content_two_users_returns_never_mix_and_runs_never_collapse(s3_url
         (tmp_path / "r1.zip").read_bytes(),
     )
     assert (status, _json_error(body)) == (403, "token_bundle")
-
-
-def test_return_id_one_rule_in_runtime_and_service(tmp_path):
-    manifest = {
-        "bundle_id": "b-" + "1" * 24,
-        "contents": [{"path": "a.ipynb", "sha256": "0" * 64, "bytes": 1}],
-        "status": "completed",
-        "error": None,
-        "started": "2026-01-01T00:00:00Z",
-        "ended": "2026-01-01T00:00:01Z",
-        "notebook": "a.ipynb",
-        "values": [{"name": "n", "encoder": "json", "data": 2**63 + 1}],
-        "provenance": {"python": "3", "host": "é"},
-    }
-    rt = load_runtime_package("nbpack_runtime_copy")  # the copy that goes into bundles, as a bundle imports it
-    try:
-        rid = rt.return_id(manifest["bundle_id"], [("a.ipynb", "0" * 64)], manifest)
-    finally:
-        unload_runtime("nbpack_runtime_copy")
-    assert rid == return_id_for(manifest)
-    for field, value in (("values", []), ("status", "failed"), ("ended", "2026-01-01T00:00:02Z")):
-        assert return_id_for({**manifest, field: value}) != rid, field
 
 
 # ---------------------------------------------------------------- revocation, on every replica

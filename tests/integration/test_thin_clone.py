@@ -37,7 +37,7 @@ from nbpack.store.backends import open_storage
 from nbpack.store.zipparts import RangedParts, split_zip
 from server import create_app
 from tests.fixtures.hub import free_port
-from tests.helpers import APP_API_KEY, APP_SECRET, RUNTIME_DIR, load_runtime_package, reference_table, unload_runtime
+from tests.helpers import APP_API_KEY, APP_SECRET, load_runtime_package, reference_table, unload_runtime
 
 BIG_ROWS = 4_500_000  # random float64: ~36 MB of Parquet that zstd cannot shrink
 MB = 1 << 20
@@ -387,19 +387,3 @@ def test_ranged_reader_refuses_a_short_part(tmp_path):
     reader = io.BufferedReader(RangedParts(parts, lambda key, s, e: iter([objects[key][s : e + 1]])), 1 << 16)
     with zipfile.ZipFile(reader) as zf, pytest.raises(OSError, match="ended"):
         zf.read("catalogs/big.parquet")
-
-
-# ---------------------------------------------------------------- one vocabulary, two sides of the wall
-
-
-def test_runtime_and_nbpack_agree_on_the_remote_document():
-    path = RUNTIME_DIR / "remote.py"
-    if not path.is_file():
-        pytest.skip("nbpack_runtime/remote.py (engineer `lazy`) has not landed on this branch yet")
-    rt = load_runtime_package("nbpack_runtime_remote_check")
-    try:
-        module = rt.remote
-        for name in ("REMOTE_FILE", "FILES", "LAZY"):
-            assert getattr(module, name) == getattr(remote, name), name
-    finally:
-        unload_runtime("nbpack_runtime_remote_check")

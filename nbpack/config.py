@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
 import os
 import re
@@ -21,6 +23,7 @@ __all__ = [
     "hash_api_key",
     "local_secret",
     "parse_api_keys",
+    "parse_tenant_list",
     "s3_endpoint_from_env",
     "s3_region_from_env",
     "DEFAULT_TENANT",
@@ -36,6 +39,23 @@ _TENANT_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 def hash_api_key(key: str) -> str:
     """How API keys are kept in memory and may be written in config: ``sha256:<hex>``."""
     return "sha256:" + hashlib.sha256(key.encode("utf-8")).hexdigest()
+
+
+def parse_tenant_list(name: str, raw: Any) -> dict[str, list[str]]:
+    """``"esap-prod=A,esap-test=B,esap-prod=C"`` (or a list) → {tenant: [A, C], ...}, in order; a tenant may repeat.
+
+    Only the first ``=`` splits, so values may hold ``=`` (base64 padding). The values are never echoed in errors.
+    """
+    items = raw if isinstance(raw, list) else str(raw or "").split(",")
+    out: dict[str, list[str]] = {}
+    for n, item in enumerate((str(i).strip() for i in items), 1):
+        if not item:
+            continue
+        tenant, sep, value = item.partition("=")
+        if not sep or not _TENANT_RE.match(tenant.strip()) or not value.strip():
+            raise InvalidInput(f"NBPACK_{name.upper()}: item {n} is not tenant=value")
+        out.setdefault(tenant.strip(), []).append(value.strip())
+    return out
 
 
 def parse_api_keys(raw: Any) -> dict[str, str]:
@@ -83,12 +103,27 @@ class Config:
     hubs_file: Path | None = None
     esap_facilities_file: Path | None = None
     payloads_file: Path | None = None
+    # The default tenant's webhook secret (older single-secret form); ``webhook_secrets`` names each tenant's.
     webhook_secret: str | None = None
     local_mode: bool = False
-    # Webhooks go out on this many threads behind a queue this long (a slow receiver holds no more).
-    webhook_workers: int = 4
+    # tenant -> its webhook signing secrets (the first signs; all sign, for rotation). Never logged.
+    webhook_secrets: dict[str, list[str]] = field(default_factory=dict)
+    # tenant -> callback origins the operator allows (``https://host``, ``http://127.0.0.1:8080``, a bare host);
+    # a tenant with a list may call back only there, and only listed hosts may be private or plain http.
+    webhook_allow: dict[str, list[str]] = field(default_factory=dict)
+    # Webhooks go out on at most this many threads per replica, this many at once per tenant and per callback host.
+    webhook_workers: int = 8
+    webhook_per_tenant: int = 2
+    webhook_per_host: int = 2
     webhook_queue: int = 100
-    webhook_attempts: int = 5
+    webhook_attempts: int = 12
+    webhook_connect_timeout: float = 3.0
+    webhook_timeout: float = 10.0
+    # A callback host failing this many times in a row is left alone for webhook_breaker_cooldown seconds.
+    webhook_breaker_failures: int = 5
+    webhook_breaker_cooldown: float = 30.0
+    # How often a replica looks at the outbox in storage (an ingest on the replica looks at once).
+    webhook_poll: float = 2.0
     # Request bodies: JSON (create, blob requests) and multipart creates; zips have max_bundle_bytes / return limits.
     max_json_bytes: int = 8 << 20
     max_form_bytes: int = 1 << 30
@@ -230,8 +265,8 @@ def load_config(
         cfg.hubs_file = Path(values["hubs"])
     if values.get("payloads") and not cfg.payloads_file:
         cfg.payloads_file = Path(values["payloads"])
-    cfg.webhook_secret = values.get("webhook_secret") or None
-    for name in ("webhook_workers", "webhook_queue", "webhook_attempts", "max_json_bytes", "max_form_bytes"):
+    _webhooks(cfg, values)
+    for name in ("max_json_bytes", "max_form_bytes"):
         if values.get(name) not in (None, ""):
             setattr(cfg, name, _int(f"NBPACK_{name.upper()}", values[name]))
             if getattr(cfg, name) < 1:
@@ -255,3 +290,54 @@ def load_config(
             max_ratio=cfg.return_limits.max_ratio,
         )
     return cfg
+
+
+_WEBHOOK_INTS = (
+    "webhook_workers",
+    "webhook_per_tenant",
+    "webhook_per_host",
+    "webhook_queue",
+    "webhook_attempts",
+    "webhook_breaker_failures",
+)
+_WEBHOOK_SECONDS = ("webhook_connect_timeout", "webhook_timeout", "webhook_breaker_cooldown", "webhook_poll")
+
+
+def _webhooks(cfg: Config, values: Mapping[str, Any]) -> None:
+    """Webhook secrets per tenant, the callback allow-list and the delivery limits."""
+    cfg.webhook_secret = values.get("webhook_secret") or None
+    cfg.webhook_secrets = parse_tenant_list("webhook_secrets", values.get("webhook_secrets"))
+    if cfg.webhook_secret and DEFAULT_TENANT not in cfg.webhook_secrets:
+        cfg.webhook_secrets[DEFAULT_TENANT] = [cfg.webhook_secret]
+    for tenant, given in cfg.webhook_secrets.items():
+        for secret in given:
+            _check_webhook_secret(tenant, secret)
+    cfg.webhook_allow = parse_tenant_list("webhook_allow", values.get("webhook_allow"))
+    for name in _WEBHOOK_INTS:
+        if values.get(name) not in (None, ""):
+            setattr(cfg, name, _int(f"NBPACK_{name.upper()}", values[name]))
+            if getattr(cfg, name) < 1:
+                raise InvalidInput(f"NBPACK_{name.upper()} must be at least 1")
+    for name in _WEBHOOK_SECONDS:
+        if values.get(name) not in (None, ""):
+            try:
+                seconds = float(values[name])
+            except (TypeError, ValueError):
+                seconds = -1.0
+            if not 0 < seconds <= 3600:
+                raise InvalidInput(f"NBPACK_{name.upper()} must be a number of seconds above 0 (at most 3600)")
+            setattr(cfg, name, seconds)
+
+
+def _check_webhook_secret(tenant: str, secret: str) -> None:
+    # The message names the tenant, never the secret: configuration errors end up in logs.
+    if secret.startswith("whsec_"):
+        body = secret[len("whsec_") :]
+        try:
+            key = base64.b64decode(body + "=" * (-len(body) % 4), validate=True)
+        except (binascii.Error, ValueError):
+            raise InvalidInput(f"the webhook secret of tenant {tenant} is not whsec_ followed by base64") from None
+        if len(key) < 16:
+            raise InvalidInput(f"the webhook secret of tenant {tenant} must decode to at least 16 bytes")
+    elif len(secret) < 16:
+        raise InvalidInput(f"the webhook secret of tenant {tenant} must be at least 16 characters")

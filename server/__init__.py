@@ -17,7 +17,7 @@ def create_app(
     test_config: Mapping[str, Any] | None = None, *, local_mode: bool = False, service: Service | None = None
 ) -> Flask:
     """Build the app: config from ``NBPACK_*`` variables (then ``test_config``), one Service, the blueprints."""
-    from . import api, errors, git, http, notebook, observe, pages
+    from . import api, errors, git, guard, http, notebook, observe, pages
 
     app = Flask(__name__)
     # Upper-case keys are Flask's own (TESTING, ...); the rest are nbpack's, as the NBPACK_* variables name them.
@@ -32,10 +32,13 @@ def create_app(
 
         # Every process sweeps: each one also drops its own caches of handles deleted elsewhere.
         app.extensions["nbpack-gc"] = start_sweeper(service, service.config.gc_interval)
+    # Every process sends the webhook outbox, so a notification queued by a replica that died still goes out.
+    service.webhooks.start()
     app.config["MAX_FORM_MEMORY_SIZE"] = 16 << 20
     app.config["MAX_FORM_PARTS"] = 200
     errors.init_app(app)
     observe.init_app(app)
+    guard.init_app(app)  # before the body caps: no body byte is read before the credential is checked
     http.init_body_caps(app)
     app.register_blueprint(api.bp)
     app.register_blueprint(pages.bp)

@@ -18,7 +18,8 @@ from nbpack.service.create import spec_from_request
 from nbpack.store.disposition import content_disposition
 
 from . import observe
-from .http import base_url, bearer_token, int_arg, require_api_key, service, stream
+from .guard import checked_state
+from .http import base_url, int_arg, require_api_key, return_token, service, stream
 
 bp = Blueprint("api", __name__)
 
@@ -163,16 +164,11 @@ def api_download(bid: str) -> Response:
     return stream(svc.bundle_size(bid, state=state), lambda s, e: svc.bundle_chunks(state, s, e), f"{bid}.zip")
 
 
-def _return_token() -> str | None:
-    # A present Authorization: Bearer header wins, even empty (then 403 token_missing), over ?t=.
-    token = bearer_token()
-    return token if token is not None else request.args.get("t")
-
-
 @bp.post("/api/v1/bundles/<bid>/returns/blobs")
 def return_blob(bid: str) -> Response:
     svc = service()
-    svc.check_return_token(bid, _return_token())
+    if checked_state() is None:
+        svc.check_return_token(bid, return_token())
     raw = request.stream.read(4097)  # the request is a few dozen bytes: never buffer more than that
     if len(raw) > 4096:
         raise InvalidInput("the blob request is larger than 4096 bytes")
@@ -186,7 +182,7 @@ def return_blob(bid: str) -> Response:
 @bp.post("/api/v1/bundles/<bid>/returns")
 def upload_return(bid: str) -> tuple[Response, int]:
     svc = service()
-    state = svc.check_return_token(bid, _return_token())
+    state = checked_state() or svc.check_return_token(bid, return_token())
     summary, created = svc.ingest(bid, request.stream, state)
     if created:
         observe.count(current_app, "returns_ingested")

@@ -12,6 +12,7 @@ from flask import Blueprint, Response, jsonify, request
 
 from nbpack.hub import git as gitrepo
 
+from .guard import checked_state
 from .http import base_url, service, stream
 
 bp = Blueprint("git", __name__)
@@ -20,7 +21,7 @@ bp = Blueprint("git", __name__)
 @bp.route("/git/<token>/<bid>.git/<path:rest>", methods=["GET", "POST"])
 def smart_http(token: str, bid: str, rest: str) -> Response | tuple[Response, int]:
     svc = service()
-    state = svc.check_git(bid, token)
+    state = checked_state() or svc.check_git(bid, token)
     refused = gitrepo.refusal(request.method, "/" + rest, request.query_string.decode("latin-1"))
     if refused:
         status, message = refused
@@ -53,6 +54,4 @@ def member(token: str, bid: str, path: str) -> Response:
         resp.headers["Accept-Ranges"] = "none"
     if found.sha256:
         resp.set_etag(found.sha256)
-    # Immutable for the handle's life; private: the URL is a capability.
-    resp.headers["Cache-Control"] = "private, max-age=86400, immutable"
-    return resp
+    return resp  # no-store (guard): the URL is a capability, and a deleted handle's bytes must not stay in a cache

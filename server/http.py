@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import io
+import tempfile
 from collections.abc import Callable, Iterator
 
-from flask import Flask, Response, current_app, jsonify, request
+from flask import Flask, Response, current_app, g, jsonify, request
 from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.http import parse_range_header
 
@@ -41,15 +41,27 @@ def init_body_caps(app: Flask) -> None:
             raise TooLarge(f"{what} of {request.content_length} bytes is larger than the limit of {limit} bytes")
         env = request.environ
         if limit <= service().config.max_json_bytes and "chunked" in env.get("HTTP_TRANSFER_ENCODING", "").lower():
-            # werkzeug cuts a chunked body off at the limit without saying so; a small one is read here instead.
-            data = bytearray()
-            while len(data) <= limit and (chunk := env["wsgi.input"].read(limit + 1 - len(data))):
-                data += chunk  # a server may hand a chunked body over one chunk per read
-            if len(data) > limit:
+            # werkzeug cuts a chunked body off at the limit without saying so; a small one is spooled here instead
+            # (to disk past 256 KiB: never held whole in memory).
+            spooled = tempfile.SpooledTemporaryFile(256 << 10, dir=str(service().tmp_dir()))  # noqa: SIM115 - the request owns it
+            total = 0
+            while total <= limit and (chunk := env["wsgi.input"].read(min(1 << 20, limit + 1 - total))):
+                total += len(chunk)  # a server may hand a chunked body over one chunk per read
+                spooled.write(chunk)
+            if total > limit:
+                spooled.close()
                 raise TooLarge(f"{what} is larger than the limit of {limit} bytes")
-            env["wsgi.input"], env["CONTENT_LENGTH"] = io.BytesIO(bytes(data)), str(len(data))
+            spooled.seek(0)
+            env["wsgi.input"], env["CONTENT_LENGTH"] = spooled, str(total)
             env.pop("HTTP_TRANSFER_ENCODING")
             env.pop("wsgi.input_terminated", None)
+            g.spooled_body = spooled
+
+    @app.teardown_request
+    def _drop_spool(exc: BaseException | None) -> None:
+        spooled = g.pop("spooled_body", None)
+        if spooled is not None:
+            spooled.close()
 
     @app.errorhandler(RequestEntityTooLarge)
     def _too_large(exc: RequestEntityTooLarge) -> Response:
@@ -82,8 +94,17 @@ def api_key() -> str | None:
 
 
 def require_api_key() -> str:
-    """The tenant of the request's API key; 401 unless it carries a valid one."""
-    return service().check_api_key(api_key())
+    """The tenant of the request's API key (checked once per request); 401 unless it carries a valid one."""
+    if "tenant" not in g:
+        g.tenant = service().check_api_key(api_key())
+    return str(g.tenant)
+
+
+def return_token() -> str | None:
+    """The return token a results-cell upload carries: a present ``Authorization: Bearer`` header wins, even empty
+    (then 403 token_missing), over ``?t=``."""
+    token = bearer_token()
+    return token if token is not None else request.args.get("t")
 
 
 def int_arg(name: str) -> int | None:

@@ -16,7 +16,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, H
 from prometheus_client.core import CounterMetricFamily
 
 from nbpack.errors import NotFound, Unauthorized
-from nbpack.webhooks.delivery import Notifier
+from nbpack.webhooks.dispatch import Dispatcher
 
 from .http import bearer_token
 
@@ -34,14 +34,14 @@ def redact(path: str) -> str:
 class _WebhookCollector:
     """Exposes the service's webhook outcomes (counted inside nbpack, which knows nothing of Prometheus)."""
 
-    def __init__(self, notifier: Notifier) -> None:
-        self.notifier = notifier
+    def __init__(self, webhooks: Dispatcher) -> None:
+        self.webhooks = webhooks
 
     def collect(self) -> Iterator[CounterMetricFamily]:  # prometheus_client's collector protocol
         family = CounterMetricFamily(
-            "nbpack_webhook_deliveries", "Webhook notifications by outcome", labels=["outcome"]
+            "nbpack_webhook_deliveries", "Webhook delivery attempts by outcome", labels=["outcome"]
         )
-        for outcome, value in self.notifier.counts().items():
+        for outcome, value in self.webhooks.counts().items():
             family.add_metric([outcome], value)
         yield family
 
@@ -83,7 +83,7 @@ def init_app(app: Flask) -> None:
     latency = Histogram("nbpack_request_seconds", "Request time to first byte", ["endpoint"], registry=registry)
     bytes_in = Counter("nbpack_bytes_in_total", "Request body bytes received", registry=registry)
     bytes_out = Counter("nbpack_bytes_out_total", "Response body bytes sent (declared length)", registry=registry)
-    registry.register(_WebhookCollector(app.extensions["nbpack"].notifier))
+    registry.register(_WebhookCollector(app.extensions["nbpack"].webhooks))
     app.extensions["nbpack_metrics"] = {
         "bundles_created": Counter("nbpack_bundles_created_total", "Bundles stored", registry=registry),
         "returns_ingested": Counter("nbpack_returns_ingested_total", "Return bundles stored", registry=registry),

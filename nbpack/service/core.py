@@ -54,7 +54,8 @@ from nbpack.store.keys import (
     usage_key,
 )
 from nbpack.store.zipparts import RangedParts, iter_parts
-from nbpack.webhooks import delivery as webhook
+from nbpack.webhooks import outbox as webhook_outbox
+from nbpack.webhooks.dispatch import Dispatcher
 
 __all__ = ["Service", "Stored", "blob_key", "handle_key", "return_key", "content_key", "new_handle_id"]
 
@@ -93,7 +94,8 @@ class Service:
         elif config.hubs_file:
             self.hubs = load_registry(config.hubs_file)
         self.payloads: PayloadCatalog | None = load_catalog(config.payloads_file) if config.payloads_file else None
-        self.notifier = webhook.Notifier(config.webhook_workers, config.webhook_queue, attempts=config.webhook_attempts)
+        # Sends the webhook outbox kept in storage (started by the server, or by the first ingest that queues one).
+        self.webhooks = Dispatcher(self.storage, config)
         self._directories = members.Directories(self._read_range)
 
     # -- authentication -------------------------------------------------------------------------
@@ -180,9 +182,11 @@ class Service:
 
     def _check_create(self, expires_in: int | None, callback_url: str | None, owner: str | None, tenant: str) -> None:
         self._expires_in(expires_in)
-        if callback_url and not self.config.webhook_secret:
-            raise InvalidInput("callback_url needs the service's NBPACK_WEBHOOK_SECRET to sign notifications")
-        check_callback_url(callback_url, local_mode=self.config.local_mode)
+        if callback_url and not self.config.webhook_secrets.get(tenant):
+            raise InvalidInput(
+                "callback_url needs a webhook secret for this tenant (NBPACK_WEBHOOK_SECRETS) to sign notifications"
+            )
+        check_callback_url(callback_url, self.config.webhook_allow.get(tenant), local_mode=self.config.local_mode)
         if owner is not None and (
             not isinstance(owner, str)
             or not owner.strip()
@@ -403,6 +407,7 @@ class Service:
         self.storage.delete_prefix(f"returns/{bid}/")
         self.storage.delete_prefix(f"blobs/{bid}/")
         self.storage.delete_prefix(f"tenants/{state['tenant']}/usage/{bid}/")
+        webhook_outbox.forget(self.storage, bid)
         for key in index_keys(state):
             self.storage.delete(key)
         self.storage.delete_prefix(f"handles/{bid}/")

@@ -7,12 +7,10 @@ shopping basket, and a payload: an uploaded notebook, an inline one, or a payloa
 
 from __future__ import annotations
 
-import ipaddress
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 from nbpack.bundle import esap_pages, formats, schema
 from nbpack.bundle.build import BuildSpec, CatalogInput
@@ -20,39 +18,23 @@ from nbpack.bundle.payload_git import resolve_payload
 from nbpack.bundle.payloads import PayloadCatalog
 from nbpack.errors import InvalidInput
 from nbpack.esap import basket as esap
+from nbpack.webhooks import targets
 
 __all__ = ["spec_from_request", "apply_payload", "check_callback_url"]
 
 
-def _loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
+def check_callback_url(url: Any, allow: Sequence[str] | None = None, *, local_mode: bool = False) -> None:
+    """Refuse a callback URL at create time (``nbpack.webhooks.targets.check``: https, a public address or one the
+    operator allows for the tenant), so a bad one never surfaces later, when a return arrives.
 
-
-def check_callback_url(url: Any, *, local_mode: bool = False) -> None:
-    """Refuse a callback URL at create time: https with a host and no credentials (plain http on loopback in
-    local mode only), so a bad one never surfaces later, when a return arrives."""
+    A host that does not resolve now is accepted: it names no address to reach yet, and each delivery resolves and
+    checks it again (refusing creates while ESAP's DNS hiccups would lose work for nothing)."""
     if url in (None, ""):
         return
-    if not isinstance(url, str) or len(url) > 2048 or any(c.isspace() or ord(c) < 32 for c in url):
-        raise InvalidInput("callback_url must be one URL of at most 2048 characters without spaces")
     try:
-        parts = urlsplit(url)
-        parts.port  # noqa: B018 - raises ValueError for a bad port
-    except ValueError:
-        raise InvalidInput("callback_url is not a valid URL") from None
-    host = (parts.hostname or "").lower()
-    if not host:
-        raise InvalidInput("callback_url has no host")
-    if parts.username is not None or parts.password is not None:
-        raise InvalidInput("callback_url must not carry credentials (user:password@): the webhook is signed")
-    if parts.scheme == "https" or (parts.scheme == "http" and local_mode and _loopback(host)):
-        return
-    raise InvalidInput("callback_url must be https" + (" (or http on this machine)" if local_mode else ""))
+        targets.check(url, allow, local_mode=local_mode)
+    except targets.Unresolved:
+        pass
 
 
 def _check_request(req: Any) -> dict[str, Any]:

@@ -15,11 +15,12 @@ from typing import IO, TYPE_CHECKING, Any, BinaryIO, cast
 
 from nbpack.bundle import archive
 from nbpack.bundle.returns import check_return, external_paths, open_return
-from nbpack.clock import iso
+from nbpack.clock import iso, now
 from nbpack.errors import Conflict, Forbidden, InvalidBundle, NbpackError, NotFound, TooLarge
 from nbpack.store import blobs
 from nbpack.store.backends import ObjectInfo
 from nbpack.store.keys import EXTERNAL, HANDLE, handle_key, return_key, usage_key
+from nbpack.webhooks import outbox
 
 if TYPE_CHECKING:
     from nbpack.service.core import Service
@@ -73,6 +74,8 @@ def ingest(
         # One listing answers both "stored already?" and the per-handle quota (no HEAD of the manifest).
         held = stored_objects(svc, bid)
         if any(info.key == return_key(bid, rid, "manifest.json") for info in held):
+            # Stored before, maybe by a replica that died before answering: its notification is queued or done.
+            _notify(svc, state, bid, manifest)
             return _summary(bid, manifest), False
         entries = {e["path"]: e for e in manifest["contents"]}
         size = path.stat().st_size + sum(entries[p]["bytes"] for p in absent)
@@ -83,6 +86,8 @@ def ingest(
             svc.storage.put_bytes(return_key(bid, rid, EXTERNAL), json.dumps(records, sort_keys=True).encode())
         svc.storage.put_file(return_key(bid, rid, "return.zip"), path)
         svc.storage.put_bytes(usage_key(state["tenant"], bid, rid, size), b"")
+        # Before the return is visible: no answer goes out for a return whose notification is not stored.
+        _notify(svc, state, bid, manifest)
         # Written last: a return becomes visible only once its zip is whole. Create-once, so of concurrent
         # uploads of one return exactly one is "created" (one 201, one webhook).
         if not svc.storage.put_if_absent(
@@ -96,14 +101,16 @@ def ingest(
         svc.storage.delete_prefix(f"returns/{bid}/{rid}/")
         raise NotFound(f"no such bundle {bid}")
     log.info("return ingested", extra={"bundle": bid, "return": rid})
-    callback, secret = state.get("callback_url"), svc.config.webhook_secret
-    if callback and secret:
-        svc.notifier.submit(
-            callback,
-            {"event": "return.created", "bundle_id": bid, "return_id": rid, "status": manifest["status"]},
-            secret,
-        )
     return _summary(bid, manifest), True
+
+
+def _notify(svc: Service, state: dict[str, Any], bid: str, manifest: dict[str, Any]) -> None:
+    """Queue the return's webhook in the outbox (once, whichever upload of it gets here) and wake the sender."""
+    if not state.get("callback_url"):
+        return
+    notice = outbox.notice_for(state["tenant"], bid, manifest["id"], state["callback_url"], manifest["status"], now())
+    if outbox.enqueue(svc.storage, notice):
+        svc.webhooks.kick()
 
 
 def stored_objects(svc: Service, bid: str) -> list[ObjectInfo]:

@@ -24,6 +24,10 @@ __all__ = [
     "upload_key",
     "upload_prefix",
     "usage_key",
+    "webhook_claim_prefix",
+    "webhook_key",
+    "WEBHOOK_PENDING",
+    "WEBHOOK_DONE",
 ]
 
 EXTERNAL = "external.json"
@@ -103,3 +107,26 @@ def index_keys(state: dict[str, Any]) -> list[str]:
     if state.get("owner"):
         keys.append(f"tenants/{state['tenant']}/owners/{owner_dir(state['owner'])}/{name}")
     return keys
+
+
+# The webhook outbox (nbpack/webhooks/outbox.py): a notification waits under pending/ until some replica ends it,
+# delivered or given up, under done/ (which a re-sent upload reads so it neither loses nor repeats it).
+WEBHOOK_PENDING = "webhooks/pending/"
+WEBHOOK_DONE = "webhooks/done/"
+
+
+def webhook_key(folder: str, hid: str, rid: str) -> str:
+    """The outbox record of the notification of return ``rid`` of handle ``hid``, in ``WEBHOOK_PENDING`` or
+    ``WEBHOOK_DONE``."""
+    if folder not in (WEBHOOK_PENDING, WEBHOOK_DONE):
+        raise ValueError(f"no webhook folder {folder!r}")
+    check_id(hid, HANDLE_ID)
+    check_id(rid, RETURN_ID)
+    return f"{folder}{hid}/{rid}.json"
+
+
+def webhook_claim_prefix(hid: str, rid: str) -> str:
+    """The folder of one notification's numbered claims: ``<n>`` is attempt n's lease, ``<n>.failed`` ends it."""
+    check_id(hid, HANDLE_ID)
+    check_id(rid, RETURN_ID)
+    return f"webhooks/claims/{hid}/{rid}/"

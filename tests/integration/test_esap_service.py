@@ -60,9 +60,9 @@ class Receiver:
                         {
                             "status": status,
                             "body": body,
-                            "event": self.headers.get("X-Nbpack-Event"),
-                            "delivery": self.headers.get("X-Nbpack-Delivery"),
-                            "verified": verify_nbpack(WEBHOOK_SECRET, body, self.headers.get("X-Nbpack-Signature", "")),
+                            "delivery": self.headers.get("webhook-id"),
+                            "headers": dict(self.headers),
+                            "verified": verify_nbpack(WEBHOOK_SECRET, "default", body, dict(self.headers)) is not None,
                         }
                     )
                     receiver.arrived.notify_all()
@@ -359,6 +359,7 @@ def test_results_reach_the_data_lake_and_esap_gets_a_signed_webhook(
             f"s3://{s3_bucket}/nbpack",
             API_KEY,
             webhook_secret=WEBHOOK_SECRET,
+            webhook_allow="default=https://127.0.0.1",
             s3_endpoint=s3_env.endpoint,
             cache_dir=str(tmp_path / "svc-cache"),
         )
@@ -388,9 +389,10 @@ def test_results_reach_the_data_lake_and_esap_gets_a_signed_webhook(
     deliveries = hook.wait_accepted()
     assert len(deliveries) == 1, deliveries
     [d] = deliveries
-    assert d["verified"] and d["event"] == "return.created"
-    assert json.loads(d["body"]) == {
-        "event": "return.created",
+    assert d["verified"]
+    event = json.loads(d["body"])
+    assert event["type"] == "return.created" and event["data"] == {
+        "tenant": "default",
         "bundle_id": created["id"],
         "return_id": ret["id"],
         "status": "completed",
@@ -399,7 +401,7 @@ def test_results_reach_the_data_lake_and_esap_gets_a_signed_webhook(
 
 def test_webhook_answered_500_is_retried_until_esap_accepts_it(tmp_path: Path, receiver) -> None:  # noqa: ANN001
     hook = receiver((500,))
-    client = _app(tmp_path, webhook_secret=WEBHOOK_SECRET).test_client()
+    client = _app(tmp_path, webhook_secret=WEBHOOK_SECRET, webhook_allow="default=https://127.0.0.1").test_client()
     manifest = _create(client, {"callback_url": hook.url, "notebook": _notebook("nbpack_runtime.save_value('n', 3)")})
     result = run_bundle(_download(client, manifest["id"], tmp_path / "b.zip"), tmp_path / "ret.zip", timeout=120)
     with zipfile.ZipFile(tmp_path / "b.zip") as zf:
@@ -415,6 +417,9 @@ def test_webhook_answered_500_is_retried_until_esap_accepts_it(tmp_path: Path, r
     assert [d["status"] for d in deliveries] == [500, 200]
     assert all(d["verified"] for d in deliveries)
     assert deliveries[0]["delivery"] == deliveries[1]["delivery"]  # one notification, retried
-    assert json.loads(deliveries[1]["body"])["return_id"] == resp.get_json()["id"]
-    # A forged signature is refused by the same snippet ESAP runs.
-    assert not verify_nbpack(WEBHOOK_SECRET, deliveries[1]["body"] + b" ", f"t={int(time.time())},v1=00")
+    assert json.loads(deliveries[1]["body"])["data"]["return_id"] == resp.get_json()["id"]
+    # A tampered body or a forged signature is refused by the same snippet ESAP runs.
+    headers = deliveries[1]["headers"]
+    assert verify_nbpack(WEBHOOK_SECRET, "default", deliveries[1]["body"] + b" ", headers) is None
+    forged = {**headers, "webhook-signature": "v1,AAAA", "webhook-timestamp": str(int(time.time()))}
+    assert verify_nbpack(WEBHOOK_SECRET, "default", deliveries[1]["body"], forged) is None

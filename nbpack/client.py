@@ -10,12 +10,11 @@ import json
 import os
 import re
 import secrets
-import shutil
 import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -38,21 +37,44 @@ class ServiceError(NbpackError):
         self.http_status = status
 
 
+# Told (bytes done, bytes in all or None) as a transfer goes: a progress bar.
+Progress = Callable[[int, int | None], None]
+
+
 class _Body:
     """A request body streamed from parts (bytes or files), with its total length known up front."""
 
-    def __init__(self, parts: list[bytes | Path]) -> None:
+    def __init__(self, parts: list[bytes | Path], progress: Progress | None = None) -> None:
         self.parts = parts
         self.length = sum(len(p) if isinstance(p, bytes) else p.stat().st_size for p in parts)
+        self.progress = progress
 
     def __iter__(self) -> Iterator[bytes]:
+        done = 0
         for part in self.parts:
             if isinstance(part, bytes):
-                yield part
+                chunks: Iterator[bytes] = iter([part])
             else:
-                with open(part, "rb") as f:
-                    while chunk := f.read(1 << 20):
-                        yield chunk
+                chunks = _file_chunks(part)
+            for chunk in chunks:
+                yield chunk
+                done += len(chunk)
+                if self.progress:
+                    self.progress(done, self.length)
+
+
+class _WriteFailed(Exception):
+    """Writing a download to its file failed: an OSError of the local disk, carried past the network retries."""
+
+    def __init__(self, error: OSError) -> None:
+        super().__init__(str(error))
+        self.error = error
+
+
+def _file_chunks(path: Path) -> Iterator[bytes]:
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 20):
+            yield chunk
 
 
 class Client:
@@ -140,6 +162,7 @@ class Client:
         expires_in: int | None = None,
         callback_url: str | None = None,
         owner: str | None = None,
+        progress: Progress | None = None,
     ) -> dict[str, Any]:
         """Upload a built bundle zip as a new handle; the answer holds its id and links."""
         path = Path(bundle_zip)
@@ -148,7 +171,7 @@ class Client:
         return self._json(
             "POST",
             "/api/v1/bundles",
-            body=_Body([path]),
+            body=_Body([path], progress),
             headers={"Content-Type": "application/zip"},
             query={"expires_in": expires_in, "callback_url": callback_url, "owner": owner},
         )
@@ -218,18 +241,22 @@ class Client:
         """The service's health answer."""
         return self._json("GET", "/healthz")
 
-    def _save(self, path: str, dest: Path) -> Path:
+    def _save(self, path: str, dest: Path, progress: Progress | None = None) -> Path:
         dest.parent.mkdir(parents=True, exist_ok=True)
         tmp = dest.with_name(f".{dest.name}.part")
         try:
             with open(tmp, "wb") as out:
-                self._fetch(path, out)
+                try:
+                    self._fetch(path, out, progress)
+                except _WriteFailed as failed:
+                    failed.error.filename = failed.error.filename or str(dest)
+                    raise failed.error from None
             os.replace(tmp, dest)
         finally:
             tmp.unlink(missing_ok=True)
         return dest
 
-    def _fetch(self, path: str, out: BinaryIO) -> None:
+    def _fetch(self, path: str, out: BinaryIO, progress: Progress | None = None) -> None:
         """GET ``path`` into ``out``, whole or not at all.
 
         A body shorter than its Content-Length (urllib takes a cut connection for the end of the body), a network
@@ -245,7 +272,14 @@ class Client:
                     out.seek(start)
                     out.truncate()
                     length = resp.headers.get("Content-Length")
-                    shutil.copyfileobj(resp, out, 1 << 20)
+                    total = start + int(length) if length is not None else None
+                    while chunk := resp.read(1 << 20):
+                        try:
+                            out.write(chunk)
+                        except OSError as err:  # the local disk (full, gone), not the network: no retry
+                            raise _WriteFailed(err) from None
+                        if progress:
+                            progress(out.tell(), total)
                     if length is None or out.tell() == start + int(length):
                         return
                     last = f"the answer stopped after {out.tell() - start} of {length} bytes"
@@ -272,11 +306,12 @@ def _resumed_at(resp: Any, have: int) -> int:
     return have
 
 
-def pull(url: str, dest: str | Path, *, timeout: float = 300) -> Path:
+def pull(url: str, dest: str | Path, *, timeout: float = 300, progress: Progress | None = None) -> Path:
     """Download a bundle from a signed link (landing or download URL), no API key needed."""
     parsed = urllib.parse.urlsplit(url)
     path = parsed.path.rstrip("/")
     if not path.endswith("/download"):
         path += "/download"
     client = Client(f"{parsed.scheme}://{parsed.netloc}", timeout=timeout)
-    return client._save(urllib.parse.urlunsplit((parsed.scheme, parsed.netloc, path, parsed.query, "")), Path(dest))
+    full = urllib.parse.urlunsplit((parsed.scheme, parsed.netloc, path, parsed.query, ""))
+    return client._save(full, Path(dest), progress)

@@ -141,6 +141,9 @@ class Config:
     gc_interval: int = 0
     # Catalogs of this many bytes or more stay out of a handle's git tree (read lazily from /files); 0 = none.
     lazy_min_bytes: int = 4 << 20
+    # Local mode only: the single-user Jupyter server on this computer (URL with ?token=) the landing page opens
+    # bundles in (`nbpack serve` starts one; NBPACK_LOCAL_JUPYTER attaches to a running one).
+    local_jupyter: str | None = None
 
 
 def s3_endpoint_from_env(env: Mapping[str, str] | None = None) -> str | None:
@@ -272,6 +275,8 @@ def load_config(
             if getattr(cfg, name) < 1:
                 raise InvalidInput(f"NBPACK_{name.upper()} must be at least 1")
     cfg.metrics_token = str(values.get("metrics_token") or "") or None
+    # Never outside local mode: the server's token would go to whoever holds a landing link.
+    cfg.local_jupyter = (str(values.get("local_jupyter") or "") or None) if local_mode else None
     cfg.public_url = cfg.public_url or default_public_url
     if not cfg.public_url and not local_mode and serving:
         # Else the Host header of whoever creates a bundle decides where its returns are sent.

@@ -25,7 +25,8 @@ if [ "${1:-}" = "--test" ]; then
     npm ci --no-audit --no-fund --loglevel=error
   fi
 else
-  .venv/bin/python -m pip install -q -e .
+  # [local]: JupyterLab and nbgitpuller, so `nbpack serve` opens bundles in JupyterLab on this computer.
+  .venv/bin/python -m pip install -q -e ".[local]"
 fi
 
 # --- Rucio (tests only) ------------------------------------------------------------------------------------

@@ -6,6 +6,8 @@ what a manifest may hold, this code says how the files around it are laid out.
 
 from __future__ import annotations
 
+import errno
+import functools
 import hashlib
 import io
 import json
@@ -14,7 +16,7 @@ import re
 import shutil
 import tempfile
 import zipfile
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from importlib import resources
@@ -81,6 +83,7 @@ class CatalogInput:
     columns: dict[str, dict[str, str]] | None = None
     description: str | None = None
     origin: dict[str, str] | None = None
+    encoding: str | None = None  # a CSV/TSV file's text encoding (None: UTF-8)
 
 
 @dataclass
@@ -223,7 +226,12 @@ def _load_template(spec: BuildSpec) -> Any:
 
 
 def build_bundle(
-    spec: BuildSpec, out: str | Path | IO[bytes], *, progress: Any = None, returns: dict[str, Any] | None = None
+    spec: BuildSpec,
+    out: str | Path | IO[bytes],
+    *,
+    progress: Any = None,
+    returns: dict[str, Any] | None = None,
+    on_rows: Callable[[str, int], None] | None = None,
 ) -> dict[str, Any]:
     """Build a bundle from ``spec`` and write the zip to ``out`` (atomically for a path); returns the manifest.
 
@@ -248,7 +256,15 @@ def build_bundle(
             if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_.-]{0,63}", cat.name):
                 raise InvalidInput(f"catalog name {cat.name!r} must start with a letter and use letters, digits, _.-")
             rel = f"catalogs/{cat.name}.parquet"
-            entry = catalog.write_catalog(cat.source, stage / rel, name=cat.name, fmt=cat.fmt, columns=cat.columns)
+            entry = catalog.write_catalog(
+                cat.source,
+                stage / rel,
+                name=cat.name,
+                fmt=cat.fmt,
+                columns=cat.columns,
+                encoding=cat.encoding,
+                on_rows=functools.partial(on_rows, cat.name) if on_rows else None,
+            )
             entry = {"name": cat.name, "path": rel, **{k: v for k, v in entry.items() if k != "name"}}
             entry["blocks"] = {**entry["blocks"], "path": rel + catalog.BLOCKS_SUFFIX}
             if cat.description:
@@ -396,6 +412,8 @@ def _atomic_zip(out: str | Path | IO[bytes], fill: Any) -> None:
             fill(zf)
         return
     out = Path(out)
+    if out.parent.exists() and not out.parent.is_dir():  # mkdir would only say "File exists"
+        raise NotADirectoryError(errno.ENOTDIR, "not a folder", str(out.parent))
     out.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
     try:

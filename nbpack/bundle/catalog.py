@@ -28,6 +28,7 @@ from nbpack.bundle.catalog_headers import ColumnFacts, decoded, schema_metadata
 
 # Re-exported: callers that build catalogs from ESAP pages have imported them from here.
 from nbpack.bundle.esap_pages import table_from_esap_pages, table_from_esap_results
+from nbpack.bundle.text_encoding import codec_name, not_utf8
 from nbpack.errors import InvalidTable, NbpackError, one_line
 
 __all__ = [
@@ -62,6 +63,8 @@ class _Source:
     label: str = "catalog source"
     # Text (CSV, JSON lines) is parsed once: the facts are gathered while writing and the header set at the end.
     one_pass: bool = False
+    # A text file read as UTF-8 (no encoding given): where to look for the line that is not.
+    text_path: Path | None = None
 
 
 # ---------------------------------------------------------------- public API
@@ -75,15 +78,20 @@ def write_catalog(
     fmt: str | None = None,
     columns: dict[str, dict] | None = None,
     batch_rows: int = 65536,
+    encoding: str | None = None,
+    on_rows: Callable[[int], None] | None = None,
 ) -> dict:
     """Write ``source`` as Parquet at ``dest`` and return its manifest catalog entry (without ``path``).
+
+    ``encoding`` is a text file's (CSV, TSV) character encoding; without it the text must be UTF-8. ``on_rows`` is
+    told each number of rows written (a progress bar).
 
     The block digests go beside it, to ``dest`` + ``BLOCKS_SUFFIX``; the entry's ``blocks`` gives their block size.
     """
     dest = Path(dest)
     if batch_rows < 1:
         raise InvalidTable(f"batch_rows must be positive, got {batch_rows}")
-    src = _open_source(source, fmt, batch_rows)
+    src = _open_source(source, fmt, batch_rows, encoding)
     schema = _target_schema(src.schema, columns or {})
     dest.parent.mkdir(parents=True, exist_ok=True)
     tmp = _temp_path(dest, ".tmp")
@@ -91,7 +99,7 @@ def write_catalog(
     try:
         if src.one_pass and not any(pa.types.is_fixed_size_list(f.type) for f in schema):
             facts = _no_facts(schema)
-            rows = _write_parquet(src, schema, tmp, batch_rows, late=(name, facts))
+            rows = _write_parquet(src, schema, tmp, batch_rows, late=(name, facts), on_rows=on_rows)
             schema = schema.with_metadata(schema_metadata(schema, name, facts))
         else:
             if not src.reiterable:
@@ -102,7 +110,7 @@ def write_catalog(
             facts = _column_facts(src, schema)
             schema = _readable_lists(schema, facts)
             schema = schema.with_metadata(schema_metadata(schema, name, facts))
-            rows = _write_parquet(src, schema, tmp, batch_rows)
+            rows = _write_parquet(src, schema, tmp, batch_rows, on_rows=on_rows)
         digest, size, blocks = _digests(tmp)
         blocks_path = dest.with_name(dest.name + BLOCKS_SUFFIX)
         blocks_path.write_bytes(blocks)
@@ -112,6 +120,8 @@ def write_catalog(
         raise
     except (pa.ArrowException, ValueError, TypeError, OSError, UnicodeDecodeError) as err:
         tmp.unlink(missing_ok=True)
+        if src.text_path is not None and "utf8" in str(err).lower().replace("-", ""):
+            raise not_utf8(src.text_path) from None  # bad bytes past the block the columns were typed from
         raise InvalidTable(f"cannot convert {src.label} to catalog {name!r}: {one_line(err)}") from err
     except BaseException:
         tmp.unlink(missing_ok=True)
@@ -157,9 +167,9 @@ def columns_info(schema: pa.Schema) -> list[dict]:
 # ---------------------------------------------------------------- sources
 
 
-def _open_source(source: Any, fmt: str | None, batch_rows: int) -> _Source:
+def _open_source(source: Any, fmt: str | None, batch_rows: int, encoding: str | None = None) -> _Source:
     if isinstance(source, str | os.PathLike):
-        return _open_path(Path(source), fmt, batch_rows)
+        return _open_path(Path(source), fmt, batch_rows, encoding)
     if isinstance(source, pa.Table):
         return _from_table(source, "arrow-table", batch_rows)
     if isinstance(source, pa.RecordBatchReader):
@@ -184,7 +194,7 @@ def _from_table(table: pa.Table, source_format: str, batch_rows: int) -> _Source
     return _Source(table.schema, lambda: iter(table.to_batches(max_chunksize=batch_rows)), source_format)
 
 
-def _open_path(path: Path, fmt: str | None, batch_rows: int) -> _Source:
+def _open_path(path: Path, fmt: str | None, batch_rows: int, encoding: str | None = None) -> _Source:
     try:
         found = path.is_file()
     except (OSError, ValueError):  # names too long, with NUL bytes or lone surrogates
@@ -196,8 +206,12 @@ def _open_path(path: Path, fmt: str | None, batch_rows: int) -> _Source:
         raise InvalidTable(f"cannot tell the table format of {path.name}: give fmt= one of {', '.join(formats.NAMES)}")
     if path.stat().st_size == 0:
         raise InvalidTable(f"catalog source is empty: {path.name}")
+    if encoding is not None:
+        if fmt not in ("csv", "tsv"):
+            raise InvalidTable(f"{path.name}: an encoding applies to CSV and TSV files, not {fmt}")
+        encoding = codec_name(path.name, encoding)
     try:
-        source = _open_format(path, fmt, batch_rows)
+        source = _open_format(path, fmt, batch_rows, encoding)
     except NbpackError:
         raise
     except (pa.ArrowException, ValueError, TypeError, OSError, UnicodeDecodeError) as err:
@@ -206,13 +220,13 @@ def _open_path(path: Path, fmt: str | None, batch_rows: int) -> _Source:
     return source
 
 
-def _open_format(path: Path, fmt: str, batch_rows: int) -> _Source:
+def _open_format(path: Path, fmt: str, batch_rows: int, encoding: str | None = None) -> _Source:
     if fmt == "parquet":
         return _open_parquet(path, batch_rows)
     if fmt == "arrow":
         return _open_ipc(path)
     if fmt in ("csv", "tsv"):
-        return _open_csv(path, fmt)
+        return _open_csv(path, fmt, encoding)
     if fmt == "json":
         with path.open("rb") as fh:
             doc = json.load(fh)
@@ -256,18 +270,30 @@ def _open_ipc(path: Path) -> _Source:
     return _Source(reader.schema, batches, "arrow")
 
 
-def _open_csv(path: Path, fmt: str) -> _Source:
+def _open_csv(path: Path, fmt: str, encoding: str | None = None) -> _Source:
     import pyarrow.csv as pcsv
 
     def open_reader() -> pcsv.CSVStreamingReader:
         return pcsv.open_csv(
             path,
-            read_options=pcsv.ReadOptions(block_size=_CSV_BLOCK),
+            read_options=pcsv.ReadOptions(block_size=_CSV_BLOCK, encoding=encoding or "utf8"),
             parse_options=pcsv.ParseOptions(delimiter="\t" if fmt == "tsv" else ","),
             convert_options=pcsv.ConvertOptions(strings_can_be_null=True),
         )
 
-    return _reopening(open_reader, fmt)
+    try:
+        source = _reopening(open_reader, fmt)
+    except pa.ArrowInvalid as err:
+        if encoding is None and "utf8" in str(err).lower().replace("-", ""):
+            raise not_utf8(path) from None  # in the header line
+        raise
+    if encoding is None:
+        # pyarrow types a column holding bytes that are not UTF-8 as binary and builds on: Latin-1 text would arrive
+        # as bytes. Text files have no binary columns, so one is always a wrong encoding: say which line.
+        if any(pa.types.is_binary(f.type) or pa.types.is_large_binary(f.type) for f in source.schema):
+            raise not_utf8(path)
+        source.text_path = path
+    return source
 
 
 def _open_jsonl(path: Path) -> _Source:
@@ -487,7 +513,12 @@ def _readable_lists(schema: pa.Schema, facts: ColumnFacts) -> pa.Schema:
 
 
 def _write_parquet(
-    src: _Source, schema: pa.Schema, path: Path, batch_rows: int, late: tuple[str, ColumnFacts] | None = None
+    src: _Source,
+    schema: pa.Schema,
+    path: Path,
+    batch_rows: int,
+    late: tuple[str, ColumnFacts] | None = None,
+    on_rows: Callable[[int], None] | None = None,
 ) -> int:
     """Write ``src`` as row groups of ``batch_rows``; with ``late`` (name, facts), gather the facts from the batches
     as they are written and set the header they make in the footer, where Parquet keeps it."""
@@ -506,6 +537,8 @@ def _write_parquet(
             if late:
                 _gather(late[1], pending[-1], schema)
             pending_rows += batch.num_rows
+            if on_rows:
+                on_rows(batch.num_rows)
             while pending_rows >= batch_rows:
                 table = pa.Table.from_batches(pending, schema=schema)
                 writer.write_table(table.slice(0, batch_rows), row_group_size=batch_rows)

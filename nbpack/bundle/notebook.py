@@ -161,7 +161,8 @@ def starter_notebook(
         lines += ["", "**Software:** " + ", ".join(f"`{r}`" for r in requirements)]
     cells = [_cell("markdown", "\n".join(lines), "nbpack-intro")]
     for i, cat in enumerate(catalogs):
-        src = f'table = bundle.catalog({cat["name"]!r}, as_="pandas")\ntable.head()'
+        # pyarrow only, as requirements.txt promises: as_="pandas" would need a package the bundle may not declare.
+        src = f"table = bundle.catalog({cat['name']!r})\ntable.slice(0, 5).to_pylist()"
         cells.append(_cell("code", src, f"nbpack-catalog-{i}"))
     if files:
         src = 'for name, ref in files.items():\n    print(name, ref.uri)\n# path = bundle.file("NAME")'
@@ -195,7 +196,10 @@ def prepare_notebook(nb: NotebookNode, runtime_pin: str = "") -> NotebookNode:
     nb.cells = [c for c in nb.cells if not {BOOTSTRAP_TAG, RESULTS_TAG} & set(c.get("metadata", {}).get("tags", []))]
     params = tagged_cells(nb, "parameters") + tagged_cells(nb, "injected-parameters")
     at = max(params) + 1 if params else 0
-    nb.cells.insert(at, _cell("code", bootstrap_source(runtime_pin), BOOTSTRAP_TAG, [BOOTSTRAP_TAG]))
+    boot = _cell("code", bootstrap_source(runtime_pin), BOOTSTRAP_TAG, [BOOTSTRAP_TAG])
+    # Folded in JupyterLab (and in the landing page's preview): 50 lines of plumbing before the user's first cell.
+    boot.metadata["jupyter"] = {"source_hidden": True}
+    nb.cells.insert(at, boot)
     nb.cells.append(_cell("code", RESULTS_SOURCE, RESULTS_TAG, [RESULTS_TAG]))
     nb.metadata.setdefault("kernelspec", dict(KERNELSPEC))
     nb.metadata.setdefault("language_info", {"name": "python"})

@@ -14,7 +14,7 @@ from typing import Any
 import nh3
 from nbconvert import HTMLExporter
 
-from nbpack.bundle.notebook import read_notebook
+from nbpack.bundle.notebook import BOOTSTRAP_TAG, read_notebook
 from nbpack.errors import InvalidNotebook
 
 __all__ = ["notebook_html", "sanitize", "CSP", "csp_with_form_targets"]
@@ -125,5 +125,11 @@ def notebook_html(data: bytes | dict[str, Any]) -> str:
             body, _ = exporter.from_notebook_node(one)
         except Exception as exc:  # nbconvert raises assorted errors on odd outputs; the caller gets one clear error
             raise InvalidNotebook(f"notebook cannot be rendered ({type(exc).__name__})") from None
-        parts.append(sanitize(body))
+        clean = sanitize(body)
+        if (cell.get("metadata", {}).get("jupyter") or {}).get("source_hidden"):
+            # Folded as JupyterLab folds it (the bootstrap cell): one line to open, not 50 lines of plumbing first.
+            tags = cell.get("metadata", {}).get("tags", [])
+            what = "nbpack bootstrap: loads the bundle" if BOOTSTRAP_TAG in tags else "hidden cell"
+            clean = f'<details class="folded"><summary>{what}</summary>{clean}</details>'
+        parts.append(clean)
     return "\n".join(parts)

@@ -15,7 +15,8 @@ from typing import Any
 import click
 
 from nbpack import __version__
-from nbpack.errors import InvalidInput, NbpackError
+from nbpack.cli import remote
+from nbpack.errors import InvalidInput, NbpackError, one_line
 
 __all__ = ["main", "cli"]
 
@@ -84,6 +85,12 @@ def cli() -> None:
     metavar="SPDX|URL",
     help="License of the bundle and its returns: an SPDX identifier or a URL (default: CC-BY-4.0).",
 )
+@click.option(
+    "--encoding",
+    default=None,
+    metavar="CODEC",
+    help="Text encoding of the CSV/TSV catalogs (default UTF-8): latin-1, …",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the manifest as JSON.")
 def build(
     out: str,
@@ -101,9 +108,11 @@ def build(
     origin_query: str | None,
     allow_http: bool,
     license_: str | None,
+    encoding: str | None,
     as_json: bool,
 ) -> None:
     """Build a bundle zip from catalogs, file references and a payload."""
+    from nbpack.bundle import formats
     from nbpack.bundle.build import BuildSpec, CatalogInput, build_bundle
     from nbpack.bundle.refs import load_refs, parse_cli_file
 
@@ -115,7 +124,8 @@ def build(
     )
     for item in catalogs:
         name, path = _parse_catalog(item)
-        spec.catalogs.append(CatalogInput(name, path, columns=_columns_for(path)))
+        text = formats.from_filename(path.name) in ("csv", "tsv")
+        spec.catalogs.append(CatalogInput(name, path, columns=_columns_for(path), encoding=encoding if text else None))
     if notebook:
         spec.notebook = Path(notebook)
         if not title:
@@ -130,14 +140,18 @@ def build(
         spec.origin = {k: v for k, v in (("service", origin_service), ("query", origin_query)) if v}
     if allow_http:
         spec.options = {"allow_http": True}
+    from nbpack.cli import progress
+
     started = time.perf_counter()
-    manifest = build_bundle(spec, Path(out))
+    with progress.rows() as on_rows:
+        manifest = build_bundle(spec, Path(out), on_rows=on_rows)
     if as_json:
         _echo_json(manifest)
     else:
+        rows = sum(c["rows"] for c in manifest["catalogs"])
         click.echo(
             f"{out}: bundle {manifest['id']} with {len(manifest['catalogs'])} catalog(s), "
-            f"{len(manifest['files'])} file reference(s) in {time.perf_counter() - started:.2f}s"
+            f"{len(manifest['files'])} file reference(s); {rows:,} rows in {time.perf_counter() - started:.2f}s"
         )
 
 
@@ -213,17 +227,20 @@ def run(
     bundle: str, out: str, timeout: int, kernel: str, upload: bool, parameters: tuple[tuple[str, str], ...]
 ) -> None:
     """Execute a bundle's notebook in a real kernel and write the return bundle."""
+    from nbpack.cli import progress
     from nbpack.local.execute import parameter_value, run_bundle
 
     started = time.perf_counter()
-    result = run_bundle(
-        bundle,
-        out,
-        timeout=timeout,
-        kernel_name=kernel,
-        upload=upload,
-        parameters={name: parameter_value(value) for name, value in parameters} or None,
-    )
+    with progress.cells() as on_cell:
+        result = run_bundle(
+            bundle,
+            out,
+            timeout=timeout,
+            kernel_name=kernel,
+            upload=upload,
+            parameters={name: parameter_value(value) for name, value in parameters} or None,
+            on_cell=on_cell,
+        )
     took = time.perf_counter() - started
     _fail_unless_done(result, out)
     click.echo(f"{out}: return bundle written in {took:.2f}s (status {result.status})")
@@ -342,10 +359,16 @@ def _demo_spec(folder: Path) -> Any:
 @click.option("--workers", default=1, show_default=True, type=int)
 @click.option("--threads", default=8, show_default=True, type=int)
 @click.option("--no-demo", is_flag=True, help="Do not store the demo bundle.")
-def serve(host: str, port: int, storage: str | None, workers: int, threads: int, no_demo: bool) -> None:
-    """Run the service on one machine (gunicorn); local folder storage and keys need no setup."""
+@click.option("--no-lab", is_flag=True, help="Local mode: do not start JupyterLab on this computer.")
+def serve(host: str, port: int, storage: str | None, workers: int, threads: int, no_demo: bool, no_lab: bool) -> None:
+    """Run the service on one machine (gunicorn); local folder storage and keys need no setup.
+
+    In local mode it also starts JupyterLab on this computer (or attaches to NBPACK_LOCAL_JUPYTER), so a landing
+    page's "Open in JupyterLab on this computer" button opens the bundle's notebook there.
+    """
     import tempfile
 
+    from nbpack.cli.local_lab import check_port_free, local_lab
     from nbpack.config import load_config
     from nbpack.service.core import Service
 
@@ -364,18 +387,24 @@ def serve(host: str, port: int, storage: str | None, workers: int, threads: int,
 
         api_key = local_secret(Path(cfg.storage_url.removeprefix("file://")), ".nbpack-api-key")
         cfg.api_key_hashes = [hash_api_key(api_key)]
+    check_port_free(host, port)
     svc = Service(cfg)
     svc.ping()
+    lab_line = local_lab(cfg, no_lab) if local else None
     if not no_demo:
         with tempfile.TemporaryDirectory(prefix="nbpack-demo-") as tmp:
             stored = svc.create(_demo_spec(Path(tmp)), base)
         click.echo(f"demo bundle {stored.id}: {stored.links['landing']}")
     if api_key:
         click.echo(f"API key (kept in {cfg.storage_url}/.nbpack-api-key): {api_key}")
+    if lab_line:
+        click.echo(lab_line)
     click.echo(f"nbpack service on {base} (storage {cfg.storage_url})")
     # The web app is named, never imported: nbpack stays below server/ (the walls in pyproject.toml). The
     # workers rebuild this same config from the environment; a generated API key goes as its hash, as config allows.
     env = {**os.environ, "NBPACK_STORAGE": cfg.storage_url, "NBPACK_PUBLIC_URL": base}
+    if cfg.local_jupyter:
+        env["NBPACK_LOCAL_JUPYTER"] = cfg.local_jupyter
     if api_key:
         env["NBPACK_API_KEYS"] = cfg.api_key_hashes[0]
     app = f"{WSGI_APP}(local_mode={local!r})"
@@ -404,75 +433,6 @@ def serve(host: str, port: int, storage: str | None, workers: int, threads: int,
 
 
 @cli.command()
-@click.argument("bundle", type=click.Path(dir_okay=False))
-@click.option("--server", required=True, envvar="NBPACK_SERVER", help="Service URL.")
-@click.option("--api-key", envvar="NBPACK_API_KEY", help="API key (or NBPACK_API_KEY).")
-@click.option("--expires-in", type=int, default=None, help="Seconds the links and return token live.")
-@click.option("--callback-url", default=None, help="Webhook for arriving returns.")
-@click.option("--owner", default=None, help="The portal user the new handle is listed under.")
-def push(
-    bundle: str, server: str, api_key: str | None, expires_in: int | None, callback_url: str | None, owner: str | None
-) -> None:
-    """Upload a built bundle to a service as a new handle; prints the create call's JSON answer (id and links)."""
-    from nbpack.client import Client
-
-    _echo_json(Client(server, api_key).push(bundle, expires_in=expires_in, callback_url=callback_url, owner=owner))
-
-
-@cli.command()
-@click.argument("url")
-@click.option("-o", "--output", "out", type=click.Path(dir_okay=False), help="Where to save the zip.")
-def pull(url: str, out: str | None) -> None:
-    """Download a bundle from its signed link (landing or download URL)."""
-    from nbpack.client import pull as pull_bundle
-
-    dest = Path(out or (url.split("?")[0].rstrip("/").removesuffix("/download").rsplit("/", 1)[-1] + ".zip"))
-    pull_bundle(url, dest)
-    click.echo(f"{dest}: downloaded")
-
-
-@cli.command()
-@click.argument("bundle_or_id")
-@click.option("--hub", required=True, help="Hub name from the service's registry.")
-@click.option("--server", required=True, envvar="NBPACK_SERVER", help="Service URL.")
-@click.option("--api-key", envvar="NBPACK_API_KEY", help="API key (or NBPACK_API_KEY).")
-def link(bundle_or_id: str, hub: str, server: str, api_key: str | None) -> None:
-    """Print the link that opens a stored bundle in a hub (nbgitpuller or BinderHub)."""
-    import urllib.error
-    import urllib.request
-
-    from nbpack.client import Client
-
-    bid = bundle_or_id
-    if Path(bundle_or_id).is_file():
-        from nbpack.bundle.build import open_bundle
-
-        # A stored bundle names its handle in its return endpoint (.../bundles/<handle id>/returns).
-        with open_bundle(bundle_or_id) as bf:
-            endpoint = (bf.manifest.get("returns") or {}).get("endpoint", "")
-        bid = endpoint.rstrip("/").removesuffix("/returns").rsplit("/", 1)[-1]
-        if not bid.startswith("h-"):
-            raise InvalidInput(f"{bundle_or_id} was not stored by a service: give the id that push printed")
-    links = Client(server, api_key).links(bid)
-    launch = links.get("launch", {}).get(hub)
-    if not launch:
-        raise InvalidInput(f"the service has no hub named {hub!r}; it has: {', '.join(links.get('launch', {}))}")
-
-    class _NoRedirect(urllib.request.HTTPRedirectHandler):
-        def redirect_request(self, *args: Any, **kwargs: Any) -> None:
-            return None
-
-    opener = urllib.request.build_opener(_NoRedirect)
-    try:
-        opener.open(launch, timeout=30)
-        raise NbpackError("the service did not answer with a launch redirect", code="upstream_error")
-    except urllib.error.HTTPError as err:
-        if err.code not in (301, 302, 303, 307):
-            raise NbpackError(f"the service refused the launch link (HTTP {err.code})", code="upstream_error") from None
-        click.echo(err.headers["Location"])
-
-
-@cli.command()
 @click.option("--dry-run", is_flag=True, help="Only list what would be removed.")
 def gc(dry_run: bool) -> None:
     """Remove expired handles, returns past retention, orphan blobs and unreferenced content (NBPACK_* config)."""
@@ -482,6 +442,10 @@ def gc(dry_run: bool) -> None:
 
     report = collect(Service(load_config(serving=False)), dry_run=dry_run)
     _echo_json(report.to_json())
+
+
+for _command in (remote.push, remote.pull, remote.link, remote.returns_):
+    cli.add_command(_command)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -502,3 +466,15 @@ def main(argv: list[str] | None = None) -> None:
     except subprocess.CalledProcessError as exc:
         click.echo(f"nbpack: error: {exc.cmd[0]} failed with exit code {exc.returncode}", err=True)
         sys.exit(1)
+    except OSError as exc:
+        # A path the user gave (-o /proc/x.zip, a file where a folder should be, a full disk): the writers are atomic,
+        # so nothing is left half-written; the user gets the path and the system's reason, not a traceback.
+        click.echo(f"nbpack: error: {os_error_line(exc)}", err=True)
+        sys.exit(1)
+
+
+def os_error_line(exc: OSError) -> str:
+    """An OSError as the CLI's one line: the path(s) it concerns and the system's reason."""
+    reason = exc.strerror or one_line(exc)
+    paths = [str(p) for p in (exc.filename, exc.filename2) if p is not None]
+    return f"{' → '.join(paths)}: {reason}" if paths else reason

@@ -22,7 +22,17 @@ from itsdangerous import BadSignature, URLSafeSerializer
 from nbpack.errors import Forbidden, InvalidInput
 from nbpack.runtime.nbpack_runtime.vocab import path_problem
 
-__all__ = ["SCOPES", "MODES", "Spawn", "make_token", "check_token", "launch_url", "public_url", "target_dir_for"]
+__all__ = [
+    "SCOPES",
+    "MODES",
+    "Spawn",
+    "make_token",
+    "check_token",
+    "launch_url",
+    "server_launch_url",
+    "public_url",
+    "target_dir_for",
+]
 
 SCOPES = ("read", "return", "git")
 # Scopes whose tokens carry no expiry of their own (bounded by the handle's life instead).
@@ -112,7 +122,8 @@ def check_token(secret: str | Sequence[str], token: str, scope: str, bundle_id: 
     if not isinstance(exp, int) or isinstance(exp, bool):
         raise Forbidden("token is not valid", code="token_invalid")
     if exp <= time.time():
-        raise Forbidden("token has expired", code="token_expired")
+        when = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(exp))
+        raise Forbidden(f"this link expired on {when}", code="token_expired")
     return {"bundle_id": payload["b"], "scope": payload["s"], "exp": exp, "nonce": payload.get("n")}
 
 
@@ -226,6 +237,15 @@ def launch_url(
     return f"{base}/v2/git/{quote(repo_url, safe='')}/{quote(ref, safe='')}?{query}"
 
 
+def server_launch_url(server_url: str, repo_url: str, *, notebook: str, target_dir: str, ref: str = "main") -> str:
+    """The link that has one single-user Jupyter server (no hub) pull ``repo_url`` with nbgitpuller and open
+    ``notebook``: the path a hub's link leads to after ``/hub/user-redirect/``, at the server's own base URL."""
+    base = _check_base(server_url, "Jupyter server URL")
+    _check_base(repo_url, "repository URL")
+    _check_relpath(notebook, "notebook path")
+    return f"{base}/{_pull_path('nbgitpuller', repo_url, ref, notebook, target_dir, '')}"
+
+
 def public_url(
     base_url: str, kind: str, bid: str, token: str | None = None, *, hub: str = "", rid: str = "", path: str = ""
 ) -> str:
@@ -249,6 +269,7 @@ def public_url(
     pages = {
         "landing": f"{base}/b/{bid}",
         "download": f"{base}/b/{bid}/download",
+        "local": f"{base}/b/{bid}/local",  # local mode: into JupyterLab on this computer
         # ESAP facility names hold spaces and slashes ("SURF/ASTRON JupyterHub"): one encoded path segment.
         "launch": f"{base}/b/{bid}/launch/{quote(hub, safe='')}",
     }

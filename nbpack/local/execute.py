@@ -9,6 +9,7 @@ import os
 import shutil
 import sys
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -97,10 +98,12 @@ def run_folder(
     upload: bool = False,
     env: dict[str, str] | None = None,
     parameters: dict[str, Any] | None = None,
+    on_cell: Callable[[int, int], None] | None = None,
 ) -> RunResult:
     """Execute an unpacked bundle in ``folder``; the results cell writes the return bundle to ``out``.
 
-    ``parameters`` are injected first, the papermill way (see ``inject_parameters``).
+    ``parameters`` are injected first, the papermill way (see ``inject_parameters``); ``on_cell(index, total)`` is
+    told each cell that has run (a progress bar).
     """
     import json
 
@@ -155,6 +158,8 @@ def run_folder(
                 except (CellExecutionError, CellTimeoutError, DeadKernelError) as exc:
                     error = _error_line(exc)
                     break
+                if on_cell:
+                    on_cell(index, len(nb.cells))
             if error is not None:
                 nb_path.write_bytes(notebook_bytes(nb))
                 # nbclient's kernel client is the async one: is_alive() must be awaited.
@@ -191,6 +196,7 @@ def run_bundle(
     upload: bool = False,
     workdir: Path | None = None,
     parameters: dict[str, Any] | None = None,
+    on_cell: Callable[[int, int], None] | None = None,
 ) -> RunResult:
     """Unpack ``bundle`` (checked) into a scratch folder and execute it; the return bundle goes to ``out``."""
     out = Path(out).resolve()
@@ -207,7 +213,13 @@ def run_bundle(
             # The kernel never uploads: a failure there would only be printed in the results cell, naming the
             # .part path. The upload happens here, of the zip at its final path, and its outcome is returned.
             result = run_folder(
-                folder, tmp_out, timeout=timeout, kernel_name=kernel_name, upload=False, parameters=parameters
+                folder,
+                tmp_out,
+                timeout=timeout,
+                kernel_name=kernel_name,
+                upload=False,
+                parameters=parameters,
+                on_cell=on_cell,
             )
             os.replace(tmp_out, out)
         finally:

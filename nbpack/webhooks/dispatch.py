@@ -31,6 +31,7 @@ OUTCOMES = ("delivered", "retried", "failed", "refused", "orphaned")
 # A pending notification whose return never became visible (its ingest failed after writing it) is dropped after this.
 ORPHAN_GRACE = 600.0
 _MAX_BACKOFF = 300.0
+_MAX_RETRY_AFTER = 3600.0
 
 
 def backoff(attempt: int) -> float:
@@ -215,7 +216,8 @@ class Dispatcher:
             log.info("webhook delivered", extra={"delivery": notice.id, "attempts": attempt, "status": result.status})
             return
         if result.retry and attempt < self.config.webhook_attempts:
-            wait = max(result.retry_after or 0.0, backoff(attempt))
+            # A receiver's Retry-After is honoured up to an hour: it postpones only its own notifications.
+            wait = max(min(result.retry_after or 0.0, _MAX_RETRY_AFTER), backoff(attempt))
             outbox.release(self.storage, notice.hid, notice.rid, attempt, wait, detail)
             self._ready[(notice.hid, notice.rid)] = now + wait
             self._count("retried")

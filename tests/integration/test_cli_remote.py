@@ -62,12 +62,12 @@ def test_push_pull_link_against_a_running_service(demo: Path, tmp_path: Path, st
     bundle = demo / "demo-bundle.zip"
     bid = json.loads(_nbpack("inspect", str(bundle), "--json", cwd=tmp_path).stdout)["id"]
 
-    pushed = _nbpack("push", str(bundle), "--server", svc.url, "--api-key", KEY, cwd=tmp_path)
+    pushed = _nbpack("push", str(bundle), "--json", "--server", svc.url, "--api-key", KEY, cwd=tmp_path)
     assert pushed.returncode == 0, pushed.stderr
     doc = json.loads(pushed.stdout)
     sid = doc["id"]  # the stored id: the bundle id, or (with per-create handles) the handle's
     assert doc["created"] is True and doc["links"]["landing"].startswith(f"{svc.url}/b/{sid}?t=")
-    again = _nbpack("push", str(bundle), "--server", svc.url, "--api-key", KEY, cwd=tmp_path)
+    again = _nbpack("push", str(bundle), "--json", "--server", svc.url, "--api-key", KEY, cwd=tmp_path)
     assert again.returncode == 0 and json.loads(again.stdout)["links"]["landing"].startswith(svc.url), again.stderr
 
     pulled = _nbpack("pull", doc["links"]["landing"], "-o", "got.zip", cwd=tmp_path)
@@ -101,7 +101,7 @@ def test_remote_commands_fail_with_one_line(demo: Path, tmp_path: Path, start_se
     svc = start_service(service_env(str(tmp_path / "store"), KEY, hubs_file=str(hubs)))
     bundle = str(demo / "demo-bundle.zip")
     _failed_with_one_line(_nbpack("push", bundle, "--server", svc.url, "--api-key", "wrong", cwd=tmp_path), "API key")
-    doc = json.loads(_nbpack("push", bundle, "--server", svc.url, "--api-key", KEY, cwd=tmp_path).stdout)
+    doc = json.loads(_nbpack("push", bundle, "--json", "--server", svc.url, "--api-key", KEY, cwd=tmp_path).stdout)
     landing = doc["links"]["landing"]
     forged = landing[:-4] + ("AAAA" if not landing.endswith("AAAA") else "BBBB")
     _failed_with_one_line(_nbpack("pull", forged, "-o", "x.zip", cwd=tmp_path), "403")

@@ -10,7 +10,6 @@ import json
 import os
 import re
 import secrets
-import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -19,6 +18,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from nbpack.errors import InvalidInput, NbpackError, UpstreamError
+from nbpack.runtime.nbpack_runtime.base import Transient, with_retries
 
 # Client.list (the API's listing) shadows the builtin inside the class body.
 _Items = list[dict[str, Any]]
@@ -263,8 +263,8 @@ class Client:
         error or a 5xx is retried, up to DOWNLOAD_ATTEMPTS, asking for the rest with ``Range`` (what the service
         serves for download never changes under a URL: a handle's zip, a return, a return's member).
         """
-        last = ""
-        for attempt in range(DOWNLOAD_ATTEMPTS):
+
+        def attempt() -> None:
             have = out.tell()
             try:
                 with self._request("GET", path, headers={"Range": f"bytes={have}-"} if have else None) as resp:
@@ -280,18 +280,17 @@ class Client:
                             raise _WriteFailed(err) from None
                         if progress:
                             progress(out.tell(), total)
-                    if length is None or out.tell() == start + int(length):
-                        return
-                    last = f"the answer stopped after {out.tell() - start} of {length} bytes"
+                    if length is not None and out.tell() != start + int(length):
+                        raise Transient(f"the answer stopped after {out.tell() - start} of {length} bytes")
             except ServiceError as err:
                 if err.http_status < 500:
                     raise
-                last = str(err)
+                raise Transient(str(err)) from None
             except (UpstreamError, OSError, http.client.HTTPException) as err:
-                last = str(err)
-            if attempt < DOWNLOAD_ATTEMPTS - 1:
-                time.sleep(min(0.5 * 2**attempt, 5.0))
-        raise UpstreamError(f"download from {self.url} failed after {DOWNLOAD_ATTEMPTS} attempts ({last})")
+                raise Transient(str(err)) from None
+
+        # The runtime's retry loop (one on each side of the import wall would be two copies of the same rule).
+        with_retries(f"download from {self.url}", attempt, error=UpstreamError, attempts=DOWNLOAD_ATTEMPTS)
 
 
 def _resumed_at(resp: Any, have: int) -> int:

@@ -2,20 +2,16 @@
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 from typing import Any
 
 import click
 
+from nbpack.cli.echo import echo_json
 from nbpack.errors import InvalidInput, NbpackError
 
 __all__ = ["push", "pull", "link", "returns_"]
-
-
-def _echo_json(doc: Any) -> None:
-    click.echo(json.dumps(doc, indent=2, sort_keys=True))
 
 
 def _server_and_key(server: str | None, api_key: str | None) -> tuple[str, str | None]:
@@ -63,7 +59,7 @@ def push(
             bundle, expires_in=expires_in, callback_url=callback_url, owner=owner, progress=tell
         )
     if as_json:
-        _echo_json(answer)
+        echo_json(answer)
         return
     click.echo(answer["links"]["landing"])
     click.echo(f"stored as {answer['id']}; every link: nbpack push --json, or nbpack link {answer['id']} --hub NAME")
@@ -91,7 +87,7 @@ def returns_(bundle_id: str, server: str | None, api_key: str | None, folder: st
         else {}
     )
     if as_json:
-        _echo_json(items)
+        echo_json(items)
         return
     if not items:
         click.echo(f"{bundle_id}: no returns yet (the notebook's last cell sends one)")

@@ -115,7 +115,6 @@ class Config:
     webhook_workers: int = 8
     webhook_per_tenant: int = 2
     webhook_per_host: int = 2
-    webhook_queue: int = 100
     webhook_attempts: int = 12
     webhook_connect_timeout: float = 3.0
     webhook_timeout: float = 10.0
@@ -210,7 +209,7 @@ def load_config(
                 "NBPACK_SECRET_KEY is not set: the service signs links and refuses to start without"
                 " one (only `nbpack serve` runs without it, with a local key)"
             )
-        if storage.startswith("s3://"):
+        if storage.startswith(("s3://", "memory://")):
             raise InvalidInput("local mode keeps its key beside a local folder; set NBPACK_SECRET_KEY for S3")
         secret = local_secret(Path(storage.removeprefix("file://")))
     secrets_list = [s.strip() for s in (secret if isinstance(secret, list) else str(secret).split(",")) if s.strip()]
@@ -231,7 +230,7 @@ def load_config(
         values.get("cache_dir")
         or (
             Path(storage) / ".cache"
-            if not storage.startswith("s3://")
+            if not storage.startswith(("s3://", "memory://"))
             else Path(os.environ.get("TMPDIR", "/tmp")) / "nbpack-cache"
         )
     )
@@ -301,7 +300,6 @@ _WEBHOOK_INTS = (
     "webhook_workers",
     "webhook_per_tenant",
     "webhook_per_host",
-    "webhook_queue",
     "webhook_attempts",
     "webhook_breaker_failures",
 )

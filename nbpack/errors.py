@@ -101,7 +101,8 @@ class UpstreamError(NbpackError):
     http_status = 502
 
 
-def one_line(err: BaseException) -> str:
-    """An exception as one short line for an error message (library errors can span lines or run long)."""
+def one_line(err: object) -> str:
+    """An exception (or a value such as an Arrow type) as one short line for an error message: library errors and
+    user-named fields can span lines or run long."""
     text = " ".join(str(err).split()) or type(err).__name__
     return text[:300]

@@ -6,14 +6,15 @@ import json
 import mimetypes
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 from flask import Blueprint, Response, current_app, jsonify, render_template, request
 
 from nbpack.bundle.preview import CSP, notebook_html
 from nbpack.errors import InvalidInput, StorageError
-from nbpack.service.answers import Stored
+from nbpack.service import idempotency
 from nbpack.service.create import spec_from_request
 from nbpack.store.disposition import content_disposition
 
@@ -36,11 +37,6 @@ def healthz() -> tuple[Response, int]:
 @bp.get("/api/v1/health")
 def health() -> tuple[Response, int]:
     return healthz()
-
-
-def _created(stored: Stored) -> tuple[Response, int]:
-    observe.count(current_app, "bundles_created")
-    return jsonify(stored.to_json()), 201
 
 
 def _request_json(text: str | bytes | None) -> dict:
@@ -81,40 +77,67 @@ def _spool_parts(folder: Path) -> dict[str, tuple[Path, str]]:
     return parts
 
 
+def _once(tenant: str, what: list[bytes | str | Path], create: Callable[[], dict[str, Any]]) -> tuple[Response, int]:
+    """Run a create, or answer a retry of one: with an ``Idempotency-Key`` the first answer is kept 24 h and a
+    retry of the same request gets it again (same handle), whichever replica it reaches."""
+    key = idempotency.check_key(request.headers.get("Idempotency-Key"))
+    if key is None:
+        answer, replayed = create(), False
+    else:
+        request_print = idempotency.fingerprint(request.mimetype or "", request.query_string, *what)
+        answer, replayed = idempotency.remembered(service().storage, tenant, key, request_print, create)
+    if not replayed:
+        observe.count(current_app, "bundles_created")
+    resp = jsonify(answer)
+    if replayed:
+        resp.headers["Idempotent-Replayed"] = "true"
+    return resp, 201
+
+
 @bp.post("/api/v1/bundles")
 def create_bundle() -> tuple[Response, int]:
     tenant = require_api_key()
     svc = service()
+    idempotency.check_key(request.headers.get("Idempotency-Key"))  # a malformed key: 400 before the body is read
     ctype = (request.mimetype or "").lower()
     if ctype in ("application/zip", "application/x-zip-compressed", "application/octet-stream"):
         path = svc.receive(request.stream, svc.config.max_bundle_bytes)
         try:
-            stored = svc.store(
-                path,
-                base_url(),
-                expires_in=int_arg("expires_in"),
-                callback_url=request.args.get("callback_url"),
-                tenant=tenant,
-                owner=request.args.get("owner"),
+            return _once(
+                tenant,
+                [path],
+                lambda: svc.store(
+                    path,
+                    base_url(),
+                    expires_in=int_arg("expires_in"),
+                    callback_url=request.args.get("callback_url"),
+                    tenant=tenant,
+                    owner=request.args.get("owner"),
+                ).to_json(),
             )
         finally:
             path.unlink(missing_ok=True)
-        return _created(stored)
     if ctype in ("multipart/form-data", "application/json"):
         multipart = ctype == "multipart/form-data"
         req = _request_json(request.form.get("request") if multipart else request.get_data(cache=False))
         with tempfile.TemporaryDirectory(prefix="nbpack-parts-", dir=svc.tmp_dir()) as tmp:
             parts = _spool_parts(Path(tmp)) if multipart else None
-            spec = spec_from_request(req, parts, payloads=svc.payloads, cache_dir=svc.cache_dir)
-            stored = svc.create(
-                spec,
-                base_url(),
-                expires_in=req.get("expires_in"),
-                callback_url=req.get("callback_url"),
-                tenant=tenant,
-                owner=req.get("owner"),
-            )
-        return _created(stored)
+            what: list[bytes | str | Path] = [json.dumps(req, sort_keys=True)]
+            for name, (path, filename) in sorted((parts or {}).items()):
+                what += [name, filename, path]
+
+            def create() -> dict[str, Any]:
+                spec = spec_from_request(req, parts, payloads=svc.payloads, cache_dir=svc.cache_dir)
+                return svc.create(
+                    spec,
+                    base_url(),
+                    expires_in=req.get("expires_in"),
+                    callback_url=req.get("callback_url"),
+                    tenant=tenant,
+                    owner=req.get("owner"),
+                ).to_json()
+
+            return _once(tenant, what, create)
     raise InvalidInput(
         "send application/json, multipart/form-data (a 'request' JSON part plus table parts),"
         " or application/zip (a built bundle)"

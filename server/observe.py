@@ -13,7 +13,7 @@ from typing import Any
 
 from flask import Flask, Response, g, request
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
-from prometheus_client.core import CounterMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
 from nbpack.errors import NotFound, Unauthorized
 from nbpack.webhooks.dispatch import Dispatcher
@@ -37,13 +37,23 @@ class _WebhookCollector:
     def __init__(self, webhooks: Dispatcher) -> None:
         self.webhooks = webhooks
 
-    def collect(self) -> Iterator[CounterMetricFamily]:  # prometheus_client's collector protocol
+    def collect(self) -> Iterator[CounterMetricFamily | GaugeMetricFamily]:  # prometheus_client's protocol
         family = CounterMetricFamily(
             "nbpack_webhook_deliveries", "Webhook delivery attempts by outcome", labels=["outcome"]
         )
         for outcome, value in self.webhooks.counts().items():
             family.add_metric([outcome], value)
         yield family
+        yield GaugeMetricFamily(
+            "nbpack_webhook_pending",
+            "Webhooks waiting in the outbox at this replica's last look",
+            self.webhooks.backlog,
+        )
+        yield GaugeMetricFamily(
+            "nbpack_webhook_open_circuits",
+            "Callback hosts this replica leaves alone for now",
+            self.webhooks.open_circuits(),
+        )
 
 
 class JsonFormatter(logging.Formatter):

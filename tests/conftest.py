@@ -1,5 +1,7 @@
 """Shared test set-up: Jupyter and kernel state kept inside a per-session scratch folder; the service app,
-its test client and CLI runner (``app``, ``client``, ``runner``; a module adds config by overriding ``app_config``)."""
+its test client and CLI runner (``app``, ``client``, ``runner``; a module adds config by overriding ``app_config``);
+the Hypothesis profiles (tests/hypothesis_profiles.py: ``ci`` when CI=true, else ``dev``; ``--hypothesis-profile``
+picks another)."""
 
 from __future__ import annotations
 
@@ -11,6 +13,9 @@ from typing import Any
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient, FlaskCliRunner
+from hypothesis import settings
+
+from tests import hypothesis_profiles
 
 pytest_plugins = [
     "tests.fixtures.seaweed",
@@ -53,6 +58,16 @@ def client(app: Flask) -> FlaskClient:
 @pytest.fixture
 def runner(app: Flask) -> FlaskCliRunner:
     return app.test_cli_runner()
+
+
+hypothesis_profiles.register()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # Hypothesis' own plugin loads a profile named by --hypothesis-profile; otherwise CI=true picks the
+    # derandomized one. Test modules read the loaded profile at import (collection), after this hook.
+    if not config.getoption("hypothesis_profile", None):
+        settings.load_profile(hypothesis_profiles.default_profile())
 
 
 _TIERS = ("unit", "integration", "e2e")

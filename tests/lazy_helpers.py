@@ -67,7 +67,8 @@ def thin_copy(full: Path, dest: Path, files_url: str, leave_out: list[str]) -> P
 
 
 class CountingProxy:
-    """A TCP proxy on 127.0.0.1 in front of ``upstream``: counts connections and bytes sent back to the client.
+    """A TCP proxy on 127.0.0.1 in front of ``upstream``: counts connections, the most open at once (``peak``) and
+    bytes sent back to the client.
 
     ``cut_after``: after that many bytes sent back in all, every connection is closed and new ones are closed at
     once (a network that fails mid-read and stays down); ``reset()`` restores it.
@@ -76,6 +77,8 @@ class CountingProxy:
     def __init__(self, upstream: tuple[str, int]) -> None:
         self.upstream = upstream
         self.connections = 0
+        self.active = 0
+        self.peak = 0
         self.bytes = 0
         self.cut_after: int | None = None
         self.lock = threading.Lock()
@@ -95,7 +98,7 @@ class CountingProxy:
 
     def reset(self) -> None:
         with self.lock:
-            self.connections, self.bytes, self.cut_after = 0, 0, None
+            self.connections, self.bytes, self.cut_after, self.peak = 0, 0, None, 0
 
     def _cut(self) -> bool:
         return self.cut_after is not None and self.bytes >= self.cut_after
@@ -106,6 +109,15 @@ class CountingProxy:
             if self._cut():
                 client.close()
                 return
+            self.active += 1
+            self.peak = max(self.peak, self.active)
+        try:
+            self._pump_open(client)
+        finally:
+            with self.lock:
+                self.active -= 1
+
+    def _pump_open(self, client: socket.socket) -> None:
         up = socket.create_connection(self.upstream, timeout=30)
         done = threading.Event()
 

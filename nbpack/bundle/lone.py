@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from nbpack.bundle.notebook import BOOTSTRAP_TAG, FILES_LINE
-from nbpack.bundle.remote import FILES, LAZY, METADATA_KEY
+from nbpack.bundle.remote import BUNDLE_ID, FILES, LAZY, METADATA_KEY
 
 __all__ = ["RUNTIME_PREFIX", "runtime_pin", "runtime_pin_of_files", "remote_document", "served_notebook"]
 
@@ -47,14 +47,16 @@ def remote_document(manifest: dict[str, Any], files_prefix: str) -> dict[str, An
 def served_notebook(stored: bytes, manifest: dict[str, Any], files_prefix: str) -> bytes:
     """The handle's notebook as ``links.notebook`` serves it.
 
-    ``metadata.nbpack.remote`` gets the remote document; the bootstrap cell's ``NBPACK_FILES = None`` line gets the
-    files prefix, because a kernel run by nbconvert, nbclient or papermill is never told which file its notebook is,
-    so the cell could not read the metadata there. A notebook built before that line existed keeps the metadata only.
+    ``metadata.nbpack.remote`` gets the remote document and ``metadata.nbpack.bundle_id`` the bundle's id; the
+    bootstrap cell's ``NBPACK_FILES = None`` line gets the files prefix, because a kernel run by nbconvert, nbclient
+    or papermill is never told which file its notebook is, so the cell could not read the metadata there. A notebook
+    built before that line existed keeps the metadata only.
     """
     nb = json.loads(stored)
     meta = nb.setdefault("metadata", {})
     nbpack_meta = meta.get("nbpack") if isinstance(meta.get("nbpack"), dict) else {}
-    meta["nbpack"] = {**nbpack_meta, METADATA_KEY: remote_document(manifest, files_prefix)}
+    # The bundle id lets the results cell know this notebook as its own under any name (a browser's "nb (1).ipynb").
+    meta["nbpack"] = {**nbpack_meta, METADATA_KEY: remote_document(manifest, files_prefix), BUNDLE_ID: manifest["id"]}
     for cell in nb.get("cells", []):
         if BOOTSTRAP_TAG not in (cell.get("metadata") or {}).get("tags", []):
             continue

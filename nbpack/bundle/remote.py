@@ -12,9 +12,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from nbpack.runtime.nbpack_runtime.vocab import FILES, LAZY, METADATA_KEY, REMOTE_FILE
+from nbpack.runtime.nbpack_runtime.vocab import BUNDLE_ID, FILES, LAZY, METADATA_KEY, REMOTE_FILE
 
-__all__ = ["REMOTE_FILE", "FILES", "LAZY", "METADATA_KEY", "Remote"]
+__all__ = ["BUNDLE_ID", "REMOTE_FILE", "FILES", "LAZY", "METADATA_KEY", "Remote"]
 
 
 @dataclass(frozen=True)

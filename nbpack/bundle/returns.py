@@ -15,10 +15,12 @@ __all__ = [
     "CRATE",
     "RETURN_MANIFEST",
     "ReturnFile",
-    "open_return",
     "check_return",
     "external_paths",
+    "notebook_missing",
+    "open_return",
     "return_id_for",
+    "return_warnings",
     "scraps",
 ]
 
@@ -68,14 +70,28 @@ def check_return(rf: ReturnFile, *, external_ok: bool = False) -> list[str]:
             problems.append(f"output {out['path']}: not in the contents with that sha256")
     if return_id_for(m) != m["id"]:
         problems.append(f"id {m['id']} does not match the content ({return_id_for(m)})")
-    if m["notebook"] not in present:
-        problems.append(f"notebook {m['notebook']} is missing")
-    else:
+    # A return without its notebook (the file renamed or gone) is kept: its outputs and values are the run's results.
+    if m["notebook"] in present:
         try:
             read_notebook(rf.read(m["notebook"]), f"notebook {m['notebook']}")
         except NbpackError as exc:
             problems.append(str(exc))
     return problems
+
+
+def notebook_missing(manifest: dict[str, Any]) -> bool:
+    """True when the return carries no notebook file (the runtime found none to send): not a fault, a warning."""
+    return manifest["notebook"] not in {e["path"] for e in manifest["contents"]}
+
+
+def return_warnings(manifest: dict[str, Any]) -> list[str]:
+    """What a return lacks that does not stop it being stored (one line each)."""
+    if notebook_missing(manifest):
+        return [
+            f"the notebook {manifest['notebook']} was not sent with this return (not found where the run was);"
+            " its outputs and values are kept"
+        ]
+    return []
 
 
 def scraps(notebook: dict[str, Any]) -> dict[str, Any]:

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, BinaryIO, cast
 
 from nbpack.bundle import archive
-from nbpack.bundle.returns import check_return, external_paths, open_return
+from nbpack.bundle.returns import check_return, external_paths, notebook_missing, open_return, return_warnings
 from nbpack.clock import iso, now
 from nbpack.errors import Conflict, Forbidden, InvalidBundle, NbpackError, NotFound, TooLarge
 from nbpack.store import blobs
@@ -101,6 +101,8 @@ def ingest(
         svc.storage.delete_prefix(f"returns/{bid}/{rid}/")
         raise NotFound(f"no such bundle {bid}")
     log.info("return ingested", extra={"bundle": bid, "return": rid})
+    if notebook_missing(manifest):
+        log.warning("return without its notebook", extra={"bundle": bid, "return": rid})
     return _summary(bid, manifest), True
 
 
@@ -138,7 +140,7 @@ def check_quota(
 
 
 def _summary(bid: str, m: dict[str, Any]) -> dict[str, Any]:
-    return {
+    out = {
         "id": m["id"],
         "bundle_id": bid,
         "status": m["status"],
@@ -148,6 +150,11 @@ def _summary(bid: str, m: dict[str, Any]) -> dict[str, Any]:
         "values": [v["name"] for v in m["values"]],
         "error": m.get("error"),
     }
+    warnings = return_warnings(m)
+    if warnings:
+        out["notebook_missing"] = notebook_missing(m)
+        out["warnings"] = warnings
+    return out
 
 
 def list_returns(svc: Service, bid: str, tenant: str | None = None) -> list[dict[str, Any]]:
@@ -221,6 +228,8 @@ def _external_member(svc: Service, bid: str, rid: str, name: str) -> tuple[int, 
 def return_notebook(svc: Service, bid: str, rid: str, tenant: str | None = None) -> bytes:
     """The executed notebook of a return."""
     manifest = return_manifest(svc, bid, rid, tenant)
+    if notebook_missing(manifest):
+        raise NotFound(f"return {rid} was sent without its notebook")
     with archive.open_zip(_local_return(svc, bid, rid), svc.config.return_limits) as zf:
         return archive.read_member(zf, manifest["notebook"])
 

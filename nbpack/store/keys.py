@@ -17,6 +17,8 @@ __all__ = [
     "check_sha",
     "content_key",
     "handle_key",
+    "idempotency_key",
+    "idempotency_prefix",
     "immutable",
     "index_keys",
     "owner_dir",
@@ -130,3 +132,13 @@ def webhook_claim_prefix(hid: str, rid: str) -> str:
     check_id(hid, HANDLE_ID)
     check_id(rid, RETURN_ID)
     return f"webhooks/claims/{hid}/{rid}/"
+
+
+def idempotency_prefix(tenant: str) -> str:
+    """The folder of a tenant's remembered creates (``Idempotency-Key``), swept after 24 h."""
+    return f"tenants/{tenant}/idempotency/"
+
+
+def idempotency_key(tenant: str, key: str) -> str:
+    """Storage key of one remembered create: a hash of the client's key, which is free text."""
+    return idempotency_prefix(tenant) + hashlib.sha256(key.encode()).hexdigest()

@@ -225,8 +225,9 @@ class LocalStorage:
         return count
 
     def copy(self, src: str, dst: str) -> ObjectInfo:
-        """Copy an object (written beside, then renamed into place)."""
-        return self.put_file(dst, self._path(src))
+        """Copy an object (written beside, then renamed into place); a missing source is NotFound."""
+        with self.open(src) as f:
+            return self.put_stream(dst, f)
 
     def touch(self, key: str) -> ObjectInfo:
         """Set the object's modification time to now (raises NotFound): a reused object looks fresh to gc."""

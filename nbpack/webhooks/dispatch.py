@@ -60,6 +60,8 @@ class Dispatcher:
         self._ready: dict[tuple[str, str], float] = {}
         self._notices: dict[tuple[str, str], outbox.Notice] = {}
         self._counts = dict.fromkeys(OUTCOMES, 0)
+        # Pending notifications at the last look (for /metrics: a growing backlog is a receiver in trouble).
+        self.backlog = 0
 
     # -- running ---------------------------------------------------------------------------------
 
@@ -90,6 +92,10 @@ class Dispatcher:
         with self._lock:
             return dict(self._counts)
 
+    def open_circuits(self) -> int:
+        """How many callback hosts this replica leaves alone now (their circuit is open)."""
+        return len(self.breakers.open_hosts(self.clock()))
+
     def idle(self) -> bool:
         """True when nothing is being sent from this replica."""
         with self._lock:
@@ -114,6 +120,7 @@ class Dispatcher:
         except NbpackError as exc:
             log.warning("webhook outbox unreadable", extra={"error": exc.message})
             return 0
+        self.backlog = len(entries)
         live = {(w.hid, w.rid) for w in entries}
         with self._lock:
             for gone in [k for k in self._notices if k not in live]:

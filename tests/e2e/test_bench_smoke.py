@@ -29,6 +29,7 @@ def run_bench(*args: str) -> subprocess.CompletedProcess:
         ("download", "1MB", "boto3_get_object", "service_get"),
         ("ingest", "1MB", "boto3_put_object_x20", "service_post_x20"),
         ("lazy", "16MiB", "boto3_get_read", "lazy_first"),
+        ("lazy", "16MiB", "pyarrow_s3_2_of_22", "lazy_2_of_22"),
     ],
 )
 def test_bench_prints_a_ratio(name, size, baseline, nbpack):

@@ -44,7 +44,7 @@ SECRET_NAMES = {
     "NBPACK_API_KEYS",
     "AWS_ACCESS_KEY_ID",
     "AWS_SECRET_ACCESS_KEY",
-    "NBPACK_WEBHOOK_SECRET",
+    "NBPACK_WEBHOOK_SECRETS",
     "NBPACK_METRICS_TOKEN",
 }
 # Oldest first: policy/v1 PodDisruptionBudget needs 1.21; 1.29 is a still-common floor for managed clusters.
@@ -279,7 +279,7 @@ def test_the_image_command_serves_replicas_over_one_bucket(tmp_path: Path, s3_en
         "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
         "NBPACK_SECRET_KEY": secrets.token_urlsafe(32),
         "NBPACK_API_KEYS": f"esap-prod={key}",
-        "NBPACK_WEBHOOK_SECRET": secrets.token_urlsafe(16),
+        "NBPACK_WEBHOOK_SECRETS": f"esap-prod={secrets.token_urlsafe(16)}",
         "NBPACK_METRICS_TOKEN": secrets.token_urlsafe(16),
         "NBPACK_HUBS_FILE": str(hubs),
     }

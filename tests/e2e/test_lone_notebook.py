@@ -13,6 +13,7 @@ import math
 import os
 import subprocess
 import sys
+import urllib.error
 import urllib.request
 import zipfile
 from datetime import UTC, datetime
@@ -284,3 +285,67 @@ def test_runtime_files_are_checked_one_by_one_and_the_cache_is_rechecked(tmp_pat
         ran = _run_alone(folder / NOTEBOOK, folder, cache)
     assert cached.read_bytes() == original
     assert any(o.get("name") == "stdout" and "return bundle r-" in o["text"] for o in ran.cells[-1].outputs)
+
+
+def test_a_renamed_lone_notebook_keeps_its_return(service, tmp_path: Path) -> None:
+    """A browser saves a second download as ``lone (1).ipynb``: the results cell finds it by the bundle id in its
+    metadata, and the return (notebook, outputs, values) is stored (issue 20: it was refused, 400)."""
+    client = Client(service.url, API_KEY, timeout=60)
+    bundle_zip = _build(tmp_path, "Lone renamed")
+    created = client.push(bundle_zip)
+    folder = tmp_path / "work"
+    first = _fetch_alone(created["links"]["notebook"], folder)
+    renamed = first.rename(folder / "lone (1).ipynb")
+    assert json.loads(renamed.read_text())["metadata"]["nbpack"]["bundle_id"] == created["content_id"]
+    env = clean_env(tmp_path, [Path(sys.executable).parent])
+    run = subprocess.run(
+        [sys.executable, "-m", "jupyter", "nbconvert", "--to", "notebook", "--execute", "--inplace", renamed.name],
+        cwd=folder,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert run.returncode == 0, run.stderr[-3000:]
+    (listed,) = client.returns(created["id"])
+    assert listed["status"] == "completed" and "warnings" not in listed
+    manifest = client.get_return(created["id"], listed["id"])
+    assert manifest["provenance"]["notebook_file"]["file"] == "lone (1).ipynb"
+    assert manifest["notebook"] == NOTEBOOK and NOTEBOOK in {e["path"] for e in manifest["contents"]}
+    assert {"outputs/sources.arrow", "outputs/big.arrow"} <= {o["path"] for o in manifest["outputs"]}
+
+
+def test_a_return_without_any_notebook_is_stored_with_a_warning(service, tmp_path: Path) -> None:
+    """Run from stdin (no notebook file anywhere): the return lacks the notebook and is stored all the same, marked."""
+    client = Client(service.url, API_KEY, timeout=60)
+    bundle_zip = _build(tmp_path, "Lone no file")
+    created = client.push(bundle_zip)
+    folder = tmp_path / "work"
+    notebook = _fetch_alone(created["links"]["notebook"], tmp_path / "elsewhere")
+    folder.mkdir()
+    env = clean_env(tmp_path, [Path(sys.executable).parent])
+    run = subprocess.run(
+        [sys.executable, "-m", "jupyter", "nbconvert", "--to", "notebook", "--execute", "--stdin", "--stdout"],
+        input=notebook.read_text(),
+        cwd=folder,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert "nbpack: warning: the notebook file was not found" in run.stdout
+    (listed,) = client.returns(created["id"])
+    assert listed["notebook_missing"] is True and len(listed["warnings"]) == 1
+    manifest = client.get_return(created["id"], listed["id"])
+    assert NOTEBOOK not in {e["path"] for e in manifest["contents"]}
+    assert {"outputs/sources.arrow", "outputs/big.arrow"} <= {o["path"] for o in manifest["outputs"]}
+    assert {v["name"] for v in manifest["values"]} >= {"prefix", "runtime_file"}
+    # What the return has is served; the notebook it lacks is a 404, not a 500.
+    req = urllib.request.Request(
+        f"{service.url}/api/v1/bundles/{created['id']}/returns/{listed['id']}/notebook.html",
+        headers={"X-API-Key": API_KEY},
+    )
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(req, timeout=30)
+    assert refused.value.code == 404

@@ -103,6 +103,7 @@ def test_undeliverable_webhook_under_gunicorn(
     rx = Receiver(500, tls=tls)
     receivers.append(rx)
     token = "metrics-" + "t" * 20
+    auth = {"Authorization": f"Bearer {token}"}
     svc = start_service(
         service_env(
             str(tmp_path / "store"),
@@ -135,7 +136,11 @@ def test_undeliverable_webhook_under_gunicorn(
     while _metric(svc.url, token, "failed") < 1:
         assert time.monotonic() < deadline, svc.log_tail()
         time.sleep(0.2)
-    assert rx.calls == 2 and _metric(svc.url, token, "delivered") == 0
+    assert rx.calls == 2 and _metric(svc.url, token, "delivered") == 0 and _metric(svc.url, token, "retried") == 1
+    # The outbox is empty again (the gauge follows the replica's next look, every 2 s).
+    while not re.search(r"^nbpack_webhook_pending 0\.0$", _call(f"{svc.url}/metrics", headers=auth)[1].decode(), re.M):
+        assert time.monotonic() < deadline, svc.log_tail()
+        time.sleep(0.2)
     status, again = st.post(full.read_bytes())
     assert status == 200 and again["id"] == answer["id"]
     time.sleep(1.5)  # room for a wrongly queued second notification to go out (the poll is 2 s, a kick at once)

@@ -136,6 +136,42 @@ def test_two_of_22_columns_move_few_bytes_and_match(rt, built: Path, tmp_path: P
     assert proxy.bytes <= size - moved + catalog.BLOCK_SIZE * 4
 
 
+def _blocks(start: int, length: int) -> set[int]:
+    return set(range(start // catalog.BLOCK_SIZE, -(-(start + length) // catalog.BLOCK_SIZE)))
+
+
+def test_a_whole_read_goes_as_concurrent_ranges_each_block_once(rt, built: Path, tmp_path: Path, served) -> None:  # noqa: ANN001
+    _, proxy, url = served
+    size = (built / CAT).stat().st_size
+    assert same(_thin(rt, built, tmp_path, url).catalog("sources"), _whole(built))
+    per = rt.lazy.RANGE_LIMIT // catalog.BLOCK_SIZE
+    count = -(-size // catalog.BLOCK_SIZE)
+    assert proxy.connections == -(-count // per) >= 3  # one request per RANGE_LIMIT piece (the sidecar is local)
+    assert proxy.peak >= 2  # in flight together
+    assert size <= proxy.bytes <= size + proxy.connections * 1024  # every block once, plus the response headers
+
+
+def test_a_column_subset_sends_a_request_per_coalesced_run(rt, built: Path, tmp_path: Path, served) -> None:  # noqa: ANN001
+    _, proxy, url = served
+    cols = ["x10", "x11", "source_id"]
+    assert same(_thin(rt, built, tmp_path, url).catalog("sources", columns=cols), _whole(built).select(cols))
+    size = (built / CAT).stat().st_size
+    md = pq.ParquetFile(built / CAT).metadata
+    names = md.schema.to_arrow_schema().names
+    plan: set[int] = set()
+    for g in range(md.num_row_groups):
+        for j in (names.index(c) for c in cols):
+            chunk = md.row_group(g).column(j)
+            start = min(chunk.data_page_offset, chunk.dictionary_page_offset or chunk.data_page_offset)
+            plan |= _blocks(start, chunk.total_compressed_size)
+    footer = _blocks(size - 64 * 1024, 64 * 1024)
+    runs = rt.lazy.coalesce(sorted(plan - footer), catalog.BLOCK_SIZE)
+    # x10 and x11 are neighbours: their chunks of one row group are one run, source_id another.
+    assert len(runs) < len(plan - footer)
+    assert proxy.connections == 1 + len(runs)  # the footer, then each coalesced run once
+    assert proxy.peak >= 2
+
+
 def test_a_filter_reads_only_the_row_groups_it_may_keep(rt, built: Path, tmp_path: Path, served) -> None:  # noqa: ANN001
     _, proxy, url = served
     whole = _whole(built)

@@ -9,6 +9,7 @@ so what the dead replica had queued or was sending goes out from another one onc
 from __future__ import annotations
 
 import json
+import os
 import secrets
 import threading
 import time
@@ -126,6 +127,31 @@ def cluster(s3_env, s3_bucket: str, tmp_path: Path) -> Iterator[Cluster]:  # noq
             list(pool.map(lambda r: r.stop(), replicas))
 
 
+def _sending_to(replica: ServiceProcess, port: int) -> bool:
+    """The replica's processes hold an established TCP connection to ``port`` (a webhook in flight), from /proc."""
+    assert replica.proc is not None
+    master = replica.proc.pid
+    try:
+        pids = [master, *map(int, Path(f"/proc/{master}/task/{master}/children").read_text().split())]
+    except OSError:
+        return False
+    inodes = set()
+    for pid in pids:
+        try:
+            for fd in Path(f"/proc/{pid}/fd").iterdir():
+                link = os.readlink(fd)
+                if link.startswith("socket:["):
+                    inodes.add(link[8:-1])
+        except OSError:
+            continue
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        remote_port = int(fields[2].split(":")[1], 16)
+        if remote_port == port and fields[3] == "01" and fields[9] in inodes:
+            return True
+    return False
+
+
 def _post(url: str, token: str, data: bytes, attempts: int = 20) -> tuple[int, dict, int]:
     """POST a return zip as the runtime does, retrying lost answers, 502/503/504 and refused connections:
     (status, answer, tries)."""
@@ -180,10 +206,12 @@ def test_killed_replica_and_restarted_storage_lose_no_webhook(cluster: Cluster, 
 
     with ThreadPoolExecutor(max_workers=UPLOADS) as pool:
         futures = [pool.submit(upload, i) for i in range(UPLOADS)]
-        # Mid-way: SIGKILL one replica once some webhooks are on their way (the receiver answers slowly).
+        # Mid-way: SIGKILL one replica while it is sending a webhook (the receiver answers slowly).
+        port = cluster.receiver.server.server_address[1]
         deadline = time.monotonic() + 120
-        while len(answers) < UPLOADS // 4 and time.monotonic() < deadline:
-            time.sleep(0.05)
+        while time.monotonic() < deadline and not (len(answers) >= UPLOADS // 4 and _sending_to(victim, port)):
+            time.sleep(0.01)
+        assert _sending_to(victim, port), "the victim never sent a webhook during the run"
         victim.kill()
         killed_after = len(answers)
         # Later: SeaweedFS restarted once, under the uploads still running and the webhooks still going out.
@@ -227,6 +255,8 @@ def test_killed_replica_and_restarted_storage_lose_no_webhook(cluster: Cluster, 
     done = [json.loads(store.read_bytes(i.key)) for i in store.list("webhooks/done/")]
     assert sorted(d["id"] for d in done) == sorted(want) and {d["outcome"] for d in done} == {"delivered"}
     assert not list(store.list("webhooks/pending/")) and not list(store.list("webhooks/claims/"))
+    # What the victim was sending when it died was taken over once its lease ran out: a second attempt.
+    assert any(d["attempts"] >= 2 for d in done), done
     tries = sorted(a[2] for a in answers.values())
     print(
         f"killed after {killed_after} answers; upload tries {tries}; {len(arrivals)} arrivals for {len(want)}"

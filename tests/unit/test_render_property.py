@@ -30,6 +30,7 @@ from nbpack.bundle import schema
 from nbpack.bundle.build import MANIFEST, bundle_id_for, open_bundle, write_zip
 from nbpack.bundle.inspect import describe
 from tests.helpers import make_app
+from tests.hypothesis_profiles import examples
 
 API_KEY = "render-property-key"
 SCHEMA = json.loads(resources.files("nbpack.schemas").joinpath("bundle-1.0.schema.json").read_text("utf-8"))
@@ -158,7 +159,7 @@ def client(tmp_path_factory: pytest.TempPathFactory):  # noqa: ANN201 - Flask te
 
 
 @settings(
-    max_examples=30,
+    max_examples=examples(1 / 3),  # each case is a whole create and landing page through the app
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much, HealthCheck.function_scoped_fixture],
 )

@@ -490,3 +490,11 @@ def test_deleting_a_handle_drops_its_outbox_records(tmp_path: Path) -> None:
     outbox.forget(st, HID)
     assert [(w.hid, w.rid) for w in outbox.waiting(st)] == [(other.hid, RID)]
     assert not list(st.list(f"webhooks/claims/{HID}/"))
+
+
+def test_a_host_that_turns_internal_after_create_is_refused_at_delivery(receiver: Receiver) -> None:
+    url = f"https://esap.example.org:{receiver.port}/hook"
+    assert targets.check(url, resolve=_fake(["93.184.216.34"])).addresses == ("93.184.216.34",)  # at create
+    rebound = _fake(["127.0.0.1"])  # DNS rebinding: the same name now points inside
+    got = attempt(url, b"{}", "m", [SECRET], resolve=rebound)
+    assert not got.ok and not got.retry and "loopback" in (got.error or "") and receiver.calls == []

@@ -12,10 +12,10 @@ from .bundle import Bundle
 from .vocab import CRATE, MEDIA_TYPES
 
 __all__ = [
-    "CONTEXT",
     "DEFAULT_LICENSE",
     "PROCESS_RUN_PROFILE",
-    "PROFILE",
+    "RETURN_CONTEXT",
+    "RETURN_PROFILE",
     "crate_metadata",
     "local_id",
     "remote_entity",
@@ -24,8 +24,11 @@ __all__ = [
 
 # The crate words both crates use (nbpack's bundle crate imports them from here), so one remote file has one @id in
 # the bundle's crate and the return's.
-CONTEXT = "https://w3id.org/ro/crate/1.2/context"
-PROFILE = "https://w3id.org/ro/crate/1.2"
+# The return crate is RO-Crate 1.1, unlike the bundle's (1.2): the Process Run Crate profile it declares (0.5) is
+# defined on RO-Crate 1.1, and a crate valid for that profile says so in its descriptor (roc-validator's
+# ro-crate-1.1 check 5.3, inherited by process-run-crate-0.5).
+RETURN_CONTEXT = "https://w3id.org/ro/crate/1.1/context"
+RETURN_PROFILE = "https://w3id.org/ro/crate/1.1"
 PROCESS_RUN_PROFILE = "https://w3id.org/ro/wfrun/process/0.5"
 # A bundle whose builder names no license gets this one (docs/design.md, `nbpack build -h`): attribution is what
 # astronomy archives usually ask for, and RO-Crate requires some license on the root.
@@ -77,7 +80,7 @@ def remote_entity(ref: dict) -> dict:
 
 
 def crate_metadata(bundle: Bundle, manifest: dict) -> dict:
-    """RO-Crate 1.2 metadata following the Process Run Crate profile: one CreateAction whose instrument is the
+    """RO-Crate 1.1 metadata following the Process Run Crate profile: one CreateAction whose instrument is the
     notebook, object the bundle's catalogs and data-lake files, result the outputs."""
     lic = bundle.manifest.get("license")
     if not (isinstance(lic, dict) and isinstance(lic.get("url"), str)):
@@ -167,7 +170,7 @@ def crate_metadata(bundle: Bundle, manifest: dict) -> dict:
         "hasPart": parts,
         "mentions": {"@id": "#run"},
     }
-    descriptor = {"@id": CRATE, "@type": "CreativeWork", "conformsTo": {"@id": PROFILE}, "about": {"@id": "./"}}
+    descriptor = {"@id": CRATE, "@type": "CreativeWork", "conformsTo": {"@id": RETURN_PROFILE}, "about": {"@id": "./"}}
     context = [
         {
             "@id": PROCESS_RUN_PROFILE,
@@ -183,4 +186,4 @@ def crate_metadata(bundle: Bundle, manifest: dict) -> dict:
         },
         {"@id": bundle_ref, "@type": "CreativeWork", "name": bundle.title, "identifier": bundle.id},
     ]
-    return {"@context": CONTEXT, "@graph": [descriptor, root, notebook, *outputs, action, *inputs, *context]}
+    return {"@context": RETURN_CONTEXT, "@graph": [descriptor, root, notebook, *outputs, action, *inputs, *context]}

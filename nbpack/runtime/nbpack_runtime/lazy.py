@@ -1,11 +1,13 @@
 """Lazy catalog reads: a catalog the folder lacks is read from the service's files URL by HTTP Range.
 
 Only what is needed crosses the network: the Parquet footer first, then the column chunks of the wanted columns
-and row groups, always as whole blocks of the catalog's block size. Each block is checked against its sha256 in
-the catalog's ``.blocks`` sidecar (itself checked against the manifest's ``contents``) before it is written to the
-cache, so a partial read is verified without the rest of the file. Verified blocks stay in the cache
-(``NBPACK_CACHE``/catalogs/<sha256>/): a read that is cut off resumes, and a read of blocks already there makes no
-request. Once every block is there the whole file's sha256 is checked too and the file becomes a plain cached copy.
+and row groups, always as whole blocks of the catalog's block size. The missing blocks are coalesced into ranges as
+pyarrow's own S3 reader does (near runs merged, long ones split) and the ranges are requested concurrently, at most
+``IN_FLIGHT`` at once. Each block is checked once, against its sha256 in the catalog's ``.blocks`` sidecar (itself
+checked against the manifest's ``contents``), before it is written to the cache, so a partial read is verified
+without the rest of the file, and a file whose every block verified is the file the manifest names. Verified blocks
+stay in the cache (``NBPACK_CACHE``/catalogs/<sha256>/): a read that is cut off resumes, and a read of blocks already
+there makes no request. Once every block is there the file becomes a plain cached copy.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from .base import with_retries
-from .checksums import checked_checksums, file_sha256
+from .checksums import checked_checksums
 from .display import Progress
 from .errors import ChecksumMismatch, RuntimeProblem
 from .ranges import fetch_whole, get_all, open_range, read_exactly, shown
@@ -29,6 +31,13 @@ from .remote import member_url
 
 _DIGEST = 32
 _FOOTER_GUESS = 64 << 10  # what pyarrow reads first from a file's end; footers are rarely larger
+IN_FLIGHT = 8  # Range requests at once: the size of pyarrow's S3 I/O pool
+# Coalescing, in bytes, as pyarrow's CacheOptions: runs whose hole is at most HOLE_LIMIT are merged (with 256 KiB
+# blocks that is adjacent runs only: a hole of one block is 32x pyarrow's, and a partial read is judged by the bytes
+# it moves), and a run is cut at RANGE_LIMIT (pyarrow: 32 MiB; smaller here so a whole read goes IN_FLIGHT ranges
+# at a time instead of one stream).
+HOLE_LIMIT = 8 << 10
+RANGE_LIMIT = 8 << 20
 
 
 def wanted(columns: list[str] | None, filters: Any) -> tuple[list[str] | None, Any]:
@@ -90,7 +99,7 @@ def read_lazy(entry: dict, manifest: dict, remote: dict, root: Path, columns: li
     digests = _digests(entry, manifest, remote, root, folder)
     cache = _Blocks(name, url, size, int(blocks["size"]), digests, folder)
     try:
-        return cache.read(columns, filters, sha)
+        return cache.read(columns, filters)
     finally:
         cache.close()
 
@@ -118,11 +127,15 @@ def _digests(entry: dict, manifest: dict, remote: dict, root: Path, folder: Path
     return data
 
 
-def _runs(blocks: list[int]) -> list[tuple[int, int]]:
-    """Sorted block numbers → (first, last) of each run of adjacent ones: one Range request each."""
+def coalesce(blocks: list[int], block: int, have: frozenset[int] | set[int] = frozenset()) -> list[tuple[int, int]]:
+    """Sorted block numbers → (first, last) of the Range requests that fetch them: runs whose gap is at most
+    HOLE_LIMIT bytes, none of it in ``have`` (blocks already cached), are merged (the gap's blocks come too, and are
+    kept), and none spans more than RANGE_LIMIT bytes."""
+    hole, limit = HOLE_LIMIT // block, max(1, RANGE_LIMIT // block)
     runs: list[tuple[int, int]] = []
     for b in blocks:
-        if runs and runs[-1][1] == b - 1:
+        gap = range(runs[-1][1] + 1, b) if runs else range(0)
+        if runs and len(gap) <= hole and b - runs[-1][0] < limit and not any(g in have for g in gap):
             runs[-1] = (runs[-1][0], b)
         else:
             runs.append((b, b))
@@ -162,14 +175,9 @@ class _Blocks:
         self.fh = open(self.part, "r+b")  # noqa: SIM115 - closed by close()
         self.logfh = open(self.log, "ab")  # noqa: SIM115
         self.moved = 0  # bytes fetched by this reader (tests and the progress line)
-        self.whole = hashlib.sha256()
-        self.in_order = -1 if self.done else 0
-        # The whole-file sha256 runs on its own thread beside the block checks, at most 8 blocks behind.
-        self.hasher = concurrent.futures.ThreadPoolExecutor(1)
-        self.hashing: list[concurrent.futures.Future] = []
+        self.requests = 0  # Range requests this reader sent (tests)
 
     def close(self) -> None:
-        self.hasher.shutdown(wait=True)
         self.fh.close()
         self.logfh.close()
 
@@ -182,7 +190,7 @@ class _Blocks:
         return range(start // self.block, -(-end // self.block)) if end > start else range(0)
 
     def ensure(self, blocks: set[int] | range, label: str | None = None) -> None:
-        """Fetch the given blocks not yet verified, adjacent ones in one request, with retries."""
+        """Fetch the given blocks not yet verified: coalesced ranges, up to IN_FLIGHT at once, with retries."""
         if not set(blocks) - self.done:
             return
         total = sum(self.span(b)[1] for b in set(blocks) - self.done)
@@ -190,8 +198,18 @@ class _Blocks:
         start = self.moved
 
         def attempt() -> None:
-            for first, last in _runs(sorted(set(blocks) - self.done)):
-                self._fetch_run(first, last, bar, start)
+            # Each try asks only for what is still missing; a range that failed leaves its verified blocks behind.
+            runs = coalesce(sorted(set(blocks) - self.done), self.block, self.done)
+            if len(runs) == 1:
+                self._fetch_run(*runs[0], bar, start)
+                return
+            with concurrent.futures.ThreadPoolExecutor(min(IN_FLIGHT, len(runs))) as pool:
+                futures = [pool.submit(self._fetch_run, first, last, bar, start) for first, last in runs]
+                errors = [f.exception() for f in futures]
+            # A final failure (a checksum, a 4xx: RuntimeProblem) outranks a transient one: retrying cannot mend it.
+            failed = sorted((e for e in errors if e is not None), key=lambda e: not isinstance(e, RuntimeProblem))
+            if failed:
+                raise failed[0]
 
         with_retries(shown(self.url), attempt)
         if bar:
@@ -200,20 +218,17 @@ class _Blocks:
     def _fetch_run(self, first: int, last: int, bar: Progress | None, base: int) -> None:
         start = self.span(first)[0]
         end = sum(self.span(last)) - 1
+        with self.lock:
+            self.requests += 1
         resp, at = open_range(self.url, start, end, self.size)
-        # Block b is verified and written on a worker while block b + 1 comes off the socket (hashlib and file
-        # writes release the GIL).
-        with resp, concurrent.futures.ThreadPoolExecutor(1) as pool:
-            pending: concurrent.futures.Future | None = None
+        with resp:
             for b in range(at // self.block, last + 1):  # a 200 answer starts at block 0
                 data = read_exactly(resp, self.span(b)[1])
-                if pending is not None:
-                    pending.result()
+                if b >= first:
+                    self._store(b, data)  # hashlib releases the GIL: the other ranges keep coming meanwhile
                     if bar:
-                        bar.update(self.moved - base)
-                pending = pool.submit(self._store, b, data) if b >= first else None
-            if pending is not None:
-                pending.result()
+                        with self.lock:
+                            bar.update(self.moved - base)
 
     def _store(self, b: int, data: bytes) -> None:
         if b in self.done:
@@ -230,16 +245,7 @@ class _Blocks:
             self.logfh.write(struct.pack("<I", b))
             self.logfh.flush()
             self.done.add(b)
-        self.moved += len(data)
-        # Blocks arriving in order from the first (a whole first read) also give the whole file's sha256.
-        if b == self.in_order:
-            self.hashing = [f for f in self.hashing if not f.done()]
-            if len(self.hashing) >= 8:
-                self.hashing.pop(0).result()
-            self.hashing.append(self.hasher.submit(self.whole.update, data))
-            self.in_order += 1
-        else:
-            self.in_order = -1
+            self.moved += len(data)
 
     def pread(self, offset: int, n: int) -> bytes:
         """Bytes of the catalog, fetching (verified) any block they touch that is not there yet."""
@@ -248,7 +254,7 @@ class _Blocks:
             self.fh.seek(offset)
             return self.fh.read(n)
 
-    def read(self, columns: list[str] | None, filters: Any, sha: str) -> Any:
+    def read(self, columns: list[str] | None, filters: Any) -> Any:
         """Footer first, then the column chunks needed; the table subset as asked."""
         import pyarrow as pa
         import pyarrow.parquet as pq
@@ -270,7 +276,7 @@ class _Blocks:
         self.ensure(plan, label=f"catalog {self.name}")
         if len(self.done) == self.count:
             source.close()
-            return finish(self._promote(sha, needed), columns, expr)
+            return finish(self._promote(needed), columns, expr)
         if not groups:
             table = pf.schema_arrow.empty_table()
         else:
@@ -312,40 +318,16 @@ class _Blocks:
                 plan.update(self.blocks_of(start, start + chunk.total_compressed_size))
         return plan
 
-    def _promote(self, sha: str, needed: list[str] | None) -> Any:
-        """Every block is here: check the whole file's sha256 (while Parquet decodes it) and keep it as the copy."""
+    def _promote(self, needed: list[str] | None) -> Any:
+        """Every block is here, each verified against its digest, so the file is the one whose sha256 the manifest
+        gives (the sidecar that lists the digests is checked against the manifest): keep it as the copy, read it."""
         import pyarrow.parquet as pq
 
-        try:
-            return self._check_whole(sha, needed)
-        except FileNotFoundError:
-            # Another reader of the same catalog checked the whole file first and renamed the part into place.
-            complete = self.part.with_name("catalog.parquet")
-            if not complete.is_file():
-                raise
-            return pq.read_table(complete, columns=needed)
-
-    def _check_whole(self, sha: str, needed: list[str] | None) -> Any:
-        import pyarrow.parquet as pq
-
-        if self.in_order == self.count:
-            table = pq.read_table(self.part, columns=needed)
-            self.hasher.shutdown(wait=True)
-            got = self.whole.hexdigest()
-        else:
-            with concurrent.futures.ThreadPoolExecutor(1) as pool:
-                digest = pool.submit(file_sha256, self.part)
-                table = pq.read_table(self.part, columns=needed)
-                got = digest.result()
-        if got != sha:
-            self.close()
-            self.part.unlink(missing_ok=True)
-            self.log.unlink(missing_ok=True)
-            raise ChecksumMismatch(f"catalog {self.name!r}: sha256 expected {sha}, got {got}")
-        with contextlib.suppress(FileNotFoundError):  # another kernel may have completed it first
-            os.replace(self.part, self.part.with_name("catalog.parquet"))
+        complete = self.part.with_name("catalog.parquet")
+        with contextlib.suppress(FileNotFoundError):  # another reader may have completed it first
+            os.replace(self.part, complete)
         self.log.unlink(missing_ok=True)
-        return table
+        return pq.read_table(complete, columns=needed)
 
 
 def _leaves(t: Any) -> int:

@@ -12,6 +12,7 @@ from typing import Any
 
 from .bundle import Bundle
 from .display import in_kernel
+from .vocab import BUNDLE_ID, FILES, METADATA_KEY
 
 # papermill 2.x CLI options that take no value, or two; every other option takes one (papermill/cli.py).
 _PAPERMILL_FLAGS = {
@@ -134,7 +135,42 @@ def find_notebook(bundle: Bundle) -> tuple[Path | None, str]:
     for cand, source in candidates:
         if cand.is_file() and cand.suffix == ".ipynb":
             return cand, source
-    return None, ""
+    renamed = _renamed_notebook(bundle, [bundle.root, Path.cwd()])
+    return (renamed, "bundle") if renamed is not None else (None, "")
+
+
+# A renamed copy is looked for among a folder's notebooks, not in a whole home: bounded in count and size.
+_SCAN_FILES, _SCAN_BYTES = 200, 64 << 20
+
+
+def _renamed_notebook(bundle: Bundle, folders: list[Path]) -> Path | None:
+    """The newest ``*.ipynb`` in ``folders`` whose metadata names this bundle (the lone notebook's
+    ``metadata.nbpack.bundle_id``, or its remote files prefix): a browser saves a second download as ``nb (1).ipynb``,
+    and a user may rename the file; the run's results are the same."""
+    files_prefix = (bundle.remote or {}).get(FILES)
+    found: list[tuple[float, Path]] = []
+    seen: set[Path] = set()
+    for folder in folders:
+        try:
+            names = sorted(folder.glob("*.ipynb"))[:_SCAN_FILES]
+        except OSError:
+            continue
+        for path in names:
+            try:
+                real, stat = path.resolve(), path.stat()
+                if real in seen or stat.st_size > _SCAN_BYTES:
+                    continue
+                seen.add(real)
+                meta = (json.loads(path.read_bytes()).get("metadata") or {}).get("nbpack") or {}
+            except (OSError, ValueError, AttributeError):
+                continue
+            if not isinstance(meta, dict):
+                continue
+            remote = meta.get(METADATA_KEY)
+            remote = remote if isinstance(remote, dict) else {}
+            if (bundle.id and meta.get(BUNDLE_ID) == bundle.id) or (files_prefix and remote.get(FILES) == files_prefix):
+                found.append((stat.st_mtime, path))
+    return max(found)[1] if found else None
 
 
 def _notebook_path(bundle: Bundle) -> Path | None:

@@ -79,13 +79,18 @@ def finish(upload: bool = True, status: str | None = None, error: str | None = N
     notebook, source = find_notebook(bundle)
     nb_bytes, doc = read_notebook(notebook) if notebook else (None, None)
     notebook_file = {"source": source or None, **notebook_state(doc)}
+    if notebook is not None and notebook.name != Path(nb_rel).name:
+        notebook_file["file"] = notebook.name  # found under another name (renamed, or a browser's "nb (1).ipynb")
     if notebook is not None and notebook_file["stale"] and os.environ.get("JPY_SESSION_NAME"):
         saved = save_from_frontend(notebook)  # JupyterLab's Run All does not save; try once
         if saved is not None:
             nb_bytes, doc, state = saved
-            notebook_file = {"source": source or None, **state, "saved_by_kernel": True}
+            notebook_file = {**notebook_file, **state, "saved_by_kernel": True}
     if notebook is None:
-        print(f"nbpack: the notebook file was not found (set NBPACK_NOTEBOOK); the return has no {nb_rel}")
+        print(
+            f"nbpack: warning: the notebook file was not found (set NBPACK_NOTEBOOK to its path); the return has no"
+            f" {nb_rel}, its outputs and values are sent"
+        )
     elif notebook_file["stale"]:
         text, html_text = stale_message(notebook.name, notebook_file)
         if in_kernel():

@@ -13,6 +13,7 @@ import mimetypes
 import re
 
 __all__ = [
+    "BUNDLE_ID",
     "CRATE",
     "FILES",
     "LAZY",
@@ -39,6 +40,8 @@ REMOTE_FILE = "nbpack.remote.json"
 FILES = "files"
 LAZY = "lazy"
 METADATA_KEY = "remote"
+# ... and its bundle's id in metadata["nbpack"][BUNDLE_ID], by which the runtime finds the file under any name.
+BUNDLE_ID = "bundle_id"
 
 # What a return id covers besides its files (docs/design.md "Return id").
 RUN_FIELDS = ("status", "error", "started", "ended", "notebook", "values", "provenance")

@@ -9,7 +9,6 @@ each kind and how it maps; anything not understood is reported in ``skipped``, n
 from __future__ import annotations
 
 import json
-import mimetypes
 import posixpath
 import re
 from collections.abc import Callable
@@ -22,6 +21,7 @@ import pyarrow as pa
 from nbpack.bundle.esap_pages import table_from_esap_pages, table_from_esap_results
 from nbpack.bundle.refs import parse_ref
 from nbpack.errors import InvalidInput, NbpackError
+from nbpack.runtime.nbpack_runtime.vocab import media_type
 
 __all__ = ["BasketInputs", "basket_to_inputs", "basket_items", "DATA_URL_KEYS"]
 
@@ -30,16 +30,6 @@ DATA_URL_KEYS = ("access_url", "accessURL", "download_url", "url")
 _DATA_SCHEMES = ("https", "http", "davs", "dav", "s3", "root")
 _CATALOG_NAME = re.compile(r"[^A-Za-z0-9_.-]+")
 _FILE_NAME = re.compile(r"[^A-Za-z0-9_.-]+")
-_MEDIA_TYPES = {
-    ".fits": "application/fits",
-    ".fit": "application/fits",
-    ".fz": "application/fits",
-    ".h5": "application/x-hdf5",
-    ".hdf5": "application/x-hdf5",
-    ".parquet": "application/vnd.apache.parquet",
-    ".vot": "application/x-votable+xml",
-    ".tar": "application/x-tar",
-}
 
 
 @dataclass
@@ -137,8 +127,7 @@ def _media_type(name: str, record: dict) -> str | None:
     given = record.get("access_format") or record.get("content_type")
     if isinstance(given, str) and "/" in given:
         return given
-    ext = posixpath.splitext(name.lower())[1]
-    return _MEDIA_TYPES.get(ext) or mimetypes.guess_type(name)[0]
+    return media_type(name)
 
 
 def _hex(value: Any) -> str | None:

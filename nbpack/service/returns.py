@@ -14,7 +14,15 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, BinaryIO, cast
 
 from nbpack.bundle import archive
-from nbpack.bundle.returns import check_return, external_paths, notebook_missing, open_return, return_warnings
+from nbpack.bundle.returns import (
+    CRATE,
+    RETURN_MANIFEST,
+    check_return,
+    external_paths,
+    notebook_missing,
+    open_return,
+    return_warnings,
+)
 from nbpack.clock import iso, now
 from nbpack.errors import Conflict, Forbidden, InvalidBundle, NbpackError, NotFound, TooLarge
 from nbpack.store import blobs
@@ -202,7 +210,7 @@ def _local_return(svc: Service, bid: str, rid: str) -> Path:
 def return_member(svc: Service, bid: str, rid: str, name: str, tenant: str | None = None) -> tuple[int, BinaryIO]:
     """One file of a return bundle: (size, stream), from the zip or, for an external output, its blob."""
     manifest = return_manifest(svc, bid, rid, tenant)
-    listed = {e["path"] for e in manifest["contents"]} | {"nbpack-return.json", "ro-crate-metadata.json"}
+    listed = {e["path"] for e in manifest["contents"]} | {RETURN_MANIFEST, CRATE}
     if name not in listed:
         raise NotFound(f"return {rid} has no file {name!r}")
     zf = archive.open_zip(_local_return(svc, bid, rid), svc.config.return_limits)

@@ -13,16 +13,8 @@ from pathlib import Path
 from typing import BinaryIO
 
 from nbpack.errors import Conflict, InvalidInput, NotFound, StorageError
-from nbpack.store.api import (
-    CHUNK,
-    TMP_PREFIX,
-    ObjectInfo,
-    check_key,
-    check_prefix,
-    check_range,
-    download_atomically,
-    sized,
-)
+from nbpack.store import api
+from nbpack.store.api import CHUNK, TMP_PREFIX, ObjectInfo, check_key, check_prefix, check_range, sized
 
 __all__ = ["LocalStorage"]
 
@@ -174,7 +166,7 @@ class LocalStorage:
         """Copy the object to a local path, atomically."""
         info = self.stat(key)
         with self.open(key) as src:
-            download_atomically(path, lambda out: shutil.copyfileobj(src, out, CHUNK))
+            api.download_atomically(path, lambda out: shutil.copyfileobj(src, out, CHUNK))
         return info
 
     def stat(self, key: str) -> ObjectInfo:

@@ -12,17 +12,8 @@ from typing import Any, BinaryIO
 
 from nbpack.config import DEFAULT_S3_REGION
 from nbpack.errors import InvalidInput, NotFound, StorageError
-from nbpack.store.api import (
-    CHUNK,
-    PART_SIZE,
-    TMP_PREFIX,
-    ObjectInfo,
-    check_key,
-    check_prefix,
-    check_range,
-    download_atomically,
-    sized,
-)
+from nbpack.store import api
+from nbpack.store.api import CHUNK, PART_SIZE, TMP_PREFIX, ObjectInfo, check_key, check_prefix, check_range, sized
 from nbpack.store.disposition import content_disposition
 
 __all__ = ["S3Storage", "put_headers"]
@@ -257,7 +248,7 @@ class S3Storage:
             with self._errors(key):
                 self.client.download_fileobj(self.bucket, self._key(key), out, Config=self.transfer)
 
-        download_atomically(path, fill)
+        api.download_atomically(path, fill)
         return info
 
     def stat(self, key: str) -> ObjectInfo:

@@ -158,6 +158,25 @@ def test_lone_notebook_runs_in_a_fresh_venv_with_only_pyarrow(service, tmp_path:
     assert "sources: 3 rows" in shown and "big: 50000 rows" in shown
 
 
+def _run_in(tmp_path: Path, folder: Path, argv: list[str], stdin: Path | None = None) -> subprocess.CompletedProcess:
+    """Run ``argv`` in ``folder`` with only the test venv's commands on PATH (clean_env), bounded; it must succeed."""
+    run = subprocess.run(
+        argv,
+        input=stdin.read_text() if stdin else None,
+        cwd=folder,
+        env=clean_env(tmp_path, [Path(sys.executable).parent]),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert run.returncode == 0, run.stderr[-3000:]
+    return run
+
+
+def _jupyter(tmp_path: Path, folder: Path, args: list[str], stdin: Path | None = None) -> subprocess.CompletedProcess:
+    return _run_in(tmp_path, folder, [sys.executable, "-m", "jupyter", *args], stdin)
+
+
 def _run_fetched(service, tmp_path: Path, title: str, argv: list[str]) -> tuple[Client, str]:
     """Push a bundle, fetch its notebook alone into an empty folder and run ``argv`` (``{nb}``: the notebook) there,
     with only the test venv's commands on PATH; the run's return checked. The client and the handle id."""
@@ -166,15 +185,7 @@ def _run_fetched(service, tmp_path: Path, title: str, argv: list[str]) -> tuple[
     created = client.push(bundle_zip)
     folder = tmp_path / "work"
     notebook = _fetch_alone(created["links"]["notebook"], folder)
-    run = subprocess.run(
-        [arg.format(nb=notebook.name) for arg in argv],
-        cwd=folder,
-        env=clean_env(tmp_path, [Path(sys.executable).parent]),
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert run.returncode == 0, run.stderr[-3000:]
+    _run_in(tmp_path, folder, [arg.format(nb=notebook.name) for arg in argv])
     _check_run(client, created["id"], folder, bundle_zip, tmp_path / "cache")
     return client, created["id"]
 
@@ -297,16 +308,7 @@ def test_a_renamed_lone_notebook_keeps_its_return(service, tmp_path: Path) -> No
     first = _fetch_alone(created["links"]["notebook"], folder)
     renamed = first.rename(folder / "lone (1).ipynb")
     assert json.loads(renamed.read_text())["metadata"]["nbpack"]["bundle_id"] == created["content_id"]
-    env = clean_env(tmp_path, [Path(sys.executable).parent])
-    run = subprocess.run(
-        [sys.executable, "-m", "jupyter", "nbconvert", "--to", "notebook", "--execute", "--inplace", renamed.name],
-        cwd=folder,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert run.returncode == 0, run.stderr[-3000:]
+    _jupyter(tmp_path, folder, ["nbconvert", "--to", "notebook", "--execute", "--inplace", renamed.name])
     (listed,) = client.returns(created["id"])
     assert listed["status"] == "completed" and "warnings" not in listed
     manifest = client.get_return(created["id"], listed["id"])
@@ -323,17 +325,7 @@ def test_a_return_without_any_notebook_is_stored_with_a_warning(service, tmp_pat
     folder = tmp_path / "work"
     notebook = _fetch_alone(created["links"]["notebook"], tmp_path / "elsewhere")
     folder.mkdir()
-    env = clean_env(tmp_path, [Path(sys.executable).parent])
-    run = subprocess.run(
-        [sys.executable, "-m", "jupyter", "nbconvert", "--to", "notebook", "--execute", "--stdin", "--stdout"],
-        input=notebook.read_text(),
-        cwd=folder,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert run.returncode == 0, run.stderr[-3000:]
+    run = _jupyter(tmp_path, folder, ["nbconvert", "--to", "notebook", "--execute", "--stdin", "--stdout"], notebook)
     assert "nbpack: warning: the notebook file was not found" in run.stdout
     (listed,) = client.returns(created["id"])
     assert listed["notebook_missing"] is True and len(listed["warnings"]) == 1

@@ -190,9 +190,10 @@ def _storage_type(name: str, t: pa.DataType) -> pa.DataType:
         value = t.value_type
         if pa.types.is_integer(value) or pa.types.is_floating(value) or pa.types.is_boolean(value):
             return t if not pa.types.is_large_list(t) else pa.list_(value)
-        raise InvalidTable(f"column {name!r} is a list of {value}; only lists of numbers are supported")
+        raise InvalidTable(f"column {name!r} is a list of {one_line(value)}; only lists of numbers are supported")
     if pa.types.is_nested(t) or pa.types.is_union(t):
-        raise InvalidTable(f"column {name!r} holds nested values ({t}); flatten it first")
+        # a type's text carries its field names, which may hold newlines: the message stays one line
+        raise InvalidTable(f"column {name!r} holds nested values ({one_line(t)}); flatten it first")
     if (
         pa.types.is_boolean(t)
         or pa.types.is_integer(t)
@@ -203,7 +204,7 @@ def _storage_type(name: str, t: pa.DataType) -> pa.DataType:
         or pa.types.is_decimal(t)
     ):
         return t
-    raise InvalidTable(f"column {name!r} has unsupported type {t}")
+    raise InvalidTable(f"column {name!r} has unsupported type {one_line(t)}")
 
 
 def _no_facts(schema: pa.Schema) -> ColumnFacts:

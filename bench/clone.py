@@ -2,7 +2,7 @@
 
 Both sides serve the same bare repository (built once per size from a bundle-like zip holding an
 incompressible blob) from a threaded werkzeug server on 127.0.0.1 in the variant's own process; only the
-bridge differs: nbpack's streaming ``gitrepo.make_wsgi_app`` against a CGI bridge that buffers the whole
+bridge differs: nbpack's streaming ``git_app.make_wsgi_app`` against a CGI bridge that buffers the whole
 request and response (the baseline of tests/integration/test_gitrepo.py). Shallow clones are what nbgitpuller does.
 
 Thin tree (issue 13): the size is a catalog's; ``thin_cold`` clones a bundle holding it on an empty cache with
@@ -190,7 +190,7 @@ def _clone(url: str, dest: Path, *extra: str, expect: str = "data/blob.bin") -> 
 
 
 def _endpoint(params: dict[str, Any], cold: bool = False) -> str:
-    from nbpack.hub.git import make_wsgi_app
+    from nbpack.hub.git_app import make_wsgi_app
 
     cache = Path(params["tmp"]) / "cold-cache" if cold else Path(params["cache"])
     return _serve(make_wsgi_app(cache, lambda _bid: open(params["bundle"], "rb")))
@@ -231,7 +231,7 @@ def file_floor(params: dict[str, Any]) -> Callable[[], None]:
 
 def _cold_thin(bundle: str, params: dict[str, Any]) -> Callable[[], Callable[[], dict[str, float]]]:
     """Empty cache, the service's thin tree: build the repository from the zip, then shallow clone."""
-    from nbpack.hub.git import make_wsgi_app
+    from nbpack.hub.git_app import make_wsgi_app
 
     remote = Remote(f"http://127.0.0.1/files/bench/{BID}/", LAZY_MIN_BYTES)
     app = make_wsgi_app(Path(params["tmp"]) / "cold-cache", lambda _bid: open(bundle, "rb"), lambda _bid: remote)

@@ -15,11 +15,12 @@ from flask import Blueprint, Response, current_app, jsonify, render_template, re
 from nbpack.bundle.preview import CSP, notebook_html
 from nbpack.errors import InvalidInput, StorageError
 from nbpack.service import idempotency
+from nbpack.service.capabilities import url
 from nbpack.service.create import spec_from_request
 from nbpack.store.disposition import content_disposition
 
 from . import observe
-from .guard import checked_state
+from .guard import checked_handle
 from .http import base_url, int_arg, require_api_key, return_token, service, stream
 
 bp = Blueprint("api", __name__)
@@ -58,7 +59,7 @@ def list_bundles() -> Response:
     if not limit.isdigit():
         raise InvalidInput("limit must be a whole number")
     return jsonify(
-        service().list_handles(
+        service().handles.list(
             tenant, request.args.get("owner") or None, int(limit), request.args.get("cursor") or None
         )
     )
@@ -101,12 +102,12 @@ def create_bundle() -> tuple[Response, int]:
     idempotency.check_key(request.headers.get("Idempotency-Key"))  # a malformed key: 400 before the body is read
     ctype = (request.mimetype or "").lower()
     if ctype in ("application/zip", "application/x-zip-compressed", "application/octet-stream"):
-        path = svc.receive(request.stream, svc.config.max_bundle_bytes)
+        path = svc.ctx.receive(request.stream, svc.config.max_bundle_bytes)
         try:
             return _once(
                 tenant,
                 [path],
-                lambda: svc.store(
+                lambda: svc.handles.store(
                     path,
                     base_url(),
                     expires_in=int_arg("expires_in"),
@@ -120,7 +121,7 @@ def create_bundle() -> tuple[Response, int]:
     if ctype in ("multipart/form-data", "application/json"):
         multipart = ctype == "multipart/form-data"
         req = _request_json(request.form.get("request") if multipart else request.get_data(cache=False))
-        with tempfile.TemporaryDirectory(prefix="nbpack-parts-", dir=svc.tmp_dir()) as tmp:
+        with tempfile.TemporaryDirectory(prefix="nbpack-parts-", dir=svc.ctx.tmp_dir()) as tmp:
             parts = _spool_parts(Path(tmp)) if multipart else None
             what: list[bytes | str | Path] = [json.dumps(req, sort_keys=True)]
             for name, (path, filename) in sorted((parts or {}).items()):
@@ -128,7 +129,7 @@ def create_bundle() -> tuple[Response, int]:
 
             def create() -> dict[str, Any]:
                 spec = spec_from_request(req, parts, payloads=svc.payloads, cache_dir=svc.cache_dir)
-                return svc.create(
+                return svc.handles.create(
                     spec,
                     base_url(),
                     expires_in=req.get("expires_in"),
@@ -147,7 +148,8 @@ def create_bundle() -> tuple[Response, int]:
 @bp.get("/api/v1/bundles/<bid>")
 def get_bundle(bid: str) -> Response:
     tenant = require_api_key()
-    return jsonify(service().describe(bid, tenant))
+    handles = service().handles
+    return jsonify(handles.describe(handles.load(bid, tenant)))
 
 
 @bp.patch("/api/v1/bundles/<bid>")
@@ -157,41 +159,47 @@ def extend_bundle(bid: str) -> Response:
     if len(raw) > 4096:
         raise InvalidInput("the request is larger than 4096 bytes")
     doc = _request_json(raw)
-    return jsonify(service().extend(bid, tenant, doc.get("expires_in")))
+    handles = service().handles
+    return jsonify(handles.extend(handles.load(bid, tenant), doc.get("expires_in")))
 
 
 @bp.delete("/api/v1/bundles/<bid>")
 def delete_bundle(bid: str) -> tuple[str, int]:
     tenant = require_api_key()
-    service().delete(bid, tenant)
+    handles = service().handles
+    handles.delete(handles.load(bid, tenant))
     return "", 204
 
 
 @bp.get("/api/v1/bundles/<bid>/links")
 def bundle_links(bid: str) -> Response:
     tenant = require_api_key()
-    return jsonify({"id": bid, "links": service().links(bid, base_url(), int_arg("expires_in"), tenant=tenant)})
+    svc = service()
+    handle = svc.handles.load(bid, tenant)
+    notebook = svc.handles.manifest(handle)["payload"]["notebook"]
+    return jsonify({"id": bid, "links": svc.access.links(handle, base_url(), notebook, int_arg("expires_in"))})
 
 
 @bp.get("/api/v1/bundles/<bid>/hubs")
 def bundle_hubs(bid: str) -> Response:
     tenant = require_api_key()
-    return jsonify({"id": bid, "hubs": service().ranking(bid, tenant)})
+    svc = service()
+    manifest = svc.handles.manifest(svc.handles.load(bid, tenant))
+    return jsonify({"id": bid, "hubs": svc.launch.ranking(manifest)})
 
 
 @bp.get("/api/v1/bundles/<bid>/download")
 def api_download(bid: str) -> Response:
     tenant = require_api_key()
     svc = service()
-    state = svc.handle(bid, tenant)
-    return stream(svc.bundle_size(bid, state=state), lambda s, e: svc.bundle_chunks(state, s, e), f"{bid}.zip")
+    handle = svc.handles.load(bid, tenant)
+    return stream(handle.size, lambda s, e: svc.members.zip_chunks(handle, s, e), f"{bid}.zip")
 
 
 @bp.post("/api/v1/bundles/<bid>/returns/blobs")
 def return_blob(bid: str) -> Response:
     svc = service()
-    if checked_state() is None:
-        svc.check_return_token(bid, return_token())
+    handle = checked_handle() or svc.access.check(bid, return_token(), "return")
     raw = request.stream.read(4097)  # the request is a few dozen bytes: never buffer more than that
     if len(raw) > 4096:
         raise InvalidInput("the blob request is larger than 4096 bytes")
@@ -199,44 +207,48 @@ def return_blob(bid: str) -> Response:
         doc = json.loads(raw) if raw else None
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise InvalidInput(f"the blob request is not valid JSON ({exc})") from None
-    return jsonify(svc.blob_upload(bid, doc))
+    return jsonify(svc.returns.blob_upload(handle, doc))
 
 
 @bp.post("/api/v1/bundles/<bid>/returns")
 def upload_return(bid: str) -> tuple[Response, int]:
     svc = service()
-    state = checked_state() or svc.check_return_token(bid, return_token())
-    summary, created = svc.ingest(bid, request.stream, state)
+    handle = checked_handle() or svc.access.check(bid, return_token(), "return")
+    summary, created = svc.returns.ingest(handle, request.stream)
     if created:
         observe.count(current_app, "returns_ingested")
-    summary["links"] = {"manifest": svc.url(base_url(), "return", bid, rid=summary["id"])}
+    summary["links"] = {"manifest": url(base_url(), "return", bid, rid=summary["id"])}
     return jsonify(summary), 201 if created else 200
 
 
 @bp.get("/api/v1/bundles/<bid>/returns")
 def list_returns(bid: str) -> Response:
     tenant = require_api_key()
-    return jsonify({"bundle_id": bid, "returns": service().list_returns(bid, tenant)})
+    svc = service()
+    return jsonify({"bundle_id": bid, "returns": svc.returns.list(svc.handles.load(bid, tenant))})
 
 
 @bp.get("/api/v1/bundles/<bid>/returns/<rid>")
 def get_return(bid: str, rid: str) -> Response:
     tenant = require_api_key()
-    return jsonify(service().return_manifest(bid, rid, tenant))
+    svc = service()
+    return jsonify(svc.returns.manifest(svc.handles.load(bid, tenant), rid))
 
 
 @bp.get("/api/v1/bundles/<bid>/returns/<rid>/download")
 def download_return(bid: str, rid: str) -> Response:
     tenant = require_api_key()
     svc = service()
-    info = svc.return_object(bid, rid, tenant)
-    return stream(info.size, lambda s, e: svc.return_chunks(bid, rid, s, e), f"{rid}.zip")
+    handle = svc.handles.load(bid, tenant)
+    info = svc.returns.zip_info(handle, rid)
+    return stream(info.size, lambda s, e: svc.returns.zip_chunks(handle, rid, s, e), f"{rid}.zip")
 
 
 @bp.get("/api/v1/bundles/<bid>/returns/<rid>/files/<path:name>")
 def return_file(bid: str, rid: str, name: str) -> Response:
     tenant = require_api_key()
-    size, member = service().return_member(bid, rid, name, tenant)
+    svc = service()
+    size, member = svc.returns.member(svc.handles.load(bid, tenant), rid, name)
 
     def chunks() -> Iterator[bytes]:
         try:
@@ -262,8 +274,9 @@ def return_file(bid: str, rid: str, name: str) -> Response:
 def return_html(bid: str, rid: str) -> Response:
     tenant = require_api_key()
     svc = service()
-    manifest = svc.return_manifest(bid, rid, tenant)
-    body = notebook_html(svc.return_notebook(bid, rid, tenant))
+    handle = svc.handles.load(bid, tenant)
+    manifest = svc.returns.manifest(handle, rid)
+    body = notebook_html(svc.returns.notebook(handle, rid, manifest))
     resp = Response(render_template("notebook.html", title=f"Return {rid}", manifest=manifest, body=body))
     resp.headers["Content-Security-Policy"] = CSP
     resp.headers["X-Content-Type-Options"] = "nosniff"

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, jsonify, request
 
-from nbpack.hub import git as gitrepo
+from nbpack.hub import git_http
 
-from .guard import checked_state
+from .guard import checked_handle
 from .http import base_url, service, stream
 
 bp = Blueprint("git", __name__)
@@ -21,14 +21,14 @@ bp = Blueprint("git", __name__)
 @bp.route("/git/<token>/<bid>.git/<path:rest>", methods=["GET", "POST"])
 def smart_http(token: str, bid: str, rest: str) -> Response | tuple[Response, int]:
     svc = service()
-    state = checked_state() or svc.check_git(bid, token)
-    refused = gitrepo.refusal(request.method, "/" + rest, request.query_string.decode("latin-1"))
+    handle = checked_handle() or svc.access.check(bid, token, "git")
+    refused = git_http.refusal(request.method, "/" + rest, request.query_string.decode("latin-1"))
     if refused:
         status, message = refused
         code = int(status.split()[0])
         return jsonify({"error": status.split(" ", 1)[1].lower().replace(" ", "_"), "message": message}), code
-    repo = svc.git_repo(state, base_url())
-    status, headers, body = gitrepo.http_backend(request.environ, repo, "/" + rest)
+    repo = svc.members.git_repo(handle, svc.access.files_url(handle, base_url()))
+    status, headers, body = git_http.http_backend(request.environ, repo, "/" + rest)
     resp = Response(body, status=int(status.split()[0]), direct_passthrough=True)
     for name, value in headers:
         if name.lower() == "content-type":
@@ -41,15 +41,15 @@ def smart_http(token: str, bid: str, rest: str) -> Response | tuple[Response, in
 @bp.get("/files/<token>/<bid>/<path:path>")
 def member(token: str, bid: str, path: str) -> Response:
     svc = service()
-    state = svc.check_git(bid, token)
-    found = svc.member(state, path)
+    handle = checked_handle() or svc.access.check(bid, token, "git")
+    found = svc.members.member(handle, path)
     name = path.rsplit("/", 1)[-1]
     kind = "application/json" if name.endswith((".json", ".ipynb")) else "application/octet-stream"
     if found.stored:
-        resp = stream(found.size, lambda s, e: svc.member_chunks(found, s, e), name, kind)
+        resp = stream(found.size, lambda s, e: svc.members.member_chunks(found, s, e), name, kind)
     else:
         # A deflated member has no byte offsets to seek to: it is inflated as it streams, whole (Range ignored).
-        resp = Response(svc.member_chunks(found), mimetype=kind, direct_passthrough=True)
+        resp = Response(svc.members.member_chunks(found), mimetype=kind, direct_passthrough=True)
         resp.headers["Content-Length"] = str(found.size)
         resp.headers["Accept-Ranges"] = "none"
     if found.sha256:

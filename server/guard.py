@@ -7,9 +7,9 @@ streaming a large body without a valid credential costs the worker neither memor
 
 from __future__ import annotations
 
-from typing import Any
-
 from flask import Flask, Response, g, request
+
+from nbpack.service.handle import Handle
 
 from .http import api_key, return_token, service
 
@@ -29,22 +29,22 @@ def has_body() -> bool:
 
 def check_credential() -> None:
     """Check the credential the request's route needs (401/403/404 as the route would), keeping what it proves on
-    ``g`` (``g.tenant``, ``g.handle_state``) so the view does not check twice."""
+    ``g`` (``g.tenant``, ``g.handle``: the request's one read of the handle) so the view does not check twice."""
     endpoint, args = request.endpoint or "", request.view_args or {}
-    svc = service()
+    access = service().access
     if endpoint in _RETURN_ROUTES:
-        g.handle_state = svc.check_return_token(args["bid"], return_token())
+        g.handle = access.check(args["bid"], return_token(), "return")
     elif endpoint in _GIT_ROUTES:
-        g.handle_state = svc.check_git(args["bid"], args["token"])
+        g.handle = access.check(args["bid"], args["token"], "git")
     elif endpoint.startswith("pages."):
-        g.handle_state = svc.check_read(args["bid"], request.args.get("t"))
+        g.handle = access.check(args["bid"], request.args.get("t"), "read")
     elif endpoint.startswith("api.") and endpoint not in _OPEN_ROUTES:
-        g.tenant = svc.check_api_key(api_key())
+        g.tenant = access.check_api_key(api_key())
 
 
-def checked_state() -> dict[str, Any] | None:
-    """The handle state the door already proved for this request, if it checked one."""
-    return g.get("handle_state")
+def checked_handle() -> Handle | None:
+    """The handle the door already proved (and read) for this request, if it checked one."""
+    return g.get("handle")
 
 
 def init_app(app: Flask) -> None:

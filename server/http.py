@@ -43,7 +43,7 @@ def init_body_caps(app: Flask) -> None:
         if limit <= service().config.max_json_bytes and "chunked" in env.get("HTTP_TRANSFER_ENCODING", "").lower():
             # werkzeug cuts a chunked body off at the limit without saying so; a small one is spooled here instead
             # (to disk past 256 KiB: never held whole in memory).
-            spooled = tempfile.SpooledTemporaryFile(256 << 10, dir=str(service().tmp_dir()))  # noqa: SIM115 - the request owns it
+            spooled = tempfile.SpooledTemporaryFile(256 << 10, dir=str(service().ctx.tmp_dir()))  # noqa: SIM115 - the request owns it
             total = 0
             while total <= limit and (chunk := env["wsgi.input"].read(min(1 << 20, limit + 1 - total))):
                 total += len(chunk)  # a server may hand a chunked body over one chunk per read
@@ -96,7 +96,7 @@ def api_key() -> str | None:
 def require_api_key() -> str:
     """The tenant of the request's API key (checked once per request); 401 unless it carries a valid one."""
     if "tenant" not in g:
-        g.tenant = service().check_api_key(api_key())
+        g.tenant = service().access.check_api_key(api_key())
     return str(g.tenant)
 
 

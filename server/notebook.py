@@ -12,6 +12,7 @@ from flask import Blueprint, Response
 from nbpack.errors import NotFound
 from nbpack.store.disposition import content_disposition
 
+from .guard import checked_handle
 from .http import base_url, service
 
 bp = Blueprint("notebook", __name__)
@@ -20,8 +21,10 @@ bp = Blueprint("notebook", __name__)
 @bp.get("/nb/<token>/<bid>/<path:path>")
 def lone_notebook(token: str, bid: str, path: str) -> Response:
     svc = service()
-    state = svc.check_git(bid, token)
-    notebook, data = svc.served_notebook(state, base_url())
+    handle = checked_handle() or svc.access.check(bid, token, "git")
+    manifest = svc.handles.manifest(handle)
+    files_url = svc.access.files_url(handle, base_url())
+    notebook, data = svc.members.served_notebook(manifest, svc.handles.notebook(handle), files_url)
     if path != notebook:
         raise NotFound(f"this bundle's notebook is {notebook!r}, not {path!r}")
     resp = Response(data, mimetype="application/x-ipynb+json")

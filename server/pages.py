@@ -13,8 +13,11 @@ from werkzeug.wrappers import Response as WerkzeugResponse
 from nbpack.bundle.inspect import human_size
 from nbpack.bundle.preview import CSP, csp_with_form_targets, notebook_html
 from nbpack.errors import Forbidden
+from nbpack.service.answers import public_manifest
+from nbpack.service.capabilities import url
 from nbpack.service.local import local_launch_url, local_server
 
+from .guard import checked_handle
 from .http import base_url, service, stream
 
 bp = Blueprint("pages", __name__)
@@ -62,19 +65,19 @@ def home() -> Response:
 def landing(bid: str) -> Response:
     svc = service()
     token = _token()
-    state = svc.check_read(bid, token)
-    manifest = svc.manifest(bid)
+    handle = checked_handle() or svc.access.check(bid, token, "read")
+    manifest = svc.handles.manifest(handle)
     base = base_url()
-    ranking = svc.ranking(bid) if svc.hubs else []
+    ranking = svc.launch.ranking(manifest) if svc.hubs else []
     local = svc.config.local_mode
-    here = local and local_server(svc) is not None
+    here = local and local_server(svc.config) is not None
     # The template wants flat rows; ranking entries nest the hub (``{"hub": {...}, "can_run", "reasons"}``).
     hubs = [
         {
             "name": r["hub"]["name"],
             "can_run": r["can_run"],
             "reasons": r["reasons"],
-            "launch": svc.url(base, "launch", bid, token, hub=r["hub"]["name"]),
+            "launch": url(base, "launch", bid, token, hub=r["hub"]["name"]),
             "profile": r.get("profile"),
             "named_servers": r["hub"]["named_servers"],
         }
@@ -82,20 +85,20 @@ def landing(bid: str) -> Response:
     ]
     html = render_template(
         "landing.html",
-        m=manifest,
-        preview=notebook_html(svc.notebook(bid)),
+        m=public_manifest(manifest),
+        preview=notebook_html(svc.handles.notebook(handle)),
         hubs=hubs,
         human_size=human_size,
-        download=svc.url(base, "download", bid, token),
+        download=url(base, "download", bid, token),
         token=token,
-        notebook=svc.notebook_url(state, base),
-        git=svc.git_url(state, base),
+        notebook=svc.access.notebook_url(handle, base, manifest["payload"]["notebook"]),
+        git=svc.access.git_url(handle, base),
         total_bytes=sum(f.get("size", 0) for f in manifest["files"]),
-        handle=state,
-        here=svc.url(base, "local", bid, token) if here else None,
+        handle=handle,
+        here=url(base, "local", bid, token) if here else None,
         local=local,
         # Local mode: the returns arrived for this handle (on a shared service they are for the API key's holder).
-        returns=list(reversed(svc.list_returns(bid))) if local else None,
+        returns=list(reversed(svc.returns.list(handle))) if local else None,
         hubs_heading=_hubs_heading(ranking),
         copy_script=COPY_SCRIPT,
     )
@@ -120,10 +123,12 @@ def _origin(url: str) -> str:
 def launch_here(bid: str) -> WerkzeugResponse:
     """Local mode: into the Jupyter server on this computer, logged in by its token (loopback clients only)."""
     svc = service()
-    state = svc.check_read(bid, _token())
+    handle = checked_handle() or svc.access.check(bid, _token(), "read")
     if not _loopback(request.remote_addr):
         raise Forbidden("JupyterLab on this computer opens only from this computer", code="not_loopback")
-    resp = redirect(local_launch_url(svc, state, base_url()), 302)
+    manifest = svc.handles.manifest(handle)
+    git_url = svc.access.git_url(handle, base_url())
+    resp = redirect(local_launch_url(svc.config, handle, manifest, git_url), 302)
     resp.headers["Referrer-Policy"] = "no-referrer"
     resp.headers["Cache-Control"] = "private, no-store"
     return resp
@@ -139,14 +144,15 @@ def _loopback(addr: str | None) -> bool:
 @bp.get("/b/<bid>/download")
 def download(bid: str) -> Response:
     svc = service()
-    state = svc.check_read(bid, _token())
+    handle = checked_handle() or svc.access.check(bid, _token(), "read")
     # No presigned redirect: a handle's zip exists only as parts, assembled here (see design.md).
-    return stream(svc.bundle_size(bid, state=state), lambda s, e: svc.bundle_chunks(state, s, e), f"{bid}.zip")
+    return stream(handle.size, lambda s, e: svc.members.zip_chunks(handle, s, e), f"{bid}.zip")
 
 
 @bp.get("/b/<bid>/launch/<path:hub>")
 def launch(bid: str, hub: str) -> WerkzeugResponse:
     svc = service()
-    state = svc.check_read(bid, _token())
+    handle = checked_handle() or svc.access.check(bid, _token(), "read")
+    manifest = svc.handles.manifest(handle)
     # ``user``: the hub user name, which a named server's spawn URL holds (the landing page asks for it).
-    return redirect(svc.launch_url(bid, hub, state, base_url(), request.args.get("user", "")), 302)
+    return redirect(svc.launch.url(handle, manifest, hub, base_url(), request.args.get("user", "")), 302)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +35,29 @@ for _var, _sub in [
     ("NBPACK_CACHE", "nbpack-cache"),
 ]:
     os.environ.setdefault(_var, os.path.join(_scratch, _sub))
+
+
+class FakeClock:
+    """A wall clock that only moves when told (``advance``); nbpack's expiry, lifetimes and gc read it."""
+
+    def __init__(self, start: float) -> None:
+        self.time = float(start)
+
+    def __call__(self) -> float:
+        return self.time
+
+    def advance(self, seconds: float) -> None:
+        self.time += seconds
+
+
+@pytest.fixture
+def clock() -> Iterator[FakeClock]:
+    """nbpack's clock (nbpack/clock.py) frozen at a fixed instant for the test: move it with ``clock.advance``."""
+    from nbpack import clock as nbpack_clock
+
+    fake = FakeClock(1_790_000_000)  # 2026-09-21, a whole second
+    with nbpack_clock.use(fake):
+        yield fake
 
 
 @pytest.fixture

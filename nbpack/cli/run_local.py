@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import time
 from importlib import resources
 from pathlib import Path
@@ -100,14 +99,23 @@ def open_(bundle: str, target: str | None, no_lab: bool) -> None:
             click.echo(f"{folder}: unpacked bundle {bf.id}")
     if no_lab:
         return
-    lab = shutil.which("jupyter-lab") or shutil.which("jupyter-notebook")
-    if not lab:
+    from urllib.parse import quote
+
+    from nbpack.local.jupyter import find_app
+
+    # Beside this interpreter first: the README runs .venv/bin/nbpack without activating the venv.
+    lab, app = find_app("jupyter-lab"), "LabApp"
+    if lab is None and (lab := find_app("jupyter-notebook")) is not None:
+        app = "JupyterNotebookApp"
+    if lab is None:
         raise NbpackError(
-            f"JupyterLab is not installed: pip install jupyterlab (the bundle is unpacked in {folder})",
+            f"JupyterLab is not installed beside nbpack: pip install 'nbpack[local]' (the bundle is in {folder})",
             code="jupyter_missing",
         )
+    # The URL Jupyter prints (and opens) is the notebook's own, not the Launcher.
+    page = "/lab/tree/" if app == "LabApp" else "/notebooks/"
     os.chdir(folder)
-    os.execv(lab, [lab, notebook])
+    os.execv(lab, [str(lab), f"--{app}.default_url={page}{quote(notebook)}"])
 
 
 @click.command()

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from nbpack.hub import links
-from nbpack.hub.registry import Hub, rank_hubs
+from nbpack.hub.ranking import rank_hubs
+from nbpack.hub.registry import Hub
 
 __all__ = ["hub_launch_url"]
 

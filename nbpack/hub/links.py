@@ -19,6 +19,7 @@ from urllib.parse import quote, urlencode, urlsplit
 
 from itsdangerous import BadSignature, URLSafeSerializer
 
+from nbpack import clock
 from nbpack.errors import Forbidden, InvalidInput
 from nbpack.runtime.nbpack_runtime.vocab import path_problem
 
@@ -86,7 +87,7 @@ def make_token(
     if isinstance(expires_in, bool) or not isinstance(expires_in, int) or expires_in <= 0:
         raise InvalidInput(f"token expiry must be a positive number of seconds, got {expires_in!r}")
     # Round up so the token lives at least ``expires_in`` seconds.
-    payload["exp"] = math.ceil(time.time() + expires_in)
+    payload["exp"] = math.ceil(clock.timestamp() + expires_in)
     return _serializer(secret, scope).dumps(payload)
 
 
@@ -121,7 +122,7 @@ def check_token(secret: str | Sequence[str], token: str, scope: str, bundle_id: 
         return {"bundle_id": payload["b"], "scope": payload["s"], "exp": None, "nonce": payload.get("n")}
     if not isinstance(exp, int) or isinstance(exp, bool):
         raise Forbidden("token is not valid", code="token_invalid")
-    if exp <= time.time():
+    if exp <= clock.timestamp():
         when = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(exp))
         raise Forbidden(f"this link expired on {when}", code="token_expired")
     return {"bundle_id": payload["b"], "scope": payload["s"], "exp": exp, "nonce": payload.get("n")}

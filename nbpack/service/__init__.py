@@ -1,8 +1,11 @@
-"""The service's operations over storage, without HTTP: store bundles as handles, mint links, ingest and list
-returns, retention. ``server/`` translates HTTP to these calls and nothing more.
+"""The service's operations over storage, without HTTP, split by noun around a :class:`Handle` read once per
+request: ``handles`` (create, list, extend, delete), ``capabilities`` (API keys, tokens, links), ``members`` (the
+zip, its members, the git repository), ``returns`` (ingest, list, serve), ``launch`` (hubs ranked, launch links),
+``quota``, ``gc``; ``core.Service`` assembles them. ``server/`` translates HTTP to these calls and nothing more.
 """
 
 from nbpack.service.answers import Stored
 from nbpack.service.core import Service
+from nbpack.service.handle import Handle
 
-__all__ = ["Service", "Stored"]
+__all__ = ["Handle", "Service", "Stored"]

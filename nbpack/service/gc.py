@@ -19,8 +19,20 @@ from typing import Any
 from nbpack import clock, ids
 from nbpack.errors import NbpackError, NotFound
 from nbpack.service.core import Service
+from nbpack.service.handle import Handle
 from nbpack.store.blobs import BLOB_URL_TTL
-from nbpack.store.keys import EXTERNAL, HANDLE
+from nbpack.store.keys import (
+    BLOBS,
+    CONTENT,
+    EXTERNAL,
+    HANDLE,
+    HANDLES,
+    RETURNS,
+    handle_key,
+    return_prefix,
+    split_return_key,
+    usage_prefix,
+)
 
 __all__ = ["Report", "collect", "start_sweeper"]
 
@@ -52,49 +64,53 @@ class Report:
         }
 
 
+def _now() -> datetime:
+    return clock.now()
+
+
 def _older(modified: datetime | None, seconds: int, now: datetime) -> bool:
     return modified is not None and modified < now - timedelta(seconds=seconds)
 
 
-def _states(svc: Service) -> dict[str, dict[str, Any]]:
-    """Every stored handle state by id, expired or not."""
+def _states(svc: Service) -> dict[str, Handle]:
+    """Every stored handle by id, expired or not."""
     out = {}
-    for info in svc.storage.list("handles/"):
+    for info in svc.storage.list(HANDLES):
         if info.key.endswith("/" + HANDLE):
             try:
-                state = json.loads(svc.storage.read_bytes(info.key))
-            except (NotFound, ValueError):
+                handle = Handle.from_json(json.loads(svc.storage.read_bytes(info.key)))
+            except (NotFound, ValueError, KeyError, TypeError):
                 continue
-            out[state["id"]] = state
+            out[handle.id] = handle
     return out
 
 
 def collect(svc: Service, *, dry_run: bool = False) -> Report:
     """One gc pass over the service's storage and this process's cache."""
     report = Report(dry_run)
-    now = clock.now()
+    now = _now()
     cfg = svc.config
     # 1. expired handles, removed the way DELETE removes them
     states = _states(svc)
-    for hid, state in sorted(states.items()):
-        if datetime.fromisoformat(state["expires"].replace("Z", "+00:00")) <= now:
+    for hid, handle in sorted(states.items()):
+        if handle.expired(now):
             report.handles.append(hid)
             if not dry_run:
-                svc.purge(state)
+                svc.handles.delete(handle)
     live = {h: s for h, s in states.items() if h not in report.handles}
     # 2. returns past their retention, and blobs no return names
     referenced_blobs: set[str] = set()
-    for info in svc.storage.list("returns/"):
-        parts = info.key.split("/")
-        if len(parts) != 4 or parts[1] not in live:
+    for info in svc.storage.list(RETURNS):
+        parts = split_return_key(info.key)
+        if parts is None or parts[0] not in live:
             continue
-        hid, rid, name = parts[1], parts[2], parts[3]
+        hid, rid, name = parts
         if name == "manifest.json" and cfg.return_retention and _older(info.modified, cfg.return_retention, now):
             report.returns.append(f"{hid}/{rid}")
             if not dry_run:
                 svc.storage.delete(info.key)  # the visibility marker first
-                svc.storage.delete_prefix(f"returns/{hid}/{rid}/")
-                svc.storage.delete_prefix(f"tenants/{live[hid]['tenant']}/usage/{hid}/{rid}.")
+                svc.storage.delete_prefix(return_prefix(hid, rid))
+                svc.storage.delete_prefix(usage_prefix(live[hid].tenant, hid, rid))
                 (svc.cache_dir / "returns" / hid / f"{rid}.zip").unlink(missing_ok=True)
         elif name == EXTERNAL:
             try:
@@ -104,16 +120,16 @@ def collect(svc: Service, *, dry_run: bool = False) -> Report:
             referenced_blobs |= {
                 r["key"] for r in records.values() if isinstance(r, dict) and isinstance(r.get("key"), str)
             }
-    for info in svc.storage.list("blobs/"):
+    for info in svc.storage.list(BLOBS):
         hid = info.key.split("/")[1]
         if (hid not in live or info.key not in referenced_blobs) and _older(info.modified, BLOB_GRACE, now):
             report.blobs.append(info.key)
             if not dry_run:
                 svc.storage.delete(info.key)
     # 3. content no handle references: content listed first, handles after, each candidate re-checked
-    content = list(svc.storage.list("content/"))
+    content = list(svc.storage.list(CONTENT))
     # (a dry run has not purged the expired handles: their parts count as gone all the same)
-    referenced = {key for hid, state in _states(svc).items() if hid not in report.handles for key, _ in state["parts"]}
+    referenced = {key for hid, handle in _states(svc).items() if hid not in report.handles for key, _ in handle.parts}
     for info in content:
         if info.key in referenced or not _older(info.modified, cfg.gc_grace, now):
             continue
@@ -121,7 +137,7 @@ def collect(svc: Service, *, dry_run: bool = False) -> Report:
             fresh = svc.storage.stat(info.key)
         except NotFound:
             continue
-        if not _older(fresh.modified, cfg.gc_grace, clock.now()):
+        if not _older(fresh.modified, cfg.gc_grace, _now()):
             continue  # a create reused it meanwhile
         report.content.append(info.key)
         if not dry_run:
@@ -133,7 +149,7 @@ def collect(svc: Service, *, dry_run: bool = False) -> Report:
             continue
         for path in folder.iterdir():
             hid = path.name.removesuffix(".git")
-            if ids.is_id(hid, ids.HANDLE) and (hid not in live or not svc.storage.exists(f"handles/{hid}/{HANDLE}")):
+            if ids.is_id(hid, ids.HANDLE) and (hid not in live or not svc.storage.exists(handle_key(hid, HANDLE))):
                 report.cache.append(str(path))
                 if not dry_run:
                     shutil.rmtree(path, ignore_errors=True) if path.is_dir() else path.unlink(missing_ok=True)

@@ -11,21 +11,34 @@ from nbpack.ids import RETURN as RETURN_ID
 from nbpack.ids import check_id
 
 __all__ = [
+    "BLOBS",
+    "CONTENT",
     "EXTERNAL",
     "HANDLE",
+    "HANDLES",
+    "RETURNS",
     "blob_key",
+    "blob_prefix",
     "check_sha",
     "content_key",
     "handle_key",
+    "handle_prefix",
     "idempotency_key",
     "idempotency_prefix",
     "immutable",
     "index_keys",
+    "index_prefix",
+    "is_content",
+    "is_return_manifest",
     "owner_dir",
     "return_key",
+    "return_objects_prefixes",
+    "return_prefix",
+    "split_return_key",
     "upload_key",
     "upload_prefix",
     "usage_key",
+    "usage_prefix",
     "webhook_claim_prefix",
     "webhook_key",
     "WEBHOOK_PENDING",
@@ -34,13 +47,20 @@ __all__ = [
 
 EXTERNAL = "external.json"
 HANDLE = "handle.json"
+# The top-level folders (what gc lists whole).
+HANDLES, CONTENT, RETURNS, BLOBS = "handles/", "content/", "returns/", "blobs/"
 _INV_BASE = 10**13  # listing keys sort newest first: 13 digits of (this - created milliseconds)
 
 
 def handle_key(hid: str, name: str) -> str:
     """Storage key of one of a handle's objects (handle.json, manifest.json, notebook.ipynb, head.bin, tail.bin)."""
+    return f"{handle_prefix(hid)}{name}"
+
+
+def handle_prefix(hid: str) -> str:
+    """The folder of a handle's own objects."""
     check_id(hid, HANDLE_ID)
-    return f"handles/{hid}/{name}"
+    return f"{HANDLES}{hid}/"
 
 
 # A handle's objects written once at its creation; its handle.json is not one of them (rewritten by extend,
@@ -59,21 +79,58 @@ def immutable(key: str) -> bool:
 def content_key(sha256: str) -> str:
     """Storage key of a shared, content-addressed zip member record."""
     check_sha(sha256)
-    return f"content/{sha256}"
+    return f"{CONTENT}{sha256}"
+
+
+def is_content(key: str) -> bool:
+    """True for the key of a shared content part (one a create may reuse and gc may remove)."""
+    return key.startswith(CONTENT)
 
 
 def return_key(bid: str, rid: str, name: str) -> str:
     """Storage key of one of a return's objects (return.zip, manifest.json)."""
     check_id(bid, HANDLE_ID)
+    return f"{return_prefix(bid, rid)}{name}"
+
+
+def return_prefix(bid: str, rid: str | None = None) -> str:
+    """The folder of a handle's returns, or (``rid``) of one return."""
+    check_id(bid, HANDLE_ID)
+    if rid is None:
+        return f"{RETURNS}{bid}/"
     check_id(rid, RETURN_ID)
-    return f"returns/{bid}/{rid}/{name}"
+    return f"{RETURNS}{bid}/{rid}/"
+
+
+def split_return_key(key: str) -> tuple[str, str, str] | None:
+    """(handle id, return id, name) of a key under ``returns/``, else None."""
+    parts = key.split("/")
+    if len(parts) != 4 or f"{parts[0]}/" != RETURNS:
+        return None
+    return parts[1], parts[2], parts[3]
+
+
+def is_return_manifest(bid: str, key: str) -> bool:
+    """True for the manifest of one of the handle's returns (what makes a return visible, and counts it)."""
+    return key.startswith(return_prefix(bid)) and key.endswith("/manifest.json")
+
+
+def blob_prefix(bid: str) -> str:
+    """The folder of a handle's directly uploaded outputs."""
+    check_id(bid, HANDLE_ID)
+    return f"{BLOBS}{bid}/"
+
+
+def return_objects_prefixes(bid: str) -> tuple[str, str]:
+    """The folders holding what a handle's returns take up: returns and their directly uploaded blobs."""
+    return return_prefix(bid), blob_prefix(bid)
 
 
 def blob_key(bid: str, sha256: str) -> str:
     """Storage key of an output uploaded straight to the object store (content-addressed per handle)."""
     check_id(bid, HANDLE_ID)
     check_sha(sha256)
-    return f"blobs/{bid}/{sha256}"
+    return f"{blob_prefix(bid)}{sha256}"
 
 
 def check_sha(sha256: Any) -> None:
@@ -84,7 +141,8 @@ def check_sha(sha256: Any) -> None:
 
 def upload_prefix(bid: str, sha256: str) -> str:
     """The folder of the presigned uploads of one output."""
-    return blob_key(bid, sha256).replace(f"blobs/{bid}/", f"blobs/{bid}/uploads/", 1)
+    check_sha(sha256)
+    return f"{blob_prefix(bid)}uploads/{sha256}"
 
 
 def upload_key(bid: str, sha256: str, nonce: str) -> str:
@@ -99,16 +157,31 @@ def owner_dir(owner: str) -> str:
 
 def usage_key(tenant: str, hid: str, what: str, size: int) -> str:
     """An empty marker charging ``size`` bytes of ``what`` (a bundle or a return id) to a tenant."""
-    return f"tenants/{tenant}/usage/{hid}/{what}.{size}"
+    return f"{usage_prefix(tenant, hid, what)}{size}"
+
+
+def usage_prefix(tenant: str, hid: str | None = None, what: str | None = None) -> str:
+    """The markers charged to a tenant; (``hid``) for one handle; (``what``) for its bundle or one return."""
+    prefix = f"tenants/{tenant}/usage/"
+    if hid is None:
+        return prefix
+    return f"{prefix}{hid}/" if what is None else f"{prefix}{hid}/{what}."
 
 
 def index_keys(state: dict[str, Any]) -> list[str]:
     """The empty markers that list a handle for its tenant (and its owner), newest first."""
     name = f"{_INV_BASE - state['created_ms']:013d}-{state['id']}"
-    keys = [f"tenants/{state['tenant']}/index/{name}"]
+    keys = [f"{index_prefix(state['tenant'])}{name}"]
     if state.get("owner"):
-        keys.append(f"tenants/{state['tenant']}/owners/{owner_dir(state['owner'])}/{name}")
+        keys.append(f"{index_prefix(state['tenant'], state['owner'])}{name}")
     return keys
+
+
+def index_prefix(tenant: str, owner: str | None = None) -> str:
+    """The folder of a tenant's listing markers (``index_keys``), or of one owner's; names end in the handle id."""
+    if owner:
+        return f"tenants/{tenant}/owners/{owner_dir(owner)}/"
+    return f"tenants/{tenant}/index/"
 
 
 # The webhook outbox (nbpack/webhooks/outbox.py): a notification waits under pending/ until some replica ends it,

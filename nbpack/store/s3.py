@@ -15,6 +15,7 @@ from nbpack.errors import InvalidInput, NotFound, StorageError
 from nbpack.store import api
 from nbpack.store.api import CHUNK, PART_SIZE, TMP_PREFIX, ObjectInfo, check_key, check_prefix, check_range, sized
 from nbpack.store.disposition import content_disposition
+from nbpack.store.s3_errors import S3Body, translated
 
 __all__ = ["S3Storage", "put_headers"]
 
@@ -78,45 +79,8 @@ class S3Storage:
     def _rel(self, full: str) -> str:
         return full[len(self.prefix) + 1 :] if self.prefix else full
 
-    @contextlib.contextmanager
-    def _errors(self, what: str) -> Iterator[None]:
-        """Translate botocore failures into NbpackErrors whose messages never carry secrets."""
-        from boto3.exceptions import S3TransferFailedError, S3UploadFailedError
-        from botocore.exceptions import (
-            BotoCoreError,
-            ClientError,
-            ConnectionError,
-            HTTPClientError,
-            IncompleteReadError,
-            NoCredentialsError,
-            PartialCredentialsError,
-        )
-
-        try:
-            yield
-        except ClientError as e:
-            err = e.response.get("Error", {})
-            code = str(err.get("Code", ""))
-            status = e.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
-            if code == "NoSuchBucket":
-                raise StorageError(f"S3 bucket {self.bucket} does not exist at {self._where}") from e
-            if code in ("NoSuchKey", "404", "NotFound") or status == 404:
-                raise NotFound(f"no stored object {what}") from e
-            if code in ("AccessDenied", "403", "InvalidAccessKeyId", "SignatureDoesNotMatch") or status == 403:
-                raise StorageError(
-                    f"S3 at {self._where} refused access to bucket {self.bucket} ({code}): check credentials"
-                ) from e
-            raise StorageError(f"S3 error {code or status} on {what} at {self._where}") from e
-        except (NoCredentialsError, PartialCredentialsError) as e:
-            raise StorageError("no S3 credentials configured (AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY)") from e
-        except (ConnectionError, HTTPClientError) as e:
-            raise StorageError(f"S3 endpoint {self._where} unreachable ({type(e).__name__})") from e
-        except IncompleteReadError as e:
-            raise StorageError(f"S3 read of {what} from {self._where} was cut short") from e
-        except BotoCoreError as e:
-            raise StorageError(f"S3 client failure on {what} ({type(e).__name__})") from e
-        except (S3UploadFailedError, S3TransferFailedError) as e:
-            raise StorageError(f"S3 transfer of {what} to {self._where} failed") from e
+    def _errors(self, what: str) -> contextlib.AbstractContextManager[None]:
+        return translated(what, self.bucket, self._where)
 
     def put_stream(self, key: str, stream: BinaryIO, size: int | None = None) -> ObjectInfo:
         """Store a stream (multipart above 8 MiB); S3 shows the object only when the upload completes."""
@@ -201,7 +165,7 @@ class S3Storage:
     def open(self, key: str) -> BinaryIO:
         """A streaming reader over the object's body."""
         body = self._get(key)["Body"]
-        return io.BufferedReader(_S3Body(body, self, key), CHUNK)
+        return io.BufferedReader(S3Body(body, self._errors, key), CHUNK)
 
     def iter_chunks(self, key: str, chunk_size: int = CHUNK, start: int = 0, end: int | None = None) -> Iterator[bytes]:
         """Yield bytes ``start..end`` of the object, ``end`` inclusive as in HTTP Range (None = to the end)."""
@@ -221,9 +185,9 @@ class S3Storage:
             ):
                 return iter(())
             raise
-        return self._chunks(_S3Body(body, self, key), chunk_size)
+        return self._chunks(S3Body(body, self._errors, key), chunk_size)
 
-    def _chunks(self, body: _S3Body, chunk_size: int) -> Iterator[bytes]:
+    def _chunks(self, body: S3Body, chunk_size: int) -> Iterator[bytes]:
         # Read botocore's body directly: going through readinto would copy every chunk once more.
         raw, key = body._body, body._key
         with body:
@@ -395,25 +359,3 @@ class S3Storage:
                         raise
         except NotFound:
             raise StorageError(f"S3 could not create bucket {self.bucket}") from None
-
-
-class _S3Body(io.RawIOBase):
-    """A GET body as a raw stream whose network failures surface as StorageError."""
-
-    def __init__(self, body: Any, storage: S3Storage, key: str) -> None:
-        self._body, self._storage, self._key = body, storage, key
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buf: Any) -> int:
-        with self._storage._errors(self._key):
-            data = self._body.read(len(buf))
-        n = len(data)
-        buf[:n] = data
-        return n
-
-    def close(self) -> None:
-        with contextlib.suppress(Exception):
-            self._body.close()
-        super().close()

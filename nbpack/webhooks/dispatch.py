@@ -160,14 +160,12 @@ class Dispatcher:
             return 0
         if not self.breakers.allow(host, now):
             return 0
-        got = outbox.claim(self.storage, entry.hid, entry.rid, lease=self.lease, backoff=backoff, now=now)
-        if got.attempt is None:
-            self._ready[key] = got.ready_at
-            self.breakers.cancel(host)
-            return 0
-        if not self.storage.exists(webhook_key(WEBHOOK_PENDING, entry.hid, entry.rid)):
-            # Ended by another replica between the listing and the claim: the claim is litter.
-            self.storage.delete_prefix(webhook_claim_prefix(entry.hid, entry.rid))
+        try:
+            attempt = self._claim(entry, now)
+        except BaseException:
+            self.breakers.cancel(host)  # a probe granted but never started must not keep the host shut
+            raise
+        if attempt is None:
             self.breakers.cancel(host)
             return 0
         with self._lock:
@@ -175,8 +173,20 @@ class Dispatcher:
             self._tenants[notice.tenant] += 1
             self._hosts[host] += 1
         assert self._pool is not None
-        self._pool.submit(self._send, notice, host, got.attempt)
+        self._pool.submit(self._send, notice, host, attempt)
         return 1
+
+    def _claim(self, entry: outbox.Waiting, now: float) -> int | None:
+        """The attempt number this replica now holds for ``entry``, or None (not due, or taken elsewhere)."""
+        got = outbox.claim(self.storage, entry.hid, entry.rid, lease=self.lease, backoff=backoff, now=now)
+        if got.attempt is None:
+            self._ready[(entry.hid, entry.rid)] = got.ready_at
+            return None
+        if not self.storage.exists(webhook_key(WEBHOOK_PENDING, entry.hid, entry.rid)):
+            # Ended by another replica between the listing and the claim: the claim is litter.
+            self.storage.delete_prefix(webhook_claim_prefix(entry.hid, entry.rid))
+            return None
+        return got.attempt
 
     def _orphan(self, entry: outbox.Waiting, notice: outbox.Notice, now: float) -> None:
         if now - entry.modified < ORPHAN_GRACE:

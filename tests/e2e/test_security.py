@@ -32,7 +32,7 @@ from itsdangerous import URLSafeSerializer
 from nbpack.client import Client
 from nbpack.config import hash_api_key, load_config
 from nbpack.local.execute import run_bundle
-from nbpack.service.core import Service
+from nbpack.service.capabilities import Capabilities
 from tests.fixtures.service import service_env
 from tests.helpers import make_app
 from tests.openapi_check import check_response
@@ -199,7 +199,7 @@ def test_every_bad_token_is_refused_on_every_protected_route(world: dict, route:
 
 
 def test_api_keys_are_compared_in_constant_time_over_hashes() -> None:
-    source = inspect.getsource(Service.check_api_key)
+    source = inspect.getsource(Capabilities.check_api_key)
     assert "hmac.compare_digest(" in source and "hash_api_key(key)" in source
     # No early exit on the first match: every stored hash is compared; the one return (the tenant) follows the loop.
     body = source.split('"""', 2)[2]

@@ -17,7 +17,9 @@ from werkzeug.serving import make_server
 
 from nbpack.errors import InvalidBundle, InvalidInput, UnsafeArchive
 from nbpack.gitenv import git_env
-from nbpack.hub.git import build_repo, ensure_repo, http_backend, make_wsgi_app
+from nbpack.hub.git import build_repo, ensure_repo
+from nbpack.hub.git_app import make_wsgi_app
+from nbpack.hub.git_http import http_backend
 
 BID = "b-0123456789abcdef01234567"
 # The service's own git hardening (nbpack/gitenv.py), and no home folder for the client either.

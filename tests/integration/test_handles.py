@@ -28,6 +28,7 @@ from nbpack.bundle.build import BuildSpec, CatalogInput, build_bundle
 from nbpack.client import Client, ServiceError
 from nbpack.config import load_config
 from nbpack.hub import links
+from nbpack.service import quota
 from nbpack.service.core import Service
 from nbpack.service.gc import collect
 from nbpack.store.backends import open_storage
@@ -192,7 +193,7 @@ def test_two_tenants_same_100mb_content_stored_once_and_isolated(s3_url, s3_env,
 
 
 def test_same_content_two_users_returns_never_mix_and_runs_never_collapse(s3_url, start_service, tmp_path):
-    svc = start_service(_env(s3_url, tmp_path, webhook_secret=secrets.token_urlsafe(16)))
+    svc = start_service(_env(s3_url, tmp_path, webhook_secrets=f"esap-prod={secrets.token_urlsafe(16)}"))
     a = Client(svc.url, KEY_A)
     first = a.create(_small_request(owner="alice", callback_url="https://esap.example.org/hook/alice"))
     second = a.create(_small_request(owner="carol", callback_url="https://esap.example.org/hook/carol"))
@@ -550,10 +551,10 @@ def test_returns_past_retention_are_collected_and_usage_released(tmp_path):
     svc = Service(cfg)
     built = tmp_path / "b.zip"
     build_bundle(BuildSpec(title="Retained", catalogs=[CatalogInput("t", [{"a": 1}])]), built)
-    stored = svc.store(built, "http://127.0.0.1:9")
-    state = svc.handle(stored.id)
+    stored = svc.handles.store(built, "http://127.0.0.1:9")
+    handle = svc.handles.load(stored.id)
     folder = tmp_path / "unpacked"
-    with zipfile.ZipFile(io.BytesIO(b"".join(svc.bundle_chunks(state)))) as zf:
+    with zipfile.ZipFile(io.BytesIO(b"".join(svc.members.zip_chunks(handle)))) as zf:
         assert zf.testzip() is None
         zf.extractall(folder)
     proc = subprocess.run(
@@ -566,16 +567,16 @@ def test_returns_past_retention_are_collected_and_usage_released(tmp_path):
     )
     assert proc.returncode == 0, proc.stderr
     with open(tmp_path / "r.zip", "rb") as f:
-        summary, created = svc.ingest(stored.id, f, state)
-    assert created and svc.list_returns(stored.id)
-    used = svc.tenant_usage("default")
+        summary, created = svc.returns.ingest(handle, f)
+    assert created and svc.returns.list(handle)
+    used = quota.tenant_usage(svc.storage, "default")
     assert collect(svc, dry_run=True).returns == []  # not yet a second old
     time.sleep(2)
     assert collect(svc, dry_run=True).returns == [f"{stored.id}/{summary['id']}"]
-    assert svc.list_returns(stored.id)  # the dry run removed nothing
+    assert svc.returns.list(handle)  # the dry run removed nothing
     assert collect(svc).returns == [f"{stored.id}/{summary['id']}"]
-    assert svc.list_returns(stored.id) == [] and svc.tenant_usage("default") < used
-    assert svc.handle(stored.id)["id"] == stored.id  # the handle itself stays
+    assert svc.returns.list(handle) == [] and quota.tenant_usage(svc.storage, "default") < used
+    assert svc.handles.load(stored.id).id == stored.id  # the handle itself stays
 
 
 def test_orphan_blobs_older_than_the_presign_window_are_collected(tmp_path):
@@ -592,7 +593,7 @@ def test_orphan_blobs_older_than_the_presign_window_are_collected(tmp_path):
     svc = Service(cfg)
     built = tmp_path / "b.zip"
     build_bundle(BuildSpec(title="Blobs", catalogs=[CatalogInput("t", [{"a": 1}])]), built)
-    hid = svc.store(built, "http://127.0.0.1:9").id
+    hid = svc.handles.store(built, "http://127.0.0.1:9").id
     orphan_old, orphan_new, kept = (f"blobs/{hid}/{c * 64}" for c in "abc")
     for key in (orphan_old, orphan_new, kept):
         svc.storage.put_bytes(key, b"output bytes")
@@ -627,10 +628,17 @@ def test_service_sweep_removes_expired_handles_on_its_own(tmp_path):
         resp = app.test_client().post("/api/v1/bundles", json=_small_request(), headers={"X-API-Key": KEY_A})
         hid = resp.get_json()["id"]
         assert (tmp_path / "store" / "handles" / hid / "handle.json").is_file()
+        content = tmp_path / "store" / "content"
+
+        def swept() -> bool:
+            # The handle goes first and its content later in the same sweep: wait for both.
+            gone = not (tmp_path / "store" / "handles" / hid).exists()
+            return gone and (not content.exists() or not any(content.iterdir()))
+
         deadline = time.monotonic() + 30
-        while time.monotonic() < deadline and (tmp_path / "store" / "handles" / hid).exists():
+        while time.monotonic() < deadline and not swept():
             time.sleep(0.5)
         assert not (tmp_path / "store" / "handles" / hid).exists()
-        assert not (tmp_path / "store" / "content").exists() or not any((tmp_path / "store" / "content").iterdir())
+        assert not content.exists() or not any(content.iterdir())
     finally:
         app.extensions["nbpack-gc"].stop.set()

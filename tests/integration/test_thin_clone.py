@@ -10,8 +10,6 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-import os
-import random
 import subprocess
 import threading
 import urllib.request
@@ -29,15 +27,14 @@ from werkzeug.serving import make_server
 from nbpack.bundle import remote
 from nbpack.bundle.build import BuildSpec, CatalogInput, build_bundle
 from nbpack.config import load_config
-from nbpack.errors import InvalidInput
 from nbpack.gitenv import git_env
 from nbpack.hub.git import build_repo, ensure_repo
 from nbpack.service.core import Service
 from nbpack.store.backends import open_storage
-from nbpack.store.zipparts import RangedParts, split_zip
 from server import create_app
 from tests.fixtures.hub import free_port
 from tests.helpers import APP_API_KEY, APP_SECRET, load_runtime_package, reference_table, unload_runtime
+from tests.unit.test_thin_clone import zip_with
 
 BIG_ROWS = 4_500_000  # random float64: ~36 MB of Parquet that zstd cannot shrink
 MB = 1 << 20
@@ -159,8 +156,8 @@ def test_thin_clone_from_s3_leaves_big_catalog_out_and_never_reads_it(
     try:
         created = push(base, bundle)
         hid = created["id"]
-        state = svc.handle(hid)
-        big_part = [key for key, size in state["parts"] if size > big["bytes"]]
+        handle = svc.handles.load(hid)
+        big_part = [key for key, size in handle.parts if size > big["bytes"]]
         assert len(big_part) == 1  # the catalog's member record: one content object
         svc.storage.reads.clear()
 
@@ -182,7 +179,7 @@ def test_thin_clone_from_s3_leaves_big_catalog_out_and_never_reads_it(
             if entry["path"] in files:
                 assert hashlib.sha256((folder / entry["path"]).read_bytes()).hexdigest() == entry["sha256"]
         doc = json.loads((folder / remote.REMOTE_FILE).read_text())
-        assert doc == {remote.FILES: svc.files_url(state, base), remote.LAZY: [big["path"]]}
+        assert doc == {remote.FILES: svc.access.files_url(handle, base), remote.LAZY: [big["path"]]}
         assert doc["files"].startswith(f"{base}/files/") and doc["files"].endswith(f"/{hid}/")
         # ...and that URL serves the catalog the tree left out (what the runtime's lazy reader asks for).
         ranged = urllib.request.Request(doc["files"] + big["path"], headers={"Range": "bytes=-8"})
@@ -228,7 +225,7 @@ def test_thin_clone_then_fetch_again_after_cache_loss(big_bundle, s3_env, s3_buc
         folder = tmp_path / "clone"
         clone(created["links"]["git"], folder)
         head = subprocess.run(["git", "-C", str(folder), "rev-parse", "HEAD"], capture_output=True, text=True)
-        svc.drop_cache(created["id"])
+        svc.handles.drop_cache(created["id"])
         env = {**git_env(), "HOME": str(tmp_path)}
         fetch = subprocess.run(
             ["git", "-C", str(folder), "fetch", "-q", "origin"], env=env, capture_output=True, text=True, timeout=120
@@ -261,22 +258,7 @@ def test_threshold_zero_leaves_nothing_out(big_bundle, tmp_path):
     assert hashlib.sha256((tmp_path / "clone" / big["path"]).read_bytes()).hexdigest() == big["sha256"]
 
 
-def test_lazy_min_bytes_config_is_checked():
-    assert (
-        load_config({}, {"storage": "x", "secret_key": APP_SECRET, "public_url": "http://h"}).lazy_min_bytes == 4 * MB
-    )
-    with pytest.raises(InvalidInput, match="NBPACK_LAZY_MIN_BYTES"):
-        load_config({"NBPACK_LAZY_MIN_BYTES": "-1"}, {"storage": "x", "secret_key": APP_SECRET, "public_url": "h"})
-
-
 # ---------------------------------------------------------------- build_repo and the ranged reader
-
-
-def _zip(path: Path, members: dict[str, bytes], manifest: dict[str, Any]) -> None:
-    with zipfile.ZipFile(path, "w") as zf:
-        zf.writestr("nbpack.json", json.dumps(manifest))
-        for name, data in sorted(members.items()):
-            zf.writestr(name, data, zipfile.ZIP_STORED if name.endswith(".parquet") else zipfile.ZIP_DEFLATED)
 
 
 def _ls_tree(repo: Path) -> dict[str, bytes]:
@@ -299,7 +281,7 @@ def test_build_repo_remote_document_wins_and_only_catalogs_are_left_out(tmp_path
         remote.REMOTE_FILE: b'{"files": "https://evil.example/"}',
     }
     manifest = {"id": "b-" + "1" * 24, "catalogs": [{"path": f"catalogs/{c}.parquet"} for c in "abc"]}
-    _zip(tmp_path / "b.zip", members, manifest)
+    zip_with(tmp_path / "b.zip", members, manifest)
     rem = remote.Remote("http://127.0.0.1:1/files/tok/h-" + "2" * 24 + "/", 1000)
     build_repo(tmp_path / "b.zip", tmp_path / "r.git", remote=rem)
     tree = _ls_tree(tmp_path / "r.git")
@@ -318,7 +300,7 @@ def test_build_repo_remote_document_wins_and_only_catalogs_are_left_out(tmp_path
 def test_ensure_repo_spools_a_stream_that_cannot_seek(tmp_path):
     members = {"catalogs/a.parquet": b"A" * 2000, "notebook.ipynb": b"{}"}
     bid = "h-" + "3" * 24
-    _zip(tmp_path / "b.zip", members, {"id": bid, "catalogs": [{"path": "catalogs/a.parquet"}]})
+    zip_with(tmp_path / "b.zip", members, {"id": bid, "catalogs": [{"path": "catalogs/a.parquet"}]})
 
     class OneWay(io.RawIOBase):
         def __init__(self, f: Any) -> None:
@@ -337,53 +319,4 @@ def test_ensure_repo_spools_a_stream_that_cannot_seek(tmp_path):
     assert not list((tmp_path / "git").glob(".*.zip"))  # the spool is gone
 
 
-def _parts_of(path: Path) -> tuple[list[tuple[str, int]], dict[str, bytes]]:
-    data = path.read_bytes()
-    segs = split_zip(path)
-    objects = {f"k{i}": data[s.offset : s.offset + s.size] for i, s in enumerate(segs)}
-    return [(f"k{i}", s.size) for i, s in enumerate(segs)], objects
-
-
-def test_ranged_reader_reads_any_range_and_only_the_parts_zipfile_needs(tmp_path):
-    _zip(
-        tmp_path / "z.zip",
-        {"catalogs/big.parquet": os.urandom(3 * MB), "a.txt": b"a" * 70000, "b.txt": b"hello"},
-        {"id": "b-" + "4" * 24},
-    )
-    parts, objects = _parts_of(tmp_path / "z.zip")
-    whole = (tmp_path / "z.zip").read_bytes()
-    requests: list[tuple[str, int, int]] = []
-
-    def chunks(key: str, start: int, end: int) -> Iterator[bytes]:
-        requests.append((key, start, end))
-        blob = objects[key][start : end + 1]
-        for i in range(0, len(blob), 4096):
-            yield blob[i : i + 4096]
-
-    reader = io.BufferedReader(RangedParts([*parts[:1], ("empty", 0), *parts[1:]], chunks), 1 << 16)
-    with zipfile.ZipFile(reader) as zf:
-        assert zf.read("b.txt") == b"hello" and len(zf.read("a.txt")) == 70000
-    big_key = next(k for k, size in parts if size > 3 * MB)
-    assert big_key not in {key for key, _, _ in requests}
-    assert "empty" not in {key for key, _, _ in requests}
-    rng = random.Random(0)
-    raw = RangedParts(parts, chunks)
-    for _ in range(300):
-        start, n = rng.randrange(len(whole) + 10), rng.randrange(1, 200000)
-        raw.seek(start)
-        got = bytearray()
-        while len(got) < n and (piece := raw.read(n - len(got))):
-            got += piece
-        assert bytes(got) == whole[start : start + n]
-    raw.seek(-5, io.SEEK_END)
-    assert raw.read(10) == whole[-5:] and raw.tell() == len(whole)
-
-
-def test_ranged_reader_refuses_a_short_part(tmp_path):
-    _zip(tmp_path / "z.zip", {"catalogs/big.parquet": os.urandom(MB)}, {"id": "b-" + "5" * 24})
-    parts, objects = _parts_of(tmp_path / "z.zip")
-    big_key = next(k for k, size in parts if size > MB)
-    objects[big_key] = objects[big_key][: MB // 2]
-    reader = io.BufferedReader(RangedParts(parts, lambda key, s, e: iter([objects[key][s : e + 1]])), 1 << 16)
-    with zipfile.ZipFile(reader) as zf, pytest.raises(OSError, match="ended"):
-        zf.read("catalogs/big.parquet")
+# ---------------------------------------------------------------- one vocabulary, two sides of the wall

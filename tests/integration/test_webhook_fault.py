@@ -152,11 +152,15 @@ def _sending_to(replica: ServiceProcess, port: int) -> bool:
     return False
 
 
-def _post(url: str, token: str, data: bytes, attempts: int = 20) -> tuple[int, dict, int]:
-    """POST a return zip as the runtime does, retrying lost answers, 502/503/504 and refused connections:
+def _post(url: str, token: str, data: bytes, within: float = 120) -> tuple[int, dict, int]:
+    """POST a return zip as the runtime does, retrying lost answers, 5xx and refused connections with a growing
+    pause (nginx leaves a replica that failed alone for 5 s: all three may be out at once while S3 restarts):
     (status, answer, tries)."""
     last: object = None
-    for attempt in range(1, attempts + 1):
+    deadline = time.monotonic() + within
+    attempt = 0
+    while time.monotonic() < deadline:
+        attempt += 1
         req = urllib.request.Request(
             url,
             data=data,
@@ -172,8 +176,8 @@ def _post(url: str, token: str, data: bytes, attempts: int = 20) -> tuple[int, d
                 return err.code, {"error": str(last)}, attempt
         except OSError as err:
             last = err
-        time.sleep(0.5)
-    raise AssertionError(f"upload failed {attempts} times: {last}")
+        time.sleep(min(3.0, 0.5 * attempt))
+    raise AssertionError(f"upload failed {attempt} times in {within} s: {last}")
 
 
 def test_killed_replica_and_restarted_storage_lose_no_webhook(cluster: Cluster, tmp_path: Path, s3_env) -> None:  # noqa: ANN001

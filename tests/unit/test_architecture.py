@@ -93,15 +93,47 @@ def test_the_runtime_modules_are_small_and_import_no_cycle() -> None:
     assert max(sizes.values()) <= 400, sizes
 
 
+# The house rule: a module a reader holds in one sitting. Over this, a module says why in its first docstring
+# paragraph (naming the limit: "... 400 lines ..."), else it is split by job.
+MODULE_LINES = 400
+# Folders held to another limit meanwhile (none: bundle/ and cli/ are split by job).
+INTERIM: dict[str, int] = {}
+
+
+def _first_paragraph(path: Path) -> str:
+    doc = ast.get_docstring(ast.parse(path.read_text("utf-8"))) or ""
+    return doc.split("\n\n", 1)[0]
+
+
 def test_no_library_or_server_module_outgrows_one_sitting() -> None:
-    # The house rule: a module a reader can hold in one sitting; split it by job before it grows past 600 lines.
     sizes = {
-        str(p.relative_to(REPO)): len(p.read_text("utf-8").splitlines())
+        p.relative_to(REPO).as_posix(): len(p.read_text("utf-8").splitlines())
         for folder in ("nbpack", "server")
         for p in (REPO / folder).rglob("*.py")
         if "nbpack_runtime" not in p.parts
     }
-    assert {name: n for name, n in sizes.items() if n > 600} == {}
+    assert len(sizes) > 50 and max(sizes.values()) > 300, "modules not found: the check would pass on anything"
+
+    def limit(name: str) -> int:
+        return next((n for folder, n in INTERIM.items() if name.startswith(folder + "/")), MODULE_LINES)
+
+    over = {
+        name: n
+        for name, n in sizes.items()
+        if n > limit(name) and str(MODULE_LINES) + " lines" not in _first_paragraph(REPO / name)
+    }
+    assert over == {}
+
+
+def test_a_long_module_without_a_reason_is_caught(tmp_path: Path) -> None:
+    # The rule's own check: a 401-line module fails unless its first paragraph gives the reason.
+    body = "\n".join(f"x{i} = {i}" for i in range(400))
+    plain, reasoned = tmp_path / "plain.py", tmp_path / "reasoned.py"
+    plain.write_text(f'"""A module."""\n{body}\n', "utf-8")
+    reasoned.write_text(f'"""A module over {MODULE_LINES} lines: one table, read top to bottom."""\n{body}\n', "utf-8")
+    assert len(plain.read_text("utf-8").splitlines()) > MODULE_LINES
+    assert f"{MODULE_LINES} lines" not in _first_paragraph(plain)
+    assert f"{MODULE_LINES} lines" in _first_paragraph(reasoned)
 
 
 def test_the_runtime_contract_names_every_nbpack_module() -> None:

@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from nbpack.errors import InvalidInput
-from nbpack.hub.registry import Hub, hub_from_dict, load_esap_facilities, load_registry, rank_hubs
+from nbpack.hub.ranking import rank_hubs
+from nbpack.hub.registry import Hub, hub_from_dict, load_esap_facilities, load_registry
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 

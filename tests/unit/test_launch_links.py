@@ -14,7 +14,8 @@ import pytest
 
 from nbpack.errors import InvalidInput
 from nbpack.hub.links import Spawn, launch_url
-from nbpack.hub.registry import hub_from_dict, load_registry, rank_hubs
+from nbpack.hub.ranking import rank_hubs
+from nbpack.hub.registry import hub_from_dict, load_registry
 from tests.helpers import APP_API_KEY
 from tests.openapi_check import check_response
 

@@ -15,6 +15,7 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
+from nbpack import clock
 from nbpack.bundle.build import BuildSpec, CatalogInput, build_bundle
 from nbpack.hub import links
 from tests.helpers import APP_API_KEY, APP_SECRET, make_app
@@ -69,11 +70,10 @@ def test_broken_links_answer_a_page_for_people_and_json_for_programs(
     client = hub_app.test_client()
     stored = _store(client, tmp_path)
     bid, landing = stored["id"], _path(stored["links"]["landing"])
-    nonce = hub_app.extensions["nbpack"].handle(bid)["nonce"]
+    nonce = hub_app.extensions["nbpack"].handles.load(bid).nonce
     real = time.time
-    monkeypatch.setattr(time, "time", lambda: real() - 3 * 86400)
-    expired = links.make_token(APP_SECRET, "read", bid, 60, nonce)
-    monkeypatch.setattr(time, "time", real)
+    with clock.use(lambda: real() - 3 * 86400):  # a token made three days ago
+        expired = links.make_token(APP_SECRET, "read", bid, 60, nonce)
     when = time.strftime("%Y-%m-%d", time.gmtime(real() - 3 * 86400))
     token = landing.split("?t=")[1]
 

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import os
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import TypeVar
 
 from .errors import FetchError
@@ -24,10 +25,31 @@ SCHEMES = ("https", "http", "davs", "s3", "root", "file")
 DID = re.compile(r"^[A-Za-z0-9_.-]+:[^/].*$")
 
 
+# The source of the one wall clock: nbpack's expiry, lifetimes and gc and the runtime's stamps read it; a test swaps
+# it (``use_clock``, ``nbpack.clock.use``) instead of sleeping. Durations of work in progress use time.monotonic.
+_source: Callable[[], float] = time.time
+
+
+def timestamp() -> float:
+    """Seconds since the epoch, from the clock in use."""
+    return _source()
+
+
 def now() -> _dt.datetime:
     """The current UTC time to the second: the one clock of the runtime and of nbpack (``nbpack.clock``)."""
     # timezone.utc, not datetime.UTC: hubs may run Python < 3.11
-    return _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0)  # noqa: UP017
+    return _dt.datetime.fromtimestamp(_source(), _dt.timezone.utc).replace(microsecond=0)  # noqa: UP017
+
+
+@contextlib.contextmanager
+def use_clock(source: Callable[[], float]) -> Iterator[None]:
+    """Within the block, the time is what ``source`` answers (seconds since the epoch): tests move time on."""
+    global _source
+    previous, _source = _source, source
+    try:
+        yield
+    finally:
+        _source = previous
 
 
 def iso(when: _dt.datetime) -> str:

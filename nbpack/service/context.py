@@ -1,0 +1,39 @@
+"""What every part of the service shares: its configuration, its storage (behind the worker cache of objects that
+never change) and this process's cache folder (derived copies only: git repositories, opened return zips, spools).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO
+
+from nbpack.config import Config
+from nbpack.store import spool
+from nbpack.store.backends import Storage
+
+__all__ = ["Context"]
+
+
+@dataclass(frozen=True)
+class Context:
+    """The config, storage and cache folder the service's parts are built over."""
+
+    config: Config
+    storage: Storage
+    cache_dir: Path
+
+    def tmp_dir(self) -> Path:
+        """The spool folder for uploads and builds (local disk, never memory)."""
+        path = self.cache_dir / "tmp"
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+    def receive(self, stream: IO[bytes], limit: int) -> Path:
+        """Spool an upload to a temp file on disk (never memory), refusing more than ``limit`` bytes."""
+        return spool.receive(stream, limit, self.tmp_dir())
+
+    def read_range(self, key: str, start: int, end: int) -> Iterator[bytes]:
+        """Bytes ``start..end`` (inclusive) of one stored object, streamed."""
+        return self.storage.iter_chunks(key, 1 << 20, start, end)

@@ -1,0 +1,168 @@
+"""One ``handle.json`` read per request, on every route that names a handle (issue 22).
+
+The service runs in-process (Flask's test client) over a folder store behind a counting wrapper; each request is
+made with the counts cleared, its body read to the end, then the reads of the handle's ``handle.json`` are counted.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import zipfile
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flask.testing import FlaskClient
+
+from nbpack.bundle.returns import return_id_for
+from nbpack.config import load_config
+from nbpack.service.core import Service
+from nbpack.store.local import LocalStorage
+from server import create_app
+from tests.helpers import APP_API_KEY, APP_SECRET
+
+AUTH = {"X-API-Key": APP_API_KEY}
+
+
+class CountingStorage:
+    """A storage whose reads (whole, streamed, ranged, stat, exists) are counted per key; all else passes through."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+        self.reads: Counter[str] = Counter()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+    def read_bytes(self, key: str) -> bytes:
+        self.reads[key] += 1
+        return self.inner.read_bytes(key)
+
+    def open(self, key: str) -> Any:
+        self.reads[key] += 1
+        return self.inner.open(key)
+
+    def iter_chunks(
+        self, key: str, chunk_size: int = 1 << 20, start: int = 0, end: int | None = None
+    ) -> Iterator[bytes]:
+        self.reads[key] += 1
+        return self.inner.iter_chunks(key, chunk_size, start, end)
+
+    def download_to(self, key: str, path: Path) -> Any:
+        self.reads[key] += 1
+        return self.inner.download_to(key, path)
+
+
+@pytest.fixture
+def served(tmp_path: Path) -> tuple[FlaskClient, CountingStorage]:
+    hubs = tmp_path / "hubs.toml"
+    hubs.write_text('[[hubs]]\nname = "Plain"\nurl = "https://plain.example.org/"\n')
+    cfg = load_config(
+        {},
+        {
+            "public_url": "http://localhost",
+            "storage": str(tmp_path / "store"),
+            "cache_dir": str(tmp_path / "cache"),
+            "secret_key": APP_SECRET,
+            "api_keys": APP_API_KEY,
+            "hubs_file": str(hubs),
+        },
+    )
+    counting = CountingStorage(LocalStorage(tmp_path / "store"))
+    app = create_app({"TESTING": True}, service=Service(cfg, counting))
+    return app.test_client(), counting
+
+
+def _return_zip(manifest: dict[str, Any], notebook: bytes) -> bytes:
+    """A hand-made valid return of the bundle: its notebook and one output (no kernel needed)."""
+    files = {manifest["payload"]["notebook"]: notebook, "outputs/r.csv": b'name,n\n"\xc3\xa9, \xe2\x9c\x93",1\n'}
+    contents = [{"path": p, "bytes": len(d), "sha256": hashlib.sha256(d).hexdigest()} for p, d in sorted(files.items())]
+    doc = {
+        "format": "nbpack-return",
+        "format_version": "1.0",
+        "bundle_id": manifest["id"],
+        "status": "completed",
+        "error": None,
+        "started": "2024-01-01T00:00:00Z",
+        "ended": "2024-01-01T00:01:00Z",
+        "notebook": manifest["payload"]["notebook"],
+        "outputs": [c for c in contents if c["path"].startswith("outputs/")],
+        "values": [{"name": "n", "encoder": "json", "data": 2**53 + 1}],
+        "provenance": {"python": "3.11", "host": "test"},
+        "contents": contents,
+    }
+    doc["id"] = return_id_for(doc)
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_STORED) as zf:
+        zf.writestr("nbpack-return.json", json.dumps(doc))
+        for name, data in files.items():
+            zf.writestr(name, data)
+    return buf.getvalue()
+
+
+def test_every_route_reads_the_handle_once(served: tuple[FlaskClient, CountingStorage]) -> None:
+    client, storage = served
+    created = client.post(
+        "/api/v1/bundles",
+        json={"title": "Counted", "catalogs": [{"name": "c", "rows": [{"id": 2**53 + 1, "x": None}]}]},
+        headers=AUTH,
+    ).get_json()
+    hid, links = created["id"], created["links"]
+    state = f"handles/{hid}/handle.json"
+    manifest = client.get(f"/api/v1/bundles/{hid}", headers=AUTH).get_json()
+    notebook_name = manifest["payload"]["notebook"]
+    catalog = manifest["catalogs"][0]["path"]
+    files = links["files"].removeprefix("http://localhost")
+    returns_token = manifest["returns"]  # the public manifest has no token: take it from the stored one
+    stored = json.loads(storage.inner.read_bytes(f"handles/{hid}/manifest.json"))
+    return_token = stored["returns"]["token"]
+    notebook = client.get(f"{files}{notebook_name}").get_data()
+    assert returns_token.keys() == stored["returns"].keys() - {"token"}
+
+    def local(link: str) -> str:
+        return link.removeprefix("http://localhost")
+
+    return_zip = _return_zip(stored, notebook)
+    rid = json.loads(zipfile.ZipFile(io.BytesIO(return_zip)).read("nbpack-return.json"))["id"]
+    bearer = {"Authorization": f"Bearer {return_token}"}
+    requests: list[tuple[str, str, dict[str, Any]]] = [
+        ("landing", local(links["landing"]), {}),
+        ("download", local(links["download"]), {}),
+        ("download range", local(links["download"]), {"headers": {"Range": "bytes=10-99"}}),
+        ("launch", local(links["launch"]["Plain"]), {}),
+        ("member", f"{files}{catalog}", {}),
+        ("member range", f"{files}{catalog}", {"headers": {"Range": "bytes=-8"}}),
+        ("lone notebook", local(links["notebook"]), {}),
+        ("git refs", local(links["git"]) + "/info/refs?service=git-upload-pack", {}),
+        ("describe", f"/api/v1/bundles/{hid}", {"headers": AUTH}),
+        ("links", f"/api/v1/bundles/{hid}/links", {"headers": AUTH}),
+        ("hubs", f"/api/v1/bundles/{hid}/hubs", {"headers": AUTH}),
+        ("api download", f"/api/v1/bundles/{hid}/download", {"headers": {**AUTH, "Range": "bytes=0-0"}}),
+        ("blob", f"/api/v1/bundles/{hid}/returns/blobs", {"method": "POST", "headers": bearer, "json": {}}),
+        (
+            "return upload",
+            f"/api/v1/bundles/{hid}/returns",
+            {"method": "POST", "headers": bearer, "data": return_zip, "content_type": "application/zip"},
+        ),
+        ("returns", f"/api/v1/bundles/{hid}/returns", {"headers": AUTH}),
+        ("return", f"/api/v1/bundles/{hid}/returns/{rid}", {"headers": AUTH}),
+        ("return zip", f"/api/v1/bundles/{hid}/returns/{rid}/download", {"headers": AUTH}),
+        ("return file", f"/api/v1/bundles/{hid}/returns/{rid}/files/outputs/r.csv", {"headers": AUTH}),
+        ("return html", f"/api/v1/bundles/{hid}/returns/{rid}/notebook.html", {"headers": AUTH}),
+        ("extend", f"/api/v1/bundles/{hid}", {"method": "PATCH", "headers": AUTH, "json": {"expires_in": 3600}}),
+        ("delete", f"/api/v1/bundles/{hid}", {"method": "DELETE", "headers": AUTH}),
+    ]
+    reads = {}
+    for name, path, kwargs in requests:
+        storage.reads.clear()
+        resp = client.open(path, method=kwargs.pop("method", "GET"), **kwargs)
+        resp.get_data()  # a streamed body is read from storage as it is sent
+        # direct uploads are off on a folder store: the blob request is refused (409), after the handle was read
+        refused = (name, resp.status_code) == ("blob", 409)
+        assert resp.status_code < 400 or refused, (name, resp.status_code, resp.get_data(as_text=True)[:300])
+        reads[name] = storage.reads[state]
+    assert reads == {name: 1 for name, _, _ in requests}

@@ -10,16 +10,13 @@ and plain `git` clones the endpoint shallow and full and fetches.
 from __future__ import annotations
 
 import hashlib
-import http.server
 import io
 import json
 import os
 import subprocess
-import threading
 import time
 import zipfile
 from collections.abc import Iterator
-from functools import partial
 from pathlib import Path
 
 import nbformat
@@ -29,6 +26,7 @@ from nbpack.client import Client
 from nbpack.hub.links import target_dir_for
 from tests.fixtures.hub import NotebookRunError
 from tests.fixtures.service import service_env
+from tests.helpers import file_server as serve_folder
 from tests.helpers import kernel_notebook, wait_for_returns
 
 pytestmark = pytest.mark.hub
@@ -50,21 +48,8 @@ def file_server(tmp_path) -> Iterator[str]:
     root = tmp_path / "lake"
     root.mkdir()
     (root / "spectrum.bin").write_bytes(SPECTRUM)
-    handler = partial(_QuietHandler, directory=str(root))
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}"
-    finally:
-        server.shutdown()
-        thread.join(timeout=10)
-        server.server_close()
-
-
-class _QuietHandler(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, *args) -> None:  # noqa: ANN002 - the test output is not the place for access logs
-        pass
+    with serve_folder(root) as url:
+        yield url
 
 
 def _registry(path: Path, hub_url: str) -> Path:

@@ -10,9 +10,11 @@ import json
 import os
 import re
 import secrets
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
+import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -24,9 +26,11 @@ from nbpack.runtime.nbpack_runtime.base import Transient, with_retries
 _Items = list[dict[str, Any]]
 # Downloads: a replica that dies mid-answer cuts the stream short; each retry resumes where the file stopped.
 DOWNLOAD_ATTEMPTS = 5
+# Creates: each carries an Idempotency-Key, so a retry after a lost answer or a 5xx gets the first answer back.
+CREATE_ATTEMPTS = 4
 _CONTENT_RANGE = re.compile(r"^bytes (\d+)-(\d+)/(\d+)$")
 
-__all__ = ["Client", "ServiceError"]
+__all__ = ["Client", "CreateInterrupted", "ServiceError"]
 
 
 class ServiceError(NbpackError):
@@ -41,6 +45,15 @@ class ServiceError(NbpackError):
 Progress = Callable[[int, int | None], None]
 
 
+class CreateInterrupted(KeyboardInterrupt):
+    """Ctrl-C during a create; ``sent`` says whether the whole body had gone up (then the service may have stored
+    it: the same create with ``idempotency_key=key`` answers its id without making a second handle)."""
+
+    def __init__(self, key: str, sent: bool) -> None:
+        super().__init__(key)
+        self.key, self.sent = key, sent
+
+
 class _Body:
     """A request body streamed from parts (bytes or files), with its total length known up front."""
 
@@ -48,9 +61,11 @@ class _Body:
         self.parts = parts
         self.length = sum(len(p) if isinstance(p, bytes) else p.stat().st_size for p in parts)
         self.progress = progress
+        self.sent = False  # the last byte went to the socket (set per attempt)
 
     def __iter__(self) -> Iterator[bytes]:
         done = 0
+        self.sent = False
         for part in self.parts:
             if isinstance(part, bytes):
                 chunks: Iterator[bytes] = iter([part])
@@ -61,6 +76,7 @@ class _Body:
                 done += len(chunk)
                 if self.progress:
                     self.progress(done, self.length)
+        self.sent = True
 
 
 class _WriteFailed(Exception):
@@ -125,11 +141,46 @@ class Client:
 
     # -- bundles
 
-    def create(self, request: dict[str, Any], parts: dict[str, str | Path] | None = None) -> dict[str, Any]:
-        """Create a bundle from a create request (JSON) and table/notebook files named in it as parts."""
+    def _create(
+        self,
+        body: _Body,
+        content_type: str,
+        query: dict[str, Any] | None = None,
+        idempotency_key: str | None = None,
+    ) -> dict[str, Any]:
+        """POST a create with an Idempotency-Key, retried on a lost connection, a 5xx or a create still running:
+        every attempt is the same request with the same key, so the service makes one handle at most."""
+        key = idempotency_key or str(uuid.uuid4())
+        headers = {"Content-Type": content_type, "Idempotency-Key": key}
+        delay = float(os.environ.get("NBPACK_RETRY_DELAY", "1"))
+        for attempt in range(1, CREATE_ATTEMPTS + 1):
+            try:
+                return self._json("POST", "/api/v1/bundles", body=body, headers=headers, query=query)
+            except KeyboardInterrupt:
+                raise CreateInterrupted(key, body.sent) from None
+            except (UpstreamError, http.client.HTTPException):
+                if attempt == CREATE_ATTEMPTS:
+                    raise
+            except ServiceError as err:
+                retry = err.http_status >= 500 or err.code == "idempotency_in_progress"
+                if attempt == CREATE_ATTEMPTS or not retry:
+                    raise
+            time.sleep(delay * 2 ** (attempt - 1))
+        raise AssertionError("unreachable")  # the loop returns or raises
+
+    def create(
+        self,
+        request: dict[str, Any],
+        parts: dict[str, str | Path] | None = None,
+        *,
+        idempotency_key: str | None = None,
+    ) -> dict[str, Any]:
+        """Create a bundle from a create request (JSON) and table/notebook files named in it as parts.
+
+        Retried safely (see ``_create``); pass ``idempotency_key`` to repeat a create whose answer was lost."""
         if not parts:
-            body = json.dumps(request).encode()
-            return self._json("POST", "/api/v1/bundles", body=body, headers={"Content-Type": "application/json"})
+            body = _Body([json.dumps(request).encode()])
+            return self._create(body, "application/json", idempotency_key=idempotency_key)
         boundary = "nbpack-" + secrets.token_hex(12)
         chunks: list[bytes | Path] = [
             f'--{boundary}\r\nContent-Disposition: form-data; name="request"\r\n'
@@ -148,12 +199,7 @@ class Client:
                 b"\r\n",
             ]
         chunks.append(f"--{boundary}--\r\n".encode())
-        return self._json(
-            "POST",
-            "/api/v1/bundles",
-            body=_Body(chunks),
-            headers={"Content-Type": f"multipart/form-data; boundary={boundary}"},
-        )
+        return self._create(_Body(chunks), f"multipart/form-data; boundary={boundary}", idempotency_key=idempotency_key)
 
     def push(
         self,
@@ -163,17 +209,19 @@ class Client:
         callback_url: str | None = None,
         owner: str | None = None,
         progress: Progress | None = None,
+        idempotency_key: str | None = None,
     ) -> dict[str, Any]:
-        """Upload a built bundle zip as a new handle; the answer holds its id and links."""
+        """Upload a built bundle zip as a new handle; the answer holds its id and links.
+
+        Retried safely (see ``_create``); pass ``idempotency_key`` to repeat a push whose answer was lost."""
         path = Path(bundle_zip)
         if not path.is_file():
             raise InvalidInput(f"{path}: no such file")
-        return self._json(
-            "POST",
-            "/api/v1/bundles",
-            body=_Body([path], progress),
-            headers={"Content-Type": "application/zip"},
-            query={"expires_in": expires_in, "callback_url": callback_url, "owner": owner},
+        return self._create(
+            _Body([path], progress),
+            "application/zip",
+            {"expires_in": expires_in, "callback_url": callback_url, "owner": owner},
+            idempotency_key,
         )
 
     def list(self, owner: str | None = None, *, limit: int = 50, cursor: str | None = None) -> dict[str, Any]:

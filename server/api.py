@@ -232,7 +232,7 @@ def list_returns(bid: str) -> Response:
 def get_return(bid: str, rid: str) -> Response:
     tenant = require_api_key()
     svc = service()
-    return jsonify(svc.returns.manifest(svc.handles.load(bid, tenant), rid))
+    return jsonify(svc.returns.view(svc.handles.load(bid, tenant), rid))
 
 
 @bp.get("/api/v1/bundles/<bid>/returns/<rid>/download")
@@ -275,7 +275,7 @@ def return_html(bid: str, rid: str) -> Response:
     tenant = require_api_key()
     svc = service()
     handle = svc.handles.load(bid, tenant)
-    manifest = svc.returns.manifest(handle, rid)
+    manifest = svc.returns.view(handle, rid)
     body = notebook_html(svc.returns.notebook(handle, rid, manifest))
     resp = Response(render_template("notebook.html", title=f"Return {rid}", manifest=manifest, body=body))
     resp.headers["Content-Security-Policy"] = CSP

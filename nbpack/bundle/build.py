@@ -39,6 +39,7 @@ from nbpack.bundle.notebook import (
     starter_notebook,
     tagged_cells,
 )
+from nbpack.bundle.records import RecordHasher
 from nbpack.bundle.refs import normalise_refs
 from nbpack.bundle.software import BUNDLE_PYTHON, environment_yml, readme_text, requirements_text
 from nbpack.bundle.zipwrite import atomic_zip, contents_of, stat_key, write_entries, write_zip
@@ -180,11 +181,13 @@ def build_bundle(
     progress: Any = None,
     returns: dict[str, Any] | None = None,
     on_rows: Callable[[str, int], None] | None = None,
+    record_keys: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     """Build a bundle from ``spec`` and write the zip to ``out`` (atomically for a path); returns the manifest.
 
     ``returns`` (endpoint, token, expires) is what a service adds when it stores the bundle: written in the same
-    pass, so a service-built bundle is zipped once. Like ``with_returns`` it never changes the id.
+    pass, so a service-built bundle is zipped once. Like ``with_returns`` it never changes the id. ``record_keys``
+    receives the zip's record keys by member name as they are written (see :func:`zipwrite.write_zip`).
     """
     if not spec.title or not spec.title.strip():
         raise InvalidInput("a bundle needs a title")
@@ -298,7 +301,9 @@ def build_bundle(
         schema.validate(manifest, "bundle")
         (stage / MANIFEST).write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n", "utf-8")
         say("zip")
-        write_zip(stage, out)
+        keys = write_zip(stage, out, {e["path"]: e["sha256"] for e in manifest["contents"]})
+    if record_keys is not None:
+        record_keys.update(keys)
     return manifest
 
 
@@ -355,15 +360,24 @@ def check_bundle(bf: BundleFile, *, deep: bool = True) -> list[str]:
     return problems
 
 
-def with_returns(source: str | Path | IO[bytes], out: str | Path | IO[bytes], returns: dict[str, str]) -> dict:
-    """Copy a bundle with ``returns`` (endpoint, token, expires) set in its manifest; the id is unchanged."""
+def with_returns(
+    source: str | Path | IO[bytes],
+    out: str | Path | IO[bytes],
+    returns: dict[str, str],
+    *,
+    record_keys: dict[str, str] | None = None,
+) -> dict:
+    """Copy a bundle with ``returns`` (endpoint, token, expires) set in its manifest; the id is unchanged.
+
+    ``record_keys`` receives the copy's record keys by name (see :func:`zipwrite.write_zip`), computed as it is
+    written: the caller has checked the source deep, so its manifest's digests are its members'."""
     with open_bundle(source) as bf:
         manifest = dict(bf.manifest)
         manifest["returns"] = dict(returns)
         schema.validate(manifest, "bundle")
         body = (json.dumps(manifest, indent=1, sort_keys=True) + "\n").encode("utf-8")
 
-        def fill(zf: zipfile.ZipFile) -> None:
+        def fill(zf: zipfile.ZipFile, records: RecordHasher | None) -> None:
             def entries() -> Iterable[tuple[str, int, IO[bytes]]]:
                 yield MANIFEST, len(body), io.BytesIO(body)
                 for info in archive.safe_members(bf.zf):
@@ -371,7 +385,9 @@ def with_returns(source: str | Path | IO[bytes], out: str | Path | IO[bytes], re
                         with bf.zf.open(info) as src:
                             yield info.filename, info.file_size, src
 
-            write_entries(zf, entries())
+            write_entries(zf, entries(), records, {e["path"]: e["sha256"] for e in manifest["contents"]})
 
-        atomic_zip(out, fill)
+        keys = atomic_zip(out, fill)
+    if record_keys is not None:
+        record_keys.update(keys)
     return manifest

@@ -287,12 +287,16 @@ def _write_parquet(
                 on_rows(batch.num_rows)
             while pending_rows >= batch_rows:
                 table = pa.Table.from_batches(pending, schema=schema)
-                writer.write_table(table.slice(0, batch_rows), row_group_size=batch_rows)
+                # One chunk per row group: Parquet's encodings (a dictionary's fallback to plain) follow the chunks,
+                # and the bytes must not depend on how the source was parsed (streamed or in windows).
+                writer.write_table(table.slice(0, batch_rows).combine_chunks(), row_group_size=batch_rows)
                 rest = table.slice(batch_rows)
                 pending, pending_rows = rest.to_batches(), rest.num_rows
                 rows += batch_rows
         if pending_rows:
-            writer.write_table(pa.Table.from_batches(pending, schema=schema), row_group_size=batch_rows)
+            writer.write_table(
+                pa.Table.from_batches(pending, schema=schema).combine_chunks(), row_group_size=batch_rows
+            )
             rows += pending_rows
         if late:
             final = schema.with_metadata(schema_metadata(schema, late[0], late[1]))

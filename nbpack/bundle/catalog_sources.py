@@ -15,7 +15,7 @@ from xml.etree import ElementTree as ET
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from nbpack.bundle import formats
+from nbpack.bundle import csvwindows, formats
 from nbpack.bundle.astropy_header import astropy_layout
 from nbpack.bundle.catalog_headers import decoded
 from nbpack.bundle.esap_pages import table_from_esap_pages, table_from_esap_results
@@ -150,16 +150,19 @@ def _open_ipc(path: Path) -> Source:
 def _open_csv(path: Path, fmt: str, encoding: str | None = None) -> Source:
     import pyarrow.csv as pcsv
 
+    ropts = pcsv.ReadOptions(block_size=_CSV_BLOCK, encoding=encoding or "utf8")
+    popts = pcsv.ParseOptions(delimiter="\t" if fmt == "tsv" else ",")
+    copts = pcsv.ConvertOptions(strings_can_be_null=True)
+
     def open_reader() -> pcsv.CSVStreamingReader:
-        return pcsv.open_csv(
-            path,
-            read_options=pcsv.ReadOptions(block_size=_CSV_BLOCK, encoding=encoding or "utf8"),
-            parse_options=pcsv.ParseOptions(delimiter="\t" if fmt == "tsv" else ","),
-            convert_options=pcsv.ConvertOptions(strings_can_be_null=True),
-        )
+        return pcsv.open_csv(path, read_options=ropts, parse_options=popts, convert_options=copts)
 
     try:
         source = _reopening(open_reader, fmt)
+        if path.stat().st_size > 2 * csvwindows.WINDOW and csvwindows.splittable(encoding):
+            # Big: parsed in parallel windows with the types the streaming reader's first block gave.
+            schema = source.schema
+            source.batches = lambda: csvwindows.window_batches(path, schema, ropts, popts, copts)
     except pa.ArrowInvalid as err:
         if encoding is None and "utf8" in str(err).lower().replace("-", ""):
             raise not_utf8(path) from None  # in the header line

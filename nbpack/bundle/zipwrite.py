@@ -11,8 +11,9 @@ import tempfile
 import zipfile
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, cast
 
+from nbpack.bundle.records import RecordHasher
 from nbpack.runtime.nbpack_runtime.base import ZIP_TIME
 from nbpack.runtime.nbpack_runtime.vocab import MANIFEST
 
@@ -63,16 +64,30 @@ def _zipinfo(rel: str, size: int) -> zipfile.ZipInfo:
     return info
 
 
-def write_entries(zf: zipfile.ZipFile, entries: Iterable[tuple[str, int, IO[bytes]]]) -> None:
+def write_entries(
+    zf: zipfile.ZipFile,
+    entries: Iterable[tuple[str, int, IO[bytes]]],
+    records: RecordHasher | None = None,
+    known: dict[str, str] | None = None,
+) -> None:
     """Write (name, size, stream) entries with fixed times and modes; big ones as zip64."""
+    # ``records`` keys every record but the manifest's as it is written; ``known``: member sha256s (a stored
+    # member's data is its content, so its manifest digest is its data's and it is not hashed again).
     for rel, size, src in entries:
         info = _zipinfo(rel, size)
+        keyed = records is not None and rel != MANIFEST
+        if records is not None and keyed:
+            stored = info.compress_type == zipfile.ZIP_STORED
+            records.begin((known or {}).get(rel) if stored else None)
         with zf.open(info, "w", force_zip64=size > (1 << 31)) as dst:
             shutil.copyfileobj(src, dst, 1 << 20)
+        if records is not None and keyed:
+            records.end(rel)
 
 
-def write_zip(stage: Path, out: str | Path | IO[bytes]) -> None:
-    """Zip a staged folder reproducibly: sorted entries, fixed times and modes, manifest first."""
+def write_zip(stage: Path, out: str | Path | IO[bytes], known: dict[str, str] | None = None) -> dict[str, str]:
+    """Zip a staged folder reproducibly: sorted entries, fixed times and modes, manifest first; the record keys
+    (``records.record_key``) of its members but the manifest, by name. ``known``: member sha256s by path."""
     paths = sorted(
         (p.relative_to(stage).as_posix() for p in stage.rglob("*") if p.is_file()),
         key=lambda rel: (rel != MANIFEST, rel),
@@ -83,15 +98,19 @@ def write_zip(stage: Path, out: str | Path | IO[bytes]) -> None:
             with open(stage / rel, "rb") as f:
                 yield rel, (stage / rel).stat().st_size, f
 
-    atomic_zip(out, lambda zf: write_entries(zf, entries()))
+    return atomic_zip(out, lambda zf, records: write_entries(zf, entries(), records, known))
 
 
-def atomic_zip(out: str | Path | IO[bytes], fill: Callable[[zipfile.ZipFile], None]) -> None:
-    """Open a zip on ``out`` and let ``fill`` write it; a path gets a temp file beside it, fsynced, then renamed."""
+def atomic_zip(
+    out: str | Path | IO[bytes], fill: Callable[[zipfile.ZipFile, RecordHasher | None], None]
+) -> dict[str, str]:
+    """Open a zip on ``out`` and let ``fill(zf, records)`` write it; a path gets a temp file beside it, fsynced, then
+    renamed. The record keys come back (none for a stream zipfile cannot seek)."""
     if not isinstance(out, str | Path):
-        with zipfile.ZipFile(out, "w", compresslevel=6, allowZip64=True) as zf:
-            fill(zf)
-        return
+        records = RecordHasher(out) if out.seekable() else None
+        with zipfile.ZipFile(cast(IO[bytes], records or out), "w", compresslevel=6, allowZip64=True) as zf:
+            fill(zf, records)
+        return records.keys if records is not None else {}
     out = Path(out)
     if out.parent.exists() and not out.parent.is_dir():  # mkdir would only say "File exists"
         raise NotADirectoryError(errno.ENOTDIR, "not a folder", str(out.parent))
@@ -99,11 +118,13 @@ def atomic_zip(out: str | Path | IO[bytes], fill: Callable[[zipfile.ZipFile], No
     fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
     try:
         with os.fdopen(fd, "wb") as f:
-            with zipfile.ZipFile(f, "w", compresslevel=6, allowZip64=True) as zf:
-                fill(zf)
+            records = RecordHasher(f)
+            with zipfile.ZipFile(cast(IO[bytes], records), "w", compresslevel=6, allowZip64=True) as zf:
+                fill(zf, records)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, out)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+    return records.keys

@@ -40,6 +40,11 @@ _KEY_HELP = "API key (or NBPACK_API_KEY; default: the key `nbpack serve` keeps i
 @click.option("--callback-url", default=None, help="Webhook for arriving returns.")
 @click.option("--owner", default=None, help="The portal user the new handle is listed under.")
 @click.option("--json", "as_json", is_flag=True, help="Print the service's whole answer (id and links) as JSON.")
+@click.option(
+    "--idempotency-key",
+    default=None,
+    help="Repeat an earlier push whose answer was lost: the service answers the handle it made then (24 h).",
+)
 def push(
     bundle: str,
     server: str | None,
@@ -48,16 +53,33 @@ def push(
     callback_url: str | None,
     owner: str | None,
     as_json: bool,
+    idempotency_key: str | None,
 ) -> None:
     """Upload a built bundle to a service as a new handle; prints its landing page link (--json: every link)."""
     from nbpack.cli import progress
-    from nbpack.client import Client
+    from nbpack.client import Client, CreateInterrupted
 
     url, key = _server_and_key(server, api_key)
-    with progress.transfer(f"push {Path(bundle).name}") as tell:
-        answer = Client(url, key).push(
-            bundle, expires_in=expires_in, callback_url=callback_url, owner=owner, progress=tell
+    client = Client(url, key)
+    options: dict[str, Any] = {"expires_in": expires_in, "callback_url": callback_url, "owner": owner}
+    try:
+        with progress.transfer(f"push {Path(bundle).name}") as tell:
+            answer = client.push(bundle, progress=tell, idempotency_key=idempotency_key, **options)
+    except CreateInterrupted as stop:
+        if not stop.sent:
+            raise click.ClickException("interrupted before the upload finished; nothing was stored") from None
+        # The whole bundle went up: the service may have stored it. The same push with the same key answers the
+        # handle it made (or makes the one it was making), never a second one.
+        click.echo(
+            "nbpack: interrupted after the upload; asking the service for its id (Ctrl-C again to quit)", err=True
         )
+        try:
+            answer = client.push(bundle, idempotency_key=stop.key, **options)
+        except KeyboardInterrupt:
+            raise click.ClickException(
+                f"interrupted; the bundle may be stored: `nbpack push {bundle} --idempotency-key {stop.key}`"
+                " tells its id"
+            ) from None
     if as_json:
         echo_json(answer)
         return

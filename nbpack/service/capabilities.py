@@ -20,6 +20,7 @@ from nbpack.hub import links
 from nbpack.hub.registry import Hub
 from nbpack.service.context import Context
 from nbpack.service.handle import Handle, load
+from nbpack.service.recent import RecentHandles
 
 __all__ = ["Capabilities", "url"]
 
@@ -41,6 +42,8 @@ class Capabilities:
     def __init__(self, ctx: Context, hubs: list[Hub]) -> None:
         self.ctx = ctx
         self.hubs = hubs
+        # The git scope is called in bursts (a lazy read's Range requests): its handle is remembered for a second.
+        self.recent = RecentHandles(ctx.cache_dir)
 
     def check_api_key(self, key: str | None) -> str:
         """The tenant of a configured API key (compared in constant time against stored hashes), else 401."""
@@ -56,12 +59,16 @@ class Capabilities:
         return self.ctx.config.api_key_tenants.get(found, DEFAULT_TENANT)
 
     def check(self, bid: str, token: str | None, scope: str) -> Handle:
-        """The live handle a ``scope`` token (read, git, return) grants, read once; 403 otherwise."""
+        """The live handle a ``scope`` token (read, git, return) grants, read once (a git token's: at most once a
+        second per worker, see ``recent``); 403 otherwise."""
         if not token:
             raise Forbidden(_MISSING[scope], code="token_missing")
         claims = links.check_token(self.ctx.config.secret_key, token, scope, bid)
         try:
-            handle = load(self.ctx.storage, bid)
+            if scope == "git":
+                handle = self.recent.get(bid, lambda: load(self.ctx.storage, bid))
+            else:
+                handle = load(self.ctx.storage, bid)
         except NotFound:
             raise Forbidden("this link was revoked or its bundle has expired", code="token_revoked") from None
         if not isinstance(claims.get("nonce"), str) or not hmac.compare_digest(claims["nonce"], handle.nonce):

@@ -18,6 +18,7 @@ from typing import Any
 
 from nbpack import clock, ids
 from nbpack.errors import NbpackError, NotFound
+from nbpack.service import idempotency
 from nbpack.service.core import Service
 from nbpack.service.handle import Handle
 from nbpack.store.blobs import BLOB_URL_TTL
@@ -51,6 +52,7 @@ class Report:
     blobs: list[str] = field(default_factory=list)
     content: list[str] = field(default_factory=list)
     cache: list[str] = field(default_factory=list)
+    idempotency: list[str] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         """The report as the CLI prints it."""
@@ -61,6 +63,7 @@ class Report:
             "blobs": self.blobs,
             "content": self.content,
             "cache": self.cache,
+            "idempotency": self.idempotency,
         }
 
 
@@ -142,7 +145,10 @@ def collect(svc: Service, *, dry_run: bool = False) -> Report:
         report.content.append(info.key)
         if not dry_run:
             svc.storage.delete(info.key)
-    # 4. this replica's caches of handles that are gone (DELETE purged only the replica that served it)
+    # 4. remembered creates (Idempotency-Key) past their 24 h, of every tenant with a key or a handle
+    for tenant in sorted(set(cfg.api_key_tenants.values()) | {h.tenant for h in states.values()}):
+        report.idempotency += idempotency.sweep(svc.storage, tenant, dry_run=dry_run)
+    # 5. this replica's caches of handles that are gone (DELETE purged only the replica that served it)
     for kind in ("git", "returns"):
         folder = svc.cache_dir / kind
         if not folder.is_dir():

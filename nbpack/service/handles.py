@@ -40,8 +40,8 @@ from nbpack.store.keys import (
     index_keys,
     index_prefix,
     is_content,
+    reservation_prefix,
     return_prefix,
-    usage_key,
     usage_prefix,
 )
 from nbpack.webhooks import outbox as webhook_outbox
@@ -99,9 +99,11 @@ class Handles:
         new = self._begin(req)
         with tempfile.TemporaryDirectory(prefix="nbpack-create-", dir=self.ctx.tmp_dir()) as tmp:
             path = Path(tmp) / "bundle.zip"
-            # The returns section goes in with the build: the zip is written once, never rewritten to add it.
-            build_bundle(spec, path, returns=new.returns)
-            return self._store(path, req, new, pushed=False)
+            # The returns section goes in with the build: the zip is written once, never rewritten to add it, and
+            # each record is keyed as it is written (its members hashed once, by the build).
+            keys: dict[str, str] = {}
+            build_bundle(spec, path, returns=new.returns, record_keys=keys)
+            return self._store(path, req, new, keys)
 
     def store(
         self,
@@ -115,7 +117,7 @@ class Handles:
     ) -> Stored:
         """Store a built bundle zip (checked first) as a new handle; its heavy members are shared by content."""
         req = _Request(base_url, expires_in, callback_url, tenant, owner)
-        return self._store(zip_path, req, self._begin(req), pushed=True)
+        return self._store(zip_path, req, self._begin(req), None)
 
     def _begin(self, req: _Request) -> _New:
         """Refuse a bad request before any work; a fresh id, nonce, time and the returns section of its bundle."""
@@ -138,50 +140,64 @@ class Handles:
         hid, nonce, created = new_handle_id(), secrets.token_urlsafe(12), now()
         return _New(hid, nonce, created, ttl, self.access.returns_section(hid, nonce, created, ttl, req.base_url))
 
-    def _store(self, zip_path: Path, req: _Request, new: _New, *, pushed: bool) -> Stored:
+    def _store(self, zip_path: Path, req: _Request, new: _New, keys: dict[str, str] | None) -> Stored:
+        """Store the zip as the new handle; ``keys``: its record keys when this service built it, None when pushed."""
         storage = self.ctx.storage
+        pushed = keys is None
         with open_bundle(zip_path) as bf:
-            problems = check_bundle(bf)
+            # Only a pushed zip is checked deep (every member hashed, every catalog opened): the service's own
+            # build needs no second look.
+            problems = check_bundle(bf) if pushed else []
             if problems:
                 raise InvalidBundle(f"bundle is invalid: {problems[0]}")
             manifest = bf.manifest
             notebook = bf.read(manifest["payload"]["notebook"])
         quota.check_tenant(storage, self.ctx.config, req.tenant, zip_path.stat().st_size)
         with tempfile.TemporaryDirectory(prefix="nbpack-store-", dir=self.ctx.tmp_dir()) as tmp:
-            if pushed:
-                # A pushed zip: its copy gets the returns section (the id does not cover it).
-                final = Path(tmp) / "bundle.zip"
-                manifest = with_returns(zip_path, final, new.returns)
+            if keys is None:
+                # A pushed zip: its copy gets the returns section (the id does not cover it), its records keyed as
+                # they are copied (the deep check has just proved the manifest's digests).
+                final, keys = Path(tmp) / "bundle.zip", {}
+                manifest = with_returns(zip_path, final, new.returns, record_keys=keys)
             else:
                 final = zip_path
-            parts = partstore.put_parts(storage, new.id, final)
             size = final.stat().st_size
-            handle = Handle(
-                id=new.id,
-                tenant=req.tenant,
-                owner=req.owner,
-                content_id=manifest["id"],
-                title=manifest["title"],
-                nonce=new.nonce,
-                created=iso(new.created),
-                created_ms=int(time.time() * 1000),
-                expires=iso(new.created + timedelta(seconds=self.ctx.config.handle_ttl)),
-                callback_url=req.callback_url,
-                bytes=size,
-                parts=tuple((key, seg.size) for key, seg in parts),
-            )
-            storage.put_bytes(handle_key(new.id, "notebook.ipynb"), notebook)
-            storage.put_bytes(handle_key(new.id, "manifest.json"), json.dumps(manifest, sort_keys=True).encode())
-            storage.put_bytes(usage_key(req.tenant, new.id, "bundle", size), b"")
-            for key in index_keys(handle.to_json()):
-                storage.put_bytes(key, b"")
-            # Written last: its presence is what makes the handle exist (and its tokens valid) for every process.
-            save(storage, handle)
-            # A gc that judged a reused content part unreferenced just before this handle appeared may have removed
-            # it since: check each once more and put back what is gone.
-            for key, seg in parts:
-                if is_content(key):
-                    partstore.ensure_content(storage, key, final, seg, recheck=True)
+            # Charged before anything is written, under the tenant's quota lock: parallel creates on any replica
+            # never pass the quota together. A create that fails gives the bytes back.
+            charged = quota.charge_tenant(storage, self.ctx.config, req.tenant, new.id, "bundle", size)
+            saved = False
+            try:
+                parts = partstore.put_parts(storage, new.id, final, keys)
+                handle = Handle(
+                    id=new.id,
+                    tenant=req.tenant,
+                    owner=req.owner,
+                    content_id=manifest["id"],
+                    title=manifest["title"],
+                    nonce=new.nonce,
+                    created=iso(new.created),
+                    created_ms=int(time.time() * 1000),
+                    expires=iso(new.created + timedelta(seconds=self.ctx.config.handle_ttl)),
+                    callback_url=req.callback_url,
+                    bytes=size,
+                    parts=tuple((key, seg.size) for key, seg in parts),
+                )
+                storage.put_bytes(handle_key(new.id, "notebook.ipynb"), notebook)
+                storage.put_bytes(handle_key(new.id, "manifest.json"), json.dumps(manifest, sort_keys=True).encode())
+                for key in index_keys(handle.to_json()):
+                    storage.put_bytes(key, b"")
+                # Written last: its presence is what makes the handle exist (and its tokens valid) everywhere.
+                save(storage, handle)
+                saved = True
+                # A gc that judged a reused content part unreferenced just before this handle appeared may have
+                # removed it since: check each once more and put back what is gone.
+                for key, seg in parts:
+                    if is_content(key):
+                        partstore.ensure_content(storage, key, final, seg, recheck=True)
+            except BaseException:
+                if not saved:  # no handle came to be: its bytes are not the tenant's
+                    storage.delete(charged)
+                raise
         log.info("bundle stored", extra={"bundle": new.id, "bytes": size})
         return Stored(
             new.id,
@@ -207,8 +223,10 @@ class Handles:
             raise NotFound(f"no such bundle {handle.id}") from None
 
     def describe(self, handle: Handle) -> dict[str, Any]:
-        """The API view of a handle: its manifest (no return token) plus ``handle`` (the summary)."""
-        return {**public_manifest(self.manifest(handle)), "handle": handle.summary()}
+        """The API view of a handle: its manifest (no return token) with ``id`` the handle's (the one id a user sees)
+        and ``content_id`` the manifest's own, plus ``handle`` (the summary)."""
+        manifest = public_manifest(self.manifest(handle))
+        return {**manifest, "id": handle.id, "content_id": manifest["id"], "handle": handle.summary()}
 
     def notebook(self, handle: Handle) -> bytes:
         """The bundle's notebook as built (for previews)."""
@@ -261,8 +279,10 @@ class Handles:
         everywhere; then all of it but the shared content, and this replica's caches."""
         storage, bid = self.ctx.storage, handle.id
         storage.delete(handle_key(bid, HANDLE))
+        self.access.recent.forget(bid)
         storage.delete_prefix(return_prefix(bid))
         storage.delete_prefix(blob_prefix(bid))
+        storage.delete_prefix(reservation_prefix(bid))  # of uploads still running (store/reservations.py)
         storage.delete_prefix(usage_prefix(handle.tenant, bid))
         webhook_outbox.forget(storage, bid)
         for key in index_keys(handle.to_json()):

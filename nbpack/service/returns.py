@@ -61,6 +61,7 @@ class Returns:
         """
         storage, cfg, bid = self.ctx.storage, self.ctx.config, handle.id
         path = self.ctx.receive(stream, cfg.return_limits.max_total)
+        queued = False
         try:
             with open_return(path, cfg.return_limits) as rf:
                 problems = check_return(rf, external_ok=True)
@@ -74,31 +75,42 @@ class Returns:
                 manifest = rf.manifest
                 absent = external_paths(manifest) - set(rf.zf.namelist())
             rid = manifest["id"]
-            # One listing answers both "stored already?" and the per-handle quota (no HEAD of the manifest).
-            held = quota.return_objects(storage, bid)
-            if any(info.key == return_key(bid, rid, "manifest.json") for info in held):
+            if storage.exists(return_key(bid, rid, "manifest.json")):
                 # Stored before, maybe by a replica that died before answering: its notification is queued or done.
-                self._notify(handle, manifest)
+                queued = self._queue_webhook(handle, manifest)
                 return _summary(bid, manifest), False
             entries = {e["path"]: e for e in manifest["contents"]}
             size = path.stat().st_size + sum(entries[p]["bytes"] for p in absent)
-            quota.check_returns(storage, cfg, bid, handle.tenant, size, held)
-            if absent:
-                records = {p: blobs.verify(storage, bid, p, entries[p]) for p in sorted(absent)}
-                # Before the zip: whichever zip ends up stored, a member it lacks can be found here.
-                storage.put_bytes(return_key(bid, rid, EXTERNAL), json.dumps(records, sort_keys=True).encode())
-            storage.put_file(return_key(bid, rid, "return.zip"), path)
-            storage.put_bytes(usage_key(handle.tenant, bid, rid, size), b"")
-            # Before the return is visible: no answer goes out for a return whose notification is not stored.
-            self._notify(handle, manifest)
-            # Written last: a return becomes visible only once its zip is whole. Create-once, so of concurrent
-            # uploads of one return exactly one is "created" (one 201, one webhook).
-            if not storage.put_if_absent(
-                return_key(bid, rid, "manifest.json"), json.dumps(manifest, sort_keys=True).encode()
-            ):
+            reserved = quota.reserve_return(storage, cfg, bid, handle.tenant, rid, size)
+            charged = usage_key(handle.tenant, bid, rid, size)
+            try:
+                if absent:
+                    records = {p: blobs.verify(storage, bid, p, entries[p]) for p in sorted(absent)}
+                    # Before the zip: whichever zip ends up stored, a member it lacks can be found here.
+                    storage.put_bytes(return_key(bid, rid, EXTERNAL), json.dumps(records, sort_keys=True).encode())
+                storage.put_file(return_key(bid, rid, "return.zip"), path)
+                # Again: a concurrent upload of this return that failed may have released the charge meanwhile.
+                storage.put_bytes(charged, b"")
+                # Before the return is visible: no answer goes out for a return whose notification is not stored.
+                queued = self._queue_webhook(handle, manifest)
+                # Written last: a return becomes visible only once its zip is whole. Create-once, so of concurrent
+                # uploads of one return exactly one is "created" (one 201, one webhook).
+                created = storage.put_if_absent(
+                    return_key(bid, rid, "manifest.json"), json.dumps(manifest, sort_keys=True).encode()
+                )
+            except BaseException:
+                # A failed write releases what it reserved (the tenant's charge only if no upload of it got through).
+                storage.delete(reserved)
+                if not storage.exists(return_key(bid, rid, "manifest.json")):
+                    storage.delete(charged)
+                raise
+            storage.delete(reserved)  # the stored return now counts itself
+            if not created:
                 return _summary(bid, manifest), False
         finally:
             path.unlink(missing_ok=True)
+            if queued:  # now that the return is visible (or failed): a sender looking earlier would wait a poll
+                self.webhooks.kick()
         # An existence check, not a read: deleted while this upload ran, leave nothing behind that no handle owns.
         if not storage.exists(handle_key(bid, HANDLE)):
             storage.delete_prefix(return_prefix(bid, rid))
@@ -108,15 +120,14 @@ class Returns:
             log.warning("return without its notebook", extra={"bundle": bid, "return": rid})
         return _summary(bid, manifest), True
 
-    def _notify(self, handle: Handle, manifest: dict[str, Any]) -> None:
-        """Queue the return's webhook in the outbox (once, whichever upload of it gets here) and wake the sender."""
+    def _queue_webhook(self, handle: Handle, manifest: dict[str, Any]) -> bool:
+        """Queue the return's webhook in the outbox (once, whichever upload of it gets here); True if it waits."""
         if not handle.callback_url:
-            return
+            return False
         notice = outbox.notice_for(
             handle.tenant, handle.id, manifest["id"], handle.callback_url, manifest["status"], now()
         )
-        if outbox.enqueue(self.ctx.storage, notice):
-            self.webhooks.kick()
+        return outbox.enqueue(self.ctx.storage, notice)
 
     def list(self, handle: Handle) -> list[dict[str, Any]]:
         """The returns of a handle that are fully ingested, oldest first."""
@@ -135,6 +146,12 @@ class Returns:
             return json.loads(self.ctx.storage.read_bytes(return_key(handle.id, rid, "manifest.json")))
         except NotFound:
             raise NotFound(f"no return {rid} for bundle {handle.id}") from None
+
+    def view(self, handle: Handle, rid: str) -> dict[str, Any]:
+        """One return's manifest as the API and pages show it: ``bundle_id`` is the handle (the id everywhere a user
+        sees one); the manifest's own ``bundle_id``, the id of the content it ran on, is ``content_id``."""
+        manifest = self.manifest(handle, rid)
+        return {**manifest, "bundle_id": handle.id, "content_id": manifest["bundle_id"]}
 
     def zip_info(self, handle: Handle, rid: str) -> ObjectInfo:
         """The return zip's object info (NotFound unless the return is visible)."""

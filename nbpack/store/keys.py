@@ -32,6 +32,9 @@ __all__ = [
     "is_return_manifest",
     "owner_dir",
     "return_key",
+    "quota_lock_key",
+    "reservation_key",
+    "reservation_prefix",
     "return_objects_prefixes",
     "return_prefix",
     "split_return_key",
@@ -215,3 +218,21 @@ def idempotency_prefix(tenant: str) -> str:
 def idempotency_key(tenant: str, key: str) -> str:
     """Storage key of one remembered create: a hash of the client's key, which is free text."""
     return idempotency_prefix(tenant) + hashlib.sha256(key.encode()).hexdigest()
+
+
+def quota_lock_key(scope: str) -> str:
+    """The create-only lock of one quota scope (``handle/<hid>``, ``tenant/<name>``): held for a check and a
+    reservation, never while data is written (``store/reservations.py``)."""
+    return f"quota/locks/{scope}"
+
+
+def reservation_prefix(hid: str) -> str:
+    """The folder of a handle's reservations: returns being uploaded, counted by the quota until stored."""
+    check_id(hid, HANDLE_ID)
+    return f"quota/{hid}/pending/"
+
+
+def reservation_key(hid: str, rid: str, size: int, nonce: str) -> str:
+    """One upload's reservation of return ``rid`` (``size`` bytes); the nonce keeps two uploads of one return apart."""
+    check_id(rid, RETURN_ID)
+    return f"{reservation_prefix(hid)}{rid}.{size}.{nonce}"

@@ -1,5 +1,6 @@
 """A handle's zip kept as parts in storage: its own head (nbpack.json record) and tail (central directory) under
-the handle, every other member record shared by content (``content/<sha256>``) between handles."""
+the handle, every other member record shared by content between handles (``content/<key>``, the key of the record's
+bytes: ``records.record_key``)."""
 
 from __future__ import annotations
 
@@ -9,20 +10,24 @@ from nbpack.bundle.build import MANIFEST
 from nbpack.errors import NotFound
 from nbpack.store.backends import Storage
 from nbpack.store.keys import content_key, handle_key
-from nbpack.store.zipparts import Segment, open_segment, segment_sha256, split_zip
+from nbpack.store.zipparts import Segment, open_segment, segment_key, split_zip
 
 __all__ = ["ensure_content", "put_parts"]
 
 
-def put_parts(storage: Storage, hid: str, path: Path) -> list[tuple[str, Segment]]:
-    """Store the zip at ``path`` as parts: its own nbpack.json record and central directory, shared records."""
+def put_parts(storage: Storage, hid: str, path: Path, keys: dict[str, str] | None = None) -> list[tuple[str, Segment]]:
+    """Store the zip at ``path`` as parts: its own nbpack.json record and central directory, shared records.
+
+    ``keys``: the record keys the zip's writer computed as it wrote them, by member name (``build.write_zip``); a
+    record without one is read and hashed here."""
+    keys = keys or {}
     parts: list[tuple[str, Segment]] = []
     for seg in split_zip(path):
         if seg.name is None or seg.name == MANIFEST:
             key = handle_key(hid, "tail.bin" if seg.name is None else "head.bin")
             _put_segment(storage, key, path, seg)
         else:
-            key = content_key(segment_sha256(path, seg))
+            key = content_key(keys.get(seg.name) or segment_key(path, seg))
             ensure_content(storage, key, path, seg, recheck=False)
         parts.append((key, seg))
     return parts

@@ -1,8 +1,9 @@
 """A stored zip as an ordered list of parts: split a zip file at its member records, stream parts back as one zip.
 
 A zip member's local record (header + data) holds no offsets, so the same member written by the same writer is the
-same bytes in every zip that holds it: such records can be stored once, content-addressed, and a zip is rebuilt by
-concatenating records and its own central directory. Nothing here holds more than one chunk in memory.
+same bytes in every zip that holds it: such records can be stored once, content-addressed (``records.record_key``),
+and a zip is rebuilt by concatenating records and its own central directory. Nothing here holds more than one chunk
+in memory.
 """
 
 from __future__ import annotations
@@ -10,13 +11,16 @@ from __future__ import annotations
 import bisect
 import hashlib
 import io
+import struct
 import zipfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
-__all__ = ["Segment", "split_zip", "segment_sha256", "open_segment", "iter_parts", "RangedParts"]
+from nbpack.bundle.records import record_key
+
+__all__ = ["Segment", "split_zip", "segment_key", "open_segment", "iter_parts", "RangedParts"]
 
 CHUNK = 1 << 20
 
@@ -28,6 +32,7 @@ class Segment:
     name: str | None
     offset: int
     size: int
+    data_size: int = 0  # a member's compressed size (the central directory's): its data after the local header
 
 
 def split_zip(path: Path) -> list[Segment]:
@@ -42,7 +47,7 @@ def split_zip(path: Path) -> list[Segment]:
         if info.header_offset != pos:
             raise ValueError(f"zip has {info.header_offset - pos} unowned bytes before {info.filename!r}")
         end = infos[i + 1].header_offset if i + 1 < len(infos) else start_dir
-        out.append(Segment(info.filename, pos, end - pos))
+        out.append(Segment(info.filename, pos, end - pos, info.compress_size))
         pos = end
     if pos != start_dir:
         raise ValueError("zip central directory does not follow the last member")
@@ -50,19 +55,31 @@ def split_zip(path: Path) -> list[Segment]:
     return out
 
 
-def segment_sha256(path: Path, seg: Segment) -> str:
-    """sha256 of one segment's bytes, read in chunks."""
-    h = hashlib.sha256()
+def segment_key(path: Path, seg: Segment) -> str:
+    """The record key (``records.record_key``) of one member's segment, its data read and hashed once."""
     with open(path, "rb") as f:
         f.seek(seg.offset)
-        left = seg.size
-        while left:
-            data = f.read(min(CHUNK, left))
-            if not data:
-                raise ValueError("zip file shorter than its segments")
-            h.update(data)
-            left -= len(data)
-    return h.hexdigest()
+        fixed = f.read(30)
+        if len(fixed) != 30 or fixed[:4] != b"PK\x03\x04":
+            raise ValueError(f"zip member {seg.name!r} has no local header where its record starts")
+        name_len, extra_len = struct.unpack("<HH", fixed[26:30])
+        header = fixed + f.read(name_len + extra_len)
+        if len(header) + seg.data_size > seg.size:
+            raise ValueError(f"zip member {seg.name!r} is longer than its record")
+        data = hashlib.sha256()
+        for chunk in _read(f, seg.data_size):
+            data.update(chunk)
+        return record_key(header, data.digest(), _read(f, seg.size - len(header) - seg.data_size))
+
+
+def _read(f: BinaryIO, size: int) -> Iterator[bytes]:
+    left = size
+    while left:
+        chunk = f.read(min(CHUNK, left))
+        if not chunk:
+            raise ValueError("zip file shorter than its segments")
+        left -= len(chunk)
+        yield chunk
 
 
 class _SliceReader(io.RawIOBase):

@@ -103,12 +103,13 @@ class Dispatcher:
 
     def _loop(self) -> None:
         while not self._stop.is_set():
+            # Cleared before the look, so a kick during it wakes the next one at once (none is lost).
+            self._wake.clear()
             try:
                 self.scan()
             except Exception:  # a background thread has no caller: log, and look again next time
                 log.exception("webhook outbox scan failed")
             self._wake.wait(self.config.webhook_poll)
-            self._wake.clear()
 
     # -- choosing what to send -------------------------------------------------------------------
 

@@ -128,9 +128,10 @@ def test_return_upload_is_idempotent_and_listed(client, executed, uploaded):
     listed = check_response(client.get(f"/api/v1/bundles/{bid}/returns", headers=H))
     assert [r["id"] for r in listed["returns"]] == [uploaded["id"]]
     manifest = check_response(client.get(uploaded["links"]["manifest"], headers=H))
-    # The return names the content it ran on; the handle is the route.
+    # One id: bundle_id is the handle, as in the listing; the content the notebook ran on is content_id.
     content_id = json.loads(zipfile.ZipFile(io.BytesIO(executed["bundle_zip"])).read("nbpack.json"))["id"]
-    assert manifest["id"] == uploaded["id"] and manifest["bundle_id"] == content_id
+    assert manifest["id"] == uploaded["id"] and manifest["bundle_id"] == bid == listed["bundle_id"]
+    assert manifest["content_id"] == content_id
 
 
 def test_return_download_file_and_html(client, executed, uploaded):

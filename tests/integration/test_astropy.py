@@ -28,8 +28,8 @@ from click.testing import CliRunner
 from nbpack.bundle.build import BuildSpec, CatalogInput, build_bundle
 from nbpack.cli.commands import cli
 from tests.helpers import esap_page, load_runtime_package, reference_table, template_notebook, unload_runtime
+from tests.unit.test_astropy import BIG
 
-BIG = 2**53 + 1  # the first int64 a float64 cannot hold
 AMS = ZoneInfo("Europe/Amsterdam")
 SEEN = [
     dt.datetime(2024, 3, 31, 1, 59, 59, 123456, tzinfo=dt.UTC),
@@ -251,24 +251,6 @@ def test_plain_parquet_reader_limits_are_as_documented(bundle_dir: Path) -> None
     assert math.isnan(table["ra"][2]) and not hasattr(table["ra"], "mask")  # null and NaN both NaN
     assert table["name"][1] == "None"  # a null string reads as the text "None"
     assert table["flag"].dtype == object
-
-
-def test_astropy_masked_layout_would_change_what_pyarrow_and_pandas_see(tmp_path: Path) -> None:
-    """The measurement behind not writing astropy's masked layout: it is what keeps nulls for astropy, and it
-    shows pyarrow and pandas extra ``.mask`` columns and fill values where nulls were."""
-    import pandas as pd
-
-    awkward = Table()
-    awkward["source_id"] = MaskedColumn(np.array([BIG, 0, 3], np.int64), mask=[False, True, False])
-    awkward["ra"] = MaskedColumn([10.5, math.nan, 0.0], mask=[False, False, True], unit="deg")
-    awkward.write(tmp_path / "astropy.parquet", format="parquet")
-    arrow = pq.read_table(tmp_path / "astropy.parquet")
-    assert arrow.column_names == ["source_id", "source_id.mask", "ra", "ra.mask"]
-    assert arrow.column("source_id").null_count == 0 and arrow.column("source_id")[1].as_py() == 0
-    assert list(pd.read_parquet(tmp_path / "astropy.parquet").columns) == arrow.column_names
-    back = Table.read(tmp_path / "astropy.parquet", format="parquet")
-    assert back["source_id"].dtype == np.int64 and int(back["source_id"][0]) == BIG
-    assert list(back["source_id"].mask) == [False, True, False]
 
 
 def _astropy_written(folder: Path) -> dict[str, Path]:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import warnings
 import zipfile
 from pathlib import Path
 
@@ -16,33 +15,10 @@ from click.testing import CliRunner
 from nbpack.cli import main
 from nbpack.cli.commands import cli
 from nbpack.hub.links import target_dir_for
-from tests.helpers import REPO, esap_page, rewrite_zip, template_notebook, write_inputs
+from tests.helpers import REPO, esap_page, rewrite_zip
+from tests.unit.test_cli import inputs
 
-
-@pytest.fixture(scope="module")
-def inputs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    """Input files shared by the tests of this module (read-only)."""
-    folder = tmp_path_factory.mktemp("cli-inputs")
-    paths = write_inputs(folder)
-    paths["columns"] = folder / "t.columns.json"  # the sidecar read for t.csv
-    paths["columns"].write_text(json.dumps({"ra": {"unit": "deg", "ucd": "pos.eq.ra"}}))
-    paths["notebook"] = folder / "my_analysis.ipynb"
-    paths["notebook"].write_bytes(template_notebook("print(len(catalogs))", parameters="radius = 1.0"))
-    paths["refs"] = folder / "refs.json"
-    paths["refs"].write_text(
-        json.dumps(
-            [
-                {
-                    "name": "img",
-                    "uri": "https://example.org/img.fits",
-                    "size": 2880,
-                    "checksums": {"md5": "0" * 32},
-                    "site": "SURF",
-                }
-            ]
-        )
-    )
-    return paths
+__all__ = ["inputs"]  # fixtures shared with the in-process tests
 
 
 @pytest.fixture(scope="module")
@@ -113,25 +89,6 @@ def test_build_validate_inspect(bundle: Path, capsys: pytest.CaptureFixture[str]
     assert "bundle b-" in text and "sources: 4 rows" in text and "ra [deg]" in text
     assert "img: https://example.org/img.fits (2.8 KiB; at SURF; checksums md5)" in text
     assert "bootstrap (cell 2 of" in text
-
-
-def test_title_defaults_from_the_notebook(inputs: dict[str, Path], tmp_path: Path) -> None:
-    out = tmp_path / "b.zip"
-    result = CliRunner().invoke(
-        cli,
-        [
-            "build",
-            "-o",
-            str(out),
-            "--catalog",
-            f"t={inputs['parquet']}",
-            "--notebook",
-            str(inputs["notebook"]),
-            "--json",
-        ],
-    )
-    assert result.exit_code == 0, result.output
-    assert json.loads(result.output)["title"] == "my analysis"
 
 
 def _struct_parquet(folder: Path) -> Path:
@@ -256,19 +213,3 @@ def test_open_unpacks_into_a_stable_folder_and_keeps_edits(
     other.mkdir()
     (other / "x").write_text("x")
     assert "choose --dir" in _fail(["open", str(bundle), "--no-lab", "--dir", str(other)], capsys)
-
-
-def test_template_without_cell_ids_builds_quietly(tmp_path: Path) -> None:
-    doc = json.loads(template_notebook("x = 1"))
-    for cell in doc["cells"]:
-        del cell["id"]
-    template = tmp_path / "old.ipynb"
-    template.write_text(json.dumps(doc))
-    out = tmp_path / "b.zip"
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        main(["build", "-o", str(out), "--notebook", str(template)])
-    assert [str(w.message) for w in caught if "nbformat" in w.filename] == []
-    with zipfile.ZipFile(out) as zf:
-        cells = json.loads(zf.read("old.ipynb"))["cells"]
-    assert all(c.get("id") for c in cells) and len({c["id"] for c in cells}) == len(cells)

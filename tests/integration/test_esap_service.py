@@ -30,13 +30,10 @@ from nbpack.client import Client
 from nbpack.local.execute import run_bundle
 from tests.fixtures.rucio import CONTENT, Rucio
 from tests.fixtures.service import service_env
-from tests.helpers import make_app
+from tests.unit.test_esap_service import API_KEY, EXAMPLES, HEADERS, create_bundle, download_zip, esap_app
 from tests.unit.test_webhook import verify_nbpack  # the docs/esap.md snippet, kept identical by a test there
 
-API_KEY = "esap-backend-key"
 WEBHOOK_SECRET = "shared-with-esap-0123456789"
-EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
-HEADERS = {"X-API-Key": API_KEY}
 
 
 class Receiver:
@@ -116,30 +113,10 @@ def receiver(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
         r.close()
 
 
-def _app(tmp_path: Path, **config: object):
-    return make_app(tmp_path, api_keys=API_KEY, **config)
-
-
 def _notebook(*sources: str) -> dict:
     nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(s) for s in sources])
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     return json.loads(nbformat.writes(nb))
-
-
-def _create(client, request: dict) -> dict:  # noqa: ANN001 - Flask test client
-    resp = client.post("/api/v1/bundles", json=request, headers=HEADERS)
-    assert resp.status_code == 201, resp.get_json()
-    manifest = client.get(f"/api/v1/bundles/{resp.get_json()['id']}", headers=HEADERS)
-    assert manifest.status_code == 200
-    # The routes take the handle id; the manifest's own id is the content id.
-    return {**manifest.get_json(), "id": manifest.get_json()["handle"]["id"]}
-
-
-def _download(client, bid: str, dest: Path) -> Path:  # noqa: ANN001
-    resp = client.get(f"/api/v1/bundles/{bid}/download", headers=HEADERS)
-    assert resp.status_code == 200
-    dest.write_bytes(resp.get_data())
-    return dest
 
 
 def _stored(data: dict) -> dict:
@@ -185,7 +162,7 @@ def _rucio(name: str, **extra: object) -> dict:
 
 
 def test_basket_becomes_catalogs_per_archive_file_refs_and_listed_skips(tmp_path: Path) -> None:
-    client = _app(tmp_path).test_client()
+    client = esap_app(tmp_path).test_client()
     basket = {
         "results": [
             {
@@ -200,7 +177,7 @@ def test_basket_becomes_catalogs_per_archive_file_refs_and_listed_skips(tmp_path
             }
         ]
     }
-    manifest = _create(client, {"title": "From my basket", "basket": basket})
+    manifest = create_bundle(client, {"title": "From my basket", "basket": basket})
 
     catalogs = {c["name"]: c for c in manifest["catalogs"]}
     assert set(catalogs) == {"apertif", "rucio"}
@@ -225,44 +202,13 @@ def test_basket_becomes_catalogs_per_archive_file_refs_and_listed_skips(tmp_path
     assert table.schema.field("ra").type == pa.float64()
 
 
-def _ivoa_page(number: int, rows: list[str]) -> dict:
-    fields = [
-        {"name": "obs_id", "datatype": "char", "ucd": "meta.id"},
-        {"name": "s_ra", "datatype": "double", "unit": "deg"},
-        {"name": "calib_level", "datatype": "short"},
-    ]
-    return {
-        "requested_page": number,
-        "pages": 2,
-        "count": 3,
-        "query": "SELECT TOP 3 * FROM ivoa.obscore",
-        "service": "https://vo.astron.nl/tap",
-        "results": [{"dataset": "ivoa.obscore", "fields": fields, "result": r} for r in rows],
-    }
-
-
-def test_query_pages_become_one_typed_catalog_with_provenance(tmp_path: Path) -> None:
-    client = _app(tmp_path).test_client()
-    pages = [_ivoa_page(1, ["P1,10.5,2", "P2,11.25,3"]), _ivoa_page(2, ["P3,,1"])]
-    manifest = _create(client, {"catalogs": [{"name": "lotss", "esap_pages": pages}]})
-
-    [cat] = manifest["catalogs"]
-    assert cat["rows"] == 3
-    assert cat["origin"] == {"service": "https://vo.astron.nl/tap", "query": "SELECT TOP 3 * FROM ivoa.obscore"}
-    with zipfile.ZipFile(_download(client, manifest["id"], tmp_path / "b.zip")) as zf:
-        table = pq.read_table(io.BytesIO(zf.read(cat["path"])))
-    assert table.schema.types == [pa.string(), pa.float64(), pa.int16()]
-    assert table.column("s_ra").to_pylist() == [10.5, 11.25, None]
-    assert table.schema.field("s_ra").metadata[b"unit"] == b"deg"
-
-
 def test_facility_list_with_overlay_ranks_hubs_through_the_api(tmp_path: Path) -> None:
     overlay = tmp_path / "overlay.toml"
     overlay.write_text(
         '["SURF/ASTRON JupyterHub"]\nsites = ["SARA-DCACHE"]\npackages = ["astropy==6.0.1"]\n'
         '["CERN SWAN"]\nsites = ["CERN-EOS"]\n'
     )
-    app = _app(tmp_path, esap_facilities_file=str(EXAMPLES / "esap_facilities.json"), hubs_file=str(overlay))
+    app = esap_app(tmp_path, esap_facilities_file=str(EXAMPLES / "esap_facilities.json"), hubs_file=str(overlay))
     client = app.test_client()
     basket = [_stored(_rucio(f"L1_SB00{i}.MS.tar", rse="SARA-DCACHE" if i < 3 else "CERN-EOS")) for i in range(4)]
     bid = client.post(
@@ -285,30 +231,19 @@ def test_facility_list_with_overlay_ranks_hubs_through_the_api(tmp_path: Path) -
     assert resp.status_code == 302 and resp.headers["Location"].startswith("https://swan.cern.ch/hub/")
 
 
-def test_launch_link_of_a_facility_named_with_a_slash(tmp_path: Path) -> None:
-    client = _app(tmp_path, esap_facilities_file=str(EXAMPLES / "esap_facilities.json")).test_client()
-    bid = client.post(
-        "/api/v1/bundles", json={"catalogs": [{"name": "t", "rows": [{"a": 1}]}]}, headers=HEADERS
-    ).get_json()["id"]
-    links = client.get(f"/api/v1/bundles/{bid}/links", headers=HEADERS).get_json()["links"]
-    surf = urlsplit(links["launch"]["SURF/ASTRON JupyterHub"])
-    resp = client.get(f"{surf.path}?{surf.query}")
-    assert resp.status_code == 302 and resp.headers["Location"].startswith("https://jupyter.escape.surf.nl/")
-
-
 @pytest.mark.rucio
 def test_basket_rucio_items_round_trip_through_a_real_rucio_server(
     tmp_path: Path, rucio: Rucio, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Basket items naming DIDs the server holds: a file (with the checksum ESAP's replica listing gave) and a
     # dataset. The service makes the bundle; a real kernel runs it; the runtime fetches every file through Rucio.
-    client = _app(tmp_path).test_client()
+    client = esap_app(tmp_path).test_client()
     file1 = next(f for f in rucio.registered["files"] if f["name"] == "file1.txt")
     basket = [
         _stored(_rucio("file1.txt", scope="escape", bytes=file1["bytes"], adler32=file1["adler32"])),
         _stored(_rucio("demo-dataset", scope="escape", type="DATASET")),
     ]
-    manifest = _create(
+    manifest = create_bundle(
         client,
         {
             "basket": basket,
@@ -331,7 +266,7 @@ def test_basket_rucio_items_round_trip_through_a_real_rucio_server(
         "NBPACK_CACHE": str(tmp_path / "dl"),
     }.items():
         monkeypatch.setenv(var, value)
-    result = run_bundle(_download(client, manifest["id"], tmp_path / "b.zip"), tmp_path / "ret.zip", timeout=180)
+    result = run_bundle(download_zip(client, manifest["id"], tmp_path / "b.zip"), tmp_path / "ret.zip", timeout=180)
     assert result.status == "completed", result.error
     with zipfile.ZipFile(result.return_path) as zf:
         values = {v["name"]: v["data"] for v in json.loads(zf.read("nbpack-return.json"))["values"]}
@@ -401,9 +336,11 @@ def test_results_reach_the_data_lake_and_esap_gets_a_signed_webhook(
 
 def test_webhook_answered_500_is_retried_until_esap_accepts_it(tmp_path: Path, receiver) -> None:  # noqa: ANN001
     hook = receiver((500,))
-    client = _app(tmp_path, webhook_secret=WEBHOOK_SECRET, webhook_allow="default=https://127.0.0.1").test_client()
-    manifest = _create(client, {"callback_url": hook.url, "notebook": _notebook("nbpack_runtime.save_value('n', 3)")})
-    result = run_bundle(_download(client, manifest["id"], tmp_path / "b.zip"), tmp_path / "ret.zip", timeout=120)
+    client = esap_app(tmp_path, webhook_secret=WEBHOOK_SECRET, webhook_allow="default=https://127.0.0.1").test_client()
+    manifest = create_bundle(
+        client, {"callback_url": hook.url, "notebook": _notebook("nbpack_runtime.save_value('n', 3)")}
+    )
+    result = run_bundle(download_zip(client, manifest["id"], tmp_path / "b.zip"), tmp_path / "ret.zip", timeout=120)
     with zipfile.ZipFile(tmp_path / "b.zip") as zf:
         token = json.loads(zf.read("nbpack.json"))["returns"]["token"]
     resp = client.post(

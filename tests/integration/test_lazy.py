@@ -88,16 +88,6 @@ def test_every_catalog_gets_block_digests_listed_in_contents(built: Path, tmp_pa
         assert check_bundle(bf) == []
 
 
-def test_digests_of_a_small_catalog_are_one_short_block(tmp_path: Path) -> None:
-    manifest = build_bundle(
-        BuildSpec(title="Small", catalogs=[CatalogInput("t", pa.table({"a": [1, 2]}))]), tmp_path / "s.zip"
-    )
-    with zipfile.ZipFile(tmp_path / "s.zip") as zf:
-        data, blocks = zf.read("catalogs/t.parquet"), zf.read("catalogs/t.parquet.blocks")
-    assert len(data) < catalog.BLOCK_SIZE and blocks == hashlib.sha256(data).digest()
-    assert manifest["catalogs"][0]["blocks"]["path"] == "catalogs/t.parquet.blocks"
-
-
 # ------------------------------------------------------------------------------------------- reads
 
 

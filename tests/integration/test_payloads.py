@@ -259,14 +259,6 @@ def test_refuses_other_url_schemes(url):
         Payload.from_dict({"name": "x", "url": url, "filepath": "a.ipynb"})
 
 
-def test_library_set_needs_no_network(tmp_path):
-    payload = Payload.from_dict({"name": "astro basics", "requirements": ["astropy", "Astropy>=6", "pyvo"]})
-    res = resolve_payload(payload, tmp_path)
-    assert res.notebook is None and res.notebook_name == "astro-basics.ipynb"
-    assert res.requirements == ["astropy", "pyvo"] and res.source == {}
-    assert not (tmp_path / "payloads").exists()
-
-
 def test_example_catalog_and_search():
     catalog = load_catalog(ROOT / "examples" / "payloads.toml")
     assert len(catalog.all()) == 4

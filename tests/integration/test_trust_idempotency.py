@@ -1,5 +1,5 @@
-"""Idempotent creates (issue 20): a retried create with its ``Idempotency-Key`` gets the first answer (same handle),
-in-process and across two gunicorn replicas on SeaweedFS with concurrent retries."""
+"""Idempotent creates (issue 20) across two gunicorn replicas on SeaweedFS with concurrent retries: a retried create
+with its ``Idempotency-Key`` gets the first answer (same handle). In process: tests/unit/test_idempotency.py."""
 
 from __future__ import annotations
 
@@ -11,56 +11,7 @@ from pathlib import Path
 
 from nbpack.bundle.build import BuildSpec, CatalogInput, build_bundle
 from tests.fixtures.service import service_env
-from tests.helpers import APP_API_KEY, make_app, reference_table
-from tests.openapi_check import check_response
-
-KEY2 = "second-tenant-key-0123456789"
-REQUEST = {"title": "Once, ünïcode", "catalogs": [{"name": "c", "rows": [{"id": 2**53 + 1, "x": None}]}]}
-
-
-def _listed(client, key: str = APP_API_KEY) -> list[str]:
-    return [b["id"] for b in client.get("/api/v1/bundles", headers={"X-API-Key": key}).get_json()["bundles"]]
-
-
-def test_a_retried_create_gets_the_first_answer(tmp_path: Path) -> None:
-    app = make_app(tmp_path, api_keys=f"alpha={APP_API_KEY},beta={KEY2}")
-    client = app.test_client()
-    h = {"X-API-Key": APP_API_KEY, "Idempotency-Key": "3f6c1d2e-run-1"}
-    first = client.post("/api/v1/bundles", headers=h, json=REQUEST)
-    assert first.status_code == 201, first.get_json()
-    assert "Idempotent-Replayed" not in first.headers
-    again = client.post(
-        "/api/v1/bundles", headers=h, data=json.dumps(REQUEST, indent=3), content_type="application/json"
-    )
-    assert again.status_code == 201 and again.headers["Idempotent-Replayed"] == "true"
-    assert check_response(again) == first.get_json()
-    assert _listed(client) == [first.get_json()["id"]]
-    # The same key with another request: refused, nothing created.
-    other = client.post("/api/v1/bundles", headers=h, json={**REQUEST, "title": "Another"})
-    assert other.status_code == 422 and check_response(other)["error"] == "idempotency_key_reused"
-    # Keys are per tenant: another tenant's same key is another create.
-    theirs = client.post("/api/v1/bundles", headers={**h, "X-API-Key": KEY2}, json=REQUEST)
-    assert theirs.status_code == 201 and theirs.get_json()["id"] != first.get_json()["id"]
-    # Without a key every create is a new handle, as before.
-    plain = client.post("/api/v1/bundles", headers={"X-API-Key": APP_API_KEY}, json=REQUEST)
-    assert plain.get_json()["id"] != first.get_json()["id"] and len(_listed(client)) == 2
-    # A malformed key is a 400 before anything is read or stored.
-    for bad in ("", "x" * 256, "with space", "ünï"):
-        resp = client.post("/api/v1/bundles", headers={**h, "Idempotency-Key": bad}, json=REQUEST)
-        assert resp.status_code == 400, bad
-    assert len(_listed(client)) == 2
-
-
-def test_a_failed_create_releases_its_key(tmp_path: Path) -> None:
-    app = make_app(tmp_path)
-    client = app.test_client()
-    h = {"X-API-Key": APP_API_KEY, "Idempotency-Key": "k-fail-then-fix"}
-    bad = client.post("/api/v1/bundles", headers=h, json={"title": "Bad", "catalogs": [{"name": "c"}]})
-    assert bad.status_code == 400
-    bad_again = client.post("/api/v1/bundles", headers=h, json={"title": "Bad", "catalogs": [{"name": "c"}]})
-    assert bad_again.status_code == 400  # ran again (not 409, not a remembered error)
-    good = client.post("/api/v1/bundles", headers=h, json=REQUEST)
-    assert good.status_code == 201 and "Idempotent-Replayed" not in good.headers
+from tests.helpers import reference_table
 
 
 def _post(url: str, body: bytes, key: str, idem: str) -> tuple[int, dict]:

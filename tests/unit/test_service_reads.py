@@ -165,4 +165,8 @@ def test_every_route_reads_the_handle_once(served: tuple[FlaskClient, CountingSt
         refused = (name, resp.status_code) == ("blob", 409)
         assert resp.status_code < 400 or refused, (name, resp.status_code, resp.get_data(as_text=True)[:300])
         reads[name] = storage.reads[state]
-    assert reads == {name: 1 for name, _, _ in requests}
+    # The git scope (files URL, lone notebook, git) may answer from the worker's one-second memory of the handle
+    # (tests/unit/test_recent_handles.py): at most one read there.
+    git_scoped = {"member", "member range", "lone notebook", "git refs"}
+    assert {n: r for n, r in reads.items() if n not in git_scoped} == {n: 1 for n in reads if n not in git_scoped}
+    assert all(reads[n] <= 1 for n in git_scoped), reads

@@ -78,6 +78,8 @@ MEDIA_TYPES = {
     ".hdf5": "application/x-hdf5",
     ".vot": "application/x-votable+xml",
     ".tar": "application/x-tar",
+    # A CASA measurement set is a folder of tables (mimetypes would say troff's application/x-troff-ms).
+    ".ms": "inode/directory",
 }
 
 

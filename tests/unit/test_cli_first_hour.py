@@ -132,3 +132,18 @@ def test_open_finds_jupyterlab_beside_its_interpreter_not_on_path(monkeypatch: p
     )
     with pytest.raises(Exception, match="with \\?token="):
         jupyter.parse_server_url("http://127.0.0.1:8888/lab")
+
+
+def test_the_local_api_key_goes_only_to_a_service_on_this_computer(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from nbpack.cli.remote import _server_and_key
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("NBPACK_STORAGE", raising=False)
+    (tmp_path / "nbpack-data").mkdir()
+    (tmp_path / "nbpack-data" / ".nbpack-api-key").write_text("kept-key\n")
+    assert _server_and_key(None, None) == ("http://127.0.0.1:8080", "kept-key")
+    assert _server_and_key("http://localhost:9000", None) == ("http://localhost:9000", "kept-key")
+    assert _server_and_key("https://nbpack.example.org", None) == ("https://nbpack.example.org", None)
+    assert _server_and_key("http://127.0.0.1:8080", "given") == ("http://127.0.0.1:8080", "given")

@@ -115,7 +115,8 @@ def open_(bundle: str, target: str | None, no_lab: bool) -> None:
     # The URL Jupyter prints (and opens) is the notebook's own, not the Launcher.
     page = "/lab/tree/" if app == "LabApp" else "/notebooks/"
     os.chdir(folder)
-    os.execv(lab, [str(lab), f"--{app}.default_url={page}{quote(notebook)}"])
+    as_root = ["--allow-root"] if hasattr(os, "geteuid") and os.geteuid() == 0 else []  # containers run as root
+    os.execv(lab, [str(lab), f"--{app}.default_url={page}{quote(notebook)}", *as_root])
 
 
 @click.command()

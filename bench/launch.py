@@ -62,12 +62,55 @@ def _request(i: int) -> dict[str, Any]:
     }
 
 
-def _open(page: Any, hub: Any, action: Callable[[], None], notebook: str) -> float:
+# The last run's step profile per mode: (start s, end s, status, kind, path) of each page, event stream and fetch
+# the browser made, from the click on (Chromium's own request timing), then the moment Lab showed the cells.
+STEPS: dict[str, list[tuple[float, float, int, str, str]]] = {}
+_KINDS = ("document", "eventsource", "fetch", "xhr")
+
+
+def _shown(url: str) -> str:
+    """A URL's path with token-like segments elided and no query (the bench prints it)."""
+    path = url.split("?", 1)[0].split("://", 1)[-1]
+    return "/".join("…" if len(seg) > 32 else seg for seg in path.split("/"))
+
+
+def _open(page: Any, hub: Any, action: Callable[[], None], notebook: str, mode: str = "") -> float:
     page.goto("about:blank")
+    steps: list[tuple[float, float, int, str, str]] = []
+    began_wall = time.time()
+
+    def finished(request: Any) -> None:
+        if request.resource_type not in _KINDS:
+            return
+        timing = request.timing
+        start = timing["startTime"] / 1000 - began_wall
+        end = start + max(timing.get("responseEnd", 0), 0) / 1000
+        response = request.response() if request.resource_type == "document" else None
+        steps.append((start, end, response.status if response else 0, request.resource_type, _shown(request.url)))
+
+    page.on("requestfinished", finished)
     began = time.perf_counter()
-    action()
-    hub.wait_for_lab_notebook(page, notebook, cells=CELLS)
-    return time.perf_counter() - began
+    try:
+        action()
+        hub.wait_for_lab_notebook(page, notebook, cells=CELLS)
+        took = time.perf_counter() - began
+    finally:
+        page.remove_listener("requestfinished", finished)
+    if mode:
+        STEPS[mode] = [*sorted(steps), (took, took, 0, "shown", "Lab shows the notebook's cells")]
+    return took
+
+
+def _profile(say: Callable[[str], None]) -> None:
+    """Say each mode's step profile: documents and event streams, and the first/last of the Lab's own fetches."""
+    for mode, steps in STEPS.items():
+        say(f"launch steps, {mode} (s from the click: start - end  status kind path):")
+        fetches = [s for s in steps if s[3] in ("fetch", "xhr")]
+        for start, end, status, kind, path in steps:
+            if kind in ("fetch", "xhr") and (start, end, status, kind, path) not in (fetches[0], fetches[-1]):
+                continue
+            say(f"  {start:7.3f} - {end:7.3f}  {status or '':3}  {kind:11s} {path}")
+        say(f"  ({len(fetches)} fetch/xhr requests in all)")
 
 
 def _stop_named(hub: Any) -> None:
@@ -140,7 +183,7 @@ def run(sizes: list[int], repeats: int, workdir: Path, say: Callable[[str], None
                     if "/hub/login" in page.url:
                         hub.login(page, USER)
 
-            return _open(page, hub, go, f"launch{i}.ipynb"), folder
+            return _open(page, hub, go, f"launch{i}.ipynb", hub_name), folder
 
         say("launch: first click (login, spawn, pull, Lab)")
         first, _ = click(n)
@@ -152,7 +195,9 @@ def run(sizes: list[int], repeats: int, workdir: Path, say: Callable[[str], None
                     seconds, folder = click(n)
                     times["click"].append(seconds)
                     url = f"{hub.url}/user/{USER}/lab/tree/{folder}/launch{n}.ipynb"
-                    times["open"].append(_open(page, hub, lambda u=url: page.goto(u), f"launch{n}.ipynb"))
+                    times["open"].append(
+                        _open(page, hub, lambda u=url: page.goto(u), f"launch{n}.ipynb", "open_pulled")
+                    )
                     n += 1
                     times["fromurl"].append(click(n, FROMURL_HUB)[0])
                     n += 1
@@ -165,6 +210,7 @@ def run(sizes: list[int], repeats: int, workdir: Path, say: Callable[[str], None
                         f"fromurl {times['fromurl'][-1]:.2f}s, profile spawn {times['profile'][-1]:.2f}s"
                     )
             label = f"{size}x{repeats}"
+            _profile(say)
             med = statistics.median(times["click"])
             rows.append(
                 time_row("launch", label, "first_click", [first], 0, note="login + spawn + pull + Lab (one run, first)")

@@ -15,7 +15,7 @@ from nbpack.bundle.preview import CSP, csp_with_form_targets, notebook_html
 from nbpack.errors import Forbidden
 from nbpack.service.answers import public_manifest
 from nbpack.service.capabilities import url
-from nbpack.service.local import local_launch_url, local_server
+from nbpack.service.local import lab_ready, local_launch_url, local_server
 
 from .guard import checked_handle
 from .http import base_url, service, stream
@@ -128,7 +128,13 @@ def launch_here(bid: str) -> WerkzeugResponse:
         raise Forbidden("JupyterLab on this computer opens only from this computer", code="not_loopback")
     manifest = svc.handles.manifest(handle)
     git_url = svc.access.git_url(handle, base_url())
-    resp = redirect(local_launch_url(svc.config, handle, manifest, git_url), 302)
+    target = local_launch_url(svc.config, handle, manifest, git_url)
+    if not lab_ready(svc.config):
+        # A click in the seconds JupyterLab takes to start after `nbpack serve`: a page that tries again.
+        page = _secure(Response(render_template("starting.html"), status=503, mimetype="text/html"))
+        page.headers["Retry-After"] = "2"
+        return page
+    resp = redirect(target, 302)
     resp.headers["Referrer-Policy"] = "no-referrer"
     resp.headers["Cache-Control"] = "private, no-store"
     return resp

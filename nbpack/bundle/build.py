@@ -106,6 +106,8 @@ class BuildSpec:
     extra_files: dict[str, bytes] = field(default_factory=dict)
     skipped: list[dict[str, Any]] = field(default_factory=list)
     license: str | None = None
+    # What each basket item became (catalog, row, files) or why it was skipped: the create answer's, not the bundle's.
+    basket_report: list[dict[str, Any]] | None = None
 
 
 def file_sha256(path: Path) -> str:

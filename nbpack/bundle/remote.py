@@ -3,7 +3,7 @@
 A clone (nbgitpuller, BinderHub) carries the notebook, the runtime, the manifest and small files; catalogs of
 ``min_bytes`` or more stay in the service and the runtime reads them by HTTP Range from ``files`` + their path.
 The runtime defines the same names in ``nbpack_runtime/remote.py`` (it may not import nbpack);
-tests/integration/test_thin_clone.py checks both agree.
+tests/unit/test_thin_clone.py checks both agree.
 """
 
 from __future__ import annotations

@@ -27,7 +27,15 @@ from urllib.parse import parse_qs, urlsplit
 
 from nbpack.errors import InvalidInput
 
-__all__ = ["LocalJupyter", "find_app", "parse_server_url", "start_server", "wait_until_up", "missing_for_launch"]
+__all__ = [
+    "LocalJupyter",
+    "answers",
+    "find_app",
+    "parse_server_url",
+    "start_server",
+    "wait_until_up",
+    "missing_for_launch",
+]
 
 # What the local launch needs in nbpack's environment (the [local] extra): the server and its git-pull handler.
 LAUNCH_MODULES = ("jupyterlab", "nbgitpuller")
@@ -122,14 +130,21 @@ def start_server(root: Path, log_path: Path, *, host: str = "127.0.0.1", port: i
     return LocalJupyter(f"http://{host}:{port}", token)
 
 
+def answers(server: LocalJupyter, timeout: float = 2.0) -> bool:
+    """Whether the server answers its status API now (it takes seconds to start after ``nbpack serve``)."""
+    try:
+        req = urllib.request.Request(f"{server.url}/api/status", headers={"Authorization": f"token {server.token}"})
+        with urllib.request.urlopen(req, timeout=timeout):
+            return True
+    except (OSError, urllib.error.URLError):
+        return False
+
+
 def wait_until_up(server: LocalJupyter, timeout: float = 60.0) -> bool:
     """Whether the server answers its status API within ``timeout`` seconds."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        try:
-            req = urllib.request.Request(f"{server.url}/api/status", headers={"Authorization": f"token {server.token}"})
-            with urllib.request.urlopen(req, timeout=2):
-                return True
-        except (OSError, urllib.error.URLError):
-            time.sleep(0.3)
+        if answers(server):
+            return True
+        time.sleep(0.3)
     return False

@@ -7,10 +7,10 @@ from typing import Any
 from nbpack.config import Config
 from nbpack.errors import NotFound
 from nbpack.hub import links
-from nbpack.local.jupyter import LocalJupyter, parse_server_url
+from nbpack.local.jupyter import LocalJupyter, answers, parse_server_url
 from nbpack.service.handle import Handle
 
-__all__ = ["local_launch_url", "local_server"]
+__all__ = ["local_launch_url", "local_server", "lab_ready"]
 
 
 def local_server(config: Config) -> LocalJupyter | None:
@@ -34,3 +34,9 @@ def local_launch_url(config: Config, handle: Handle, manifest: dict[str, Any], g
         target_dir=links.target_dir_for(handle.id, manifest["title"]),
     )
     return f"{url}&token={server.token}"
+
+
+def lab_ready(config: Config) -> bool:
+    """Whether the Jupyter server on this computer answers yet (it starts beside ``nbpack serve``, in seconds)."""
+    server = local_server(config)
+    return server is not None and answers(server, timeout=2.0)

@@ -88,5 +88,10 @@ def _break_if_stale(storage: Storage, key: str) -> None:
         at = float(json.loads(held).get("at", 0))
     except (NotFound, ValueError, AttributeError, TypeError):
         return
-    if time.time() - at > LOCK_STALE and storage.read_bytes(key) == held:
-        storage.delete(key)
+    if time.time() - at <= LOCK_STALE:
+        return
+    # Several waiters may find the same stale lock: another may have broken it (or its holder released it) since
+    # the first read, and that is no error (it surfaced as a 404 on an upload in tests/integration/test_webhook_fault).
+    with contextlib.suppress(NotFound):
+        if storage.read_bytes(key) == held:
+            storage.delete(key)

@@ -49,3 +49,35 @@ def test_diagram_renders(page, name: str, code: str) -> None:  # noqa: ANN001
     assert labels, name
     word = re.search(r"[A-Za-z]{3,}", labels[0])
     assert word and word.group(0) in svg, (name, labels[0])
+
+
+def test_the_components_diagram_is_legible(page) -> None:  # noqa: ANN001
+    """The first diagram of architecture.md (the one a newcomer reads first): no label box overlaps another, at the
+    size Mermaid lays it out (issue 21: it rendered with edge labels over nodes)."""
+    name, code = next((n, c) for n, c in DIAGRAMS if n == "docs/architecture.md#0")
+    page.set_viewport_size({"width": 1600, "height": 1200})
+    page.set_content("<!doctype html><html><body><div id='d'></div></body></html>")
+    page.add_script_tag(path=str(MERMAID_JS))
+    boxes = page.evaluate(
+        """async (code) => {
+        mermaid.initialize({startOnLoad: false, securityLevel: "strict"});
+        const {svg} = await mermaid.render("legible", code);
+        document.getElementById("d").innerHTML = svg;
+        return [...document.querySelectorAll("#d svg g.edgeLabel, #d svg g.node")]
+            .map((el) => [el.textContent.trim(), el.getBoundingClientRect().toJSON()])
+            .filter(([, r]) => r.width >= 1 && r.height >= 1);
+    }""",
+        code,
+    )
+    assert len(boxes) >= 20, (name, len(boxes))  # every node and edge label was measured
+
+    def meet(a: dict, b: dict) -> bool:
+        return (
+            a["left"] < b["right"] - 1
+            and b["left"] < a["right"] - 1
+            and a["top"] < b["bottom"] - 1
+            and (b["top"] < a["bottom"] - 1)
+        )
+
+    overlaps = [(t1, t2) for i, (t1, r1) in enumerate(boxes) for t2, r2 in boxes[i + 1 :] if meet(r1, r2)]
+    assert overlaps == [], overlaps

@@ -24,6 +24,7 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
+from nbpack import clock
 from nbpack.bundle.build import BuildSpec, CatalogInput, build_bundle
 from nbpack.client import Client, ServiceError
 from nbpack.config import load_config
@@ -579,10 +580,10 @@ def test_returns_past_retention_are_collected_and_usage_released(tmp_path):
     assert created and svc.returns.list(handle)
     used = quota.tenant_usage(svc.storage, "default")
     assert collect(svc, dry_run=True).returns == []  # not yet a second old
-    time.sleep(2)
-    assert collect(svc, dry_run=True).returns == [f"{stored.id}/{summary['id']}"]
-    assert svc.returns.list(handle)  # the dry run removed nothing
-    assert collect(svc).returns == [f"{stored.id}/{summary['id']}"]
+    with clock.use(lambda: time.time() + 2):  # two seconds on, without waiting for them
+        assert collect(svc, dry_run=True).returns == [f"{stored.id}/{summary['id']}"]
+        assert svc.returns.list(handle)  # the dry run removed nothing
+        assert collect(svc).returns == [f"{stored.id}/{summary['id']}"]
     assert svc.returns.list(handle) == [] and quota.tenant_usage(svc.storage, "default") < used
     assert svc.handles.load(stored.id).id == stored.id  # the handle itself stays
 
@@ -613,9 +614,11 @@ def test_service_sweep_removes_expired_handles_on_its_own(tmp_path):
             gone = not (tmp_path / "store" / "handles" / hid).exists()
             return gone and (not content.exists() or not any(content.iterdir()))
 
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline and not swept():
-            time.sleep(0.5)
+        # The handle's 2 s lifetime passed at once (the clock, not a wait); the sweep every 1 s finds it.
+        with clock.use(lambda: time.time() + 3):
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline and not swept():
+                time.sleep(0.1)
         assert not (tmp_path / "store" / "handles" / hid).exists()
         assert not content.exists() or not any(content.iterdir())
     finally:

@@ -142,8 +142,10 @@ def test_landing_page_one_id_folded_bootstrap_copy_buttons_and_tidy_tables(hub_a
     assert 'id="returns"' not in html and 'id="open-here"' not in html
 
 
-def test_local_mode_opens_the_bundle_in_jupyterlab_on_this_computer_only(tmp_path: Path) -> None:
-    from server import create_app
+def test_local_mode_opens_the_bundle_in_jupyterlab_on_this_computer_only(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from server import create_app, pages
 
     lab = "http://127.0.0.1:8899/?token=lab-secret"
     app = create_app(
@@ -164,6 +166,11 @@ def test_local_mode_opens_the_bundle_in_jupyterlab_on_this_computer_only(tmp_pat
     assert here is not None and "lab-secret" not in html  # the Lab token is never on the page
     assert 'id="no-returns"' in html  # local mode lists returns: none yet
     local = _path(here.group(1).replace("&amp;", "&"))
+    # Nothing listens on :8899 yet (JupyterLab takes seconds to start): a page that tries again, no token in it.
+    starting = client.get(local, environ_base={"REMOTE_ADDR": "127.0.0.1"})
+    assert starting.status_code == 503 and starting.headers["Retry-After"] == "2"
+    assert '<meta http-equiv="refresh" content="2">' in _page(starting) and "lab-secret" not in _page(starting)
+    monkeypatch.setattr(pages, "lab_ready", lambda config: True)
     resp = client.get(local, environ_base={"REMOTE_ADDR": "127.0.0.1"})
     assert resp.status_code == 302
     target = resp.headers["Location"]

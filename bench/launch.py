@@ -24,11 +24,11 @@ from pathlib import Path
 from typing import Any
 
 from bench.harness import Row
+from bench.hub_rig import USER, hub_rig
 from bench.service import Runner, time_row
 
 __all__ = ["RUNNER", "run"]
 
-USER = "bench"
 HUB = "bench-hub"
 FROMURL_HUB = "bench-fromurl"
 PROFILE_HUB = "bench-profile"
@@ -43,8 +43,6 @@ def _apply_profile(spawner, user_options):
         spawner.environment = {**spawner.environment, "NBPACK_BENCH_PROFILE": str(user_options["profile"])}
 c.Spawner.apply_user_options = _apply_profile
 """
-API_KEY = "bench-launch-api-key-0123456789"
-CELLS = 4
 
 
 def _request(i: int) -> dict[str, Any]:
@@ -62,57 +60,6 @@ def _request(i: int) -> dict[str, Any]:
     }
 
 
-# The last run's step profile per mode: (start s, end s, status, kind, path) of each page, event stream and fetch
-# the browser made, from the click on (Chromium's own request timing), then the moment Lab showed the cells.
-STEPS: dict[str, list[tuple[float, float, int, str, str]]] = {}
-_KINDS = ("document", "eventsource", "fetch", "xhr")
-
-
-def _shown(url: str) -> str:
-    """A URL's path with token-like segments elided and no query (the bench prints it)."""
-    path = url.split("?", 1)[0].split("://", 1)[-1]
-    return "/".join("…" if len(seg) > 32 else seg for seg in path.split("/"))
-
-
-def _open(page: Any, hub: Any, action: Callable[[], None], notebook: str, mode: str = "") -> float:
-    page.goto("about:blank")
-    steps: list[tuple[float, float, int, str, str]] = []
-    began_wall = time.time()
-
-    def finished(request: Any) -> None:
-        if request.resource_type not in _KINDS:
-            return
-        timing = request.timing
-        start = timing["startTime"] / 1000 - began_wall
-        end = start + max(timing.get("responseEnd", 0), 0) / 1000
-        response = request.response() if request.resource_type == "document" else None
-        steps.append((start, end, response.status if response else 0, request.resource_type, _shown(request.url)))
-
-    page.on("requestfinished", finished)
-    began = time.perf_counter()
-    try:
-        action()
-        hub.wait_for_lab_notebook(page, notebook, cells=CELLS)
-        took = time.perf_counter() - began
-    finally:
-        page.remove_listener("requestfinished", finished)
-    if mode:
-        STEPS[mode] = [*sorted(steps), (took, took, 0, "shown", "Lab shows the notebook's cells")]
-    return took
-
-
-def _profile(say: Callable[[str], None]) -> None:
-    """Say each mode's step profile: documents and event streams, and the first/last of the Lab's own fetches."""
-    for mode, steps in STEPS.items():
-        say(f"launch steps, {mode} (s from the click: start - end  status kind path):")
-        fetches = [s for s in steps if s[3] in ("fetch", "xhr")]
-        for start, end, status, kind, path in steps:
-            if kind in ("fetch", "xhr") and (start, end, status, kind, path) not in (fetches[0], fetches[-1]):
-                continue
-            say(f"  {start:7.3f} - {end:7.3f}  {status or '':3}  {kind:11s} {path}")
-        say(f"  ({len(fetches)} fetch/xhr requests in all)")
-
-
 def _stop_named(hub: Any) -> None:
     """Stop the user's profile server (untimed) so the next profile click spawns it again."""
     hub.api("DELETE", f"/users/{USER}/servers/{SLUG}")
@@ -124,49 +71,37 @@ def _stop_named(hub: Any) -> None:
     raise RuntimeError(f"named server {SLUG} of {USER} still there after {STOP_TIMEOUT} s")
 
 
-def _registry(path: Path, hub_url: str) -> Path:
-    path.write_text(
+def _registry(hub_url: str) -> str:
+    return (
         f'[[hubs]]\nname = "{HUB}"\nurl = "{hub_url}/"\nlaunch = "nbgitpuller"\npackages = ["pyarrow"]\n'
         f'[[hubs]]\nname = "{FROMURL_HUB}"\nurl = "{hub_url}/"\nlaunch = "fromurl"\npackages = ["pyarrow"]\n'
         f'[[hubs]]\nname = "{PROFILE_HUB}"\nurl = "{hub_url}/"\nlaunch = "nbgitpuller"\nnamed_servers = true\n'
         f'[[hubs.profiles]]\nslug = "{SLUG}"\npackages = ["pyarrow"]\n'
     )
-    return path
 
 
 def run(sizes: list[int], repeats: int, workdir: Path, say: Callable[[str], None] = lambda _m: None) -> list[Row]:
     """One hub, service and browser; ``size`` fresh bundles per size and mode, each clicked (nbgitpuller's reopened)."""
-
-    from nbpack.client import Client
     from nbpack.hub.links import target_dir_for
-    from tests.fixtures.browser import launch_browser, start_playwright
-    from tests.fixtures.hub import JupyterHubServer
-    from tests.fixtures.service import ServiceProcess, service_env
 
     work = workdir / "launch"
-    (work / "hub").mkdir(parents=True, exist_ok=True)
-    (work / "chromium").mkdir(exist_ok=True)
-    hub = JupyterHubServer(work / "hub", extra_config=HUB_CONFIG)
-    svc = manager = None
     rows: list[Row] = []
-    try:
-        say("launch: starting JupyterHub")
-        hub.start()
-        registry = _registry(work / "hubs.toml", hub.url)
-        svc = ServiceProcess(
-            service_env(str(work / "store"), API_KEY, hubs_file=str(registry), cache_dir=str(work / "cache")),
-            work / "service.log",
-        ).start()
-        client = Client(svc.url, API_KEY, timeout=120)
-        manager = start_playwright(work / "chromium")
-        browser = launch_browser(manager, work / "chromium")
-        context = browser.new_context(viewport={"width": 1280, "height": 900})
-        context.set_default_timeout(60_000)
-        page = context.new_page()
+    with hub_rig(
+        work,
+        "launch",
+        _registry,
+        store=work / "store",
+        cache=work / "cache",
+        client_timeout=120,
+        page_timeout_ms=60_000,
+        hub_config=HUB_CONFIG,
+        say=say,
+    ) as rig:
+        hub, page = rig.hub, rig.page
         n = 0
 
         def click(i: int, hub_name: str = HUB) -> tuple[float, str]:
-            created = client.create(_request(i))
+            created = rig.client.create(_request(i))
             folder = target_dir_for(created["id"], f"Launch benchmark {i}")
             landing = created["links"]["landing"]
 
@@ -178,12 +113,9 @@ def run(sizes: list[int], repeats: int, workdir: Path, say: Callable[[str], None
                     row.locator(".hub-named button").click()
                 else:
                     row.locator(".hub-launch").click()
-                if i == 0:  # the first click lands on the hub's login form
-                    page.wait_for_url(lambda url: "/hub/login" in url or "/lab" in url, timeout=60_000)
-                    if "/hub/login" in page.url:
-                        hub.login(page, USER)
+                rig.login_once(60_000)  # the first click lands on the hub's login form
 
-            return _open(page, hub, go, f"launch{i}.ipynb", hub_name), folder
+            return rig.open(go, f"launch{i}.ipynb", hub_name), folder
 
         say("launch: first click (login, spawn, pull, Lab)")
         first, _ = click(n)
@@ -195,9 +127,7 @@ def run(sizes: list[int], repeats: int, workdir: Path, say: Callable[[str], None
                     seconds, folder = click(n)
                     times["click"].append(seconds)
                     url = f"{hub.url}/user/{USER}/lab/tree/{folder}/launch{n}.ipynb"
-                    times["open"].append(
-                        _open(page, hub, lambda u=url: page.goto(u), f"launch{n}.ipynb", "open_pulled")
-                    )
+                    times["open"].append(rig.open(lambda u=url: page.goto(u), f"launch{n}.ipynb", "open_pulled"))
                     n += 1
                     times["fromurl"].append(click(n, FROMURL_HUB)[0])
                     n += 1
@@ -210,7 +140,7 @@ def run(sizes: list[int], repeats: int, workdir: Path, say: Callable[[str], None
                         f"fromurl {times['fromurl'][-1]:.2f}s, profile spawn {times['profile'][-1]:.2f}s"
                     )
             label = f"{size}x{repeats}"
-            _profile(say)
+            rig.profile(say)
             med = statistics.median(times["click"])
             rows.append(
                 time_row("launch", label, "first_click", [first], 0, note="login + spawn + pull + Lab (one run, first)")
@@ -257,14 +187,6 @@ def run(sizes: list[int], repeats: int, workdir: Path, say: Callable[[str], None
                     note="same hub, /lab/tree/<dir>/<nb> of the pulled notebook",
                 )
             )
-        context.close()
-        browser.close()
-    finally:
-        if manager:
-            manager.stop()
-        if svc:
-            svc.stop()
-        hub.stop()
     return rows
 
 

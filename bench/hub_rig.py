@@ -1,0 +1,136 @@
+"""The rig the browser benchmarks share (``launch``, ``open_size``): a stock JupyterHub, an nbpack service naming it,
+headless Debian Chromium, and the timing of "Lab shows the notebook"; everything is stopped on the way out."""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+__all__ = ["API_KEY", "CELLS", "USER", "Rig", "hub_rig"]
+
+USER = "bench"
+API_KEY = "bench-launch-api-key-0123456789"
+# The benchmark notebooks' cell count: Lab has shown the notebook once this many cells are on the page.
+CELLS = 4
+_KINDS = ("document", "eventsource", "fetch", "xhr")
+
+
+def _shown(url: str) -> str:
+    """A URL's path with token-like segments elided and no query (the bench prints it)."""
+    path = url.split("?", 1)[0].split("://", 1)[-1]
+    return "/".join("…" if len(seg) > 32 else seg for seg in path.split("/"))
+
+
+@dataclass
+class Rig:
+    """The running parts: ``hub`` (tests/fixtures/hub.py), ``client`` of the service, one browser ``page``."""
+
+    hub: Any
+    client: Any
+    page: Any
+    logged_in: bool = False
+
+    # The last run's step profile per mode: (start s, end s, status, kind, path) of each page, event stream and
+    # fetch the browser made from the start of the action (Chromium's own request timing), then Lab showing the cells.
+    steps: dict[str, list[tuple[float, float, int, str, str]]] = field(default_factory=dict)
+
+    def open(self, action: Callable[[], None], notebook: str, mode: str = "") -> float:
+        """Seconds from ``action`` (a click, a goto) until Lab shows ``notebook``'s cells; with ``mode``, its steps
+        are kept in ``steps[mode]``."""
+        self.page.goto("about:blank")
+        steps: list[tuple[float, float, int, str, str]] = []
+        began_wall = time.time()
+
+        def finished(request: Any) -> None:
+            if request.resource_type not in _KINDS:
+                return
+            timing = request.timing
+            start = timing["startTime"] / 1000 - began_wall
+            end = start + max(timing.get("responseEnd", 0), 0) / 1000
+            response = request.response() if request.resource_type == "document" else None
+            steps.append((start, end, response.status if response else 0, request.resource_type, _shown(request.url)))
+
+        self.page.on("requestfinished", finished)
+        began = time.perf_counter()
+        try:
+            action()
+            self.hub.wait_for_lab_notebook(self.page, notebook, cells=CELLS)
+            took = time.perf_counter() - began
+        finally:
+            self.page.remove_listener("requestfinished", finished)
+        if mode:
+            self.steps[mode] = [*sorted(steps), (took, took, 0, "shown", "Lab shows the notebook's cells")]
+        return took
+
+    def profile(self, say: Callable[[str], None]) -> None:
+        """Say each mode's step profile: documents and event streams, the first and last of Lab's own fetches."""
+        for mode, steps in self.steps.items():
+            say(f"launch steps, {mode} (s from the action: start - end  status kind path):")
+            fetches = [s for s in steps if s[3] in ("fetch", "xhr")]
+            for step in steps:
+                if step[3] in ("fetch", "xhr") and step not in (fetches[0], fetches[-1]):
+                    continue
+                start, end, status, kind, path = step
+                say(f"  {start:7.3f} - {end:7.3f}  {status or '':3}  {kind:11s} {path}")
+            say(f"  ({len(fetches)} fetch/xhr requests in all)")
+
+    def login_once(self, timeout_ms: int) -> None:
+        """After the first click: the hub asks for a login once, then the browser keeps the session cookie."""
+        if self.logged_in:
+            return
+        self.page.wait_for_url(lambda url: "/hub/login" in url or "/lab" in url, timeout=timeout_ms)
+        if "/hub/login" in self.page.url:
+            self.hub.login(self.page, USER)
+        self.logged_in = True
+
+
+@contextlib.contextmanager
+def hub_rig(
+    work: Path,
+    name: str,
+    registry: Callable[[str], str],
+    *,
+    store: Path,
+    cache: Path,
+    client_timeout: float,
+    page_timeout_ms: int,
+    hub_config: str = "",
+    env: dict[str, str] | None = None,
+    say: Callable[[str], None] = lambda _m: None,
+) -> Iterator[Rig]:
+    """Start hub, service (its hub registry is ``registry(hub_url)``) and browser under ``work``; stop all after."""
+    from nbpack.client import Client
+    from tests.fixtures.browser import launch_browser, start_playwright
+    from tests.fixtures.hub import JupyterHubServer
+    from tests.fixtures.service import ServiceProcess, service_env
+
+    (work / "hub").mkdir(parents=True, exist_ok=True)
+    (work / "chromium").mkdir(exist_ok=True)
+    hub = JupyterHubServer(work / "hub", extra_config=hub_config)
+    svc = manager = None
+    try:
+        say(f"{name}: starting JupyterHub")
+        hub.start()
+        hubs = work / "hubs.toml"
+        hubs.write_text(registry(hub.url))
+        service = service_env(str(store), API_KEY, hubs_file=str(hubs), cache_dir=str(cache))
+        svc = ServiceProcess({**service, **(env or {})}, work / "service.log").start()
+        manager = start_playwright(work / "chromium")
+        browser = launch_browser(manager, work / "chromium")
+        context = browser.new_context(viewport={"width": 1280, "height": 900})
+        context.set_default_timeout(page_timeout_ms)
+        try:
+            yield Rig(hub, Client(svc.url, API_KEY, timeout=client_timeout), context.new_page())
+        finally:
+            context.close()
+            browser.close()
+    finally:
+        if manager:
+            manager.stop()
+        if svc:
+            svc.stop()
+        hub.stop()

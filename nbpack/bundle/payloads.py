@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import logging
-import posixpath
 import re
 import tomllib
 from dataclasses import asdict, dataclass, field
@@ -16,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from nbpack.errors import InvalidInput, NotFound
+from nbpack.runtime.nbpack_runtime.vocab import path_problem
 
 __all__ = [
     "Payload",
@@ -280,6 +280,6 @@ def check_ref(name: str, ref: str) -> None:
 
 
 def check_filepath(name: str, filepath: str) -> None:
-    norm = posixpath.normpath(filepath)
-    if filepath.startswith("/") or norm.startswith("..") or norm == "." or "\\" in filepath:
+    # The member-path rule: a path names one file as written, so ``a/../b`` is refused rather than normalised.
+    if path_problem(filepath):
         raise InvalidInput(f"payload '{name}': filepath {filepath!r} must be a relative path inside the repository")

@@ -7,11 +7,12 @@ name. A CASA measurement set (``.MS``) is a directory, typed ``inode/directory``
 
 from __future__ import annotations
 
-import mimetypes
 import posixpath
 import re
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
+
+from nbpack.runtime.nbpack_runtime.vocab import media_type
 
 __all__ = [
     "DATA_URL_KEYS",
@@ -31,18 +32,6 @@ NOT_DATA_KEYS = frozenset({"thumbnail", "thumbnail_url", "preview", "query", "da
 _DATA_SCHEMES = ("https", "http", "davs", "dav", "s3", "root")
 _FILE_NAME = re.compile(r"[^A-Za-z0-9_.-]+")
 _HAS_EXT = re.compile(r"\.[A-Za-z][A-Za-z0-9]{0,9}$")
-_MEDIA_TYPES = {
-    ".fits": "application/fits",
-    ".fit": "application/fits",
-    ".fz": "application/fits",
-    ".h5": "application/x-hdf5",
-    ".hdf5": "application/x-hdf5",
-    ".parquet": "application/vnd.apache.parquet",
-    ".vot": "application/x-votable+xml",
-    ".tar": "application/x-tar",
-    # A CASA measurement set is a folder of tables (mimetypes would say troff's application/x-troff-ms).
-    ".ms": "inode/directory",
-}
 
 
 class Skip(Exception):
@@ -80,8 +69,7 @@ def _media_type(name: str, record: dict) -> str | None:
     given = record.get("access_format") or record.get("content_type")
     if isinstance(given, str) and "/" in given:
         return given
-    ext = posixpath.splitext(name.lower())[1]
-    return _MEDIA_TYPES.get(ext) or mimetypes.guess_type(name)[0]
+    return media_type(name)
 
 
 def is_data_url(value: Any) -> bool:

@@ -14,7 +14,15 @@ from pathlib import Path
 from typing import IO, Any, BinaryIO, cast
 
 from nbpack.bundle import archive
-from nbpack.bundle.returns import check_return, external_paths, notebook_missing, open_return, return_warnings
+from nbpack.bundle.returns import (
+    CRATE,
+    RETURN_MANIFEST,
+    check_return,
+    external_paths,
+    notebook_missing,
+    open_return,
+    return_warnings,
+)
 from nbpack.clock import iso, now
 from nbpack.errors import Conflict, Forbidden, InvalidBundle, NotFound
 from nbpack.service import quota
@@ -158,7 +166,7 @@ class Returns:
     def member(self, handle: Handle, rid: str, name: str) -> tuple[int, BinaryIO]:
         """One file of a return bundle: (size, stream), from the zip or, for an external output, its blob."""
         manifest = self.manifest(handle, rid)
-        listed = {e["path"] for e in manifest["contents"]} | {"nbpack-return.json", "ro-crate-metadata.json"}
+        listed = {e["path"] for e in manifest["contents"]} | {RETURN_MANIFEST, CRATE}
         if name not in listed:
             raise NotFound(f"return {rid} has no file {name!r}")
         zf = archive.open_zip(self._local(handle.id, rid), self.ctx.config.return_limits)

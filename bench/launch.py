@@ -24,11 +24,11 @@ from pathlib import Path
 from typing import Any
 
 from bench.harness import Row
+from bench.hub_rig import USER, hub_rig
 from bench.service import Runner, time_row
 
 __all__ = ["RUNNER", "run"]
 
-USER = "bench"
 HUB = "bench-hub"
 FROMURL_HUB = "bench-fromurl"
 PROFILE_HUB = "bench-profile"
@@ -43,8 +43,6 @@ def _apply_profile(spawner, user_options):
         spawner.environment = {**spawner.environment, "NBPACK_BENCH_PROFILE": str(user_options["profile"])}
 c.Spawner.apply_user_options = _apply_profile
 """
-API_KEY = "bench-launch-api-key-0123456789"
-CELLS = 4
 
 
 def _request(i: int) -> dict[str, Any]:
@@ -62,14 +60,6 @@ def _request(i: int) -> dict[str, Any]:
     }
 
 
-def _open(page: Any, hub: Any, action: Callable[[], None], notebook: str) -> float:
-    page.goto("about:blank")
-    began = time.perf_counter()
-    action()
-    hub.wait_for_lab_notebook(page, notebook, cells=CELLS)
-    return time.perf_counter() - began
-
-
 def _stop_named(hub: Any) -> None:
     """Stop the user's profile server (untimed) so the next profile click spawns it again."""
     hub.api("DELETE", f"/users/{USER}/servers/{SLUG}")
@@ -81,49 +71,37 @@ def _stop_named(hub: Any) -> None:
     raise RuntimeError(f"named server {SLUG} of {USER} still there after {STOP_TIMEOUT} s")
 
 
-def _registry(path: Path, hub_url: str) -> Path:
-    path.write_text(
+def _registry(hub_url: str) -> str:
+    return (
         f'[[hubs]]\nname = "{HUB}"\nurl = "{hub_url}/"\nlaunch = "nbgitpuller"\npackages = ["pyarrow"]\n'
         f'[[hubs]]\nname = "{FROMURL_HUB}"\nurl = "{hub_url}/"\nlaunch = "fromurl"\npackages = ["pyarrow"]\n'
         f'[[hubs]]\nname = "{PROFILE_HUB}"\nurl = "{hub_url}/"\nlaunch = "nbgitpuller"\nnamed_servers = true\n'
         f'[[hubs.profiles]]\nslug = "{SLUG}"\npackages = ["pyarrow"]\n'
     )
-    return path
 
 
 def run(sizes: list[int], repeats: int, workdir: Path, say: Callable[[str], None] = lambda _m: None) -> list[Row]:
     """One hub, service and browser; ``size`` fresh bundles per size and mode, each clicked (nbgitpuller's reopened)."""
-
-    from nbpack.client import Client
     from nbpack.hub.links import target_dir_for
-    from tests.fixtures.browser import launch_browser, start_playwright
-    from tests.fixtures.hub import JupyterHubServer
-    from tests.fixtures.service import ServiceProcess, service_env
 
     work = workdir / "launch"
-    (work / "hub").mkdir(parents=True, exist_ok=True)
-    (work / "chromium").mkdir(exist_ok=True)
-    hub = JupyterHubServer(work / "hub", extra_config=HUB_CONFIG)
-    svc = manager = None
     rows: list[Row] = []
-    try:
-        say("launch: starting JupyterHub")
-        hub.start()
-        registry = _registry(work / "hubs.toml", hub.url)
-        svc = ServiceProcess(
-            service_env(str(work / "store"), API_KEY, hubs_file=str(registry), cache_dir=str(work / "cache")),
-            work / "service.log",
-        ).start()
-        client = Client(svc.url, API_KEY, timeout=120)
-        manager = start_playwright(work / "chromium")
-        browser = launch_browser(manager, work / "chromium")
-        context = browser.new_context(viewport={"width": 1280, "height": 900})
-        context.set_default_timeout(60_000)
-        page = context.new_page()
+    with hub_rig(
+        work,
+        "launch",
+        _registry,
+        store=work / "store",
+        cache=work / "cache",
+        client_timeout=120,
+        page_timeout_ms=60_000,
+        hub_config=HUB_CONFIG,
+        say=say,
+    ) as rig:
+        hub, page = rig.hub, rig.page
         n = 0
 
         def click(i: int, hub_name: str = HUB) -> tuple[float, str]:
-            created = client.create(_request(i))
+            created = rig.client.create(_request(i))
             folder = target_dir_for(created["id"], f"Launch benchmark {i}")
             landing = created["links"]["landing"]
 
@@ -135,12 +113,9 @@ def run(sizes: list[int], repeats: int, workdir: Path, say: Callable[[str], None
                     row.locator(".hub-named button").click()
                 else:
                     row.locator(".hub-launch").click()
-                if i == 0:  # the first click lands on the hub's login form
-                    page.wait_for_url(lambda url: "/hub/login" in url or "/lab" in url, timeout=60_000)
-                    if "/hub/login" in page.url:
-                        hub.login(page, USER)
+                rig.login_once(60_000)  # the first click lands on the hub's login form
 
-            return _open(page, hub, go, f"launch{i}.ipynb"), folder
+            return rig.open(go, f"launch{i}.ipynb"), folder
 
         say("launch: first click (login, spawn, pull, Lab)")
         first, _ = click(n)
@@ -152,7 +127,7 @@ def run(sizes: list[int], repeats: int, workdir: Path, say: Callable[[str], None
                     seconds, folder = click(n)
                     times["click"].append(seconds)
                     url = f"{hub.url}/user/{USER}/lab/tree/{folder}/launch{n}.ipynb"
-                    times["open"].append(_open(page, hub, lambda u=url: page.goto(u), f"launch{n}.ipynb"))
+                    times["open"].append(rig.open(lambda u=url: page.goto(u), f"launch{n}.ipynb"))
                     n += 1
                     times["fromurl"].append(click(n, FROMURL_HUB)[0])
                     n += 1
@@ -211,14 +186,6 @@ def run(sizes: list[int], repeats: int, workdir: Path, say: Callable[[str], None
                     note="same hub, /lab/tree/<dir>/<nb> of the pulled notebook",
                 )
             )
-        context.close()
-        browser.close()
-    finally:
-        if manager:
-            manager.stop()
-        if svc:
-            svc.stop()
-        hub.stop()
     return rows
 
 

@@ -19,7 +19,8 @@ from typing import Any
 
 from bench.download import big_bundle
 from bench.harness import Row
-from bench.launch import API_KEY, HUB, USER, _open
+from bench.hub_rig import USER, hub_rig
+from bench.launch import HUB
 from bench.service import Runner, time_row
 from bench.service import label as size_label
 
@@ -61,57 +62,38 @@ def _bundle(workdir: Path, size: int, title: str) -> Path:
 
 def run(sizes: list[int], repeats: int, workdir: Path, say: Callable[[str], None] = lambda _m: None) -> list[Row]:
     """One hub, service and browser; per size ``repeats`` fresh handles, each clicked then reopened."""
-    from nbpack.client import Client
     from nbpack.hub.links import target_dir_for
-    from tests.fixtures.browser import launch_browser, start_playwright
-    from tests.fixtures.hub import JupyterHubServer
-    from tests.fixtures.service import ServiceProcess, service_env
 
     work = workdir / "open_size"
-    (work / "hub").mkdir(parents=True, exist_ok=True)
-    (work / "chromium").mkdir(exist_ok=True)
-    (work / "data").mkdir(exist_ok=True)
-    hub = JupyterHubServer(work / "hub")
-    svc = manager = None
+    (work / "data").mkdir(parents=True, exist_ok=True)
+    store = work / f"store-{time.time_ns()}"  # a fresh store and cache: every handle is cold
     rows: list[Row] = []
-    try:
-        say("open_size: starting JupyterHub")
-        hub.start()
-        registry = work / "hubs.toml"
-        registry.write_text(
-            f'[[hubs]]\nname = "{HUB}"\nurl = "{hub.url}/"\nlaunch = "nbgitpuller"\npackages = ["pyarrow"]\n'
-        )
-        store = work / f"store-{time.time_ns()}"  # a fresh store and cache: every handle is cold
-        env = service_env(str(store), API_KEY, hubs_file=str(registry), cache_dir=str(store) + "-cache")
-        env["NBPACK_MAX_BUNDLE_BYTES"] = str(max(sizes) * 2 + (1 << 30))
-        svc = ServiceProcess(env, work / "service.log").start()
-        client = Client(svc.url, API_KEY, timeout=3600)
-        manager = start_playwright(work / "chromium")
-        browser = launch_browser(manager, work / "chromium")
-        context = browser.new_context(viewport={"width": 1280, "height": 900})
-        context.set_default_timeout(120_000)
-        page = context.new_page()
-        first = True
+    with hub_rig(
+        work,
+        "open_size",
+        lambda url: f'[[hubs]]\nname = "{HUB}"\nurl = "{url}/"\nlaunch = "nbgitpuller"\npackages = ["pyarrow"]\n',
+        store=store,
+        cache=Path(f"{store}-cache"),
+        client_timeout=3600,
+        page_timeout_ms=120_000,
+        env={"NBPACK_MAX_BUNDLE_BYTES": str(max(sizes) * 2 + (1 << 30))},
+        say=say,
+    ) as rig:
+        hub, page = rig.hub, rig.page
 
         def click(size: int, k: int) -> tuple[float, str, str, Path]:
-            nonlocal first
             title = f"Open {size_label(size)} {k}"
             say(f"open_size {size_label(size)} #{k}: building and pushing")
-            pushed = client.push(_bundle(work / "data", size, title))
-            name = client.get(pushed["id"])["payload"]["notebook"]
+            pushed = rig.client.push(_bundle(work / "data", size, title))
+            name = rig.client.get(pushed["id"])["payload"]["notebook"]
             folder = target_dir_for(pushed["id"], title)
 
             def go() -> None:
-                nonlocal first
                 page.goto(pushed["links"]["landing"])
                 page.locator(f'.hub[data-hub="{HUB}"] .hub-launch').click()
-                if first:  # the first click lands on the hub's login form
-                    page.wait_for_url(lambda url: "/hub/login" in url or "/lab" in url, timeout=120_000)
-                    if "/hub/login" in page.url:
-                        hub.login(page, USER)
-                    first = False
+                rig.login_once(120_000)  # the first click lands on the hub's login form
 
-            seconds = _open(page, hub, go, name)
+            seconds = rig.open(go, name)
             return seconds, folder, name, hub.user_home(USER) / folder
 
         say("open_size: first click (login, spawn, pull, Lab) on the smallest size")
@@ -126,7 +108,7 @@ def run(sizes: list[int], repeats: int, workdir: Path, say: Callable[[str], None
                 clicks.append(seconds)
                 folders.append(_folder_bytes(pulled))
                 url = f"{hub.url}/user/{USER}/lab/tree/{folder}/{name}"
-                opens.append(_open(page, hub, lambda u=url: page.goto(u), name))
+                opens.append(rig.open(lambda u=url: page.goto(u), name))
                 say(f"open_size {size_label(size)} #{k}: click {clicks[-1]:.2f}s, open pulled {opens[-1]:.2f}s")
             label = size_label(size)
             med = sorted(clicks)[len(clicks) // 2]
@@ -146,14 +128,6 @@ def run(sizes: list[int], repeats: int, workdir: Path, say: Callable[[str], None
                     note="same hub, /lab/tree/<dir>/<nb> of the pulled notebook; met needs the folder target too",
                 )
             )
-        context.close()
-        browser.close()
-    finally:
-        if manager:
-            manager.stop()
-        if svc:
-            svc.stop()
-        hub.stop()
     return rows
 
 

@@ -6,6 +6,10 @@ The CLI turns an ``NbpackError`` into one line and a non-zero exit; the service 
 
 from __future__ import annotations
 
+# The base class and the two errors the client raises live in the nbpack-client distribution (clients/python), so
+# a client error is an NbpackError in nbpack too.
+from nbpack_client.errors import InvalidInput, NbpackError, UpstreamError
+
 __all__ = [
     "one_line",
     "NbpackError",
@@ -23,27 +27,6 @@ __all__ = [
     "StorageError",
     "UpstreamError",
 ]
-
-
-class NbpackError(Exception):
-    """Base of every error nbpack raises on purpose; ``str(err)`` is safe to show to a user."""
-
-    code = "error"
-    http_status = 400
-
-    def __init__(self, message: str, *, code: str | None = None) -> None:
-        super().__init__(message)
-        self.message = message
-        if code is not None:
-            self.code = code
-
-    def to_json(self) -> dict[str, str]:
-        """The JSON error body the service sends."""
-        return {"error": self.code, "message": self.message}
-
-
-class InvalidInput(NbpackError):
-    code = "invalid_input"
 
 
 class InvalidBundle(NbpackError):
@@ -94,11 +77,6 @@ class TooLarge(NbpackError):
 class StorageError(NbpackError):
     code = "storage_unavailable"
     http_status = 503
-
-
-class UpstreamError(NbpackError):
-    code = "upstream_error"
-    http_status = 502
 
 
 def one_line(err: object) -> str:

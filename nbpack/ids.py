@@ -1,8 +1,8 @@
 """The id vocabulary, defined once: handle ids, content (bundle) ids and return ids.
 
 ``h-`` + 24 hex: a handle, random per create. ``b-`` + 24 hex: a bundle's content id, derived from what it carries
-(never from its ``returns`` section). ``r-`` + 24 hex: a return, derived from everything the return carries. The
-runtime copied into bundles computes return ids itself (it imports nothing from nbpack).
+(never from its ``returns`` section). ``r-`` + 24 hex: a return, derived from everything the return carries by the
+runtime's rule (``nbpack_runtime.vocab.return_id``, which bundles run and the service checks with).
 """
 
 from __future__ import annotations

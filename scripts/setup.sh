@@ -38,4 +38,6 @@ fi
 if [ "${1:-}" = "--test" ]; then
   command -v uv >/dev/null 2>&1 || .venv/bin/python -m pip install -q uv
   PATH="$PWD/.venv/bin:$PATH" tests/rucio/install.sh
+  # The real ESAP gateway (tests/e2e/test_esap_gateway.py): pyenv's Python 3.10 with the gateway's own pins.
+  PATH="$PWD/.venv/bin:$PATH" tests/esap/install.sh
 fi

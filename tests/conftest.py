@@ -26,6 +26,9 @@ pytest_plugins = [
     "tests.fixtures.rucio",
 ]
 
+# Vendored code is run by the tests, never collected as tests (the ESAP gateway ships Django tests of its own).
+collect_ignore_glob = ["vendor/*"]
+
 _scratch = tempfile.mkdtemp(prefix="nbpack-tests-")
 for _var, _sub in [
     ("JUPYTER_RUNTIME_DIR", "jupyter-runtime"),

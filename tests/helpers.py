@@ -9,14 +9,17 @@ import hashlib
 import http.server
 import importlib.util
 import json
+import os
 import shutil
 import subprocess
 import sys
 import threading
+import time
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 import nbformat
 import pyarrow as pa
@@ -255,3 +258,68 @@ def load_runtime_package(name: str, package: Path = RUNTIME_DIR) -> ModuleType:
 def unload_runtime(name: str) -> None:
     for key in [k for k in sys.modules if k == name or k.startswith(name + ".")]:
         del sys.modules[key]
+
+
+def wait_for_returns(client: Any, handle: str, seconds: float = 60) -> list[dict]:
+    """The handle's returns once there is at least one, polled (bounded) for ``seconds``: a notebook's results cell
+    uploads on its own time, after the page shows "uploaded"."""
+    deadline = time.monotonic() + seconds
+    returns: list[dict] = []
+    for _ in range(int(seconds / 0.5) + 1):
+        returns = client.returns(handle)
+        if returns or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
+    return returns
+
+
+# Runs a notebook as a bare Jupyter would: nbclient, the environment's python3 kernel, cwd = the notebook's folder.
+# argv: notebook path, folder, timeout per cell in seconds.
+NBCLIENT_DRIVER = """
+import sys, nbformat
+from nbclient import NotebookClient
+path, folder, timeout = sys.argv[1], sys.argv[2], int(sys.argv[3])
+nb = nbformat.read(path, as_version=4)
+NotebookClient(nb, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": folder}}).execute()
+nbformat.write(nb, path)
+"""
+
+
+def run_notebook_in(python: Path, notebook: Path, env: dict[str, str], cell_timeout: int = 180) -> None:
+    """Run ``notebook`` in its own folder with ``python``'s nbclient and python3 kernel (NBCLIENT_DRIVER), in ``env``
+    (see clean_env), bounded; fails the test with the end of stderr unless it ran to the end."""
+    run = subprocess.run(
+        [str(python), "-c", NBCLIENT_DRIVER, str(notebook), str(notebook.parent), str(cell_timeout)],
+        cwd=notebook.parent,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=cell_timeout + 120,
+    )
+    assert run.returncode == 0, run.stderr[-3000:]
+
+
+def clean_env(tmp_path: Path, path_dirs: list[Path]) -> dict[str, str]:
+    """An environment with no way back to the repository or the test venv (no PYTHON*, VIRTUAL_ENV, JUPYTER*, NBPACK*
+    variables; PATH only ``path_dirs`` and the system's), with its own HOME, Jupyter folders and nbpack cache."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "VIRTUAL_ENV", "JUPYTER", "NBPACK"))}
+    env.update(
+        PATH=":".join(str(d) for d in path_dirs) + ":/usr/bin:/bin",
+        HOME=str(tmp_path / "home"),
+        JUPYTER_DATA_DIR=str(tmp_path / "jdata"),
+        JUPYTER_RUNTIME_DIR=str(tmp_path / "jrun"),
+        JUPYTER_CONFIG_DIR=str(tmp_path / "jconf"),
+        IPYTHONDIR=str(tmp_path / "ipy"),
+        NBPACK_CACHE=str(tmp_path / "cache"),
+        NBPACK_RETRY_DELAY="0.05",
+    )
+    return env
+
+
+def kernel_notebook(heading: str | None, *code: str) -> nbformat.NotebookNode:
+    """A python3-kernel notebook: a markdown ``heading`` cell (unless None), then one code cell per ``code``."""
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    cells = [nbformat.v4.new_markdown_cell(heading)] if heading is not None else []
+    nb.cells = cells + [nbformat.v4.new_code_cell(source) for source in code]
+    return nb

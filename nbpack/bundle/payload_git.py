@@ -71,7 +71,8 @@ def resolve_payload(payload: Payload, cache_dir: Path, *, timeout: float = 30) -
             source={},
         )
     check_url(payload.url)
-    check_filepath(payload.name, payload.filepath)
+    if payload.filepath:
+        check_filepath(payload.name, payload.filepath)
     try:
         return _resolve_git(payload, Path(cache_dir), timeout)
     except NbpackError as err:
@@ -92,12 +93,15 @@ def _public_url(url: str) -> str:
 
 
 def _resolve_git(payload: Payload, cache_dir: Path, timeout: float) -> ResolvedPayload:
-    filepath = posixpath.normpath(payload.filepath)
+    # No filepath (an OSSR workflow ESAP names by its repository): the repository's notebook, found in its tree.
+    filepath = posixpath.normpath(payload.filepath) if payload.filepath else ""
     sha = _resolve_ref(payload, timeout)
     entry = cache_dir / "payloads" / hashlib.sha256(payload.url.encode()).hexdigest()[:24] / sha
     meta = _read_meta(entry)
+    if meta is not None and not filepath:
+        filepath = _pick_notebook(payload, meta["tree"], sha)
     if meta is None or (filepath in meta["tree"] and not (entry / "files" / filepath).is_file()):
-        _fetch_into_cache(payload, sha, filepath, entry, timeout)
+        filepath = _fetch_into_cache(payload, sha, filepath, entry, timeout)
         meta = _read_meta(entry)
         assert meta is not None  # written by _fetch_into_cache or it raised
     if filepath not in set(meta["tree"]):
@@ -179,8 +183,19 @@ def _read_meta(entry: Path) -> dict[str, Any] | None:
         return None
 
 
-def _fetch_into_cache(payload: Payload, sha: str, filepath: str, entry: Path, timeout: float) -> None:
-    """Fetch exactly ``sha`` into a temporary bare repo and publish the needed files atomically."""
+def _pick_notebook(payload: Payload, tree: Any, sha: str) -> str:
+    """The notebook of a repository named without one: the shallowest ``.ipynb``, first by path on a tie."""
+    notebooks = sorted((p for p in tree if p.endswith(".ipynb")), key=lambda p: (p.count("/"), p))
+    if not notebooks:
+        raise _payload_error(
+            "payload_not_notebook", f"payload '{payload.name}': {payload.url} at {sha[:12]} holds no notebook"
+        )
+    return notebooks[0]
+
+
+def _fetch_into_cache(payload: Payload, sha: str, filepath: str, entry: Path, timeout: float) -> str:
+    """Fetch exactly ``sha`` into a temporary bare repo and publish the needed files atomically; the notebook's
+    path (``filepath``, or the one found when it is empty)."""
     entry.parent.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=".fetch-", dir=entry.parent))
     try:
@@ -190,6 +205,7 @@ def _fetch_into_cache(payload: Payload, sha: str, filepath: str, entry: Path, ti
             raise NbpackError(f"cannot create a git repository in the payload cache: {_stderr(init)}")
         _fetch_commit(payload, sha, repo, timeout)
         tree = _list_tree(repo, sha, timeout)
+        filepath = filepath or _pick_notebook(payload, tree, sha)
         if filepath not in tree:
             raise _payload_error(
                 "payload_not_notebook", f"payload '{payload.name}': {filepath} is not in {payload.url} at {sha[:12]}"
@@ -221,7 +237,7 @@ def _fetch_into_cache(payload: Payload, sha: str, filepath: str, entry: Path, ti
         if (entry / "meta.json").is_file():
             # Entry exists but lacks this notebook: add the file alone, atomically (content is fixed by sha).
             _write_file(entry / "files" / filepath, notebook)
-            return
+            return filepath
         staged = work / "entry"
         for rel, data in wanted.items():
             _write_file(staged / "files" / rel, data)
@@ -233,6 +249,7 @@ def _fetch_into_cache(payload: Payload, sha: str, filepath: str, entry: Path, ti
                 raise
     finally:
         shutil.rmtree(work, ignore_errors=True)
+    return filepath
 
 
 def _write_file(path: Path, data: bytes) -> None:

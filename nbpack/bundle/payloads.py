@@ -7,7 +7,7 @@ Resolving a git payload to a commit and its files is ``nbpack.bundle.payload_git
 from __future__ import annotations
 
 import json
-import posixpath
+import logging
 import re
 import tomllib
 from dataclasses import asdict, dataclass, field
@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from nbpack.errors import InvalidInput, NotFound
+from nbpack.runtime.nbpack_runtime.vocab import path_problem
 
 __all__ = [
     "Payload",
@@ -23,6 +24,7 @@ __all__ = [
     "check_ref",
     "check_url",
     "load_catalog",
+    "workflow_payload",
 ]
 
 ALLOWED_SCHEMES = ("https://", "http://", "git://", "file://")
@@ -40,6 +42,11 @@ _WORKFLOW_FIELDS = (
 _OWN_FIELDS = ("requirements", "conda", "hub")
 # ESAP's serializer adds a primary key and to_json() adds kind; neither is an input.
 _IGNORED_FIELDS = ("id", "pk", "kind")
+log = logging.getLogger("nbpack.bundle.payloads")
+# A workflow a request names by URL or gives inline: fetched over the web only, never from the service's own disk.
+_WEB_SCHEMES = ("https://", "http://")
+# ESAP workflow types that are no notebook to open (TOPCAT and the like are installed on a desktop).
+_NOT_NOTEBOOK_TYPES = ("desktop",)
 
 
 @dataclass(frozen=True)
@@ -71,13 +78,19 @@ class Payload:
         return doc
 
     @classmethod
-    def from_dict(cls, doc: dict[str, Any]) -> Payload:
-        """Build a payload from a catalog entry (TOML table or ESAP workflow JSON), checking every field."""
+    def from_dict(cls, doc: dict[str, Any], *, esap: bool = False) -> Payload:
+        """Build a payload from a catalog entry (TOML table or ESAP workflow JSON), checking every field.
+
+        ``esap``: the entry is ESAP's own (``ida/workflows/search``): fields ESAP adds beyond its model are
+        ignored, and a repository without ``filepath`` is kept (its notebook is found when it resolves).
+        """
         if not isinstance(doc, dict):
             raise InvalidInput(f"payload entry must be an object, got {type(doc).__name__}")
         name = doc.get("name")
         if not isinstance(name, str) or not name.strip():
             raise InvalidInput("payload entry without a name")
+        if esap:
+            doc = {k: v for k, v in doc.items() if k in _WORKFLOW_FIELDS}
         unknown = set(doc) - set(_WORKFLOW_FIELDS) - set(_OWN_FIELDS) - set(_IGNORED_FIELDS)
         if unknown:
             raise InvalidInput(f"payload '{name}': unknown field(s) {', '.join(sorted(unknown))}")
@@ -91,9 +104,10 @@ class Payload:
             check_ref(name, text["ref"])
         if text["url"]:
             check_url(text["url"])
-            if not text["filepath"]:
+            if not text["filepath"] and not esap:
                 raise InvalidInput(f"payload '{name}': a git payload needs a filepath (the notebook)")
-            check_filepath(name, text["filepath"])
+            if text["filepath"]:
+                check_filepath(name, text["filepath"])
         return cls(
             name=name.strip(),
             keywords=_string_list(name, "keywords", doc.get("keywords"), split_commas=True),
@@ -107,19 +121,28 @@ class Payload:
 class PayloadCatalog:
     """Payloads by name, searchable like ESAP's workflow search."""
 
-    def __init__(self, payloads: list[Payload]) -> None:
+    def __init__(self, payloads: list[Payload], *, keep_first: bool = False) -> None:
         self._by_name: dict[str, Payload] = {}
         for payload in payloads:
             if payload.name in self._by_name:
-                raise InvalidInput(f"duplicate payload name '{payload.name}'")
+                if not keep_first:
+                    raise InvalidInput(f"duplicate payload name '{payload.name}'")
+                log.warning("payload catalog: left out a second workflow named %r (the first is kept)", payload.name)
+                continue
             self._by_name[payload.name] = payload
 
     def get(self, name: str) -> Payload:
-        """The payload called ``name``; NotFound if there is none."""
-        try:
+        """The payload called ``name``, else the first whose repository URL is ``name`` (ESAP's Deploy link names
+        a workflow by URL), else a repository named by an http(s) URL (an OSSR workflow ESAP does not list);
+        NotFound otherwise."""
+        if name in self._by_name:
             return self._by_name[name]
-        except KeyError:
-            raise NotFound(f"unknown payload '{name}'", code="payload_not_found") from None
+        for payload in self._by_name.values():
+            if payload.url and payload.url.rstrip("/") == name.rstrip("/"):
+                return payload
+        if name.startswith(_WEB_SCHEMES):
+            return workflow_payload({"url": name})
+        raise NotFound(f"unknown payload '{name}'", code="payload_not_found")
 
     def all(self) -> list[Payload]:
         """Every payload, sorted by name."""
@@ -157,7 +180,39 @@ def load_catalog(path: Path) -> PayloadCatalog:
             doc = json.loads(raw)
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             raise InvalidInput(f"payload catalog {path.name} is not valid JSON: {exc}") from None
+    if isinstance(doc, dict) and isinstance(doc.get("results"), list):
+        return PayloadCatalog(_esap_workflows(path.name, doc["results"]), keep_first=True)
     return PayloadCatalog([Payload.from_dict(entry) for entry in _entries(path.name, doc)])
+
+
+def _esap_workflows(source: str, entries: list[Any]) -> list[Payload]:
+    """ESAP's ``ida/workflows/search`` answer as it is: every entry nbpack can open, one logged reason per other."""
+    kept = []
+    for i, entry in enumerate(entries):
+        label = entry.get("name") if isinstance(entry, dict) else None
+        label = repr(label) if isinstance(label, str) else f"#{i + 1}"
+        kind = str(entry.get("workflowtype") or "").strip().lower() if isinstance(entry, dict) else ""
+        try:
+            if kind in _NOT_NOTEBOOK_TYPES:
+                raise InvalidInput(f"a {kind} workflow, not a notebook")
+            kept.append(Payload.from_dict(entry, esap=True))
+        except InvalidInput as why:
+            log.warning("payload catalog %s: left out workflow %s: %s", source, label, why.message)
+    return kept
+
+
+def workflow_payload(fields: dict[str, Any]) -> Payload:
+    """A payload from ESAP Workflow fields a request carries (``url``, ``ref``, ``filepath``, ``name``?).
+
+    Fetched over http(s) only: a request never makes the service read a repository from its own disk.
+    """
+    if not isinstance(fields, dict) or not isinstance(fields.get("url"), str) or not fields["url"].strip():
+        raise InvalidInput("a workflow needs its repository 'url'")
+    url = fields["url"].strip()
+    if not url.startswith(_WEB_SCHEMES):
+        raise InvalidInput(f"workflow repository URL {url[:200]!r} must be https:// or http://")
+    name = fields.get("name") if isinstance(fields.get("name"), str) and fields["name"].strip() else url
+    return Payload.from_dict({**fields, "name": name, "url": url}, esap=True)
 
 
 def _entries(source: str, doc: Any) -> list[Any]:
@@ -225,6 +280,6 @@ def check_ref(name: str, ref: str) -> None:
 
 
 def check_filepath(name: str, filepath: str) -> None:
-    norm = posixpath.normpath(filepath)
-    if filepath.startswith("/") or norm.startswith("..") or norm == "." or "\\" in filepath:
+    # The member-path rule: a path names one file as written, so ``a/../b`` is refused rather than normalised.
+    if path_problem(filepath):
         raise InvalidInput(f"payload '{name}': filepath {filepath!r} must be a relative path inside the repository")

@@ -1,9 +1,8 @@
-"""Where a thin git tree finds the catalogs it leaves out: the ``nbpack.remote.json`` document, defined once.
+"""Where a thin git tree finds the catalogs it leaves out: the ``nbpack.remote.json`` document, written here.
 
 A clone (nbgitpuller, BinderHub) carries the notebook, the runtime, the manifest and small files; catalogs of
 ``min_bytes`` or more stay in the service and the runtime reads them by HTTP Range from ``files`` + their path.
-The runtime defines the same names in ``nbpack_runtime/remote.py`` (it may not import nbpack);
-tests/integration/test_thin_clone.py checks both agree.
+The document's names are the runtime's (``nbpack_runtime/vocab.py``), which reads it.
 """
 
 from __future__ import annotations
@@ -13,15 +12,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["BUNDLE_ID", "REMOTE_FILE", "FILES", "LAZY", "METADATA_KEY", "Remote"]
+from nbpack.runtime.nbpack_runtime.vocab import BUNDLE_ID, FILES, LAZY, METADATA_KEY, REMOTE_FILE
 
-REMOTE_FILE = "nbpack.remote.json"
-FILES = "files"
-LAZY = "lazy"
-# A lone notebook carries the document in metadata["nbpack"][METADATA_KEY] (nbpack/bundle/lone.py).
-METADATA_KEY = "remote"
-# ... and its bundle's id in metadata["nbpack"][BUNDLE_ID], by which the runtime finds the file under any name.
-BUNDLE_ID = "bundle_id"
+__all__ = ["BUNDLE_ID", "REMOTE_FILE", "FILES", "LAZY", "METADATA_KEY", "Remote"]
 
 
 @dataclass(frozen=True)

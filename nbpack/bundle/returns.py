@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-import hashlib
-import json
 from pathlib import Path
 from typing import IO, Any
 
-from nbpack import ids
 from nbpack.bundle import archive
 from nbpack.bundle.manifest import ManifestZip, contents_problems, open_manifest_zip
 from nbpack.bundle.notebook import read_notebook
 from nbpack.errors import NbpackError
+from nbpack.runtime.nbpack_runtime.vocab import CRATE, RETURN_MANIFEST, return_id
 
 __all__ = [
+    "CRATE",
     "RETURN_MANIFEST",
     "ReturnFile",
     "check_return",
@@ -25,24 +24,13 @@ __all__ = [
     "scraps",
 ]
 
-RETURN_MANIFEST = "nbpack-return.json"
-CRATE = "ro-crate-metadata.json"
-
-
-# What a return id covers besides its files (design.md "Return id"); the runtime's ``return_id`` uses the same list.
-RUN_FIELDS = ("status", "error", "started", "ended", "notebook", "values", "provenance")
-
 
 def return_id_for(manifest: dict[str, Any]) -> str:
-    """The return id over everything the return carries, computed as the runtime's ``return_id`` computes it."""
-    h = hashlib.sha256(manifest["bundle_id"].encode())
+    """The return id over everything the return carries: the runtime's rule over the manifest's files (but the
+    manifest and crate, which hold the id) and its RUN_FIELDS."""
     skip = (RETURN_MANIFEST, CRATE)
-    entries = sorted((e["path"], e["sha256"]) for e in manifest["contents"] if e["path"] not in skip)
-    for path, digest in entries:
-        h.update(f"\n{path}\0{digest}".encode())
-    run = {k: manifest.get(k) for k in RUN_FIELDS}
-    h.update(b"\n" + json.dumps(run, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode())
-    return ids.make_id(ids.RETURN, h.hexdigest())
+    entries = [(e["path"], e["sha256"]) for e in manifest["contents"] if e["path"] not in skip]
+    return return_id(manifest["bundle_id"], entries, manifest)
 
 
 # The opened-zip type is shared with bundles; the name says which kind a function wants.

@@ -2,34 +2,32 @@
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 from typing import Any
 
 import click
 
+from nbpack.cli.echo import echo_json
 from nbpack.errors import InvalidInput, NbpackError
 
 __all__ = ["push", "pull", "link", "returns_"]
 
 
-def _echo_json(doc: Any) -> None:
-    click.echo(json.dumps(doc, indent=2, sort_keys=True))
-
-
 def _server_and_key(server: str | None, api_key: str | None) -> tuple[str, str | None]:
     """The service and API key a command talks to: as given (or NBPACK_SERVER / NBPACK_API_KEY), else the one
-    `nbpack serve` runs here by default, with the API key it keeps beside its storage."""
-    if server:
-        return server, api_key
-    if not api_key:
+    `nbpack serve` runs here by default. A service on this computer without a key given gets the key `nbpack serve`
+    keeps beside its storage (never sent to another host)."""
+    from urllib.parse import urlsplit
+
+    server = server or "http://127.0.0.1:8080"
+    if not api_key and urlsplit(server).hostname in ("127.0.0.1", "localhost", "::1"):
         kept = Path(os.environ.get("NBPACK_STORAGE") or "nbpack-data") / ".nbpack-api-key"
         try:
             api_key = kept.read_text("utf-8").strip() or None
         except OSError:
             api_key = None
-    return "http://127.0.0.1:8080", api_key
+    return server, api_key
 
 
 _SERVER_HELP = "Service URL (or NBPACK_SERVER; default: `nbpack serve` here, http://127.0.0.1:8080)."
@@ -85,7 +83,7 @@ def push(
                 " tells its id"
             ) from None
     if as_json:
-        _echo_json(answer)
+        echo_json(answer)
         return
     click.echo(answer["links"]["landing"])
     click.echo(f"stored as {answer['id']}; every link: nbpack push --json, or nbpack link {answer['id']} --hub NAME")
@@ -113,7 +111,7 @@ def returns_(bundle_id: str, server: str | None, api_key: str | None, folder: st
         else {}
     )
     if as_json:
-        _echo_json(items)
+        echo_json(items)
         return
     if not items:
         click.echo(f"{bundle_id}: no returns yet (the notebook's last cell sends one)")

@@ -1,59 +1,46 @@
-"""ESAP shopping basket → bundle inputs: catalogs per archive, data-lake file references, skipped items.
+"""ESAP shopping basket → bundle inputs: catalogs per archive, data-lake file references, a report per item.
 
 ESAP stores each basket item as ``{"item_data": "<JSON text>"}`` inside the user profile's
-``shopping_cart``; the JSON is what the GUI built, ``{"archive": ..., "record": {...}}`` (Zooniverse:
-``{"archive": "zooniverse", "catalog", "project_id", "workflow_id"?, "category"}``). docs/esap.md lists
-each kind and how it maps; anything not understood is reported in ``skipped``, never dropped.
+``shopping_cart``; the JSON is what the GUI built, ``{"archive": ..., "record": ...}`` where ``record`` is an
+object (apertif, astron_vo, rucio, multi_query), an array of strings (vo_reg: the IVOA page's
+``result.split(",")``) or a votable.js row array (samp); Zooniverse items are
+``{"archive": "zooniverse", "catalog", "project_id", "workflow_id"?, "category"}``. docs/esap.md lists each kind
+and how it maps. Every item lands somewhere; one that cannot be read is reported in ``skipped``, never dropped
+silently, and a basket of which nothing could be used is refused (422) with the reasons.
 """
 
 from __future__ import annotations
 
 import json
-import mimetypes
 import posixpath
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import unquote, urlsplit
 
 import pyarrow as pa
 
 from nbpack.bundle.esap_pages import table_from_esap_pages, table_from_esap_results
 from nbpack.bundle.refs import parse_ref
 from nbpack.errors import InvalidInput, NbpackError
+from nbpack.esap.files import DATA_URL_KEYS, Skip, row_refs, rucio_ref, url_refs
 
 __all__ = ["BasketInputs", "basket_to_inputs", "basket_items", "DATA_URL_KEYS"]
 
-# Record keys whose value is the data itself; thumbnails, previews and info pages are not data.
-DATA_URL_KEYS = ("access_url", "accessURL", "download_url", "url")
-_DATA_SCHEMES = ("https", "http", "davs", "dav", "s3", "root")
 _CATALOG_NAME = re.compile(r"[^A-Za-z0-9_.-]+")
-_FILE_NAME = re.compile(r"[^A-Za-z0-9_.-]+")
-_MEDIA_TYPES = {
-    ".fits": "application/fits",
-    ".fit": "application/fits",
-    ".fz": "application/fits",
-    ".h5": "application/x-hdf5",
-    ".hdf5": "application/x-hdf5",
-    ".parquet": "application/vnd.apache.parquet",
-    ".vot": "application/x-votable+xml",
-    ".tar": "application/x-tar",
-}
+_Skip = Skip
 
 
 @dataclass
 class BasketInputs:
-    """What a basket contributes to a bundle: catalogs by name, file references, skipped items, origin."""
+    """What a basket contributes to a bundle: catalogs by name, file references, skipped items, origin, and
+    ``items``: per basket item (in order) what it became (``catalog`` and ``files``) or why it was skipped."""
 
     catalogs: dict[str, pa.Table] = field(default_factory=dict)
     files: list[dict] = field(default_factory=list)
     skipped: list[dict] = field(default_factory=list)
     origin: dict = field(default_factory=dict)
-
-
-class _Skip(Exception):
-    """An item that cannot be interpreted; the message is the reason reported for it."""
+    items: list[dict] = field(default_factory=list)
 
 
 def basket_items(basket: list | dict) -> list:
@@ -108,6 +95,19 @@ def _cell(value: Any) -> Any:
     return value
 
 
+def _text(value: Any) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, (dict, list, tuple)):
+        return json.dumps(value, sort_keys=True, default=str)
+    return str(value)
+
+
+def _positional_row(values: list) -> dict:
+    """A row without names (vo_reg, samp): text columns named by position, as the page showed them."""
+    return {f"col_{i + 1}": _text(v) for i, v in enumerate(values)}
+
+
 def _rows_table(rows: list[dict]) -> pa.Table:
     names: dict[str, None] = {}
     for row in rows:
@@ -123,85 +123,8 @@ def _rows_table(rows: list[dict]) -> pa.Table:
     return pa.table(columns)
 
 
-def _safe_file_name(raw: str) -> str:
-    base = posixpath.basename(unquote(raw).rstrip("/")) or "file"
-    base = base.rsplit(":", 1)[-1]
-    name = _FILE_NAME.sub("_", base).lstrip(".-") or "file"
-    if len(name) > 128:
-        stem, ext = posixpath.splitext(name)
-        name = stem[: 128 - len(ext[:16])] + ext[:16]
-    return name
-
-
-def _media_type(name: str, record: dict) -> str | None:
-    given = record.get("access_format") or record.get("content_type")
-    if isinstance(given, str) and "/" in given:
-        return given
-    ext = posixpath.splitext(name.lower())[1]
-    return _MEDIA_TYPES.get(ext) or mimetypes.guess_type(name)[0]
-
-
-def _hex(value: Any) -> str | None:
-    if isinstance(value, int) and not isinstance(value, bool):
-        return f"{value:08x}"
-    if isinstance(value, str) and value.strip():
-        return value.strip().lower().removeprefix("0x")
-    return None
-
-
-def _rucio_ref(record: dict) -> dict:
-    did = record.get("did")
-    scope, name = record.get("scope"), record.get("name")
-    if not isinstance(did, str) or ":" not in did:
-        if not (isinstance(scope, str) and scope and isinstance(name, str) and name):
-            raise _Skip("Rucio record has neither 'did' nor 'scope' and 'name'")
-        did = f"{scope}:{name}"
-    ref: dict[str, Any] = {"name": _safe_file_name(did.split(":", 1)[1]), "uri": did}
-    size = next((record[k] for k in ("bytes", "size", "size_in_bytes") if record.get(k) is not None), None)
-    if size is not None:
-        try:
-            ref["size"] = int(size)
-        except (TypeError, ValueError):
-            raise _Skip(f"Rucio record size {size!r} is not an integer") from None
-    checksums = {}
-    adler = _hex(record.get("adler32"))
-    if adler is not None:
-        checksums["adler32"] = adler.rjust(8, "0")
-    md5 = _hex(record.get("md5"))
-    if md5 is not None:
-        checksums["md5"] = md5
-    if checksums:
-        ref["checksums"] = checksums
-    site = record.get("rse") or record.get("RSE") or record.get("site")
-    if isinstance(site, str) and site:
-        ref["site"] = site
-    kind = record.get("type") or record.get("did_type")
-    if isinstance(kind, str) and kind.upper() in ("DATASET", "CONTAINER"):
-        ref["description"] = f"Rucio {kind.lower()} (all its files)"
-    return ref
-
-
-def _url_refs(record: dict) -> list[dict]:
-    refs = []
-    for key in DATA_URL_KEYS:
-        url = record.get(key)
-        if not isinstance(url, str) or urlsplit(url).scheme.lower() not in _DATA_SCHEMES:
-            continue
-        raw_name = record.get("name") if isinstance(record.get("name"), str) else urlsplit(url).path
-        name = _safe_file_name(raw_name or url)
-        ref: dict[str, Any] = {"name": name, "uri": url}
-        media = _media_type(name, record)
-        if media:
-            ref["media_type"] = media
-        described = record.get("dataProductSubType") or record.get("title") or record.get("dataproduct_type")
-        if isinstance(described, str) and described:
-            ref["description"] = described
-        refs.append(ref)
-    return refs
-
-
 def _is_esap_results(record: dict) -> bool:
-    return isinstance(record.get("fields"), list) and isinstance(record.get("result"), str)
+    return isinstance(record.get("fields"), list) and bool(record["fields"]) and isinstance(record.get("result"), str)
 
 
 def _is_esap_page(record: dict) -> bool:
@@ -209,16 +132,18 @@ def _is_esap_page(record: dict) -> bool:
 
 
 class _Collector:
-    """Accumulates rows, typed record groups and file refs while items are read."""
+    """Accumulates rows, typed record groups, file refs and the per-item report while items are read."""
 
     def __init__(self) -> None:
         self.rows: dict[str, list[dict]] = {}
-        self.typed: dict[tuple, list[tuple[Any, dict, list[dict]]]] = {}
-        self.pages: dict[str, list[tuple[Any, dict, list[dict]]]] = {}
+        self.row_items: dict[str, list[int]] = {}
+        self.typed: dict[tuple, list[tuple[int, dict, list[dict]]]] = {}
+        self.pages: dict[str, list[tuple[int, dict, list[dict]]]] = {}
         self.files: list[dict] = []
-        self.uris: set[str] = set()
+        self.by_uri: dict[str, str] = {}
         self.names: set[str] = set()
         self.seen: dict[str, int] = {}
+        self.report: list[dict] = []
 
     def check_file(self, ref: dict) -> None:
         """Raise ``_Skip`` when ``ref`` would not be a valid bundle file reference."""
@@ -227,11 +152,13 @@ class _Collector:
         except NbpackError as err:
             raise _Skip(err.message) from None
 
-    def add_file(self, ref: dict) -> None:
-        if ref["uri"] in self.uris:
-            return  # the same file picked twice (e.g. two queries) is fetched once
+    def add_file(self, ref: dict, index: int) -> None:
+        if ref["uri"] in self.by_uri:
+            # the same file picked twice (e.g. two queries) is fetched once; both items name it
+            self._note_file(index, self.by_uri[ref["uri"]])
+            return
         name, n = ref["name"], 1
-        stem, ext = posixpath.splitext(name)
+        stem, ext = _split_ext(name)
         while name in self.names:
             n += 1
             name = f"{stem[: 120 - len(ext)]}-{n}{ext}"
@@ -240,23 +167,44 @@ class _Collector:
         except NbpackError as err:
             raise _Skip(err.message) from None
         self.names.add(name)
-        self.uris.add(ref["uri"])
+        self.by_uri[ref["uri"]] = name
         self.files.append(checked)
+        self._note_file(index, name)
+
+    def _note_file(self, index: int, name: str) -> None:
+        files = self.report[index].setdefault("files", [])
+        if name not in files:
+            files.append(name)
+
+    def add_row(self, catalog: str, row: dict, index: int) -> None:
+        self.rows.setdefault(catalog, []).append(row)
+        self.row_items.setdefault(catalog, []).append(index)
 
 
-def _record(data: dict) -> dict:
+def _split_ext(name: str) -> tuple[str, str]:
+    """Stem and extension, a double one kept whole (``x.MS.tar`` → ``x``, ``.MS.tar``)."""
+    stem, ext = posixpath.splitext(name)
+    inner, ext2 = posixpath.splitext(stem)
+    if ext2 and len(ext2) <= 6 and inner:
+        return inner, ext2 + ext
+    return stem, ext
+
+
+def _record(data: dict) -> dict | list:
     record = data.get("record")
     if isinstance(record, str):
         try:
             record = json.loads(record)
         except ValueError:
             raise _Skip("record is text but not JSON") from None
+    if isinstance(record, list) and record:
+        return record
     if not isinstance(record, dict) or not record:
-        raise _Skip(f"{data['archive']} item has no 'record' object")
+        raise _Skip(f"{data['archive']} item has no 'record' (an object, or an array of values)")
     return record
 
 
-def _read_item(item: Any, data: dict, out: _Collector) -> tuple[list[dict], Callable[[], None]]:
+def _read_item(index: int, data: dict, out: _Collector) -> tuple[list[dict], Callable[[], None]]:
     """The file refs an item contributes and a function that records its rows once the refs pass."""
     archive = data["archive"].strip()
     if archive == "zooniverse":
@@ -269,22 +217,28 @@ def _read_item(item: Any, data: dict, out: _Collector) -> tuple[list[dict], Call
             raise _Skip(f"Zooniverse item needs '{entity}_id' and 'category'")
         row = {k: _cell(v) for k, v in data.items() if k != "archive"}
         name = _catalog_name("zooniverse", entity, ident, category)
-        return [], lambda: out.rows.setdefault(name, []).append(row)
+        return [], lambda: out.add_row(name, row, index)
     record = _record(data)
+    if isinstance(record, list):
+        # vo_reg (the IVOA page's comma-split row) and samp (a votable.js row): values without names
+        positional = _positional_row(record)
+        return row_refs(record), lambda: out.add_row(_catalog_name(archive), positional, index)
     if _is_esap_page(record):
-        refs = [r for row in record["results"] if isinstance(row, dict) for r in _url_refs(row)]
+        refs = [r for row in record["results"] if isinstance(row, dict) for r in url_refs(row)]
         # refs of typed records wait until their table builds, so a failed group adds no files
-        return [], lambda: out.pages.setdefault(_catalog_name(archive), []).append((item, record, refs))
+        return [], lambda: out.pages.setdefault(_catalog_name(archive), []).append((index, record, refs))
     if _is_esap_results(record):
         names = tuple(str(f.get("name")) if isinstance(f, dict) else str(f) for f in record["fields"])
-        refs = _url_refs(record)
-        return [], lambda: out.typed.setdefault((archive, names), []).append((item, record, refs))
+        refs = url_refs(record)
+        return [], lambda: out.typed.setdefault((archive, names), []).append((index, record, refs))
     if archive == "rucio":
-        return [_rucio_ref(record)], lambda: out.rows.setdefault("rucio", []).append(record)
-    return _url_refs(record), lambda: out.rows.setdefault(_catalog_name(archive), []).append(record)
+        return [rucio_ref(record)], lambda: out.add_row("rucio", record, index)
+    return url_refs(record), lambda: out.add_row(_catalog_name(archive), record, index)
 
 
-def _build_typed(out: _Collector, inputs: BasketInputs, add: Callable[[str, pa.Table], None]) -> None:
+def _build_typed(
+    out: _Collector, inputs: BasketInputs, items: list, add: Callable[[str, pa.Table, list[int]], None]
+) -> None:
     def from_pages(pages: list[dict]) -> pa.Table:
         table, provenance = table_from_esap_pages(pages)
         if provenance:
@@ -298,55 +252,83 @@ def _build_typed(out: _Collector, inputs: BasketInputs, add: Callable[[str, pa.T
         try:
             table = build([record for _, record, _ in group])
         except NbpackError as err:
-            for item, _, _ in group:
-                inputs.skipped.append({"item": item, "reason": err.message})
-                archive = _item_data(item)["archive"].strip()
+            for index, _, _ in group:
+                inputs.skipped.append({"item": items[index], "reason": err.message})
+                out.report[index] = {"item": index, "skipped": err.message}
+                archive = _item_data(items[index])["archive"].strip()
                 out.seen[archive] -= 1
             continue
-        add(name, table)
+        add(name, table, [index for index, _, _ in group])
         if "access_url" in table.column_names and pa.types.is_string(table.schema.field("access_url").type):
             # ObsCore rows carry their data link as a column rather than a record key
             column = [u for u in table.column("access_url").to_pylist() if u]
-            group[0][2].extend(r for u in column for r in _url_refs({"access_url": u}))
-        for item, _, refs in group:
+            group[0][2].extend(r for u in column for r in url_refs({"access_url": u}))
+        for index, _, refs in group:
             try:
                 for ref in refs:
-                    out.add_file(ref)
+                    out.add_file(ref, index)
             except _Skip as why:
-                inputs.skipped.append({"item": item, "reason": f"row kept in catalog {name!r}; file: {why}"})
+                reason = f"row kept in catalog {name!r}; file: {why}"
+                inputs.skipped.append({"item": items[index], "reason": reason})
+                out.report[index]["file_skipped"] = str(why)
+
+
+def _unusable(inputs: BasketInputs, count: int) -> InvalidInput:
+    if not count:
+        err = InvalidInput("the basket holds no items: send no basket, or one with the items to analyse")
+    else:
+        reasons = "; ".join(f"item {r['item']}: {r['skipped']}" for r in inputs.items[:5])
+        more = f" (and {count - 5} more)" if count > 5 else ""
+        err = InvalidInput(f"nothing in the basket could be used ({count} item(s)): {reasons}{more}")
+    err.code = "basket_unusable"
+    err.http_status = 422
+    return err
 
 
 def basket_to_inputs(items: list[dict] | dict) -> BasketInputs:
-    """Turn ESAP shopping-basket items (or the user profile holding them) into bundle inputs."""
+    """Turn ESAP shopping-basket items (or the user profile holding them) into bundle inputs.
+
+    422 ``basket_unusable`` when the basket is empty or none of its items could be used.
+    """
     inputs = BasketInputs()
     out = _Collector()
-    for item in basket_items(items):
+    raw = basket_items(items)
+    for index, item in enumerate(raw):
+        out.report.append({"item": index})
         try:
             data = _item_data(item)
-            refs, commit = _read_item(item, data, out)
+            archive = data["archive"].strip()
+            out.report[index]["archive"] = archive
+            refs, commit = _read_item(index, data, out)
             for ref in refs:
                 out.check_file(ref)
         except _Skip as why:
             inputs.skipped.append({"item": item, "reason": str(why)})
+            out.report[index] = {"item": index, "skipped": str(why)}
             continue
         commit()
         for ref in refs:
-            out.add_file(ref)
-        archive = data["archive"].strip()
+            out.add_file(ref, index)
         out.seen[archive] = out.seen.get(archive, 0) + 1
 
-    def add(name: str, table: pa.Table) -> None:
+    def add(name: str, table: pa.Table, indexes: list[int]) -> None:
         unique, n = name, 1
         while unique in inputs.catalogs:
             n += 1
             unique = f"{name[:60]}_{n}"
         inputs.catalogs[unique] = table
+        one_each = table.num_rows == len(indexes)  # a query page item holds many rows: no single row to name
+        for row, index in enumerate(indexes):
+            out.report[index].update({"catalog": unique, **({"row": row} if one_each else {})})
 
     for name, rows in out.rows.items():
-        add(name, _rows_table(rows))
+        add(name, _rows_table(rows), out.row_items[name])
     inputs.origin = {"service": "esap"}
     if out.typed or out.pages:
-        _build_typed(out, inputs, add)
+        _build_typed(out, inputs, raw, add)
     inputs.files = out.files
     inputs.origin["archives"] = {k: n for k, n in sorted(out.seen.items()) if n}
+    inputs.items = out.report
+    if not inputs.catalogs and not inputs.files:
+        raise _unusable(inputs, len(raw))
     return inputs

@@ -30,6 +30,7 @@ from nbpack.bundle import archive
 from nbpack.bundle.remote import REMOTE_FILE, Remote
 from nbpack.errors import Conflict, InvalidBundle, InvalidInput, NbpackError, UnsafeArchive
 from nbpack.gitenv import git_env
+from nbpack.runtime.nbpack_runtime.vocab import MANIFEST
 
 __all__ = ["build_repo", "ensure_repo", "sweep_leftovers"]
 
@@ -70,7 +71,7 @@ def _entry_paths(zf: zipfile.ZipFile) -> list[zipfile.ZipInfo]:
 def _manifest(zf: zipfile.ZipFile) -> dict[str, Any]:
     """The bundle manifest (``nbpack.json``), or ``{}`` when absent or unreadable."""
     try:
-        with zf.open("nbpack.json") as fh:
+        with zf.open(MANIFEST) as fh:
             doc = json.loads(fh.read(1 << 20))
     except (KeyError, ValueError, zipfile.BadZipFile):
         return {}

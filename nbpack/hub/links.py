@@ -21,6 +21,7 @@ from itsdangerous import BadSignature, URLSafeSerializer
 
 from nbpack import clock
 from nbpack.errors import Forbidden, InvalidInput
+from nbpack.runtime.nbpack_runtime.vocab import path_problem
 
 __all__ = [
     "SCOPES",
@@ -147,8 +148,7 @@ def _check_base(url: str, what: str) -> str:
 
 
 def _check_relpath(path: str, what: str) -> str:
-    parts = (path or "").split("/")
-    if not path or path.startswith("/") or any(p in ("", ".", "..") for p in parts) or "\\" in path:
+    if path_problem(path):
         raise InvalidInput(f"{what} must be a relative path without '..', got {path!r}")
     return path
 

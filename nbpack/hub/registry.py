@@ -261,8 +261,9 @@ def load_esap_facilities(
 ) -> list[Hub]:
     """Hubs from ESAP's IDA facility list (plain or a DRF page), with nbpack fields overlaid by name.
 
-    ESAP-only fields such as ``id`` are ignored; the overlay may only set nbpack's fields and must only
-    name facilities ESAP lists, so a typo in the overlay is an error rather than a silently plain hub.
+    Each facility launches as a BinderHub (``v2/git`` links, as ESAP's own Deploy does) unless the overlay gives
+    it another ``launch``. ESAP-only fields such as ``id`` are ignored; the overlay may only set nbpack's fields
+    and must only name facilities ESAP lists, so a typo in the overlay is an error rather than a silently plain hub.
     """
     doc = _read_doc(facilities, "ESAP facility list") if isinstance(facilities, Path) else facilities
     if isinstance(doc, dict) and "results" in doc:
@@ -285,7 +286,13 @@ def load_esap_facilities(
             )
     hubs = []
     for i, facility in enumerate(doc):
-        base = {k: facility[k] for k in ESAP_FIELDS if facility.get(k) is not None}
-        merged = base | extra.get(facility.get("name"), {})
+        base = {
+            k: facility[k].strip() if isinstance(facility[k], str) else facility[k]
+            for k in ESAP_FIELDS
+            if facility.get(k) is not None
+        }
+        # ESAP's Deploy view builds a BinderHub ``v2/git`` link for every facility, whatever its type (all of
+        # ESAP's own are "jupyterhub"): launched as ESAP launches them unless the operator's file says otherwise.
+        merged = base | {"launch": "binderhub"} | extra.get(facility.get("name"), {})
         hubs.append(hub_from_dict(merged, where=f"ESAP facility #{i + 1}"))
     return _unique(hubs, "ESAP facility list")

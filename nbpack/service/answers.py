@@ -19,10 +19,12 @@ class Stored:
     expires: str
     handle_expires: str = ""
     owner: str | None = None
+    basket: list[dict[str, Any]] | None = None
 
     def to_json(self) -> dict[str, Any]:
-        """The create call's JSON answer."""
+        """The create call's JSON answer (``basket``: what each basket item became, when the request had one)."""
         return {
+            **({"basket": self.basket} if self.basket is not None else {}),
             "id": self.id,
             "title": self.manifest["title"],
             "created": self.created,

@@ -2,7 +2,8 @@
 
 A request is JSON (schema: ``schemas/create-request-1.0.schema.json``): a title, catalogs given
 inline (rows, an ESAP query page or several pages) or as uploaded parts, file references, an ESAP
-shopping basket, and a payload: an uploaded notebook, an inline one, or a payload catalog name.
+shopping basket, and a payload: an uploaded notebook, an inline one, a payload catalog name (or a workflow's
+repository URL), or ESAP Workflow fields inline (``{"url", "ref", "filepath"}``).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from typing import Any
 from nbpack.bundle import esap_pages, formats, schema
 from nbpack.bundle.build import BuildSpec, CatalogInput
 from nbpack.bundle.payload_git import resolve_payload
-from nbpack.bundle.payloads import PayloadCatalog
+from nbpack.bundle.payloads import PayloadCatalog, workflow_payload
 from nbpack.errors import InvalidInput
 from nbpack.esap import basket as esap
 from nbpack.webhooks import targets
@@ -149,6 +150,7 @@ def spec_from_request(
         names = {f.get("name") for f in spec.files}
         spec.files += [f for f in basket.files if f["name"] not in names]
         spec.skipped = list(basket.skipped)
+        spec.basket_report = basket.items
         if basket.origin and not spec.origin:
             spec.origin = {
                 k: (v if isinstance(v, str) else json.dumps(v, sort_keys=True)) for k, v in basket.origin.items()
@@ -166,7 +168,14 @@ def spec_from_request(
         spec.notebook = path.read_bytes()
         spec.notebook_name = req.get("notebook_name") or filename
     elif "payload" in req:
+        source = req["payload"]
+        if isinstance(source, dict):
+            # ESAP's Workflow fields inline, so ESAP need not keep a second registry in step with its own
+            inline = workflow_payload(source)
+            source, payloads = inline.name, PayloadCatalog([inline])
+        elif payloads is None and str(source).startswith(("https://", "http://")):
+            payloads = PayloadCatalog([])  # a repository named by its URL (an OSSR workflow) needs no catalog
         if payloads is None:
             raise InvalidInput("this service has no payload catalog (NBPACK_PAYLOADS_FILE)")
-        apply_payload(spec, req["payload"], payloads=payloads, cache_dir=cache_dir)
+        apply_payload(spec, source, payloads=payloads, cache_dir=cache_dir)
     return spec

@@ -103,7 +103,9 @@ class Handles:
             # each record is keyed as it is written (its members hashed once, by the build).
             keys: dict[str, str] = {}
             build_bundle(spec, path, returns=new.returns, record_keys=keys)
-            return self._store(path, req, new, keys)
+            stored = self._store(path, req, new, keys)
+        stored.basket = spec.basket_report  # what each basket item became: the create answer says it
+        return stored
 
     def store(
         self,

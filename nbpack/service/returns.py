@@ -14,7 +14,15 @@ from pathlib import Path
 from typing import IO, Any, BinaryIO, cast
 
 from nbpack.bundle import archive
-from nbpack.bundle.returns import check_return, external_paths, notebook_missing, open_return, return_warnings
+from nbpack.bundle.returns import (
+    CRATE,
+    RETURN_MANIFEST,
+    check_return,
+    external_paths,
+    notebook_missing,
+    open_return,
+    return_warnings,
+)
 from nbpack.clock import iso, now
 from nbpack.errors import Conflict, Forbidden, InvalidBundle, NotFound
 from nbpack.service import quota
@@ -67,13 +75,14 @@ class Returns:
                 manifest = rf.manifest
                 absent = external_paths(manifest) - set(rf.zf.namelist())
             rid = manifest["id"]
-            if storage.exists(return_key(bid, rid, "manifest.json")):
+            entries = {e["path"]: e for e in manifest["contents"]}
+            size = path.stat().st_size + sum(entries[p]["bytes"] for p in absent)
+            # One listing under the handle's quota lock answers "stored already?" too (no HEAD of the manifest).
+            reserved = quota.reserve_return(storage, cfg, bid, handle.tenant, rid, size)
+            if reserved is None:
                 # Stored before, maybe by a replica that died before answering: its notification is queued or done.
                 queued = self._queue_webhook(handle, manifest)
                 return _summary(bid, manifest), False
-            entries = {e["path"]: e for e in manifest["contents"]}
-            size = path.stat().st_size + sum(entries[p]["bytes"] for p in absent)
-            reserved = quota.reserve_return(storage, cfg, bid, handle.tenant, rid, size)
             charged = usage_key(handle.tenant, bid, rid, size)
             try:
                 if absent:
@@ -157,7 +166,7 @@ class Returns:
     def member(self, handle: Handle, rid: str, name: str) -> tuple[int, BinaryIO]:
         """One file of a return bundle: (size, stream), from the zip or, for an external output, its blob."""
         manifest = self.manifest(handle, rid)
-        listed = {e["path"] for e in manifest["contents"]} | {"nbpack-return.json", "ro-crate-metadata.json"}
+        listed = {e["path"] for e in manifest["contents"]} | {RETURN_MANIFEST, CRATE}
         if name not in listed:
             raise NotFound(f"return {rid} has no file {name!r}")
         zf = archive.open_zip(self._local(handle.id, rid), self.ctx.config.return_limits)

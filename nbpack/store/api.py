@@ -6,14 +6,18 @@ object into memory except ``read_bytes``, which is meant for small objects such 
 
 from __future__ import annotations
 
+import contextlib
 import io
-from collections.abc import Iterator
+import os
+import tempfile
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any, BinaryIO, Protocol, runtime_checkable
 
 from nbpack.errors import InvalidInput
+from nbpack.runtime.nbpack_runtime.vocab import path_problem
 
 __all__ = [
     "ObjectInfo",
@@ -21,6 +25,7 @@ __all__ = [
     "check_key",
     "check_prefix",
     "check_range",
+    "download_atomically",
     "sized",
     "CHUNK",
     "PART_SIZE",
@@ -77,15 +82,28 @@ class Storage(Protocol):
 # ---------------------------------------------------------------- keys
 
 
+def download_atomically(path: Path, fill: Callable[[BinaryIO], None]) -> None:
+    """Write the local file ``path`` through ``fill`` into a temp file beside it, then rename it into place: a
+    reader sees the old file or the whole new one, and a failed download leaves nothing behind."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=TMP_PREFIX, dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as out:
+            fill(out)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
 def check_key(key: str) -> str:
     """Return ``key`` if it is a safe relative object key, else raise ``InvalidInput``."""
     if not isinstance(key, str) or not key:
         raise InvalidInput("storage key is empty")
-    if key.startswith("/") or "\\" in key or "\x00" in key:
-        raise InvalidInput(f"storage key {key!r} is absolute or contains a backslash or NUL")
+    if problem := path_problem(key):
+        raise InvalidInput(f"storage key {key!r} {problem}")
     for part in key.split("/"):
-        if part in ("", ".", ".."):
-            raise InvalidInput(f"storage key {key!r} has an empty, '.' or '..' segment")
         # temp names are how unfinished writes are hidden; a real key must never look like one
         if part.startswith(TMP_PREFIX):
             raise InvalidInput(f"storage key {key!r} has a segment starting with {TMP_PREFIX!r}")

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from nbpack.errors import Conflict, InvalidInput, NotFound, StorageError
+from nbpack.store import api
 from nbpack.store.api import CHUNK, TMP_PREFIX, ObjectInfo, check_key, check_prefix, check_range, sized
 
 __all__ = ["LocalStorage"]
@@ -164,17 +165,8 @@ class LocalStorage:
     def download_to(self, key: str, path: Path) -> ObjectInfo:
         """Copy the object to a local path, atomically."""
         info = self.stat(key)
-        path = Path(path)
         with self.open(key) as src:
-            fd, tmp = tempfile.mkstemp(prefix=TMP_PREFIX, dir=path.parent)
-            try:
-                with os.fdopen(fd, "wb") as out:
-                    shutil.copyfileobj(src, out, CHUNK)
-                os.replace(tmp, path)
-            except BaseException:
-                with contextlib.suppress(OSError):
-                    os.unlink(tmp)
-                raise
+            api.download_atomically(path, lambda out: shutil.copyfileobj(src, out, CHUNK))
         return info
 
     def stat(self, key: str) -> ObjectInfo:

@@ -5,8 +5,6 @@ from __future__ import annotations
 import base64
 import contextlib
 import io
-import os
-import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,6 +12,7 @@ from typing import Any, BinaryIO
 
 from nbpack.config import DEFAULT_S3_REGION
 from nbpack.errors import InvalidInput, NotFound, StorageError
+from nbpack.store import api
 from nbpack.store.api import CHUNK, PART_SIZE, TMP_PREFIX, ObjectInfo, check_key, check_prefix, check_range, sized
 from nbpack.store.disposition import content_disposition
 from nbpack.store.s3_errors import S3Body, translated
@@ -208,16 +207,12 @@ class S3Storage:
     def download_to(self, key: str, path: Path) -> ObjectInfo:
         """Download to a local path via a temp file beside it, atomically."""
         info = self.stat(key)
-        path = Path(path)
-        fd, tmp = tempfile.mkstemp(prefix=TMP_PREFIX, dir=path.parent)
-        try:
-            with os.fdopen(fd, "wb") as out, self._errors(key):
+
+        def fill(out: BinaryIO) -> None:
+            with self._errors(key):
                 self.client.download_fileobj(self.bucket, self._key(key), out, Config=self.transfer)
-            os.replace(tmp, path)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
-            raise
+
+        api.download_atomically(path, fill)
         return info
 
     def stat(self, key: str) -> ObjectInfo:

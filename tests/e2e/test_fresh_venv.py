@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import zipfile
 from pathlib import Path
@@ -11,17 +10,7 @@ from pathlib import Path
 from nbpack.bundle import archive
 from nbpack.bundle.build import BuildSpec, CatalogInput, build_bundle, open_bundle
 from nbpack.bundle.returns import check_return, open_return
-from tests.helpers import UNITS, fresh_venv, reference_table, template_notebook
-
-# Runs the notebook the way a bare Jupyter would: nbclient, the venv's own python3 kernel, cwd = bundle folder.
-DRIVER = """
-import sys, nbformat
-from nbclient import NotebookClient
-path, folder = sys.argv[1], sys.argv[2]
-nb = nbformat.read(path, as_version=4)
-NotebookClient(nb, timeout=120, kernel_name="python3", resources={"metadata": {"path": folder}}).execute()
-nbformat.write(nb, path)
-"""
+from tests.helpers import UNITS, clean_env, fresh_venv, reference_table, run_notebook_in, template_notebook
 
 CHECK = """\
 import importlib.util, sys
@@ -52,27 +41,10 @@ def test_bundle_executes_in_fresh_venv_without_nbpack(tmp_path: Path) -> None:
     with open_bundle(bundle) as bf:
         archive.extract(bf.zf, folder)
 
-    # A clean environment: no PYTHONPATH leading to the repo, an empty user Jupyter dir so the venv's kernelspec wins.
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "VIRTUAL_ENV", "JUPYTER", "NBPACK"))}
-    env.update(
-        PATH=f"{venv / 'bin'}:/usr/bin:/bin",
-        JUPYTER_DATA_DIR=str(tmp_path / "jdata"),
-        JUPYTER_RUNTIME_DIR=str(tmp_path / "jrun"),
-        JUPYTER_CONFIG_DIR=str(tmp_path / "jconf"),
-        IPYTHONDIR=str(tmp_path / "ipy"),
-        NBPACK_CACHE=str(tmp_path / "cache"),
-    )
+    env = clean_env(tmp_path, [venv / "bin"])
     probe = subprocess.run([str(py), "-c", "import nbpack"], cwd=tmp_path, env=env, capture_output=True, timeout=60)
     assert probe.returncode != 0, "the fresh venv must not see nbpack"
-    run = subprocess.run(
-        [str(py), "-c", DRIVER, str(folder / "fresh.ipynb"), str(folder)],
-        cwd=folder,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=180,
-    )
-    assert run.returncode == 0, run.stderr[-2000:]
+    run_notebook_in(py, folder / "fresh.ipynb", env, cell_timeout=120)
 
     returns = sorted(folder.glob("nbpack-return-*.zip"))
     assert len(returns) == 1, sorted(p.name for p in folder.iterdir())

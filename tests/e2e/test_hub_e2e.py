@@ -10,16 +10,13 @@ and plain `git` clones the endpoint shallow and full and fetches.
 from __future__ import annotations
 
 import hashlib
-import http.server
 import io
 import json
 import os
 import subprocess
-import threading
 import time
 import zipfile
 from collections.abc import Iterator
-from functools import partial
 from pathlib import Path
 
 import nbformat
@@ -29,6 +26,8 @@ from nbpack.client import Client
 from nbpack.hub.links import target_dir_for
 from tests.fixtures.hub import NotebookRunError
 from tests.fixtures.service import service_env
+from tests.helpers import file_server as serve_folder
+from tests.helpers import kernel_notebook, wait_for_returns
 
 pytestmark = pytest.mark.hub
 
@@ -49,21 +48,8 @@ def file_server(tmp_path) -> Iterator[str]:
     root = tmp_path / "lake"
     root.mkdir()
     (root / "spectrum.bin").write_bytes(SPECTRUM)
-    handler = partial(_QuietHandler, directory=str(root))
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}"
-    finally:
-        server.shutdown()
-        thread.join(timeout=10)
-        server.server_close()
-
-
-class _QuietHandler(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, *args) -> None:  # noqa: ANN002 - the test output is not the place for access logs
-        pass
+    with serve_folder(root) as url:
+        yield url
 
 
 def _registry(path: Path, hub_url: str) -> Path:
@@ -90,20 +76,14 @@ packages = ["pyarrow", "numpy"]
 
 
 def _notebook() -> dict:
-    notebook = nbformat.v4.new_notebook()
-    notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    notebook.cells = [
-        nbformat.v4.new_markdown_cell("# Stars and a spectrum"),
-        nbformat.v4.new_code_cell('rows = catalogs["stars"].num_rows\nprint("catalog rows", rows)'),
-        nbformat.v4.new_code_cell(
-            'path = bundle.file("spectrum")\ndata = path.read_bytes()\nprint("spectrum bytes", len(data), "at", path)'
-        ),
-        nbformat.v4.new_code_cell(
-            'nbpack_runtime.save_value("summary", {"rows": rows, "spectrum_bytes": len(data)})\n'
-            'nbpack_runtime.save_output(f"{rows} {len(data)}\\n".encode(), "summary.txt")\n'
-            'print("saved")'
-        ),
-    ]
+    notebook = kernel_notebook(
+        "# Stars and a spectrum",
+        'rows = catalogs["stars"].num_rows\nprint("catalog rows", rows)',
+        'path = bundle.file("spectrum")\ndata = path.read_bytes()\nprint("spectrum bytes", len(data), "at", path)',
+        'nbpack_runtime.save_value("summary", {"rows": rows, "spectrum_bytes": len(data)})\n'
+        'nbpack_runtime.save_output(f"{rows} {len(data)}\\n".encode(), "summary.txt")\n'
+        'print("saved")',
+    )
     return json.loads(nbformat.writes(notebook))
 
 
@@ -212,13 +192,7 @@ def test_bundle_opens_runs_and_returns_through_a_stock_hub(
     assert cached.read_bytes() == SPECTRUM
     assert not list(cached.parent.glob("*.part"))
 
-    returns: list[dict] = []
-    deadline = time.monotonic() + POLL_SECONDS
-    for _ in range(120):
-        returns = client.returns(bid)
-        if returns or time.monotonic() > deadline:
-            break
-        time.sleep(0.5)
+    returns = wait_for_returns(client, bid, POLL_SECONDS)
     assert len(returns) == 1, returns
     assert returns[0]["status"] == "completed" and returns[0]["values"] == ["summary"]
     manifest = client.get_return(bid, returns[0]["id"])

@@ -12,6 +12,7 @@ import nbformat
 import pytest
 
 from tests.fixtures.hub import free_port
+from tests.helpers import kernel_notebook
 
 pytestmark = pytest.mark.hub
 
@@ -30,14 +31,7 @@ def _git(*args: str, cwd: Path) -> None:
 
 
 def _demo_notebook() -> nbformat.NotebookNode:
-    notebook = nbformat.v4.new_notebook()
-    notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    notebook.cells = [
-        nbformat.v4.new_markdown_cell("# Demo"),
-        nbformat.v4.new_code_cell("import os\nprint(os.getcwd())"),
-        nbformat.v4.new_code_cell("6 * 7"),
-    ]
-    return notebook
+    return kernel_notebook("# Demo", "import os\nprint(os.getcwd())", "6 * 7")
 
 
 @pytest.fixture

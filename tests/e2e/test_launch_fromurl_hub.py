@@ -9,7 +9,6 @@ endpoint, the results cell sends the return → the service lists it. No git, no
 from __future__ import annotations
 
 import json
-import time
 
 import nbformat
 import pytest
@@ -17,6 +16,7 @@ import pytest
 from nbpack.client import Client
 from nbpack.hub.links import target_dir_for
 from tests.fixtures.service import service_env
+from tests.helpers import kernel_notebook, wait_for_returns
 
 pytestmark = pytest.mark.hub
 
@@ -29,13 +29,11 @@ POLL_SECONDS = 60
 
 
 def _request() -> dict:
-    nb = nbformat.v4.new_notebook()
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    nb.cells = [
-        nbformat.v4.new_markdown_cell("# Alone"),
-        nbformat.v4.new_code_cell('rows = catalogs["stars"].num_rows\nprint("catalog rows", rows)'),
-        nbformat.v4.new_code_cell('nbpack_runtime.save_value("rows", rows)\nprint("saved")'),
-    ]
+    nb = kernel_notebook(
+        "# Alone",
+        'rows = catalogs["stars"].num_rows\nprint("catalog rows", rows)',
+        'nbpack_runtime.save_value("rows", rows)\nprint("saved")',
+    )
     return {
         "title": TITLE,
         "catalogs": [{"name": "stars", "rows": [{"id": 2**60 + i, "mag": 12.0 + i / 4} for i in range(5)]}],
@@ -74,13 +72,7 @@ def test_fromurl_click_opens_the_lone_notebook_runs_and_returns(jupyterhub, star
     assert "catalog rows 5" in text, text
     assert "saved" in text and "uploaded as r-" in text, text
 
-    returns: list[dict] = []
-    deadline = time.monotonic() + POLL_SECONDS
-    for _ in range(120):
-        returns = client.returns(bid)
-        if returns or time.monotonic() > deadline:
-            break
-        time.sleep(0.5)
+    returns = wait_for_returns(client, bid, POLL_SECONDS)
     assert len(returns) == 1, returns
     assert returns[0]["status"] == "completed" and returns[0]["values"] == ["rows"]
     assert client.get_return(bid, returns[0]["id"])["values"][0]["data"] == 5

@@ -27,6 +27,7 @@ from nbpack.client import Client
 from nbpack.hub.links import target_dir_for
 from tests.fixtures.hub import JupyterHubServer, NotebookRunError
 from tests.fixtures.service import service_env
+from tests.helpers import kernel_notebook
 
 pytestmark = pytest.mark.hub
 
@@ -115,14 +116,11 @@ packages = ["pyarrow", "nbpack-profile-marker==1.0"]
 
 
 def _request(title: str, notebook_name: str = NOTEBOOK) -> dict:
-    nb = nbformat.v4.new_notebook()
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    nb.cells = [
-        nbformat.v4.new_code_cell(
-            f"import sys\nimport {MARKER}\nprint('python', sys.executable)\nprint('marker', {MARKER}.WHERE)"
-        ),
-        nbformat.v4.new_code_cell('print("rows", catalogs["stars"].num_rows)'),
-    ]
+    nb = kernel_notebook(
+        None,
+        f"import sys\nimport {MARKER}\nprint('python', sys.executable)\nprint('marker', {MARKER}.WHERE)",
+        'print("rows", catalogs["stars"].num_rows)',
+    )
     return {
         "title": title,
         "catalogs": [{"name": "stars", "rows": [{"ra": 1.5 + i, "dec": -2.0} for i in range(3)]}],

@@ -16,7 +16,7 @@ import pytest
 
 from nbpack.client import Client
 from tests.fixtures.service import service_env
-from tests.helpers import template_notebook
+from tests.helpers import template_notebook, wait_for_returns
 
 pytestmark = pytest.mark.hub
 
@@ -81,13 +81,7 @@ def test_lone_notebook_opened_in_lab_runs_all_and_returns(
     assert not (home / "nbpack.json").exists() and not (home / "nbpack_runtime").exists()
     assert list((home / ".cache" / "nbpack" / "runtime").glob("*/nbpack_runtime/__init__.py"))
 
-    returns: list[dict] = []
-    deadline = time.monotonic() + POLL_SECONDS
-    for _ in range(120):
-        returns = client.returns(hid)
-        if returns or time.monotonic() > deadline:
-            break
-        time.sleep(0.5)
+    returns = wait_for_returns(client, hid, POLL_SECONDS)
     assert len(returns) == 1 and returns[0]["status"] == "completed", returns
     got = client.get_return(hid, returns[0]["id"])
     assert got["notebook"] == NOTEBOOK

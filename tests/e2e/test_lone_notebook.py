@@ -31,20 +31,10 @@ from nbpack.bundle.build import BuildSpec, CatalogInput, build_bundle, bundle_id
 from nbpack.bundle.lone import runtime_pin
 from nbpack.client import Client
 from tests.fixtures.service import service_env
-from tests.helpers import file_server, fresh_venv, rewrite_zip, template_notebook
+from tests.helpers import clean_env, file_server, fresh_venv, rewrite_zip, run_notebook_in, template_notebook
 
 API_KEY = "lone-api-key-0123456789"
 NOTEBOOK = "lone.ipynb"
-
-# Runs the notebook as a bare Jupyter would: nbclient, the venv's python3 kernel, cwd = the notebook's folder.
-DRIVER = """
-import sys, nbformat
-from nbclient import NotebookClient
-path, folder = sys.argv[1], sys.argv[2]
-nb = nbformat.read(path, as_version=4)
-NotebookClient(nb, timeout=180, kernel_name="python3", resources={"metadata": {"path": folder}}).execute()
-nbformat.write(nb, path)
-"""
 
 # The notebook's own cell: each catalog as the runtime gave it, written whole (schema metadata included) as Arrow IPC.
 CHECK = """\
@@ -101,21 +91,6 @@ def _fetch_alone(url: str, folder: Path) -> Path:
     return target
 
 
-def _clean_env(tmp_path: Path, path_dirs: list[Path]) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "VIRTUAL_ENV", "JUPYTER", "NBPACK"))}
-    env.update(
-        PATH=":".join(str(d) for d in path_dirs) + ":/usr/bin:/bin",
-        HOME=str(tmp_path / "home"),
-        JUPYTER_DATA_DIR=str(tmp_path / "jdata"),
-        JUPYTER_RUNTIME_DIR=str(tmp_path / "jrun"),
-        JUPYTER_CONFIG_DIR=str(tmp_path / "jconf"),
-        IPYTHONDIR=str(tmp_path / "ipy"),
-        NBPACK_CACHE=str(tmp_path / "cache"),
-        NBPACK_RETRY_DELAY="0.05",
-    )
-    return env
-
-
 def _same(a: pa.Table, b: pa.Table) -> bool:
     """Equal schemas (field and table metadata included) and equal values, NaN equal to NaN and not to null."""
 
@@ -168,20 +143,12 @@ def test_lone_notebook_runs_in_a_fresh_venv_with_only_pyarrow(service, tmp_path:
     folder = tmp_path / "downloads"
     notebook = _fetch_alone(created["links"]["notebook"], folder)
     assert notebook.name == NOTEBOOK
-    env = _clean_env(tmp_path, [venv / "bin"])
+    env = clean_env(tmp_path, [venv / "bin"])
     probe = subprocess.run(
         [str(venv / "bin" / "python"), "-c", "import nbpack"], cwd=folder, env=env, capture_output=True
     )
     assert probe.returncode != 0, "the fresh venv must not see nbpack"
-    run = subprocess.run(
-        [str(venv / "bin" / "python"), "-c", DRIVER, str(notebook), str(folder)],
-        cwd=folder,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert run.returncode == 0, run.stderr[-3000:]
+    run_notebook_in(venv / "bin" / "python", notebook, env)
     values = _check_run(client, hid, folder, bundle_zip, tmp_path / "cache")
     assert Path(values["prefix"]).resolve() == venv.resolve()
     # The bootstrap cell showed the bundle's summary.
@@ -191,47 +158,52 @@ def test_lone_notebook_runs_in_a_fresh_venv_with_only_pyarrow(service, tmp_path:
     assert "sources: 3 rows" in shown and "big: 50000 rows" in shown
 
 
-def test_lone_notebook_runs_under_jupyter_nbconvert_execute(service, tmp_path: Path) -> None:
-    client = Client(service.url, API_KEY, timeout=60)
-    bundle_zip = _build(tmp_path, "Lone nbconvert")
-    created = client.push(bundle_zip)
-    folder = tmp_path / "work"
-    notebook = _fetch_alone(created["links"]["notebook"], folder)
-    env = _clean_env(tmp_path, [Path(sys.executable).parent])
+def _run_in(tmp_path: Path, folder: Path, argv: list[str], stdin: Path | None = None) -> subprocess.CompletedProcess:
+    """Run ``argv`` in ``folder`` with only the test venv's commands on PATH (clean_env), bounded; it must succeed."""
     run = subprocess.run(
-        [sys.executable, "-m", "jupyter", "nbconvert", "--to", "notebook", "--execute", "--inplace", notebook.name],
+        argv,
+        input=stdin.read_text() if stdin else None,
         cwd=folder,
-        env=env,
+        env=clean_env(tmp_path, [Path(sys.executable).parent]),
         capture_output=True,
         text=True,
         timeout=300,
     )
     assert run.returncode == 0, run.stderr[-3000:]
+    return run
+
+
+def _jupyter(tmp_path: Path, folder: Path, args: list[str], stdin: Path | None = None) -> subprocess.CompletedProcess:
+    return _run_in(tmp_path, folder, [sys.executable, "-m", "jupyter", *args], stdin)
+
+
+def _run_fetched(service, tmp_path: Path, title: str, argv: list[str]) -> tuple[Client, str]:
+    """Push a bundle, fetch its notebook alone into an empty folder and run ``argv`` (``{nb}``: the notebook) there,
+    with only the test venv's commands on PATH; the run's return checked. The client and the handle id."""
+    client = Client(service.url, API_KEY, timeout=60)
+    bundle_zip = _build(tmp_path, title)
+    created = client.push(bundle_zip)
+    folder = tmp_path / "work"
+    notebook = _fetch_alone(created["links"]["notebook"], folder)
+    _run_in(tmp_path, folder, [arg.format(nb=notebook.name) for arg in argv])
     _check_run(client, created["id"], folder, bundle_zip, tmp_path / "cache")
+    return client, created["id"]
+
+
+def test_lone_notebook_runs_under_jupyter_nbconvert_execute(service, tmp_path: Path) -> None:
+    nbconvert = [sys.executable, "-m", "jupyter", "nbconvert", "--to", "notebook", "--execute", "--inplace", "{nb}"]
+    _run_fetched(service, tmp_path, "Lone nbconvert", nbconvert)
 
 
 def test_lone_notebook_runs_under_papermill(service, tmp_path: Path) -> None:
-    client = Client(service.url, API_KEY, timeout=60)
-    bundle_zip = _build(tmp_path, "Lone papermill")
-    created = client.push(bundle_zip)
-    folder = tmp_path / "work"
-    notebook = _fetch_alone(created["links"]["notebook"], folder)
-    env = _clean_env(tmp_path, [Path(sys.executable).parent])
     out = tmp_path / "out" / "ran.ipynb"
     out.parent.mkdir()
-    run = subprocess.run(
-        [sys.executable, "-m", "papermill", notebook.name, str(out), "-k", "python3"],
-        cwd=folder,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
+    client, hid = _run_fetched(
+        service, tmp_path, "Lone papermill", [sys.executable, "-m", "papermill", "{nb}", str(out), "-k", "python3"]
     )
-    assert run.returncode == 0, run.stderr[-3000:]
-    _check_run(client, created["id"], folder, bundle_zip, tmp_path / "cache")
-    (listed,) = client.returns(created["id"])
+    (listed,) = client.returns(hid)
     # The return carries papermill's output notebook (found from papermill's command line), not the input.
-    assert client.get_return(created["id"], listed["id"])["provenance"]["notebook_file"]["source"] == "papermill"
+    assert client.get_return(hid, listed["id"])["provenance"]["notebook_file"]["source"] == "papermill"
 
 
 def _tampered(tmp_path: Path, bundle_zip: Path) -> Path:
@@ -336,16 +308,7 @@ def test_a_renamed_lone_notebook_keeps_its_return(service, tmp_path: Path) -> No
     first = _fetch_alone(created["links"]["notebook"], folder)
     renamed = first.rename(folder / "lone (1).ipynb")
     assert json.loads(renamed.read_text())["metadata"]["nbpack"]["bundle_id"] == created["content_id"]
-    env = _clean_env(tmp_path, [Path(sys.executable).parent])
-    run = subprocess.run(
-        [sys.executable, "-m", "jupyter", "nbconvert", "--to", "notebook", "--execute", "--inplace", renamed.name],
-        cwd=folder,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert run.returncode == 0, run.stderr[-3000:]
+    _jupyter(tmp_path, folder, ["nbconvert", "--to", "notebook", "--execute", "--inplace", renamed.name])
     (listed,) = client.returns(created["id"])
     assert listed["status"] == "completed" and "warnings" not in listed
     manifest = client.get_return(created["id"], listed["id"])
@@ -362,17 +325,7 @@ def test_a_return_without_any_notebook_is_stored_with_a_warning(service, tmp_pat
     folder = tmp_path / "work"
     notebook = _fetch_alone(created["links"]["notebook"], tmp_path / "elsewhere")
     folder.mkdir()
-    env = _clean_env(tmp_path, [Path(sys.executable).parent])
-    run = subprocess.run(
-        [sys.executable, "-m", "jupyter", "nbconvert", "--to", "notebook", "--execute", "--stdin", "--stdout"],
-        input=notebook.read_text(),
-        cwd=folder,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert run.returncode == 0, run.stderr[-3000:]
+    run = _jupyter(tmp_path, folder, ["nbconvert", "--to", "notebook", "--execute", "--stdin", "--stdout"], notebook)
     assert "nbpack: warning: the notebook file was not found" in run.stdout
     (listed,) = client.returns(created["id"])
     assert listed["notebook_missing"] is True and len(listed["warnings"]) == 1

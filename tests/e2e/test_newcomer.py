@@ -235,9 +235,10 @@ def test_default_notebook_runs_without_pandas_and_open_shows_the_notebook(clone:
             shown_url
         )
     finally:
-        os.killpg(opened.pid, signal.SIGTERM)
-        try:
-            opened.wait(60)
-        except subprocess.TimeoutExpired:
-            os.killpg(opened.pid, signal.SIGKILL)
-            opened.wait(30)
+        if opened.poll() is None:
+            os.killpg(opened.pid, signal.SIGTERM)
+            try:
+                opened.wait(60)
+            except subprocess.TimeoutExpired:
+                os.killpg(opened.pid, signal.SIGKILL)
+                opened.wait(30)

@@ -69,6 +69,16 @@ def test_push_pull_link_against_a_running_service(demo: Path, tmp_path: Path, st
     assert doc["created"] is True and doc["links"]["landing"].startswith(f"{svc.url}/b/{sid}?t=")
     again = _nbpack("push", str(bundle), "--json", "--server", svc.url, "--api-key", KEY, cwd=tmp_path)
     assert again.returncode == 0 and json.loads(again.stdout)["links"]["landing"].startswith(svc.url), again.stderr
+    # Without --json: the landing link first, then the id (a person reads it; --json is for programs).
+    plain = _nbpack("push", str(bundle), "--server", svc.url, "--api-key", KEY, cwd=tmp_path)
+    first, second = plain.stdout.splitlines()
+    assert first.startswith(f"{svc.url}/b/h-") and "?t=" in first and second.startswith("stored as h-"), plain.stdout
+    listed = _nbpack("returns", sid, "--server", svc.url, "--api-key", KEY, cwd=tmp_path)
+    assert listed.returncode == 0 and listed.stdout == f"{sid}: no returns yet (the notebook's last cell sends one)\n"
+    content = json.loads(_nbpack("inspect", str(bundle), "--json", cwd=tmp_path).stdout)["id"]
+    _failed_with_one_line(
+        _nbpack("link", content, "--hub", HUB, "--server", svc.url, "--api-key", KEY, cwd=tmp_path), "content id"
+    )
 
     pulled = _nbpack("pull", doc["links"]["landing"], "-o", "got.zip", cwd=tmp_path)
     assert pulled.returncode == 0 and "downloaded" in pulled.stdout, pulled.stderr

@@ -205,8 +205,9 @@ def test_basket_becomes_catalogs_per_archive_file_refs_and_listed_skips(tmp_path
 def test_facility_list_with_overlay_ranks_hubs_through_the_api(tmp_path: Path) -> None:
     overlay = tmp_path / "overlay.toml"
     overlay.write_text(
-        '["SURF/ASTRON JupyterHub"]\nsites = ["SARA-DCACHE"]\npackages = ["astropy==6.0.1"]\n'
-        '["CERN SWAN"]\nsites = ["CERN-EOS"]\n'
+        # ESAP facilities launch as BinderHubs unless this file says they are JupyterHubs (with nbgitpuller)
+        '["SURF/ASTRON JupyterHub"]\nlaunch = "nbgitpuller"\nsites = ["SARA-DCACHE"]\npackages = ["astropy==6.0.1"]\n'
+        '["CERN SWAN"]\nlaunch = "nbgitpuller"\nsites = ["CERN-EOS"]\n'
     )
     app = esap_app(tmp_path, esap_facilities_file=str(EXAMPLES / "esap_facilities.json"), hubs_file=str(overlay))
     client = app.test_client()

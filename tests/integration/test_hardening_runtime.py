@@ -147,9 +147,9 @@ def test_rucio_host_comes_from_the_environment_only(
     with pytest.raises(rt.FetchError, match="RUCIO_HOST"):
         rt.Bundle(tmp_path, manifest).file("d")
     assert evil.seen == [], "the manifest's Rucio host never hears of the token"
-    assert rt.rucio._rucio_host() is None
+    assert rt.rucio.rucio_host() is None
     monkeypatch.setenv("RUCIO_HOST", "https://rucio.example")
-    assert rt.rucio._rucio_host() == "https://rucio.example"
+    assert rt.rucio.rucio_host() == "https://rucio.example"
 
 
 @pytest.mark.parametrize(

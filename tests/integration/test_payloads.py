@@ -350,3 +350,18 @@ def test_credentials_in_url_are_not_shown(tmp_path):
         resolve_payload(Payload.from_dict({"name": "c", "url": url, "filepath": "a.ipynb"}), tmp_path, timeout=10)
     assert err.value.code == "payload_unreachable" and "s3cret" not in str(err.value)
     assert "s3cret" not in json.dumps(err.value.to_json())
+
+
+def test_a_repository_named_without_a_notebook_opens_its_shallowest_one(server, tmp_path):
+    # An OSSR workflow ESAP names by its repository alone (ESAP's Deploy: filepath ''): its notebook is found.
+    server.make_repo("ossr", {"b/deep.ipynb": _notebook("print(2)"), "z_top.ipynb": _notebook("print(1)")})
+    payload = Payload.from_dict({"name": "ossr", "url": server.url("ossr"), "ref": "main"}, esap=True)
+    res = resolve_payload(payload, tmp_path)
+    assert res.notebook_name == "z_top.ipynb" and b"print(1)" in res.notebook
+    assert res.source["filepath"] == "z_top.ipynb"
+    assert resolve_payload(payload, tmp_path).notebook == res.notebook  # from the cache entry
+    server.make_repo("empty", {"README.md": b"no notebook"})
+    empty = Payload.from_dict({"name": "e", "url": server.url("empty"), "ref": "main"}, esap=True)
+    with pytest.raises(InvalidInput) as err:
+        resolve_payload(empty, tmp_path)
+    assert err.value.code == "payload_not_notebook" and "holds no notebook" in err.value.message

@@ -237,24 +237,24 @@ print(json.dumps({{"adler32": rep["adler32"], "bytes": rep["bytes"], "content": 
 
 PUT_TWICE = """
 from pathlib import Path
-from nbpack_runtime.checksums import _checksums_of
+from nbpack_runtime.checksums import checksums_of
 from nbpack_runtime.publish import _put_rucio
 b = rt.start()
 p = Path("outputs") / "x.csv"
 p.parent.mkdir(exist_ok=True)
 target = {"scope": "escape", "rse": "LOCAL-DISK", "dataset": "escape:twice"}
 p.write_bytes(b"1,2,3\\n")
-sums = _checksums_of(p, ["sha256", "md5", "adler32"])
+sums = checksums_of(p, ["sha256", "md5", "adler32"])
 first = _put_rucio(target, "r-twice", "x.csv", p, sums)
 again = _put_rucio(target, "r-twice", "x.csv", p, sums)
 p.write_bytes(b"other\\n")
 try:
-    _put_rucio(target, "r-twice", "x.csv", p, _checksums_of(p, ["sha256", "md5", "adler32"]))
+    _put_rucio(target, "r-twice", "x.csv", p, checksums_of(p, ["sha256", "md5", "adler32"]))
     err = None
 except rt.UploadError as e:
     err = str(e)
 solo = {"scope": "escape", "rse": "LOCAL-DISK"}
-alone = [_put_rucio(solo, "r-twice", "solo.csv", p, _checksums_of(p, ["sha256", "md5", "adler32"]))
+alone = [_put_rucio(solo, "r-twice", "solo.csv", p, checksums_of(p, ["sha256", "md5", "adler32"]))
          for _ in range(2)]
 print(json.dumps({"first": first, "again": again, "err": err, "alone": alone}))
 """

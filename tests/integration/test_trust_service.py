@@ -113,6 +113,7 @@ def test_unauthenticated_chunked_bodies_cost_no_memory(start_service, tmp_path: 
         assert body.get("error"), body
         assert sent < BODY, f"{path}: the whole body went up before the refusal ({sent} bytes)"
     growth_mib = (max(peak) - base) / 1024
+    print(f"\nworker RSS {base / 1024:.1f} MiB, peak +{growth_mib:.1f} MiB over {len(peak)} samples; {took:.2f}s")
     # 8 bodies of 7 MiB read whole would be +56 MiB at least (+105 MiB was seen); unread, a few MiB of buffers.
     assert growth_mib < 16, f"worker RSS grew {growth_mib:.1f} MiB"
     assert took < 60

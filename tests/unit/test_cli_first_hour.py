@@ -132,3 +132,50 @@ def test_open_finds_jupyterlab_beside_its_interpreter_not_on_path(monkeypatch: p
     )
     with pytest.raises(Exception, match="with \\?token="):
         jupyter.parse_server_url("http://127.0.0.1:8888/lab")
+
+
+def test_the_local_api_key_goes_only_to_a_service_on_this_computer(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from nbpack.cli.remote import _server_and_key
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("NBPACK_STORAGE", raising=False)
+    (tmp_path / "nbpack-data").mkdir()
+    (tmp_path / "nbpack-data" / ".nbpack-api-key").write_text("kept-key\n")
+    assert _server_and_key(None, None) == ("http://127.0.0.1:8080", "kept-key")
+    assert _server_and_key("http://localhost:9000", None) == ("http://localhost:9000", "kept-key")
+    assert _server_and_key("https://nbpack.example.org", None) == ("https://nbpack.example.org", None)
+    assert _server_and_key("http://127.0.0.1:8080", "given") == ("http://127.0.0.1:8080", "given")
+
+
+def test_a_disk_that_refuses_more_bytes_is_one_line_and_leaves_nothing(tmp_path: Path) -> None:
+    # The kernel's file-size limit makes every write past 256 KiB fail (EFBIG), as a full disk fails them (ENOSPC):
+    # the build stops at whatever write hits it first, in the staging folder or the zip.
+    import resource
+    import signal
+    import subprocess
+
+    rows = "".join(f"{i},{i * 7919 % 10007},star {i}, ok\n" for i in range(60_000))
+    (tmp_path / "big.csv").write_text("id,mag,name,note\n" + rows)
+    (tmp_path / "out").mkdir()
+    (tmp_path / "tmp").mkdir()
+
+    def limit() -> None:
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (256 << 10, 256 << 10))
+
+    done = subprocess.run(
+        [sys.executable, "-c", "from nbpack.cli import main; main()", "build", "-o", "out/b.zip"]
+        + ["--catalog", "big=big.csv"],
+        cwd=tmp_path,
+        env={**__import__("os").environ, "TMPDIR": str(tmp_path / "tmp")},
+        preexec_fn=limit,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    lines = done.stderr.strip().splitlines()
+    assert done.returncode == 1 and len(lines) == 1 and lines[0].startswith("nbpack: error: "), done.stderr
+    assert "File too large" in lines[0], lines[0]
+    assert list((tmp_path / "out").iterdir()) == [] and list((tmp_path / "tmp").iterdir()) == []

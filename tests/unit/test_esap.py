@@ -229,16 +229,16 @@ def test_query_page_records_use_the_catalog_page_reader() -> None:
         "pages": 1,
         "query": "https://vo.astron.nl/tap?QUERY=...",
         "results": [
-            {"name": "obs a", "ra": 1.5, "url": "https://vo.astron.nl/getproduct/a.fits"},
-            {"name": "obs a", "ra": 2.5, "url": "https://vo.astron.nl/getproduct/b.fits"},
+            {"name": "obs a", "ra": 1.5, "url": "https://vo.astron.nl/getproduct/run1/L1_SB000.MS.tar"},
+            {"name": "obs a", "ra": 2.5, "url": "https://vo.astron.nl/getproduct/run2/L1_SB000.MS.tar"},
         ],
     }
     inputs = basket_to_inputs([stored({"archive": "astron_vo", "record": page})])
     assert inputs.skipped == []
     table = inputs.catalogs["astron_vo"]
     assert table.num_rows == 2 and table.schema.field("ra").type == pa.float64()
-    # two files named alike get distinct names
-    assert sorted(f["name"] for f in inputs.files) == ["obs_a", "obs_a-2"]
+    # files keep their own names (not the target's); two named alike get distinct names, the double extension kept
+    assert sorted(f["name"] for f in inputs.files) == ["L1_SB000-2.MS.tar", "L1_SB000.MS.tar"]
     assert inputs.origin["queries"][0]["query"].startswith("https://vo.astron.nl/tap")
 
 
@@ -256,3 +256,89 @@ def test_generic_archive_and_mixed_types() -> None:
     assert "zenodo" in inputs.catalogs
     assert [f["uri"] for f in inputs.files] == ["s3://lake/run1/x.h5"]  # ftp is not a data-lake scheme
     assert inputs.files[0]["media_type"] == "application/x-hdf5"
+
+
+# ------------------------------------------------------------------ every item kind as the real gateway stores it
+
+
+def real_basket() -> list[dict]:
+    """One item of each kind esap-gui's results pages put in the basket, as ESAP's accounts API returns them."""
+    lotss = "https://vo.astron.nl/getproduct/LoTSS-DR2/P003+41-mosaic.fits"
+    return [
+        # IVOAResults.js: createBasketItem(result.result.split(",")): a bare array of strings
+        stored({"archive": "vo_reg", "record": ["P001+40", "10.25", "54.1", "2", lotss, "Ångström, 5"]}),
+        # SampGrid.js: a votable.js row (typed values, no names)
+        stored({"archive": "samp", "record": [1, 10.5, None, "https://example.org/run/x.MS", 9007199254740993]}),
+        # ASTRONVOResults.js: the connector's record, no "fields"; "name" is the target, not the file
+        stored(
+            {
+                "archive": "astron_vo",
+                "record": {
+                    "dataset": "ivoa://astron/lotss",
+                    "dataset_name": "LoTSS-DR2",
+                    "result": f"P003+41,12.0,40.0,{lotss}",
+                    "query": "https://vo.astron.nl/tap/sync?QUERY=SELECT+*",
+                    "title": "P003+41",
+                    "thumbnail": "https://vo.astron.nl/thumb/P003+41.png",
+                    "url": "https://vo.astron.nl/getproduct?ID=ivo://astron/lotss/P003%2B41-mosaic.fits",
+                    "name": "P003+41",
+                    "ra": 12.0,
+                    "dec": 40.0,
+                },
+            }
+        ),
+        stored(apertif("image_mf_02.fits")),
+        # RucioResults.js: a raw GET /dids/{scope}/ row: no checksums, no RSE
+        stored(rucio("L123456_SB000.MS")),
+        stored({"archive": "zooniverse", "catalog": "project", "project_id": "10996", "category": "subjects"}),
+        # RunMultiQueryResults.js: any row
+        stored({"archive": "multi_query", "record": {"name": "M31", "url": "https://example.org/d/m31_r.fits"}}),
+    ]
+
+
+def test_every_item_kind_real_esap_stores_lands_in_the_bundle() -> None:
+    inputs = basket_to_inputs(real_basket())
+    assert inputs.skipped == []
+    report = inputs.items
+    assert [r["item"] for r in report] == list(range(7)) and not any("skipped" in r for r in report)
+    assert {r["archive"]: r["catalog"] for r in report} == {
+        "vo_reg": "vo_reg",
+        "samp": "samp",
+        "astron_vo": "astron_vo",
+        "apertif": "apertif",
+        "rucio": "rucio",
+        "zooniverse": "zooniverse_project_10996_subjects",
+        "multi_query": "multi_query",
+    }
+    # rows without names: text columns named by position, every value kept (int64 > 2^53 exactly, null as null)
+    vo = inputs.catalogs["vo_reg"]
+    assert vo.column_names == [f"col_{i}" for i in range(1, 7)] and vo.column("col_6").to_pylist() == ["Ångström, 5"]
+    samp = inputs.catalogs["samp"].to_pylist()[0]
+    assert samp["col_5"] == "9007199254740993" and samp["col_3"] is None
+    by_item = {r["archive"]: r.get("files", []) for r in report}
+    by_name = {f["name"]: f for f in inputs.files}
+    # files keep their own names and extensions, never the target's
+    assert by_item["vo_reg"] == ["P003_41-mosaic.fits"]
+    # the name a getproduct?ID=… URL gives in its query; another URL's file of that name keeps its own as "-2"
+    assert by_item["astron_vo"] == ["P003_41-mosaic-2.fits"]
+    assert by_name["x.MS"]["media_type"] == "inode/directory" and by_item["samp"] == ["x.MS"]
+    assert by_item["multi_query"] == ["m31_r.fits"] and by_name["m31_r.fits"]["media_type"] == "application/fits"
+    # a Rucio DID without checksums is kept: the kernel checks it against Rucio's own metadata
+    assert by_name["L123456_SB000.MS"]["uri"] == "LOFAR_ASTRON_GRANGE:L123456_SB000.MS"
+    assert "checksums" not in by_name["L123456_SB000.MS"]
+    assert not any("thumb" in f["uri"] or "tap/sync" in f["uri"] for f in inputs.files)
+    for ref in inputs.files:
+        FILE_REF.validate(ref)
+
+
+def test_a_basket_of_which_nothing_can_be_used_is_refused_with_reasons() -> None:
+    with pytest.raises(InvalidInput) as caught:
+        basket_to_inputs([{"id": 1, "item_data": "{broken"}, stored({"archive": "apertif"})])
+    err = caught.value
+    assert err.http_status == 422 and err.code == "basket_unusable"
+    assert (
+        "item 0: item_data is not valid JSON" in err.message and "item 1: apertif item has no 'record'" in err.message
+    )
+    with pytest.raises(InvalidInput) as caught:
+        basket_to_inputs([])
+    assert caught.value.http_status == 422 and "no items" in caught.value.message

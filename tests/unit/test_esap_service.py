@@ -4,6 +4,7 @@ facility whose name holds a slash. The real ESAP gateway is in tests/integration
 from __future__ import annotations
 
 import io
+import json
 import zipfile
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -82,3 +83,24 @@ def test_launch_link_of_a_facility_named_with_a_slash(tmp_path: Path) -> None:
     surf = urlsplit(links["launch"]["SURF/ASTRON JupyterHub"])
     resp = client.get(f"{surf.path}?{surf.query}")
     assert resp.status_code == 302 and resp.headers["Location"].startswith("https://jupyter.escape.surf.nl/")
+
+
+def test_the_create_answer_says_what_each_basket_item_became(tmp_path: Path) -> None:
+    client = esap_app(tmp_path).test_client()
+    basket = [
+        {"item_data": json.dumps({"archive": "vo_reg", "record": ["P1", "https://h.example/d/a.fits"]})},
+        {"item_data": "{broken"},
+        {"item_data": json.dumps({"archive": "rucio", "record": {"scope": "S", "name": "x.MS", "bytes": 3}})},
+    ]
+    resp = client.post("/api/v1/bundles", json={"basket": basket}, headers=HEADERS)
+    assert resp.status_code == 201, resp.get_json()
+    assert resp.get_json()["basket"] == [
+        {"item": 0, "archive": "vo_reg", "catalog": "vo_reg", "row": 0, "files": ["a.fits"]},
+        {"item": 1, "skipped": "item_data is not valid JSON (Expecting property name enclosed in double quotes)"},
+        {"item": 2, "archive": "rucio", "catalog": "rucio", "row": 0, "files": ["x.MS"]},
+    ]
+    # a basket of which nothing can be used: 422 naming why, and no bundle
+    resp = client.post("/api/v1/bundles", json={"basket": basket[1:2]}, headers=HEADERS)
+    assert resp.status_code == 422 and resp.get_json()["error"] == "basket_unusable"
+    assert "item 0: item_data is not valid JSON" in resp.get_json()["message"]
+    assert len(client.get("/api/v1/bundles", headers=HEADERS).get_json()["bundles"]) == 1

@@ -32,3 +32,15 @@ def test_the_bundle_holds_every_runtime_module_and_lists_it_in_contents() -> Non
 def test_a_payload_file_cannot_replace_or_shadow_the_runtime(rel: str) -> None:
     with pytest.raises(InvalidInput, match="would replace a file nbpack writes"):
         build_bundle(_spec(extra_files={rel: b"print('x')\n"}), io.BytesIO())
+
+
+def test_runtime_modules_import_each_other_s_public_names_only() -> None:
+    import ast
+
+    private = []
+    for path in sorted(RUNTIME_DIR.glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text("utf-8"))):
+            if isinstance(node, ast.ImportFrom) and node.level == 1:
+                names = [a.name for a in node.names if a.name.startswith("_") and not a.name.startswith("__")]
+                private += [f"{path.name}: .{node.module}.{name}" for name in names]
+    assert private == [], "\n".join(private)

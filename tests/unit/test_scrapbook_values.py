@@ -23,13 +23,13 @@ def test_a_table_parquet_refuses_is_a_one_line_error(tmp_path: Path) -> None:
         rt.start(str(folder))
         with pytest.raises(rt.RuntimeProblem, match=r"save_value\('bad'\): this table cannot be saved as Parquet"):
             rt.save_value("bad", pd.DataFrame({"a": [1, "x"]}))
-        assert "bad" not in rt.session._STATE.values
+        assert "bad" not in rt.session.STATE.values
         rt.save_value("ok", pd.DataFrame({"a": [1, 2]}))
-        assert rt.session._STATE.values["ok"]["encoder"] == "pandas"
+        assert rt.session.STATE.values["ok"]["encoder"] == "pandas"
         # Values travel in the return manifest (readers cap it at 16 MiB): a big one is refused, naming save_output.
         big = pd.DataFrame({"x": [os.urandom(20).hex() for _ in range(60_000)]})  # ~2.4 MB that does not compress
         with pytest.raises(rt.RuntimeProblem, match=r"save_value\('big'\): \d+ bytes encoded is too big.*save_output"):
             rt.save_value("big", big)
-        assert set(rt.session._STATE.values) == {"ok"}
+        assert set(rt.session.STATE.values) == {"ok"}
     finally:
         unload_runtime("rt_copy")

@@ -15,11 +15,10 @@ from typing import Any
 
 import pytest
 
-from nbpack.bundle import remote
 from nbpack.config import load_config
 from nbpack.errors import InvalidInput
 from nbpack.store.zipparts import RangedParts, split_zip
-from tests.helpers import APP_SECRET, RUNTIME_DIR, load_runtime_package, unload_runtime
+from tests.helpers import APP_SECRET
 
 MB = 1 << 20
 
@@ -89,16 +88,3 @@ def test_ranged_reader_refuses_a_short_part(tmp_path):
     reader = io.BufferedReader(RangedParts(parts, lambda key, s, e: iter([objects[key][s : e + 1]])), 1 << 16)
     with zipfile.ZipFile(reader) as zf, pytest.raises(OSError, match="ended"):
         zf.read("catalogs/big.parquet")
-
-
-def test_runtime_and_nbpack_agree_on_the_remote_document():
-    path = RUNTIME_DIR / "remote.py"
-    if not path.is_file():
-        pytest.skip("nbpack_runtime/remote.py (engineer `lazy`) has not landed on this branch yet")
-    rt = load_runtime_package("nbpack_runtime_remote_check")
-    try:
-        module = rt.remote
-        for name in ("REMOTE_FILE", "FILES", "LAZY"):
-            assert getattr(module, name) == getattr(remote, name), name
-    finally:
-        unload_runtime("nbpack_runtime_remote_check")

@@ -15,9 +15,10 @@ from .bundle import Bundle
 from .errors import ChecksumMismatch, FetchError, RuntimeProblem, UploadError
 from .outputs import record_error, save_output, save_value
 from .refs import FileRef, cache_dir
-from .returns import finish, return_id
+from .returns import finish
 from .sending import upload
 from .session import check_requirements, start
+from .vocab import return_id
 
 __all__ = [
     "Bundle",

@@ -11,8 +11,9 @@ from pathlib import Path
 
 from .bundle import Bundle
 from .errors import RuntimeProblem
-from .remote import FILES, LAZY, check_remote
-from .session import _STATE, _begin, _greet
+from .remote import check_remote
+from .session import STATE, begin, greet
+from .vocab import FILES, LAZY
 
 __all__ = ["start_alone"]
 
@@ -28,7 +29,7 @@ def start_alone(files: str, manifest: dict, root: str | Path | None = None) -> B
     lazy = sorted(c["path"] for c in manifest.get("catalogs", []))
     remote = check_remote({FILES: files, LAZY: lazy}, "the notebook's NBPACK_FILES")
     where = Path(root or Path.cwd()).resolve()
-    current = _STATE.bundle
+    current = STATE.bundle
     if current is None or current.root != where or current.manifest != manifest:
-        _begin(Bundle(where, manifest, remote=remote))
-    return _greet()
+        begin(Bundle(where, manifest, remote=remote))
+    return greet()

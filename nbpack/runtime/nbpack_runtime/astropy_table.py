@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .display import _need
+from .display import need
 
 
 def to_astropy(table: Any, entry: dict | None = None) -> Any:
@@ -14,7 +14,7 @@ def to_astropy(table: Any, entry: dict | None = None) -> Any:
     zone name in ``info.meta['timezone']``; unit, description, ucd and utype come from the field metadata (the
     manifest entry as fallback). Outside a bundle: ``to_astropy(pyarrow.parquet.read_table(path))``.
     """
-    _need("astropy", "catalog(as_='astropy')", "pip install astropy")
+    need("astropy", "catalog(as_='astropy')", "pip install astropy")
     from astropy.table import Table
     from astropy.time import Time
 

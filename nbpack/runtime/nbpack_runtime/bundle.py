@@ -7,14 +7,14 @@ from pathlib import Path
 from typing import Any
 
 from .astropy_table import to_astropy
-from .checksums import _sha256
-from .display import _need
+from .checksums import file_sha256
+from .display import need
 from .errors import ChecksumMismatch, FetchError, RuntimeProblem
-from .fetch import _fetch_into_cache
+from .fetch import fetch_into_cache
 from .lazy import read_lazy, read_local
-from .refs import FileRef, _cache_path
+from .refs import FileRef, cache_path
 from .remote import check_remote
-from .rucio import _fetch_collection, _fetch_replica, _rucio_client_download, _rucio_host, _rucio_replicas, _rucio_token
+from .rucio import fetch_collection, fetch_replica, rucio_client_download, rucio_host, rucio_replicas, rucio_token
 
 
 class Bundle:
@@ -71,7 +71,7 @@ class Bundle:
         if as_ == "arrow":
             return table
         if as_ == "pandas":
-            _need("pandas", "catalog(as_='pandas')", "pip install pandas")
+            need("pandas", "catalog(as_='pandas')", "pip install pandas")
             return table.to_pandas()
         if as_ == "astropy":
             return to_astropy(table, entry)
@@ -83,7 +83,7 @@ class Bundle:
         import concurrent.futures
 
         with concurrent.futures.ThreadPoolExecutor(1) as pool:
-            digest = pool.submit(_sha256, path)
+            digest = pool.submit(file_sha256, path)
             try:
                 table = read_local(path, columns, filters)
             except RuntimeProblem:
@@ -105,14 +105,14 @@ class Bundle:
         ref = self.files[name]
         allow_http = bool(self.options.get("allow_http"))
         if not ref.is_did:
-            path = _fetch_into_cache(ref, [ref.uri], ref.checksums, ref.size, allow_http)
+            path = fetch_into_cache(ref, [ref.uri], ref.checksums, ref.size, allow_http)
             self.fetched[name] = {"uri": ref.uri}
             return path
         return self._fetch_did(ref, allow_http)
 
     def _fetch_did(self, ref: FileRef, allow_http: bool) -> Path:
         """A file DID → its verified local copy; a dataset or container DID → a folder of its verified files."""
-        cached = _cache_path(ref)
+        cached = cache_path(ref)
         if cached.is_file():
             return cached
         try:
@@ -121,9 +121,9 @@ class Bundle:
             has_client = True
         except ImportError:
             has_client = False
-        host, token = _rucio_host(), _rucio_token()
+        host, token = rucio_host(), rucio_token()
         if has_client and not (host and token):
-            path, self.fetched[ref.name] = _rucio_client_download(ref, ref.checksums)
+            path, self.fetched[ref.name] = rucio_client_download(ref, ref.checksums)
             return path
         if not (host and token):
             raise FetchError(
@@ -131,15 +131,15 @@ class Bundle:
                 "RUCIO_HOST and RUCIO_ACCESS_TOKEN (or RUCIO_TOKEN_FILE) to resolve it through Rucio's REST API"
             )
         try:
-            records = _rucio_replicas(host, token, ref.uri)
+            records = rucio_replicas(host, token, ref.uri)
         except FetchError as err:
             raise FetchError(f"{ref.name}: {err}") from None
         scope, name = ref.uri.split(":", 1)
         if len(records) == 1 and (records[0].get("scope"), records[0].get("name")) == (scope, name):
-            path, used = _fetch_replica(ref, records[0], allow_http)
+            path, used = fetch_replica(ref, records[0], allow_http)
             self.fetched[ref.name] = used
             return path
-        folder, files = _fetch_collection(ref, records, allow_http)
+        folder, files = fetch_collection(ref, records, allow_http)
         self.fetched[ref.name] = {"uri": ref.uri, "files": files}
         return folder
 

@@ -15,7 +15,7 @@ def _adler32_hex(value: int) -> str:
     return f"{value & 0xFFFFFFFF:08x}"
 
 
-def _checksums_of(path: Path, algs: list[str]) -> dict[str, str]:
+def checksums_of(path: Path, algs: list[str]) -> dict[str, str]:
     """Compute the named checksums of a file in one pass."""
     hashers = {a: hashlib.new(a) for a in algs if a in ("md5", "sha256")}
     adler = 1  # Rucio's adler32 starts from zlib's seed 1
@@ -31,15 +31,15 @@ def _checksums_of(path: Path, algs: list[str]) -> dict[str, str]:
     return out
 
 
-def _sha256(path: Path) -> str:
-    return _checksums_of(path, ["sha256"])["sha256"]
+def file_sha256(path: Path) -> str:
+    return checksums_of(path, ["sha256"])["sha256"]
 
 
 _HEX_LENGTH = {"sha256": 64, "md5": 32, "adler32": 8}
 _HEX = re.compile(r"^[0-9a-f]+$")
 
 
-def _checked_checksums(name: str, checksums: dict[str, str]) -> dict[str, str]:
+def checked_checksums(name: str, checksums: dict[str, str]) -> dict[str, str]:
     """The known checksums lower-cased, each refused unless hex of its algorithm's length (they name cache paths)."""
     out = {}
     for alg, length in _HEX_LENGTH.items():
@@ -53,13 +53,13 @@ def _checked_checksums(name: str, checksums: dict[str, str]) -> dict[str, str]:
     return out
 
 
-def _verify(part: Path, ref_name: str, expected: dict[str, str], size: int | None) -> None:
+def verify_part(part: Path, ref_name: str, expected: dict[str, str], size: int | None) -> None:
     """Raise ChecksumMismatch unless the file matches every given checksum and size."""
     if size is not None and part.stat().st_size != size:
         raise ChecksumMismatch(f"{ref_name}: size expected {size} bytes, got {part.stat().st_size}")
-    expected = _checked_checksums(ref_name, expected)
+    expected = checked_checksums(ref_name, expected)
     algs = [a for a in ("adler32", "md5", "sha256") if expected.get(a)]
-    got = _checksums_of(part, algs)
+    got = checksums_of(part, algs)
     for alg in algs:
         if got[alg] != expected[alg]:
             raise ChecksumMismatch(f"{ref_name}: {alg} expected {expected[alg]}, got {got[alg]}")

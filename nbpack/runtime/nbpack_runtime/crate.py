@@ -8,43 +8,60 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from .base import CRATE
 from .bundle import Bundle
+from .vocab import CRATE, MEDIA_TYPES
 
-# The identifier rules and default license of nbpack/bundle/crate.py, written again here because the runtime cannot
-# import nbpack; tests/integration/test_rocrate.py checks both copies agree, so one remote file has one @id in both
-# crates.
+__all__ = [
+    "DEFAULT_LICENSE",
+    "PROCESS_RUN_PROFILE",
+    "RETURN_CONTEXT",
+    "RETURN_PROFILE",
+    "crate_metadata",
+    "local_id",
+    "remote_entity",
+    "remote_id",
+]
+
+# The crate words both crates use (nbpack's bundle crate imports them from here), so one remote file has one @id in
+# the bundle's crate and the return's.
 # The return crate is RO-Crate 1.1, unlike the bundle's (1.2): the Process Run Crate profile it declares (0.5) is
 # defined on RO-Crate 1.1, and a crate valid for that profile says so in its descriptor (roc-validator's
 # ro-crate-1.1 check 5.3, inherited by process-run-crate-0.5).
-_CRATE_CONTEXT = "https://w3id.org/ro/crate/1.1/context"
-_CRATE_SPEC = "https://w3id.org/ro/crate/1.1"
-_PROCESS_RUN_PROFILE = "https://w3id.org/ro/wfrun/process/0.5"
-_CRATE_DEFAULT_LICENSE = {
+RETURN_CONTEXT = "https://w3id.org/ro/crate/1.1/context"
+RETURN_PROFILE = "https://w3id.org/ro/crate/1.1"
+PROCESS_RUN_PROFILE = "https://w3id.org/ro/wfrun/process/0.5"
+# A bundle whose builder names no license gets this one (docs/design.md, `nbpack build -h`): attribution is what
+# astronomy archives usually ask for, and RO-Crate requires some license on the root.
+DEFAULT_LICENSE = {
     "spdx": "CC-BY-4.0",
     "url": "https://spdx.org/licenses/CC-BY-4.0",
     "name": "Creative Commons Attribution 4.0 International",
 }
+# Characters a URI may hold as they are (RFC 3986 reserved + unreserved, and '%' of existing escapes).
 _URI_SAFE = ":/?#[]@!$&'()*+,;=-._~%"
 
 
-def _crate_remote_id(uri: str) -> str:
-    # A bare DID "scope:name" would read as a URI with scheme "scope": prefix it, then escape what a URI can't hold.
+def remote_id(uri: str) -> str:
+    """The ``@id`` of a data-lake file: its URL, or ``rucio:scope:name`` for a DID, escaped into a valid URI."""
+    # Web entities need absolute URIs; a bare DID "scope:name" would read as a URI with scheme "scope".
     return urllib.parse.quote(uri if "://" in uri else f"rucio:{uri}", safe=_URI_SAFE)
 
 
-def _crate_local_id(path: str) -> str:
+def local_id(path: str) -> str:
+    """The ``@id`` of a file inside the crate: its path relative to the root, percent-encoded (spaces, commas,
+    non-ASCII), which RO-Crate consumers decode back to the file name."""
     return urllib.parse.quote(path, safe="/")
 
 
 def _crate_time(stamp: str) -> str:
-    # Process Run Crate's checks read ISO 8601 with a numeric offset; _now() writes "Z".
+    # Process Run Crate's checks read ISO 8601 with a numeric offset; now_iso() writes "Z".
     return stamp[:-1] + "+00:00" if stamp.endswith("Z") else stamp
 
 
-def _crate_remote_entity(ref: dict) -> dict:
+def remote_entity(ref: dict) -> dict:
+    """The web data entity of one manifest ``files[]`` entry."""
     ent: dict[str, Any] = {
-        "@id": _crate_remote_id(ref["uri"]),
+        "@id": remote_id(ref["uri"]),
         "@type": "File",
         "name": ref["name"],
         "localPath": ref["name"],
@@ -62,13 +79,13 @@ def _crate_remote_entity(ref: dict) -> dict:
     return ent
 
 
-def _crate(bundle: Bundle, manifest: dict) -> dict:
+def crate_metadata(bundle: Bundle, manifest: dict) -> dict:
     """RO-Crate 1.1 metadata following the Process Run Crate profile: one CreateAction whose instrument is the
     notebook, object the bundle's catalogs and data-lake files, result the outputs."""
     lic = bundle.manifest.get("license")
     if not (isinstance(lic, dict) and isinstance(lic.get("url"), str)):
-        lic = _CRATE_DEFAULT_LICENSE  # a manifest from before licenses (or hand-edited): the documented default
-    lic_id = _crate_remote_id(lic["url"])
+        lic = DEFAULT_LICENSE  # a manifest from before licenses (or hand-edited): the documented default
+    lic_id = remote_id(lic["url"])
     bundle_ref = f"#bundle-{bundle.id}"
     inputs: list[dict] = []
     for c in bundle.manifest.get("catalogs", []):
@@ -81,20 +98,20 @@ def _crate(bundle: Bundle, manifest: dict) -> dict:
                 "sha256": c["sha256"],
                 "contentSize": str(c["bytes"]),
                 "isPartOf": {"@id": bundle_ref},
-                "encodingFormat": "application/vnd.apache.parquet",
+                "encodingFormat": MEDIA_TYPES[".parquet"],
             }
         )
     # Two references to one file (under two names) are one entity: an @id appears once in a crate's graph.
     remote: list[dict] = []
     seen: set[str] = set()
-    for ent in map(_crate_remote_entity, bundle.manifest.get("files", [])):
+    for ent in map(remote_entity, bundle.manifest.get("files", [])):
         if ent["@id"] not in seen:
             seen.add(ent["@id"])
             remote.append(ent)
     inputs += remote
     outputs = [
         {
-            "@id": _crate_local_id(o["path"]),
+            "@id": local_id(o["path"]),
             "@type": "File",
             "name": o["path"].removeprefix("outputs/"),
             "contentSize": str(o["bytes"]),
@@ -108,13 +125,13 @@ def _crate(bundle: Bundle, manifest: dict) -> dict:
         "@type": "SoftwareSourceCode",
         "name": Path(manifest["notebook"]).name,
         "programmingLanguage": "Python",
-        "encodingFormat": "application/x-ipynb+json",
+        "encodingFormat": MEDIA_TYPES[".ipynb"],
         "description": "The notebook as executed, with its outputs.",
     }
     if nb_entry:
         notebook.update(
             {
-                "@id": _crate_local_id(nb_entry["path"]),
+                "@id": local_id(nb_entry["path"]),
                 "@type": ["File", "SoftwareSourceCode"],
                 "contentSize": str(nb_entry["bytes"]),
                 "sha256": nb_entry["sha256"],
@@ -148,15 +165,15 @@ def _crate(bundle: Bundle, manifest: dict) -> dict:
         "identifier": manifest["id"],
         "datePublished": manifest["ended"],
         "license": {"@id": lic_id},
-        "conformsTo": {"@id": _PROCESS_RUN_PROFILE},
+        "conformsTo": {"@id": PROCESS_RUN_PROFILE},
         "isBasedOn": {"@id": bundle_ref},
         "hasPart": parts,
         "mentions": {"@id": "#run"},
     }
-    descriptor = {"@id": CRATE, "@type": "CreativeWork", "conformsTo": {"@id": _CRATE_SPEC}, "about": {"@id": "./"}}
+    descriptor = {"@id": CRATE, "@type": "CreativeWork", "conformsTo": {"@id": RETURN_PROFILE}, "about": {"@id": "./"}}
     context = [
         {
-            "@id": _PROCESS_RUN_PROFILE,
+            "@id": PROCESS_RUN_PROFILE,
             "@type": ["CreativeWork", "Profile"],
             "name": "Process Run Crate",
             "version": "0.5",
@@ -169,4 +186,4 @@ def _crate(bundle: Bundle, manifest: dict) -> dict:
         },
         {"@id": bundle_ref, "@type": "CreativeWork", "name": bundle.title, "identifier": bundle.id},
     ]
-    return {"@context": _CRATE_CONTEXT, "@graph": [descriptor, root, notebook, *outputs, action, *inputs, *context]}
+    return {"@context": RETURN_CONTEXT, "@graph": [descriptor, root, notebook, *outputs, action, *inputs, *context]}

@@ -9,7 +9,7 @@ from typing import Any
 from .errors import RuntimeProblem
 
 
-def _in_kernel() -> bool:
+def in_kernel() -> bool:
     ipython = sys.modules.get("IPython")
     if ipython is None:
         return False
@@ -20,9 +20,9 @@ def _in_kernel() -> bool:
     return shell is not None and hasattr(shell, "kernel")
 
 
-def _show(text: str, html_text: str | None = None) -> None:
+def show(text: str, html_text: str | None = None) -> None:
     """Show a message as HTML in a kernel, as text otherwise."""
-    if html_text and _in_kernel():
+    if html_text and in_kernel():
         from IPython.display import HTML, display
 
         display(HTML(html_text))
@@ -30,7 +30,7 @@ def _show(text: str, html_text: str | None = None) -> None:
         print(text)
 
 
-def _need(module: str, why: str, install: str) -> Any:
+def need(module: str, why: str, install: str) -> Any:
     """Import an optional module or explain exactly what to install."""
     try:
         return __import__(module, fromlist=["_"])
@@ -41,13 +41,13 @@ def _need(module: str, why: str, install: str) -> Any:
 # --- progress bar -----------------------------------------------------------------------------------------
 
 
-class _Progress:
+class Progress:
     """A download progress line: an updating display in a kernel, stderr otherwise."""
 
     def __init__(self, label: str, total: int | None) -> None:
         self.label, self.total, self.done, self._last = label, total, 0, 0.0
         self._handle = None
-        if _in_kernel():
+        if in_kernel():
             from IPython.display import display
 
             self._handle = display({"text/plain": self._text()}, raw=True, display_id=True)

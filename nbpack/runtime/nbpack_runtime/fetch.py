@@ -5,21 +5,20 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-import time
 import urllib.error
 import urllib.parse
 import urllib.request
 from pathlib import Path
 from typing import Any
 
-from .base import CHUNK, RETRIES, TIMEOUT, _retry_delay
-from .checksums import _verify
-from .display import _need, _Progress
+from .base import CHUNK, TIMEOUT, Transient, with_retries
+from .checksums import verify_part
+from .display import Progress, need
 from .errors import ChecksumMismatch, FetchError, RuntimeProblem
-from .refs import FileRef, _cache_path
+from .refs import FileRef, cache_path
 
 
-def _bearer_token() -> str | None:
+def bearer_token() -> str | None:
     # WLCG bearer token discovery: BEARER_TOKEN, then BEARER_TOKEN_FILE. Only _bearer_header sends it.
     if os.environ.get("BEARER_TOKEN"):
         return os.environ["BEARER_TOKEN"].strip()
@@ -37,7 +36,7 @@ def _bearer_header(url: str) -> dict[str, str]:
     allowed = {h.strip().lower() for h in os.environ.get("NBPACK_BEARER_HOSTS", "").split(",") if h.strip()}
     if parts.scheme != "https" or not host or not ({host, f"{host}:{parts.port or 443}"} & allowed):
         return {}
-    token = _bearer_token()
+    token = bearer_token()
     return {"Authorization": f"Bearer {token}"} if token else {}
 
 
@@ -60,13 +59,13 @@ class _SafeRedirect(urllib.request.HTTPRedirectHandler):
         return follow
 
 
-_opener = urllib.request.build_opener(_SafeRedirect)
+opener = urllib.request.build_opener(_SafeRedirect)
 
 
 def _http_download(url: str, part: Path, label: str, size: int | None, headers: dict[str, str]) -> None:
     """Download into ``part``, resuming with a Range request; bounded retries on transient failures."""
-    last: Exception | None = None
-    for attempt in range(RETRIES):
+
+    def attempt() -> None:
         offset = part.stat().st_size if part.exists() else 0
         if size is not None and offset > size:
             part.unlink()
@@ -77,7 +76,7 @@ def _http_download(url: str, part: Path, label: str, size: int | None, headers: 
         if offset:
             req.add_header("Range", f"bytes={offset}-")
         try:
-            with _opener.open(req, timeout=TIMEOUT) as resp:
+            with opener.open(req, timeout=TIMEOUT) as resp:
                 resumed = offset and resp.status == 206
                 total = size or (
                     int(resp.headers["Content-Length"]) + (offset if resumed else 0)
@@ -85,7 +84,7 @@ def _http_download(url: str, part: Path, label: str, size: int | None, headers: 
                     else None
                 )
                 done = offset if resumed else 0
-                bar = _Progress(label, total)
+                bar = Progress(label, total)
                 with open(part, "ab" if resumed else "wb") as out:
                     while chunk := resp.read(CHUNK):
                         out.write(chunk)
@@ -98,15 +97,15 @@ def _http_download(url: str, part: Path, label: str, size: int | None, headers: 
                 return  # the part is already complete; the checksum decides
             if err.code < 500:
                 raise FetchError(f"{label}: {url} answered HTTP {err.code} {err.reason}") from None
-            last = err
+            raise Transient(str(err)) from None
         except (urllib.error.URLError, OSError, TimeoutError) as err:
-            last = err
-        time.sleep(_retry_delay(attempt))
-    raise FetchError(f"{label}: {url} failed after {RETRIES} attempts ({last})")
+            raise Transient(str(err)) from None
+
+    with_retries(f"{label}: {url}", attempt)
 
 
 def _s3_download(url: str, part: Path) -> None:
-    boto3 = _need("boto3", "an s3:// file", "pip install boto3")
+    boto3 = need("boto3", "an s3:// file", "pip install boto3")
     u = urllib.parse.urlsplit(url)
     client = boto3.client("s3", endpoint_url=os.environ.get("AWS_ENDPOINT_URL") or None)
     client.download_file(u.netloc, u.path.lstrip("/"), str(part))
@@ -116,7 +115,7 @@ def _root_download(url: str, part: Path) -> None:
     if shutil.which("xrdcp"):
         subprocess.run(["xrdcp", "--force", "--nopbar", url, str(part)], check=True, timeout=3600)
         return
-    client = _need("XRootD.client", "a root:// file", "pip install xrootd (or conda install -c conda-forge xrootd)")
+    client = need("XRootD.client", "a root:// file", "pip install xrootd (or conda install -c conda-forge xrootd)")
     with client.File() as fh:
         status, _ = fh.open(url)
         if not status.ok:
@@ -159,11 +158,11 @@ def _fetch_url(url: str, part: Path, label: str, size: int | None, allow_http: b
         raise FetchError(f"{label}: unsupported URL scheme {scheme!r} in {url}")
 
 
-def _fetch_into_cache(
+def fetch_into_cache(
     ref: FileRef, urls: list[str], expected: dict[str, str], size: int | None, allow_http: bool
 ) -> Path:
     """Fetch the first URL that works, verify, then rename into the cache."""
-    dest = _cache_path(ref)
+    dest = cache_path(ref)
     if dest.is_file():
         return dest
     dest.parent.mkdir(parents=True, exist_ok=True)
@@ -174,7 +173,7 @@ def _fetch_into_cache(
             resumed = part.exists()
             try:
                 _fetch_url(url, part, ref.name, size, allow_http)
-                _verify(part, ref.name, expected, size)
+                verify_part(part, ref.name, expected, size)
             except ChecksumMismatch as err:
                 part.unlink(missing_ok=True)  # a bad download never becomes visible
                 errors.append(err)

@@ -21,10 +21,11 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from .checksums import _checked_checksums
-from .display import _Progress
+from .base import with_retries
+from .checksums import checked_checksums
+from .display import Progress
 from .errors import ChecksumMismatch, RuntimeProblem
-from .ranges import fetch_whole, get_all, open_range, read_exactly, with_retries
+from .ranges import fetch_whole, get_all, open_range, read_exactly, shown
 from .refs import cache_dir
 from .remote import member_url
 
@@ -81,7 +82,7 @@ def _check_columns(names: list[str], needed: list[str] | None) -> None:
 def read_lazy(entry: dict, manifest: dict, remote: dict, root: Path, columns: list[str] | None, filters: Any) -> Any:
     """Read catalog ``entry`` from the files URL of ``remote`` (or the cache), subset as asked; verified."""
     name, size = entry["name"], int(entry["bytes"])
-    sha = _checked_checksums(f"catalog {name!r}", {"sha256": entry["sha256"]}).get("sha256")
+    sha = checked_checksums(f"catalog {name!r}", {"sha256": entry["sha256"]}).get("sha256")
     if not sha:
         raise RuntimeProblem(f"catalog {name!r}: the manifest gives no sha256")
     folder = cache_dir() / "catalogs" / sha
@@ -193,7 +194,7 @@ class _Blocks:
         if not set(blocks) - self.done:
             return
         total = sum(self.span(b)[1] for b in set(blocks) - self.done)
-        bar = _Progress(label, total) if label else None
+        bar = Progress(label, total) if label else None
         start = self.moved
 
         def attempt() -> None:
@@ -210,11 +211,11 @@ class _Blocks:
             if failed:
                 raise failed[0]
 
-        with_retries(self.url, attempt)
+        with_retries(shown(self.url), attempt)
         if bar:
             bar.update(self.moved - start, final=True)
 
-    def _fetch_run(self, first: int, last: int, bar: _Progress | None, base: int) -> None:
+    def _fetch_run(self, first: int, last: int, bar: Progress | None, base: int) -> None:
         start = self.span(first)[0]
         end = sum(self.span(last)) - 1
         with self.lock:

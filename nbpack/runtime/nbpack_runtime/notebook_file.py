@@ -11,8 +11,8 @@ from pathlib import Path
 from typing import Any
 
 from .bundle import Bundle
-from .display import _in_kernel
-from .remote import BUNDLE_ID, FILES, METADATA_KEY
+from .display import in_kernel
+from .vocab import BUNDLE_ID, FILES, METADATA_KEY
 
 # papermill 2.x CLI options that take no value, or two; every other option takes one (papermill/cli.py).
 _PAPERMILL_FLAGS = {
@@ -77,7 +77,7 @@ def _ancestors(limit: int = 4) -> list[tuple[list[str], Path]]:
 
 
 def _ipython() -> Any:
-    return sys.modules["IPython"].get_ipython() if _in_kernel() else None
+    return sys.modules["IPython"].get_ipython() if in_kernel() else None
 
 
 def _papermill_output() -> Path | None:
@@ -115,7 +115,7 @@ def _papermill_output() -> Path | None:
     return None
 
 
-def _find_notebook(bundle: Bundle) -> tuple[Path | None, str]:
+def find_notebook(bundle: Bundle) -> tuple[Path | None, str]:
     """The notebook file to send and where it was found: NBPACK_NOTEBOOK, papermill, jupyter or bundle."""
     nb_name = (bundle.manifest.get("payload") or {}).get("notebook", "")
     candidates: list[tuple[Path, str]] = []
@@ -174,10 +174,10 @@ def _renamed_notebook(bundle: Bundle, folders: list[Path]) -> Path | None:
 
 
 def _notebook_path(bundle: Bundle) -> Path | None:
-    return _find_notebook(bundle)[0]
+    return find_notebook(bundle)[0]
 
 
-def _read_notebook(path: Path) -> tuple[bytes, dict | None]:
+def read_notebook(path: Path) -> tuple[bytes, dict | None]:
     """The file's bytes and parsed JSON; papermill may be rewriting it (not atomically) as we read: retry a little."""
     data = b""
     for _ in range(5):
@@ -190,7 +190,7 @@ def _read_notebook(path: Path) -> tuple[bytes, dict | None]:
     return data, None
 
 
-def _notebook_state(doc: dict | None) -> dict:
+def notebook_state(doc: dict | None) -> dict:
     """Whether the notebook file holds what this kernel ran before the current cell.
 
     JupyterLab's Run All does not save: the file then lacks the last cell the kernel ran (same execution count and
@@ -243,7 +243,7 @@ _SAVE_JS = """\
 """
 
 
-def _save_from_frontend(notebook: Path) -> tuple[bytes, dict | None, dict] | None:
+def save_from_frontend(notebook: Path) -> tuple[bytes, dict | None, dict] | None:
     """Ask the Jupyter front end to save the notebook; the file, once it holds what the kernel ran (else None)."""
     from IPython.display import display
 
@@ -269,8 +269,8 @@ def _save_from_frontend(notebook: Path) -> tuple[bytes, dict | None, dict] | Non
             if stamp == seen:
                 continue
             seen = stamp
-            data, doc = _read_notebook(notebook)
-            state = _notebook_state(doc)
+            data, doc = read_notebook(notebook)
+            state = notebook_state(doc)
             if state["stale"] is False:
                 return data, doc, state
     finally:
@@ -279,7 +279,7 @@ def _save_from_frontend(notebook: Path) -> tuple[bytes, dict | None, dict] | Non
     return None
 
 
-def _stale_message(name: str, state: dict) -> tuple[str, str]:
+def stale_message(name: str, state: dict) -> tuple[str, str]:
     saved = state.get("saved_last_execution")
     was = f"up to In [{saved}]" if saved else "with no outputs"
     text = (
@@ -290,7 +290,7 @@ def _stale_message(name: str, state: dict) -> tuple[str, str]:
     return text, f"<p style='color:#b00;font-weight:bold'>{html.escape(text)}</p>"
 
 
-def _kernel_name(notebook: Path | None) -> str:
+def kernel_name(notebook: Path | None) -> str:
     try:
         meta = json.loads(notebook.read_text()).get("metadata", {}) if notebook else {}
         return meta.get("kernelspec", {}).get("name") or "python3"

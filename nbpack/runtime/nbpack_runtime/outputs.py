@@ -9,20 +9,21 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from .display import _in_kernel
+from .display import in_kernel
 from .errors import RuntimeProblem
-from .session import _STATE, _bundle
+from .session import STATE, current_bundle
+from .vocab import path_problem
 
 
 def _outputs_dir() -> Path:
-    return _bundle().root / "outputs"
+    return current_bundle().root / "outputs"
 
 
 def _safe_rel(name: str) -> Path:
-    rel = Path(name)
-    if rel.is_absolute() or ".." in rel.parts or not rel.parts or "\\" in name or ":" in name:
+    # The member-path rule, and no ':' either (a drive or an NTFS stream on a Windows hub).
+    if path_problem(name) or ":" in name:
         raise RuntimeProblem(f"output name {name!r} must be a relative path inside outputs/ (no '..', ':' or '\\')")
-    return rel
+    return Path(name)
 
 
 def save_output(src: str | os.PathLike | bytes, name: str | None = None) -> Path:
@@ -111,16 +112,16 @@ def save_value(name: str, value: Any) -> None:
     except RuntimeProblem as err:
         raise RuntimeProblem(f"save_value({name!r}): {err}") from None
     size = len(json.dumps(data))
-    others = sum(len(json.dumps(v["data"])) for k, v in _STATE.values.items() if k != name)
+    others = sum(len(json.dumps(v["data"])) for k, v in STATE.values.items() if k != name)
     if size > MAX_VALUE_BYTES or others + size > MAX_VALUES_BYTES:
         raise RuntimeProblem(
             f"save_value({name!r}): {size} bytes encoded is too big for a value (limits: "
             f"{MAX_VALUE_BYTES} each, {MAX_VALUES_BYTES} in all); write it to a file and keep it "
             "with nbpack_runtime.save_output(path)"
         )
-    _bundle()
-    _STATE.values[name] = {"name": name, "encoder": encoder, "data": data}
-    if _in_kernel() and data is not None:
+    current_bundle()
+    STATE.values[name] = {"name": name, "encoder": encoder, "data": data}
+    if in_kernel() and data is not None:
         from IPython.display import display
 
         payload = {"name": name, "data": data, "encoder": encoder, "version": SCRAP_VERSION}
@@ -133,4 +134,4 @@ def save_value(name: str, value: Any) -> None:
 
 def record_error(exc: BaseException | str) -> None:
     """Mark the run as failed; finish() then writes a return with status 'failed' and this error."""
-    _STATE.error = exc if isinstance(exc, str) else f"{type(exc).__name__}: {exc}"
+    STATE.error = exc if isinstance(exc, str) else f"{type(exc).__name__}: {exc}"

@@ -5,32 +5,31 @@ from __future__ import annotations
 import fnmatch
 import os
 import re
-import time
 import urllib.error
 import urllib.parse
 import urllib.request
 from pathlib import Path
 
-from .base import RETRIES, TIMEOUT, _retry_delay
+from .base import TIMEOUT, Transient, with_retries
 from .bundle import Bundle
-from .checksums import _checksums_of
-from .display import _need
+from .checksums import checksums_of
+from .display import need
 from .errors import FetchError, RuntimeProblem, UploadError
-from .fetch import _bearer_token
+from .fetch import bearer_token
 from .rucio import (
-    _RUCIO_OPENER,
     RUCIO_MAX_LINE,
-    _did_path,
-    _rucio_host,
-    _rucio_json,
-    _rucio_replicas,
-    _rucio_token,
-    _RucioRefused,
+    RUCIO_OPENER,
+    RucioRefused,
+    did_path,
+    rucio_host,
+    rucio_json,
+    rucio_replicas,
+    rucio_token,
 )
-from .session import _STATE
+from .session import STATE
 
 
-def _publish_results(bundle: Bundle, rid: str, outputs: list[dict]) -> None:
+def publish_results(bundle: Bundle, rid: str, outputs: list[dict]) -> None:
     """Copy chosen outputs to S3 and/or Rucio; record locations; report errors without raising."""
     results = bundle.manifest.get("results") or {}
     if not outputs or not (results.get("s3") or results.get("rucio")):
@@ -40,7 +39,7 @@ def _publish_results(bundle: Bundle, rid: str, outputs: list[dict]) -> None:
     for out in chosen:
         local = bundle.root / out["path"]
         rel = out["path"][len("outputs/") :]
-        sums = _checksums_of(local, ["sha256", "md5", "adler32"])
+        sums = checksums_of(local, ["sha256", "md5", "adler32"])
         for kind, target in (("s3", results.get("s3")), ("rucio", results.get("rucio"))):
             if not target:
                 continue
@@ -52,7 +51,7 @@ def _publish_results(bundle: Bundle, rid: str, outputs: list[dict]) -> None:
 
 
 def _put_s3(target: dict, rid: str, rel: str, local: Path, sums: dict) -> str:
-    boto3 = _need("boto3", "results to S3", "pip install boto3")
+    boto3 = need("boto3", "results to S3", "pip install boto3")
     prefix = (target.get("prefix") or "").strip("/")
     key = "/".join(p for p in (prefix, rid, rel) if p)
     client = boto3.client("s3", endpoint_url=target.get("endpoint") or os.environ.get("AWS_ENDPOINT_URL") or None)
@@ -63,7 +62,7 @@ def _put_s3(target: dict, rid: str, rel: str, local: Path, sums: dict) -> str:
 def _put_rucio(target: dict, rid: str, rel: str, local: Path, sums: dict) -> str:
     """Upload one output to the RSE's storage, register its replica (bytes, adler32, md5), attach it to
     ``target["dataset"]`` if given; returns the DID. Re-running is harmless: Rucio's names are immutable."""
-    host, token = _rucio_host(), _rucio_token()
+    host, token = rucio_host(), rucio_token()
     if not (host and token):
         raise RuntimeProblem(
             "results to Rucio need RUCIO_HOST and RUCIO_ACCESS_TOKEN (or RUCIO_TOKEN_FILE) set in the environment"
@@ -73,10 +72,10 @@ def _put_rucio(target: dict, rid: str, rel: str, local: Path, sums: dict) -> str
     did = f"{scope}:{name}"
     file = {"scope": scope, "name": name, "bytes": local.stat().st_size, "adler32": sums["adler32"], "md5": sums["md5"]}
     if not _rucio_has_replica(host, token, did, file, rse):
-        allow_http = bool(_STATE.bundle and _STATE.bundle.options.get("allow_http"))
+        allow_http = bool(STATE.bundle and STATE.bundle.options.get("allow_http"))
         pfn = _rucio_write_pfn(host, token, rse, did, allow_http)
         _storage_put(pfn, local, file["bytes"])
-        _rucio_json(host, token, "POST", "/replicas", {"rse": rse, "files": [file]})
+        rucio_json(host, token, "POST", "/replicas", {"rse": rse, "files": [file]})
     # As Rucio's own upload does: a rule keeps the data (on the dataset when there is one, else on the file).
     dataset = target.get("dataset")
     if dataset:
@@ -92,8 +91,8 @@ def _put_rucio(target: dict, rid: str, rel: str, local: Path, sums: dict) -> str
 def _rucio_has_replica(host: str, token: str, did: str, file: dict, rse: str) -> bool:
     """True if ``did`` is already registered at ``rse`` with this content; refuses a DID with other content."""
     try:
-        known = _rucio_json(host, token, "GET", f"/dids/{_did_path(did)}") or {}
-    except _RucioRefused as err:
+        known = rucio_json(host, token, "GET", f"/dids/{did_path(did)}") or {}
+    except RucioRefused as err:
         if err.status == 404:
             return False
         raise
@@ -104,8 +103,8 @@ def _rucio_has_replica(host: str, token: str, did: str, file: dict, rse: str) ->
             f"bytes, adler32 {theirs[1]}); Rucio names cannot be reused"
         )
     try:
-        records = _rucio_replicas(host, token, did)
-    except _RucioRefused:
+        records = rucio_replicas(host, token, did)
+    except RucioRefused:
         raise
     except FetchError:  # registered, but no available replica anywhere yet
         return False
@@ -117,7 +116,7 @@ def _rucio_write_pfn(host: str, token: str, rse: str, did: str, allow_http: bool
     ``lfns2pfns`` (the RSE's own lfn2pfn algorithm, so the path is the one Rucio will later list)."""
     rse_path = f"/rses/{urllib.parse.quote(rse, safe='')}"
     usable = ("davs", "https") + (("http",) if allow_http else ())
-    protocols = _rucio_json(host, token, "GET", f"{rse_path}/protocols") or []
+    protocols = rucio_json(host, token, "GET", f"{rse_path}/protocols") or []
     ranked = sorted(
         (p["domains"]["wan"]["write"], p["scheme"])
         for p in protocols
@@ -131,7 +130,7 @@ def _rucio_write_pfn(host: str, token: str, rse: str, did: str, allow_http: bool
             + (", http)" if allow_http else "; plain http needs options.allow_http in the bundle manifest)")
         )
     query = urllib.parse.urlencode({"lfn": did, "scheme": ranked[0][1], "operation": "write"})
-    answer = _rucio_json(host, token, "GET", f"{rse_path}/lfns2pfns?{query}")
+    answer = rucio_json(host, token, "GET", f"{rse_path}/lfns2pfns?{query}")
     if not (isinstance(answer, dict) and isinstance(answer.get(did), str)):
         raise UploadError(f"Rucio gave no write path for {did} on {rse} ({str(answer)[:200]})")
     return answer[did]
@@ -144,28 +143,26 @@ def _storage_put(pfn: str, local: Path, size: int) -> None:
     if scheme not in ("davs", "https", "http"):
         raise UploadError(f"cannot write to {pfn}: only davs://, https:// and http:// storage are supported")
     headers = {"Content-Length": str(size), "Content-Type": "application/octet-stream"}
-    token = _bearer_token()
+    token = bearer_token()
     if token and url.startswith("https://"):  # a storage token only over TLS (never to plain http)
         headers["Authorization"] = f"Bearer {token}"
-    last = ""
-    for attempt in range(RETRIES):
+
+    def put() -> None:
         try:
             with open(local, "rb") as body:
                 req = urllib.request.Request(url, data=body, method="PUT", headers=headers)
-                with _RUCIO_OPENER.open(req, timeout=TIMEOUT) as resp:
+                with RUCIO_OPENER.open(req, timeout=TIMEOUT) as resp:
                     resp.read(RUCIO_MAX_LINE)
-            break
         except urllib.error.HTTPError as err:
             if err.code < 500:
                 raise UploadError(f"the storage refused PUT {url} (HTTP {err.code} {err.reason})") from None
-            last = f"HTTP {err.code} {err.reason}"
+            raise Transient(f"HTTP {err.code} {err.reason}") from None
         except (urllib.error.URLError, OSError) as err:
-            last = str(getattr(err, "reason", err))
-        if attempt == RETRIES - 1:
-            raise UploadError(f"PUT {url} failed after {RETRIES} attempts ({last})")
-        time.sleep(_retry_delay(attempt))
+            raise Transient(str(getattr(err, "reason", err))) from None
+
+    with_retries(f"PUT {url}", put, error=UploadError)
     head = {k: v for k, v in headers.items() if k == "Authorization"}
-    with _RUCIO_OPENER.open(urllib.request.Request(url, method="HEAD", headers=head), timeout=TIMEOUT) as resp:
+    with RUCIO_OPENER.open(urllib.request.Request(url, method="HEAD", headers=head), timeout=TIMEOUT) as resp:
         stored = resp.headers.get("Content-Length")
     if stored is not None and int(stored) != size:
         raise UploadError(f"the storage holds {stored} bytes at {url}, {size} were sent")
@@ -174,8 +171,8 @@ def _storage_put(pfn: str, local: Path, size: int) -> None:
 def _rucio_account(host: str, token: str) -> str:
     """The account the token belongs to: ``/accounts/whoami`` answers 303 to ``/accounts/<account>``."""
     try:
-        answer = _rucio_json(host, token, "GET", "/accounts/whoami")
-    except _RucioRefused as err:
+        answer = rucio_json(host, token, "GET", "/accounts/whoami")
+    except RucioRefused as err:
         location = err.location if err.status in (301, 302, 303) else ""
         if location:
             return urllib.parse.unquote(location.rstrip("/").rsplit("/", 1)[-1])
@@ -189,7 +186,7 @@ def _rucio_rule(host: str, token: str, did: str, rse: str, lifetime: int | None)
     """One replication rule on ``rse`` for ``did``; a rule already there (an earlier run) is fine."""
     scope, name = did.split(":", 1)
     try:
-        _rucio_json(
+        rucio_json(
             host,
             token,
             "POST",
@@ -203,7 +200,7 @@ def _rucio_rule(host: str, token: str, did: str, rse: str, lifetime: int | None)
                 "lifetime": lifetime,
             },
         )
-    except _RucioRefused as err:
+    except RucioRefused as err:
         if err.exc_class != "DuplicateRule":
             raise UploadError(f"{did} is registered, but Rucio refused a rule keeping it on {rse}: {err}") from None
 
@@ -211,8 +208,8 @@ def _rucio_rule(host: str, token: str, did: str, rse: str, lifetime: int | None)
 def _rucio_add_dataset(host: str, token: str, dataset: str) -> bool:
     """Create ``dataset``; False if it already exists."""
     try:
-        _rucio_json(host, token, "POST", f"/dids/{_did_path(dataset)}", {"type": "DATASET"})
-    except _RucioRefused as err:
+        rucio_json(host, token, "POST", f"/dids/{did_path(dataset)}", {"type": "DATASET"})
+    except RucioRefused as err:
         if err.exc_class != "DataIdentifierAlreadyExists":
             raise
         return False
@@ -223,7 +220,7 @@ def _rucio_attach(host: str, token: str, dataset: str, did: str) -> None:
     """Attach ``did`` to ``dataset``."""
     scope, name = did.split(":", 1)
     try:
-        _rucio_json(host, token, "POST", f"/dids/{_did_path(dataset)}/dids", {"dids": [{"scope": scope, "name": name}]})
-    except _RucioRefused as err:
+        rucio_json(host, token, "POST", f"/dids/{did_path(dataset)}/dids", {"dids": [{"scope": scope, "name": name}]})
+    except RucioRefused as err:
         if err.exc_class != "FileAlreadyExists":  # attached by an earlier run
             raise

@@ -10,25 +10,19 @@ from __future__ import annotations
 import http.client
 import os
 import re
-import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
-from .base import CHUNK, RETRIES, TIMEOUT, _retry_delay
-from .checksums import _sha256
-from .display import _Progress
+from .base import CHUNK, TIMEOUT, Transient, with_retries
+from .checksums import file_sha256
+from .display import Progress
 from .errors import ChecksumMismatch, FetchError
 
 _T = TypeVar("_T")
 _CONTENT_RANGE = re.compile(r"^bytes (\d+)-(\d+)/(\d+|\*)$")
-
-
-class _Transient(Exception):
-    """A failure worth another try: connection trouble, a 5xx, a body cut short."""
 
 
 def shown(url: str) -> str:
@@ -55,7 +49,7 @@ def open_range(url: str, start: int, end: int | None, total: int) -> tuple[Any, 
     """Open ``GET url`` for bytes ``start..end`` (inclusive; ``end`` None: to the end) of a ``total``-byte member.
 
     Returns the response and the offset its body starts at (0 when the server answered the whole member with
-    200). A 3xx or 4xx raises FetchError; connection errors and 5xx raise _Transient.
+    200). A 3xx or 4xx raises FetchError; connection errors and 5xx raise Transient.
     """
     headers = {"Range": f"bytes={start}-{'' if end is None else end}"} if (start or end is not None) else {}
     req = urllib.request.Request(url, headers=headers)
@@ -69,9 +63,9 @@ def open_range(url: str, start: int, end: int | None, total: int) -> tuple[Any, 
             ) from None
         if err.code < 500:
             raise FetchError(f"{shown(url)} answered HTTP {err.code} {err.reason}") from None
-        raise _Transient(f"HTTP {err.code}") from None
+        raise Transient(f"HTTP {err.code}") from None
     except (urllib.error.URLError, OSError, http.client.HTTPException) as err:
-        raise _Transient(str(err)) from None
+        raise Transient(str(err)) from None
     if resp.status == 206:
         match = _CONTENT_RANGE.match(resp.headers.get("Content-Range", ""))
         if not match or int(match.group(1)) != start or (match.group(3) != "*" and int(match.group(3)) != total):
@@ -96,9 +90,9 @@ def read_exactly(resp: Any, n: int) -> bytes:
     try:
         data = resp.read(n)
     except (OSError, http.client.HTTPException) as err:
-        raise _Transient(str(err)) from None
+        raise Transient(str(err)) from None
     if len(data) != n:
-        raise _Transient(f"the body ended after {len(data)} of {n} bytes")
+        raise Transient(f"the body ended after {len(data)} of {n} bytes")
     return data
 
 
@@ -110,20 +104,7 @@ def get_all(url: str, total: int) -> bytes:
         with resp:
             return read_exactly(resp, total)
 
-    return with_retries(url, attempt)
-
-
-def with_retries(url: str, attempt: Callable[[], _T]) -> _T:
-    """Run ``attempt`` up to RETRIES times while it fails transiently; FetchError (and any other error) is final."""
-    last: Exception | None = None
-    for n in range(RETRIES):
-        try:
-            return attempt()
-        except _Transient as err:
-            last = err
-        if n + 1 < RETRIES:
-            time.sleep(_retry_delay(n))
-    raise FetchError(f"{shown(url)} failed after {RETRIES} attempts ({last})")
+    return with_retries(shown(url), attempt)
 
 
 def fetch_whole(label: str, url: str, size: int, sha: str, dest: Path) -> None:
@@ -137,7 +118,7 @@ def fetch_whole(label: str, url: str, size: int, sha: str, dest: Path) -> None:
             have = 0
         if have == size:
             return
-        bar = _Progress(label, size)
+        bar = Progress(label, size)
         resp, at = open_range(url, have, None, size)
         with resp, open(part, "ab" if at else "wb") as out:
             done = at
@@ -148,8 +129,8 @@ def fetch_whole(label: str, url: str, size: int, sha: str, dest: Path) -> None:
                 bar.update(done)
         bar.update(done, final=True)
 
-    with_retries(url, attempt)
-    got = _sha256(part)
+    with_retries(shown(url), attempt)
+    got = file_sha256(part)
     if got != sha:
         part.unlink()
         raise ChecksumMismatch(f"{label}: sha256 expected {sha}, got {got}")

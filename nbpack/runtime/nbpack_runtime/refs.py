@@ -11,8 +11,8 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .base import _DID, SCHEMES
-from .checksums import _checked_checksums
+from .base import DID, SCHEMES
+from .checksums import checked_checksums
 
 
 @dataclass
@@ -41,7 +41,7 @@ class FileRef:
     @property
     def is_did(self) -> bool:
         """True when the URI is a Rucio DID ``scope:name``."""
-        return urllib.parse.urlsplit(self.uri).scheme not in SCHEMES and bool(_DID.match(self.uri))
+        return urllib.parse.urlsplit(self.uri).scheme not in SCHEMES and bool(DID.match(self.uri))
 
 
 def cache_dir() -> Path:
@@ -49,9 +49,9 @@ def cache_dir() -> Path:
     return Path(os.environ.get("NBPACK_CACHE") or Path.home() / ".cache" / "nbpack")
 
 
-def _cache_path(ref: FileRef) -> Path:
+def cache_path(ref: FileRef) -> Path:
     # Keyed by content checksum so the same file in two bundles is fetched once.
-    checksums = _checked_checksums(ref.name, ref.checksums)
+    checksums = checked_checksums(ref.name, ref.checksums)
     for alg in ("sha256", "md5", "adler32"):
         if alg in checksums:
             key = Path(alg) / checksums[alg]

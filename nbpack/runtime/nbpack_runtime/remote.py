@@ -1,8 +1,8 @@
-"""Where a thin tree finds the data it left out: the ``nbpack.remote.json`` document (names defined once here).
+"""Where a thin tree finds the data it left out: the ``nbpack.remote.json`` document, read and checked.
 
 A git tree of a bundle (nbgitpuller, BinderHub) leaves big catalogs out and holds this file at its root;
-a lone notebook carries the same document in ``notebook.metadata["nbpack"]["remote"]``. nbpack writes it with the
-same names (``nbpack/bundle/remote.py``; a test checks the two agree, as the runtime may not import nbpack).
+a lone notebook carries the same document in ``notebook.metadata["nbpack"]["remote"]``. Its names are ``vocab``'s,
+which nbpack writes it with (``nbpack/bundle/remote.py``).
 """
 
 from __future__ import annotations
@@ -12,14 +12,9 @@ import urllib.parse
 from pathlib import Path
 
 from .errors import RuntimeProblem
+from .vocab import FILES, LAZY, METADATA_KEY, REMOTE_FILE, path_problem
 
-REMOTE_FILE = "nbpack.remote.json"
-# Keys of the document: the files prefix ``{base}/files/{git_token}/{hid}/`` (ends in ``/``), and the member paths
-# the tree leaves out.
-FILES = "files"
-LAZY = "lazy"
-METADATA_KEY = "remote"  # notebook.metadata["nbpack"][METADATA_KEY] in a lone notebook
-BUNDLE_ID = "bundle_id"  # notebook.metadata["nbpack"][BUNDLE_ID]: the lone notebook's bundle, under any file name
+__all__ = ["FILES", "LAZY", "METADATA_KEY", "REMOTE_FILE", "check_remote", "member_url", "read_remote"]
 
 
 def check_remote(doc: object, where: str) -> dict:
@@ -54,6 +49,6 @@ def read_remote(root: Path) -> dict | None:
 
 def member_url(remote: dict, path: str) -> str:
     """The files URL of one bundle member (each path segment percent-encoded)."""
-    if path.startswith("/") or any(seg in ("", ".", "..") for seg in path.split("/")):
-        raise RuntimeProblem(f"{path!r} is not a bundle member path")
+    if path_problem(path):
+        raise RuntimeProblem(f"{path!r} is not a bundle member path ({path_problem(path)})")
     return remote[FILES] + urllib.parse.quote(path, safe="/")

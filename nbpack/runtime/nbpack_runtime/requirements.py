@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import re
 
-from .display import _in_kernel
+from .display import in_kernel
 
 
-def _split_req(spec: str) -> tuple[str, str]:
+def split_req(spec: str) -> tuple[str, str]:
     m = re.match(r"^\s*([A-Za-z0-9][A-Za-z0-9_.-]*)\s*(\[[^\]]*\])?\s*(.*?)\s*(;.*)?$", spec)
     if not m:
         return spec.strip(), ""
@@ -35,7 +35,7 @@ def _simple_satisfies(version: str, spec: str) -> bool:
     return True
 
 
-def _satisfies(version: str, spec_text: str) -> bool:
+def satisfies(version: str, spec_text: str) -> bool:
     if not spec_text:
         return True
     try:
@@ -48,8 +48,8 @@ def _satisfies(version: str, spec_text: str) -> bool:
         return _simple_satisfies(version, spec_text)
 
 
-def _install_hint(missing: list[str]) -> str:
-    pip = "%pip" if _in_kernel() else "pip"
+def install_hint(missing: list[str]) -> str:
+    pip = "%pip" if in_kernel() else "pip"
     return (
         "Missing packages: "
         + ", ".join(missing)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import importlib.metadata
 import json
-import mimetypes
 import os
 import platform
 import socket
@@ -13,39 +12,26 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
-from .base import CRATE, RETURN_MANIFEST, __version__, _now
+from .base import __version__, now_iso
 from .bundle import Bundle
-from .checksums import _sha256
-from .crate import _crate
-from .display import _in_kernel
+from .checksums import file_sha256
+from .crate import crate_metadata
+from .display import in_kernel
 from .errors import RuntimeProblem
 from .notebook_file import (
-    _find_notebook,
-    _kernel_name,
-    _notebook_state,
-    _read_notebook,
-    _save_from_frontend,
-    _stale_message,
+    find_notebook,
+    kernel_name,
+    notebook_state,
+    read_notebook,
+    save_from_frontend,
+    stale_message,
 )
-from .publish import _publish_results
-from .requirements import _split_req
-from .sending import _send
-from .session import _STATE, _bundle
-from .zips import _zip_entry
-
-
-def return_id(bundle_id: str, entries: list[tuple[str, str]], run: dict) -> str:
-    """``r-`` + 24 hex of sha256 over the bundle id, the sorted (path, sha256) entries and the canonical JSON of
-    ``run`` (status, error, started, ended, notebook, values, provenance): two runs differing in any of them differ."""
-    h = hashlib.sha256(bundle_id.encode())
-    for path, digest in sorted(entries):
-        h.update(f"\n{path}\0{digest}".encode())
-    keys = ("status", "error", "started", "ended", "notebook", "values", "provenance")
-    h.update(
-        b"\n"
-        + json.dumps({k: run.get(k) for k in keys}, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
-    )
-    return "r-" + h.hexdigest()[:24]
+from .publish import publish_results
+from .requirements import split_req
+from .sending import send
+from .session import STATE, current_bundle
+from .vocab import CRATE, RETURN_MANIFEST, media_type, return_id
+from .zips import zip_entry
 
 
 def _json_safe(value: Any) -> bool:
@@ -59,7 +45,7 @@ def _json_safe(value: Any) -> bool:
 def _provenance(
     bundle: Bundle, notebook: Path | None, doc: dict | None = None, notebook_file: dict | None = None
 ) -> dict:
-    names = [_split_req(s)[0] for s in (bundle.manifest.get("payload") or {}).get("requirements") or []]
+    names = [split_req(s)[0] for s in (bundle.manifest.get("payload") or {}).get("requirements") or []]
     packages = {}
     for name in [*names, "pyarrow"]:
         try:
@@ -69,7 +55,7 @@ def _provenance(
     prov = {
         "python": platform.python_version(),
         "packages": packages,
-        "kernel": _kernel_name(notebook),
+        "kernel": kernel_name(notebook),
         "host": socket.gethostname(),
         "platform": platform.platform(),
         "runtime_version": __version__,
@@ -85,18 +71,18 @@ def _provenance(
 
 def finish(upload: bool = True, status: str | None = None, error: str | None = None) -> Path:
     """Write the return bundle zip next to the notebook (always), then upload it when the bundle says where."""
-    bundle = _bundle()
+    bundle = current_bundle()
     if error is not None:
-        _STATE.error = error
-    status = status or ("failed" if _STATE.error else "completed")
+        STATE.error = error
+    status = status or ("failed" if STATE.error else "completed")
     nb_rel = (bundle.manifest.get("payload") or {}).get("notebook") or "notebook.ipynb"
-    notebook, source = _find_notebook(bundle)
-    nb_bytes, doc = _read_notebook(notebook) if notebook else (None, None)
-    notebook_file = {"source": source or None, **_notebook_state(doc)}
+    notebook, source = find_notebook(bundle)
+    nb_bytes, doc = read_notebook(notebook) if notebook else (None, None)
+    notebook_file = {"source": source or None, **notebook_state(doc)}
     if notebook is not None and notebook.name != Path(nb_rel).name:
         notebook_file["file"] = notebook.name  # found under another name (renamed, or a browser's "nb (1).ipynb")
     if notebook is not None and notebook_file["stale"] and os.environ.get("JPY_SESSION_NAME"):
-        saved = _save_from_frontend(notebook)  # JupyterLab's Run All does not save; try once
+        saved = save_from_frontend(notebook)  # JupyterLab's Run All does not save; try once
         if saved is not None:
             nb_bytes, doc, state = saved
             notebook_file = {**notebook_file, **state, "saved_by_kernel": True}
@@ -106,8 +92,8 @@ def finish(upload: bool = True, status: str | None = None, error: str | None = N
             f" {nb_rel}, its outputs and values are sent"
         )
     elif notebook_file["stale"]:
-        text, html_text = _stale_message(notebook.name, notebook_file)
-        if _in_kernel():
+        text, html_text = stale_message(notebook.name, notebook_file)
+        if in_kernel():
             from IPython.display import display
 
             display({"text/plain": text, "text/html": html_text}, raw=True)  # readable in any front end
@@ -125,18 +111,18 @@ def finish(upload: bool = True, status: str | None = None, error: str | None = N
     contents: list[dict[str, Any]] = [
         {"path": a, "bytes": len(p), "sha256": hashlib.sha256(p).hexdigest()}
         if isinstance(p, bytes)
-        else {"path": a, "bytes": p.stat().st_size, "sha256": _sha256(p)}
+        else {"path": a, "bytes": p.stat().st_size, "sha256": file_sha256(p)}
         for a, p in entries
     ]
     # The id covers the run as well as the files, so these are fixed before it is computed.
-    ended = _now()
+    ended = now_iso()
     run = {
         "status": status,
-        "error": _STATE.error if status == "failed" else None,
-        "started": _STATE.started or ended,
+        "error": STATE.error if status == "failed" else None,
+        "started": STATE.started or ended,
         "ended": ended,
         "notebook": nb_rel,
-        "values": list(_STATE.values.values()),
+        "values": list(STATE.values.values()),
         "provenance": _provenance(bundle, notebook, doc, notebook_file),
     }
     rid = return_id(bundle.id, [(c["path"], c["sha256"]) for c in contents], run)
@@ -144,11 +130,11 @@ def finish(upload: bool = True, status: str | None = None, error: str | None = N
     for c, (_, p) in zip(contents, entries, strict=True):
         if c["path"].startswith("outputs/") and isinstance(p, Path):
             out = dict(c)
-            mt = mimetypes.guess_type(p.name)[0]
+            mt = media_type(p.name)
             if mt:
                 out["media_type"] = mt
             outputs.append(out)
-    _publish_results(bundle, rid, outputs)
+    publish_results(bundle, rid, outputs)
 
     manifest = {
         "format": "nbpack-return",
@@ -162,7 +148,7 @@ def finish(upload: bool = True, status: str | None = None, error: str | None = N
     blobs: list[tuple[str, bytes | Path]] = [
         *entries,
         (RETURN_MANIFEST, json.dumps(manifest, indent=2).encode()),
-        (CRATE, json.dumps(_crate(bundle, manifest), indent=2).encode()),
+        (CRATE, json.dumps(crate_metadata(bundle, manifest), indent=2).encode()),
     ]
     target = Path(os.environ.get("NBPACK_RETURN_PATH") or bundle.root)
     if target.is_dir():
@@ -170,14 +156,14 @@ def finish(upload: bool = True, status: str | None = None, error: str | None = N
     tmp = target.with_name(target.name + ".tmp")
     with zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED, compresslevel=6) as zf:
         for arcname, data in sorted(blobs, key=lambda b: b[0]):
-            _zip_entry(zf, arcname, data)
+            zip_entry(zf, arcname, data)
     os.replace(tmp, target)
     print(f"nbpack: return bundle {rid} ({status}) written to {target}")
 
     returns = bundle.manifest.get("returns") or {}
     if upload and returns.get("endpoint") and returns.get("token") and not os.environ.get("NBPACK_NO_UPLOAD"):
         try:
-            answer = _send(target)
+            answer = send(target)
             links = {k: v for k, v in answer.items() if k != "id"}
             print(f"nbpack: uploaded as {answer.get('id', rid)}" + (f" {json.dumps(links)}" if links else ""))
         except RuntimeProblem as err:

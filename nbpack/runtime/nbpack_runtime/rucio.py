@@ -8,25 +8,24 @@ import json
 import os
 import re
 import shutil
-import time
 import urllib.error
 import urllib.parse
 import urllib.request
 from pathlib import Path
 from typing import Any
 
-from .base import RETRIES, SCHEMES, TIMEOUT, _retry_delay
-from .checksums import _verify
-from .display import _need
+from .base import SCHEMES, TIMEOUT, Transient, with_retries
+from .checksums import verify_part
+from .display import need
 from .errors import ChecksumMismatch, FetchError, RuntimeProblem
-from .fetch import _fetch_into_cache
-from .refs import FileRef, _cache_path, cache_dir
+from .fetch import fetch_into_cache
+from .refs import FileRef, cache_dir, cache_path
 
 RUCIO_MAX_FILES = 100_000  # a collection listing longer than this is refused before it fills memory
 RUCIO_MAX_LINE = 1 << 20  # one replica record, or one error body
 
 
-class _RucioRefused(FetchError):
+class RucioRefused(FetchError):
     """Rucio answered 4xx; ``status`` and Rucio's ``ExceptionClass`` let callers tell 404/409 apart."""
 
     def __init__(self, message: str, status: int, exc_class: str, location: str = "") -> None:
@@ -39,10 +38,10 @@ class _NoRedirect(urllib.request.HTTPRedirectHandler):
         return None  # the redirect surfaces as an HTTPError: a token never follows it to another host
 
 
-_RUCIO_OPENER = urllib.request.build_opener(_NoRedirect)
+RUCIO_OPENER = urllib.request.build_opener(_NoRedirect)
 
 
-def _rucio_host() -> str | None:
+def rucio_host() -> str | None:
     """``RUCIO_HOST``: only the hub's environment says where the Rucio token may go, never the bundle manifest."""
     host = os.environ.get("RUCIO_HOST", "").strip().rstrip("/")
     if host and urllib.parse.urlsplit(host).scheme != "https":
@@ -50,7 +49,7 @@ def _rucio_host() -> str | None:
     return host or None
 
 
-def _rucio_token() -> str | None:
+def rucio_token() -> str | None:
     if os.environ.get("RUCIO_ACCESS_TOKEN"):
         return os.environ["RUCIO_ACCESS_TOKEN"].strip()
     path = os.environ.get("RUCIO_TOKEN_FILE")
@@ -59,7 +58,7 @@ def _rucio_token() -> str | None:
     return None
 
 
-def _did_path(did: str) -> str:
+def did_path(did: str) -> str:
     scope, name = did.split(":", 1)
     return f"{urllib.parse.quote(scope, safe='')}/{urllib.parse.quote(name, safe='')}"
 
@@ -83,36 +82,35 @@ def _rucio_open(
     headers = {"X-Rucio-Auth-Token": token, "Accept": accept}
     if data is not None:
         headers["Content-Type"] = "application/json"
-    last = ""
-    for attempt in range(RETRIES):
+
+    def attempt() -> Any:
         req = urllib.request.Request(host + path, data=data, method=method, headers=headers)
         try:
-            return _RUCIO_OPENER.open(req, timeout=TIMEOUT)
+            return RUCIO_OPENER.open(req, timeout=TIMEOUT)
         except urllib.error.HTTPError as err:
             exc_class, message = _rucio_exception(err)
             if err.code == 401:
-                raise _RucioRefused(
+                raise RucioRefused(
                     f"Rucio at {host} refused the token (HTTP 401 {exc_class}: {message}); it is expired or invalid: "
                     "set a fresh one in RUCIO_ACCESS_TOKEN or RUCIO_TOKEN_FILE",
                     401,
                     exc_class,
                 ) from None
             if err.code < 500:
-                raise _RucioRefused(
+                raise RucioRefused(
                     f"Rucio at {host} answered {method} {path} with HTTP {err.code} {exc_class}: {message}",
                     err.code,
                     exc_class,
                     err.headers.get("Location") or "",
                 ) from None
-            last = f"HTTP {err.code} {exc_class}: {message}"
+            raise Transient(f"HTTP {err.code} {exc_class}: {message}") from None
         except (urllib.error.URLError, OSError) as err:
-            last = str(getattr(err, "reason", err))
-        if attempt < RETRIES - 1:
-            time.sleep(_retry_delay(attempt))
-    raise FetchError(f"Rucio at {host} failed {method} {path} after {RETRIES} attempts ({last})")
+            raise Transient(str(getattr(err, "reason", err))) from None
+
+    return with_retries(f"Rucio at {host}: {method} {path}", attempt)
 
 
-def _rucio_json(host: str, token: str, method: str, path: str, body: Any = None) -> Any:
+def rucio_json(host: str, token: str, method: str, path: str, body: Any = None) -> Any:
     """One Rucio call whose answer is a JSON document (or ``Created``)."""
     with _rucio_open(host, token, method, path, body) as resp:
         text = resp.read(RUCIO_MAX_LINE).decode(errors="replace")
@@ -122,12 +120,12 @@ def _rucio_json(host: str, token: str, method: str, path: str, body: Any = None)
         return text
 
 
-def _rucio_replicas(host: str, token: str, did: str) -> list[dict]:
+def rucio_replicas(host: str, token: str, did: str) -> list[dict]:
     """``GET /replicas/{scope}/{name}``: one record per file, the DID's own for a file, each of its files' for a
     dataset or container (every record then carries that file's own scope and name)."""
     records: list[dict] = []
     try:
-        with _rucio_open(host, token, "GET", f"/replicas/{_did_path(did)}", accept="application/x-json-stream") as resp:
+        with _rucio_open(host, token, "GET", f"/replicas/{did_path(did)}", accept="application/x-json-stream") as resp:
             while line := resp.readline(RUCIO_MAX_LINE + 1):
                 if len(line) > RUCIO_MAX_LINE:
                     raise FetchError(f"{did}: Rucio sent a replica record over {RUCIO_MAX_LINE} bytes")
@@ -145,8 +143,8 @@ def _rucio_replicas(host: str, token: str, did: str) -> list[dict]:
 def _rucio_nothing(host: str, token: str, did: str) -> FetchError:
     # An unknown DID and a DID without available replicas both answer 200 with no line: ask which it is.
     try:
-        kind = (_rucio_json(host, token, "GET", f"/dids/{_did_path(did)}") or {}).get("type") or "DID"
-    except _RucioRefused as err:
+        kind = (rucio_json(host, token, "GET", f"/dids/{did_path(did)}") or {}).get("type") or "DID"
+    except RucioRefused as err:
         if err.status == 404:
             return FetchError(f"{did}: no such DID in Rucio at {host} ({err.exc_class})")
         return err
@@ -190,7 +188,7 @@ def _rucio_expected(label: str, record: dict, sums: dict[str, str], size: int | 
     return expected, size
 
 
-def _fetch_replica(ref: FileRef, record: dict, allow_http: bool) -> tuple[Path, dict]:
+def fetch_replica(ref: FileRef, record: dict, allow_http: bool) -> tuple[Path, dict]:
     """Fetch one file of a Rucio listing, local RSEs first, verified; returns (path, {uri, rse})."""
     expected, size = _rucio_expected(ref.name, record, ref.checksums, ref.size)
     ref = FileRef(ref.name, ref.uri, size, expected, ref.site, ref.media_type)
@@ -200,7 +198,7 @@ def _fetch_replica(ref: FileRef, record: dict, allow_http: bool) -> tuple[Path, 
     errors: list[Exception] = []
     for pfn, rse in replicas:
         try:
-            return _fetch_into_cache(ref, [pfn], expected, size, allow_http), {"uri": pfn, "rse": rse}
+            return fetch_into_cache(ref, [pfn], expected, size, allow_http), {"uri": pfn, "rse": rse}
         except RuntimeProblem as err:
             errors.append(err)
     if all(isinstance(e, ChecksumMismatch) for e in errors):
@@ -212,7 +210,7 @@ def _safe_member(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]", "_", name).lstrip(".") or "file"
 
 
-def _fetch_collection(ref: FileRef, records: list[dict], allow_http: bool) -> tuple[Path, list[dict]]:
+def fetch_collection(ref: FileRef, records: list[dict], allow_http: bool) -> tuple[Path, list[dict]]:
     """Every file of a dataset or container, each verified and cached by content, linked into one folder."""
     folder = (
         cache_dir()
@@ -229,7 +227,7 @@ def _fetch_collection(ref: FileRef, records: list[dict], allow_http: bool) -> tu
         if member in names:  # the same name in two scopes of a container
             member = _safe_member(did)
         names.add(member)
-        path, where = _fetch_replica(FileRef(f"{ref.name}/{member}", did), record, allow_http)
+        path, where = fetch_replica(FileRef(f"{ref.name}/{member}", did), record, allow_http)
         dest = folder / member
         if not (dest.is_file() and os.path.samefile(dest, path)):
             tmp = folder / f".{member}.{os.getpid()}.link"
@@ -246,11 +244,11 @@ def _fetch_collection(ref: FileRef, records: list[dict], allow_http: bool) -> tu
     return folder, used
 
 
-def _rucio_client_download(ref: FileRef, expected: dict[str, str]) -> tuple[Path, dict]:
+def rucio_client_download(ref: FileRef, expected: dict[str, str]) -> tuple[Path, dict]:
     """Through the installed rucio client (its own config and token; it checks adler32/md5 itself): a file DID's
     copy, or for a dataset or container a folder of its files; returns (path, what was used)."""
-    downloadclient = _need("rucio.client.downloadclient", "Rucio download", "pip install rucio-clients")
-    dest = _cache_path(ref)
+    downloadclient = need("rucio.client.downloadclient", "Rucio download", "pip install rucio-clients")
+    dest = cache_path(ref)
     if dest.is_file():
         return dest, {"uri": ref.uri}
     dest.parent.mkdir(parents=True, exist_ok=True)
@@ -274,7 +272,7 @@ def _rucio_client_download(ref: FileRef, expected: dict[str, str]) -> tuple[Path
             if r.get("dest_file_paths")
         ]
         if len(got) == 1 and got[0][0] == ref.uri:
-            _verify(got[0][1], ref.name, expected, ref.size)
+            verify_part(got[0][1], ref.name, expected, ref.size)
             os.replace(got[0][1], dest)
             return dest, {"uri": ref.uri}
         folder = (

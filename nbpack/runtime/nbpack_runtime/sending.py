@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -13,11 +12,12 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
-from .base import CHUNK, RETRIES, RETURN_MANIFEST, TIMEOUT, ZIP_TIME, _retry_delay
+from .base import CHUNK, RETRIES, TIMEOUT, ZIP_TIME, Transient, with_retries
 from .errors import RuntimeProblem, UploadError
-from .fetch import _opener
-from .session import _bundle
-from .zips import _zip_entry
+from .fetch import opener
+from .session import current_bundle
+from .vocab import RETURN_MANIFEST
+from .zips import zip_entry
 
 
 def upload(path: str | os.PathLike) -> dict:
@@ -26,12 +26,12 @@ def upload(path: str | os.PathLike) -> dict:
     Outputs larger than the bundle's ``returns.direct_threshold`` are first PUT straight to the service's object
     store and the zip is sent without them; if that path fails in any way, the whole zip is sent instead.
     """
-    return _send(path)
+    return send(path)
 
 
-def _send(path: str | os.PathLike) -> dict:
+def send(path: str | os.PathLike) -> dict:
     # finish() has a parameter named ``upload``, so it calls this instead.
-    bundle = _bundle()
+    bundle = current_bundle()
     returns = bundle.manifest.get("returns") or {}
     if not returns.get("endpoint") or not returns.get("token"):
         raise UploadError("this bundle has no returns.endpoint/token: it was not stored by an nbpack service")
@@ -72,13 +72,13 @@ def _post_zip(path: Path, returns: dict, refused: str) -> dict:
 
 def _request(make: Any, refused: str, where: str) -> dict:
     """Make the request ``make()`` builds (fresh body each try); 5xx and network errors retried, 4xx final."""
-    last = ""
     # A service restart can outlast the default window: NBPACK_UPLOAD_ATTEMPTS widens it.
     attempts = max(1, int(os.environ.get("NBPACK_UPLOAD_ATTEMPTS") or RETRIES))
-    for attempt in range(attempts):
+
+    def attempt() -> dict:
         req, body = make()
         try:
-            with _opener.open(req, timeout=TIMEOUT) as resp:
+            with opener.open(req, timeout=TIMEOUT) as resp:
                 text = resp.read().decode(errors="replace")
                 try:
                     return json.loads(text) if text.strip() else {}
@@ -92,15 +92,14 @@ def _request(make: Any, refused: str, where: str) -> dict:
                 pass
             if err.code < 500:
                 raise UploadError(f"{refused} (HTTP {err.code}): {detail}") from None
-            last = f"HTTP {err.code}: {detail}"
+            raise Transient(f"HTTP {err.code}: {detail}") from None
         except (urllib.error.URLError, OSError, TimeoutError) as err:
-            last = str(getattr(err, "reason", err))
+            raise Transient(str(getattr(err, "reason", err))) from None
         finally:
             if body is not None:
                 body.close()
-        if attempt < attempts - 1:
-            time.sleep(_retry_delay(attempt))
-    raise UploadError(f"{where} failed after {attempts} attempts ({last})")
+
+    return with_retries(where, attempt, error=UploadError, attempts=attempts)
 
 
 def _send_direct(path: Path, returns: dict, threshold: int) -> dict | None:
@@ -138,7 +137,7 @@ def _send_direct(path: Path, returns: dict, threshold: int) -> dict | None:
                     if info.filename in big:
                         continue
                     if info.filename == RETURN_MANIFEST:
-                        _zip_entry(out_zf, RETURN_MANIFEST, json.dumps(manifest, indent=2).encode())
+                        zip_entry(out_zf, RETURN_MANIFEST, json.dumps(manifest, indent=2).encode())
                         continue
                     # A fresh ZipInfo: writing through the source's would overwrite the sizes it is read with.
                     entry = zipfile.ZipInfo(info.filename, date_time=ZIP_TIME)

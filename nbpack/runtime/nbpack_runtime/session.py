@@ -8,12 +8,13 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .base import MANIFEST, _now
+from .base import now_iso
 from .bundle import Bundle
-from .display import _show
+from .display import show
 from .errors import RuntimeProblem
 from .remote import read_remote
-from .requirements import _install_hint, _satisfies, _split_req
+from .requirements import install_hint, satisfies, split_req
+from .vocab import MANIFEST
 
 # The bundle root: this package is copied into it.
 _HERE = Path(__file__).resolve().parent.parent
@@ -27,7 +28,7 @@ class _State:
     error: str | None = None
 
 
-_STATE = _State()
+STATE = _State()
 
 
 def _find_root(path: str | os.PathLike | None) -> Path:
@@ -46,51 +47,51 @@ def _find_root(path: str | os.PathLike | None) -> Path:
 def start(path: str | None = None) -> Bundle:
     """Open the bundle, check requirements (warn only) and show a short summary; safe to call twice."""
     root = _find_root(path)
-    if _STATE.bundle is None or _STATE.bundle.root != root:
+    if STATE.bundle is None or STATE.bundle.root != root:
         try:
             manifest = json.loads((root / MANIFEST).read_text())
         except json.JSONDecodeError as err:
             raise RuntimeProblem(f"{root / MANIFEST} is not valid JSON ({err})") from None
-        _begin(Bundle(root, manifest, read_remote(root)))
-    return _greet()
+        begin(Bundle(root, manifest, read_remote(root)))
+    return greet()
 
 
-def _begin(bundle: Bundle) -> None:
+def begin(bundle: Bundle) -> None:
     """Make ``bundle`` the run's bundle: a fresh start time, no values or error yet."""
-    _STATE.bundle = bundle
-    _STATE.started = _now()
-    _STATE.values.clear()
-    _STATE.error = None
+    STATE.bundle = bundle
+    STATE.started = now_iso()
+    STATE.values.clear()
+    STATE.error = None
 
 
-def _greet() -> Bundle:
+def greet() -> Bundle:
     """Show the open bundle's summary (and what software it misses); the bundle."""
-    assert _STATE.bundle is not None
+    assert STATE.bundle is not None
     missing = check_requirements(quiet=True)
-    text, html_text = _STATE.bundle.summary(missing)
-    _show(text, html_text)
+    text, html_text = STATE.bundle.summary(missing)
+    show(text, html_text)
     if missing:
-        _show(_install_hint(missing))
-    return _STATE.bundle
+        show(install_hint(missing))
+    return STATE.bundle
 
 
-def _bundle() -> Bundle:
-    return _STATE.bundle or start()
+def current_bundle() -> Bundle:
+    return STATE.bundle or start()
 
 
 def check_requirements(quiet: bool = False) -> list[str]:
     """Requirements from ``payload.requirements`` that are missing or too old (and how to install them)."""
-    reqs = ((_STATE.bundle or start()).manifest.get("payload") or {}).get("requirements") or []
+    reqs = ((STATE.bundle or start()).manifest.get("payload") or {}).get("requirements") or []
     missing = []
     for spec in reqs:
-        name, constraint = _split_req(spec)
+        name, constraint = split_req(spec)
         try:
             version = importlib.metadata.version(name)
         except importlib.metadata.PackageNotFoundError:
             missing.append(spec.strip())
             continue
-        if not _satisfies(version, constraint):
+        if not satisfies(version, constraint):
             missing.append(spec.strip())
     if missing and not quiet:
-        print(_install_hint(missing))
+        print(install_hint(missing))
     return missing

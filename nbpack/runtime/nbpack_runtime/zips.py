@@ -9,7 +9,7 @@ from pathlib import Path
 from .base import CHUNK, ZIP_TIME
 
 
-def _zip_entry(zf: zipfile.ZipFile, arcname: str, data: bytes | Path) -> None:
+def zip_entry(zf: zipfile.ZipFile, arcname: str, data: bytes | Path) -> None:
     info = zipfile.ZipInfo(arcname, date_time=ZIP_TIME)
     info.external_attr = 0o644 << 16
     info.compress_type = zipfile.ZIP_DEFLATED

@@ -1,0 +1,1 @@
+from .ida_views import *

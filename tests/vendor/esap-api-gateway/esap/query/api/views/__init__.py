@@ -1,0 +1,2 @@
+from .common_views import *
+from .query_views import *

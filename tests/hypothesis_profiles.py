@@ -16,10 +16,15 @@ import os
 
 from hypothesis import HealthCheck, settings
 
+# Each built on Hypothesis' own "default": Hypothesis loads a derandomized profile by itself when it sees CI set, and a
+# profile made from whatever is loaded at import would inherit that.
+_BASE = settings.get_profile("default")
 PROFILES = {
-    "dev": settings(max_examples=30, deadline=None),
-    "ci": settings(max_examples=60, deadline=None, derandomize=True, database=None, print_blob=True),
-    "random": settings(max_examples=1000, deadline=None, suppress_health_check=[HealthCheck.too_slow]),
+    "dev": settings(_BASE, max_examples=30, deadline=None, derandomize=False),
+    "ci": settings(_BASE, max_examples=60, deadline=None, derandomize=True, database=None, print_blob=True),
+    "random": settings(
+        _BASE, max_examples=1000, deadline=None, derandomize=False, suppress_health_check=[HealthCheck.too_slow]
+    ),
 }
 
 

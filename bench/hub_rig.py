@@ -6,7 +6,7 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +16,13 @@ USER = "bench"
 API_KEY = "bench-launch-api-key-0123456789"
 # The benchmark notebooks' cell count: Lab has shown the notebook once this many cells are on the page.
 CELLS = 4
+_KINDS = ("document", "eventsource", "fetch", "xhr")
+
+
+def _shown(url: str) -> str:
+    """A URL's path with token-like segments elided and no query (the bench prints it)."""
+    path = url.split("?", 1)[0].split("://", 1)[-1]
+    return "/".join("…" if len(seg) > 32 else seg for seg in path.split("/"))
 
 
 @dataclass
@@ -27,13 +34,49 @@ class Rig:
     page: Any
     logged_in: bool = False
 
-    def open(self, action: Callable[[], None], notebook: str) -> float:
-        """Seconds from ``action`` (a click, a goto) until Lab shows ``notebook``'s cells."""
+    # The last run's step profile per mode: (start s, end s, status, kind, path) of each page, event stream and
+    # fetch the browser made from the start of the action (Chromium's own request timing), then Lab showing the cells.
+    steps: dict[str, list[tuple[float, float, int, str, str]]] = field(default_factory=dict)
+
+    def open(self, action: Callable[[], None], notebook: str, mode: str = "") -> float:
+        """Seconds from ``action`` (a click, a goto) until Lab shows ``notebook``'s cells; with ``mode``, its steps
+        are kept in ``steps[mode]``."""
         self.page.goto("about:blank")
+        steps: list[tuple[float, float, int, str, str]] = []
+        began_wall = time.time()
+
+        def finished(request: Any) -> None:
+            if request.resource_type not in _KINDS:
+                return
+            timing = request.timing
+            start = timing["startTime"] / 1000 - began_wall
+            end = start + max(timing.get("responseEnd", 0), 0) / 1000
+            response = request.response() if request.resource_type == "document" else None
+            steps.append((start, end, response.status if response else 0, request.resource_type, _shown(request.url)))
+
+        self.page.on("requestfinished", finished)
         began = time.perf_counter()
-        action()
-        self.hub.wait_for_lab_notebook(self.page, notebook, cells=CELLS)
-        return time.perf_counter() - began
+        try:
+            action()
+            self.hub.wait_for_lab_notebook(self.page, notebook, cells=CELLS)
+            took = time.perf_counter() - began
+        finally:
+            self.page.remove_listener("requestfinished", finished)
+        if mode:
+            self.steps[mode] = [*sorted(steps), (took, took, 0, "shown", "Lab shows the notebook's cells")]
+        return took
+
+    def profile(self, say: Callable[[str], None]) -> None:
+        """Say each mode's step profile: documents and event streams, the first and last of Lab's own fetches."""
+        for mode, steps in self.steps.items():
+            say(f"launch steps, {mode} (s from the action: start - end  status kind path):")
+            fetches = [s for s in steps if s[3] in ("fetch", "xhr")]
+            for step in steps:
+                if step[3] in ("fetch", "xhr") and step not in (fetches[0], fetches[-1]):
+                    continue
+                start, end, status, kind, path = step
+                say(f"  {start:7.3f} - {end:7.3f}  {status or '':3}  {kind:11s} {path}")
+            say(f"  ({len(fetches)} fetch/xhr requests in all)")
 
     def login_once(self, timeout_ms: int) -> None:
         """After the first click: the hub asks for a login once, then the browser keeps the session cookie."""

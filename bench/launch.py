@@ -115,7 +115,7 @@ def run(sizes: list[int], repeats: int, workdir: Path, say: Callable[[str], None
                     row.locator(".hub-launch").click()
                 rig.login_once(60_000)  # the first click lands on the hub's login form
 
-            return rig.open(go, f"launch{i}.ipynb"), folder
+            return rig.open(go, f"launch{i}.ipynb", hub_name), folder
 
         say("launch: first click (login, spawn, pull, Lab)")
         first, _ = click(n)
@@ -127,7 +127,7 @@ def run(sizes: list[int], repeats: int, workdir: Path, say: Callable[[str], None
                     seconds, folder = click(n)
                     times["click"].append(seconds)
                     url = f"{hub.url}/user/{USER}/lab/tree/{folder}/launch{n}.ipynb"
-                    times["open"].append(rig.open(lambda u=url: page.goto(u), f"launch{n}.ipynb"))
+                    times["open"].append(rig.open(lambda u=url: page.goto(u), f"launch{n}.ipynb", "open_pulled"))
                     n += 1
                     times["fromurl"].append(click(n, FROMURL_HUB)[0])
                     n += 1
@@ -140,6 +140,7 @@ def run(sizes: list[int], repeats: int, workdir: Path, say: Callable[[str], None
                         f"fromurl {times['fromurl'][-1]:.2f}s, profile spawn {times['profile'][-1]:.2f}s"
                     )
             label = f"{size}x{repeats}"
+            rig.profile(say)
             med = statistics.median(times["click"])
             rows.append(
                 time_row("launch", label, "first_click", [first], 0, note="login + spawn + pull + Lab (one run, first)")

@@ -54,10 +54,11 @@ def return_objects(storage: Storage, bid: str) -> list[ObjectInfo]:
     return [info for prefix in return_objects_prefixes(bid) for info in storage.list(prefix)]
 
 
-def check_returns(storage: Storage, config: Config, bid: str, adding: int, rid: str) -> None:
+def check_returns(storage: Storage, config: Config, bid: str, adding: int, rid: str) -> bool:
     """Per-handle count and bytes of return ``rid`` about to be stored: the stored returns and the live
     reservations together (a return being uploaded counts once, by its reservation, never twice); raises before
-    anything is stored. Call under the handle's quota lock (``reserve_return``)."""
+    anything is stored; False (and nothing checked) when ``rid`` is stored already. Call under the handle's quota lock
+    (``reserve_return``)."""
     held = reservations.pending(storage, bid)
     pending_ids = {r.rid for r in held} - {rid}
     used = sum(r.size for r in held if r.rid != rid)
@@ -69,6 +70,8 @@ def check_returns(storage: Storage, config: Config, bid: str, adding: int, rid: 
         used += info.size
         if is_return_manifest(bid, info.key):
             stored_ids.add(parts[-2])
+    if rid in stored_ids:
+        return False  # a retry of a stored return is answered, never refused for a full quota
     count = len((stored_ids | pending_ids) - {rid})
     if count >= config.max_returns_per_bundle:
         raise TooManyReturns(f"bundle {bid} already holds {count} returns, the limit of this service")
@@ -77,14 +80,17 @@ def check_returns(storage: Storage, config: Config, bid: str, adding: int, rid: 
             f"bundle {bid} would hold more than {config.max_return_bytes_per_bundle} bytes of returns",
             code="return_bytes_quota",
         )
+    return True
 
 
-def reserve_return(storage: Storage, config: Config, bid: str, tenant: str, rid: str, size: int) -> str:
+def reserve_return(storage: Storage, config: Config, bid: str, tenant: str, rid: str, size: int) -> str | None:
     """Check the handle's count and bytes and the tenant's bytes and reserve ``size`` bytes of return ``rid``, each
     scope under its lock, so parallel uploads on any replica never pass a quota; the tenant is charged now, before
-    the data is written. The reservation's key (delete it once the return is stored, or on failure)."""
+    the data is written. The reservation's key (delete it once the return is stored, or on failure); None when the
+    return is stored already (one listing answers that too: no HEAD of its manifest)."""
     with reservations.locked(storage, quota_lock_key(f"handle/{bid}")):
-        check_returns(storage, config, bid, size, rid)
+        if not check_returns(storage, config, bid, size, rid):
+            return None
         charge_tenant(storage, config, tenant, bid, rid, size)
         return reservations.reserve(storage, bid, rid, size)
 

@@ -75,13 +75,14 @@ class Returns:
                 manifest = rf.manifest
                 absent = external_paths(manifest) - set(rf.zf.namelist())
             rid = manifest["id"]
-            if storage.exists(return_key(bid, rid, "manifest.json")):
+            entries = {e["path"]: e for e in manifest["contents"]}
+            size = path.stat().st_size + sum(entries[p]["bytes"] for p in absent)
+            # One listing under the handle's quota lock answers "stored already?" too (no HEAD of the manifest).
+            reserved = quota.reserve_return(storage, cfg, bid, handle.tenant, rid, size)
+            if reserved is None:
                 # Stored before, maybe by a replica that died before answering: its notification is queued or done.
                 queued = self._queue_webhook(handle, manifest)
                 return _summary(bid, manifest), False
-            entries = {e["path"]: e for e in manifest["contents"]}
-            size = path.stat().st_size + sum(entries[p]["bytes"] for p in absent)
-            reserved = quota.reserve_return(storage, cfg, bid, handle.tenant, rid, size)
             charged = usage_key(handle.tenant, bid, rid, size)
             try:
                 if absent:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -184,22 +185,32 @@ def test_ingest_requests(replicas: list[Flask], tmp_path: Path) -> None:
         rid = json.loads(archive.read_member(zf, "nbpack-return.json"))["id"]
     status, second = post(paths[1])
     assert status == 201
-    # 7 requests, down from 9: no HEAD of the return's manifest (the quota listing answers it) and none before
-    # the conditional PUT (SeaweedFS honours If-None-Match).
-    assert second == [
+    # 13 requests. Issue 13 took them from 9 to 7 (no HEAD of the return's manifest: a listing answers it; none
+    # before the conditional PUT, SeaweedFS honours If-None-Match). Issue 20 added 6 so that parallel uploads on any
+    # replica never pass a quota: the handle's quota lock (PUT once, DELETE), the listing of live reservations, this
+    # upload's reservation (PUT, DELETE once stored), and the tenant's charge written before the data (and again
+    # after it, in case a failed concurrent upload of the same return released it).
+    usage = f"tenants/default/usage/{hid}/{rid}.{paths[1].stat().st_size}"
+    assert [(m, re.sub(r"\.[0-9a-f]{12}$", ".NONCE", k)) for m, k in second] == [
         ("GET", f"handles/{hid}/handle.json"),
+        ("PUT", f"quota/locks/handle/{hid}"),
+        ("GET", f"LIST quota/{hid}/pending/"),
         ("GET", f"LIST returns/{hid}/"),
         ("GET", f"LIST blobs/{hid}/"),
+        ("PUT", usage),
+        ("PUT", f"quota/{hid}/pending/{rid}.{paths[1].stat().st_size}.NONCE"),
+        ("DELETE", f"quota/locks/handle/{hid}"),
         ("PUT", f"returns/{hid}/{rid}/return.zip"),
-        ("PUT", f"tenants/default/usage/{hid}/{rid}.{paths[1].stat().st_size}"),
+        ("PUT", usage),
         ("PUT", f"returns/{hid}/{rid}/manifest.json"),
+        ("DELETE", f"quota/{hid}/pending/{rid}.{paths[1].stat().st_size}.NONCE"),
         ("HEAD", f"handles/{hid}/handle.json"),
     ]
     # No CRC32 computed over the zip on its way out (SigV4's payload sha256 covers it over plain HTTP).
     assert counted.checksums == []
-    # The same return again: stored once, answered 200 from the listing, nothing written.
+    # The same return again: stored once, answered 200 from the listing under the lock, nothing else written.
     status, again = post(paths[1])
-    assert status == 200 and not [s for s in again if s[0] == "PUT"]
+    assert status == 200 and [s for s in again if s[0] == "PUT"] == [("PUT", f"quota/locks/handle/{hid}")]
 
 
 def test_concurrent_creates_of_one_key_make_one_winner(replicas: list[Flask]) -> None:

@@ -1,9 +1,10 @@
 """The whole chain under faults: three gunicorn replicas on one SeaweedFS bucket behind nginx, 20 concurrent return
 uploads whose handles call back to one receiver, one replica SIGKILLed mid-way and SeaweedFS restarted once.
 
-Every return is stored once, and every webhook reaches the receiver, verified with the `standardwebhooks` library,
-and is recorded once there (deduplicated by ``webhook-id``, as docs/esap.md tells ESAP to): the outbox is in storage,
-so what the dead replica had queued or was sending goes out from another one once its lease has run out.
+Every return is stored once; every create (the client sends an Idempotency-Key), sent again with its key after the
+faults, answers the same handle; and every webhook reaches the receiver, verified with the `standardwebhooks`
+library, and is recorded once there (deduplicated by ``webhook-id``, as docs/esap.md tells ESAP to): the outbox is
+in storage, so what the dead replica had queued or was sending goes out from another one once its lease has run out.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ KEY = secrets.token_urlsafe(16)
 WEBHOOK_SECRET = "fault-test-webhook-secret-" + secrets.token_hex(8)
 UPLOADS = 20
 HANDLES = 2
+CREATES = 4
 
 
 class Receiver:
@@ -180,7 +182,13 @@ def _post(url: str, token: str, data: bytes, within: float = 120) -> tuple[int, 
     raise AssertionError(f"upload failed {attempt} times in {within} s: {last}")
 
 
-def test_killed_replica_and_restarted_storage_lose_no_webhook(cluster: Cluster, tmp_path: Path, s3_env) -> None:  # noqa: ANN001
+def test_killed_replica_and_restarted_storage_lose_no_webhook(
+    cluster: Cluster,
+    tmp_path: Path,
+    s3_env,  # noqa: ANN001
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("NBPACK_RETRY_DELAY", "2")  # the client's create retries: 2, 4, 8 s
     client = Client(cluster.lb.url, KEY)
     request = {
         "title": "Webhook faults",
@@ -203,11 +211,19 @@ def test_killed_replica_and_restarted_storage_lose_no_webhook(cluster: Cluster, 
 
     answers: dict[int, tuple[int, dict, int]] = {}
     victim = cluster.replicas[1]
+    keys = [f"fault-create-{n}-{secrets.token_hex(4)}" for n in range(CREATES)]
+    first: dict[str, str] = {}
 
     def upload(i: int) -> None:
         h, z = plan[i]
         answers[i] = _post(returns_of[h]["endpoint"], returns_of[h]["token"], z.read_bytes())
 
+    def create(key: str) -> None:
+        # The client sends the key and retries lost answers and 5xx itself (as `nbpack push` does).
+        first[key] = client.create({**request, "title": key}, idempotency_key=key)["id"]
+
+    for key in keys:  # answered before the faults; sent again after them
+        create(key)
     with ThreadPoolExecutor(max_workers=UPLOADS) as pool:
         futures = [pool.submit(upload, i) for i in range(UPLOADS)]
         # Mid-way: SIGKILL one replica while it is sending a webhook (the receiver answers slowly).
@@ -229,6 +245,11 @@ def test_killed_replica_and_restarted_storage_lose_no_webhook(cluster: Cluster, 
         for f in futures:
             f.result(timeout=300)
 
+    # Every create, sent again with its key after a replica died and S3 restarted, answers the same handle (the
+    # record is in storage: any replica answers it), and no second handle was made.
+    again = {k: client.create({**request, "title": k}, idempotency_key=k)["id"] for k in keys}
+    assert again == first and len(set(first.values())) == CREATES
+    assert len(client.list(limit=100)["bundles"]) == HANDLES + CREATES
     # Every upload answered with its return; each handle lists each of its returns once.
     assert all(a[0] in (200, 201) for a in answers.values()), [a for a in answers.values() if a[0] not in (200, 201)]
     assert {(handles[plan[i][0]]["id"], a[1].get("id")) for i, a in answers.items()} == expected, answers

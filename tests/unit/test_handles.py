@@ -1,5 +1,5 @@
-"""Handles in process: one return-id rule in the runtime and the service, orphan blobs older than the presign window
-collected. Handles over gunicorn and SeaweedFS are in tests/integration/test_handles.py."""
+"""Handles in process: orphan blobs older than the presign window collected (the return-id rule, defined once in the
+runtime, is tested in test_vocab.py). Handles over gunicorn and SeaweedFS are in tests/integration/test_handles.py."""
 
 from __future__ import annotations
 
@@ -9,36 +9,12 @@ import secrets
 import time
 
 from nbpack.bundle.build import BuildSpec, CatalogInput, build_bundle
-from nbpack.bundle.returns import return_id_for
 from nbpack.config import load_config
 from nbpack.service.core import Service
 from nbpack.service.gc import collect
-from tests.helpers import load_runtime_package, unload_runtime
 
 KEY_A = "key-prod-" + secrets.token_hex(8)
 SECRET = secrets.token_urlsafe(32)
-
-
-def test_return_id_one_rule_in_runtime_and_service(tmp_path):
-    manifest = {
-        "bundle_id": "b-" + "1" * 24,
-        "contents": [{"path": "a.ipynb", "sha256": "0" * 64, "bytes": 1}],
-        "status": "completed",
-        "error": None,
-        "started": "2026-01-01T00:00:00Z",
-        "ended": "2026-01-01T00:00:01Z",
-        "notebook": "a.ipynb",
-        "values": [{"name": "n", "encoder": "json", "data": 2**63 + 1}],
-        "provenance": {"python": "3", "host": "é"},
-    }
-    rt = load_runtime_package("nbpack_runtime_copy")  # the copy that goes into bundles, as a bundle imports it
-    try:
-        rid = rt.return_id(manifest["bundle_id"], [("a.ipynb", "0" * 64)], manifest)
-    finally:
-        unload_runtime("nbpack_runtime_copy")
-    assert rid == return_id_for(manifest)
-    for field, value in (("values", []), ("status", "failed"), ("ended", "2026-01-01T00:00:02Z")):
-        assert return_id_for({**manifest, field: value}) != rid, field
 
 
 def test_orphan_blobs_older_than_the_presign_window_are_collected(tmp_path):

@@ -179,3 +179,37 @@ def test_a_disk_that_refuses_more_bytes_is_one_line_and_leaves_nothing(tmp_path:
     assert done.returncode == 1 and len(lines) == 1 and lines[0].startswith("nbpack: error: "), done.stderr
     assert "File too large" in lines[0], lines[0]
     assert list((tmp_path / "out").iterdir()) == [] and list((tmp_path / "tmp").iterdir()) == []
+
+
+def test_progress_shows_on_a_terminal_and_nothing_when_piped(tmp_path: Path) -> None:
+    import fcntl
+    import os
+    import pty
+    import struct
+    import subprocess
+    import termios
+
+    rows = "".join(f"{i},{i % 97}\n" for i in range(200_000))
+    (tmp_path / "stars.csv").write_text("id,mag\n" + rows)
+    args = [sys.executable, "-c", "from nbpack.cli import main; main()", "build", "-o", "b.zip", "--catalog"]
+    piped = subprocess.run([*args, "s=stars.csv"], cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert piped.returncode == 0 and piped.stderr == "", piped.stderr  # a pipe or a log: the result line only
+    assert piped.stdout.startswith("b.zip: bundle b-") and "200,000 rows" in piped.stdout
+
+    master, slave = pty.openpty()
+    # A terminal 100 columns wide, as a user's (a fresh pty is 0 wide, and tqdm draws nothing there).
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 30, 100, 0, 0))
+    proc = subprocess.Popen([*args, "s=stars.csv"], cwd=tmp_path, stdout=subprocess.PIPE, stderr=slave)
+    os.close(slave)
+    shown = b""
+    while True:
+        try:
+            chunk = os.read(master, 65536)
+        except OSError:  # the terminal closed: the command is done
+            break
+        if not chunk:
+            break
+        shown += chunk
+    os.close(master)
+    assert proc.wait(300) == 0
+    assert b"catalog s" in shown and b"rows" in shown, shown  # tqdm's bar, drawn on the terminal

@@ -22,16 +22,19 @@ from .http import base_url, service, stream
 
 bp = Blueprint("pages", __name__)
 
-# The landing page's one script: its copy buttons. Allowed by its hash in the page's CSP (no other script runs there:
-# the notebook preview is sanitised of scripts, and the CSP forbids every script whose hash differs).
+# The landing page's one script: its copy buttons, in the page's head (the body holds no script at all). Allowed by its
+# hash in the page's CSP: the notebook preview is sanitised of scripts, and the CSP refuses every script whose hash
+# differs.
 COPY_SCRIPT = """
-for (const b of document.querySelectorAll("button.copy")) {
-  b.addEventListener("click", () => {
-    const text = document.getElementById(b.dataset.copy).textContent;
-    const done = () => { b.textContent = "Copied"; setTimeout(() => { b.textContent = "Copy"; }, 2000); };
-    if (navigator.clipboard) { navigator.clipboard.writeText(text).then(done, () => {}); }
-  });
-}
+document.addEventListener("DOMContentLoaded", () => {
+  for (const b of document.querySelectorAll("button.copy")) {
+    b.addEventListener("click", () => {
+      const text = document.getElementById(b.dataset.copy).textContent;
+      const done = () => { b.textContent = "Copied"; setTimeout(() => { b.textContent = "Copy"; }, 2000); };
+      if (navigator.clipboard) { navigator.clipboard.writeText(text).then(done, () => {}); }
+    });
+  }
+});
 """
 _COPY_HASH = "'sha256-" + base64.b64encode(hashlib.sha256(COPY_SCRIPT.encode()).digest()).decode() + "'"
 

@@ -153,11 +153,16 @@ def test_readme_first_command_then_the_round_trip_in_a_browser(clone: Path, tmp_
         hid, landing = found.groups()
 
         context = browser.new_context(viewport={"width": 1280, "height": 900})
+        context.grant_permissions(["clipboard-read", "clipboard-write"], origin=url)
         context.set_default_timeout(60_000)
         page = context.new_page()
         page.goto(landing)
         assert page.locator("#bundle-id").inner_text() == hid
         assert page.locator("#no-returns").is_visible()
+        # The git URL's copy button puts the whole URL on the clipboard (the one script the page's CSP allows).
+        page.locator('button.copy[data-copy="git-url"]').click()
+        page.locator('button.copy[data-copy="git-url"]', has_text="Copied").wait_for()
+        assert page.evaluate("navigator.clipboard.readText()") == page.locator("#git-url").inner_text()
         here = page.locator("#open-here")
         assert here.inner_text() == "Open in JupyterLab on this computer"
         token = _lab_token(here.get_attribute("href"))

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
+import threading
 import time
 from collections.abc import Callable
 from datetime import timedelta
@@ -22,12 +24,17 @@ from nbpack.errors import Conflict, InvalidInput, NbpackError, NotFound
 from nbpack.store.backends import Storage
 from nbpack.store.keys import idempotency_key, idempotency_prefix
 
-__all__ = ["KEEP_SECONDS", "check_key", "fingerprint", "remembered", "sweep"]
+__all__ = ["KEEP_SECONDS", "check_key", "fingerprint", "release", "remembered", "sweep"]
+
+log = logging.getLogger(__name__)
 
 KEEP_SECONDS = 24 * 3600
 # A claim whose create has run this long is taken to be from a process that died mid-create.
 STALE_SECONDS = 900
 _MAX_KEY = 255
+# A claim that could not be removed at once (storage down when its create failed) is retried for this long in the
+# background; without it a retry of that create was told "in progress" until the claim went stale (15 min).
+RELEASE_SECONDS = 120.0
 
 
 class KeyReused(NbpackError):
@@ -121,10 +128,38 @@ def remembered(
     try:
         answer = create()
     except BaseException:
-        storage.delete(where)  # nothing was created under this key: a retry runs again
+        release(storage, where)  # nothing was created under this key: a retry runs again
         raise
     storage.put_bytes(where, json.dumps({**claim, "answer": answer}, sort_keys=True).encode())
     return answer, False
+
+
+def release(storage: Storage, where: str, *, seconds: float = RELEASE_SECONDS, pause: float = 1.0) -> None:
+    """Remove a failed create's claim; while storage refuses, keep trying on a thread for ``seconds``.
+
+    Nobody else may take the claim before it is stale (``STALE_SECONDS``, far longer), so a late removal never
+    removes another request's claim.
+    """
+
+    def attempt() -> bool:
+        try:
+            storage.delete(where)
+        except Exception:
+            return False
+        return True
+
+    if attempt():
+        return
+
+    def keep_trying() -> None:
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            time.sleep(pause)
+            if attempt():
+                return
+        log.warning("an Idempotency-Key claim could not be released; it goes stale in %d s", STALE_SECONDS)
+
+    threading.Thread(target=keep_trying, name="nbpack-idempotency-release", daemon=True).start()
 
 
 def sweep(storage: Storage, tenant: str, *, dry_run: bool = False) -> list[str]:

@@ -84,3 +84,50 @@ def test_gc_forgets_keys_after_a_day(tmp_path: Path) -> None:
         "/api/v1/bundles", headers={"X-API-Key": APP_API_KEY, "Idempotency-Key": "old-key"}, json=REQUEST
     )
     assert again.status_code == 201 and "Idempotent-Replayed" not in again.headers
+
+
+def test_a_claim_is_released_once_storage_answers_again() -> None:
+    # Issue 20's fault test: a create in flight while S3 restarted left its claim behind (the delete failed too), and
+    # every retry with that key was told "in progress" for 15 minutes. The claim now goes once storage is back.
+    import threading
+    import time
+
+    from nbpack.errors import StorageError
+    from nbpack.service import idempotency
+    from nbpack.store.memory import open_memory
+
+    store = open_memory("idempotency-release")
+    down = threading.Event()
+    down.set()
+    deletes: list[str] = []
+
+    class Flaky:
+        def __getattr__(self, name: str):
+            return getattr(store, name)
+
+        def delete(self, key: str) -> None:
+            deletes.append(key)
+            if down.is_set():
+                raise StorageError("storage is restarting")
+            store.delete(key)
+
+    flaky = Flaky()
+
+    def failing_create() -> dict:
+        raise StorageError("storage is restarting")
+
+    try:
+        idempotency.remembered(flaky, "t", "k-outage", "req", failing_create)  # type: ignore[arg-type]
+    except StorageError:
+        pass
+    else:
+        raise AssertionError("the create's failure was swallowed")
+    where = idempotency.idempotency_key("t", "k-outage")
+    assert store.exists(where), "the claim should still be there while storage refuses deletes"
+    down.clear()
+    deadline = time.monotonic() + 10
+    while store.exists(where) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not store.exists(where) and len(deletes) >= 2
+    answer, replayed = idempotency.remembered(store, "t", "k-outage", "req", lambda: {"id": "h-1"})
+    assert answer == {"id": "h-1"} and not replayed

@@ -3,6 +3,7 @@ route, payload refs and callback URLs checked at the door. Real gunicorn whereve
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import socket
@@ -11,6 +12,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+import zipfile
 from pathlib import Path
 from urllib.parse import quote, unquote
 
@@ -184,6 +186,19 @@ def test_body_caps_on_every_route(start_service, tmp_path: Path) -> None:
             max_json_bytes=str(MIB),
         )
     )
+    # A blob request carries the handle's return token, checked before its size (credentials before bodies, issue
+    # 20): a real handle's token, read from its zip as the results cell reads it (made before the memory baseline).
+    status, body = _call(
+        f"{svc.url}/api/v1/bundles",
+        data=json.dumps({"title": "caps", "catalogs": [{"name": "c", "rows": [{"k": 1}]}]}).encode(),
+        method="POST",
+        headers={"X-API-Key": KEY, "Content-Type": "application/json"},
+    )
+    assert status == 201, body
+    created = json.loads(body)
+    status, data = _call(created["links"]["download"])
+    with zipfile.ZipFile(io.BytesIO(data)) as zf:
+        token = json.loads(zf.read("nbpack.json"))["returns"]["token"]
     worker = int(Path(f"/proc/{svc.proc.pid}/task/{svc.proc.pid}/children").read_text().split()[0])
     before = _peak_kib(worker)
     # The issue's 60 MiB JSON: refused by its Content-Length with only a little of it sent.
@@ -213,14 +228,20 @@ def test_body_caps_on_every_route(start_service, tmp_path: Path) -> None:
     )
     status, doc = _raw(svc.port, head, chunked + b"0\r\n\r\n")
     assert status == 413 and doc["error"] == "too_large", doc
-    # Multipart, a bundle zip, a blob request, a return zip: each its own cap.
-    for path, ctype, size, limit in [
-        ("/api/v1/bundles", "multipart/form-data; boundary=b", 3 * MIB, 2 * MIB),
-        ("/api/v1/bundles", "application/zip", 4 * MIB, 3 * MIB),
-        (f"/api/v1/bundles/b-{'0' * 24}/returns/blobs", "application/json", 2 * MIB, MIB),
+    # Multipart, a bundle zip, a blob request: each its own cap.
+    for path, ctype, size, limit, auth in [
+        ("/api/v1/bundles", "multipart/form-data; boundary=b", 3 * MIB, 2 * MIB, f"X-API-Key: {KEY}"),
+        ("/api/v1/bundles", "application/zip", 4 * MIB, 3 * MIB, f"X-API-Key: {KEY}"),
+        (
+            f"/api/v1/bundles/{created['id']}/returns/blobs",
+            "application/json",
+            2 * MIB,
+            MIB,
+            f"Authorization: Bearer {token}",
+        ),
     ]:
         head = (
-            f"POST {path} HTTP/1.1\r\nHost: x\r\nX-API-Key: {KEY}\r\nContent-Type: {ctype}\r\n"
+            f"POST {path} HTTP/1.1\r\nHost: x\r\n{auth}\r\nContent-Type: {ctype}\r\n"
             f"Content-Length: {size}\r\nConnection: close\r\n"
         )
         status, doc = _raw(svc.port, head, b"")

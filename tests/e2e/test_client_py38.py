@@ -52,7 +52,10 @@ def test_the_client_distribution_runs_on_python_38(start_service, tmp_path: Path
     )
     # only the standard library: nothing but the client (and the venv's own pip/setuptools) is installed
     pip_list = [str(py), "-m", "pip", "list", "--format=json", "--disable-pip-version-check"]
-    listed = subprocess.run(pip_list, capture_output=True, text=True, timeout=120)
+    # From an empty folder: `python -m` puts the working folder on sys.path, and a checkout's nbpack.egg-info (left by
+    # `pip install -e .`) would be listed as installed.
+    alone = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    listed = subprocess.run(pip_list, capture_output=True, text=True, timeout=120, cwd=tmp_path, env=alone)
     names = {p["name"].lower() for p in json.loads(listed.stdout)}
     assert names - {"pip", "setuptools"} == {"nbpack-client"}
     done = subprocess.run(

@@ -57,7 +57,10 @@ class _LosingProxy:
         try:
             first = up.recv(65536)  # the service's answer has begun: the create is done
             if lose:
-                client.close()  # and the client never sees it
+                # and the client never sees it: shutdown first, as a close alone waits for the forwarding thread's
+                # recv and the client sat out its whole timeout (60 s per lost answer) before retrying
+                client.shutdown(socket.SHUT_RDWR)
+                client.close()
                 return
             client.sendall(first)
             while data := up.recv(65536):

@@ -11,7 +11,6 @@ import hashlib
 import io
 import random
 import zipfile
-from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +24,7 @@ from nbpack.store.keys import content_key
 from nbpack.store.local import LocalStorage
 from nbpack.store.zipparts import segment_key, split_zip
 from tests.helpers import APP_API_KEY, APP_SECRET
+from tests.unit.test_service_reads import CountingStorage  # one counting wrapper for both
 
 MB = 1 << 20
 
@@ -56,25 +56,6 @@ class Hashed:
     @property
     def bytes(self) -> int:
         return sum(self.sizes)
-
-
-class CountingStorage:
-    """A folder store counting reads per key (whole or streamed)."""
-
-    def __init__(self, inner: Any) -> None:
-        self.inner = inner
-        self.reads: Counter[str] = Counter()
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.inner, name)
-
-    def read_bytes(self, key: str) -> bytes:
-        self.reads[key] += 1
-        return self.inner.read_bytes(key)
-
-    def open(self, key: str) -> Any:
-        self.reads[key] += 1
-        return self.inner.open(key)
 
 
 def _spec() -> BuildSpec:

@@ -72,6 +72,7 @@ def landing(bid: str) -> Response:
     manifest = svc.handles.manifest(handle)
     base = base_url()
     ranking = svc.launch.ranking(manifest) if svc.hubs else []
+    direct = svc.launch.direct_urls(handle, manifest, base) if ranking else {}
     local = svc.config.local_mode
     here = local and local_server(svc.config) is not None
     # The template wants flat rows; ranking entries nest the hub (``{"hub": {...}, "can_run", "reasons"}``).
@@ -80,7 +81,9 @@ def landing(bid: str) -> Response:
             "name": r["hub"]["name"],
             "can_run": r["can_run"],
             "reasons": r["reasons"],
+            # The named-server form needs the user's name, so it goes through the launch route; the button does not.
             "launch": url(base, "launch", bid, token, hub=r["hub"]["name"]),
+            "open": direct.get(r["hub"]["name"]) or url(base, "launch", bid, token, hub=r["hub"]["name"]),
             "profile": r.get("profile"),
             "named_servers": r["hub"]["named_servers"],
         }

@@ -6,6 +6,8 @@ exercised for real in tests/e2e/test_launch_profiles_hub.py and tests/e2e/test_l
 
 from __future__ import annotations
 
+import html as html_lib
+import re
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
@@ -255,3 +257,21 @@ def test_landing_shows_profile_reason_and_named_server_form(client, created):
     assert 'class="hub-named"' in html and 'name="user"' in html
     assert "form-action 'self' https://named.example.org;" in resp.headers["Content-Security-Policy"]
     assert unquote(html).count("hub-running") == 1  # the profiled hub only
+
+
+def test_landing_buttons_link_straight_to_the_hub_without_the_read_token(client, created):
+    """A click costs no round trip through the service: each button's href is where the launch route would redirect
+    (same git URL the page shows, so no capability is widened), and the page's read token is not in it."""
+    landing = created["links"]["landing"].removeprefix("http://localhost")
+    read_token = _query(landing)["t"]
+    html = client.get(landing).get_data(as_text=True)
+    buttons = dict(re.findall(r'data-hub="([^"]+)">\s*<a class="button hub-launch" href="([^"]+)"', html))
+    assert set(buttons) == {"Named", "Plain"}
+    for name, href in buttons.items():
+        redirected = client.get(created["links"]["launch"][name].removeprefix("http://localhost"))
+        assert redirected.status_code == 302
+        assert html_lib.unescape(href) == redirected.headers["Location"]
+        assert read_token not in html_lib.unescape(href)
+    assert buttons["Plain"].startswith("https://plain.example.org/hub/user-redirect/git-pull?")
+    # The named-server form needs the user's name: it still goes through the service's launch route.
+    assert 'class="hub-named" method="get" action="http://localhost/b/' in html

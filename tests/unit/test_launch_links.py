@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import html as html_lib
 import re
+import time
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
@@ -18,7 +19,7 @@ from nbpack.errors import InvalidInput
 from nbpack.hub.links import Spawn, launch_url
 from nbpack.hub.ranking import rank_hubs
 from nbpack.hub.registry import hub_from_dict, load_registry
-from tests.helpers import APP_API_KEY
+from tests.helpers import APP_API_KEY, make_app
 from tests.openapi_check import check_response
 
 REPO = "https://nbpack.example.org/git/TOKEN/h-0123.git"
@@ -275,3 +276,32 @@ def test_landing_buttons_link_straight_to_the_hub_without_the_read_token(client,
     assert buttons["Plain"].startswith("https://plain.example.org/hub/user-redirect/git-pull?")
     # The named-server form needs the user's name: it still goes through the service's launch route.
     assert 'class="hub-named" method="get" action="http://localhost/b/' in html
+
+
+def _built(cache: Path, bid: str, within: float) -> bool:
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        if (cache / "git" / f"{bid}.git" / "refs" / "heads" / "main").is_file():
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def test_landing_builds_the_repository_a_click_will_clone(client, created, tmp_path):
+    """nbgitpuller's first ls-remote waits for the repository's build: the landing page has it built beforehand."""
+    assert not _built(tmp_path / "cache", created["id"], 0)
+    client.get(created["links"]["landing"].removeprefix("http://localhost"))
+    assert _built(tmp_path / "cache", created["id"], 30)
+
+
+def test_landing_of_fromurl_hubs_only_builds_nothing(tmp_path):
+    hubs = tmp_path / "lite.toml"
+    hubs.write_text('[[hubs]]\nname = "Lite"\nurl = "https://lite.example.org/"\nlaunch = "fromurl"\n')
+    client = make_app(tmp_path, hubs_file=str(hubs)).test_client()
+    created = client.post(
+        "/api/v1/bundles",
+        json={"title": "Lite", "catalogs": [{"name": "s", "rows": [{"a": 1}]}]},
+        headers={"Authorization": f"Bearer {APP_API_KEY}"},
+    ).get_json()
+    assert client.get(created["links"]["landing"].removeprefix("http://localhost")).status_code == 200
+    assert not _built(tmp_path / "cache", created["id"], 1.0)

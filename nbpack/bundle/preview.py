@@ -112,22 +112,26 @@ def sanitize(html: str) -> str:
     )
 
 
-_local = threading.local()
+_exporter: HTMLExporter | None = None
+# nbconvert does not promise an exporter is thread-safe (each export re-registers filters on its shared Jinja
+# environment): the service's threads take turns, ~2 ms a cell.
+_exporter_lock = threading.Lock()
 
 
-def _exporter() -> HTMLExporter:
-    """This thread's HTML exporter. A new one compiles its Jinja templates again on first use (~45 ms of a ~50 ms
-    landing-page preview, measured); one per thread, since nbconvert does not promise an exporter is thread-safe."""
-    exporter = getattr(_local, "exporter", None)
-    if exporter is None:
-        exporter = _local.exporter = HTMLExporter(template_name="basic")
-    return exporter
+def _export(nb: Any) -> str:
+    """One notebook as nbconvert's basic HTML. The exporter is kept: a new one compiles its Jinja templates again on
+    first use, ~45 of a ~50 ms preview (measured; kept, ~6 ms)."""
+    global _exporter
+    with _exporter_lock:
+        if _exporter is None:
+            _exporter = HTMLExporter(template_name="basic")
+        body, _ = _exporter.from_notebook_node(nb)
+    return body
 
 
 def notebook_html(data: bytes | dict[str, Any]) -> str:
     """A notebook's cells (inputs and outputs) as sanitised HTML fragment."""
     nb = read_notebook(data if isinstance(data, bytes) else json.dumps(data), "notebook")
-    exporter = _exporter()
     parts = []
     # One cell at a time: an unclosed <math>/<svg>/<style> in one cell is dropped with its own cell only,
     # instead of swallowing every cell after it when the whole page is cleaned at once.
@@ -135,7 +139,7 @@ def notebook_html(data: bytes | dict[str, Any]) -> str:
         one = nb.copy()
         one.cells = [cell]
         try:
-            body, _ = exporter.from_notebook_node(one)
+            body = _export(one)
         except Exception as exc:  # nbconvert raises assorted errors on odd outputs; the caller gets one clear error
             raise InvalidNotebook(f"notebook cannot be rendered ({type(exc).__name__})") from None
         clean = sanitize(body)

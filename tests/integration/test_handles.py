@@ -32,6 +32,7 @@ from nbpack.hub import links
 from nbpack.service import quota
 from nbpack.service.core import Service
 from nbpack.service.gc import collect
+from nbpack.service.handles import CreateRequest
 from nbpack.service.recent import TTL
 from nbpack.store.backends import open_storage
 from tests.fixtures.service import service_env
@@ -560,7 +561,7 @@ def test_returns_past_retention_are_collected_and_usage_released(tmp_path):
     svc = Service(cfg)
     built = tmp_path / "b.zip"
     build_bundle(BuildSpec(title="Retained", catalogs=[CatalogInput("t", [{"a": 1}])]), built)
-    stored = svc.handles.store(built, "http://127.0.0.1:9")
+    stored = svc.handles.store(built, CreateRequest("http://127.0.0.1:9"))
     handle = svc.handles.load(stored.id)
     folder = tmp_path / "unpacked"
     with zipfile.ZipFile(io.BytesIO(b"".join(svc.members.zip_chunks(handle)))) as zf:

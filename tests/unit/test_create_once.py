@@ -18,13 +18,12 @@ import pyarrow as pa
 import pytest
 
 from nbpack.bundle.build import BuildSpec, CatalogInput, build_bundle, with_returns
-from nbpack.config import load_config
 from nbpack.service.core import Service
 from nbpack.service.handles import CreateRequest
 from nbpack.store.keys import content_key
 from nbpack.store.local import LocalStorage
 from nbpack.store.zipparts import segment_key, split_zip
-from tests.helpers import APP_API_KEY, APP_SECRET
+from tests.helpers import make_config
 from tests.unit.test_service_reads import CountingStorage  # one counting wrapper for both
 
 MB = 1 << 20
@@ -69,16 +68,7 @@ def _spec() -> BuildSpec:
 
 @pytest.fixture
 def svc(tmp_path: Path) -> tuple[Service, CountingStorage]:
-    cfg = load_config(
-        {},
-        {
-            "public_url": "http://localhost",
-            "storage": str(tmp_path / "store"),
-            "cache_dir": str(tmp_path / "cache"),
-            "secret_key": APP_SECRET,
-            "api_keys": APP_API_KEY,
-        },
-    )
+    cfg = make_config(tmp_path)
     storage = CountingStorage(LocalStorage(tmp_path / "store"))
     return Service(cfg, storage), storage
 

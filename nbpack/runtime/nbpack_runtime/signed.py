@@ -26,7 +26,7 @@ from typing import Any
 
 from .base import TIMEOUT
 from .errors import ChecksumMismatch, FetchError, RuntimeProblem
-from .ranges import opener, open_range
+from .ranges import open_range, opener
 from .remote import signed_request_url
 from .vocab import SIGNED_KEYS
 
@@ -114,6 +114,7 @@ def ask(member: str, size: int) -> Grant:
 # missing grant is kept as None for _NONE_FOR seconds (its deadline), so a service without signed reads is asked once
 # a minute, not once a read.
 _grants: dict[str, tuple[Grant | None, float]] = {}
+_asking: dict[str, threading.Lock] = {}
 _lock = threading.Lock()
 
 
@@ -121,6 +122,7 @@ def forget() -> None:
     """Drop every remembered grant (tests; a kernel never needs to)."""
     with _lock:
         _grants.clear()
+        _asking.clear()
 
 
 class Source:
@@ -129,6 +131,7 @@ class Source:
     def __init__(self, member: str, size: int) -> None:
         self.member, self.size = member, size
         self.lock = threading.Lock()
+        self.renewing = threading.Lock()
         self.renewed = False  # a 403 was answered by asking again: the next one falls back
         self.fallen_back = False
         self.direct = 0  # ranges that went to storage (tests, bench)
@@ -136,16 +139,21 @@ class Source:
     def grant(self, renew: bool = False) -> Grant | None:
         """The member's grant (asked at most once per expiry, or again when ``renew``); None: use the files URL."""
         with _lock:
-            held, deadline = _grants.get(self.member, (None, 0.0))
-            if not renew and time.monotonic() < deadline and (held is None or held.deadline > time.monotonic()):
-                return held
-        try:
-            got: Grant | None = ask(self.member, self.size)
-        except RuntimeProblem:
-            got = None
-        with _lock:
-            _grants[self.member] = (got, got.deadline if got else time.monotonic() + _NONE_FOR)
-        return got
+            asking = _asking.setdefault(self.member, threading.Lock())
+        # One ask at a time per member: the first ranges of a read start together and would each ask.
+        with asking:
+            if not renew:
+                with _lock:
+                    held, deadline = _grants.get(self.member, (None, 0.0))
+                if time.monotonic() < deadline and (held is None or held.deadline > time.monotonic()):
+                    return held
+            try:
+                got: Grant | None = ask(self.member, self.size)
+            except RuntimeProblem:
+                got = None
+            with _lock:
+                _grants[self.member] = (got, got.deadline if got else time.monotonic() + _NONE_FOR)
+            return got
 
     def open(self, start: int, end: int) -> tuple[Any, int]:
         """Open bytes ``start..end`` (inclusive) of the member: from storage when signed, else the files URL."""
@@ -159,15 +167,18 @@ class Source:
                 if err.status != 403:
                     grant = None  # refused otherwise (a 404, a redirect, a wrong answer): the files URL
                     continue
-                # 403: the URL expired (or the store's clock runs ahead). Another range may have renewed it already;
-                # else one fresh URL per reader, and a second 403 leaves the signed path.
-                current = self.grant()
-                if current is not None and current is not grant:
-                    grant = current
-                    continue
-                with self.lock:
-                    again, self.renewed = not self.renewed, True
-                grant = self.grant(renew=True) if again else None
+                # 403: the URL expired (or the store's clock runs ahead). One fresh URL per reader, asked by the
+                # first range refused; the others refused meanwhile wait for it and use it; a 403 after that leaves
+                # the signed path.
+                with self.renewing:
+                    current = self.grant()
+                    if current is not None and current is not grant:
+                        grant = current
+                    elif not self.renewed:
+                        self.renewed = True
+                        grant = self.grant(renew=True)
+                    else:
+                        grant = None
                 continue
             except Exception:  # noqa: BLE001 - storage unreachable or failing: the service path still works
                 grant = None

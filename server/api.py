@@ -128,7 +128,9 @@ def create_bundle() -> tuple[Response, int]:
                 what += [name, filename, path]
 
             def create() -> dict[str, Any]:
-                spec = spec_from_request(req, parts, payloads=svc.payloads, cache_dir=svc.cache_dir)
+                spec = spec_from_request(
+                    req, parts, payloads=svc.payloads, cache_dir=svc.cache_dir, policy=svc.config.payload_policy
+                )
                 return svc.handles.create(
                     spec,
                     base_url(),

@@ -18,7 +18,7 @@ from typing import Any
 
 from nbpack import clock, ids
 from nbpack.errors import NbpackError, NotFound
-from nbpack.service import idempotency
+from nbpack.service import idempotency, quota
 from nbpack.service.core import Service
 from nbpack.service.handle import Handle
 from nbpack.store.blobs import BLOB_URL_TTL
@@ -114,6 +114,7 @@ def collect(svc: Service, *, dry_run: bool = False) -> Report:
                 svc.storage.delete(info.key)  # the visibility marker first
                 svc.storage.delete_prefix(return_prefix(hid, rid))
                 svc.storage.delete_prefix(usage_prefix(live[hid].tenant, hid, rid))
+                quota.forget_return(svc.storage, hid, rid)  # its count and bytes are free again
                 (svc.cache_dir / "returns" / hid / f"{rid}.zip").unlink(missing_ok=True)
         elif name == EXTERNAL:
             try:

@@ -31,7 +31,15 @@ from nbpack.service.context import Context
 from nbpack.service.handle import Handle
 from nbpack.store import blobs
 from nbpack.store.backends import ObjectInfo
-from nbpack.store.keys import EXTERNAL, HANDLE, handle_key, is_return_manifest, return_key, return_prefix, usage_key
+from nbpack.store.keys import (
+    EXTERNAL,
+    HANDLE,
+    handle_key,
+    is_return_manifest,
+    quota_prefix,
+    return_key,
+    return_prefix,
+)
 from nbpack.webhooks import outbox
 from nbpack.webhooks.dispatch import Dispatcher
 
@@ -77,21 +85,18 @@ class Returns:
             rid = manifest["id"]
             entries = {e["path"]: e for e in manifest["contents"]}
             size = path.stat().st_size + sum(entries[p]["bytes"] for p in absent)
-            # One listing under the handle's quota lock answers "stored already?" too (no HEAD of the manifest).
+            # One conditional write of the handle's ledger (service/quota.py); a stored return is answered here.
             reserved = quota.reserve_return(storage, cfg, bid, handle.tenant, rid, size)
             if reserved is None:
                 # Stored before, maybe by a replica that died before answering: its notification is queued or done.
                 queued = self._queue_webhook(handle, manifest)
                 return _summary(bid, manifest), False
-            charged = usage_key(handle.tenant, bid, rid, size)
             try:
                 if absent:
                     records = {p: blobs.verify(storage, bid, p, entries[p]) for p in sorted(absent)}
                     # Before the zip: whichever zip ends up stored, a member it lacks can be found here.
                     storage.put_bytes(return_key(bid, rid, EXTERNAL), json.dumps(records, sort_keys=True).encode())
                 storage.put_file(return_key(bid, rid, "return.zip"), path)
-                # Again: a concurrent upload of this return that failed may have released the charge meanwhile.
-                storage.put_bytes(charged, b"")
                 # Before the return is visible: no answer goes out for a return whose notification is not stored.
                 queued = self._queue_webhook(handle, manifest)
                 # Written last: a return becomes visible only once its zip is whole. Create-once, so of concurrent
@@ -100,13 +105,10 @@ class Returns:
                     return_key(bid, rid, "manifest.json"), json.dumps(manifest, sort_keys=True).encode()
                 )
             except BaseException:
-                # A failed write releases what it reserved (the tenant's charge only if no upload of it got through).
-                storage.delete(reserved)
-                if not storage.exists(return_key(bid, rid, "manifest.json")):
-                    storage.delete(charged)
+                quota.release(storage, reserved)  # its ledger entry (unless stored meanwhile) and its tenant charge
                 raise
-            storage.delete(reserved)  # the stored return now counts itself
             if not created:
+                storage.delete(reserved.charge)  # the upload that stored it is charged for it
                 return _summary(bid, manifest), False
         finally:
             path.unlink(missing_ok=True)
@@ -115,6 +117,8 @@ class Returns:
         # An existence check, not a read: deleted while this upload ran, leave nothing behind that no handle owns.
         if not storage.exists(handle_key(bid, HANDLE)):
             storage.delete_prefix(return_prefix(bid, rid))
+            storage.delete_prefix(quota_prefix(bid))  # a ledger this upload may have written again
+            storage.delete(reserved.charge)
             raise NotFound(f"no such bundle {bid}")
         log.info("return ingested", extra={"bundle": bid, "return": rid})
         if notebook_missing(manifest):

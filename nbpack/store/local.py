@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import contextlib
+import fcntl
+import hashlib
 import io
 import os
 import shutil
@@ -128,6 +130,37 @@ class LocalStorage:
                 os.unlink(tmp)
         _fsync_dir(path.parent)
         return True
+
+    def read_tagged(self, key: str) -> tuple[bytes, str]:
+        """The object's bytes and their MD5 as its tag (a content tag: ``put_if_match`` compares the bytes)."""
+        data = self.read_bytes(key)
+        return data, hashlib.md5(data, usedforsecurity=False).hexdigest()
+
+    def put_if_match(self, key: str, data: bytes, tag: str | None) -> str | None:
+        """Replace the object only while its content's MD5 is ``tag`` (None: only if absent); the new tag, or None.
+
+        The compare and the rename happen under an exclusive ``flock`` of the key's folder, which every process on
+        this host sharing the folder honours (the writers of one small ledger: held for a read and a rename)."""
+        path = self._path(key)
+        tmp = self._write_temp(path, io.BytesIO(data))
+        try:
+            fd = os.open(path.parent, os.O_RDONLY)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX)
+                try:
+                    held = hashlib.md5(path.read_bytes(), usedforsecurity=False).hexdigest()
+                except FileNotFoundError:
+                    held = None
+                if held != tag:
+                    return None
+                os.replace(tmp, path)
+            finally:
+                os.close(fd)  # releases the flock
+        finally:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+        _fsync_dir(path.parent)
+        return hashlib.md5(data, usedforsecurity=False).hexdigest()
 
     def open(self, key: str) -> BinaryIO:
         """Open the object for streaming reads."""

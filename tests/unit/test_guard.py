@@ -1,13 +1,14 @@
 """server/guard.py: a request with a body shows its credential before one byte of the body is read, and what a
 token URL answers is never cached."""
 
+# ruff: noqa: F811 - the tests take the imported fixtures (app, client, bundle) as arguments of the same names
 from __future__ import annotations
 
 import io
 
 from flask.testing import FlaskClient
 
-from tests.api_helpers import H, app, bundle, client, token_of  # noqa: F401 - the module-wide app and its bundle
+from tests.api_helpers import H, app, bundle, client, token_of  # noqa: F401 - fixtures: the module-wide app and its bundle
 
 
 class Untouchable(io.RawIOBase):

@@ -1,13 +1,14 @@
 """server/notebook.py: ``links.notebook`` serves the handle's notebook alone, named after its file, readable from
 any origin (the URL is the capability), never cached, and only under its own name and the handle's git token."""
 
+# ruff: noqa: F811 - the tests take the imported fixtures (app, client, bundle) as arguments of the same names
 from __future__ import annotations
 
 import json
 
 from flask.testing import FlaskClient
 
-from tests.api_helpers import H, app, bundle, client  # noqa: F401 - the module-wide app and its bundle
+from tests.api_helpers import H, app, bundle, client  # noqa: F401 - fixtures: the module-wide app and its bundle
 
 
 def _path(link: str) -> str:

@@ -8,16 +8,16 @@ from pathlib import Path
 
 import pytest
 
-from nbpack.config import Config
 from nbpack.errors import TooLarge
 from nbpack.service.context import Context
 from nbpack.store.backends import open_storage
+from tests.helpers import make_config
 
 
 @pytest.fixture
 def ctx(tmp_path: Path) -> Context:
-    url = f"memory://context-{uuid.uuid4().hex}"
-    return Context(Config(secret_key=["s" * 32], api_key_hashes=[], storage_url=url), open_storage(url), tmp_path / "c")
+    config = make_config(tmp_path, storage=f"memory://context-{uuid.uuid4().hex}")
+    return Context(config, open_storage(config.storage_url), tmp_path / "c")
 
 
 def test_an_upload_within_the_limit_is_spooled_in_the_cache_tmp_folder(ctx: Context) -> None:

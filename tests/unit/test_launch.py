@@ -11,7 +11,6 @@ from urllib.parse import parse_qs, unquote, urlsplit
 import pytest
 
 from nbpack.clock import iso, now
-from nbpack.config import Config
 from nbpack.errors import NotFound
 from nbpack.hub.registry import Hub
 from nbpack.ids import new_handle_id
@@ -21,7 +20,7 @@ from nbpack.service.handle import Handle
 from nbpack.service.launch import Launcher
 from nbpack.store.backends import open_storage
 from tests.conftest import FakeClock
-from tests.helpers import APP_SECRET
+from tests.helpers import make_config
 
 BASE = "https://nbpack.example"
 MANIFEST = {"id": "b-0123456789abcdef01234567", "title": "Cône, Pléiades", "payload": {"notebook": "my nb.ipynb"}}
@@ -34,8 +33,8 @@ HUBS = [
 
 @pytest.fixture
 def launcher(tmp_path: Path) -> Launcher:
-    url = f"memory://launch-{uuid.uuid4().hex}"
-    ctx = Context(Config(secret_key=[APP_SECRET], api_key_hashes=[], storage_url=url), open_storage(url), tmp_path)
+    config = make_config(tmp_path, storage=f"memory://launch-{uuid.uuid4().hex}")
+    ctx = Context(config, open_storage(config.storage_url), tmp_path)
     return Launcher(Capabilities(ctx, HUBS), HUBS)
 
 

@@ -216,7 +216,7 @@ def return_blob(bid: str) -> Response:
 def upload_return(bid: str) -> tuple[Response, int]:
     svc = service()
     handle = checked_handle() or svc.access.check(bid, return_token(), "return")
-    summary, created = svc.returns.ingest(handle, request.stream)
+    summary, created = svc.returns.ingest(handle, request.stream, request.headers.get("X-Nbpack-Return-Id"))
     if created:
         observe.count(current_app, "returns_ingested")
     summary["links"] = {"manifest": url(base_url(), "return", bid, rid=summary["id"])}

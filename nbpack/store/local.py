@@ -39,6 +39,7 @@ class LocalStorage:
         self.root = Path(root).expanduser().resolve()
         self.root.mkdir(parents=True, exist_ok=True)
         self.url = self.root.as_uri()
+        self.stager = _FolderStager(self)  # staged writes (store.staging): written in place, renamed on commit
 
     def _path(self, key: str) -> Path:
         check_key(key)
@@ -233,7 +234,10 @@ class LocalStorage:
         path = self._path(key)
         with contextlib.suppress(FileNotFoundError, NotADirectoryError):
             path.unlink()
-        parent = path.parent
+        self._prune(path.parent)
+
+    def _prune(self, parent: Path) -> None:
+        """Remove ``parent`` and its ancestors below the root while they are empty."""
         while parent != self.root:
             try:
                 parent.rmdir()
@@ -277,3 +281,48 @@ class LocalStorage:
         """Raise StorageError unless the folder exists and is writable."""
         if not self.root.is_dir() or not os.access(self.root, os.W_OK | os.X_OK):
             raise StorageError(f"storage folder {self.root} is missing or not writable")
+
+
+class _FolderStager:
+    def __init__(self, storage: LocalStorage) -> None:
+        self.storage = storage
+
+    def stage(self, key: str, spool_dir: Path) -> _FolderStage:
+        """Stage ``key``: the bytes are written beside its file (a hidden temp file), renamed into place on commit,
+        so they cross the disk once (``spool_dir`` is not needed: the storage folder is the spool)."""
+        path = self.storage._path(key)
+        fd, tmp = self.storage._temp_beside(path)
+        return _FolderStage(self.storage, key, path, fd, Path(tmp))
+
+
+class _FolderStage:
+    """An object being written into a storage folder: a ``.tmp-`` file beside its final name (see ``stage``)."""
+
+    def __init__(self, storage: LocalStorage, key: str, final: Path, fd: int, tmp: Path) -> None:
+        self.storage, self.key, self.final, self.path = storage, key, final, tmp
+        self._out = os.fdopen(fd, "wb")
+        self._committed = False
+
+    def write(self, data: bytes) -> None:
+        self._out.write(data)
+
+    def seal(self) -> None:
+        self._out.flush()
+        os.fsync(self._out.fileno())
+        self._out.close()
+
+    def commit(self, key: str) -> ObjectInfo:
+        if key != self.key:
+            raise ValueError(f"staged for {self.key}, not {key}")
+        os.replace(self.path, self.final)
+        self._committed = True
+        _fsync_dir(self.final.parent)
+        return self.storage.stat(key)
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError):
+            self._out.close()
+        if not self._committed:
+            with contextlib.suppress(OSError):
+                self.path.unlink()
+            self.storage._prune(self.final.parent)  # the folders it made for an object that never came

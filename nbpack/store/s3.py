@@ -16,6 +16,7 @@ from nbpack.store import api
 from nbpack.store.api import CHUNK, PART_SIZE, TMP_PREFIX, ObjectInfo, check_key, check_prefix, check_range, sized
 from nbpack.store.disposition import content_disposition
 from nbpack.store.s3_errors import S3Body, translated
+from nbpack.store.s3_multipart import MultipartStager
 
 __all__ = ["S3Storage", "put_headers"]
 
@@ -71,6 +72,8 @@ class S3Storage:
         self.transfer.max_in_memory_upload_chunks = 4
         self._where = endpoint_url or "AWS S3"
         self._conditional: bool | None = None  # does the server honour If-None-Match? (asked once, on first use)
+        # Staged writes (store.staging): uploads teed to multipart uploads, and gc's cleanup of abandoned ones.
+        self.stager = MultipartStager(self)
 
     def _key(self, key: str) -> str:
         check_key(key)

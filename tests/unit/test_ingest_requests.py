@@ -105,10 +105,9 @@ def test_another_replica_writing_costs_one_read_more(served: tuple[FlaskClient, 
 
 
 def test_parallel_changes_share_ledger_writes(tmp_path: Path) -> None:
-    """20 threads changing one ledger while each write takes 50 ms: every change lands exactly once, in a few
-    conditional writes (group commit), not 20 in a row."""
+    """20 threads changing one ledger while the first write is held until all of them have arrived: every change
+    lands exactly once, in a few conditional writes (group commit), not 20 in a row."""
     import threading
-    import time
 
     from nbpack.store import ledger
     from nbpack.store.local import LocalStorage
@@ -116,8 +115,11 @@ def test_parallel_changes_share_ledger_writes(tmp_path: Path) -> None:
     storage = CountingStorage(LocalStorage(tmp_path / "store"))
     real = storage.inner.put_if_match
 
+    arrived, all_in = [0], threading.Event()
+    count_lock = threading.Lock()
+
     def slow(key: str, data: bytes, tag: str | None) -> str | None:
-        time.sleep(0.05)
+        all_in.wait(30)  # the other threads queue meanwhile
         return real(key, data, tag)
 
     storage.inner.put_if_match = slow
@@ -127,6 +129,10 @@ def test_parallel_changes_share_ledger_writes(tmp_path: Path) -> None:
             doc.setdefault("seen", []).append(i)
             return len(doc["seen"]), True
 
+        with count_lock:
+            arrived[0] += 1
+            if arrived[0] == 20:
+                all_in.set()
         results[i] = ledger.update(storage, "quota/x/returns.json", change)
 
     results: dict[int, int] = {}

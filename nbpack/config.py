@@ -140,6 +140,9 @@ class Config:
     gc_interval: int = 0
     # Catalogs of this many bytes or more stay out of a handle's git tree (read lazily from /files); 0 = none.
     lazy_min_bytes: int = 4 << 20
+    # On S3, a handle's zip of this many bytes or more is downloaded from one whole-zip object composed inside the
+    # store (service/wholezip.py) by a short-lived presigned URL, not streamed through a worker; 0 = always stream.
+    whole_zip_min_bytes: int = 32 << 20
     # Local mode only: the single-user Jupyter server on this computer (URL with ?token=) the landing page opens
     # bundles in (`nbpack serve` starts one; NBPACK_LOCAL_JUPYTER attaches to a running one).
     local_jupyter: str | None = None
@@ -249,13 +252,21 @@ def load_config(
         "gc_grace",
         "gc_interval",
         "lazy_min_bytes",
+        "whole_zip_min_bytes",
     ):
         if values.get(name) not in (None, ""):
             setattr(cfg, name, _int(f"NBPACK_{name.upper()}", values[name]))
     for name in ("handle_ttl", "max_handle_ttl", "max_returns_per_bundle", "max_return_bytes_per_bundle"):
         if getattr(cfg, name) <= 0:
             raise InvalidInput(f"NBPACK_{name.upper()} must be a positive whole number")
-    for name in ("tenant_quota_bytes", "return_retention", "gc_grace", "gc_interval", "lazy_min_bytes"):
+    for name in (
+        "tenant_quota_bytes",
+        "return_retention",
+        "gc_grace",
+        "gc_interval",
+        "lazy_min_bytes",
+        "whole_zip_min_bytes",
+    ):
         if getattr(cfg, name) < 0:
             raise InvalidInput(f"NBPACK_{name.upper()} must be 0 or a positive whole number")
     if cfg.direct_upload_threshold < 0:

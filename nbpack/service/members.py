@@ -14,6 +14,7 @@ from nbpack.bundle.remote import Remote
 from nbpack.hub import git as gitrepo
 from nbpack.service.context import Context
 from nbpack.service.handle import Handle
+from nbpack.service.wholezip import WholeZips
 from nbpack.store import members
 from nbpack.store.keys import handle_key
 from nbpack.store.zipparts import RangedParts, iter_parts
@@ -29,12 +30,17 @@ class Members:
         # A replica or worker killed mid-build leaves a temp repo and a whole temp zip; its restart clears them.
         gitrepo.sweep_leftovers(ctx.cache_dir)
         self._directories = members.Directories(ctx.read_range)
+        self._whole = WholeZips(ctx)
 
     def zip_chunks(self, handle: Handle, start: int = 0, end: int | None = None) -> Iterator[bytes]:
         """The handle's zip bytes ``start..end``, streamed part after part from storage."""
         return iter_parts(
             list(handle.parts), lambda key, s, e: self.ctx.storage.iter_chunks(key, 1 << 20, s, e), start, end
         )
+
+    def zip_url(self, handle: Handle, filename: str) -> str | None:
+        """A short-lived URL of the handle's zip as one stored object (big zips on S3), or None: stream it."""
+        return self._whole.url(handle, filename)
 
     def open_zip(self, handle: Handle) -> BinaryIO:
         """The handle's zip as a seekable reader that fetches only the byte ranges read (zipfile can open it)."""

@@ -4,7 +4,7 @@
 S3 wants every part but the last to be at least 5 MiB. Sources too small to copy are read and sent as the
 uploaded bytes of a part, topped up with the first bytes of the next big source; the rest of that source is copied
 by range; what is left at the end (a zip's central directory) is the last, small, uploaded part. At most
-``MIN_COPY + CHUNK`` bytes are held at once.
+``FLUSH`` + one read chunk (1 MiB) are held at once, twice while a part is sent.
 """
 
 from __future__ import annotations
@@ -14,12 +14,14 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from typing import Any
 
-__all__ = ["MIN_PART", "MIN_COPY", "MAX_COPY", "compose"]
+__all__ = ["FLUSH", "MIN_PART", "MIN_COPY", "MAX_COPY", "compose"]
 
 MIN_PART = 5 << 20  # S3's least size of a part that is not the last
 # A source is copied by range when it has at least this many bytes: topping a pending part up to MIN_PART then
 # still leaves a copied range of MIN_PART or more. Smaller sources are read (that costs their bytes once).
 MIN_COPY = 16 << 20
+# Read bytes are sent as a part once this many are pending (a worker's memory, and many small records).
+FLUSH = 8 << 20
 # S3 copies at most 5 GiB per part; smaller ranges also let a failed part be retried cheaply.
 MAX_COPY = 1 << 30
 
@@ -64,9 +66,9 @@ def compose(
             if size < MIN_COPY:
                 for chunk in read(src, 0, size - 1) if size else ():
                     pending += chunk
-                if len(pending) >= MIN_COPY:
-                    send(pending)
-                    pending.clear()
+                    if len(pending) >= FLUSH:
+                        send(pending)
+                        pending.clear()
                 continue
             start = 0
             if pending:

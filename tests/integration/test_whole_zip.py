@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import time
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -62,6 +63,21 @@ def bundles(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     return out
 
 
+def _composed(storage: Any, link: str, bid: str, expected: bytes) -> None:
+    """The handle's first download streams the zip and starts its composition; wait (bounded) for the object."""
+    status, headers, body = _get(link, follow=False)
+    assert (status, "Location" in headers, body == expected) == (200, False, True)
+    deadline = time.monotonic() + 120
+    while not storage.exists(f"handles/{bid}/whole.zip"):
+        assert time.monotonic() < deadline, "the whole zip was not composed within 120 s"
+        time.sleep(0.2)
+
+
+def _parts(storage: Any, bid: str) -> bytes:
+    handle = json.loads(storage.read_bytes(f"handles/{bid}/handle.json"))
+    return b"".join(storage.read_bytes(key) for key, _ in handle["parts"])
+
+
 def _push(url: str, path: Path) -> dict[str, Any]:
     req = urllib.request.Request(
         f"{url}/api/v1/bundles",
@@ -88,8 +104,9 @@ def test_a_big_zip_redirects_to_its_whole_object(s3_service: Any, bundles: dict[
     bid, link = created["id"], created["links"]["download"]
     handle = json.loads(storage.read_bytes(f"handles/{bid}/handle.json"))
     assert any(size >= MIN_COPY for _, size in handle["parts"])  # a record is copied by range, not read
-    expected = b"".join(storage.read_bytes(key) for key, _ in handle["parts"])
+    expected = _parts(storage, bid)
     assert len(expected) >= THRESHOLD
+    _composed(storage, link, bid, expected)
 
     status, headers, _ = _get(link, follow=False)
     assert status == 302
@@ -124,6 +141,7 @@ def test_a_deleted_handle_gets_no_url(s3_service: Any, bundles: dict[str, Path])
     svc, storage, _ = s3_service
     created = _push(svc.url, bundles["big"])
     bid, link = created["id"], created["links"]["download"]
+    _composed(storage, link, bid, _parts(storage, bid))
     status, headers, _ = _get(link, follow=False)
     assert status == 302
     old_url = headers["Location"]
@@ -145,8 +163,8 @@ def test_a_small_zip_is_streamed(s3_service: Any, bundles: dict[str, Path]) -> N
     created = _push(svc.url, bundles["small"])
     status, headers, body = _get(created["links"]["download"], follow=False)
     assert status == 200 and "Location" not in headers
-    handle = json.loads(storage.read_bytes(f"handles/{created['id']}/handle.json"))
-    assert body == b"".join(storage.read_bytes(key) for key, _ in handle["parts"])
+    assert body == _parts(storage, created["id"])
+    time.sleep(1)  # a composition, had one started, would have had time to show
     assert not storage.exists(f"handles/{created['id']}/whole.zip")
 
 
@@ -162,9 +180,9 @@ def test_a_local_folder_service_streams_big_zips(start_service, bundles: dict[st
 
 
 def test_compose_mixes_uploaded_and_copied_parts(s3_storage: Any) -> None:
-    """Sources small, big, small-small-big and a small tail: the composed object is their concatenation."""
+    """Sources small, big, small ones past FLUSH then big, a small tail: the composed object is their concatenation."""
     rng = np.random.default_rng(2)
-    sizes = [100, MIN_COPY + 3, 3 << 20, 4 << 20, MIN_COPY + (1 << 20), 0, 50]
+    sizes = [100, MIN_COPY + 3, 3 << 20, 10 << 20, 4 << 20, MIN_COPY + (1 << 20), 0, 50]
     sources, whole = [], b""
     for i, size in enumerate(sizes):
         data = rng.bytes(size)

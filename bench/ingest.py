@@ -151,8 +151,10 @@ def _put(st: Stack, path: Path) -> None:
 
 
 def _forget_returns(st: Stack, bid: str) -> None:
-    """Delete every stored return and direct-upload blob of ``bid`` so the next round is a first upload again."""
-    for prefix in (f"{st.prefix}/returns/{bid}/", f"{st.prefix}/blobs/{bid}/"):
+    """Delete every stored return and direct-upload blob of ``bid``, with its quota ledger and tenant charges (as gc
+    would), so the next round is a first upload again."""
+    prefixes = ("returns", "blobs", "quota", "tenants/default/usage")
+    for prefix in (f"{st.prefix}/{p}/{bid}/" for p in prefixes):
         listed = st.s3.list_objects_v2(Bucket=st.bucket, Prefix=prefix)
         keys = [{"Key": o["Key"]} for o in listed.get("Contents", [])]
         if keys:

@@ -16,6 +16,7 @@ from typing import Any
 
 from nbpack.bundle import archive
 from nbpack.errors import InvalidInput
+from nbpack.netguard import AddressPolicy
 
 __all__ = [
     "Config",
@@ -103,6 +104,9 @@ class Config:
     hubs_file: Path | None = None
     esap_facilities_file: Path | None = None
     payloads_file: Path | None = None
+    # Where payload repositories may be fetched from beyond public addresses (NBPACK_PAYLOAD_ALLOW: host names,
+    # addresses, CIDR networks); local mode adds loopback. A request names repositories: this bounds where to.
+    payload_policy: AddressPolicy = field(default_factory=AddressPolicy)
     # The default tenant's webhook secret (older single-secret form); ``webhook_secrets`` names each tenant's.
     webhook_secret: str | None = None
     local_mode: bool = False
@@ -278,6 +282,9 @@ def load_config(
         cfg.hubs_file = Path(values["hubs"])
     if values.get("payloads") and not cfg.payloads_file:
         cfg.payloads_file = Path(values["payloads"])
+    cfg.payload_policy = AddressPolicy.parse(
+        values.get("payload_allow"), setting="NBPACK_PAYLOAD_ALLOW", loopback=local_mode
+    )
     _webhooks(cfg, values)
     for name in ("max_json_bytes", "max_form_bytes"):
         if values.get(name) not in (None, ""):

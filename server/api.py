@@ -128,7 +128,9 @@ def create_bundle() -> tuple[Response, int]:
                 what += [name, filename, path]
 
             def create() -> dict[str, Any]:
-                spec = spec_from_request(req, parts, payloads=svc.payloads, cache_dir=svc.cache_dir)
+                spec = spec_from_request(
+                    req, parts, payloads=svc.payloads, cache_dir=svc.cache_dir, policy=svc.config.payload_policy
+                )
                 return svc.handles.create(
                     spec,
                     base_url(),
@@ -214,7 +216,7 @@ def return_blob(bid: str) -> Response:
 def upload_return(bid: str) -> tuple[Response, int]:
     svc = service()
     handle = checked_handle() or svc.access.check(bid, return_token(), "return")
-    summary, created = svc.returns.ingest(handle, request.stream)
+    summary, created = svc.returns.ingest(handle, request.stream, request.headers.get("X-Nbpack-Return-Id"))
     if created:
         observe.count(current_app, "returns_ingested")
     summary["links"] = {"manifest": url(base_url(), "return", bid, rid=summary["id"])}

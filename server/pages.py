@@ -72,6 +72,10 @@ def landing(bid: str) -> Response:
     manifest = svc.handles.manifest(handle)
     base = base_url()
     ranking = svc.launch.ranking(manifest) if svc.hubs else []
+    direct = svc.launch.direct_urls(handle, manifest, base) if ranking else {}
+    if any(r["can_run"] and r["hub"]["launch"] != "fromurl" for r in ranking):
+        # A hub that clones may be clicked next: its repository is built while the user reads this page.
+        svc.members.prepare_git_repo(handle, svc.access.files_url(handle, base))
     local = svc.config.local_mode
     here = local and local_server(svc.config) is not None
     # The template wants flat rows; ranking entries nest the hub (``{"hub": {...}, "can_run", "reasons"}``).
@@ -80,7 +84,9 @@ def landing(bid: str) -> Response:
             "name": r["hub"]["name"],
             "can_run": r["can_run"],
             "reasons": r["reasons"],
+            # The named-server form needs the user's name, so it goes through the launch route; the button does not.
             "launch": url(base, "launch", bid, token, hub=r["hub"]["name"]),
+            "open": direct.get(r["hub"]["name"]) or url(base, "launch", bid, token, hub=r["hub"]["name"]),
             "profile": r.get("profile"),
             "named_servers": r["hub"]["named_servers"],
         }

@@ -29,6 +29,7 @@ __all__ = [
     "test_bad_keys_refused",
     "test_not_found",
     "test_put_if_absent",
+    "test_put_if_match",
     "test_compose_and_touch",
 ]
 
@@ -220,6 +221,31 @@ def test_put_if_absent(store: Storage) -> None:
     winners = [i for i, won in results.items() if won]
     assert len(results) == 6 and len(winners) == 1
     assert store.read_bytes("race") == f"writer-{winners[0]}".encode()
+
+
+def test_put_if_match(store: Storage) -> None:
+    """Compare-and-swap: a write lands only on the tag it was computed from; 8 threads x 5 increments of one
+    counter, each a read and a conditional write retried on a lost race, end at exactly 40."""
+    first = store.put_if_match("cas", b"0", None)
+    assert first is not None and store.put_if_match("cas", b"again", None) is None  # None: only if absent
+    data, tag = store.read_tagged("cas")
+    assert (data, tag) == (b"0", first)
+    assert store.put_if_match("missing", b"x", tag) is None and not store.exists("missing")
+
+    def bump() -> None:
+        for _ in range(5):
+            while True:
+                data, tag = store.read_tagged("cas")
+                if store.put_if_match("cas", str(int(data) + 1).encode(), tag) is not None:
+                    break
+
+    threads = [threading.Thread(target=bump) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert store.read_bytes("cas") == b"40"
+    assert store.put_if_match("cas", b"stale", first) is None and store.read_bytes("cas") == b"40"
 
 
 def test_compose_and_touch(store: Storage) -> None:

@@ -7,6 +7,7 @@ The IVOA VOParquet 1.0 keys (a VOTable XML, read by astropy's ``parquet.votable`
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from typing import Any
 from xml.etree import ElementTree as ET
@@ -16,6 +17,13 @@ import pyarrow as pa
 __all__ = ["ColumnFacts", "schema_metadata", "decoded"]
 
 _VOTABLE_NS = "http://www.ivoa.net/xml/VOTable/v1.3"
+# Characters XML 1.0 cannot hold even escaped (C0 controls but tab and newlines, lone surrogates, U+FFFE/FFFF):
+# ElementTree writes them raw, and one in a column name or description made the whole VOTable header unreadable.
+_NOT_XML = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+
+
+def _xml_text(text: str) -> str:
+    return _NOT_XML.sub("\ufffd", text)
 
 
 @dataclass
@@ -102,23 +110,23 @@ def _votable_xml(schema: pa.Schema, name: str, facts: ColumnFacts) -> str:
     ET.register_namespace("", _VOTABLE_NS)
     root = ET.Element(f"{{{_VOTABLE_NS}}}VOTABLE", version="1.4")
     resource = ET.SubElement(root, f"{{{_VOTABLE_NS}}}RESOURCE", type="results")
-    table = ET.SubElement(resource, f"{{{_VOTABLE_NS}}}TABLE", name=name)
+    table = ET.SubElement(resource, f"{{{_VOTABLE_NS}}}TABLE", name=_xml_text(name))
     for field in schema:
         meta = decoded(field.metadata)
         datatype, arraysize, xtype = _votable_type(
             field.type, facts.lengths.get(field.name), field.name in facts.nullable_bools
         )
-        attrs = {"name": field.name, "datatype": datatype}
+        attrs = {"name": _xml_text(field.name), "datatype": datatype}
         if arraysize:
             attrs["arraysize"] = arraysize
         if xtype:
             attrs["xtype"] = xtype
-        attrs.update({k: meta[k] for k in ("unit", "ucd", "utype") if meta.get(k)})
+        attrs.update({k: _xml_text(meta[k]) for k in ("unit", "ucd", "utype") if meta.get(k)})
         if pa.types.is_duration(field.type) and "unit" not in attrs:
             attrs["unit"] = field.type.unit
         el = ET.SubElement(table, f"{{{_VOTABLE_NS}}}FIELD", attrs)
         if meta.get("description"):
-            ET.SubElement(el, f"{{{_VOTABLE_NS}}}DESCRIPTION").text = meta["description"]
+            ET.SubElement(el, f"{{{_VOTABLE_NS}}}DESCRIPTION").text = _xml_text(meta["description"])
     ET.SubElement(table, f"{{{_VOTABLE_NS}}}PARQUET", type="Parquet-local-XML")
     return ET.tostring(root, encoding="unicode", xml_declaration=True)
 

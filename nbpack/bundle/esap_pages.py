@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 from collections.abc import Iterable
+from decimal import Decimal
 from typing import Any
 
 import pyarrow as pa
@@ -144,13 +145,15 @@ def _parse_value(text: str, datatype: str, name: str, row: int) -> Any:
             raise ValueError(value)
         if datatype in ("float", "double"):
             return float(value)
-        number = float(value) if any(c in value for c in ".eE") else int(value)
-        if isinstance(number, float):
-            if not number.is_integer():
-                raise ValueError(value)
-            number = int(number)
-        return number
-    except (ValueError, OverflowError):
+        if not any(c in value for c in ".eE"):
+            return int(value)
+        # Decimal, not float: "9007199254740993.0" is an exact long, and a float would round it to ...992.
+        exact = Decimal(value)
+        # Past 20 digits no integer datatype holds it; checked first so "1e999999999" builds no huge int.
+        if not exact.is_finite() or exact.adjusted() > 20 or exact != exact.to_integral_value():
+            raise ValueError(value)
+        return int(exact)
+    except (ValueError, OverflowError, ArithmeticError):
         raise InvalidTable(f"ESAP row {row}, field {name!r}: {text[:40]!r} is not a valid {datatype}") from None
 
 

@@ -5,8 +5,8 @@ bundles; the files a bundle needs are then cached per (repository URL, commit) u
 ``<cache_dir>/payloads/<urlhash>/<sha>/`` and never fetched again for that commit.
 
 Errors about a payload's repository are ``InvalidInput`` with ``http_status`` 422 (the request was well formed
-but names a payload that cannot be used) and one of the codes ``payload_unreachable``,
-``payload_ref_not_found``, ``payload_not_notebook``.
+but names a payload that cannot be used) and one of the codes ``payload_address`` (a host nbpack must not
+reach: ``payloads.fetch_args``), ``payload_unreachable``, ``payload_ref_not_found``, ``payload_not_notebook``.
 """
 
 from __future__ import annotations
@@ -27,9 +27,11 @@ from urllib.parse import urlsplit
 import nbformat
 import yaml
 
-from nbpack.bundle.payloads import Payload, check_filepath, check_ref, check_url
-from nbpack.errors import InvalidInput, NbpackError, TooLarge, one_line
+from nbpack.bundle.payloads import Payload, check_filepath, check_ref, check_url, fetch_args
+from nbpack.bundle.payloads import payload_error as _payload_error
+from nbpack.errors import NbpackError, TooLarge, one_line
 from nbpack.gitenv import SAFE_CONFIG_ARGS, git_env
+from nbpack.netguard import AddressPolicy
 
 __all__ = ["ResolvedPayload", "resolve_payload"]
 
@@ -53,14 +55,13 @@ class ResolvedPayload:
     source: dict[str, str]
 
 
-def _payload_error(code: str, message: str) -> InvalidInput:
-    err = InvalidInput(message, code=code)
-    err.http_status = 422
-    return err
+def resolve_payload(
+    payload: Payload, cache_dir: Path, *, policy: AddressPolicy | None = None, timeout: float = 30
+) -> ResolvedPayload:
+    """Pin a payload to a commit (git) and gather its notebook, requirements and repo2docker files.
 
-
-def resolve_payload(payload: Payload, cache_dir: Path, *, timeout: float = 30) -> ResolvedPayload:
-    """Pin a payload to a commit (git) and gather its notebook, requirements and repo2docker files."""
+    ``policy``: where its repository may be fetched from (default: public addresses only; see ``fetch_args``).
+    """
     if payload.is_library_set:
         return ResolvedPayload(
             notebook=None,
@@ -74,7 +75,8 @@ def resolve_payload(payload: Payload, cache_dir: Path, *, timeout: float = 30) -
     if payload.filepath:
         check_filepath(payload.name, payload.filepath)
     try:
-        return _resolve_git(payload, Path(cache_dir), timeout)
+        net = fetch_args(payload, policy or AddressPolicy())
+        return _resolve_git(payload, Path(cache_dir), timeout, net)
     except NbpackError as err:
         # A token embedded in the repository URL must not reach the error shown to users.
         if _public_url(payload.url) != payload.url:
@@ -92,16 +94,16 @@ def _public_url(url: str) -> str:
     return parts._replace(netloc=parts.netloc.rpartition("@")[2]).geturl()
 
 
-def _resolve_git(payload: Payload, cache_dir: Path, timeout: float) -> ResolvedPayload:
+def _resolve_git(payload: Payload, cache_dir: Path, timeout: float, net: tuple[str, ...]) -> ResolvedPayload:
     # No filepath (an OSSR workflow ESAP names by its repository): the repository's notebook, found in its tree.
     filepath = posixpath.normpath(payload.filepath) if payload.filepath else ""
-    sha = _resolve_ref(payload, timeout)
+    sha = _resolve_ref(payload, timeout, net)
     entry = cache_dir / "payloads" / hashlib.sha256(payload.url.encode()).hexdigest()[:24] / sha
     meta = _read_meta(entry)
     if meta is not None and not filepath:
         filepath = _pick_notebook(payload, meta["tree"], sha)
     if meta is None or (filepath in meta["tree"] and not (entry / "files" / filepath).is_file()):
-        filepath = _fetch_into_cache(payload, sha, filepath, entry, timeout)
+        filepath = _fetch_into_cache(payload, sha, filepath, entry, timeout, net)
         meta = _read_meta(entry)
         assert meta is not None  # written by _fetch_into_cache or it raised
     if filepath not in set(meta["tree"]):
@@ -137,8 +139,11 @@ def _slug(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "-", name).strip("-.") or "payload"
 
 
-def _git(args: list[str], *, timeout: float, cwd: Path | None = None) -> subprocess.CompletedProcess[bytes]:
-    cmd = ["git", *SAFE_CONFIG_ARGS, *args]
+def _git(
+    args: list[str], *, timeout: float, cwd: Path | None = None, net: tuple[str, ...] = ()
+) -> subprocess.CompletedProcess[bytes]:
+    """``net``: the flags of a command that connects (``fetch_args``: no redirects, the checked address)."""
+    cmd = ["git", *SAFE_CONFIG_ARGS, *net, *args]
     return subprocess.run(cmd, cwd=cwd, env=git_env(inherit=True), capture_output=True, timeout=timeout, check=False)
 
 
@@ -147,13 +152,13 @@ def _stderr(proc: subprocess.CompletedProcess[bytes]) -> str:
     return lines[-1] if lines else f"git exited with {proc.returncode}"
 
 
-def _resolve_ref(payload: Payload, timeout: float) -> str:
+def _resolve_ref(payload: Payload, timeout: float, net: tuple[str, ...]) -> str:
     ref = payload.ref or "HEAD"
     if _SHA_RE.match(ref):
         return ref  # already pinned; existence is checked by the fetch
     try:
         check_ref(payload.name, ref)
-        proc = _git(["ls-remote", "--", payload.url, ref], timeout=timeout)
+        proc = _git(["ls-remote", "--", payload.url, ref], timeout=timeout, net=net)
     except subprocess.TimeoutExpired:
         raise _payload_error(
             "payload_unreachable", f"payload '{payload.name}': {payload.url} did not answer within {timeout:g}s"
@@ -193,7 +198,9 @@ def _pick_notebook(payload: Payload, tree: Any, sha: str) -> str:
     return notebooks[0]
 
 
-def _fetch_into_cache(payload: Payload, sha: str, filepath: str, entry: Path, timeout: float) -> str:
+def _fetch_into_cache(
+    payload: Payload, sha: str, filepath: str, entry: Path, timeout: float, net: tuple[str, ...]
+) -> str:
     """Fetch exactly ``sha`` into a temporary bare repo and publish the needed files atomically; the notebook's
     path (``filepath``, or the one found when it is empty)."""
     entry.parent.mkdir(parents=True, exist_ok=True)
@@ -203,7 +210,7 @@ def _fetch_into_cache(payload: Payload, sha: str, filepath: str, entry: Path, ti
         init = _git(["init", "--quiet", "--bare", "--", str(repo)], timeout=timeout)
         if init.returncode != 0:
             raise NbpackError(f"cannot create a git repository in the payload cache: {_stderr(init)}")
-        _fetch_commit(payload, sha, repo, timeout)
+        _fetch_commit(payload, sha, repo, timeout, net)
         tree = _list_tree(repo, sha, timeout)
         filepath = filepath or _pick_notebook(payload, tree, sha)
         if filepath not in tree:
@@ -259,7 +266,7 @@ def _write_file(path: Path, data: bytes) -> None:
     os.replace(tmp, path)
 
 
-def _fetch_commit(payload: Payload, sha: str, repo: Path, timeout: float) -> None:
+def _fetch_commit(payload: Payload, sha: str, repo: Path, timeout: float, net: tuple[str, ...]) -> None:
     check_ref(payload.name, payload.ref)
     attempts = [["fetch", "--quiet", "--no-tags", "--depth", "1", "--", payload.url, sha]]
     if not _SHA_RE.match(payload.ref):
@@ -270,7 +277,7 @@ def _fetch_commit(payload: Payload, sha: str, repo: Path, timeout: float) -> Non
     )
     for args in attempts:
         try:
-            proc = _git(args, cwd=repo, timeout=timeout)
+            proc = _git(args, cwd=repo, timeout=timeout, net=net)
         except subprocess.TimeoutExpired:
             raise _payload_error(
                 "payload_unreachable", f"payload '{payload.name}': fetching {payload.url} took over {timeout:g}s"

@@ -13,8 +13,10 @@ import tomllib
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from nbpack.errors import InvalidInput, NotFound
+from nbpack.netguard import AddressPolicy, Refused
 from nbpack.runtime.nbpack_runtime.vocab import path_problem
 
 __all__ = [
@@ -23,6 +25,8 @@ __all__ = [
     "check_filepath",
     "check_ref",
     "check_url",
+    "fetch_args",
+    "payload_error",
     "load_catalog",
     "workflow_payload",
 ]
@@ -256,6 +260,45 @@ def _hub(name: str, value: Any) -> dict[str, Any]:
             raise InvalidInput(f"payload '{name}': hub.memory_gb must be a non-negative number")
         hub["memory_gb"] = float(mem)
     return hub
+
+
+def payload_error(code: str, message: str) -> InvalidInput:
+    """422: the request was well formed but names a payload that cannot be used (``code`` says why)."""
+    err = InvalidInput(message, code=code)
+    err.http_status = 422
+    return err
+
+
+_GIT_PORTS = {"https": 443, "http": 80, "git": 9418}
+
+
+def fetch_args(payload: Payload, policy: AddressPolicy) -> tuple[str, ...]:
+    """The ``git -c`` flags a fetch of ``payload`` runs with, once its host passed ``policy`` (422 otherwise).
+
+    The host's addresses are checked here (``nbpack.netguard``: public only, unless the operator lists the host
+    or its network in ``NBPACK_PAYLOAD_ALLOW``) and pinned for http(s) with ``http.curloptResolve``, so git's own
+    lookup cannot answer another address (DNS rebinding); redirects are not followed, since git would not check
+    where they lead. ``file://`` (an operator's catalog only) opens no connection.
+    """
+    parts = urlsplit(payload.url)
+    if parts.scheme == "file":
+        return ()
+    host = (parts.hostname or "").lower().rstrip(".")
+    try:
+        port = parts.port or _GIT_PORTS.get(parts.scheme, 0)
+        addresses = policy.check(host, port)
+    except (Refused, ValueError) as why:
+        reason = why.reason if isinstance(why, Refused) else "its port is not a number"
+        raise payload_error(
+            "payload_address",
+            f"payload '{payload.name}': {payload.url} is not fetched: {reason}; payloads come only from public"
+            " addresses unless the operator lists the host in NBPACK_PAYLOAD_ALLOW",
+        ) from None
+    flags: tuple[str, ...] = ("-c", "http.followRedirects=false")
+    if parts.scheme in ("http", "https"):
+        pinned = ",".join(f"[{a}]" if ":" in a else a for a in addresses)
+        flags += ("-c", f"http.curloptResolve={host}:{port}:{pinned}")
+    return flags
 
 
 def check_url(url: str) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import time
 from pathlib import Path
 from typing import Any
@@ -114,9 +115,14 @@ def build(
     if payload:
         if notebook:
             raise InvalidInput("give either --notebook or --payload, not both")
+        from nbpack.netguard import AddressPolicy
         from nbpack.service.create import apply_payload
 
-        apply_payload(spec, payload, catalog_file=payloads_file, server=server)
+        # The user's own machine fetches: loopback as in local mode, plus the hosts they list (their network's git).
+        policy = AddressPolicy.parse(
+            os.environ.get("NBPACK_PAYLOAD_ALLOW"), setting="NBPACK_PAYLOAD_ALLOW", loopback=True
+        )
+        apply_payload(spec, payload, catalog_file=payloads_file, server=server, policy=policy)
     if origin_service or origin_query:
         spec.origin = {k: v for k, v in (("service", origin_service), ("query", origin_query)) if v}
     if allow_http:

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import IO
 
 from nbpack.config import Config
-from nbpack.store import spool
+from nbpack.store import spool, staging
 from nbpack.store.backends import Storage
 
 __all__ = ["Context"]
@@ -33,6 +33,14 @@ class Context:
     def receive(self, stream: IO[bytes], limit: int) -> Path:
         """Spool an upload to a temp file on disk (never memory), refusing more than ``limit`` bytes."""
         return spool.receive(stream, limit, self.tmp_dir())
+
+    def receive_staged(self, stream: IO[bytes], limit: int, key: str | None) -> staging.Stage:
+        """Take an upload in as a staged write of ``key`` (see ``store.staging``): spooled for validation while the
+        backend already stores it, visible only on ``commit``; ``key`` None when it is not known yet (then the
+        spool is stored on commit)."""
+        stage = staging.begin(self.storage, key, self.tmp_dir())
+        staging.fill(stage, stream, limit)
+        return stage
 
     def read_range(self, key: str, start: int, end: int) -> Iterator[bytes]:
         """Bytes ``start..end`` (inclusive) of one stored object, streamed."""

@@ -19,6 +19,7 @@ from nbpack.bundle.payload_git import resolve_payload
 from nbpack.bundle.payloads import PayloadCatalog, workflow_payload
 from nbpack.errors import InvalidInput
 from nbpack.esap import basket as esap
+from nbpack.netguard import AddressPolicy
 from nbpack.webhooks import targets
 
 __all__ = ["spec_from_request", "apply_payload", "check_callback_url"]
@@ -55,8 +56,10 @@ def apply_payload(
     server: str | None = None,
     payloads: PayloadCatalog | None = None,
     cache_dir: Path | None = None,
+    policy: AddressPolicy | None = None,
 ) -> None:
-    """Fill ``spec``'s notebook and software from a named payload (a local catalog, a service, or given)."""
+    """Fill ``spec``'s notebook and software from a named payload (a local catalog, a service, or given);
+    ``policy``: the addresses its repository may be fetched from (default: public ones)."""
     from nbpack.bundle.payloads import Payload, load_catalog
 
     if payloads is None:
@@ -69,7 +72,7 @@ def apply_payload(
         else:
             raise InvalidInput(f"payload {name!r}: give --payloads FILE or --server URL to look it up")
     payload = payloads.get(name)
-    resolved = resolve_payload(payload, Path(cache_dir or Path.home() / ".cache" / "nbpack"))
+    resolved = resolve_payload(payload, Path(cache_dir or Path.home() / ".cache" / "nbpack"), policy=policy)
     spec.payload_name = payload.name
     if resolved.notebook is not None:
         spec.notebook = resolved.notebook
@@ -93,8 +96,11 @@ def spec_from_request(
     *,
     payloads: PayloadCatalog | None = None,
     cache_dir: Path | None = None,
+    policy: AddressPolicy | None = None,
 ) -> BuildSpec:
-    """Build the ``BuildSpec`` a create request describes; ``parts`` maps part name → (file, filename)."""
+    """Build the ``BuildSpec`` a create request describes; ``parts`` maps part name → (file, filename).
+
+    ``policy``: where a payload's repository may be fetched from (the service's ``payload_policy``)."""
     req = _check_request(req)
     parts = parts or {}
     spec = BuildSpec(
@@ -177,5 +183,5 @@ def spec_from_request(
             payloads = PayloadCatalog([])  # a repository named by its URL (an OSSR workflow) needs no catalog
         if payloads is None:
             raise InvalidInput("this service has no payload catalog (NBPACK_PAYLOADS_FILE)")
-        apply_payload(spec, source, payloads=payloads, cache_dir=cache_dir)
+        apply_payload(spec, source, payloads=payloads, cache_dir=cache_dir, policy=policy)
     return spec

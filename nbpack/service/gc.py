@@ -18,7 +18,7 @@ from typing import Any
 
 from nbpack import clock, ids
 from nbpack.errors import NbpackError, NotFound
-from nbpack.service import idempotency
+from nbpack.service import idempotency, quota
 from nbpack.service.core import Service
 from nbpack.service.handle import Handle
 from nbpack.store.blobs import BLOB_URL_TTL
@@ -40,6 +40,8 @@ __all__ = ["Report", "collect", "start_sweeper"]
 log = logging.getLogger("nbpack.service.gc")
 # A blob may be PUT up to the presign window after its URL was handed out; its return follows the PUT.
 BLOB_GRACE = BLOB_URL_TTL + 300
+# A return's multipart upload (store.s3_multipart) lives as long as its body takes to arrive: a day is past any.
+UPLOAD_GRACE = 86400
 
 
 @dataclass
@@ -53,6 +55,7 @@ class Report:
     content: list[str] = field(default_factory=list)
     cache: list[str] = field(default_factory=list)
     idempotency: list[str] = field(default_factory=list)
+    uploads: list[str] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         """The report as the CLI prints it."""
@@ -64,6 +67,7 @@ class Report:
             "content": self.content,
             "cache": self.cache,
             "idempotency": self.idempotency,
+            "uploads": self.uploads,
         }
 
 
@@ -114,6 +118,7 @@ def collect(svc: Service, *, dry_run: bool = False) -> Report:
                 svc.storage.delete(info.key)  # the visibility marker first
                 svc.storage.delete_prefix(return_prefix(hid, rid))
                 svc.storage.delete_prefix(usage_prefix(live[hid].tenant, hid, rid))
+                quota.forget_return(svc.storage, hid, rid)  # its count and bytes are free again
                 (svc.cache_dir / "returns" / hid / f"{rid}.zip").unlink(missing_ok=True)
         elif name == EXTERNAL:
             try:
@@ -129,6 +134,11 @@ def collect(svc: Service, *, dry_run: bool = False) -> Report:
             report.blobs.append(info.key)
             if not dry_run:
                 svc.storage.delete(info.key)
+    # 2b. multipart uploads of return zips a killed worker left unfinished: invisible to LIST, but stored and billed
+    # (a bucket lifecycle rule AbortIncompleteMultipartUpload does the same on AWS; docs/operations.md)
+    abort = getattr(getattr(svc.storage, "stager", None), "abort_stale", None)
+    if abort is not None:
+        report.uploads = abort(RETURNS, now - timedelta(seconds=UPLOAD_GRACE), dry_run=dry_run)
     # 3. content no handle references: content listed first, handles after, each candidate re-checked
     content = list(svc.storage.list(CONTENT))
     # (a dry run has not purged the expired handles: their parts count as gone all the same)

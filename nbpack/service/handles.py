@@ -40,7 +40,7 @@ from nbpack.store.keys import (
     index_keys,
     index_prefix,
     is_content,
-    reservation_prefix,
+    quota_prefix,
     return_prefix,
     usage_prefix,
 )
@@ -284,7 +284,7 @@ class Handles:
         self.access.recent.forget(bid)
         storage.delete_prefix(return_prefix(bid))
         storage.delete_prefix(blob_prefix(bid))
-        storage.delete_prefix(reservation_prefix(bid))  # of uploads still running (store/reservations.py)
+        storage.delete_prefix(quota_prefix(bid))  # its returns ledger (service/quota.py)
         storage.delete_prefix(usage_prefix(handle.tenant, bid))
         webhook_outbox.forget(storage, bid)
         for key in index_keys(handle.to_json()):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from nbpack.errors import NotFound
+from nbpack.errors import NbpackError, NotFound
 from nbpack.hub.launch import hub_launch_url
 from nbpack.hub.ranking import rank_hubs
 from nbpack.hub.registry import Hub
@@ -33,3 +33,21 @@ class Launcher:
         git_url = self.access.git_url(handle, base_url)
         notebook_url = self.access.notebook_url(handle, base_url, manifest["payload"]["notebook"])
         return hub_launch_url(hub, handle.id, manifest, git_url=git_url, notebook_url=notebook_url, user=user)
+
+    def direct_urls(self, handle: Handle, manifest: dict[str, Any], base_url: str) -> dict[str, str]:
+        """Each hub's launch URL for the default server (no user name), computed once for the landing page.
+
+        The page links its buttons straight to these: a click then costs no round trip through this service. It
+        widens nothing: they carry the git and notebook URLs the page already shows, and the page's no-referrer
+        policy keeps its read token from the hub. A hub whose link cannot be made is left out (its button keeps the
+        service's launch route, which answers with the reason).
+        """
+        git_url = self.access.git_url(handle, base_url)
+        notebook_url = self.access.notebook_url(handle, base_url, manifest["payload"]["notebook"])
+        found: dict[str, str] = {}
+        for hub in self.hubs:
+            try:
+                found[hub.name] = hub_launch_url(hub, handle.id, manifest, git_url=git_url, notebook_url=notebook_url)
+            except NbpackError:
+                continue
+        return found

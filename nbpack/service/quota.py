@@ -1,29 +1,59 @@
 """Storage quotas: a tenant's bytes (its handles' zips and its returns), and a handle's returns by count and bytes.
 
-Each check and its charge happen in one step under the scope's create-only lock (``store/reservations.py``), so
-parallel creates and uploads on any number of replicas never pass a quota together.
+A handle's returns are counted in its ledger (``quota/<hid>/returns.json``): one entry per return stored or being
+uploaded, with its bytes and the uploads holding it. An upload checks the count and bytes and adds its entry in one
+compare-and-swap (``store/ledger.py``: a PUT with If-Match on the tag of the copy it checked), so parallel uploads on
+any number of replicas never pass a quota: of two uploads that checked the same state, only the first PUT lands and
+the other checks again against the state that holds the first. An entry is written before the zip, so a return
+being uploaded counts as soon as it can become visible, and never twice (its id is the key). A retry finds its entry
+(and the manifest behind it, one HEAD: retries are rare) and is answered before any quota is checked. A failed
+upload takes its entry out; a killed one leaves it, and the first check after PENDING_STALE confirms it against its
+manifest or drops it. gc takes a deleted return out; DELETE of a handle removes its ledger with it.
 
-Usage is kept as empty marker objects whose names end in the size charged (``keys.usage_key``), so one listing
-adds it up and a delete of the marker gives the bytes back.
+A tenant's bytes are empty marker objects whose names end in the size charged (``keys.usage_key``), so one listing
+adds them up and a delete of the marker gives the bytes back; with a tenant quota configured the check and the charge
+happen in one step under the tenant's create-only lock (``store/reservations.py``).
 """
 
 from __future__ import annotations
 
+import secrets
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
 from nbpack.config import Config
 from nbpack.errors import NbpackError, TooLarge
-from nbpack.store import reservations
+from nbpack.store import ledger, reservations
 from nbpack.store.backends import ObjectInfo, Storage
-from nbpack.store.keys import is_return_manifest, quota_lock_key, return_objects_prefixes, usage_key, usage_prefix
+from nbpack.store.keys import (
+    ledger_key,
+    quota_lock_key,
+    return_key,
+    return_objects_prefixes,
+    return_prefix,
+    usage_key,
+    usage_prefix,
+)
 
 __all__ = [
+    "PENDING_STALE",
+    "Reservation",
     "TooManyReturns",
     "charge_tenant",
-    "check_returns",
     "check_tenant",
+    "forget_return",
+    "release",
     "reserve_return",
     "return_objects",
     "tenant_usage",
 ]
+
+
+# An upload reserves before it writes its zip (already received locally); one whose entry is this old and whose
+# return never became visible died.
+PENDING_STALE = 6 * 3600.0
 
 
 class TooManyReturns(NbpackError):
@@ -54,45 +84,120 @@ def return_objects(storage: Storage, bid: str) -> list[ObjectInfo]:
     return [info for prefix in return_objects_prefixes(bid) for info in storage.list(prefix)]
 
 
-def check_returns(storage: Storage, config: Config, bid: str, adding: int, rid: str) -> bool:
-    """Per-handle count and bytes of return ``rid`` about to be stored: the stored returns and the live
-    reservations together (a return being uploaded counts once, by its reservation, never twice); raises before
-    anything is stored; False (and nothing checked) when ``rid`` is stored already. Call under the handle's quota lock
-    (``reserve_return``)."""
-    held = reservations.pending(storage, bid)
-    pending_ids = {r.rid for r in held} - {rid}
-    used = sum(r.size for r in held if r.rid != rid)
-    stored_ids: set[str] = set()
-    for info in return_objects(storage, bid):
-        parts = info.key.split("/")
-        if parts[0] == "returns" and len(parts) == 4 and parts[2] in pending_ids:
-            continue  # counted by its reservation
-        used += info.size
-        if is_return_manifest(bid, info.key):
-            stored_ids.add(parts[-2])
-    if rid in stored_ids:
-        return False  # a retry of a stored return is answered, never refused for a full quota
-    count = len((stored_ids | pending_ids) - {rid})
-    if count >= config.max_returns_per_bundle:
-        raise TooManyReturns(f"bundle {bid} already holds {count} returns, the limit of this service")
-    if used + adding > config.max_return_bytes_per_bundle:
-        raise TooLarge(
-            f"bundle {bid} would hold more than {config.max_return_bytes_per_bundle} bytes of returns",
-            code="return_bytes_quota",
-        )
-    return True
+@dataclass(frozen=True)
+class Reservation:
+    """One upload's place in the handle's ledger (``holder``) and its charge to the tenant (``charge``)."""
+
+    bid: str
+    rid: str
+    holder: str
+    charge: str
 
 
-def reserve_return(storage: Storage, config: Config, bid: str, tenant: str, rid: str, size: int) -> str | None:
-    """Check the handle's count and bytes and the tenant's bytes and reserve ``size`` bytes of return ``rid``, each
-    scope under its lock, so parallel uploads on any replica never pass a quota; the tenant is charged now, before
-    the data is written. The reservation's key (delete it once the return is stored, or on failure); None when the
-    return is stored already (one listing answers that too: no HEAD of its manifest)."""
-    with reservations.locked(storage, quota_lock_key(f"handle/{bid}")):
-        if not check_returns(storage, config, bid, size, rid):
+def reserve_return(storage: Storage, config: Config, bid: str, tenant: str, rid: str, size: int) -> Reservation | None:
+    """Check the handle's count and bytes and the tenant's bytes and reserve ``size`` bytes of return ``rid`` (one
+    conditional write of the ledger, and the tenant's charge); None when the return is stored already, which is
+    answered before any quota is checked (a retry is never refused for a full quota)."""
+    holder, manifest = secrets.token_hex(6), return_key(bid, rid, "manifest.json")
+    # Each upload's own charge, so a failed or losing upload of a return removes only what it added.
+    charge = usage_key(tenant, bid, f"{rid}.{holder}", size)
+    stored: dict[str, bool] = {}  # manifests looked up during this call (a retry, or a ledger entry gone stale)
+
+    def is_stored(r: str) -> bool:
+        if r not in stored:
+            stored[r] = storage.exists(return_key(bid, r, "manifest.json"))
+        return stored[r]
+
+    def change(doc: dict[str, Any]) -> tuple[bool, bool | str]:
+        if "returns" not in doc:
+            doc["returns"] = _stored_returns(storage, bid)  # the handle's first ledger (returns from before ledgers)
+        entries: dict[str, Any] = doc["returns"]
+        entry = entries.get(rid)
+        if entry is not None:
+            if is_stored(rid):
+                return False, ledger.SETTLED  # stored: answered on its manifest, whatever the ledger copy's age
+            entry["holders"] = [*entry.get("holders", []), holder]  # another upload of it is running (or died)
+            entry["at"] = time.time()
+            return True, True
+        _drop_stale(entries, is_stored)
+        count, used = len(entries), sum(int(e["bytes"]) for e in entries.values())
+        if count >= config.max_returns_per_bundle:
+            raise TooManyReturns(f"bundle {bid} already holds {count} returns, the limit of this service")
+        if used + size > config.max_return_bytes_per_bundle:
+            raise TooLarge(
+                f"bundle {bid} would hold more than {config.max_return_bytes_per_bundle} bytes of returns",
+                code="return_bytes_quota",
+            )
+        entries[rid] = {"bytes": size, "at": time.time(), "holders": [holder]}
+        return True, True
+
+    try:
+        if not ledger.update(storage, ledger_key(bid), change):
             return None
-        charge_tenant(storage, config, tenant, bid, rid, size)
-        return reservations.reserve(storage, bid, rid, size)
+    except (TooManyReturns, TooLarge):
+        if storage.exists(manifest):  # stored meanwhile, and the ledger was trimmed by gc: still a retry
+            return None
+        raise
+    reservation = Reservation(bid, rid, holder, charge)
+    try:
+        charge_tenant(storage, config, tenant, bid, f"{rid}.{holder}", size)
+    except BaseException:
+        release(storage, reservation)
+        raise
+    return reservation
+
+
+def release(storage: Storage, reservation: Reservation) -> None:
+    """Give back what a failed upload reserved: its tenant charge, and its ledger entry unless the return got
+    stored by another upload or another upload of it is still running."""
+    storage.delete(reservation.charge)
+    stored = storage.exists(return_key(reservation.bid, reservation.rid, "manifest.json"))
+
+    def change(doc: dict[str, Any]) -> tuple[None, bool]:
+        entries = doc.get("returns", {})
+        entry = entries.get(reservation.rid)
+        if entry is None or reservation.holder not in entry.get("holders", []):
+            return None, False
+        entry["holders"].remove(reservation.holder)
+        if not entry["holders"] and not stored:
+            del entries[reservation.rid]
+        return None, True
+
+    ledger.update(storage, ledger_key(reservation.bid), change)
+
+
+def forget_return(storage: Storage, bid: str, rid: str) -> None:
+    """Take a deleted return (gc) out of the handle's ledger: its count and bytes are free again."""
+
+    def change(doc: dict[str, Any]) -> tuple[None, bool]:
+        return None, doc.get("returns", {}).pop(rid, None) is not None
+
+    ledger.update(storage, ledger_key(bid), change)
+
+
+def _stored_returns(storage: Storage, bid: str) -> dict[str, Any]:
+    """Ledger entries of the returns stored before the handle had a ledger (one listing, once per handle)."""
+    sizes: dict[str, int] = {}
+    visible: set[str] = set()
+    for info in storage.list(return_prefix(bid)):
+        parts = info.key.split("/")
+        if len(parts) == 4:
+            sizes[parts[2]] = sizes.get(parts[2], 0) + info.size
+            if parts[3] == "manifest.json":
+                visible.add(parts[2])
+    return {rid: {"bytes": sizes[rid], "at": time.time(), "holders": [], "stored": True} for rid in sorted(visible)}
+
+
+def _drop_stale(entries: dict[str, Any], is_stored: Callable[[str], bool]) -> None:
+    """Entries older than PENDING_STALE are confirmed once: kept (marked stored) if their manifest exists, else
+    dropped (an upload killed before it finished: its reservation expires)."""
+    cutoff = time.time() - PENDING_STALE
+    for rid, entry in list(entries.items()):
+        if not entry.get("stored") and float(entry.get("at", 0)) < cutoff:
+            if is_stored(rid):
+                entry["stored"] = True
+            else:
+                del entries[rid]
 
 
 def charge_tenant(storage: Storage, config: Config, tenant: str, hid: str, what: str, size: int) -> str:

@@ -24,14 +24,23 @@ from nbpack.bundle.returns import (
     return_warnings,
 )
 from nbpack.clock import iso, now
-from nbpack.errors import Conflict, Forbidden, InvalidBundle, NotFound
+from nbpack.errors import Conflict, Forbidden, InvalidBundle, InvalidInput, NotFound
+from nbpack.ids import RETURN, is_id
 from nbpack.service import quota
 from nbpack.service.capabilities import Capabilities
 from nbpack.service.context import Context
 from nbpack.service.handle import Handle
 from nbpack.store import blobs
 from nbpack.store.backends import ObjectInfo
-from nbpack.store.keys import EXTERNAL, HANDLE, handle_key, is_return_manifest, return_key, return_prefix, usage_key
+from nbpack.store.keys import (
+    EXTERNAL,
+    HANDLE,
+    handle_key,
+    is_return_manifest,
+    quota_prefix,
+    return_key,
+    return_prefix,
+)
 from nbpack.webhooks import outbox
 from nbpack.webhooks.dispatch import Dispatcher
 
@@ -52,15 +61,24 @@ class Returns:
         """Where to PUT one large output of a return (``{sha256, bytes}``), or that it is already stored."""
         return blobs.upload_url(self.ctx.storage, self.ctx.config, self.access.direct_uploads, handle.id, doc)
 
-    def ingest(self, handle: Handle, stream: IO[bytes]) -> tuple[dict[str, Any], bool]:
+    def ingest(self, handle: Handle, stream: IO[bytes], announced: str | None = None) -> tuple[dict[str, Any], bool]:
         """Validate an uploaded return bundle and store it once; ``(summary, created)``.
 
         Outputs the manifest marks external and the zip leaves out must already sit in ``blobs/<bid>/<sha256>``;
         each is verified (size and a streamed sha256) before the return becomes visible. A return already stored
         answers before any quota is checked, so a retry never fails on a full quota.
+
+        ``announced``: the return's id as the uploader declares it (``X-Nbpack-Return-Id``). Its zip's key is then
+        known before the body arrives, so the body is stored as it comes in (S3: a multipart upload; a folder: the
+        file written in place) while it is spooled for the checks, and committed only if they all pass and the
+        manifest's id is the announced one. Nothing reads a return's zip before its manifest exists.
         """
         storage, cfg, bid = self.ctx.storage, self.ctx.config, handle.id
-        path = self.ctx.receive(stream, cfg.return_limits.max_total)
+        if announced is not None and not is_id(announced, RETURN):
+            raise InvalidInput(f"X-Nbpack-Return-Id {announced[:40]!r} is not a return id (r- and 24 hex digits)")
+        zip_key = return_key(bid, announced, "return.zip") if announced is not None else None
+        stage = self.ctx.receive_staged(stream, cfg.return_limits.max_total, zip_key)
+        path = stage.path
         queued = False
         try:
             with open_return(path, cfg.return_limits) as rf:
@@ -75,23 +93,25 @@ class Returns:
                 manifest = rf.manifest
                 absent = external_paths(manifest) - set(rf.zf.namelist())
             rid = manifest["id"]
+            if announced is not None and rid != announced:
+                raise InvalidBundle(
+                    f"the return was announced as {announced} (X-Nbpack-Return-Id) but its manifest's id is {rid}",
+                    code="return_id_mismatch",
+                )
             entries = {e["path"]: e for e in manifest["contents"]}
             size = path.stat().st_size + sum(entries[p]["bytes"] for p in absent)
-            # One listing under the handle's quota lock answers "stored already?" too (no HEAD of the manifest).
+            # One conditional write of the handle's ledger (service/quota.py); a stored return is answered here.
             reserved = quota.reserve_return(storage, cfg, bid, handle.tenant, rid, size)
             if reserved is None:
                 # Stored before, maybe by a replica that died before answering: its notification is queued or done.
                 queued = self._queue_webhook(handle, manifest)
                 return _summary(bid, manifest), False
-            charged = usage_key(handle.tenant, bid, rid, size)
             try:
                 if absent:
                     records = {p: blobs.verify(storage, bid, p, entries[p]) for p in sorted(absent)}
                     # Before the zip: whichever zip ends up stored, a member it lacks can be found here.
                     storage.put_bytes(return_key(bid, rid, EXTERNAL), json.dumps(records, sort_keys=True).encode())
-                storage.put_file(return_key(bid, rid, "return.zip"), path)
-                # Again: a concurrent upload of this return that failed may have released the charge meanwhile.
-                storage.put_bytes(charged, b"")
+                stage.commit(return_key(bid, rid, "return.zip"))
                 # Before the return is visible: no answer goes out for a return whose notification is not stored.
                 queued = self._queue_webhook(handle, manifest)
                 # Written last: a return becomes visible only once its zip is whole. Create-once, so of concurrent
@@ -100,21 +120,20 @@ class Returns:
                     return_key(bid, rid, "manifest.json"), json.dumps(manifest, sort_keys=True).encode()
                 )
             except BaseException:
-                # A failed write releases what it reserved (the tenant's charge only if no upload of it got through).
-                storage.delete(reserved)
-                if not storage.exists(return_key(bid, rid, "manifest.json")):
-                    storage.delete(charged)
+                quota.release(storage, reserved)  # its ledger entry (unless stored meanwhile) and its tenant charge
                 raise
-            storage.delete(reserved)  # the stored return now counts itself
             if not created:
+                storage.delete(reserved.charge)  # the upload that stored it is charged for it
                 return _summary(bid, manifest), False
         finally:
-            path.unlink(missing_ok=True)
+            stage.close()  # the local copy goes; an upload not committed (invalid, stored already, failed) is aborted
             if queued:  # now that the return is visible (or failed): a sender looking earlier would wait a poll
                 self.webhooks.kick()
         # An existence check, not a read: deleted while this upload ran, leave nothing behind that no handle owns.
         if not storage.exists(handle_key(bid, HANDLE)):
             storage.delete_prefix(return_prefix(bid, rid))
+            storage.delete_prefix(quota_prefix(bid))  # a ledger this upload may have written again
+            storage.delete(reserved.charge)
             raise NotFound(f"no such bundle {bid}")
         log.info("return ingested", extra={"bundle": bid, "return": rid})
         if notebook_missing(manifest):

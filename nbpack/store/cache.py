@@ -202,6 +202,7 @@ class CachedStorage:
         self.inner.ping()
 
     def __getattr__(self, name: str) -> Any:
+        # Compare-and-swap (read_tagged, put_if_match) passes through here: it is for mutable keys, never kept.
         # Backend-specific attributes (an S3 client, a folder's root) for tools and tests.
         if name == "inner":
             raise AttributeError(name)

@@ -33,8 +33,8 @@ __all__ = [
     "owner_dir",
     "return_key",
     "quota_lock_key",
-    "reservation_key",
-    "reservation_prefix",
+    "ledger_key",
+    "quota_prefix",
     "return_objects_prefixes",
     "return_prefix",
     "split_return_key",
@@ -226,13 +226,13 @@ def quota_lock_key(scope: str) -> str:
     return f"quota/locks/{scope}"
 
 
-def reservation_prefix(hid: str) -> str:
-    """The folder of a handle's reservations: returns being uploaded, counted by the quota until stored."""
+def quota_prefix(hid: str) -> str:
+    """The folder of a handle's quota state (its returns ledger), removed with the handle."""
     check_id(hid, HANDLE_ID)
-    return f"quota/{hid}/pending/"
+    return f"quota/{hid}/"
 
 
-def reservation_key(hid: str, rid: str, size: int, nonce: str) -> str:
-    """One upload's reservation of return ``rid`` (``size`` bytes); the nonce keeps two uploads of one return apart."""
-    check_id(rid, RETURN_ID)
-    return f"{reservation_prefix(hid)}{rid}.{size}.{nonce}"
+def ledger_key(hid: str) -> str:
+    """The handle's returns ledger: each return stored or being uploaded, with its bytes (``service/quota.py``);
+    replaced only by compare-and-swap (``store/ledger.py``)."""
+    return f"{quota_prefix(hid)}returns.json"

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import contextlib
+import fcntl
+import hashlib
 import io
 import os
 import shutil
@@ -37,6 +39,7 @@ class LocalStorage:
         self.root = Path(root).expanduser().resolve()
         self.root.mkdir(parents=True, exist_ok=True)
         self.url = self.root.as_uri()
+        self.stager = _FolderStager(self)  # staged writes (store.staging): written in place, renamed on commit
 
     def _path(self, key: str) -> Path:
         check_key(key)
@@ -129,6 +132,37 @@ class LocalStorage:
         _fsync_dir(path.parent)
         return True
 
+    def read_tagged(self, key: str) -> tuple[bytes, str]:
+        """The object's bytes and their MD5 as its tag (a content tag: ``put_if_match`` compares the bytes)."""
+        data = self.read_bytes(key)
+        return data, hashlib.md5(data, usedforsecurity=False).hexdigest()
+
+    def put_if_match(self, key: str, data: bytes, tag: str | None) -> str | None:
+        """Replace the object only while its content's MD5 is ``tag`` (None: only if absent); the new tag, or None.
+
+        The compare and the rename happen under an exclusive ``flock`` of the key's folder, which every process on
+        this host sharing the folder honours (the writers of one small ledger: held for a read and a rename)."""
+        path = self._path(key)
+        tmp = self._write_temp(path, io.BytesIO(data))
+        try:
+            fd = os.open(path.parent, os.O_RDONLY)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX)
+                try:
+                    held = hashlib.md5(path.read_bytes(), usedforsecurity=False).hexdigest()
+                except FileNotFoundError:
+                    held = None
+                if held != tag:
+                    return None
+                os.replace(tmp, path)
+            finally:
+                os.close(fd)  # releases the flock
+        finally:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+        _fsync_dir(path.parent)
+        return hashlib.md5(data, usedforsecurity=False).hexdigest()
+
     def open(self, key: str) -> BinaryIO:
         """Open the object for streaming reads."""
         path = self._path(key)
@@ -200,7 +234,10 @@ class LocalStorage:
         path = self._path(key)
         with contextlib.suppress(FileNotFoundError, NotADirectoryError):
             path.unlink()
-        parent = path.parent
+        self._prune(path.parent)
+
+    def _prune(self, parent: Path) -> None:
+        """Remove ``parent`` and its ancestors below the root while they are empty."""
         while parent != self.root:
             try:
                 parent.rmdir()
@@ -264,3 +301,48 @@ class _Chain(io.RawIOBase):
                 return int(n)
             self._files.pop(0)
         return 0
+
+
+class _FolderStager:
+    def __init__(self, storage: LocalStorage) -> None:
+        self.storage = storage
+
+    def stage(self, key: str, spool_dir: Path) -> _FolderStage:
+        """Stage ``key``: the bytes are written beside its file (a hidden temp file), renamed into place on commit,
+        so they cross the disk once (``spool_dir`` is not needed: the storage folder is the spool)."""
+        path = self.storage._path(key)
+        fd, tmp = self.storage._temp_beside(path)
+        return _FolderStage(self.storage, key, path, fd, Path(tmp))
+
+
+class _FolderStage:
+    """An object being written into a storage folder: a ``.tmp-`` file beside its final name (see ``stage``)."""
+
+    def __init__(self, storage: LocalStorage, key: str, final: Path, fd: int, tmp: Path) -> None:
+        self.storage, self.key, self.final, self.path = storage, key, final, tmp
+        self._out = os.fdopen(fd, "wb")
+        self._committed = False
+
+    def write(self, data: bytes) -> None:
+        self._out.write(data)
+
+    def seal(self) -> None:
+        self._out.flush()
+        os.fsync(self._out.fileno())
+        self._out.close()
+
+    def commit(self, key: str) -> ObjectInfo:
+        if key != self.key:
+            raise ValueError(f"staged for {self.key}, not {key}")
+        os.replace(self.path, self.final)
+        self._committed = True
+        _fsync_dir(self.final.parent)
+        return self.storage.stat(key)
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError):
+            self._out.close()
+        if not self._committed:
+            with contextlib.suppress(OSError):
+                self.path.unlink()
+            self.storage._prune(self.final.parent)  # the folders it made for an object that never came

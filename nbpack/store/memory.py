@@ -90,6 +90,22 @@ class MemoryStorage:
             self._objects[key] = obj
         return True
 
+    def read_tagged(self, key: str) -> tuple[bytes, str]:
+        """The object's bytes and its etag (read together: one object, replaced whole)."""
+        obj = self._get(key)
+        return obj.data, obj.etag
+
+    def put_if_match(self, key: str, data: bytes, tag: str | None) -> str | None:
+        """Replace the object only while its etag is ``tag`` (None: only if absent); the new etag, or None."""
+        check_key(key)
+        obj = _Object(bytes(data), hashlib.md5(data, usedforsecurity=False).hexdigest(), self._now())
+        with self._lock:
+            held = self._objects.get(key)
+            if (held.etag if held else None) != tag:
+                return None
+            self._objects[key] = obj
+        return obj.etag
+
     def open(self, key: str) -> BinaryIO:
         """A reader over the object as it is now (a later put does not change what it reads)."""
         return io.BytesIO(self._get(key).data)

@@ -16,6 +16,7 @@ from nbpack.store import api, s3_compose
 from nbpack.store.api import CHUNK, PART_SIZE, TMP_PREFIX, ObjectInfo, check_key, check_prefix, check_range, sized
 from nbpack.store.disposition import content_disposition
 from nbpack.store.s3_errors import S3Body, translated
+from nbpack.store.s3_multipart import MultipartStager
 
 __all__ = ["S3Storage", "put_headers"]
 
@@ -71,6 +72,8 @@ class S3Storage:
         self.transfer.max_in_memory_upload_chunks = 4
         self._where = endpoint_url or "AWS S3"
         self._conditional: bool | None = None  # does the server honour If-None-Match? (asked once, on first use)
+        # Staged writes (store.staging): uploads teed to multipart uploads, and gc's cleanup of abandoned ones.
+        self.stager = MultipartStager(self)
 
     def _key(self, key: str) -> str:
         check_key(key)
@@ -142,17 +145,51 @@ class S3Storage:
             raise
         return True
 
+    def read_tagged(self, key: str) -> tuple[bytes, str]:
+        """The object's bytes and its ETag, from one GET."""
+        r = self._get(key)
+        with S3Body(r["Body"], self._errors, key) as body:
+            return body.read(), str(r.get("ETag", "")).strip('"')
+
+    def put_if_match(self, key: str, data: bytes, tag: str | None) -> str | None:
+        """One PUT with If-Match (``tag``) or If-None-Match (None); the new ETag, or None when the object changed."""
+        from botocore.exceptions import ClientError
+
+        if self._conditional is None:
+            self._conditional = self._honours_if_none_match()
+        if not self._conditional:
+            raise StorageError(f"{self._where} ignores conditional writes: quotas cannot be kept on it")
+        cond = {"IfMatch": f'"{tag}"'} if tag is not None else {"IfNoneMatch": "*"}
+        try:
+            with self._errors(key):
+                r = self.client.put_object(Bucket=self.bucket, Key=self._key(key), Body=data, **cond)
+        except (StorageError, NotFound) as e:
+            err = e.__cause__.response if isinstance(e.__cause__, ClientError) else {}
+            code, status = err.get("Error", {}).get("Code"), err.get("ResponseMetadata", {}).get("HTTPStatusCode")
+            if code in ("PreconditionFailed", "ConditionalRequestConflict", "NoSuchKey") or status in (404, 409, 412):
+                return None
+            raise
+        return str(r.get("ETag", "")).strip('"')
+
     def _honours_if_none_match(self) -> bool:
-        """Write a hidden probe twice with If-None-Match: a server that lets the second through ignores it."""
+        """Write a hidden probe twice with If-None-Match, then once with a wrong If-Match: a server that lets the
+        second or the third through ignores them (SeaweedFS 4 and AWS S3 honour both)."""
+        from botocore.exceptions import ClientError
+
         probe = self._key("probe") + f"/{TMP_PREFIX}conditional-{uuid.uuid4().hex}"
         try:
             with self._errors("a conditional-write probe"):
                 first = self._put_new(probe, b"")
                 second = self._put_new(probe, b"") if first else None
+                try:
+                    self.client.put_object(Bucket=self.bucket, Key=probe, Body=b"x", IfMatch='"0"')
+                    third = False
+                except ClientError as e:
+                    third = e.response.get("ResponseMetadata", {}).get("HTTPStatusCode") == 412
                 self.client.delete_object(Bucket=self.bucket, Key=probe)
         except StorageError:
             return False  # unknown: keep the HEAD
-        return bool(first) and second is False
+        return bool(first) and second is False and third
 
     def _get(self, key: str, range_header: str | None = None) -> Any:
         full = self._key(key)
@@ -359,20 +396,3 @@ class S3Storage:
                 if status == 404:
                     raise StorageError(f"S3 bucket {self.bucket} does not exist at {self._where}") from None
             raise
-
-    def create_bucket(self) -> None:
-        """Create the bucket if missing (tests and first-time setup)."""
-        from botocore.exceptions import ClientError
-
-        try:
-            with self._errors(self.bucket):
-                try:
-                    self.client.create_bucket(Bucket=self.bucket)
-                except ClientError as e:
-                    if e.response.get("Error", {}).get("Code") not in (
-                        "BucketAlreadyOwnedByYou",
-                        "BucketAlreadyExists",
-                    ):
-                        raise
-        except NotFound:
-            raise StorageError(f"S3 could not create bucket {self.bucket}") from None

@@ -141,6 +141,7 @@ def esap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
             payloads_file=str(tmp / "workflows.json"),
             webhook_secrets=f"{TENANT}={hook_secret}",
             webhook_allow=f"{TENANT}={gw.url}",  # the gateway is plain http on this machine
+            payload_allow="127.0.0.1",  # the workflows' git repositories are served from this machine too
         )
         svc.start()
         yield {"gateway": gw, "service": svc, "api_key": api_key, "secret": hook_secret, "pins": (before, after)}

@@ -585,6 +585,8 @@ def test_returns_past_retention_are_collected_and_usage_released(tmp_path):
         assert svc.returns.list(handle)  # the dry run removed nothing
         assert collect(svc).returns == [f"{stored.id}/{summary['id']}"]
     assert svc.returns.list(handle) == [] and quota.tenant_usage(svc.storage, "default") < used
+    # and its count and bytes are free again in the handle's quota ledger
+    assert json.loads(svc.storage.read_bytes(f"quota/{stored.id}/returns.json"))["returns"] == {}
     assert svc.handles.load(stored.id).id == stored.id  # the handle itself stays
 
 

@@ -95,6 +95,7 @@ def app_config(git_server: GitServer, tmp_path: Path) -> dict:  # for tests/conf
         "api_keys": API_KEY,
         "hubs_file": str(hubs),
         "payloads_file": str(_catalog(git_server, tmp_path / "payloads.toml")),
+        "payload_allow": "127.0.0.1",  # the git daemon's host, listed as an operator lists an internal one
     }
 
 

@@ -178,39 +178,35 @@ def test_ingest_requests(replicas: list[Flask], tmp_path: Path) -> None:
 
     status, first = post(paths[0])
     assert status == 201
-    # The first conditional write of this storage asks once whether the server honours If-None-Match.
+    # The first conditional write of this storage asks once whether the server honours If-None-Match and If-Match.
     probes = [s for s in first if "/.tmp-conditional-" in s[1]]
-    assert [m for m, _ in probes] == ["PUT", "PUT", "DELETE"]
+    assert [m for m, _ in probes] == ["PUT", "PUT", "PUT", "DELETE"]
     with archive.open_zip(paths[1]) as zf:
         rid = json.loads(archive.read_member(zf, "nbpack-return.json"))["id"]
     status, second = post(paths[1])
     assert status == 201
-    # 13 requests. Issue 13 took them from 9 to 7 (no HEAD of the return's manifest: a listing answers it; none
-    # before the conditional PUT, SeaweedFS honours If-None-Match). Issue 20 added 6 so that parallel uploads on any
-    # replica never pass a quota: the handle's quota lock (PUT once, DELETE), the listing of live reservations, this
-    # upload's reservation (PUT, DELETE once stored), and the tenant's charge written before the data (and again
-    # after it, in case a failed concurrent upload of the same return released it).
-    usage = f"tenants/default/usage/{hid}/{rid}.{paths[1].stat().st_size}"
-    assert [(m, re.sub(r"\.[0-9a-f]{12}$", ".NONCE", k)) for m, k in second] == [
+    # 6 requests (13 before issue 23). The handle's ledger answers the count and bytes quotas in one conditional PUT
+    # (If-Match on the ETag this worker's last write of it got back; no GET while no other replica wrote it), in
+    # place of the quota lock, the listings of reservations, returns and blobs, and the reservation marker. Left:
+    # the token check, the tenant's charge (the tenant's bytes are a sum of markers), the zip, the create-once
+    # manifest (what makes the return visible, once) and the HEAD that catches a DELETE that ran meanwhile.
+    size = paths[1].stat().st_size
+    assert [(m, re.sub(r"\.[0-9a-f]{12}\.", ".NONCE.", k)) for m, k in second] == [
         ("GET", f"handles/{hid}/handle.json"),
-        ("PUT", f"quota/locks/handle/{hid}"),
-        ("GET", f"LIST quota/{hid}/pending/"),
-        ("GET", f"LIST returns/{hid}/"),
-        ("GET", f"LIST blobs/{hid}/"),
-        ("PUT", usage),
-        ("PUT", f"quota/{hid}/pending/{rid}.{paths[1].stat().st_size}.NONCE"),
-        ("DELETE", f"quota/locks/handle/{hid}"),
+        ("PUT", f"quota/{hid}/returns.json"),
+        ("PUT", f"tenants/default/usage/{hid}/{rid}.NONCE.{size}"),
         ("PUT", f"returns/{hid}/{rid}/return.zip"),
-        ("PUT", usage),
         ("PUT", f"returns/{hid}/{rid}/manifest.json"),
-        ("DELETE", f"quota/{hid}/pending/{rid}.{paths[1].stat().st_size}.NONCE"),
         ("HEAD", f"handles/{hid}/handle.json"),
     ]
     # No CRC32 computed over the zip on its way out (SigV4's payload sha256 covers it over plain HTTP).
     assert counted.checksums == []
-    # The same return again: stored once, answered 200 from the listing under the lock, nothing else written.
+    # The same return again: stored once, answered 200 from the ledger and a HEAD of its manifest, nothing written.
     status, again = post(paths[1])
-    assert status == 200 and [s for s in again if s[0] == "PUT"] == [("PUT", f"quota/locks/handle/{hid}")]
+    assert status == 200 and again == [
+        ("GET", f"handles/{hid}/handle.json"),
+        ("HEAD", f"returns/{hid}/{rid}/manifest.json"),
+    ]
 
 
 def test_concurrent_creates_of_one_key_make_one_winner(replicas: list[Flask]) -> None:

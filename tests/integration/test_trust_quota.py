@@ -133,7 +133,8 @@ def test_a_failed_write_releases_its_reservation(tmp_path: Path) -> None:
     h = {"Authorization": f"Bearer {token}"}
     url = f"/api/v1/bundles/{created['id']}/returns"
     assert client.post(url, data=one.read_bytes(), content_type="application/zip", headers=h).status_code == 503
-    assert not list(storage.list(f"quota/{created['id']}/"))  # nothing reserved is left
+    ledger = json.loads(storage.read_bytes(f"quota/{created['id']}/returns.json"))
+    assert ledger["returns"] == {}  # nothing reserved is left
     assert not list(storage.list("tenants/default/usage/" + created["id"] + "/r-"))
     assert client.post(url, data=two.read_bytes(), content_type="application/zip", headers=h).status_code == 201
     assert client.post(url, data=one.read_bytes(), content_type="application/zip", headers=h).status_code == 429

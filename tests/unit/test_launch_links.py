@@ -6,6 +6,9 @@ exercised for real in tests/e2e/test_launch_profiles_hub.py and tests/e2e/test_l
 
 from __future__ import annotations
 
+import html as html_lib
+import re
+import time
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
@@ -16,7 +19,7 @@ from nbpack.errors import InvalidInput
 from nbpack.hub.links import Spawn, launch_url
 from nbpack.hub.ranking import rank_hubs
 from nbpack.hub.registry import hub_from_dict, load_registry
-from tests.helpers import APP_API_KEY
+from tests.helpers import APP_API_KEY, make_app
 from tests.openapi_check import check_response
 
 REPO = "https://nbpack.example.org/git/TOKEN/h-0123.git"
@@ -255,3 +258,50 @@ def test_landing_shows_profile_reason_and_named_server_form(client, created):
     assert 'class="hub-named"' in html and 'name="user"' in html
     assert "form-action 'self' https://named.example.org;" in resp.headers["Content-Security-Policy"]
     assert unquote(html).count("hub-running") == 1  # the profiled hub only
+
+
+def test_landing_buttons_link_straight_to_the_hub_without_the_read_token(client, created):
+    """A click costs no round trip through the service: each button's href is where the launch route would redirect
+    (same git URL the page shows, so no capability is widened), and the page's read token is not in it."""
+    landing = created["links"]["landing"].removeprefix("http://localhost")
+    read_token = _query(landing)["t"]
+    html = client.get(landing).get_data(as_text=True)
+    buttons = dict(re.findall(r'data-hub="([^"]+)">\s*<a class="button hub-launch" href="([^"]+)"', html))
+    assert set(buttons) == {"Named", "Plain"}
+    for name, href in buttons.items():
+        redirected = client.get(created["links"]["launch"][name].removeprefix("http://localhost"))
+        assert redirected.status_code == 302
+        assert html_lib.unescape(href) == redirected.headers["Location"]
+        assert read_token not in html_lib.unescape(href)
+    assert buttons["Plain"].startswith("https://plain.example.org/hub/user-redirect/git-pull?")
+    # The named-server form needs the user's name: it still goes through the service's launch route.
+    assert 'class="hub-named" method="get" action="http://localhost/b/' in html
+
+
+def _built(cache: Path, bid: str, within: float) -> bool:
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        if (cache / "git" / f"{bid}.git" / "refs" / "heads" / "main").is_file():
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def test_landing_builds_the_repository_a_click_will_clone(client, created, tmp_path):
+    """nbgitpuller's first ls-remote waits for the repository's build: the landing page has it built beforehand."""
+    assert not _built(tmp_path / "cache", created["id"], 0)
+    client.get(created["links"]["landing"].removeprefix("http://localhost"))
+    assert _built(tmp_path / "cache", created["id"], 30)
+
+
+def test_landing_of_fromurl_hubs_only_builds_nothing(tmp_path):
+    hubs = tmp_path / "lite.toml"
+    hubs.write_text('[[hubs]]\nname = "Lite"\nurl = "https://lite.example.org/"\nlaunch = "fromurl"\n')
+    client = make_app(tmp_path, hubs_file=str(hubs)).test_client()
+    created = client.post(
+        "/api/v1/bundles",
+        json={"title": "Lite", "catalogs": [{"name": "s", "rows": [{"a": 1}]}]},
+        headers={"Authorization": f"Bearer {APP_API_KEY}"},
+    ).get_json()
+    assert client.get(created["links"]["landing"].removeprefix("http://localhost")).status_code == 200
+    assert not _built(tmp_path / "cache", created["id"], 1.0)

@@ -29,36 +29,55 @@ AUTH = {"X-API-Key": APP_API_KEY}
 
 
 class CountingStorage:
-    """A storage whose reads (whole, streamed, ranged, stat, exists) are counted per key; all else passes through."""
+    """A storage whose reads (whole, streamed, ranged, stat, exists) are counted per key, and every call is listed
+    in ``calls`` as ``(method, key or prefix)``; all else passes through."""
 
     def __init__(self, inner: Any) -> None:
         self.inner = inner
         self.reads: Counter[str] = Counter()
+        self.calls: list[tuple[str, str]] = []
 
     def __getattr__(self, name: str) -> Any:
-        return getattr(self.inner, name)
+        found = getattr(self.inner, name)
+        if not callable(found):
+            return found
+
+        def listed(*args: Any, **kwargs: Any) -> Any:
+            self.calls.append((name, str(args[0]) if args else ""))
+            return found(*args, **kwargs)
+
+        return listed
 
     def read_bytes(self, key: str) -> bytes:
         self.reads[key] += 1
+        self.calls.append(("read_bytes", key))
         return self.inner.read_bytes(key)
 
     def open(self, key: str) -> Any:
         self.reads[key] += 1
+        self.calls.append(("open", key))
         return self.inner.open(key)
 
     def iter_chunks(
         self, key: str, chunk_size: int = 1 << 20, start: int = 0, end: int | None = None
     ) -> Iterator[bytes]:
         self.reads[key] += 1
+        self.calls.append(("iter_chunks", key))
         return self.inner.iter_chunks(key, chunk_size, start, end)
 
     def download_to(self, key: str, path: Path) -> Any:
         self.reads[key] += 1
+        self.calls.append(("download_to", key))
         return self.inner.download_to(key, path)
 
 
 @pytest.fixture
 def served(tmp_path: Path) -> tuple[FlaskClient, CountingStorage]:
+    return make_served(tmp_path)
+
+
+def make_served(tmp_path: Path) -> tuple[FlaskClient, CountingStorage]:
+    """The service in-process over a counting folder store (the ``served`` fixture)."""
     hubs = tmp_path / "hubs.toml"
     hubs.write_text('[[hubs]]\nname = "Plain"\nurl = "https://plain.example.org/"\n')
     cfg = load_config(

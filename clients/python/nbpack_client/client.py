@@ -17,7 +17,7 @@ import urllib.parse
 import urllib.request
 import uuid
 from pathlib import Path
-from typing import Any, BinaryIO, Callable, Dict, Iterator, List, Optional
+from typing import Any, BinaryIO, Callable, Dict, Iterator, List, Optional, TypeVar
 
 from nbpack_client.errors import InvalidInput, ServiceError, UpstreamError
 
@@ -34,6 +34,38 @@ __all__ = ["Client", "CREATE_ATTEMPTS", "CreateInterrupted", "DOWNLOAD_ATTEMPTS"
 
 # Told (bytes done, bytes in all or None) as a transfer goes: a progress bar.
 Progress = Callable[[int, Optional[int]], None]  # typing's forms: evaluated on 3.8 too
+
+
+_T = TypeVar("_T")
+
+
+def _retry(
+    action: Callable[[], _T], attempts: int, pause: Callable[[int], float], transient: Callable[[Exception], bool]
+) -> _T:
+    """``action()`` until it returns, at most ``attempts`` times: an error ``transient`` accepts is tried again after
+    ``pause(n)`` seconds (n = 1 after the first attempt); any other error, or the last one, is raised as it is."""
+    for n in range(1, attempts + 1):
+        try:
+            return action()
+        except Exception as err:
+            if n == attempts or not transient(err):
+                raise
+        time.sleep(pause(n))
+    raise AssertionError("unreachable")  # the loop returns or raises
+
+
+def _create_transient(err: Exception) -> bool:
+    """A lost connection, a 5xx, or the same create still running elsewhere: the same request may be sent again."""
+    if isinstance(err, ServiceError):
+        return err.http_status >= 500 or err.code == "idempotency_in_progress"
+    return isinstance(err, (UpstreamError, http.client.HTTPException))
+
+
+def _download_transient(err: Exception) -> bool:
+    """A network error, a cut answer or a 5xx (a 4xx would answer the same again; a full disk is a _WriteFailed)."""
+    if isinstance(err, ServiceError):
+        return err.http_status >= 500
+    return isinstance(err, (UpstreamError, OSError, http.client.HTTPException))
 
 
 class CreateInterrupted(KeyboardInterrupt):
@@ -144,20 +176,14 @@ class Client:
         key = idempotency_key or str(uuid.uuid4())
         headers = {"Content-Type": content_type, "Idempotency-Key": key}
         delay = float(os.environ.get("NBPACK_RETRY_DELAY", "1"))
-        for attempt in range(1, CREATE_ATTEMPTS + 1):
+
+        def post() -> dict[str, Any]:
             try:
                 return self._json("POST", "/api/v1/bundles", body=body, headers=headers, query=query)
             except KeyboardInterrupt:
                 raise CreateInterrupted(key, body.sent) from None
-            except (UpstreamError, http.client.HTTPException):
-                if attempt == CREATE_ATTEMPTS:
-                    raise
-            except ServiceError as err:
-                retry = err.http_status >= 500 or err.code == "idempotency_in_progress"
-                if attempt == CREATE_ATTEMPTS or not retry:
-                    raise
-            time.sleep(delay * 2 ** (attempt - 1))
-        raise AssertionError("unreachable")  # the loop returns or raises
+
+        return _retry(post, CREATE_ATTEMPTS, lambda n: delay * 2 ** (n - 1), _create_transient)
 
     def create(
         self,
@@ -302,35 +328,31 @@ class Client:
         error or a 5xx is retried, up to DOWNLOAD_ATTEMPTS, asking for the rest with ``Range`` (what the service
         serves for download never changes under a URL: a handle's zip, a return, a return's member).
         """
-        last = ""
-        for attempt in range(DOWNLOAD_ATTEMPTS):
+
+        def get_rest() -> None:
             have = out.tell()
-            try:
-                with self._request("GET", path, headers={"Range": f"bytes={have}-"} if have else None) as resp:
-                    start = _resumed_at(resp, have)
-                    out.seek(start)
-                    out.truncate()
-                    length = resp.headers.get("Content-Length")
-                    total = start + int(length) if length is not None else None
-                    while chunk := resp.read(1 << 20):
-                        try:
-                            out.write(chunk)
-                        except OSError as err:  # the local disk (full, gone), not the network: no retry
-                            raise _WriteFailed(err) from None
-                        if progress:
-                            progress(out.tell(), total)
-                    if length is None or out.tell() == start + int(length):
-                        return
-                    last = f"the answer stopped after {out.tell() - start} of {length} bytes"
-            except ServiceError as err:
-                if err.http_status < 500:
-                    raise
-                last = str(err)
-            except (UpstreamError, OSError, http.client.HTTPException) as err:
-                last = str(err)
-            if attempt < DOWNLOAD_ATTEMPTS - 1:
-                time.sleep(min(0.5 * 2**attempt, 5.0))
-        raise UpstreamError(f"download from {self.url} failed after {DOWNLOAD_ATTEMPTS} attempts ({last})")
+            with self._request("GET", path, headers={"Range": f"bytes={have}-"} if have else None) as resp:
+                start = _resumed_at(resp, have)
+                out.seek(start)
+                out.truncate()
+                length = resp.headers.get("Content-Length")
+                total = start + int(length) if length is not None else None
+                while chunk := resp.read(1 << 20):
+                    try:
+                        out.write(chunk)
+                    except OSError as err:  # the local disk (full, gone), not the network: no retry
+                        raise _WriteFailed(err) from None
+                    if progress:
+                        progress(out.tell(), total)
+                if length is not None and out.tell() != start + int(length):
+                    raise UpstreamError(f"the answer stopped after {out.tell() - start} of {length} bytes")
+
+        try:
+            _retry(get_rest, DOWNLOAD_ATTEMPTS, lambda n: min(0.5 * 2 ** (n - 1), 5.0), _download_transient)
+        except Exception as err:
+            if not _download_transient(err):
+                raise
+            raise UpstreamError(f"download from {self.url} failed after {DOWNLOAD_ATTEMPTS} attempts ({err})") from None
 
 
 def _resumed_at(resp: Any, have: int) -> int:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import urllib.error
 import urllib.parse
@@ -53,21 +54,31 @@ def send(path: str | os.PathLike) -> dict:
 def _post_zip(path: Path, returns: dict, refused: str) -> dict:
     """POST a return zip from disk to the returns endpoint, the file reopened for each attempt."""
     size = path.stat().st_size
+    headers = {
+        "Authorization": f"Bearer {returns['token']}",
+        "Content-Type": "application/zip",
+        "Content-Length": str(size),
+    }
+    rid = _return_id(path)
+    if rid is not None:
+        # Announced, the service can store the body as it arrives instead of after it (it checks the id still).
+        headers["X-Nbpack-Return-Id"] = rid
 
     def make() -> tuple[urllib.request.Request, Any]:
         body = open(path, "rb")  # noqa: SIM115 - closed by _request after each attempt
-        return urllib.request.Request(
-            returns["endpoint"],
-            data=body,
-            method="POST",
-            headers={
-                "Authorization": f"Bearer {returns['token']}",
-                "Content-Type": "application/zip",
-                "Content-Length": str(size),
-            },
-        ), body
+        return urllib.request.Request(returns["endpoint"], data=body, method="POST", headers=headers), body
 
     return _request(make, refused, returns["endpoint"])
+
+
+def _return_id(path: Path) -> str | None:
+    """The id in the zip's manifest when it is one (``r-`` + 24 hex), else None (the service reads it itself)."""
+    try:
+        with zipfile.ZipFile(path) as zf:
+            rid = json.loads(zf.read(RETURN_MANIFEST)).get("id")
+    except (OSError, ValueError, KeyError, AttributeError, zipfile.BadZipFile):
+        return None
+    return rid if isinstance(rid, str) and re.fullmatch(r"r-[0-9a-f]{24}", rid) else None
 
 
 def _request(make: Any, refused: str, where: str) -> dict:

@@ -17,6 +17,7 @@ from nbpack.errors import InvalidInput, StorageError
 from nbpack.service import idempotency
 from nbpack.service.capabilities import url
 from nbpack.service.create import spec_from_request
+from nbpack.service.handles import CreateRequest
 from nbpack.store.disposition import content_disposition
 
 from . import observe
@@ -109,11 +110,13 @@ def create_bundle() -> tuple[Response, int]:
                 [path],
                 lambda: svc.handles.store(
                     path,
-                    base_url(),
-                    expires_in=int_arg("expires_in"),
-                    callback_url=request.args.get("callback_url"),
-                    tenant=tenant,
-                    owner=request.args.get("owner"),
+                    CreateRequest(
+                        base_url(),
+                        expires_in=int_arg("expires_in"),
+                        callback_url=request.args.get("callback_url"),
+                        tenant=tenant,
+                        owner=request.args.get("owner"),
+                    ),
                 ).to_json(),
             )
         finally:
@@ -131,14 +134,14 @@ def create_bundle() -> tuple[Response, int]:
                 spec = spec_from_request(
                     req, parts, payloads=svc.payloads, cache_dir=svc.cache_dir, policy=svc.config.payload_policy
                 )
-                return svc.handles.create(
-                    spec,
+                asked = CreateRequest(
                     base_url(),
                     expires_in=req.get("expires_in"),
                     callback_url=req.get("callback_url"),
                     tenant=tenant,
                     owner=req.get("owner"),
-                ).to_json()
+                )
+                return svc.handles.create(spec, asked).to_json()
 
             return _once(tenant, what, create)
     raise InvalidInput(

@@ -28,6 +28,7 @@ import pyarrow.feather as feather
 import pyarrow.parquet as pq
 from flask import Flask
 
+from nbpack.config import Config, load_config
 from server import create_app
 
 REPO = Path(__file__).resolve().parent.parent
@@ -228,19 +229,27 @@ print("ANSWER " + json.dumps(rt.upload(path)), flush=True)
 )
 
 
+def app_settings(root: Path, **config: object) -> dict[str, object]:
+    """The NBPACK_* keys of an in-process test service over a fresh store under ``root``; ``config`` adds or
+    replaces keys."""
+    return {
+        "public_url": "http://localhost",
+        "storage": str(root / "store"),
+        "cache_dir": str(root / "cache"),
+        "secret_key": APP_SECRET,
+        "api_keys": APP_API_KEY,
+        **config,
+    }
+
+
+def make_config(root: Path, **config: object) -> Config:
+    """``make_app``'s config without Flask, for tests that drive ``Service`` (or wrap its storage) themselves."""
+    return load_config({}, app_settings(root, **config))
+
+
 def make_app(root: Path, **config: object) -> Flask:
     """The service app over a fresh store under ``root`` (flaskr style); ``config`` adds or replaces NBPACK_* keys."""
-    return create_app(
-        {
-            "TESTING": True,
-            "public_url": "http://localhost",
-            "storage": str(root / "store"),
-            "cache_dir": str(root / "cache"),
-            "secret_key": APP_SECRET,
-            "api_keys": APP_API_KEY,
-            **config,
-        }
-    )
+    return create_app({"TESTING": True, **app_settings(root, **config)})
 
 
 def load_runtime_package(name: str, package: Path = RUNTIME_DIR) -> ModuleType:

@@ -39,6 +39,7 @@ def serve(host: str, port: int, storage: str | None, workers: int, threads: int,
     from nbpack.cli.local_lab import check_port_free, local_lab
     from nbpack.config import load_config
     from nbpack.service.core import Service
+    from nbpack.service.handles import CreateRequest
 
     overrides: dict[str, Any] = {}
     if storage:
@@ -61,7 +62,7 @@ def serve(host: str, port: int, storage: str | None, workers: int, threads: int,
     lab_line = local_lab(cfg, no_lab) if local else None
     if not no_demo:
         with tempfile.TemporaryDirectory(prefix="nbpack-demo-") as tmp:
-            stored = svc.handles.create(demo_spec(Path(tmp)), base)
+            stored = svc.handles.create(demo_spec(Path(tmp)), CreateRequest(base))
         click.echo(f"demo bundle {stored.id}: {stored.links['landing']}")
     if api_key:
         click.echo(f"API key (kept in {cfg.storage_url}/.nbpack-api-key): {api_key}")

@@ -46,7 +46,7 @@ from nbpack.store.keys import (
 )
 from nbpack.webhooks import outbox as webhook_outbox
 
-__all__ = ["Handles"]
+__all__ = ["CreateRequest", "Handles"]
 
 log = logging.getLogger("nbpack.service.handles")
 _MAX_OWNER = 200
@@ -65,14 +65,14 @@ class _New:
 
 
 @dataclass(frozen=True)
-class _Request:
-    """Who asks for a create, and what they ask of the handle."""
+class CreateRequest:
+    """Who asks for a create, and what they ask of the handle: one value for both ways in (build, or store a zip)."""
 
     base_url: str
-    expires_in: int | None
-    callback_url: str | None
-    tenant: str
-    owner: str | None
+    expires_in: int | None = None
+    callback_url: str | None = None
+    tenant: str = DEFAULT_TENANT
+    owner: str | None = None
 
 
 class Handles:
@@ -84,18 +84,8 @@ class Handles:
 
     # -- create ---------------------------------------------------------------------------------
 
-    def create(
-        self,
-        spec: BuildSpec,
-        base_url: str,
-        *,
-        expires_in: int | None = None,
-        callback_url: str | None = None,
-        tenant: str = DEFAULT_TENANT,
-        owner: str | None = None,
-    ) -> Stored:
+    def create(self, spec: BuildSpec, req: CreateRequest) -> Stored:
         """Build a bundle from ``spec`` and store it as a new handle (see :meth:`store`)."""
-        req = _Request(base_url, expires_in, callback_url, tenant, owner)
         new = self._begin(req)
         with tempfile.TemporaryDirectory(prefix="nbpack-create-", dir=self.ctx.tmp_dir()) as tmp:
             path = Path(tmp) / "bundle.zip"
@@ -107,21 +97,11 @@ class Handles:
         stored.basket = spec.basket_report  # what each basket item became: the create answer says it
         return stored
 
-    def store(
-        self,
-        zip_path: Path,
-        base_url: str,
-        *,
-        expires_in: int | None = None,
-        callback_url: str | None = None,
-        tenant: str = DEFAULT_TENANT,
-        owner: str | None = None,
-    ) -> Stored:
+    def store(self, zip_path: Path, req: CreateRequest) -> Stored:
         """Store a built bundle zip (checked first) as a new handle; its heavy members are shared by content."""
-        req = _Request(base_url, expires_in, callback_url, tenant, owner)
         return self._store(zip_path, req, self._begin(req), None)
 
-    def _begin(self, req: _Request) -> _New:
+    def _begin(self, req: CreateRequest) -> _New:
         """Refuse a bad request before any work; a fresh id, nonce, time and the returns section of its bundle."""
         ttl = self.access.expires_in(req.expires_in)
         cfg = self.ctx.config
@@ -142,7 +122,7 @@ class Handles:
         hid, nonce, created = new_handle_id(), secrets.token_urlsafe(12), now()
         return _New(hid, nonce, created, ttl, self.access.returns_section(hid, nonce, created, ttl, req.base_url))
 
-    def _store(self, zip_path: Path, req: _Request, new: _New, keys: dict[str, str] | None) -> Stored:
+    def _store(self, zip_path: Path, req: CreateRequest, new: _New, keys: dict[str, str] | None) -> Stored:
         """Store the zip as the new handle; ``keys``: its record keys when this service built it, None when pushed."""
         storage = self.ctx.storage
         pushed = keys is None

@@ -174,6 +174,13 @@ def _setup(start_service, built: Path, tmp_path: Path, storage: str, endpoint: s
     return Setup(svc, folder, manifest, storage, endpoint)
 
 
+@pytest.fixture
+def direct(s3_env, s3_bucket: str, start_service, built: Path, tmp_path: Path) -> Setup:  # noqa: ANN001
+    """A service on SeaweedFS that sends outputs of 1 MiB or more through presigned URLs, with a handle there."""
+    storage = f"s3://{s3_bucket}/nbpack"
+    return _setup(start_service, built, tmp_path, storage, s3_env.endpoint, direct_upload_threshold=str(MIB))
+
+
 def _slim(full: Path, member: str) -> bytes:
     """The zip the runtime sends: same manifest with ``member`` marked external, the member left out."""
     out = io.BytesIO()
@@ -195,11 +202,8 @@ def _rid(path: Path) -> str:
         return json.loads(zf.read("nbpack-return.json"))["id"]
 
 
-def test_large_output_goes_through_a_presigned_url(
-    s3_env, s3_bucket: str, start_service, built: Path, tmp_path: Path
-) -> None:
-    storage = f"s3://{s3_bucket}/nbpack"
-    st = _setup(start_service, built, tmp_path, storage, s3_env.endpoint, direct_upload_threshold=str(MIB))
+def test_large_output_goes_through_a_presigned_url(direct: Setup, tmp_path: Path) -> None:
+    st = direct
     assert st.manifest["returns"]["direct_threshold"] == MIB
     # The public manifest shows the threshold, never the token.
     status, body = _call(f"{st.svc.url}/api/v1/bundles/{st.bid}", headers={"X-API-Key": KEY})
@@ -254,11 +258,8 @@ def test_large_output_goes_through_a_presigned_url(
     assert status == 403
 
 
-def test_tampered_or_missing_blob_is_refused(
-    s3_env, s3_bucket: str, start_service, built: Path, tmp_path: Path
-) -> None:
-    storage = f"s3://{s3_bucket}/nbpack"
-    st = _setup(start_service, built, tmp_path, storage, s3_env.endpoint, direct_upload_threshold=str(MIB))
+def test_tampered_or_missing_blob_is_refused(direct: Setup, tmp_path: Path) -> None:
+    st = direct
     full, _ = st.run(2, tmp_path / "r2.zip", upload=False)
     big_sha, key = _sha(_big_bytes(2)), f"blobs/{st.bid}/{_sha(_big_bytes(2))}"
     slim = _slim(full, "outputs/big.bin")

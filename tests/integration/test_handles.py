@@ -32,13 +32,14 @@ from nbpack.hub import links
 from nbpack.service import quota
 from nbpack.service.core import Service
 from nbpack.service.gc import collect
+from nbpack.service.handles import CreateRequest
 from nbpack.service.recent import TTL
 from nbpack.store.backends import open_storage
 from tests.fixtures.service import service_env
-from tests.helpers import RUNTIME_PREAMBLE
-from tests.unit.test_handles import SECRET
+from tests.helpers import RUNTIME_PREAMBLE, make_config
 
 KEY_A, KEY_B = "key-prod-" + secrets.token_hex(8), "key-test-" + secrets.token_hex(8)
+SECRET = secrets.token_urlsafe(32)
 
 # argv: bundle folder, value, status ("completed"/"failed"). Runs the runtime's own finish() and upload.
 RUN = (
@@ -546,21 +547,11 @@ def test_tenant_routes_answer_as_the_openapi_document_says(tmp_path):
 
 
 def test_returns_past_retention_are_collected_and_usage_released(tmp_path):
-    cfg = load_config(
-        env={},
-        overrides={
-            "public_url": "http://localhost",
-            "storage": str(tmp_path / "store"),
-            "secret_key": SECRET,
-            "api_keys": KEY_A,
-            "cache_dir": str(tmp_path / "cache"),
-            "return_retention": "1",
-        },
-    )
+    cfg = make_config(tmp_path, return_retention="1")
     svc = Service(cfg)
     built = tmp_path / "b.zip"
     build_bundle(BuildSpec(title="Retained", catalogs=[CatalogInput("t", [{"a": 1}])]), built)
-    stored = svc.handles.store(built, "http://127.0.0.1:9")
+    stored = svc.handles.store(built, CreateRequest("http://127.0.0.1:9"))
     handle = svc.handles.load(stored.id)
     folder = tmp_path / "unpacked"
     with zipfile.ZipFile(io.BytesIO(b"".join(svc.members.zip_chunks(handle)))) as zf:

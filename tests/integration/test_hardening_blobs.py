@@ -10,7 +10,7 @@ from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 from nbpack.bundle.returns import return_id_for
-from tests.integration.test_direct_upload import BIG, MIB, _big_bytes, _call, _rid, _setup, _sha, built  # noqa: F401
+from tests.integration.test_direct_upload import BIG, Setup, _big_bytes, _call, _rid, _sha, built, direct  # noqa: F401
 
 SMALL = b"another small output\n"
 
@@ -39,16 +39,8 @@ def _resized(full: Path, member: str, size: int) -> bytes:
     return out.getvalue()
 
 
-def test_verified_blob_is_never_signed_again(
-    s3_env,
-    s3_bucket: str,
-    start_service,
-    built: Path,  # noqa: F811
-    tmp_path: Path,
-) -> None:
-    st = _setup(
-        start_service, built, tmp_path, f"s3://{s3_bucket}/nbpack", s3_env.endpoint, direct_upload_threshold=str(MIB)
-    )
+def test_verified_blob_is_never_signed_again(direct: Setup, tmp_path: Path) -> None:  # noqa: F811
+    st = direct
     full, out = st.run(1, tmp_path / "r1.zip", upload=True)
     assert "uploaded straight to the object store" in out, out
     rid, sha = _rid(full), _sha(_big_bytes(1))
@@ -70,16 +62,8 @@ def test_verified_blob_is_never_signed_again(
     assert status == 200 and _sha(data) == sha
 
 
-def test_upload_url_takes_only_the_declared_bytes(
-    s3_env,
-    s3_bucket: str,
-    start_service,
-    built: Path,  # noqa: F811
-    tmp_path: Path,
-) -> None:
-    st = _setup(
-        start_service, built, tmp_path, f"s3://{s3_bucket}/nbpack", s3_env.endpoint, direct_upload_threshold=str(MIB)
-    )
+def test_upload_url_takes_only_the_declared_bytes(direct: Setup) -> None:  # noqa: F811
+    st = direct
     data = _big_bytes(7)
     sha = _sha(data)
     status, one = st.ask_blob(sha, len(data))

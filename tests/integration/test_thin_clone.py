@@ -26,14 +26,13 @@ from werkzeug.serving import make_server
 
 from nbpack.bundle import remote
 from nbpack.bundle.build import BuildSpec, CatalogInput, build_bundle
-from nbpack.config import load_config
 from nbpack.gitenv import git_env
 from nbpack.hub.git import build_repo, ensure_repo
 from nbpack.service.core import Service
 from nbpack.store.backends import open_storage
 from server import create_app
 from tests.fixtures.hub import free_port
-from tests.helpers import APP_API_KEY, APP_SECRET, load_runtime_package, reference_table, unload_runtime
+from tests.helpers import APP_API_KEY, load_runtime_package, make_config, reference_table, unload_runtime
 from tests.unit.test_thin_clone import zip_with
 
 BIG_ROWS = 4_500_000  # random float64: ~36 MB of Parquet that zstd cannot shrink
@@ -95,17 +94,7 @@ def serve(storage_url: str, root: Path, *, wrap: bool = False, **config: str) ->
     """The Flask app on a real 127.0.0.1 port: (base URL, service, server); ``wrap`` puts the probe on storage."""
     port = free_port()
     base = f"http://127.0.0.1:{port}"
-    cfg = load_config(
-        {},
-        {
-            "public_url": base,
-            "storage": storage_url,
-            "cache_dir": str(root / "cache"),
-            "secret_key": APP_SECRET,
-            "api_keys": APP_API_KEY,
-            **config,
-        },
-    )
+    cfg = make_config(root, public_url=base, storage=storage_url, **config)
     inner = open_storage(cfg.storage_url, endpoint_url=cfg.s3_endpoint, region=cfg.s3_region)
     svc = Service(cfg, CountingStorage(inner) if wrap else inner)
     server = make_server("127.0.0.1", port, create_app({"TESTING": True}, service=svc), threaded=True)

@@ -18,12 +18,12 @@ import pyarrow as pa
 import pytest
 
 from nbpack.bundle.build import BuildSpec, CatalogInput, build_bundle, with_returns
-from nbpack.config import load_config
 from nbpack.service.core import Service
+from nbpack.service.handles import CreateRequest
 from nbpack.store.keys import content_key
 from nbpack.store.local import LocalStorage
 from nbpack.store.zipparts import segment_key, split_zip
-from tests.helpers import APP_API_KEY, APP_SECRET
+from tests.helpers import make_config
 from tests.unit.test_service_reads import CountingStorage  # one counting wrapper for both
 
 MB = 1 << 20
@@ -68,16 +68,7 @@ def _spec() -> BuildSpec:
 
 @pytest.fixture
 def svc(tmp_path: Path) -> tuple[Service, CountingStorage]:
-    cfg = load_config(
-        {},
-        {
-            "public_url": "http://localhost",
-            "storage": str(tmp_path / "store"),
-            "cache_dir": str(tmp_path / "cache"),
-            "secret_key": APP_SECRET,
-            "api_keys": APP_API_KEY,
-        },
-    )
+    cfg = make_config(tmp_path)
     storage = CountingStorage(LocalStorage(tmp_path / "store"))
     return Service(cfg, storage), storage
 
@@ -86,7 +77,7 @@ def test_a_create_hashes_each_member_once_and_reads_nothing_back(svc, monkeypatc
     service, storage = svc
     spec = _spec()
     hashed = Hashed(monkeypatch)
-    stored = service.handles.create(spec, "http://localhost")
+    stored = service.handles.create(spec, CreateRequest("http://localhost"))
     handle = service.handles.load(stored.id)
     assert handle.size > 2.5 * MB
     # The big catalog is hashed whole once, as it is written (before issue 22: three times, by the build, a deep
@@ -132,8 +123,8 @@ def test_a_pushed_zip_is_checked_deep_and_shares_the_built_content(svc, tmp_path
     service, _ = svc
     path = tmp_path / "b.zip"
     build_bundle(_spec(), path)
-    built = service.handles.create(_spec(), "http://localhost")
-    pushed = service.handles.store(path, "http://localhost")
+    built = service.handles.create(_spec(), CreateRequest("http://localhost"))
+    pushed = service.handles.store(path, CreateRequest("http://localhost"))
     a, b = service.handles.load(built.id), service.handles.load(pushed.id)
     # Same catalogs, same writer: the pushed copy reuses the built bundle's content parts.
     shared = {k for k, _ in a.parts} & {k for k, _ in b.parts}
@@ -149,4 +140,4 @@ def test_a_pushed_zip_is_checked_deep_and_shares_the_built_content(svc, tmp_path
     from nbpack.errors import InvalidBundle
 
     with pytest.raises(InvalidBundle, match="sha256"):
-        service.handles.store(bad, "http://localhost")
+        service.handles.store(bad, CreateRequest("http://localhost"))

@@ -5,33 +5,21 @@ from __future__ import annotations
 
 import json
 import os
-import secrets
 import time
 
 from nbpack.bundle.build import BuildSpec, CatalogInput, build_bundle
-from nbpack.config import load_config
 from nbpack.service.core import Service
 from nbpack.service.gc import collect
-
-KEY_A = "key-prod-" + secrets.token_hex(8)
-SECRET = secrets.token_urlsafe(32)
+from nbpack.service.handles import CreateRequest
+from tests.helpers import make_config
 
 
 def test_orphan_blobs_older_than_the_presign_window_are_collected(tmp_path):
-    cfg = load_config(
-        env={},
-        overrides={
-            "public_url": "http://localhost",
-            "storage": str(tmp_path / "store"),
-            "secret_key": SECRET,
-            "api_keys": KEY_A,
-            "cache_dir": str(tmp_path / "cache"),
-        },
-    )
+    cfg = make_config(tmp_path)
     svc = Service(cfg)
     built = tmp_path / "b.zip"
     build_bundle(BuildSpec(title="Blobs", catalogs=[CatalogInput("t", [{"a": 1}])]), built)
-    hid = svc.handles.store(built, "http://127.0.0.1:9").id
+    hid = svc.handles.store(built, CreateRequest("http://127.0.0.1:9")).id
     orphan_old, orphan_new, kept = (f"blobs/{hid}/{c * 64}" for c in "abc")
     for key in (orphan_old, orphan_new, kept):
         svc.storage.put_bytes(key, b"output bytes")

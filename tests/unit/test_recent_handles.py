@@ -16,12 +16,11 @@ import pytest
 from flask.testing import FlaskClient
 
 from nbpack import clock
-from nbpack.config import load_config
 from nbpack.service.core import Service
 from nbpack.service.recent import TTL
 from nbpack.store.local import LocalStorage
 from server import create_app
-from tests.helpers import APP_API_KEY, APP_SECRET
+from tests.helpers import APP_API_KEY, make_config
 from tests.unit.test_service_reads import CountingStorage
 
 AUTH = {"X-API-Key": APP_API_KEY}
@@ -44,16 +43,7 @@ def fake_clock() -> Any:
 
 def _worker(tmp_path: Path, cache: str) -> tuple[FlaskClient, CountingStorage]:
     """One service process: the shared store, its own cache folder (same name = same replica)."""
-    cfg = load_config(
-        {},
-        {
-            "public_url": "http://localhost",
-            "storage": str(tmp_path / "store"),
-            "cache_dir": str(tmp_path / cache),
-            "secret_key": APP_SECRET,
-            "api_keys": APP_API_KEY,
-        },
-    )
+    cfg = make_config(tmp_path, cache_dir=str(tmp_path / cache))
     counting = CountingStorage(LocalStorage(tmp_path / "store"))
     return create_app({"TESTING": True}, service=Service(cfg, counting)).test_client(), counting
 

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import nbformat
 
-from nbpack.config import hash_api_key, load_config
+from nbpack.config import hash_api_key
 from nbpack.service.capabilities import Capabilities
-from tests.helpers import make_app
+from tests.helpers import make_app, make_config
 
 SECRET = "security-secret-" + "x" * 20
 
@@ -32,15 +32,7 @@ def test_api_keys_are_compared_in_constant_time_over_hashes() -> None:
 def test_api_keys_are_kept_hashed_never_plaintext(tmp_path: Path) -> None:
     plain = ["alpha-key-" + secrets.token_hex(8), "beta-key-" + secrets.token_hex(8)]
     prehashed = "gamma-key-" + secrets.token_hex(8)
-    cfg = load_config(
-        env={},
-        overrides={
-            "public_url": "http://localhost",
-            "storage": str(tmp_path / "s"),
-            "secret_key": SECRET,
-            "api_keys": f"{plain[0]}, {plain[1]},{hash_api_key(prehashed)}",
-        },
-    )
+    cfg = make_config(tmp_path, secret_key=SECRET, api_keys=f"{plain[0]}, {plain[1]},{hash_api_key(prehashed)}")
     assert cfg.api_key_hashes == [hash_api_key(k) for k in (*plain, prehashed)]
     assert all(h.startswith("sha256:") and len(h) == 7 + 64 for h in cfg.api_key_hashes)
     app = make_app(tmp_path, secret_key=SECRET, api_keys=f"{plain[0]},{plain[1]},{hash_api_key(prehashed)}")

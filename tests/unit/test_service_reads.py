@@ -19,11 +19,10 @@ import pytest
 from flask.testing import FlaskClient
 
 from nbpack.bundle.returns import return_id_for
-from nbpack.config import load_config
 from nbpack.service.core import Service
 from nbpack.store.local import LocalStorage
 from server import create_app
-from tests.helpers import APP_API_KEY, APP_SECRET
+from tests.helpers import APP_API_KEY, make_config
 
 AUTH = {"X-API-Key": APP_API_KEY}
 
@@ -80,17 +79,7 @@ def make_served(tmp_path: Path) -> tuple[FlaskClient, CountingStorage]:
     """The service in-process over a counting folder store (the ``served`` fixture)."""
     hubs = tmp_path / "hubs.toml"
     hubs.write_text('[[hubs]]\nname = "Plain"\nurl = "https://plain.example.org/"\n')
-    cfg = load_config(
-        {},
-        {
-            "public_url": "http://localhost",
-            "storage": str(tmp_path / "store"),
-            "cache_dir": str(tmp_path / "cache"),
-            "secret_key": APP_SECRET,
-            "api_keys": APP_API_KEY,
-            "hubs_file": str(hubs),
-        },
-    )
+    cfg = make_config(tmp_path, hubs_file=str(hubs))
     counting = CountingStorage(LocalStorage(tmp_path / "store"))
     app = create_app({"TESTING": True}, service=Service(cfg, counting))
     return app.test_client(), counting

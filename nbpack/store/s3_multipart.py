@@ -2,9 +2,10 @@
 they arrive, and the object appears only when the caller commits (CompleteMultipartUpload) after checking the local
 copy; anything else aborts the upload. S3 shows nothing of an unfinished multipart upload to GET, HEAD or LIST.
 
-Memory stays bounded whatever the size: one part filling plus at most ``IN_FLIGHT`` parts being sent; a writer that
-outruns S3 waits for a free slot (the client's TCP window then slows the client). An upload smaller than one part
-never starts a multipart upload: it is one PUT at commit, as before.
+Memory stays bounded whatever the size and however many uploads run: a part is read back from the spool (page cache)
+only to be sent, at most ``IN_FLIGHT`` per upload and ``WORKER_IN_FLIGHT`` per process; a writer that outruns S3
+waits for a slot (the client's TCP window then slows the client). An upload smaller than one part never starts a
+multipart upload: it is one PUT at commit, as before.
 """
 
 from __future__ import annotations
@@ -24,12 +25,15 @@ from nbpack.store.api import PART_SIZE, ObjectInfo, check_key, check_prefix
 if TYPE_CHECKING:
     from nbpack.store.s3 import S3Storage
 
-__all__ = ["IN_FLIGHT", "MultipartStage", "MultipartStager"]
+__all__ = ["IN_FLIGHT", "WORKER_IN_FLIGHT", "MultipartStage", "MultipartStager"]
 
 log = logging.getLogger("nbpack.store.s3")
 
-# Parts sent at once per upload: two keep the link busy while one is acknowledged (measured: one alone left gaps).
+# Parts sent at once per upload: two keep the link busy while one is acknowledged.
 IN_FLIGHT = 2
+# Parts sent at once by this process, all uploads together: 4 x 8 MiB, the bound S3Storage.transfer keeps too.
+WORKER_IN_FLIGHT = 4
+_worker_slots = threading.BoundedSemaphore(WORKER_IN_FLIGHT)
 
 
 class MultipartStage:
@@ -40,9 +44,9 @@ class MultipartStage:
         fd, name = tempfile.mkstemp(prefix="upload-", suffix=".zip", dir=spool_dir)
         self.path = Path(name)
         self._out = os.fdopen(fd, "wb")
-        self._pending: list[bytes] = []
-        self._pending_bytes = 0
-        self._size = 0
+        self._in = os.open(name, os.O_RDONLY)  # parts are read back from here by the sending threads
+        self._size = 0  # bytes written
+        self._queued = 0  # bytes handed to parts
         self._upload_id: str | None = None
         self._etags: dict[int, str] = {}
         self._futures: list[Future[None]] = []
@@ -50,42 +54,47 @@ class MultipartStage:
         self._slots = threading.BoundedSemaphore(IN_FLIGHT)
         self._error: BaseException | None = None
         self._committed = False
+        self._closing = False
 
     # -- writing --------------------------------------------------------------------------------
 
     def write(self, data: bytes) -> None:
         self._raise_failure()
         self._out.write(data)
-        self._pending.append(data)
-        self._pending_bytes += len(data)
         self._size += len(data)
-        if self._pending_bytes >= PART_SIZE:
+        if self._size - self._queued >= PART_SIZE:
             self._send_pending()
 
     def seal(self) -> None:
         """Every byte arrived: the local copy is complete, the last part goes out while the caller validates."""
         self._out.close()
-        if self._upload_id is not None and self._pending_bytes:
+        if self._upload_id is not None and self._size > self._queued:
             self._send_pending()
 
     def _send_pending(self) -> None:
-        # Parts may differ in size (each >= 5 MiB but the last): a part is whatever is pending, no re-slicing copy.
-        part = b"".join(self._pending)
-        self._pending, self._pending_bytes = [], 0
+        # Parts may differ in size (each >= 5 MiB but the last): a part is whatever is unsent.
+        if not self._out.closed:
+            self._out.flush()  # the sending thread reads it back through its own descriptor
+        offset, length = self._queued, self._size - self._queued
+        self._queued = self._size
         if self._upload_id is None:
             with self.s3._errors(self.key):
                 r = self.s3.client.create_multipart_upload(Bucket=self.s3.bucket, Key=self.s3._key(self.key))
             self._upload_id = str(r["UploadId"])
             self._pool = ThreadPoolExecutor(IN_FLIGHT, thread_name_prefix="nbpack-part")
         number = len(self._futures) + 1
-        self._slots.acquire()  # bounded memory: wait while IN_FLIGHT parts are still being sent
+        self._slots.acquire()  # bounded memory: wait while this upload's parts are still being sent...
+        _worker_slots.acquire()  # ...and while the process sends its share
         assert self._pool is not None
-        self._futures.append(self._pool.submit(self._upload_part, number, part))
+        self._futures.append(self._pool.submit(self._upload_part, number, offset, length))
 
-    def _upload_part(self, number: int, data: bytes) -> None:
+    def _upload_part(self, number: int, offset: int, length: int) -> None:
         try:
-            if self._error is not None:
-                return  # the upload failed already: it will be aborted
+            if self._error is not None or (self._closing and not self._committed):
+                return  # the upload failed already or is being dropped: it will be aborted
+            data = os.pread(self._in, length, offset)
+            if len(data) != length:
+                raise OSError(f"the spool of {self.key} holds less than was written")
             with self.s3._errors(self.key):
                 r = self.s3.client.upload_part(
                     Bucket=self.s3.bucket,
@@ -98,6 +107,7 @@ class MultipartStage:
         except BaseException as exc:  # kept for the writer's thread, which raises it
             self._error = exc
         finally:
+            _worker_slots.release()
             self._slots.release()
 
     def _raise_failure(self) -> None:
@@ -135,11 +145,15 @@ class MultipartStage:
         """Drop the local copy; an upload not committed is aborted (its parts freed, nothing visible)."""
         with contextlib.suppress(OSError):
             self._out.close()
-        self.path.unlink(missing_ok=True)
-        self._pending = []
         if self._pool is not None:
-            self._pool.shutdown(wait=True, cancel_futures=True)  # a part still being sent would outlive an abort
+            # Waited for, not cancelled: a part still being sent would outlive an abort, and a cancelled one would
+            # never give its slots back. One not started yet sees _closing and sends nothing.
+            self._closing = True
+            self._pool.shutdown(wait=True)
             self._pool = None
+        with contextlib.suppress(OSError):
+            os.close(self._in)
+        self.path.unlink(missing_ok=True)
         if self._upload_id is not None and not self._committed:
             upload_id, self._upload_id = self._upload_id, None
             try:

@@ -144,6 +144,11 @@ class Config:
     gc_interval: int = 0
     # Catalogs of this many bytes or more stay out of a handle's git tree (read lazily from /files); 0 = none.
     lazy_min_bytes: int = 4 << 20
+    # Lazy catalog reads go straight to the object store through short-lived presigned GET URLs of one content object
+    # each (when the backend signs: S3), so kernels must reach the store, as direct uploads already assume; off:
+    # every byte goes through the service's files URL. The URLs live signed_read_ttl seconds (at most 3600).
+    signed_reads: bool = True
+    signed_read_ttl: int = 300
     # Local mode only: the single-user Jupyter server on this computer (URL with ?token=) the landing page opens
     # bundles in (`nbpack serve` starts one; NBPACK_LOCAL_JUPYTER attaches to a running one).
     local_jupyter: str | None = None
@@ -264,6 +269,7 @@ def load_config(
             raise InvalidInput(f"NBPACK_{name.upper()} must be 0 or a positive whole number")
     if cfg.direct_upload_threshold < 0:
         raise InvalidInput("NBPACK_DIRECT_UPLOAD_THRESHOLD must be 0 (off) or a number of bytes")
+    _signed_reads(cfg, values)
     for name in ("hubs_file", "esap_facilities_file", "payloads_file"):
         if values.get(name):
             setattr(cfg, name, Path(values[name]))
@@ -301,6 +307,26 @@ def load_config(
             max_ratio=cfg.return_limits.max_ratio,
         )
     return cfg
+
+
+_BOOLS = {"1": True, "true": True, "yes": True, "on": True, "0": False, "false": False, "no": False, "off": False}
+
+
+def _signed_reads(cfg: Config, values: Mapping[str, Any]) -> None:
+    """NBPACK_SIGNED_READS (a boolean) and NBPACK_SIGNED_READ_TTL (seconds, 1..3600)."""
+    raw = values.get("signed_reads")
+    if raw not in (None, ""):
+        if isinstance(raw, bool):
+            cfg.signed_reads = raw
+        elif str(raw).strip().lower() in _BOOLS:
+            cfg.signed_reads = _BOOLS[str(raw).strip().lower()]
+        else:
+            raise InvalidInput(f"NBPACK_SIGNED_READS={raw!r} is not a boolean (on/off, true/false, 1/0)")
+    if values.get("signed_read_ttl") not in (None, ""):
+        cfg.signed_read_ttl = _int("NBPACK_SIGNED_READ_TTL", values["signed_read_ttl"])
+        # Short by design: an issued URL outlives a revocation by at most this long. 1 s is for tests.
+        if not 1 <= cfg.signed_read_ttl <= 3600:
+            raise InvalidInput("NBPACK_SIGNED_READ_TTL must be between 1 and 3600 seconds")
 
 
 _WEBHOOK_INTS = (

@@ -1,5 +1,6 @@
 """What the git capability reads: ``/git/<git token>/<hid>.git/...`` (a read-only repository for nbgitpuller and
-BinderHub) and ``/files/<git token>/<hid>/<path>`` (one member of the bundle, byte ranges of stored ones).
+BinderHub) and ``/files/<git token>/<hid>/<path>`` (one member of the bundle, byte ranges of stored ones; with
+``?signed=1``, a short-lived presigned URL of the stored object holding its data, see ``Members.signed_read``).
 
 The token sits in the path because git appends ``/info/refs?service=…`` to the clone URL, and a runtime reading a
 thin tree's catalogs joins member paths onto one prefix. It is a ``git`` token: no expiry of its own, valid while the
@@ -11,6 +12,7 @@ from __future__ import annotations
 from flask import Blueprint, Response, jsonify, request
 
 from nbpack.hub import git_http
+from nbpack.service.members import SIGNED_READ
 
 from .guard import checked_handle
 from .http import base_url, service, stream
@@ -41,6 +43,10 @@ def smart_http(token: str, bid: str, rest: str) -> Response | tuple[Response, in
 @bp.get("/files/<token>/<bid>/<path:path>")
 def member(token: str, bid: str, path: str) -> Response:
     svc = service()
+    if SIGNED_READ in request.args:
+        # A signed range capability (docs/design.md "Signed range reads"): the handle is read afresh, never the
+        # one remembered for a second, so a deleted or revoked handle gets no URL from the moment it is gone.
+        return jsonify(svc.members.signed_read(svc.access.check(bid, token, "git", fresh=True), path))
     handle = checked_handle() or svc.access.check(bid, token, "git")
     found = svc.members.member(handle, path)
     name = path.rsplit("/", 1)[-1]

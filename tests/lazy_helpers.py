@@ -81,6 +81,9 @@ class CountingProxy:
         self.peak = 0
         self.bytes = 0
         self.cut_after: int | None = None
+        # While ``record`` is set, what clients send upstream is kept in ``sent`` (a request log, to search).
+        self.record = False
+        self.sent = bytearray()
         self.lock = threading.Lock()
         proxy = self
 
@@ -99,6 +102,7 @@ class CountingProxy:
     def reset(self) -> None:
         with self.lock:
             self.connections, self.bytes, self.cut_after, self.peak = 0, 0, None, 0
+            self.sent = bytearray()
 
     def _cut(self) -> bool:
         return self.cut_after is not None and self.bytes >= self.cut_after
@@ -124,6 +128,9 @@ class CountingProxy:
         def forward() -> None:  # client → upstream
             try:
                 while data := client.recv(65536):
+                    if self.record:
+                        with self.lock:
+                            self.sent += data
                     up.sendall(data)
             except OSError:
                 pass
@@ -196,6 +203,15 @@ def range_server(folder: Path) -> Iterator[str]:
             pass
 
         def do_GET(self) -> None:  # noqa: N802 - http.server's name
+            if self.path.endswith("?signed=1"):
+                # As the service on a local folder: no signed read to give, read the files URL.
+                body = b'{"error": "signed_read_unavailable", "message": "read it here"}'
+                self.send_response(409)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+                return
             rel = self.path.removeprefix("/files/tok/hid/")
             path = folder / rel
             if rel == self.path or ".." in rel.split("/") or not path.is_file():

@@ -21,9 +21,14 @@ from itsdangerous import BadSignature, URLSafeSerializer
 
 from nbpack import clock
 from nbpack.errors import Forbidden, InvalidInput
-from nbpack.runtime.nbpack_runtime.vocab import path_problem
+from nbpack.runtime.nbpack_runtime.vocab import SIGNED, path_problem
+
+# The query parameter of a member's files URL that asks for a signed read of it instead of its bytes (the runtime's
+# word, ``vocab.SIGNED``; the runtime appends it to the member URLs it builds from the files prefix).
+SIGNED_READ = SIGNED
 
 __all__ = [
+    "SIGNED_READ",
     "SCOPES",
     "MODES",
     "Spawn",
@@ -255,7 +260,8 @@ def public_url(
     ``kind``: ``landing``, ``download``, ``launch`` (``hub``) take a read token as ``?t=``; ``git``, ``files``
     (one member by its ``path``; the bare prefix without one) and ``notebook`` (``path`` = the notebook's name) carry
     the git token in the path (git clients and relative reads drop query strings; browsers and JupyterLab name a
-    fetched file after the URL path's last segment); ``manifest``, ``returns`` and ``return`` (``rid``) take none.
+    fetched file after the URL path's last segment; a member's URL + ``?signed=1``, built by the runtime from the
+    files prefix, asks for a signed read of it); ``manifest``, ``returns`` and ``return`` (``rid``) take none.
     """
     base = base_url
     if kind == "git":

@@ -58,14 +58,14 @@ class Capabilities:
             raise Unauthorized("the API key is not valid")
         return self.ctx.config.api_key_tenants.get(found, DEFAULT_TENANT)
 
-    def check(self, bid: str, token: str | None, scope: str) -> Handle:
+    def check(self, bid: str, token: str | None, scope: str, *, fresh: bool = False) -> Handle:
         """The live handle a ``scope`` token (read, git, return) grants, read once (a git token's: at most once a
-        second per worker, see ``recent``); 403 otherwise."""
+        second per worker, see ``recent``, unless ``fresh``: a signed URL outlives the check); 403 otherwise."""
         if not token:
             raise Forbidden(_MISSING[scope], code="token_missing")
         claims = links.check_token(self.ctx.config.secret_key, token, scope, bid)
         try:
-            if scope == "git":
+            if scope == "git" and not fresh:
                 handle = self.recent.get(bid, lambda: load(self.ctx.storage, bid))
             else:
                 handle = load(self.ctx.storage, bid)

@@ -14,14 +14,17 @@ from typing import Any, BinaryIO, cast
 
 from nbpack.bundle import lone
 from nbpack.bundle.remote import Remote
+from nbpack.errors import Conflict
 from nbpack.hub import git as gitrepo
+from nbpack.hub.links import SIGNED_READ
+from nbpack.runtime.nbpack_runtime.vocab import SIGNED_KEYS
 from nbpack.service.context import Context
 from nbpack.service.handle import Handle
 from nbpack.store import members
 from nbpack.store.keys import handle_key
 from nbpack.store.zipparts import RangedParts, iter_parts
 
-__all__ = ["Members"]
+__all__ = ["Members", "SIGNED_READ"]
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +64,24 @@ class Members:
             return {e["path"]: e["sha256"] for e in manifest.get("contents", []) if "sha256" in e}
 
         return self._directories.member(handle.id, list(handle.parts), lambda: self.open_zip(handle), digests, path)
+
+    def signed_read(self, handle: Handle, path: str) -> dict[str, Any]:
+        """A short-lived presigned GET of the one stored object holding member ``path``'s data, with the data's
+        offset and length in it (``vocab.SIGNED_KEYS``); 409 when there is none to give (signing off, a backend that
+        cannot sign, a deflated member): the reader then keeps to the files URL.
+
+        The object is a content-addressed part (or the handle's own head/tail), never rewritten while the handle
+        lives, so the URL names exactly the bytes the member's block digests check. ``handle`` must be freshly read:
+        the URL outlives the check by its TTL, so the check itself must not be a remembered one.
+        """
+        cfg = self.ctx.config
+        found = self.member(handle, path)
+        url = self.ctx.storage.presigned_get(found.part, cfg.signed_read_ttl) if cfg.signed_reads else None
+        if url is None or not found.stored:
+            raise Conflict("this member is read through the files URL only", code="signed_read_unavailable")
+        sizes = dict(handle.parts)
+        values = (url, found.data, found.size, sizes[found.part], cfg.signed_read_ttl)
+        return dict(zip(SIGNED_KEYS, values, strict=True))
 
     def member_chunks(self, member: members.Member, start: int = 0, end: int | None = None) -> Iterator[bytes]:
         """Bytes ``start..end`` of a stored member (one ranged read), or a deflated member whole."""

@@ -12,7 +12,11 @@ class ChecksumMismatch(RuntimeProblem):
 
 
 class FetchError(RuntimeProblem):
-    """A file could not be fetched from any of its locations."""
+    """A file could not be fetched from any of its locations (``status``: the HTTP status that refused it, if any)."""
+
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
 
 
 class UploadError(RuntimeProblem):

@@ -1,4 +1,5 @@
-"""Lazy catalog reads: a catalog the folder lacks is read from the service's files URL by HTTP Range.
+"""Lazy catalog reads: a catalog the folder lacks is read by HTTP Range, from the object store through a signed URL
+the service hands out (``signed``), else from the service's files URL.
 
 Only what is needed crosses the network: the Parquet footer first, then the column chunks of the wanted columns
 and row groups, always as whole blocks of the catalog's block size. The missing blocks are coalesced into ranges as
@@ -25,9 +26,10 @@ from .base import with_retries
 from .checksums import checked_checksums
 from .display import Progress
 from .errors import ChecksumMismatch, RuntimeProblem
-from .ranges import fetch_whole, get_all, open_range, read_exactly, shown
+from .ranges import fetch_whole, get_all, read_exactly, shown
 from .refs import cache_dir
 from .remote import member_url
+from .signed import Source
 
 _DIGEST = 32
 _FOOTER_GUESS = 64 << 10  # what pyarrow reads first from a file's end; footers are rarely larger
@@ -176,6 +178,7 @@ class _Blocks:
         self.logfh = open(self.log, "ab")  # noqa: SIM115
         self.moved = 0  # bytes fetched by this reader (tests and the progress line)
         self.requests = 0  # Range requests this reader sent (tests)
+        self.source = Source(url, size)  # straight to storage with a signed URL when the service offers one
 
     def close(self) -> None:
         self.fh.close()
@@ -220,7 +223,7 @@ class _Blocks:
         end = sum(self.span(last)) - 1
         with self.lock:
             self.requests += 1
-        resp, at = open_range(self.url, start, end, self.size)
+        resp, at = self.source.open(start, end)
         with resp:
             for b in range(at // self.block, last + 1):  # a 200 answer starts at block 0
                 data = read_exactly(resp, self.span(b)[1])

@@ -26,7 +26,8 @@ _CONTENT_RANGE = re.compile(r"^bytes (\d+)-(\d+)/(\d+|\*)$")
 
 
 def shown(url: str) -> str:
-    """The URL without the path segments before the member (the token stays out of messages and logs)."""
+    """The URL without the path segments before the member (the token stays out of messages and logs), and without
+    its query (a presigned URL's signature)."""
     parts = urllib.parse.urlsplit(url)
     segments = parts.path.split("/")
     if "files" in segments:
@@ -42,27 +43,32 @@ class _NoRedirect(urllib.request.HTTPRedirectHandler):
         raise FetchError(f"{shown(req.full_url)} answered HTTP {code} (a redirect): refused, the URL holds a token")
 
 
-_opener = urllib.request.build_opener(_NoRedirect)
+opener = urllib.request.build_opener(_NoRedirect)
 
 
-def open_range(url: str, start: int, end: int | None, total: int) -> tuple[Any, int]:
+def open_range(url: str, start: int, end: int | None, total: int, offset: int = 0) -> tuple[Any, int]:
     """Open ``GET url`` for bytes ``start..end`` (inclusive; ``end`` None: to the end) of a ``total``-byte member.
 
     Returns the response and the offset its body starts at (0 when the server answered the whole member with
-    200). A 3xx or 4xx raises FetchError; connection errors and 5xx raise Transient.
+    200). A 3xx or 4xx raises FetchError; connection errors and 5xx raise Transient. With ``offset`` the URL is a
+    ``total``-byte stored object whose bytes from ``offset`` on are the member's (a signed read): the request asks
+    for ``offset + start..``, only a 206 answering exactly that is taken, and the offset returned is ``start``.
     """
+    if offset and end is None:
+        raise ValueError("a read inside a stored object needs its end")
+    start, end, shift = start + offset, (None if end is None else end + offset), offset
     headers = {"Range": f"bytes={start}-{'' if end is None else end}"} if (start or end is not None) else {}
     req = urllib.request.Request(url, headers=headers)
     try:
-        resp = _opener.open(req, timeout=TIMEOUT)
+        resp = opener.open(req, timeout=TIMEOUT)
     except urllib.error.HTTPError as err:
         err.close()
         if 300 <= err.code < 400:
             raise FetchError(
-                f"{shown(url)} answered HTTP {err.code} (a redirect): refused, the URL holds a token"
+                f"{shown(url)} answered HTTP {err.code} (a redirect): refused, the URL holds a token", err.code
             ) from None
         if err.code < 500:
-            raise FetchError(f"{shown(url)} answered HTTP {err.code} {err.reason}") from None
+            raise FetchError(f"{shown(url)} answered HTTP {err.code} {err.reason}", err.code) from None
         raise Transient(f"HTTP {err.code}") from None
     except (urllib.error.URLError, OSError, http.client.HTTPException) as err:
         raise Transient(str(err)) from None
@@ -74,15 +80,15 @@ def open_range(url: str, start: int, end: int | None, total: int) -> tuple[Any, 
                 f"{shown(url)}: Content-Range {resp.headers.get('Content-Range')!r} does not answer bytes {start}- "
                 f"of a {total}-byte member"
             )
-        return resp, start
-    if resp.status == 200:
+        return resp, start - shift
+    if resp.status == 200 and not shift:
         length = resp.headers.get("Content-Length")
         if length is not None and int(length) != total:
             resp.close()
             raise FetchError(f"{shown(url)} has {length} bytes, the manifest says {total}")
         return resp, 0
     resp.close()
-    raise FetchError(f"{shown(url)} answered HTTP {resp.status}")
+    raise FetchError(f"{shown(url)} answered HTTP {resp.status}", resp.status)
 
 
 def read_exactly(resp: Any, n: int) -> bytes:

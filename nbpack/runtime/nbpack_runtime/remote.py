@@ -12,9 +12,18 @@ import urllib.parse
 from pathlib import Path
 
 from .errors import RuntimeProblem
-from .vocab import FILES, LAZY, METADATA_KEY, REMOTE_FILE, path_problem
+from .vocab import FILES, LAZY, METADATA_KEY, REMOTE_FILE, SIGNED, path_problem
 
-__all__ = ["FILES", "LAZY", "METADATA_KEY", "REMOTE_FILE", "check_remote", "member_url", "read_remote"]
+__all__ = [
+    "FILES",
+    "LAZY",
+    "METADATA_KEY",
+    "REMOTE_FILE",
+    "check_remote",
+    "member_url",
+    "read_remote",
+    "signed_request_url",
+]
 
 
 def check_remote(doc: object, where: str) -> dict:
@@ -52,3 +61,8 @@ def member_url(remote: dict, path: str) -> str:
     if path_problem(path):
         raise RuntimeProblem(f"{path!r} is not a bundle member path ({path_problem(path)})")
     return remote[FILES] + urllib.parse.quote(path, safe="/")
+
+
+def signed_request_url(member: str) -> str:
+    """Where the service answers a signed read of the member whose files URL is ``member`` (vocab.SIGNED)."""
+    return f"{member}?{SIGNED}=1"

@@ -23,6 +23,8 @@ __all__ = [
     "REMOTE_FILE",
     "RETURN_MANIFEST",
     "RUN_FIELDS",
+    "SIGNED",
+    "SIGNED_KEYS",
     "media_type",
     "path_problem",
     "return_id",
@@ -42,6 +44,13 @@ LAZY = "lazy"
 METADATA_KEY = "remote"
 # ... and its bundle's id in metadata["nbpack"][BUNDLE_ID], by which the runtime finds the file under any name.
 BUNDLE_ID = "bundle_id"
+
+# A signed read (docs/design.md "Signed range reads"): ``GET <files URL of a member>?signed=1`` answers a JSON object
+# with these keys instead of the member's bytes: a short-lived presigned GET URL of the one stored object holding the
+# member's data (``url``), where the data start in it (``offset``) and how long they are (``length``), the object's
+# size (``object_bytes``: a Range answer's Content-Range total) and the URL's lifetime in seconds (``expires_in``).
+SIGNED = "signed"
+SIGNED_KEYS = ("url", "offset", "length", "object_bytes", "expires_in")
 
 # What a return id covers besides its files (docs/design.md "Return id").
 RUN_FIELDS = ("status", "error", "started", "ended", "notebook", "values", "provenance")

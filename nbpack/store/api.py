@@ -45,6 +45,9 @@ class ObjectInfo:
     size: int
     etag: str | None = None
     modified: datetime | None = None
+    # The sha256 (hex) the store itself verified the bytes against when they were written (S3's
+    # x-amz-checksum-sha256 on a single PUT, on a server found to refuse a wrong one); None when unknown.
+    sha256: str | None = None
 
 
 @runtime_checkable

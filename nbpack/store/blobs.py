@@ -112,7 +112,11 @@ def _hashed(storage: Storage, key: str, entry: dict[str, Any]) -> dict[str, Any]
         before = storage.stat(key)
     except NotFound:
         return None
-    if before.size == entry["bytes"]:
+    if before.size == entry["bytes"] and before.sha256 is not None:
+        # Checked by the store as it was written (presigned PUTs carry the declared sha256): no re-read of the blob.
+        if before.sha256 == entry["sha256"]:
+            return {"key": key, "bytes": before.size, "sha256": entry["sha256"], "etag": before.etag}
+    elif before.size == entry["bytes"]:
         h = hashlib.sha256()
         for chunk in storage.iter_chunks(key, 1 << 20):
             h.update(chunk)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import io
 import uuid
@@ -15,19 +14,11 @@ from nbpack.errors import InvalidInput, NotFound, StorageError
 from nbpack.store import api
 from nbpack.store.api import CHUNK, PART_SIZE, TMP_PREFIX, ObjectInfo, check_key, check_prefix, check_range, sized
 from nbpack.store.disposition import content_disposition
+from nbpack.store.s3_checksums import put_headers, sha256_b64, sha256_hex, verifies_sha256
 from nbpack.store.s3_errors import S3Body, translated
 from nbpack.store.s3_multipart import MultipartStager
 
 __all__ = ["S3Storage", "put_headers"]
-
-
-def put_headers(size: int, sha256: str) -> dict[str, str]:
-    """The headers a PUT to ``presigned_put(key, …, size=size, sha256=sha256)`` must carry (they are signed)."""
-    return {"Content-Length": str(int(size)), "x-amz-checksum-sha256": _sha256_b64(sha256)}
-
-
-def _sha256_b64(hex_digest: str) -> str:
-    return base64.b64encode(bytes.fromhex(hex_digest)).decode()
 
 
 class S3Storage:
@@ -72,6 +63,7 @@ class S3Storage:
         self.transfer.max_in_memory_upload_chunks = 4
         self._where = endpoint_url or "AWS S3"
         self._conditional: bool | None = None  # does the server honour If-None-Match? (asked once, on first use)
+        self._checks_sha256: bool | None = None  # does it refuse a wrong x-amz-checksum-sha256? (likewise)
         # Staged writes (store.staging): uploads teed to multipart uploads, and gc's cleanup of abandoned ones.
         self.stager = MultipartStager(self)
 
@@ -256,12 +248,15 @@ class S3Storage:
         """Size, etag and modification time from HEAD; raises NotFound."""
         full = self._key(key)
         with self._errors(key):
-            r = self.client.head_object(Bucket=self.bucket, Key=full)
+            r = self.client.head_object(Bucket=self.bucket, Key=full, ChecksumMode="ENABLED")
+        stored = r.get("ChecksumSHA256")
         return ObjectInfo(
             key=key,
             size=int(r["ContentLength"]),
             etag=str(r.get("ETag", "")).strip('"') or None,
             modified=r.get("LastModified"),
+            # A multipart object's checksum is one of its parts' checksums ("…-N"): not the bytes' sha256.
+            sha256=sha256_hex(stored) if stored and "-" not in stored and verifies_sha256(self) else None,
         )
 
     def exists(self, key: str) -> bool:
@@ -352,7 +347,7 @@ class S3Storage:
         if size is not None:
             params["ContentLength"] = int(size)
         if sha256 is not None:
-            params["ChecksumSHA256"] = _sha256_b64(sha256)
+            params["ChecksumSHA256"] = sha256_b64(sha256)
         with self._errors(key):
             return self.client.generate_presigned_url("put_object", Params=params, ExpiresIn=int(expires))
 

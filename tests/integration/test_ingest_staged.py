@@ -21,7 +21,9 @@ import boto3
 import pytest
 
 from nbpack import clock
-from nbpack.store.backends import S3Storage
+from nbpack.store import blobs
+from nbpack.store.backends import S3Storage, put_headers
+from nbpack.store.keys import blob_key, upload_key
 from tests.integration import test_direct_upload as du
 from tests.integration.test_direct_upload import MIB, RUN, Setup, _call, _rid, _setup
 
@@ -242,3 +244,40 @@ def test_folder_backend_writes_the_return_in_place(start_service, built: Path, t
     folder = root / "returns" / st.bid / rid
     assert (folder / "return.zip").read_bytes() == data
     assert sorted(p.name for p in folder.iterdir()) == ["manifest.json", "return.zip"]
+
+
+class _CountingReads:
+    """``inner`` with its whole-object reads counted (what a verification by re-reading costs)."""
+
+    def __init__(self, inner: S3Storage) -> None:
+        self.inner, self.reads = inner, 0
+
+    def iter_chunks(self, *args, **kwargs):  # noqa: ANN002, ANN003, ANN201
+        self.reads += 1
+        return self.inner.iter_chunks(*args, **kwargs)
+
+    def __getattr__(self, name: str):  # noqa: ANN204
+        return getattr(self.inner, name)
+
+
+def test_a_presigned_blob_is_verified_by_the_checksum_s3_checked(s3_env, s3_bucket: str) -> None:
+    storage = S3Storage(s3_bucket, "nbpack", endpoint_url=s3_env.endpoint)
+    bid = "h-" + "3" * 24
+    data = bytes(range(256)) * 4096  # 1 MiB
+    sha = hashlib.sha256(data).hexdigest()
+    key = upload_key(bid, sha, "n1")
+    url = storage.presigned_put(key, 300, size=len(data), sha256=sha)
+    assert url is not None
+    # SeaweedFS refuses a body that does not match the signed x-amz-checksum-sha256, and stores nothing.
+    status, body = _call(url, data=bytes(reversed(data)), method="PUT", headers=put_headers(len(data), sha))
+    assert status == 400 and b"BadDigest" in body, (status, body[:200])
+    assert not storage.exists(key)
+    status, _ = _call(url, data=data, method="PUT", headers=put_headers(len(data), sha))
+    assert status == 200
+    assert storage.stat(key).sha256 == sha  # the checksum S3 verified, trusted (the probe found it enforced)
+
+    counting = _CountingReads(storage)
+    record = blobs.verify(counting, bid, "outputs/big.bin", {"sha256": sha, "bytes": len(data)})  # type: ignore[arg-type]
+    assert counting.reads == 0  # no re-read of the blob
+    assert record["key"] == blob_key(bid, sha) and record["bytes"] == len(data)
+    assert storage.read_bytes(blob_key(bid, sha)) == data and not storage.exists(key)

@@ -129,6 +129,18 @@ def _hex(value: Any) -> str | None:
     return None
 
 
+def _size(value: Any) -> int:
+    """A byte count: a whole number ≥ 0, or its digits. int() alone took 1.5 as 1 and True as 1, and raised
+    OverflowError (a 500) on the Infinity that Python's JSON reader accepts in an item_data string."""
+    if isinstance(value, float) and value.is_integer() and value >= 0:
+        return int(value)
+    if isinstance(value, str) and value.strip().isdigit():
+        return int(value.strip())
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+        return value
+    raise Skip(f"Rucio record size {str(value)[:40]!r} is not a whole number of bytes")
+
+
 def rucio_ref(record: dict) -> dict:
     """A file reference for a Rucio record (``GET /dids/{scope}/`` row, or a replica listing with checksums).
 
@@ -143,10 +155,7 @@ def rucio_ref(record: dict) -> dict:
     ref: dict[str, Any] = {"name": safe_file_name(did.split(":", 1)[1]), "uri": did}
     size = next((record[k] for k in ("bytes", "size", "size_in_bytes") if record.get(k) is not None), None)
     if size is not None:
-        try:
-            ref["size"] = int(size)
-        except (TypeError, ValueError):
-            raise Skip(f"Rucio record size {size!r} is not an integer") from None
+        ref["size"] = _size(size)
     checksums = {}
     adler = _hex(record.get("adler32"))
     if adler is not None:

@@ -102,3 +102,48 @@ def test_another_replica_writing_costs_one_read_more(served: tuple[FlaskClient, 
     assert [m for m, k in calls if k == key] == ["put_if_match", "read_tagged", "put_if_match"]
     after = json.loads(storage.inner.read_bytes(key))["returns"]
     assert "r-someoneelse" in after and len(after) == 3
+
+
+def test_parallel_changes_share_ledger_writes(tmp_path: Path) -> None:
+    """20 threads changing one ledger while the first write is held until all of them have arrived: every change
+    lands exactly once, in a few conditional writes (group commit), not 20 in a row."""
+    import threading
+
+    from nbpack.store import ledger
+    from nbpack.store.local import LocalStorage
+
+    storage = CountingStorage(LocalStorage(tmp_path / "store"))
+    real = storage.inner.put_if_match
+
+    arrived, all_in = [0], threading.Event()
+    count_lock = threading.Lock()
+
+    def slow(key: str, data: bytes, tag: str | None) -> str | None:
+        all_in.wait(30)  # the other threads queue meanwhile
+        return real(key, data, tag)
+
+    storage.inner.put_if_match = slow
+
+    def add(i: int) -> None:
+        def change(doc: dict[str, Any]) -> tuple[int, bool]:
+            doc.setdefault("seen", []).append(i)
+            return len(doc["seen"]), True
+
+        with count_lock:
+            arrived[0] += 1
+            if arrived[0] == 20:
+                all_in.set()
+        results[i] = ledger.update(storage, "quota/x/returns.json", change)
+
+    results: dict[int, int] = {}
+    threads = [threading.Thread(target=add, args=(i,)) for i in range(20)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    seen = json.loads(storage.inner.read_bytes("quota/x/returns.json"))["seen"]
+    assert sorted(seen) == list(range(20))  # each change once
+    assert sorted(results.values()) == list(range(1, 21))  # each saw the changes before it in its batch
+    writes = [c for c in storage.calls if c[0] == "put_if_match"]
+    print(f"\n20 parallel changes: {len(writes)} conditional writes")
+    assert len(writes) <= 6

@@ -144,6 +144,9 @@ class Config:
     gc_interval: int = 0
     # Catalogs of this many bytes or more stay out of a handle's git tree (read lazily from /files); 0 = none.
     lazy_min_bytes: int = 4 << 20
+    # On S3, a handle's zip of this many bytes or more is downloaded from one whole-zip object composed inside the
+    # store (service/wholezip.py) by a short-lived presigned URL, not streamed through a worker; 0 = always stream.
+    whole_zip_min_bytes: int = 32 << 20
     # Lazy catalog reads go straight to the object store through short-lived presigned GET URLs of one content object
     # each (when the backend signs: S3), so kernels must reach the store, as direct uploads already assume; off:
     # every byte goes through the service's files URL. The URLs live signed_read_ttl seconds (at most 3600).
@@ -258,13 +261,21 @@ def load_config(
         "gc_grace",
         "gc_interval",
         "lazy_min_bytes",
+        "whole_zip_min_bytes",
     ):
         if values.get(name) not in (None, ""):
             setattr(cfg, name, _int(f"NBPACK_{name.upper()}", values[name]))
     for name in ("handle_ttl", "max_handle_ttl", "max_returns_per_bundle", "max_return_bytes_per_bundle"):
         if getattr(cfg, name) <= 0:
             raise InvalidInput(f"NBPACK_{name.upper()} must be a positive whole number")
-    for name in ("tenant_quota_bytes", "return_retention", "gc_grace", "gc_interval", "lazy_min_bytes"):
+    for name in (
+        "tenant_quota_bytes",
+        "return_retention",
+        "gc_grace",
+        "gc_interval",
+        "lazy_min_bytes",
+        "whole_zip_min_bytes",
+    ):
         if getattr(cfg, name) < 0:
             raise InvalidInput(f"NBPACK_{name.upper()} must be 0 or a positive whole number")
     if cfg.direct_upload_threshold < 0:

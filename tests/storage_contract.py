@@ -30,7 +30,7 @@ __all__ = [
     "test_not_found",
     "test_put_if_absent",
     "test_put_if_match",
-    "test_copy_and_touch",
+    "test_compose_and_touch",
 ]
 
 MiB = 1 << 20
@@ -248,9 +248,9 @@ def test_put_if_match(store: Storage) -> None:
     assert store.put_if_match("cas", b"stale", first) is None and store.read_bytes("cas") == b"40"
 
 
-def test_copy_and_touch(store: Storage) -> None:
+def test_compose_and_touch(store: Storage) -> None:
     first = store.put_bytes("src/a", b"payload")
-    copied = store.copy("src/a", "dst/a")
+    copied = store.compose("dst/a", [("src/a", 7)])
     assert copied.key == "dst/a" and copied.size == 7 and store.read_bytes("dst/a") == b"payload"
     store.put_bytes("src/a", b"changed")  # the copy is its own object
     assert store.read_bytes("dst/a") == b"payload"
@@ -260,6 +260,14 @@ def test_copy_and_touch(store: Storage) -> None:
     with pytest.raises(NotFound):
         store.touch("nope")
     with pytest.raises(NotFound):
-        store.copy("nope", "dst/b")
+        store.compose("dst/b", [("nope", 1)])
     assert not store.exists("dst/b")
+    # Several sources, one after the other (an empty one adds nothing); one missing writes nothing.
+    store.put_bytes("src/b", b"")
+    store.put_bytes("src/c", b"-tail")
+    whole = store.compose("dst/c", [("src/a", 7), ("src/b", 0), ("src/c", 5)])
+    assert whole.size == 12 and store.read_bytes("dst/c") == b"changed-tail"
+    with pytest.raises(NotFound):
+        store.compose("dst/d", [("src/a", 7), ("nope", 1)])
+    assert not store.exists("dst/d")
     store.ping()

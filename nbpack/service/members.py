@@ -20,6 +20,7 @@ from nbpack.hub.links import SIGNED_READ
 from nbpack.runtime.nbpack_runtime.vocab import SIGNED_KEYS
 from nbpack.service.context import Context
 from nbpack.service.handle import Handle
+from nbpack.service.wholezip import WholeZips
 from nbpack.store import members
 from nbpack.store.keys import handle_key
 from nbpack.store.zipparts import RangedParts, iter_parts
@@ -41,6 +42,7 @@ class Members:
         # A replica or worker killed mid-build leaves a temp repo and a whole temp zip; its restart clears them.
         gitrepo.sweep_leftovers(ctx.cache_dir)
         self._directories = members.Directories(ctx.read_range)
+        self._whole = WholeZips(ctx)
         # One builder thread per worker, started on first use: a landing page's view builds the repo a click clones.
         self._builder: ThreadPoolExecutor | None = None
         self._pending: set[str] = set()
@@ -51,6 +53,10 @@ class Members:
         return iter_parts(
             list(handle.parts), lambda key, s, e: self.ctx.storage.iter_chunks(key, 1 << 20, s, e), start, end
         )
+
+    def zip_url(self, handle: Handle, filename: str) -> str | None:
+        """A short-lived URL of the handle's zip as one stored object (big zips on S3), or None: stream it."""
+        return self._whole.url(handle, filename)
 
     def open_zip(self, handle: Handle) -> BinaryIO:
         """The handle's zip as a seekable reader that fetches only the byte ranges read (zipfile can open it)."""

@@ -10,7 +10,7 @@ import contextlib
 import io
 import os
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -83,7 +83,9 @@ class Storage(Protocol):
     def presigned_put(
         self, key: str, expires: int, *, size: int | None = None, sha256: str | None = None
     ) -> str | None: ...
-    def copy(self, src: str, dst: str) -> ObjectInfo: ...
+    # ``key`` made of ``sources`` ([key, size]) one after the other, inside the store (S3: server-side copies; one
+    # source is a copy); a missing source is NotFound and nothing is written.
+    def compose(self, key: str, sources: Sequence[tuple[str, int]]) -> ObjectInfo: ...
     def ping(self) -> None: ...
 
 

@@ -96,7 +96,7 @@ def verify(storage: Storage, bid: str, path: str, entry: dict[str, Any]) -> dict
         )
     for info in uploads:
         if _hashed(storage, info.key, entry) is not None:
-            storage.copy(info.key, final)
+            storage.compose(final, [(info.key, info.size)])
             storage.delete_prefix(prefix)
             after = storage.stat(final)
             return {"key": final, "bytes": after.size, "sha256": entry["sha256"], "etag": after.etag}

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import io
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -158,10 +158,10 @@ class CachedStorage:
         self._forget(key)
         return self.inner.put_if_absent(key, data)
 
-    def copy(self, src: str, dst: str) -> ObjectInfo:
-        """Copy inside storage."""
-        self._forget(dst)
-        return self.inner.copy(src, dst)
+    def compose(self, key: str, sources: Sequence[tuple[str, int]]) -> ObjectInfo:
+        """One object of others, inside storage."""
+        self._forget(key)
+        return self.inner.compose(key, sources)
 
     def delete(self, key: str) -> None:
         """Remove the object, here and in storage."""

@@ -9,10 +9,10 @@ import io
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO, cast
 
 from nbpack.errors import Conflict, InvalidInput, NotFound, StorageError
 from nbpack.store import api
@@ -253,10 +253,12 @@ class LocalStorage:
             count += 1
         return count
 
-    def copy(self, src: str, dst: str) -> ObjectInfo:
-        """Copy an object (written beside, then renamed into place); a missing source is NotFound."""
-        with self.open(src) as f:
-            return self.put_stream(dst, f)
+    def compose(self, key: str, sources: Sequence[tuple[str, int]]) -> ObjectInfo:
+        """One object of others (written beside, then renamed into place); a missing source is NotFound."""
+        # Every source opened first: a missing one fails before anything is written.
+        with contextlib.ExitStack() as stack:
+            files = [stack.enter_context(self.open(src)) for src, _ in sources]
+            return self.put_stream(key, files[0] if len(files) == 1 else cast(BinaryIO, _Chain(files)))
 
     def touch(self, key: str) -> ObjectInfo:
         """Set the object's modification time to now (raises NotFound): a reused object looks fresh to gc."""
@@ -281,6 +283,24 @@ class LocalStorage:
         """Raise StorageError unless the folder exists and is writable."""
         if not self.root.is_dir() or not os.access(self.root, os.W_OK | os.X_OK):
             raise StorageError(f"storage folder {self.root} is missing or not writable")
+
+
+class _Chain(io.RawIOBase):
+    """Open files read one after the other as one stream."""
+
+    def __init__(self, files: list[BinaryIO]) -> None:
+        self._files = files
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buf: Any) -> int:
+        while self._files:
+            n = self._files[0].readinto(buf)  # type: ignore[attr-defined]
+            if n:
+                return int(n)
+            self._files.pop(0)
+        return 0
 
 
 class _FolderStager:

@@ -15,7 +15,7 @@ import os
 import re
 import tempfile
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -175,10 +175,11 @@ class MemoryStorage:
         obj = self._get(key)
         return self._set(key, obj.data)
 
-    def copy(self, src: str, dst: str) -> ObjectInfo:
-        """Copy an object (bytes are immutable: the copy shares them)."""
-        check_key(dst)
-        return self._set(dst, self._get(src).data)
+    def compose(self, key: str, sources: Sequence[tuple[str, int]]) -> ObjectInfo:
+        """One object of others (one source: the copy shares its immutable bytes)."""
+        check_key(key)
+        datas = [self._get(src).data for src, _ in sources]
+        return self._set(key, datas[0] if len(datas) == 1 else b"".join(datas))
 
     def presigned_get(self, key: str, expires: int, filename: str | None = None) -> str | None:
         """Memory has no URLs of its own: the service streams the object instead."""

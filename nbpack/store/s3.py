@@ -5,13 +5,13 @@ from __future__ import annotations
 import contextlib
 import io
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, BinaryIO
 
 from nbpack.config import DEFAULT_S3_REGION
 from nbpack.errors import InvalidInput, NotFound, StorageError
-from nbpack.store import api
+from nbpack.store import api, s3_compose
 from nbpack.store.api import CHUNK, PART_SIZE, TMP_PREFIX, ObjectInfo, check_key, check_prefix, check_range, sized
 from nbpack.store.disposition import content_disposition
 from nbpack.store.s3_checksums import put_headers, sha256_b64, sha256_hex, verifies_sha256
@@ -351,7 +351,24 @@ class S3Storage:
         with self._errors(key):
             return self.client.generate_presigned_url("put_object", Params=params, ExpiresIn=int(expires))
 
-    def copy(self, src: str, dst: str) -> ObjectInfo:
+    def compose(self, key: str, sources: Sequence[tuple[str, int]]) -> ObjectInfo:
+        """Write ``key`` as the concatenation of ``sources`` ([key, size]) inside the bucket: one source by S3's
+        own (multipart) copy, several by ``s3_compose``'s upload of copied ranges; no byte of a big source moves
+        through this process."""
+        if len(sources) == 1:
+            return self._copy(sources[0][0], key)
+        s3_compose.compose(
+            self.client,
+            self.bucket,
+            self._key(key),
+            sources,
+            self._key,
+            lambda src, s, e: self.iter_chunks(src, CHUNK, s, e),
+            self._errors,
+        )
+        return self.stat(key)
+
+    def _copy(self, src: str, dst: str) -> ObjectInfo:
         """Copy an object inside the bucket (multipart copy above the part size)."""
         with self._errors(src):
             self.client.copy(

@@ -36,7 +36,7 @@ from nbpack.service.handles import CreateRequest
 from nbpack.service.recent import TTL
 from nbpack.store.backends import open_storage
 from tests.fixtures.service import service_env
-from tests.helpers import RUNTIME_PREAMBLE, make_config
+from tests.helpers import RUNTIME_PREAMBLE, make_app, make_config
 
 KEY_A, KEY_B = "key-prod-" + secrets.token_hex(8), "key-test-" + secrets.token_hex(8)
 SECRET = secrets.token_urlsafe(32)
@@ -505,18 +505,9 @@ def test_gc_racing_creates_and_uploads_loses_nothing(s3_url, s3_env, start_servi
 
 
 def test_tenant_routes_answer_as_the_openapi_document_says(tmp_path):
-    from server import create_app
     from tests.openapi_check import check_response
 
-    app = create_app(
-        {
-            "public_url": "http://localhost",
-            "storage": str(tmp_path / "store"),
-            "secret_key": SECRET,
-            "cache_dir": str(tmp_path / "c"),
-            "api_keys": f"esap-prod={KEY_A},esap-test={KEY_B},bare-key-{KEY_A}",
-        }
-    )
+    app = make_app(tmp_path, secret_key=SECRET, api_keys=f"esap-prod={KEY_A},esap-test={KEY_B},bare-key-{KEY_A}")
     c = app.test_client()
     ha, hb = {"X-API-Key": KEY_A}, {"X-API-Key": KEY_B}
     made = []
@@ -582,20 +573,7 @@ def test_returns_past_retention_are_collected_and_usage_released(tmp_path):
 
 
 def test_service_sweep_removes_expired_handles_on_its_own(tmp_path):
-    from server import create_app
-
-    app = create_app(
-        {
-            "public_url": "http://localhost",
-            "storage": str(tmp_path / "store"),
-            "secret_key": SECRET,
-            "cache_dir": str(tmp_path / "c"),
-            "api_keys": KEY_A,
-            "handle_ttl": "2",
-            "gc_interval": "1",
-            "gc_grace": "0",
-        }
-    )
+    app = make_app(tmp_path, secret_key=SECRET, api_keys=KEY_A, handle_ttl="2", gc_interval="1", gc_grace="0")
     try:
         resp = app.test_client().post("/api/v1/bundles", json=_small_request(), headers={"X-API-Key": KEY_A})
         hid = resp.get_json()["id"]

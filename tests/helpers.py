@@ -28,6 +28,7 @@ import pyarrow.feather as feather
 import pyarrow.parquet as pq
 from flask import Flask
 
+from nbpack.bundle.returns import return_id_for
 from nbpack.config import Config, load_config
 from server import create_app
 
@@ -245,6 +246,28 @@ def app_settings(root: Path, **config: object) -> dict[str, object]:
 def make_config(root: Path, **config: object) -> Config:
     """``make_app``'s config without Flask, for tests that drive ``Service`` (or wrap its storage) themselves."""
     return load_config({}, app_settings(root, **config))
+
+
+def return_manifest(bundle: dict[str, Any], files: dict[str, bytes], values: list[dict[str, Any]]) -> dict[str, Any]:
+    """A valid hand-made ``nbpack-return.json`` for ``files`` (the bundle's notebook and ``outputs/…``): every file
+    hashed, its id derived, no kernel needed."""
+    contents = [{"path": p, "bytes": len(d), "sha256": hashlib.sha256(d).hexdigest()} for p, d in sorted(files.items())]
+    doc = {
+        "format": "nbpack-return",
+        "format_version": "1.0",
+        "bundle_id": bundle["id"],
+        "status": "completed",
+        "error": None,
+        "started": "2024-01-01T00:00:00Z",
+        "ended": "2024-01-01T00:01:00Z",
+        "notebook": bundle["payload"]["notebook"],
+        "outputs": [c for c in contents if c["path"].startswith("outputs/")],
+        "values": values,
+        "provenance": {"python": "3.11", "host": "test"},
+        "contents": contents,
+    }
+    doc["id"] = return_id_for(doc)
+    return doc
 
 
 def make_app(root: Path, **config: object) -> Flask:

@@ -6,6 +6,7 @@ Resolving a git payload to a commit and its files is ``nbpack.bundle.payload_git
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import logging
 import re
@@ -295,10 +296,18 @@ def fetch_args(payload: Payload, policy: AddressPolicy) -> tuple[str, ...]:
             " addresses unless the operator lists the host in NBPACK_PAYLOAD_ALLOW",
         ) from None
     flags: tuple[str, ...] = ("-c", "http.followRedirects=false")
-    if parts.scheme in ("http", "https"):
+    if parts.scheme in ("http", "https") and not _ip_literal(host):  # an address literal involves no lookup
         pinned = ",".join(f"[{a}]" if ":" in a else a for a in addresses)
         flags += ("-c", f"http.curloptResolve={host}:{port}:{pinned}")
     return flags
+
+
+def _ip_literal(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
 
 
 def check_url(url: str) -> None:

@@ -36,7 +36,7 @@ from nbpack.service.handles import CreateRequest
 from nbpack.service.recent import TTL
 from nbpack.store.backends import open_storage
 from tests.fixtures.service import service_env
-from tests.helpers import RUNTIME_PREAMBLE, make_config
+from tests.helpers import RUNTIME_PREAMBLE, make_app, make_config
 
 KEY_A, KEY_B = "key-prod-" + secrets.token_hex(8), "key-test-" + secrets.token_hex(8)
 SECRET = secrets.token_urlsafe(32)
@@ -99,15 +99,23 @@ def _unpack(download_url: str, folder: Path) -> dict:
     return json.loads((folder / "nbpack.json").read_text())
 
 
-def _run_return(folder: Path, value: object, out: Path, status: str = "completed") -> tuple[str, str]:
-    """The runtime's finish() + upload in a fresh process; (return id, its stdout)."""
-    proc = subprocess.run(
+def _finish(
+    folder: Path, value: object, out: Path, status: str = "completed", env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """The runtime's finish() + upload in a fresh process, as a kernel of the bundle in ``folder`` runs them."""
+    return subprocess.run(
         [sys.executable, "-c", RUN, str(folder), json.dumps(value), status, str(out)],
         capture_output=True,
         text=True,
         timeout=120,
         cwd=folder,
+        env=env,
     )
+
+
+def _run_return(folder: Path, value: object, out: Path, status: str = "completed") -> tuple[str, str]:
+    """``_finish`` that must succeed; (return id, its stdout)."""
+    proc = _finish(folder, value, out, status)
     assert proc.returncode == 0, proc.stderr
     with zipfile.ZipFile(out) as zf:
         return json.loads(zf.read("nbpack-return.json"))["id"], proc.stdout
@@ -315,13 +323,7 @@ def test_return_quotas_refuse_cleanly_and_retries_stay_idempotent(s3_url, start_
     manifest = _unpack(created["links"]["download"], folder)
     r1, _ = _run_return(folder, 1, tmp_path / "r1.zip")
     _run_return(folder, 2, tmp_path / "r2.zip")
-    proc = subprocess.run(
-        [sys.executable, "-c", RUN, str(folder), "3", "completed", str(tmp_path / "r3.zip")],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        cwd=folder,
-    )
+    proc = _finish(folder, 3, tmp_path / "r3.zip")
     assert "HTTP 429" in proc.stdout, proc.stdout
     headers = {"Authorization": f"Bearer {manifest['returns']['token']}", "Content-Type": "application/zip"}
     status, body = _http(manifest["returns"]["endpoint"], "POST", headers, (tmp_path / "r3.zip").read_bytes())
@@ -505,18 +507,9 @@ def test_gc_racing_creates_and_uploads_loses_nothing(s3_url, s3_env, start_servi
 
 
 def test_tenant_routes_answer_as_the_openapi_document_says(tmp_path):
-    from server import create_app
     from tests.openapi_check import check_response
 
-    app = create_app(
-        {
-            "public_url": "http://localhost",
-            "storage": str(tmp_path / "store"),
-            "secret_key": SECRET,
-            "cache_dir": str(tmp_path / "c"),
-            "api_keys": f"esap-prod={KEY_A},esap-test={KEY_B},bare-key-{KEY_A}",
-        }
-    )
+    app = make_app(tmp_path, secret_key=SECRET, api_keys=f"esap-prod={KEY_A},esap-test={KEY_B},bare-key-{KEY_A}")
     c = app.test_client()
     ha, hb = {"X-API-Key": KEY_A}, {"X-API-Key": KEY_B}
     made = []
@@ -557,14 +550,7 @@ def test_returns_past_retention_are_collected_and_usage_released(tmp_path):
     with zipfile.ZipFile(io.BytesIO(b"".join(svc.members.zip_chunks(handle)))) as zf:
         assert zf.testzip() is None
         zf.extractall(folder)
-    proc = subprocess.run(
-        [sys.executable, "-c", RUN, str(folder), "1", "completed", str(tmp_path / "r.zip")],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        cwd=folder,
-        env={**os.environ, "NBPACK_NO_UPLOAD": "1"},
-    )
+    proc = _finish(folder, 1, tmp_path / "r.zip", env={**os.environ, "NBPACK_NO_UPLOAD": "1"})
     assert proc.returncode == 0, proc.stderr
     with open(tmp_path / "r.zip", "rb") as f:
         summary, created = svc.returns.ingest(handle, f)
@@ -582,20 +568,7 @@ def test_returns_past_retention_are_collected_and_usage_released(tmp_path):
 
 
 def test_service_sweep_removes_expired_handles_on_its_own(tmp_path):
-    from server import create_app
-
-    app = create_app(
-        {
-            "public_url": "http://localhost",
-            "storage": str(tmp_path / "store"),
-            "secret_key": SECRET,
-            "cache_dir": str(tmp_path / "c"),
-            "api_keys": KEY_A,
-            "handle_ttl": "2",
-            "gc_interval": "1",
-            "gc_grace": "0",
-        }
-    )
+    app = make_app(tmp_path, secret_key=SECRET, api_keys=KEY_A, handle_ttl="2", gc_interval="1", gc_grace="0")
     try:
         resp = app.test_client().post("/api/v1/bundles", json=_small_request(), headers={"X-API-Key": KEY_A})
         hid = resp.get_json()["id"]

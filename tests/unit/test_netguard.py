@@ -49,6 +49,8 @@ def test_fetch_flags_pin_every_checked_address_and_refuse_redirects() -> None:
         "-c",
         "http.curloptResolve=git.example.org:443:93.184.216.34,[2606:2800::1]",
     )
+    literal = Payload.from_dict({"name": "l", "url": "https://[2606:2800::1]:8443/w.git", "filepath": "a.ipynb"})
+    assert fetch_args(literal, AddressPolicy()) == ("-c", "http.followRedirects=false")  # no lookup to pin
     git_url = Payload.from_dict({"name": "g", "url": "git://git.example.org/w", "filepath": "a.ipynb"})
     assert fetch_args(git_url, policy) == ("-c", "http.followRedirects=false")  # git:// cannot be pinned
     assert fetch_args(Payload.from_dict({"name": "f", "url": "file:///srv/w", "filepath": "a.ipynb"}), policy) == ()

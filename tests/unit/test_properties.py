@@ -8,7 +8,6 @@ that ran is printed (pytest -s) and recorded as a test property. A case found fa
 from __future__ import annotations
 
 import copy
-import hashlib
 import io
 import json
 import re
@@ -38,6 +37,7 @@ from nbpack.bundle.notebook import notebook_bytes, prepare_notebook, read_notebo
 from nbpack.bundle.refs import parse_ref
 from nbpack.bundle.returns import RETURN_MANIFEST, check_return, open_return, return_id_for
 from nbpack.errors import InvalidInput, InvalidNotebook, NbpackError, UnsafeArchive
+from tests.helpers import return_manifest
 from tests.hypothesis_profiles import examples
 
 N = examples()
@@ -198,23 +198,7 @@ def return_parts(bundle_parts: tuple[dict[str, Any], dict[str, bytes]]) -> tuple
     manifest, entries = bundle_parts
     nb_name = manifest["payload"]["notebook"]
     files = {nb_name: entries[nb_name], "outputs/result.csv": b"a,b\n1,2\n"}
-    contents = [{"path": p, "bytes": len(d), "sha256": hashlib.sha256(d).hexdigest()} for p, d in sorted(files.items())]
-    doc = {
-        "format": "nbpack-return",
-        "format_version": "1.0",
-        "bundle_id": manifest["id"],
-        "status": "completed",
-        "error": None,
-        "started": "2024-01-01T00:00:00Z",
-        "ended": "2024-01-01T00:01:00Z",
-        "notebook": nb_name,
-        "outputs": [c for c in contents if c["path"].startswith("outputs/")],
-        "values": [{"name": "n", "encoder": "json", "data": 3}],
-        "provenance": {"python": "3.11", "host": "test"},
-        "contents": contents,
-    }
-    doc["id"] = return_id_for(doc)
-    return doc, files
+    return return_manifest(manifest, files, [{"name": "n", "encoder": "json", "data": 3}]), files
 
 
 def test_fixtures_are_valid(bundle_parts: Any, return_parts: Any) -> None:

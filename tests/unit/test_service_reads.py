@@ -6,7 +6,6 @@ made with the counts cleared, its body read to the end, then the reads of the ha
 
 from __future__ import annotations
 
-import hashlib
 import io
 import json
 import zipfile
@@ -18,11 +17,10 @@ from typing import Any
 import pytest
 from flask.testing import FlaskClient
 
-from nbpack.bundle.returns import return_id_for
 from nbpack.service.core import Service
 from nbpack.store.local import LocalStorage
 from server import create_app
-from tests.helpers import APP_API_KEY, make_config
+from tests.helpers import APP_API_KEY, make_config, return_manifest
 
 AUTH = {"X-API-Key": APP_API_KEY}
 
@@ -88,22 +86,7 @@ def make_served(tmp_path: Path) -> tuple[FlaskClient, CountingStorage]:
 def _return_zip(manifest: dict[str, Any], notebook: bytes) -> bytes:
     """A hand-made valid return of the bundle: its notebook and one output (no kernel needed)."""
     files = {manifest["payload"]["notebook"]: notebook, "outputs/r.csv": b'name,n\n"\xc3\xa9, \xe2\x9c\x93",1\n'}
-    contents = [{"path": p, "bytes": len(d), "sha256": hashlib.sha256(d).hexdigest()} for p, d in sorted(files.items())]
-    doc = {
-        "format": "nbpack-return",
-        "format_version": "1.0",
-        "bundle_id": manifest["id"],
-        "status": "completed",
-        "error": None,
-        "started": "2024-01-01T00:00:00Z",
-        "ended": "2024-01-01T00:01:00Z",
-        "notebook": manifest["payload"]["notebook"],
-        "outputs": [c for c in contents if c["path"].startswith("outputs/")],
-        "values": [{"name": "n", "encoder": "json", "data": 2**53 + 1}],
-        "provenance": {"python": "3.11", "host": "test"},
-        "contents": contents,
-    }
-    doc["id"] = return_id_for(doc)
+    doc = return_manifest(manifest, files, [{"name": "n", "encoder": "json", "data": 2**53 + 1}])
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", zipfile.ZIP_STORED) as zf:
         zf.writestr("nbpack-return.json", json.dumps(doc))

@@ -72,12 +72,15 @@ def contents_problems(
     *,
     hash_members: bool = True,
     absent: dict[str, str] | None = None,
+    known: dict[str, str] | None = None,
 ) -> list[str]:
     """Where the archive and the manifest's ``contents`` disagree: extra, missing, resized or changed members.
 
     ``unlisted_ok`` names entries that may be in the archive without a contents line (the manifest itself);
-    ``absent`` maps listed paths that may be missing to the problem to report instead (or "" for none).
+    ``absent`` maps listed paths that may be missing to the problem to report instead (or "" for none); ``known``
+    gives members' sha256s already computed from these very bytes (not read again).
     """
+    known = known or {}
     problems = []
     listed = {e["path"]: e for e in opened.manifest["contents"]}
     present = {i.filename: i for i in archive.safe_members(opened.zf)}
@@ -91,6 +94,6 @@ def contents_problems(
                 problems.append(note)
         elif info.file_size != entry["bytes"]:
             problems.append(f"{path}: {info.file_size} bytes, the manifest says {entry['bytes']}")
-        elif hash_members and archive.member_sha256(opened.zf, info) != entry["sha256"]:
+        elif hash_members and (known.get(path) or archive.member_sha256(opened.zf, info)) != entry["sha256"]:
             problems.append(f"{path}: sha256 does not match the manifest")
     return problems

@@ -47,10 +47,11 @@ def external_paths(manifest: dict[str, Any]) -> set[str]:
     return {o["path"] for o in manifest["outputs"] if o.get("external") == "blob"}
 
 
-def check_return(rf: ReturnFile, *, external_ok: bool = False) -> list[str]:
+def check_return(rf: ReturnFile, *, external_ok: bool = False, known: dict[str, str] | None = None) -> list[str]:
     """Every problem in an opened return bundle: contents vs archive, sha256s, id, outputs, notebook.
 
     Members marked external may be absent only with ``external_ok`` (the service, which checks the blobs itself).
+    ``known``: sha256s of members already hashed from the very bytes the archive holds (``zipstream``).
     """
     m = rf.manifest
     listed = {e["path"]: e for e in m["contents"]}
@@ -62,7 +63,7 @@ def check_return(rf: ReturnFile, *, external_ok: bool = False) -> list[str]:
         for path in external_paths(m)
         if path in listed
     }
-    problems = contents_problems(rf, {RETURN_MANIFEST, CRATE}, absent=absent)
+    problems = contents_problems(rf, {RETURN_MANIFEST, CRATE}, absent=absent, known=known)
     present = set(rf.zf.namelist())
     for out in m["outputs"]:
         entry = listed.get(out["path"])

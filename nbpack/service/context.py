@@ -4,7 +4,7 @@ never change) and this process's cache folder (derived copies only: git reposito
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
@@ -34,12 +34,14 @@ class Context:
         """Spool an upload to a temp file on disk (never memory), refusing more than ``limit`` bytes."""
         return spool.receive(stream, limit, self.tmp_dir())
 
-    def receive_staged(self, stream: IO[bytes], limit: int, key: str | None) -> staging.Stage:
+    def receive_staged(
+        self, stream: IO[bytes], limit: int, key: str | None, observe: Callable[[bytes], None] | None = None
+    ) -> staging.Stage:
         """Take an upload in as a staged write of ``key`` (see ``store.staging``): spooled for validation while the
         backend already stores it, visible only on ``commit``; ``key`` None when it is not known yet (then the
         spool is stored on commit)."""
         stage = staging.begin(self.storage, key, self.tmp_dir())
-        staging.fill(stage, stream, limit)
+        staging.fill(stage, stream, limit, observe)
         return stage
 
     def read_range(self, key: str, start: int, end: int) -> Iterator[bytes]:

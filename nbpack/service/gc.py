@@ -135,7 +135,7 @@ def collect(svc: Service, *, dry_run: bool = False) -> Report:
             if not dry_run:
                 svc.storage.delete(info.key)
     # 2b. multipart uploads of return zips a killed worker left unfinished: invisible to LIST, but stored and billed
-    # (a bucket lifecycle rule AbortIncompleteMultipartUpload does the same on AWS; docs/operations.md)
+    # (a bucket lifecycle rule AbortIncompleteMultipartUpload does the same on AWS: docs/deploy.md)
     abort = getattr(getattr(svc.storage, "stager", None), "abort_stale", None)
     if abort is not None:
         report.uploads = abort(RETURNS, now - timedelta(seconds=UPLOAD_GRACE), dry_run=dry_run)

@@ -23,6 +23,7 @@ from nbpack.bundle.returns import (
     open_return,
     return_warnings,
 )
+from nbpack.bundle.zipstream import StreamDigests
 from nbpack.clock import iso, now
 from nbpack.errors import Conflict, Forbidden, InvalidBundle, InvalidInput, NotFound
 from nbpack.ids import RETURN, is_id
@@ -77,12 +78,14 @@ class Returns:
         if announced is not None and not is_id(announced, RETURN):
             raise InvalidInput(f"X-Nbpack-Return-Id {announced[:40]!r} is not a return id (r- and 24 hex digits)")
         zip_key = return_key(bid, announced, "return.zip") if announced is not None else None
-        stage = self.ctx.receive_staged(stream, cfg.return_limits.max_total, zip_key)
+        # Members hashed as they arrive (and, on S3, as they are sent): the check needs no second pass over them.
+        digests = StreamDigests()
+        stage = self.ctx.receive_staged(stream, cfg.return_limits.max_total, zip_key, digests.feed)
         path = stage.path
         queued = False
         try:
             with open_return(path, cfg.return_limits) as rf:
-                problems = check_return(rf, external_ok=True)
+                problems = check_return(rf, external_ok=True, known=digests.matching(rf.zf))
                 if problems:
                     raise InvalidBundle(f"return bundle is invalid: {problems[0]}")
                 if rf.manifest["bundle_id"] != handle.content_id:

@@ -2,15 +2,16 @@
 they arrive, and the object appears only when the caller commits (CompleteMultipartUpload) after checking the local
 copy; anything else aborts the upload. S3 shows nothing of an unfinished multipart upload to GET, HEAD or LIST.
 
-Memory stays bounded whatever the size and however many uploads run: a part is read back from the spool (page cache)
-only to be sent, at most ``IN_FLIGHT`` per upload and ``WORKER_IN_FLIGHT`` per process; a writer that outruns S3
-waits for a slot (the client's TCP window then slows the client). An upload smaller than one part never starts a
-multipart upload: it is one PUT at commit, as before.
+Memory stays bounded whatever the size and however many uploads run: a part is streamed from the spool (page cache)
+as botocore sends it, never held whole, with at most ``IN_FLIGHT`` parts per upload and ``WORKER_IN_FLIGHT`` per
+process; a writer that outruns S3 waits for a slot (the client's TCP window then slows the client). An upload
+smaller than one part never starts a multipart upload: it is one PUT at commit, as before.
 """
 
 from __future__ import annotations
 
 import contextlib
+import io
 import logging
 import os
 import tempfile
@@ -31,8 +32,8 @@ log = logging.getLogger("nbpack.store.s3")
 
 # Parts sent at once per upload: two keep the link busy while one is acknowledged.
 IN_FLIGHT = 2
-# Parts sent at once by this process, all uploads together: 4 x 8 MiB, the bound S3Storage.transfer keeps too.
-WORKER_IN_FLIGHT = 4
+# Requests to S3 at once for parts, this process's uploads together (1 worker x 8 threads x 2 parts at most).
+WORKER_IN_FLIGHT = 8
 _worker_slots = threading.BoundedSemaphore(WORKER_IN_FLIGHT)
 
 
@@ -92,16 +93,16 @@ class MultipartStage:
         try:
             if self._error is not None or (self._closing and not self._committed):
                 return  # the upload failed already or is being dropped: it will be aborted
-            data = os.pread(self._in, length, offset)
-            if len(data) != length:
-                raise OSError(f"the spool of {self.key} holds less than was written")
-            with self.s3._errors(self.key):
+            # Streamed from the spool (page cache) in botocore's own reads: no part is ever whole in memory, so 20
+            # uploads at once cost a few MiB, not 8 MiB per part in flight (which glibc kept per thread arena).
+            with self.s3._errors(self.key), _Window(self._in, offset, length) as body:
                 r = self.s3.client.upload_part(
                     Bucket=self.s3.bucket,
                     Key=self.s3._key(self.key),
                     UploadId=self._upload_id,
                     PartNumber=number,
-                    Body=data,
+                    Body=body,
+                    ContentLength=length,
                 )
             self._etags[number] = str(r["ETag"])
         except BaseException as exc:  # kept for the writer's thread, which raises it
@@ -164,6 +165,41 @@ class MultipartStage:
             except Exception:
                 # gc aborts it later (abort_stale); the caller's own error is the one to report
                 log.warning("could not abort a multipart upload", extra={"key": self.key}, exc_info=True)
+
+
+class _Window(io.RawIOBase):
+    """Bytes ``offset .. offset+length`` of an open file, as a seekable stream (botocore hashes, rewinds, sends)."""
+
+    def __init__(self, fd: int, offset: int, length: int) -> None:
+        super().__init__()
+        self._fd, self._start, self._len, self._pos = fd, offset, length, 0
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self._pos
+
+    def seek(self, pos: int, whence: int = io.SEEK_SET) -> int:
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._pos, io.SEEK_END: self._len}[whence]
+        self._pos = max(0, min(self._len, base + pos))
+        return self._pos
+
+    def readinto(self, buf: Any) -> int:
+        n = min(len(buf), self._len - self._pos)
+        if n <= 0:
+            return 0
+        got = os.preadv(self._fd, [memoryview(buf)[:n]], self._start + self._pos)
+        if got == 0:
+            raise OSError("the spool holds less than was written")
+        self._pos += got
+        return got
+
+    def __len__(self) -> int:
+        return self._len
 
 
 class MultipartStager:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Protocol
 
@@ -37,8 +38,9 @@ def begin(storage: Storage, key: str | None, spool_dir: Path) -> Stage:
     return stager.stage(key, spool_dir) if stager is not None else SpoolStage(storage, spool_dir)
 
 
-def fill(stage: Stage, stream: IO[bytes], limit: int) -> Path:
-    """Write ``stream`` into ``stage``, refusing more than ``limit`` bytes; the local copy's path.
+def fill(stage: Stage, stream: IO[bytes], limit: int, observe: Callable[[bytes], None] | None = None) -> Path:
+    """Write ``stream`` into ``stage``, refusing more than ``limit`` bytes; the local copy's path. ``observe`` sees
+    every chunk as it is written (a check that runs while the bytes arrive).
 
     On any failure (too large, the client gone mid-body, the backend refusing) the stage is closed: nothing is kept
     locally and nothing becomes visible in storage."""
@@ -49,6 +51,8 @@ def fill(stage: Stage, stream: IO[bytes], limit: int) -> Path:
             if total > limit:
                 raise TooLarge(f"upload is larger than the limit of {limit} bytes")
             stage.write(chunk)
+            if observe is not None:
+                observe(chunk)
         stage.seal()
     except BaseException:
         stage.close()

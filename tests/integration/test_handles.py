@@ -99,15 +99,23 @@ def _unpack(download_url: str, folder: Path) -> dict:
     return json.loads((folder / "nbpack.json").read_text())
 
 
-def _run_return(folder: Path, value: object, out: Path, status: str = "completed") -> tuple[str, str]:
-    """The runtime's finish() + upload in a fresh process; (return id, its stdout)."""
-    proc = subprocess.run(
+def _finish(
+    folder: Path, value: object, out: Path, status: str = "completed", env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """The runtime's finish() + upload in a fresh process, as a kernel of the bundle in ``folder`` runs them."""
+    return subprocess.run(
         [sys.executable, "-c", RUN, str(folder), json.dumps(value), status, str(out)],
         capture_output=True,
         text=True,
         timeout=120,
         cwd=folder,
+        env=env,
     )
+
+
+def _run_return(folder: Path, value: object, out: Path, status: str = "completed") -> tuple[str, str]:
+    """``_finish`` that must succeed; (return id, its stdout)."""
+    proc = _finish(folder, value, out, status)
     assert proc.returncode == 0, proc.stderr
     with zipfile.ZipFile(out) as zf:
         return json.loads(zf.read("nbpack-return.json"))["id"], proc.stdout
@@ -315,13 +323,7 @@ def test_return_quotas_refuse_cleanly_and_retries_stay_idempotent(s3_url, start_
     manifest = _unpack(created["links"]["download"], folder)
     r1, _ = _run_return(folder, 1, tmp_path / "r1.zip")
     _run_return(folder, 2, tmp_path / "r2.zip")
-    proc = subprocess.run(
-        [sys.executable, "-c", RUN, str(folder), "3", "completed", str(tmp_path / "r3.zip")],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        cwd=folder,
-    )
+    proc = _finish(folder, 3, tmp_path / "r3.zip")
     assert "HTTP 429" in proc.stdout, proc.stdout
     headers = {"Authorization": f"Bearer {manifest['returns']['token']}", "Content-Type": "application/zip"}
     status, body = _http(manifest["returns"]["endpoint"], "POST", headers, (tmp_path / "r3.zip").read_bytes())
@@ -548,14 +550,7 @@ def test_returns_past_retention_are_collected_and_usage_released(tmp_path):
     with zipfile.ZipFile(io.BytesIO(b"".join(svc.members.zip_chunks(handle)))) as zf:
         assert zf.testzip() is None
         zf.extractall(folder)
-    proc = subprocess.run(
-        [sys.executable, "-c", RUN, str(folder), "1", "completed", str(tmp_path / "r.zip")],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        cwd=folder,
-        env={**os.environ, "NBPACK_NO_UPLOAD": "1"},
-    )
+    proc = _finish(folder, 1, tmp_path / "r.zip", env={**os.environ, "NBPACK_NO_UPLOAD": "1"})
     assert proc.returncode == 0, proc.stderr
     with open(tmp_path / "r.zip", "rb") as f:
         summary, created = svc.returns.ingest(handle, f)

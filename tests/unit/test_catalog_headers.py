@@ -3,12 +3,15 @@ keys written for a catalog schema — both headers must parse back, whatever the
 
 from __future__ import annotations
 
+import warnings
+from pathlib import Path
 from xml.etree import ElementTree as ET
 
 import pyarrow as pa
 import pytest
 import yaml
 
+from nbpack.bundle.catalog import write_catalog
 from nbpack.bundle.catalog_headers import ColumnFacts, decoded, schema_metadata
 
 NS = "{http://www.ivoa.net/xml/VOTable/v1.3}"
@@ -110,3 +113,15 @@ def test_times_and_binary_are_cast_for_astropy() -> None:
 @pytest.mark.parametrize(("meta", "expected"), [(None, {}), ({}, {}), ({b"k": b"\xff\xc3\xa9"}, {"k": "\ufffdé"})])
 def test_decoded_replaces_bad_utf8(meta: dict[bytes, bytes] | None, expected: dict[str, str]) -> None:
     assert decoded(meta) == expected
+
+
+def test_astropys_votable_reader_reads_a_catalog_with_a_control_character(tmp_path: Path) -> None:
+    # The reader that consumes this header: before U+FFFD it raised "not well-formed (invalid token)".
+    table_cls = pytest.importorskip("astropy.table").Table
+    meta = {"description": "bell\x07, é", "unit": "deg"}
+    table = pa.table({"ra": pa.array([1.5, None])}, schema=pa.schema([pa.field("ra", pa.float64(), metadata=meta)]))
+    write_catalog(table, tmp_path / "c.parquet", name="c")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # astropy's own notes on the VOTable version
+        read = table_cls.read(tmp_path / "c.parquet", format="parquet.votable")
+    assert str(read["ra"].unit) == "deg" and read["ra"][0] == 1.5

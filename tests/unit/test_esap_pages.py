@@ -6,6 +6,8 @@ import math
 
 import pyarrow as pa
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from nbpack.bundle.esap_pages import table_from_esap_pages, table_from_esap_results
 from nbpack.errors import InvalidTable
@@ -129,3 +131,13 @@ def test_pages_join_and_provenance_comes_from_the_first_page_that_has_it() -> No
 def test_pages_without_rows_are_refused(pages: list, message: str) -> None:
     with pytest.raises(InvalidTable, match=message):
         table_from_esap_pages(pages)
+
+
+# Beyond ±2^53 is where a float round trip loses digits; the plain spelling never went through float.
+_PAST_FLOAT = st.integers(2**53 + 1, 2**63 - 1) | st.integers(-(2**63), -(2**53) - 1)
+
+
+@given(n=_PAST_FLOAT, form=st.sampled_from(["{}.0", "{}.000", "{}e0", " {}.0 "]))
+def test_every_int64_past_2_53_in_every_spelling_comes_back_exact(n: int, form: str) -> None:
+    table = table_from_esap_results(_ivoa([{"name": "id", "datatype": "long"}], form.format(n)))
+    assert table.column("id").to_pylist() == [n]

@@ -19,6 +19,7 @@ import importlib.util
 import io
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -99,6 +100,7 @@ def _stored_bundle(st: Stack, workdir: Path) -> tuple[str, Path, str, str]:
     bid = client.push(built)["id"]
     stored = client.download(bid, workdir / "stored.zip")
     folder = workdir / "unpacked"
+    shutil.rmtree(folder, ignore_errors=True)  # a kept --workdir: this run's stack stored a new bundle
     with archive.open_zip(stored) as zf:
         archive.extract(zf, folder)
     manifest = json.loads((folder / "nbpack.json").read_text())
@@ -109,9 +111,11 @@ def make_returns(folder: Path, out_dir: Path, output_bytes: int, count: int) -> 
     """``count`` distinct valid return zips, each with an output of ``output_bytes`` random bytes."""
     out_dir.mkdir(parents=True, exist_ok=True)
     have = sorted(out_dir.glob("r*.zip"))
-    if len(have) == count:
-        return have  # a kept --workdir: made already
     manifest = json.loads((folder / "nbpack.json").read_text())
+    if len(have) == count and all(_bundle_of(p) == manifest["id"] for p in have):
+        return have  # a kept --workdir: made already, for this run's bundle (another's would be refused)
+    for p in have:
+        p.unlink()
     env = {**os.environ, "NBPACK_NOTEBOOK": str(folder / manifest["payload"]["notebook"]), "NBPACK_NO_UPLOAD": "1"}
     subprocess.run(
         [sys.executable, "-c", _WRITER, str(folder), str(out_dir), str(output_bytes), str(count)],
@@ -121,6 +125,11 @@ def make_returns(folder: Path, out_dir: Path, output_bytes: int, count: int) -> 
         timeout=TIMEOUT,
     )
     return sorted(out_dir.glob("r*.zip"))
+
+
+def _bundle_of(path: Path) -> str | None:
+    with zipfile.ZipFile(path) as zf:
+        return json.loads(zf.read("nbpack-return.json")).get("bundle_id")
 
 
 def _post(endpoint: str, token: str, path: Path) -> dict[str, Any]:

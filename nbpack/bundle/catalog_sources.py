@@ -152,7 +152,9 @@ def _open_csv(path: Path, fmt: str, encoding: str | None = None) -> Source:
 
     ropts = pcsv.ReadOptions(block_size=_CSV_BLOCK, encoding=encoding or "utf8")
     popts = pcsv.ParseOptions(delimiter="\t" if fmt == "tsv" else ",")
-    copts = pcsv.ConvertOptions(strings_can_be_null=True)
+    # Only an empty field is null: pyarrow's default null markers would turn "NaN" (a float NaN, not a missing value)
+    # and text such as "NA" or "null" (a source may be called that) into nulls, and a catalog would lose them.
+    copts = pcsv.ConvertOptions(strings_can_be_null=True, null_values=[""])
 
     def open_reader() -> pcsv.CSVStreamingReader:
         return pcsv.open_csv(path, read_options=ropts, parse_options=popts, convert_options=copts)

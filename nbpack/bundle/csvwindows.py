@@ -77,6 +77,7 @@ def window_batches(
         copts = pcsv.ConvertOptions(
             column_types=types,
             strings_can_be_null=convert_options.strings_can_be_null,
+            null_values=convert_options.null_values,
             include_columns=names,
         )
         return pcsv.read_csv(io.BytesIO(data), read_options=ropts, parse_options=parse_options, convert_options=copts)

@@ -10,6 +10,7 @@ import hashlib
 import json
 import shutil
 import struct
+import time
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -304,3 +305,32 @@ def test_an_unknown_column_is_named_before_any_column_is_fetched(rt, built: Path
     local = rt.start(str(thin_copy(built, tmp_path / "full-copy", url, [])))
     with pytest.raises(rt.RuntimeProblem, match="no column 'nope'"):
         local.catalog("sources", columns=["nope"])
+
+
+def _plant(rt, url: str, size: int, signed_url: str, offset: int = 0) -> None:  # noqa: ANN001
+    """A signed read of the catalog as if the service had handed it out (pointing wherever the test says)."""
+    far = time.monotonic() + 3600
+    grant = rt.signed.Grant(signed_url, offset, size, size + offset, far)
+    rt.signed._grants[url + CAT] = (grant, far)
+
+
+def test_storage_out_of_reach_falls_back_to_the_files_url(rt, built: Path, tmp_path: Path, served) -> None:  # noqa: ANN001
+    _, proxy, url = served
+    size = (built / CAT).stat().st_size
+    _plant(rt, url, size, "http://127.0.0.1:1/bucket/content/x?X-Amz-Signature=0")  # nothing listens on port 1
+    cols = ["x03", "x04"]
+    assert same(_thin(rt, built, tmp_path, url).catalog("sources", columns=cols), _whole(built).select(cols))
+    assert proxy.bytes > 0.05 * size  # read through the files URL instead
+
+
+def test_a_signed_answer_not_of_the_asked_range_is_not_taken(rt, built: Path, tmp_path: Path, served) -> None:  # noqa: ANN001
+    folder, proxy, url = served
+    size = (built / CAT).stat().st_size
+    with range_server(folder) as other, CountingProxy(("127.0.0.1", int(other.split(":")[2].split("/")[0]))) as store:
+        # The "object" claims 30 bytes of header before the member: the answer's Content-Range total (the bare file's
+        # size) is not the object's, so no byte of it is taken and the read goes through the files URL.
+        _plant(rt, url, size, f"http://127.0.0.1:{store.port}/files/tok/hid/{CAT}", offset=30)
+        cols = ["x05"]
+        assert same(_thin(rt, built, tmp_path, url).catalog("sources", columns=cols), _whole(built).select(cols))
+        assert store.connections >= 1
+    assert proxy.bytes > 0.05 * size

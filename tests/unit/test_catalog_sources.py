@@ -156,3 +156,25 @@ def test_paths_that_name_no_file_are_not_found(path: str) -> None:
 def test_an_unsupported_object_is_refused_by_type() -> None:
     with pytest.raises(InvalidTable, match="unsupported catalog source type builtins.int"):
         open_source(5, None, 10)
+
+
+@pytest.mark.parametrize("window", [None, 64])
+def test_csv_nulls_are_empty_fields_only(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, window: int | None) -> None:
+    """NaN stays a float NaN beside an empty (null) field; "NA", "null", "N/A" stay text; streamed and windowed."""
+    if window:  # force the parallel-window path on a small file
+        monkeypatch.setattr("nbpack.bundle.csvwindows.WINDOW", window)
+    rows = [
+        f"{BIG + i},{x},{name}"
+        for i in range(40)
+        for x, name in [("NaN", "NA"), ("", "null"), ("1.5", "N/A"), ("nan", "")]
+    ]
+    path = tmp_path / "t.csv"
+    path.write_text("id,x,name\n" + "\n".join(rows) + "\n", "utf-8")
+    src = open_source(path, None, 10)
+    if window:
+        assert path.stat().st_size > 2 * window  # the windowed path was taken
+    table = pa.Table.from_batches(list(src.batches()), schema=src.schema)
+    x, names = table.column("x").to_pylist(), table.column("name").to_pylist()
+    assert [v is None for v in x[:4]] == [False, True, False, False] and math.isnan(x[0]) and math.isnan(x[3])
+    assert names[:4] == ["NA", "null", "N/A", None]
+    assert table.num_rows == 160 and table.column("id").to_pylist()[0] == BIG

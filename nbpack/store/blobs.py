@@ -1,7 +1,9 @@
 """Large returned outputs sent straight to the object store: presigned upload URLs, then verification at ingest.
 
-Each URL writes only its own upload key (``blobs/<bid>/uploads/<sha256>/<nonce>``); ingest copies a verified upload
-to the blob's key (``blobs/<bid>/<sha256>``), which no URL can write.
+Where the store enforces both a PUT's ``x-amz-checksum-sha256`` and ``If-None-Match: *`` (S3, SeaweedFS), a URL
+writes the blob's own key (``blobs/<bid>/<sha256>``) and can only create it, with exactly those bytes: nothing is
+copied at ingest. Elsewhere each URL writes only its own upload key (``blobs/<bid>/uploads/<sha256>/<nonce>``) and
+ingest copies a verified upload to the blob's key, which no such URL can write.
 """
 
 from __future__ import annotations
@@ -42,21 +44,26 @@ def upload_url(storage: Storage, config: Config, direct: bool, bid: str, doc: An
     except NotFound:
         held = None
     if held is not None:
-        # Only the service writes a verified blob: it is never signed for upload again.
+        # Written by the service or by a create-once URL the store checked against the sha256: never signed again.
         if held != size:
             raise Conflict(
                 f"the stored output with sha256 {sha256} holds {held} bytes, not {size}", code="blob_mismatch"
             )
         return {"exists": True, "key": final}
-    # Every upload gets its own key, bound to the declared length and sha256: it can overwrite nothing.
-    key = upload_key(bid, sha256, secrets.token_hex(12))  # type: ignore[arg-type]
-    url = storage.presigned_put(key, BLOB_URL_TTL, size=size, sha256=sha256)
+    # The blob's own key when the store can only let this URL create it with the declared bytes: a 1 GiB output is
+    # then written once, not uploaded and copied (the copy cost the store as much CPU as the upload itself).
+    key, create_once = final, True
+    url = storage.presigned_put(key, BLOB_URL_TTL, size=size, sha256=sha256, create_once=True)
+    if url is None:
+        # Else every upload gets its own key, bound to the declared length and sha256: it can overwrite nothing.
+        key, create_once = upload_key(bid, sha256, secrets.token_hex(12)), False  # type: ignore[arg-type]
+        url = storage.presigned_put(key, BLOB_URL_TTL, size=size, sha256=sha256)
     if url is None:  # a backend without presigned URLs
         raise Conflict("this service's storage cannot hand out upload URLs", code="direct_upload_unavailable")
     return {
         "url": url,
         "method": "PUT",
-        "headers": put_headers(size, sha256),  # type: ignore[arg-type]
+        "headers": put_headers(size, sha256, create_once=create_once),  # type: ignore[arg-type]
         "key": key,
         "expires_in": BLOB_URL_TTL,
     }
@@ -65,8 +72,10 @@ def upload_url(storage: Storage, config: Config, direct: bool, bid: str, doc: An
 def verify(storage: Storage, bid: str, path: str, entry: dict[str, Any]) -> dict[str, Any]:
     """Find an external output's verified blob, or verify an upload of it and copy it into place.
 
-    Uploads land in ``blobs/<bid>/uploads/<sha256>/<nonce>``; the first whose size and streamed sha256 match
-    is copied to ``blobs/<bid>/<sha256>``, which no URL can write, and the uploads are removed.
+    The blob ``blobs/<bid>/<sha256>`` (written by a create-once URL, or verified before) is checked by the sha256 the
+    store verified as it was written, else read and hashed. Failing that, uploads to private keys
+    ``blobs/<bid>/uploads/<sha256>/<nonce>``: the first whose size and streamed sha256 match is copied to the blob's
+    key and the uploads are removed.
     """
     final = blob_key(bid, entry["sha256"])
     try:

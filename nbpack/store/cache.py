@@ -194,9 +194,9 @@ class CachedStorage:
         return self.inner.presigned_get(key, expires, filename)
 
     def presigned_put(
-        self, key: str, expires: int, *, size: int | None = None, sha256: str | None = None
+        self, key: str, expires: int, *, size: int | None = None, sha256: str | None = None, create_once: bool = False
     ) -> str | None:
-        return self.inner.presigned_put(key, expires, size=size, sha256=sha256)
+        return self.inner.presigned_put(key, expires, size=size, sha256=sha256, create_once=create_once)
 
     def ping(self) -> None:
         self.inner.ping()

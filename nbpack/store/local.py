@@ -274,7 +274,7 @@ class LocalStorage:
         return None
 
     def presigned_put(
-        self, key: str, expires: int, *, size: int | None = None, sha256: str | None = None
+        self, key: str, expires: int, *, size: int | None = None, sha256: str | None = None, create_once: bool = False
     ) -> str | None:
         """Local storage has no presigned URLs."""
         return None

@@ -186,7 +186,7 @@ class MemoryStorage:
         return None
 
     def presigned_put(
-        self, key: str, expires: int, *, size: int | None = None, sha256: str | None = None
+        self, key: str, expires: int, *, size: int | None = None, sha256: str | None = None, create_once: bool = False
     ) -> str | None:
         """Memory has no URLs of its own: uploads go through the service."""
         return None

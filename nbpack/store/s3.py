@@ -14,7 +14,7 @@ from nbpack.errors import InvalidInput, NotFound, StorageError
 from nbpack.store import api, s3_compose
 from nbpack.store.api import CHUNK, PART_SIZE, TMP_PREFIX, ObjectInfo, check_key, check_prefix, check_range, sized
 from nbpack.store.disposition import content_disposition
-from nbpack.store.s3_checksums import put_headers, sha256_b64, sha256_hex, verifies_sha256
+from nbpack.store.s3_checksums import create_once_ok, put_headers, sha256_b64, sha256_hex, verifies_sha256
 from nbpack.store.s3_errors import S3Body, translated
 from nbpack.store.s3_multipart import MultipartStager
 
@@ -336,18 +336,24 @@ class S3Storage:
             return self.client.generate_presigned_url("get_object", Params=params, ExpiresIn=int(expires))
 
     def presigned_put(
-        self, key: str, expires: int, *, size: int | None = None, sha256: str | None = None
+        self, key: str, expires: int, *, size: int | None = None, sha256: str | None = None, create_once: bool = False
     ) -> str | None:
         """A time-limited PUT URL for a direct upload, bound to ``size`` and ``sha256`` (hex) when given.
 
         Both become signed headers (``Content-Length``, ``x-amz-checksum-sha256``) the uploader must send as
         :func:`put_headers` gives them: another length breaks the signature, other bytes fail the store's checksum.
+        ``create_once`` also signs ``If-None-Match: *`` (the URL can create ``key``, never replace it); None unless
+        this server enforces both that and the sha256 (``s3_checksums.create_once_ok``).
         """
+        if create_once and (sha256 is None or not create_once_ok(self)):
+            return None
         params: dict[str, Any] = {"Bucket": self.bucket, "Key": self._key(key)}
         if size is not None:
             params["ContentLength"] = int(size)
         if sha256 is not None:
             params["ChecksumSHA256"] = sha256_b64(sha256)
+        if create_once:
+            params["IfNoneMatch"] = "*"
         with self._errors(key):
             return self.client.generate_presigned_url("put_object", Params=params, ExpiresIn=int(expires))
 

@@ -13,15 +13,28 @@ from nbpack.store.api import TMP_PREFIX
 if TYPE_CHECKING:
     from nbpack.store.s3 import S3Storage
 
-__all__ = ["put_headers", "sha256_b64", "sha256_hex", "verifies_sha256"]
+__all__ = ["create_once_ok", "put_headers", "sha256_b64", "sha256_hex", "verifies_sha256"]
 
 # What S3 (BadDigest, XAmzContentChecksumMismatch) and SeaweedFS (BadDigest) answer a body that fails its checksum.
 _MISMATCH = {"BadDigest", "XAmzContentChecksumMismatch", "InvalidDigest"}
 
 
-def put_headers(size: int, sha256: str) -> dict[str, str]:
-    """The headers a PUT to ``presigned_put(key, …, size=size, sha256=sha256)`` must carry (they are signed)."""
-    return {"Content-Length": str(int(size)), "x-amz-checksum-sha256": sha256_b64(sha256)}
+def put_headers(size: int, sha256: str, *, create_once: bool = False) -> dict[str, str]:
+    """The headers a PUT to ``presigned_put(key, …, size=size, sha256=sha256, create_once=…)`` must carry (they are
+    signed)."""
+    headers = {"Content-Length": str(int(size)), "x-amz-checksum-sha256": sha256_b64(sha256)}
+    if create_once:
+        headers["If-None-Match"] = "*"
+    return headers
+
+
+def create_once_ok(s3: S3Storage) -> bool:
+    """May a presigned PUT write a final key itself? Only where the server refuses both a second write of an existing
+    key under ``If-None-Match: *`` and a body failing its ``x-amz-checksum-sha256`` (both probed once): then the
+    object at the key can only ever be the declared bytes, and no URL can replace them."""
+    if s3._conditional is None:
+        s3._conditional = s3._honours_if_none_match()
+    return s3._conditional and verifies_sha256(s3)
 
 
 def sha256_b64(hex_digest: str) -> str:

@@ -271,7 +271,9 @@ def test_tampered_or_missing_blob_is_refused(direct: Setup, tmp_path: Path) -> N
 
     # A blob of the right size but other bytes (overwritten in S3 before the POST): refused and removed.
     status, answer = st.ask_blob(big_sha, BIG)
-    assert status == 200 and answer["method"] == "PUT" and answer["key"].startswith(f"blobs/{st.bid}/uploads/")
+    # A create-once URL for the blob's own key (SeaweedFS enforces If-None-Match and the checksum).
+    assert status == 200 and answer["method"] == "PUT" and answer["key"] == key, answer
+    assert answer["headers"]["If-None-Match"] == "*"
     st.storage.put_bytes(key, _big_bytes(3))
     status, answer = st.ask_blob(big_sha, BIG)
     assert status == 200 and answer["exists"] is True  # size alone matches: only ingest reads the bytes

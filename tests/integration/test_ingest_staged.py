@@ -281,3 +281,38 @@ def test_a_presigned_blob_is_verified_by_the_checksum_s3_checked(s3_env, s3_buck
     assert counting.reads == 0  # no re-read of the blob
     assert record["key"] == blob_key(bid, sha) and record["bytes"] == len(data)
     assert storage.read_bytes(blob_key(bid, sha)) == data and not storage.exists(key)
+
+
+def test_a_create_once_url_writes_the_blob_itself_and_never_replaces_it(s3_env, s3_bucket: str) -> None:
+    storage = S3Storage(s3_bucket, "nbpack", endpoint_url=s3_env.endpoint)
+    bid = "h-" + "4" * 24
+    data = bytes(range(256)) * 4096  # 1 MiB
+    sha = hashlib.sha256(data).hexdigest()
+    config = type("Cfg", (), {"return_limits": type("L", (), {"max_member": 1 << 30})()})()
+    answer = blobs.upload_url(storage, config, True, bid, {"sha256": sha, "bytes": len(data)})  # type: ignore[arg-type]
+    # SeaweedFS enforces If-None-Match and the checksum: the URL is for the blob's own key, create-once.
+    assert answer["key"] == blob_key(bid, sha) and answer["headers"]["If-None-Match"] == "*", answer
+    url, headers = answer["url"], answer["headers"]
+    # Without the condition the signature does not match; other bytes fail the checksum: nothing is stored.
+    unconditional = {k: v for k, v in headers.items() if k != "If-None-Match"}
+    status, body = _call(url, data=data, method="PUT", headers=unconditional)
+    assert status == 403, (status, body[:200])
+    status, body = _call(url, data=bytes(reversed(data)), method="PUT", headers=headers)
+    assert status == 400 and b"BadDigest" in body, (status, body[:200])
+    assert not storage.exists(blob_key(bid, sha))
+    status, _ = _call(url, data=data, method="PUT", headers=headers)
+    assert status == 200
+    etag = storage.stat(blob_key(bid, sha)).etag
+    # The same URL again (a retry, a second upload of the output): 412, the blob untouched.
+    status, _ = _call(url, data=data, method="PUT", headers=headers)
+    assert status == 412
+    assert storage.stat(blob_key(bid, sha)).etag == etag
+    # Ingest trusts the checksum the store verified: no read, no copy, no upload keys.
+    counting = _CountingReads(storage)
+    record = blobs.verify(counting, bid, "outputs/big.bin", {"sha256": sha, "bytes": len(data)})  # type: ignore[arg-type]
+    assert counting.reads == 0
+    assert record["key"] == blob_key(bid, sha) and record["etag"] == etag
+    assert [i.key for i in storage.list(f"blobs/{bid}/")] == [blob_key(bid, sha)]
+    # Now it exists: no URL is handed out for it again.
+    again = blobs.upload_url(storage, config, True, bid, {"sha256": sha, "bytes": len(data)})  # type: ignore[arg-type]
+    assert again == {"exists": True, "key": blob_key(bid, sha)}

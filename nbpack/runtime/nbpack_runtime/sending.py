@@ -81,8 +81,9 @@ def _return_id(path: Path) -> str | None:
     return rid if isinstance(rid, str) and re.fullmatch(r"r-[0-9a-f]{24}", rid) else None
 
 
-def _request(make: Any, refused: str, where: str) -> dict:
-    """Make the request ``make()`` builds (fresh body each try); 5xx and network errors retried, 4xx final."""
+def _request(make: Any, refused: str, where: str, done_if: int | None = None) -> dict:
+    """Make the request ``make()`` builds (fresh body each try); 5xx and network errors retried, 4xx final but
+    ``done_if``, which means the work is done already (answered as ``{"status": done_if}``)."""
     # A service restart can outlast the default window: NBPACK_UPLOAD_ATTEMPTS widens it.
     attempts = max(1, int(os.environ.get("NBPACK_UPLOAD_ATTEMPTS") or RETRIES))
 
@@ -97,6 +98,8 @@ def _request(make: Any, refused: str, where: str) -> dict:
                     return {"response": text}
         except urllib.error.HTTPError as err:
             detail = err.read().decode(errors="replace")
+            if err.code == done_if:
+                return {"status": err.code}
             try:
                 detail = json.loads(detail).get("message", detail)
             except (ValueError, AttributeError):
@@ -181,4 +184,6 @@ def _put_member(zf: zipfile.ZipFile, out: dict, url: str, signed: dict) -> None:
             },
         ), body
 
-    _request(make, f"the object store refused {out['path']}", f"PUT {out['path']}")
+    # 412: the URL may only create the blob (If-None-Match: *) and it exists, with the bytes the store checked against
+    # the same sha256 — stored by another upload of this output, or by an earlier try whose answer was lost.
+    _request(make, f"the object store refused {out['path']}", f"PUT {out['path']}", done_if=412)

@@ -187,6 +187,20 @@ def local_secret(root: Path, name: str = ".nbpack-secret-key") -> str:
     return path.read_text().strip()
 
 
+# Whole-number settings, each named once: all read from NBPACK_<NAME>; the last two groups are range-checked where
+# they are read.
+_WHOLE = ("link_ttl", "return_ttl", "max_link_ttl", "max_bundle_bytes", "direct_upload_threshold")
+_POSITIVE = ("handle_ttl", "max_handle_ttl", "max_returns_per_bundle", "max_return_bytes_per_bundle")
+_ZERO_OR_MORE = (
+    "tenant_quota_bytes",
+    "return_retention",
+    "gc_grace",
+    "gc_interval",
+    "lazy_min_bytes",
+    "whole_zip_min_bytes",
+)
+
+
 def load_config(
     env: Mapping[str, str] | None = None,
     overrides: Mapping[str, Any] | None = None,
@@ -246,36 +260,13 @@ def load_config(
             else Path(os.environ.get("TMPDIR", "/tmp")) / "nbpack-cache"
         )
     )
-    for name in (
-        "link_ttl",
-        "return_ttl",
-        "max_link_ttl",
-        "max_bundle_bytes",
-        "direct_upload_threshold",
-        "handle_ttl",
-        "max_handle_ttl",
-        "max_returns_per_bundle",
-        "max_return_bytes_per_bundle",
-        "tenant_quota_bytes",
-        "return_retention",
-        "gc_grace",
-        "gc_interval",
-        "lazy_min_bytes",
-        "whole_zip_min_bytes",
-    ):
+    for name in (*_WHOLE, *_POSITIVE, *_ZERO_OR_MORE):
         if values.get(name) not in (None, ""):
             setattr(cfg, name, _int(f"NBPACK_{name.upper()}", values[name]))
-    for name in ("handle_ttl", "max_handle_ttl", "max_returns_per_bundle", "max_return_bytes_per_bundle"):
+    for name in _POSITIVE:
         if getattr(cfg, name) <= 0:
             raise InvalidInput(f"NBPACK_{name.upper()} must be a positive whole number")
-    for name in (
-        "tenant_quota_bytes",
-        "return_retention",
-        "gc_grace",
-        "gc_interval",
-        "lazy_min_bytes",
-        "whole_zip_min_bytes",
-    ):
+    for name in _ZERO_OR_MORE:
         if getattr(cfg, name) < 0:
             raise InvalidInput(f"NBPACK_{name.upper()} must be 0 or a positive whole number")
     if cfg.direct_upload_threshold < 0:

@@ -175,12 +175,15 @@ def fresh_venv(timeout: float = 600) -> Path:
     key = hashlib.sha256(f"{sys.version_info[:2]} {' '.join(FRESH_REQUIREMENTS)}".encode()).hexdigest()[:12]
     cache = REPO / ".cache"
     cache.mkdir(exist_ok=True)
-    venv = cache / f"fresh-venv-{key}"
+    # Built at its real path: a venv's scripts and kernelspec name the path it was made at, and .cache may be a
+    # symlink shared by several checkouts (a venv made through one that is later deleted names a missing python).
+    venv = cache.resolve() / f"fresh-venv-{key}"
     done = venv / ".complete"
+    stamp = f"{' '.join(FRESH_REQUIREMENTS)}\n{venv}\n"
     # Several test processes may race to create it: one builds, the others wait on the lock.
     with open(cache / f"fresh-venv-{key}.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        if not done.is_file():
+        if not done.is_file() or done.read_text() != stamp:
             shutil.rmtree(venv, ignore_errors=True)
             subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=120)
             py = str(venv / "bin" / "python")
@@ -195,7 +198,7 @@ def fresh_venv(timeout: float = 600) -> Path:
                 timeout=120,
                 capture_output=True,
             )
-            done.write_text(" ".join(FRESH_REQUIREMENTS) + "\n")
+            done.write_text(stamp)
     return venv
 
 

@@ -16,6 +16,8 @@ import zlib
 from dataclasses import dataclass
 from typing import Any
 
+from nbpack.bundle.archive import Limits
+
 __all__ = ["StreamDigests"]
 
 _LOCAL = struct.Struct("<4sHHHHHIIIHH")  # signature .. extra length: 30 bytes
@@ -35,7 +37,13 @@ class _Digest:
 class StreamDigests:
     """Feed it an upload's bytes in order (see module)."""
 
-    def __init__(self) -> None:
+    def __init__(self, limits: Limits | None = None) -> None:
+        # The archive's own limits bound this pass too, before any check of the whole file: it stops (and leaves
+        # the members to the file check, which refuses them) past the entry count, at a member declared larger
+        # than allowed, and once it has inflated more than the whole-archive ratio allows for what arrived — so a
+        # bomb of many records or of a few highly compressed ones costs neither memory nor CPU here.
+        self.limits = limits or Limits()
+        self._inflated = 0
         self._head = bytearray()  # a local header being gathered
         self._pos = 0  # absolute offset of the next byte fed
         self._start = 0  # offset of the current record
@@ -73,6 +81,9 @@ class StreamDigests:
         name_bytes = bytes(self._head[_LOCAL.size : _LOCAL.size + nlen])
         extra = bytes(self._head[_LOCAL.size + nlen : _LOCAL.size + nlen + elen])
         usize, csize = _zip64_sizes(extra, usize, csize)
+        if usize > self.limits.max_member or len(self.found) >= self.limits.max_entries:
+            self._stopped = True
+            return view
         name = name_bytes.decode("utf-8" if flags & 0x800 else "cp437")
         self._head = bytearray()
         self._member = {
@@ -115,8 +126,12 @@ class StreamDigests:
         m = self._member
         assert m is not None
         m["size"] += len(data)
+        self._inflated += len(data)
         if m["size"] > m["usize"]:
             self._stopped = True  # inflates past its declared size: the file check will refuse it
+            return
+        if self._inflated > max(self.limits.ratio_floor, self.limits.max_ratio * self._pos):
+            self._stopped = True  # expands more than the archive may: the file check will refuse it
             return
         m["sha"].update(data)
         m["crc"] = zlib.crc32(data, m["crc"])

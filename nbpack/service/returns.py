@@ -79,7 +79,7 @@ class Returns:
             raise InvalidInput(f"X-Nbpack-Return-Id {announced[:40]!r} is not a return id (r- and 24 hex digits)")
         zip_key = return_key(bid, announced, "return.zip") if announced is not None else None
         # Members hashed as they arrive (and, on S3, as they are sent): the check needs no second pass over them.
-        digests = StreamDigests()
+        digests = StreamDigests(cfg.return_limits)
         stage = self.ctx.receive_staged(stream, cfg.return_limits.max_total, zip_key, digests.feed)
         path = stage.path
         queued = False

@@ -314,6 +314,20 @@ class _FolderStager:
         fd, tmp = self.storage._temp_beside(path)
         return _FolderStage(self.storage, key, path, fd, Path(tmp))
 
+    def abort_stale(self, prefix: str, before: datetime, *, dry_run: bool = False) -> list[str]:
+        """Remove the staged ``.tmp-`` files under ``prefix`` last written before ``before`` (a worker killed
+        mid-upload leaves one; LIST never shows it); their paths below the root (``dry_run``: only listed)."""
+        check_prefix(prefix)
+        found: list[str] = []
+        base = self.storage.root / prefix
+        for tmp in base.rglob(f"{TMP_PREFIX}*") if base.is_dir() else ():
+            with contextlib.suppress(FileNotFoundError):  # committed or removed meanwhile
+                if tmp.is_file() and datetime.fromtimestamp(tmp.stat().st_mtime, UTC) < before:
+                    found.append(self.storage._key_of(tmp))
+                    if not dry_run:
+                        tmp.unlink()
+        return sorted(found)
+
 
 class _FolderStage:
     """An object being written into a storage folder: a ``.tmp-`` file beside its final name (see ``stage``)."""

@@ -12,6 +12,7 @@ Sizes are small by default; ``NBPACK_FAULT_SIZE=200MB`` runs the full-size retur
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -317,7 +318,12 @@ def test_kill_service_mid_return_upload(
         # Kill once the server has spooled a quarter of the upload (bounded wait).
         spooled, deadline = 0, time.monotonic() + 120
         while time.monotonic() < deadline and uploader.poll() is None:
-            sizes = [p.stat().st_size for p in (cache / "tmp").glob("upload-*")] if (cache / "tmp").is_dir() else []
+            # Spooled in the cache, or (a folder store, the return's id announced) written beside its final file.
+            staged = [*cache.glob("tmp/upload-*"), *(tmp_path / "store").glob("returns/**/.tmp-*")]
+            sizes = []
+            for p in staged:
+                with contextlib.suppress(FileNotFoundError):  # committed or removed since the glob
+                    sizes.append(p.stat().st_size)
             spooled = max(sizes, default=0)
             if spooled >= SIZE // 4:
                 break

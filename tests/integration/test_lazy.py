@@ -296,6 +296,32 @@ def test_two_readers_at_once_share_the_cache(rt, built: Path, tmp_path: Path, se
     assert same(rt.Bundle(folder, manifest, remote).catalog("sources"), whole)
 
 
+def test_the_decode_reads_this_readers_part_not_whatever_bears_its_name(
+    rt,  # noqa: ANN001
+    built: Path,
+    tmp_path: Path,
+    served,  # noqa: ANN001
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Two readers that both find no part may each create one: the second replaces the first's under the name. The
+    # first keeps writing its verified blocks to its own descriptor, so pyarrow must read through that descriptor
+    # (a reader opening the name would decode the other's still-empty part: zeros).
+    _, _, url = served
+    real_plan = rt.lazy._Blocks._plan
+
+    def plan_then_replaced(self, *args):  # noqa: ANN001, ANN002, ANN202
+        plan = real_plan(self, *args)
+        fresh = self.part.with_name("fresh-part")
+        with open(fresh, "wb") as fh:
+            fh.truncate(self.size)
+        fresh.replace(self.part)
+        return plan
+
+    monkeypatch.setattr(rt.lazy._Blocks, "_plan", plan_then_replaced)
+    cols = ["x10", "source_id"]
+    assert same(_thin(rt, built, tmp_path, url).catalog("sources", columns=cols), _whole(built).select(cols))
+
+
 def test_an_unknown_column_is_named_before_any_column_is_fetched(rt, built: Path, tmp_path: Path, served) -> None:  # noqa: ANN001
     _, proxy, url = served
     bundle = _thin(rt, built, tmp_path, url)

@@ -68,3 +68,23 @@ def test_bytes_the_archive_does_not_read_are_not_vouched_for() -> None:
     bomb[22:26] = (10).to_bytes(4, "little")  # local header's uncompressed size
     d.feed(bytes(bomb))
     assert d.found == {}
+
+
+def test_the_archive_limits_stop_the_pass_before_memory_or_cpu_go() -> None:
+    from nbpack.bundle.archive import Limits
+
+    limits = Limits(max_entries=50, max_ratio=200.0, ratio_floor=1 << 20)
+    # Many records: no more digests kept than the archive may hold entries (300,000 of them took a worker +112 MiB).
+    many = _zip({f"e{i}": (b"", zipfile.ZIP_STORED) for i in range(500)})
+    d = StreamDigests(limits)
+    d.feed(many)
+    assert len(d.found) == 50
+    # A bomb: 64 MiB of zeros in ~64 KiB. The pass stops at the ratio the archive may have of what arrived.
+    bomb = _zip({"zeros.bin": (bytes(64 << 20), zipfile.ZIP_DEFLATED)})
+    d = StreamDigests(limits)
+    d.feed(bomb)
+    assert d.found == {} and d._inflated <= 200 * len(bomb) + (1 << 20) < 64 << 20  # the ratio, plus one step
+    # A member declared larger than allowed is not followed at all.
+    d = StreamDigests(Limits(max_member=1 << 10))
+    d.feed(_zip({"big.bin": (os.urandom(4 << 10), zipfile.ZIP_STORED)}))
+    assert d.found == {} and d._inflated == 0

@@ -29,6 +29,9 @@ WHOLE_ZIP = "whole.zip"
 # Long enough for a client to follow the redirect, short enough that a URL copied out of a browser dies soon. S3
 # checks it when a GET starts: a download that has started runs to its end; a resumed one asks the service again.
 URL_TTL = 120
+# Compositions one worker runs at once: each is a thread and a stream of storage copies, so downloads of many big
+# handles (one tenant's, say) must not start one each; past this they stream and a later download starts it.
+MAX_COMPOSING = 2
 
 
 class WholeZips:
@@ -66,7 +69,7 @@ class WholeZips:
 
     def _start(self, handle: Handle, key: str) -> None:
         with self._lock:
-            if handle.id in self._composing:
+            if handle.id in self._composing or len(self._composing) >= MAX_COMPOSING:
                 return
             self._composing.add(handle.id)
         threading.Thread(target=self._compose, args=(handle, key), name=f"compose-{handle.id}", daemon=True).start()

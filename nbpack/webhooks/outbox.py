@@ -149,13 +149,23 @@ def claim(storage: Storage, hid: str, rid: str, *, lease: float, backoff: Callab
             when, wait = ended[last]
             ready = when + max(wait, backoff(last))
         else:
-            ready = leases[last] + lease
+            ready = _taken_at(storage, f"{prefix}{last}", leases[last]) + lease
         if now < ready:
             return Claim(None, ready, last)
     record = json.dumps({"owner": _OWNER, "at": now}).encode()
     if storage.put_if_absent(f"{prefix}{last + 1}", record):
         return Claim(last + 1, now, last)
     return Claim(None, now + 1.0, last + 1)
+
+
+def _taken_at(storage: Storage, key: str, modified: float) -> float:
+    """When the holder took its lease, on the holder's clock (the record's ``at``), as every claimer compares it with
+    its own ``now``; the store's modified time is another clock (and ``now`` is injected in tests), so a claimer that
+    listed just after a fresh claim could take the lease as already run out and claim the next attempt too."""
+    try:
+        return float(json.loads(storage.read_bytes(key))["at"])
+    except (NotFound, ValueError, KeyError, TypeError):
+        return modified
 
 
 def release(storage: Storage, hid: str, rid: str, attempt: int, wait: float, detail: Mapping[str, object]) -> None:

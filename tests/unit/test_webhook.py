@@ -343,6 +343,9 @@ def test_claims_are_create_once_across_threads_and_leases_expire(tmp_path: Path)
     assert held.attempt is None and held.ready_at >= now + 25  # a live lease is not taken
     # The holder died: once its lease has run out the next attempt is claimable, once.
     assert outbox.claim(st, HID, RID, lease=30, backoff=lambda n: 1.0, now=now + 40).attempt == 2
+    # A replica that lists just after that claim, on the same clock, sees a live lease (it once read the store's
+    # modified time instead of the holder's, took lease 2 as run out and claimed attempt 3 beside it).
+    assert outbox.claim(st, HID, RID, lease=30, backoff=lambda n: 1.0, now=now + 40).attempt is None
     # A failed attempt ends its lease early; the next waits for its backoff (or Retry-After, if longer).
     outbox.release(st, HID, RID, 2, 5.0, {"status": 503})
     assert outbox.claim(st, HID, RID, lease=30, backoff=lambda n: 1.0, now=time.time() + 1).attempt is None

@@ -36,7 +36,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from nbpack.config import Config
-from nbpack.errors import Forbidden, NbpackError, TooLarge
+from nbpack.errors import Forbidden, NbpackError, NoConditionalWrites, TooLarge
 from nbpack.store import ledger, reservations
 from nbpack.store.backends import ObjectInfo, Storage
 from nbpack.store.keys import (
@@ -215,7 +215,10 @@ def bury(storage: Storage, bid: str, tenant: str) -> None:
         doc.update(deleted=time.time(), tenant=tenant)
         return None, True
 
-    ledger.update(storage, ledger_key(bid), change)
+    try:
+        ledger.update(storage, ledger_key(bid), change)
+    except NoConditionalWrites:
+        pass  # no reservation, so no return, can be made on this store: there is nothing to stop
 
 
 def forget_return(storage: Storage, bid: str, rid: str) -> None:

@@ -42,8 +42,8 @@ IN_FLIGHT = 8  # Range requests at once: the size of pyarrow's S3 I/O pool
 HOLE_LIMIT = 8 << 10
 RANGE_LIMIT = 8 << 20
 # A range's body is read in pieces of this many bytes (whole blocks) into one buffer per range, each piece's blocks
-# checked as slices of it, then written with one pwrite and logged with one write: per 256 KiB block a fresh bytes
-# object, a write and a log write cost ~0.4 s of CPU per GiB on the fetch threads (bench/README.md, "lazy3").
+# checked as slices of it, then written with one pwrite and logged with one write (4x fewer calls and no bytes object
+# per block; the fetch's CPU is sha256 and the socket's copy: bench/README.md, "lazy3").
 PIECE = 1 << 20
 
 
@@ -380,8 +380,8 @@ class _Blocks:
         with contextlib.suppress(FileNotFoundError):  # another reader may have completed it first
             os.replace(self.part, complete)
         self.log.unlink(missing_ok=True)
-        # Decoded from a memory map: pyarrow's default reads every column chunk into fresh buffers first, a copy of
-        # the whole file that cost 2x the decode's CPU at 1 GiB (bench/README.md, "lazy3"). The file is the cache's
+        # Decoded from a memory map: pyarrow's default reads every column chunk into fresh buffers first (a copy of
+        # the file; standalone 3.4-3.9 vs 6.5-14.5 s CPU at 1 GiB, bench/README.md, "lazy3"). The file is the cache's
         # own, never rewritten in place (a new copy is renamed over it), so the map stays valid under the table.
         return pq.read_table(complete, columns=needed, memory_map=True)
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import http.client
 import json
+import re
 import statistics
 import tempfile
 import time
@@ -82,7 +83,7 @@ def _layout(filer_port: int, bucket: str, key: str) -> str:
     return f"{len(chunks)} chunks ({manifest} manifests) in volumes {','.join(volumes)}, MiB min {low} max {high}"
 
 
-def probe(size: int, repeats: int, work: Path, say: Callable[[str], None]) -> dict[str, Any]:
+def probe(size: int, repeats: int, work: Path, say: Callable[[str], None], only: str = "") -> dict[str, Any]:
     import urllib3
 
     from nbpack.client import Client
@@ -109,6 +110,8 @@ def probe(size: int, repeats: int, work: Path, say: Callable[[str], None]) -> di
         del data
         objects = {"composed": whole, "plain_mpu8": plain_mpu, "single_put": single}
         for copy_mib in (8, 64, 256):
+            if only and not re.search(only, f"boto3_1MiB composed_{copy_mib}"):
+                continue  # a composition not timed is not made
             key = f"{st.prefix}-probe/composed-{copy_mib}.zip"
             saved = s3_compose.MAX_COPY
             s3_compose.MAX_COPY = copy_mib << 20
@@ -178,11 +181,15 @@ def probe(size: int, repeats: int, work: Path, say: Callable[[str], None]) -> di
         probes["readinto_1MiB composed+disp"] = lambda: _readinto(presign(whole, True))
         probes["urllib3_1MiB composed+disp"] = lambda: u3(presign(whole, True))
         probes["boto3_8MiB composed"] = lambda: _drain(s3.get_object(Bucket=bucket, Key=whole)["Body"].read, 8 << 20)
+        if only:
+            probes = {k: v for k, v in probes.items() if re.search(only, k)}
         times: dict[str, list[float]] = {k: [] for k in probes}
         cpu: dict[str, list[float]] = {k: [] for k in probes}
         wcpu: dict[str, list[float]] = {k: [] for k in probes}
         for r in range(repeats):
-            for name, fn in probes.items():
+            order = list(probes.items())
+            turn = r % len(order)  # no probe always runs first, or right after the same other one
+            for name, fn in order[turn:] + order[:turn]:
                 w0, c0, t0 = _cpu_s(weed_pid), time.process_time(), time.perf_counter()
                 got = fn()
                 times[name].append(time.perf_counter() - t0)
@@ -210,12 +217,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--size", default="1GiB")
     p.add_argument("--repeats", type=int, default=5, help="rounds (at least 1)")
     p.add_argument("--workdir", default=None)
+    p.add_argument("--only", default="", help="a regular expression: time only the probes it finds in their names")
     args = p.parse_args(argv)
     size = parse_size(args.size, "bytes")
     if args.repeats < 1:
         p.error("--repeats must be at least 1")
     with tempfile.TemporaryDirectory(prefix="probe-dl-", dir=args.workdir) as tmp:
-        out = probe(size, args.repeats, Path(tmp), lambda m: print(m, flush=True))
+        out = probe(size, args.repeats, Path(tmp), lambda m: print(m, flush=True), args.only)
     width = max(map(len, out))
     print(f"{'probe':<{width}}  {'min s':>7} {'median s':>8} {'cpu s':>6} {'weed cpu':>8}  all")
     for name, f in out.items():

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import tempfile
 import threading
@@ -80,6 +81,9 @@ def measure(
     order turns by one each round, so no side always runs first (right after a GET of the other) or last.
     """
     size = sum(s3.head_object(Bucket=bucket, Key=key)["ContentLength"] for key in keys)
+    # Preparing wrote GBs (the bundle, its upload, the first download, the baseline object, the whole zip); the
+    # kernel writes dirty pages back up to 30 s later, taking CPU from whichever GET runs then (the first rounds).
+    os.sync()
     before = worker_rss_kib(master_pid)
     peak = [before]
     stop = threading.Event()

@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import http.client
 import json
+import os
 import re
 import statistics
 import tempfile
@@ -63,8 +64,6 @@ def _readinto(url: str, read_size: int = 1 << 20) -> int:
 
 def _cpu_s(pid: int) -> float:
     """utime + stime of process ``pid`` (seconds): what SeaweedFS spends, less load-dependent than wall time."""
-    import os
-
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
@@ -183,6 +182,7 @@ def probe(size: int, repeats: int, work: Path, say: Callable[[str], None], only:
         probes["boto3_8MiB composed"] = lambda: _drain(s3.get_object(Bucket=bucket, Key=whole)["Body"].read, 8 << 20)
         if only:
             probes = {k: v for k, v in probes.items() if re.search(only, k)}
+        os.sync()  # the layouts just written: their writeback must not land on the first probes (bench/download.py)
         times: dict[str, list[float]] = {k: [] for k in probes}
         cpu: dict[str, list[float]] = {k: [] for k in probes}
         wcpu: dict[str, list[float]] = {k: [] for k in probes}

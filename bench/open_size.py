@@ -1,13 +1,17 @@
 """Benchmark ``open_size``: click → notebook visible, by the size of the bundle's catalog (1 MB, 1 GiB, 10 GiB).
 
-The issue-13 question: does a bigger bundle open slower? One stock JupyterHub (tests/fixtures/hub.py), one nbpack
-service (gunicorn, local storage) naming it, headless Debian Chromium. Per size, a bundle whose one catalog weighs
-``size`` bytes is pushed as a fresh handle each repetition (its notebook named per repetition: Lab restores earlier
-tabs, so the tab waited for must be new), its landing page loaded (untimed, reported as ``landing_page``), then its
-launch button clicked, timed from the click: hub → nbgitpuller → first (cold) clone of that handle's thin tree → Lab
-shows the notebook (``click_to_notebook``). The
-baseline (``open_pulled``) opens the same pulled notebook at ``/user/<u>/lab/tree/<dir>/<nb>``; target ≤ 1.2× at
-every size. ``folder`` reports the bytes of the pulled folder (target ≤ 10 MB). 10 GiB runs only when asked for.
+The issue-13 question: does a bigger bundle open slower? One stock JupyterHub (tests/fixtures/hub.py, with
+jupyterlab-open-url-parameter), one nbpack service (gunicorn, local storage) naming it as an nbgitpuller hub that
+declares the open-url extension (``open_url = true``), headless Debian Chromium. Per size and repetition, a bundle
+whose one catalog weighs ``size`` bytes is pushed as a fresh handle (its notebook named per click: Lab restores
+earlier tabs, so the tab waited for must be new), its landing page loaded (untimed, reported as ``landing_page``),
+then its **default** launch button clicked (``click_to_notebook``, timed from the click until Lab shows the
+notebook; which way the button opens it, ``launch.launch_modes``, is in the row's note: for this one-notebook
+bundle the notebook alone, ``fromurl``). Then a second fresh handle is clicked through the page's nbgitpuller link
+(``nbgitpuller_to_notebook``: hub → nbgitpuller → first, cold clone of the thin tree → Lab). The baseline
+(``open_pulled``) opens the default click's notebook again at ``/user/<u>/lab/tree/<dir>/<nb>``; target ≤ 1.2× at
+every size, and ``open_pulled_vs_nbgitpuller`` gives the same ratio for the nbgitpuller click. ``folder`` reports
+the bytes of the opened folder (target ≤ 10 MB). 10 GiB runs only when asked for.
 """
 
 from __future__ import annotations
@@ -63,17 +67,19 @@ def _bundle(workdir: Path, size: int, title: str) -> Path:
 
 
 def run(sizes: list[int], repeats: int, workdir: Path, say: Callable[[str], None] = lambda _m: None) -> list[Row]:
-    """One hub, service and browser; per size ``repeats`` fresh handles, each clicked then reopened."""
+    """One hub, service and browser; per size ``repeats`` fresh handles clicked by default (then reopened) and as
+    many clicked through the nbgitpuller link."""
     from nbpack.hub.links import target_dir_for
 
     work = workdir / "open_size"
     (work / "data").mkdir(parents=True, exist_ok=True)
     store = work / f"store-{time.time_ns()}"  # a fresh store and cache: every handle is cold
     rows: list[Row] = []
+    registry = 'launch = "nbgitpuller"\nopen_url = true\npackages = ["pyarrow"]\n'
     with hub_rig(
         work,
         "open_size",
-        lambda url: f'[[hubs]]\nname = "{HUB}"\nurl = "{url}/"\nlaunch = "nbgitpuller"\npackages = ["pyarrow"]\n',
+        lambda url: f'[[hubs]]\nname = "{HUB}"\nurl = "{url}/"\n{registry}',
         store=store,
         cache=Path(f"{store}-cache"),
         client_timeout=3600,
@@ -83,44 +89,64 @@ def run(sizes: list[int], repeats: int, workdir: Path, say: Callable[[str], None
     ) as rig:
         hub, page = rig.hub, rig.page
         landings: list[float] = []
+        defaults: set[str] = set()
 
-        def click(size: int, k: int) -> tuple[float, str, str, Path]:
-            title = f"Open {size_label(size)} {k}"
-            say(f"open_size {size_label(size)} #{k}: building and pushing")
+        def click(size: int, k: int, via: str = "") -> tuple[float, str, str, Path]:
+            title = f"Open {size_label(size)} {k}{' ' + via if via else ''}"
+            say(f"open_size {size_label(size)} #{k}{' ' + via if via else ''}: building and pushing")
             pushed = rig.client.push(_bundle(work / "data", size, title))
             name = rig.client.get(pushed["id"])["payload"]["notebook"]
             folder = target_dir_for(pushed["id"], title)
+            row = f'.hub[data-hub="{HUB}"]'
+            # The default button, as a user clicks it; ``via``: the page's second link of that mode.
+            selector = f'{row} .hub-other[data-mode="{via}"]' if via else f"{row} .hub-launch"
+
+            def show() -> None:
+                page.goto(pushed["links"]["landing"])
+                if not via:
+                    href = page.locator(selector).get_attribute("href") or ""
+                    defaults.add("fromurl" if "fromURL=" in href else "nbgitpuller")
 
             def go() -> None:
-                rig.click(f'.hub[data-hub="{HUB}"] .hub-launch')
+                rig.click(selector)
                 rig.login_once(120_000)  # the first click lands on the hub's login form
 
             # Timed from the click on the shown landing page; the page's own load is the landing_page row.
-            seconds = rig.open(
-                go, name, f"click {size_label(size)}", before=lambda: page.goto(pushed["links"]["landing"])
-            )
-            landings.append(rig.before_seconds)
+            seconds = rig.open(go, name, f"{via or 'default'} {size_label(size)}", before=show)
+            if not via:
+                landings.append(rig.before_seconds)
             return seconds, folder, name, hub.user_home(USER) / folder
 
-        say("open_size: first click (login, spawn, pull, Lab) on the smallest size")
+        say("open_size: first click (login, spawn, open, Lab) on the smallest size")
         warm, *_ = click(min(sizes), 0)
-        rows.append(time_row("open_size", "warmup", "first_click", [warm], 0, note="login + spawn + pull + Lab"))
+        rows.append(time_row("open_size", "warmup", "first_click", [warm], 0, note="login + spawn + open + Lab"))
         for size in sizes:
             clicks: list[float] = []
+            pulls: list[float] = []
             opens: list[float] = []
             folders: list[int] = []
+            pulled_folders: list[int] = []
             landings.clear()
+            defaults.clear()
             for k in range(1, repeats + 1):
-                seconds, folder, name, pulled = click(size, k)
+                seconds, folder, name, opened = click(size, k)
                 clicks.append(seconds)
-                folders.append(_folder_bytes(pulled))
+                folders.append(_folder_bytes(opened))
                 url = f"{hub.url}/user/{USER}/lab/tree/{folder}/{name}"
                 opens.append(rig.open(lambda u=url: page.goto(u), name, f"open_pulled {size_label(size)}"))
-                say(f"open_size {size_label(size)} #{k}: click {clicks[-1]:.2f}s, open pulled {opens[-1]:.2f}s")
+                seconds, _folder, _name, pulled = click(size, k, "nbgitpuller")
+                pulls.append(seconds)
+                pulled_folders.append(_folder_bytes(pulled))
+                say(
+                    f"open_size {size_label(size)} #{k}: click {clicks[-1]:.2f}s, open pulled {opens[-1]:.2f}s, "
+                    f"nbgitpuller {pulls[-1]:.2f}s"
+                )
             label = size_label(size)
             # The same median as time_row's (of two runs: their mean, not the slower one).
             med = statistics.median(clicks)
-            note = f"pulled folder {max(folders) / 1e6:.2f} MB (target <= {MAX_FOLDER / 1e6:g} MB)"
+            mode = "/".join(sorted(defaults))
+            folder_mb = f"{max(folders) / 1e6:.2f} MB (target <= {MAX_FOLDER / 1e6:g} MB)"
+            note = f"default button ({mode}); opened folder {folder_mb}"
             rows.append(
                 time_row(
                     "open_size",
@@ -132,6 +158,8 @@ def run(sizes: list[int], repeats: int, workdir: Path, say: Callable[[str], None
                 )
             )
             rows.append(time_row("open_size", label, "click_to_notebook", clicks, 0, note=note))
+            pulled_note = f"the page's nbgitpuller link; pulled folder {max(pulled_folders) / 1e6:.2f} MB"
+            rows.append(time_row("open_size", label, "nbgitpuller_to_notebook", pulls, 0, note=pulled_note))
             rows.append(
                 time_row(
                     "open_size",
@@ -143,7 +171,19 @@ def run(sizes: list[int], repeats: int, workdir: Path, say: Callable[[str], None
                     nbpack_median=med,
                     max_ratio=MAX_RATIO,
                     extra_ok=max(folders) <= MAX_FOLDER,
-                    note="same hub, /lab/tree/<dir>/<nb> of the pulled notebook; met needs the folder target too",
+                    note="same hub, /lab/tree/<dir>/<nb> of the opened notebook; met needs the folder target too",
+                )
+            )
+            rows.append(
+                time_row(
+                    "open_size",
+                    label,
+                    "open_pulled_vs_nbgitpuller",
+                    opens,
+                    0,
+                    compared="nbgitpuller_to_notebook",
+                    nbpack_median=statistics.median(pulls),
+                    note="the same open_pulled runs, against the nbgitpuller link's click",
                 )
             )
         rig.profile(say)

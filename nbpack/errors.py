@@ -13,6 +13,7 @@ from nbpack_client.errors import InvalidInput, NbpackError, UpstreamError
 __all__ = [
     "one_line",
     "NbpackError",
+    "NoConditionalWrites",
     "InvalidInput",
     "InvalidBundle",
     "InvalidNotebook",
@@ -77,6 +78,10 @@ class TooLarge(NbpackError):
 class StorageError(NbpackError):
     code = "storage_unavailable"
     http_status = 503
+
+
+class NoConditionalWrites(StorageError):
+    """The store ignores If-Match / If-None-Match: no quota ledger (so no return) can be kept on it."""
 
 
 def one_line(err: object) -> str:

@@ -9,6 +9,7 @@ from flask import Flask
 
 from nbpack.config import load_config
 from nbpack.service.core import Service
+from nbpack.service.malloc import bound_arenas
 
 __all__ = ["create_app"]
 
@@ -19,6 +20,7 @@ def create_app(
     """Build the app: config from ``NBPACK_*`` variables (then ``test_config``), one Service, the blueprints."""
     from . import api, errors, git, guard, http, notebook, observe, pages
 
+    bound_arenas()  # before the sweeper, outbox and request threads start: see nbpack/service/malloc.py
     app = Flask(__name__)
     # Upper-case keys are Flask's own (TESTING, ...); the rest are nbpack's, as the NBPACK_* variables name them.
     flask_keys = {k: v for k, v in (test_config or {}).items() if k.isupper()}

@@ -204,7 +204,7 @@ def api_download(bid: str) -> Response:
 @bp.post("/api/v1/bundles/<bid>/returns/blobs")
 def return_blob(bid: str) -> Response:
     svc = service()
-    handle = checked_handle() or svc.access.check(bid, return_token(), "return")
+    handle = checked_handle() or svc.access.check(bid, return_token(), "return", fresh=True)
     raw = request.stream.read(4097)  # the request is a few dozen bytes: never buffer more than that
     if len(raw) > 4096:
         raise InvalidInput("the blob request is larger than 4096 bytes")

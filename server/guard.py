@@ -33,7 +33,8 @@ def check_credential() -> None:
     endpoint, args = request.endpoint or "", request.view_args or {}
     access = service().access
     if endpoint in _RETURN_ROUTES:
-        g.handle = access.check(args["bid"], return_token(), "return")
+        # The blob route answers a presigned PUT URL that outlives the request: its handle is read fresh.
+        g.handle = access.check(args["bid"], return_token(), "return", fresh=endpoint == "api.return_blob")
     elif endpoint in _GIT_ROUTES:
         g.handle = access.check(args["bid"], args["token"], "git")
     elif endpoint.startswith("pages."):

@@ -73,8 +73,10 @@ def landing(bid: str) -> Response:
     base = base_url()
     ranking = svc.launch.ranking(manifest) if svc.hubs else []
     direct = svc.launch.direct_urls(handle, manifest, base) if ranking else {}
-    if any(r["can_run"] and r["hub"]["launch"] != "fromurl" for r in ranking):
-        # A hub that clones may be clicked next: its repository is built while the user reads this page.
+    modes = svc.launch.modes(manifest) if ranking else {}
+    if any(r["can_run"] and "nbgitpuller" in modes[r["hub"]["name"]] for r in ranking):
+        # A hub that clones (as its default or second link) may be clicked next: its repository is built while the
+        # user reads this page.
         svc.members.prepare_git_repo(handle, svc.access.files_url(handle, base))
     local = svc.config.local_mode
     here = local and local_server(svc.config) is not None
@@ -86,7 +88,13 @@ def landing(bid: str) -> Response:
             "reasons": r["reasons"],
             # The named-server form needs the user's name, so it goes through the launch route; the button does not.
             "launch": url(base, "launch", bid, token, hub=r["hub"]["name"]),
-            "open": direct.get(r["hub"]["name"]) or url(base, "launch", bid, token, hub=r["hub"]["name"]),
+            "open": next(iter(direct.get(r["hub"]["name"], {}).values()), None)
+            or url(base, "launch", bid, token, hub=r["hub"]["name"]),
+            # The hub's other way to open it (nbgitpuller beside the notebook alone, or the reverse): a second link.
+            "others": [
+                {"mode": mode, "href": href, "label": _MODE_LABELS.get(mode, mode)}
+                for mode, href in list(direct.get(r["hub"]["name"], {}).items())[1:]
+            ],
             "profile": r.get("profile"),
             "named_servers": r["hub"]["named_servers"],
         }
@@ -115,6 +123,13 @@ def landing(bid: str) -> Response:
     forms = sorted({_origin(r["hub"]["url"]) for r in ranking if r["hub"]["named_servers"]})
     csp = csp_with_form_targets(forms).replace("default-src 'none';", f"default-src 'none'; script-src {_COPY_HASH};")
     return _secure(Response(html, mimetype="text/html"), csp)
+
+
+# The second link's words: what the other way brings, so a user knows when to take it.
+_MODE_LABELS = {
+    "nbgitpuller": "or pull the whole bundle folder (nbgitpuller: reopening keeps your edits)",
+    "fromurl": "or open the notebook alone (faster; it fetches the rest of the bundle itself)",
+}
 
 
 def _hubs_heading(ranking: list[dict]) -> str:
@@ -177,5 +192,7 @@ def launch(bid: str, hub: str) -> WerkzeugResponse:
     svc = service()
     handle = checked_handle() or svc.access.check(bid, _token(), "read")
     manifest = svc.handles.manifest(handle)
-    # ``user``: the hub user name, which a named server's spawn URL holds (the landing page asks for it).
-    return redirect(svc.launch.url(handle, manifest, hub, base_url(), request.args.get("user", "")), 302)
+    # ``user``: the hub user name, which a named server's spawn URL holds (the landing page asks for it); ``via``:
+    # one of the hub's other ways to open it (400 if it has no such way), else its default.
+    args = request.args
+    return redirect(svc.launch.url(handle, manifest, hub, base_url(), args.get("user", ""), args.get("via", "")), 302)

@@ -14,12 +14,32 @@ from collections.abc import Iterable
 from typing import Any
 
 from nbpack.bundle.notebook import BOOTSTRAP_TAG, FILES_LINE
+from nbpack.bundle.payload_git import REPO2DOCKER_FILES
 from nbpack.bundle.remote import BUNDLE_ID, FILES, LAZY, METADATA_KEY
+from nbpack.runtime.nbpack_runtime.vocab import CRATE
 
-__all__ = ["RUNTIME_PREFIX", "runtime_pin", "runtime_pin_of_files", "remote_document", "served_notebook"]
+__all__ = [
+    "RUNTIME_PREFIX",
+    "LAB_UPLOAD_PROMPT_BYTES",
+    "lone_gap",
+    "runtime_pin",
+    "runtime_pin_of_files",
+    "remote_document",
+    "served_notebook",
+]
 
 # Bundle paths of the runtime package's files (every one is listed in the manifest's contents).
 RUNTIME_PREFIX = "nbpack_runtime/"
+# Members a build writes for people and image builders (repo2docker, pip, conda), read by no notebook at run time:
+# a lone notebook misses nothing without them. The notebook, the runtime and the catalogs it fetches itself.
+_FOR_PEOPLE_AND_IMAGES = frozenset({"README.md", "requirements.txt", "environment.yml", "runtime.txt", CRATE})
+# A git payload's repo2docker files (payload_git), at the root or in its config folder: an image build reads them.
+_IMAGE_FOLDERS = ("", "binder/", ".binder/")
+# JupyterLab's file browser asks "upload anyway?" for a file over 15 MiB (its LARGE_FILE_SIZE, 0xf00000 in
+# @jupyterlab/filebrowser's model), and jupyterlab-open-url-parameter uploads through it: a dialog more.
+LAB_UPLOAD_PROMPT_BYTES = 15 * 1024 * 1024
+# What the service adds to the stored notebook when it serves it (the files prefix twice, the bundle id): far less.
+_SERVED_MARGIN = 64 * 1024
 
 
 def runtime_pin(entries: Iterable[tuple[str, str]]) -> str:
@@ -37,6 +57,38 @@ def runtime_pin(entries: Iterable[tuple[str, str]]) -> str:
 def runtime_pin_of_files(files: Iterable[tuple[str, bytes]]) -> str:
     """The pin of the runtime files a build copies (``bundle.runtime_files()``)."""
     return runtime_pin((path, hashlib.sha256(data).hexdigest()) for path, data in files)
+
+
+def lone_gap(manifest: dict[str, Any]) -> str:
+    """Why the notebook alone would lack something a clone of its bundle has ("" when it lacks nothing).
+
+    Alone it fetches the runtime (pinned) and the manifest with its return token, reads every catalog lazily
+    (verified per block) and resolves file references as a clone does; what it cannot reach is a member the payload
+    brought of its own (a helper module, a data file): only a clone puts it beside the notebook. The launch rule
+    (``hub.launch.launch_modes``) opens it alone only when this is "".
+    """
+    notebook = manifest["payload"]["notebook"]
+    catalogs = {c["path"] for c in manifest.get("catalogs", [])}
+    catalogs |= {c["blocks"]["path"] for c in manifest.get("catalogs", []) if c.get("blocks")}
+    own = []
+    size = 0
+    for entry in manifest.get("contents", []):
+        path = entry["path"]
+        if path == notebook:
+            size = int(entry["bytes"])
+        elif not (
+            path in catalogs
+            or path.startswith(RUNTIME_PREFIX)
+            or path in _FOR_PEOPLE_AND_IMAGES
+            or any(path == f"{folder}{name}" for folder in _IMAGE_FOLDERS for name in REPO2DOCKER_FILES)
+        ):
+            own.append(path)
+    if own:
+        shown = ", ".join(own[:3]) + (f" and {len(own) - 3} more" if len(own) > 3 else "")
+        return f"its payload brings {len(own)} file(s) of its own ({shown}) that only a clone puts beside the notebook"
+    if size + _SERVED_MARGIN > LAB_UPLOAD_PROMPT_BYTES:
+        return f"its notebook ({size} bytes) is big enough that JupyterLab asks before uploading it"
+    return ""
 
 
 def remote_document(manifest: dict[str, Any], files_prefix: str) -> dict[str, Any]:

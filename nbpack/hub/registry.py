@@ -35,6 +35,7 @@ NBPACK_FIELDS = (
     "profiles",
     "profile_option",
     "named_servers",
+    "open_url",
 )
 PROFILE_FIELDS = ("slug", "display_name", "packages", "images", "gpu", "memory_gb", "cpus")
 # A profile's slug names its JupyterHub server: JupyterHub 6's safe slug (jupyterhub/slugs.py is_valid_safe_slug).
@@ -86,6 +87,9 @@ class Hub:
     profile_option: str = "profile"
     # JupyterHub's allow_named_servers: a profile link then starts (or reuses) a server named after the profile.
     named_servers: bool = False
+    # The hub's JupyterLab has jupyterlab-open-url-parameter (>= 0.4): a bundle whose notebook alone lacks nothing
+    # opens through it (``fromurl``, the faster click) on an ``nbgitpuller`` hub; ``launch.launch_modes`` decides.
+    open_url: bool = False
 
     def to_json(self) -> dict:
         """The hub as a JSON-ready dict."""
@@ -176,7 +180,17 @@ def hub_from_dict(data: dict, *, where: str = "hub") -> Hub:
         profiles=parsed,
         profile_option=option,
         named_servers=_flag(data.get("named_servers", False), where, "named_servers"),
+        open_url=_open_url(data, launch, where),
     )
+
+
+def _open_url(data: dict, launch: str, where: str) -> bool:
+    flag = _flag(data.get("open_url", launch == "fromurl"), where, "open_url")
+    if launch == "binderhub" and flag:
+        raise _fail(where, "'open_url' is for a JupyterHub's Lab; a BinderHub opens what it builds")
+    if launch == "fromurl" and not flag:
+        raise _fail(where, "a hub with launch = \"fromurl\" has the open-url extension; 'open_url' cannot be false")
+    return flag
 
 
 def _packages(value: object, where: str) -> list[str]:

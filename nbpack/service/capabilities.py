@@ -5,6 +5,11 @@ Each token names one handle and carries its nonce; it is checked against the han
 deleted handle's tokens all die at once. ``read`` tokens expire (landing page, download, launch); ``git`` tokens
 live as long as the handle (nbgitpuller re-pulls from the URL it cloned; the files and lone-notebook URLs share
 it); ``return`` tokens go into the bundle's returns section.
+
+A return upload's handle comes from a per-worker memory (``RETURN_TTL``, never past the handle's expiry): the check
+that decides whether a return may still be stored is the reservation in the handle's ledger, which a DELETE buries
+before anything else (service/quota.py), so revocation stays immediate for returns without a ``handle.json`` read per
+upload. A ``fresh`` check (the blob-upload URL, which outlives the request) reads it.
 """
 
 from __future__ import annotations
@@ -21,6 +26,10 @@ from nbpack.hub.registry import Hub
 from nbpack.service.context import Context
 from nbpack.service.handle import Handle, load
 from nbpack.service.recent import RecentHandles
+
+# Seconds a worker answers return uploads from its copy of a handle: bounds how long a shortened expiry (extend) is
+# not seen; a delete is seen at once (the ledger's tombstone, and this replica's revoked markers).
+RETURN_TTL = 30.0
 
 __all__ = ["Capabilities", "url"]
 
@@ -44,6 +53,13 @@ class Capabilities:
         self.hubs = hubs
         # The git scope is called in bursts (a lazy read's Range requests): its handle is remembered for a second.
         self.recent = RecentHandles(ctx.cache_dir)
+        # Return uploads: their reservation in the ledger is the authoritative check (module docstring).
+        self.returning = RecentHandles(ctx.cache_dir, RETURN_TTL)
+
+    def forget(self, bid: str) -> None:
+        """The handle is being deleted: no worker of this replica answers from its memory of it again."""
+        self.recent.forget(bid)
+        self.returning.forget(bid)
 
     def check_api_key(self, key: str | None) -> str:
         """The tenant of a configured API key (compared in constant time against stored hashes), else 401."""
@@ -60,13 +76,16 @@ class Capabilities:
 
     def check(self, bid: str, token: str | None, scope: str, *, fresh: bool = False) -> Handle:
         """The live handle a ``scope`` token (read, git, return) grants, read once (a git token's: at most once a
-        second per worker, see ``recent``, unless ``fresh``: a signed URL outlives the check); 403 otherwise."""
+        second per worker, see ``recent``; a return token's: see ``returning``; unless ``fresh``: a signed URL
+        outlives the check); 403 otherwise."""
         if not token:
             raise Forbidden(_MISSING[scope], code="token_missing")
         claims = links.check_token(self.ctx.config.secret_key, token, scope, bid)
         try:
             if scope == "git" and not fresh:
                 handle = self.recent.get(bid, lambda: load(self.ctx.storage, bid))
+            elif scope == "return" and not fresh:
+                handle = self.returning.get(bid, lambda: load(self.ctx.storage, bid))
             else:
                 handle = load(self.ctx.storage, bid)
         except NotFound:

@@ -28,12 +28,14 @@ from nbpack.store.keys import (
     EXTERNAL,
     HANDLE,
     HANDLES,
+    QUOTA,
     RETURNS,
     handle_key,
     return_prefix,
     split_return_key,
     usage_prefix,
 )
+from nbpack.webhooks import outbox as webhook_outbox
 
 __all__ = ["Report", "collect", "start_sweeper"]
 
@@ -105,6 +107,25 @@ def collect(svc: Service, *, dry_run: bool = False) -> Report:
             if not dry_run:
                 svc.handles.delete(handle)
     live = {h: s for h, s in states.items() if h not in report.handles}
+    # 1b. tombstones of deleted handles' ledgers, once no upload that reserved before the delete can still be
+    # writing (quota.PENDING_STALE), with whatever such an upload wrote after the delete swept (service/quota.py)
+    for info in svc.storage.list(QUOTA):
+        hid = info.key.split("/")[1]
+        if (
+            not ids.is_id(hid, ids.HANDLE)
+            or not info.key.endswith("/returns.json")
+            or hid in states
+            or not _older(info.modified, int(quota.PENDING_STALE), now)
+        ):
+            continue
+        report.returns.append(f"{hid}/*")
+        if not dry_run:
+            buried = quota.buried(svc.storage, hid)
+            svc.storage.delete_prefix(return_prefix(hid))
+            if buried is not None:
+                svc.storage.delete_prefix(usage_prefix(buried[0], hid))
+            webhook_outbox.forget(svc.storage, hid)
+            svc.storage.delete(info.key)
     # 2. returns past their retention, and blobs no return names
     referenced_blobs: set[str] = set()
     for info in svc.storage.list(RETURNS):

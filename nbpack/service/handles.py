@@ -40,7 +40,6 @@ from nbpack.store.keys import (
     index_keys,
     index_prefix,
     is_content,
-    quota_prefix,
     return_prefix,
     usage_prefix,
 )
@@ -260,11 +259,13 @@ class Handles:
         """Revoke and delete a handle (live or expired): its state goes first, so every token dies at once
         everywhere; then all of it but the shared content, and this replica's caches."""
         storage, bid = self.ctx.storage, handle.id
+        # First the ledger's tombstone: from here on no return of the handle can reserve, on any replica, whatever
+        # handle copy its worker holds (service/quota.py); it stays for gc, which sweeps what a racing upload left.
+        quota.bury(storage, bid, handle.tenant)
         storage.delete(handle_key(bid, HANDLE))
-        self.access.recent.forget(bid)
+        self.access.forget(bid)
         storage.delete_prefix(return_prefix(bid))
         storage.delete_prefix(blob_prefix(bid))
-        storage.delete_prefix(quota_prefix(bid))  # its returns ledger (service/quota.py)
         storage.delete_prefix(usage_prefix(handle.tenant, bid))
         webhook_outbox.forget(storage, bid)
         for key in index_keys(handle.to_json()):

@@ -8,11 +8,23 @@ the other checks again against the state that holds the first. An entry is writt
 being uploaded counts as soon as it can become visible, and never twice (its id is the key). A retry finds its entry
 (and the manifest behind it, one HEAD: retries are rare) and is answered before any quota is checked. A failed
 upload takes its entry out; a killed one leaves it, and the first check after PENDING_STALE confirms it against its
-manifest or drops it. gc takes a deleted return out; DELETE of a handle removes its ledger with it.
+manifest or drops it. gc takes a deleted return out.
+
+The ledger is also where a return meets a DELETE of its handle (issue 23): the delete replaces the ledger with a
+tombstone (``bury``, itself a compare-and-swap) before it removes anything, so every reservation after it fails —
+whatever copy of the handle the upload's worker held (``Capabilities``' return-scope memory) and whatever ledger copy
+it kept (the If-Match fails on the tombstone's new tag, the re-read finds it). An upload that reserved just before the
+tombstone may still write its zip and manifest after the delete swept them: those are unreachable (no
+``handle.json``: every route refuses; the id is never reused) and gc removes them with the tombstone once it is older
+than PENDING_STALE, the bound on a reservation's life this module already relies on. That replaces the HEAD of
+``handle.json`` each upload made after its commit.
 
 A tenant's bytes are empty marker objects whose names end in the size charged (``keys.usage_key``), so one listing
 adds them up and a delete of the marker gives the bytes back; with a tenant quota configured the check and the charge
-happen in one step under the tenant's create-only lock (``store/reservations.py``).
+happen in one step under the tenant's create-only lock (``store/reservations.py``), a marker per return. Without a
+tenant quota a return is charged in its ledger entry alone (``uncharged``: no marker of its own, one PUT less), and
+the handle gets one marker ``ledger.0`` the first time (``counted`` in the ledger): ``tenant_usage`` reads the
+ledgers those markers name and adds their uncharged entries, so a quota configured later counts every stored return.
 """
 
 from __future__ import annotations
@@ -24,7 +36,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from nbpack.config import Config
-from nbpack.errors import NbpackError, TooLarge
+from nbpack.errors import Forbidden, NbpackError, NoConditionalWrites, TooLarge
 from nbpack.store import ledger, reservations
 from nbpack.store.backends import ObjectInfo, Storage
 from nbpack.store.keys import (
@@ -33,6 +45,7 @@ from nbpack.store.keys import (
     return_key,
     return_objects_prefixes,
     return_prefix,
+    split_usage_key,
     usage_key,
     usage_prefix,
 )
@@ -41,6 +54,8 @@ __all__ = [
     "PENDING_STALE",
     "Reservation",
     "TooManyReturns",
+    "bury",
+    "buried",
     "charge_tenant",
     "check_tenant",
     "forget_return",
@@ -54,6 +69,8 @@ __all__ = [
 # An upload reserves before it writes its zip (already received locally); one whose entry is this old and whose
 # return never became visible died.
 PENDING_STALE = 6 * 3600.0
+# The usage marker naming a handle whose ledger holds returns charged there alone (no tenant quota configured).
+LEDGER_MARK = "ledger"
 
 
 class TooManyReturns(NbpackError):
@@ -64,11 +81,17 @@ class TooManyReturns(NbpackError):
 
 
 def tenant_usage(storage: Storage, tenant: str) -> int:
-    """Bytes charged to a tenant: its handles' zip sizes and its returns' sizes."""
+    """Bytes charged to a tenant: its handles' zip sizes and its returns' sizes (markers, and the uncharged entries
+    of the ledgers a ``ledger.0`` marker names: one read per such handle)."""
     total = 0
     for info in storage.list(usage_prefix(tenant)):
         tail = info.key.rsplit(".", 1)[-1]
         total += int(tail) if tail.isdigit() else 0
+        parts = split_usage_key(info.key)
+        if parts is not None and parts[1] == LEDGER_MARK:
+            doc, _ = ledger.read(storage, ledger_key(parts[0]))
+            if not doc.get("deleted"):
+                total += sum(int(e["bytes"]) for e in doc.get("returns", {}).values() if e.get("uncharged"))
     return total
 
 
@@ -91,17 +114,18 @@ class Reservation:
     bid: str
     rid: str
     holder: str
-    charge: str
+    charge: str | None  # its usage marker; None when charged in the ledger entry alone
 
 
 def reserve_return(storage: Storage, config: Config, bid: str, tenant: str, rid: str, size: int) -> Reservation | None:
     """Check the handle's count and bytes and the tenant's bytes and reserve ``size`` bytes of return ``rid`` (one
-    conditional write of the ledger, and the tenant's charge); None when the return is stored already, which is
-    answered before any quota is checked (a retry is never refused for a full quota)."""
+    conditional write of the ledger; with a tenant quota, the tenant's charge too); None when the return is stored
+    already, which is answered before any quota is checked (a retry is never refused for a full quota). 403
+    ``token_revoked`` once the handle's delete buried the ledger (module docstring)."""
     holder, manifest = secrets.token_hex(6), return_key(bid, rid, "manifest.json")
-    # Each upload's own charge, so a failed or losing upload of a return removes only what it added.
-    charge = usage_key(tenant, bid, f"{rid}.{holder}", size)
+    marked = bool(config.tenant_quota_bytes)  # a marker per return: the tenant's lock counts markers
     stored: dict[str, bool] = {}  # manifests looked up during this call (a retry, or a ledger entry gone stale)
+    first = {"count": False}  # this write is the one that marks the handle's ledger as counted (ledger.0)
 
     def is_stored(r: str) -> bool:
         if r not in stored:
@@ -109,6 +133,9 @@ def reserve_return(storage: Storage, config: Config, bid: str, tenant: str, rid:
         return stored[r]
 
     def change(doc: dict[str, Any]) -> tuple[bool, bool | str]:
+        first["count"] = False
+        if doc.get("deleted"):
+            raise Forbidden("this link was revoked or its bundle has expired", code="token_revoked")
         if "returns" not in doc:
             doc["returns"] = _stored_returns(storage, bid)  # the handle's first ledger (returns from before ledgers)
         entries: dict[str, Any] = doc["returns"]
@@ -129,6 +156,10 @@ def reserve_return(storage: Storage, config: Config, bid: str, tenant: str, rid:
                 code="return_bytes_quota",
             )
         entries[rid] = {"bytes": size, "at": time.time(), "holders": [holder]}
+        if not marked:
+            entries[rid]["uncharged"] = True
+            if not doc.get("counted"):
+                doc["counted"] = first["count"] = True
         return True, True
 
     try:
@@ -138,26 +169,35 @@ def reserve_return(storage: Storage, config: Config, bid: str, tenant: str, rid:
         if storage.exists(manifest):  # stored meanwhile, and the ledger was trimmed by gc: still a retry
             return None
         raise
-    reservation = Reservation(bid, rid, holder, charge)
+    reservation = Reservation(bid, rid, holder, usage_key(tenant, bid, f"{rid}.{holder}", size) if marked else None)
     try:
-        charge_tenant(storage, config, tenant, bid, f"{rid}.{holder}", size)
+        if marked:
+            # Each upload's own charge, so a failed or losing upload of a return removes only what it added.
+            charge_tenant(storage, config, tenant, bid, f"{rid}.{holder}", size)
+        elif first["count"]:
+            # Once per handle: tenant_usage then reads this ledger for its uncharged entries.
+            storage.put_bytes(usage_key(tenant, bid, LEDGER_MARK, 0), b"")
     except BaseException:
-        release(storage, reservation)
+        release(storage, reservation, uncount=first["count"])
         raise
     return reservation
 
 
-def release(storage: Storage, reservation: Reservation) -> None:
+def release(storage: Storage, reservation: Reservation, *, uncount: bool = False) -> None:
     """Give back what a failed upload reserved: its tenant charge, and its ledger entry unless the return got
-    stored by another upload or another upload of it is still running."""
-    storage.delete(reservation.charge)
+    stored by another upload or another upload of it is still running (``uncount``: its ``ledger.0`` marker was
+    not written, so the next upload writes it)."""
+    if reservation.charge is not None:
+        storage.delete(reservation.charge)
     stored = storage.exists(return_key(reservation.bid, reservation.rid, "manifest.json"))
 
     def change(doc: dict[str, Any]) -> tuple[None, bool]:
         entries = doc.get("returns", {})
         entry = entries.get(reservation.rid)
+        if uncount:
+            doc.pop("counted", None)
         if entry is None or reservation.holder not in entry.get("holders", []):
-            return None, False
+            return None, uncount
         entry["holders"].remove(reservation.holder)
         if not entry["holders"] and not stored:
             del entries[reservation.rid]
@@ -166,13 +206,34 @@ def release(storage: Storage, reservation: Reservation) -> None:
     ledger.update(storage, ledger_key(reservation.bid), change)
 
 
+def bury(storage: Storage, bid: str, tenant: str) -> None:
+    """Replace the handle's ledger with a tombstone (its DELETE, before anything else goes): every later
+    reservation for it fails, on any replica (module docstring); gc removes the tombstone."""
+
+    def change(doc: dict[str, Any]) -> tuple[None, bool]:
+        doc.clear()
+        doc.update(deleted=time.time(), tenant=tenant)
+        return None, True
+
+    try:
+        ledger.update(storage, ledger_key(bid), change)
+    except NoConditionalWrites:
+        pass  # no reservation, so no return, can be made on this store: there is nothing to stop
+
+
 def forget_return(storage: Storage, bid: str, rid: str) -> None:
     """Take a deleted return (gc) out of the handle's ledger: its count and bytes are free again."""
 
     def change(doc: dict[str, Any]) -> tuple[None, bool]:
-        return None, doc.get("returns", {}).pop(rid, None) is not None
+        return None, not doc.get("deleted") and doc.get("returns", {}).pop(rid, None) is not None
 
     ledger.update(storage, ledger_key(bid), change)
+
+
+def buried(storage: Storage, bid: str) -> tuple[str, float] | None:
+    """(tenant, when) of a deleted handle's tombstone, else None (gc: sweep it once older than PENDING_STALE)."""
+    doc, _ = ledger.read(storage, ledger_key(bid))
+    return (str(doc.get("tenant")), float(doc["deleted"])) if doc.get("deleted") else None
 
 
 def _stored_returns(storage: Storage, bid: str) -> dict[str, Any]:

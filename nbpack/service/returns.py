@@ -35,10 +35,7 @@ from nbpack.store import blobs
 from nbpack.store.backends import ObjectInfo
 from nbpack.store.keys import (
     EXTERNAL,
-    HANDLE,
-    handle_key,
     is_return_manifest,
-    quota_prefix,
     return_key,
     return_prefix,
 )
@@ -125,19 +122,17 @@ class Returns:
             except BaseException:
                 quota.release(storage, reserved)  # its ledger entry (unless stored meanwhile) and its tenant charge
                 raise
-            if not created:
+            if not created and reserved.charge is not None:
                 storage.delete(reserved.charge)  # the upload that stored it is charged for it
+            if not created:
                 return _summary(bid, manifest), False
         finally:
             stage.close()  # the local copy goes; an upload not committed (invalid, stored already, failed) is aborted
             if queued:  # now that the return is visible (or failed): a sender looking earlier would wait a poll
                 self.webhooks.kick()
-        # An existence check, not a read: deleted while this upload ran, leave nothing behind that no handle owns.
-        if not storage.exists(handle_key(bid, HANDLE)):
-            storage.delete_prefix(return_prefix(bid, rid))
-            storage.delete_prefix(quota_prefix(bid))  # a ledger this upload may have written again
-            storage.delete(reserved.charge)
-            raise NotFound(f"no such bundle {bid}")
+        # No check of handle.json after the commit: a DELETE buries the ledger first, so a reservation after it
+        # fails, and what an upload that reserved just before it writes is unreachable and swept by gc
+        # (service/quota.py).
         log.info("return ingested", extra={"bundle": bid, "return": rid})
         if notebook_missing(manifest):
             log.warning("return without its notebook", extra={"bundle": bid, "return": rid})

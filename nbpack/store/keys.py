@@ -16,6 +16,7 @@ __all__ = [
     "EXTERNAL",
     "HANDLE",
     "HANDLES",
+    "QUOTA",
     "RETURNS",
     "blob_key",
     "blob_prefix",
@@ -38,6 +39,7 @@ __all__ = [
     "return_objects_prefixes",
     "return_prefix",
     "split_return_key",
+    "split_usage_key",
     "upload_key",
     "upload_prefix",
     "usage_key",
@@ -52,6 +54,7 @@ EXTERNAL = "external.json"
 HANDLE = "handle.json"
 # The top-level folders (what gc lists whole).
 HANDLES, CONTENT, RETURNS, BLOBS = "handles/", "content/", "returns/", "blobs/"
+QUOTA = "quota/"  # handles' ledgers (and tombstones of deleted ones), tenants' quota locks
 _INV_BASE = 10**13  # listing keys sort newest first: 13 digits of (this - created milliseconds)
 
 
@@ -169,6 +172,14 @@ def usage_prefix(tenant: str, hid: str | None = None, what: str | None = None) -
     if hid is None:
         return prefix
     return f"{prefix}{hid}/" if what is None else f"{prefix}{hid}/{what}."
+
+
+def split_usage_key(key: str) -> tuple[str, str] | None:
+    """(handle id, what) of a usage marker (``what``: ``bundle``, ``<rid>.<holder>``, ``ledger``), else None."""
+    parts = key.split("/")
+    if len(parts) != 5 or parts[0] != "tenants" or parts[2] != "usage" or "." not in parts[4]:
+        return None
+    return parts[3], parts[4].rsplit(".", 1)[0]
 
 
 def index_keys(state: dict[str, Any]) -> list[str]:

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from nbpack.config import DEFAULT_S3_REGION
-from nbpack.errors import InvalidInput, NotFound, StorageError
+from nbpack.errors import InvalidInput, NoConditionalWrites, NotFound, StorageError
 from nbpack.store import api, s3_compose
 from nbpack.store.api import CHUNK, PART_SIZE, TMP_PREFIX, ObjectInfo, check_key, check_prefix, check_range, sized
 from nbpack.store.disposition import content_disposition
@@ -150,7 +150,7 @@ class S3Storage:
         if self._conditional is None:
             self._conditional = self._honours_if_none_match()
         if not self._conditional:
-            raise StorageError(f"{self._where} ignores conditional writes: quotas cannot be kept on it")
+            raise NoConditionalWrites(f"{self._where} ignores conditional writes: quotas cannot be kept on it")
         cond = {"IfMatch": f'"{tag}"'} if tag is not None else {"IfNoneMatch": "*"}
         try:
             with self._errors(key):

@@ -27,7 +27,7 @@ def run_bench(*args: str) -> subprocess.CompletedProcess:
         ("load", "1000", "pyarrow_read", "nbpack_runtime"),
         ("clone", "1MB", "backend_shallow", "endpoint_shallow"),
         ("download", "1MB", "boto3_get_object", "service_get"),
-        ("ingest", "1MB", "boto3_put_object_x20", "service_post_x20"),
+        ("ingest", "1MB", "boto3_vs_runtime_x20", "runtime_upload_x20"),
         ("lazy", "16MiB", "boto3_get_read", "lazy_first"),
         ("lazy", "16MiB", "pyarrow_s3_2_of_22", "lazy_2_of_22"),
     ],

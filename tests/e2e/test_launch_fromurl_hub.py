@@ -1,5 +1,7 @@
 """The `fromurl` launch mode in a real JupyterHub whose user environment has jupyterlab-open-url-parameter (PyPI).
 
+The hub is an nbgitpuller hub that declares the extension (`open_url = true`): for this one-notebook bundle the
+landing page's default button is the notebook alone, nbgitpuller its second link (`launch.launch_modes`).
 Landing page button → service redirect → `/hub/user-redirect/lab?fromURL=<links.notebook>&fromURLToFolder=<dir>`
 → login → Lab, where the extension fetches the lone notebook from the service (cross-origin) and opens it →
 Run All in Lab: the bootstrap cell fetches the runtime and manifest, the catalog is read lazily from the files
@@ -45,7 +47,7 @@ def _request() -> dict:
 
 def test_fromurl_click_opens_the_lone_notebook_runs_and_returns(jupyterhub, start_service, page, tmp_path):
     registry = tmp_path / "hubs.toml"
-    registry.write_text(f'[[hubs]]\nname = "{HUB}"\nurl = "{jupyterhub.url}/"\nlaunch = "fromurl"\n')
+    registry.write_text(f'[[hubs]]\nname = "{HUB}"\nurl = "{jupyterhub.url}/"\nopen_url = true\n')
     service = start_service(service_env(str(tmp_path / "store"), API_KEY, hubs_file=str(registry)))
     client = Client(service.url, API_KEY, timeout=60)
     created = client.create(_request())
@@ -54,6 +56,10 @@ def test_fromurl_click_opens_the_lone_notebook_runs_and_returns(jupyterhub, star
 
     page.goto(links["landing"])
     assert page.locator("#notebook-only").get_attribute("href") == links["notebook"]
+    row = page.locator(f'.hub[data-hub="{HUB}"]')
+    assert "/hub/user-redirect/git-pull?" in (
+        row.locator('.hub-other[data-mode="nbgitpuller"]').get_attribute("href") or ""
+    )
     page.locator(f'.hub[data-hub="{HUB}"] .hub-launch').click()
     page.wait_for_url(lambda url: "/hub/login" in url, timeout=60_000)
     assert "fromURL" in page.url

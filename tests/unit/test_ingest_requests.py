@@ -1,5 +1,7 @@
 """Storage requests per small return (issue 23): the quota and "already stored" come from the handle's ledger, one
-conditional write, not from listings that grow with the handle's returns.
+conditional write, not from listings that grow with the handle's returns; that write is also where a DELETE of the
+handle stops an upload (its tombstone), so neither the token check nor a check after the commit reads storage, and
+without a tenant quota the tenant's bytes are in the ledger entry (one ``ledger.0`` marker per handle).
 
 The service runs in-process over a folder store behind the counting wrapper of test_service_reads; each upload is
 made with the call list cleared and the list is printed (``pytest -s`` shows it).
@@ -61,17 +63,17 @@ def test_a_small_return_costs_a_fixed_few_requests(served: tuple[FlaskClient, Co
     print("\nfirst return of the handle:", *first, sep="\n  ")
     # The handle's first ledger lists its returns once (returns stored before ledgers existed are counted).
     assert ("list", f"returns/{hid}/") in first
+    # ... and marks the handle once for the tenant's usage: tenant_usage reads this ledger's uncharged entries.
+    assert ("put_bytes", f"tenants/default/usage/{hid}/ledger.0") in first
     for body in zips[1:3]:
         status, calls = _post(client, storage, hid, token, body)
         assert status == 201
     print("a later return:", *calls, sep="\n  ")
     assert calls == [
-        ("read_bytes", f"handles/{hid}/handle.json"),  # the token check (one per request, issue 22)
-        ("put_if_match", f"quota/{hid}/returns.json"),  # count, bytes and this upload's entry: one conditional PUT
-        ("put_bytes", f"tenants/default/usage/{hid}/RID.NONCE.{len(body)}"),  # the tenant's bytes
+        # no token-check read: the worker's copy of the handle (Capabilities.returning); the ledger write decides
+        ("put_if_match", f"quota/{hid}/returns.json"),  # count, bytes, tenant bytes, this upload's entry: one CAS
         ("put_file", f"returns/{hid}/RID/return.zip"),
         ("put_if_absent", f"returns/{hid}/RID/manifest.json"),  # visible, once
-        ("exists", f"handles/{hid}/handle.json"),  # not deleted meanwhile
     ]
     # Nothing lists: the cost does not grow with the handle's returns.
     assert not [c for c in calls if c[0] == "list"]
@@ -79,10 +81,7 @@ def test_a_small_return_costs_a_fixed_few_requests(served: tuple[FlaskClient, Co
     status, again = _post(client, storage, hid, token, zips[1])
     print("a retry:", *again, sep="\n  ")
     assert status == 200
-    assert again == [
-        ("read_bytes", f"handles/{hid}/handle.json"),
-        ("exists", f"returns/{hid}/RID/manifest.json"),
-    ]
+    assert again == [("exists", f"returns/{hid}/RID/manifest.json")]
     ledger = json.loads(storage.inner.read_bytes(f"quota/{hid}/returns.json"))
     assert len(ledger["returns"]) == 3
 
@@ -147,3 +146,69 @@ def test_parallel_changes_share_ledger_writes(tmp_path: Path) -> None:
     writes = [c for c in storage.calls if c[0] == "put_if_match"]
     print(f"\n20 parallel changes: {len(writes)} conditional writes")
     assert len(writes) <= 6
+
+
+def test_a_deleted_handle_stops_a_return_at_its_ledger_write(served: tuple[FlaskClient, CountingStorage]) -> None:
+    """The worker answers return uploads from its copy of the handle; a DELETE on another replica (which this
+    worker never hears of) buries the ledger first, so the next upload's conditional write fails, re-reads the
+    tombstone and is refused 403 token_revoked with nothing stored or charged."""
+    from nbpack.service import quota
+
+    client, storage = served
+    hid, token, zips = _setup(client, storage, 2)
+    assert _post(client, storage, hid, token, zips[0])[0] == 201  # the worker now holds the handle
+    inner = storage.inner
+    quota.bury(inner, hid, "default")  # another replica's DELETE, step one (its own ledger module, another tag)
+    inner.delete(f"handles/{hid}/handle.json")
+    inner.delete_prefix(f"returns/{hid}/")
+    inner.delete_prefix(f"tenants/default/usage/{hid}/")
+    status, calls = _post(client, storage, hid, token, zips[1])
+    print("\nan upload after a DELETE elsewhere:", *calls, sep="\n  ")
+    assert status == 403
+    assert not list(inner.list(f"returns/{hid}/")) and not list(inner.list(f"tenants/default/usage/{hid}/"))
+    assert json.loads(inner.read_bytes(f"quota/{hid}/returns.json"))["deleted"]
+    # The same worker's own DELETE: its memory is dropped at once, the token check itself refuses.
+    hid2, token2, zips2 = _setup(client, storage, 2)
+    assert _post(client, storage, hid2, token2, zips2[0])[0] == 201
+    assert client.delete(f"/api/v1/bundles/{hid2}", headers=AUTH).status_code in (200, 204)
+    assert _post(client, storage, hid2, token2, zips2[1])[0] == 403
+
+
+def test_tenant_usage_counts_returns_charged_in_the_ledger(served: tuple[FlaskClient, CountingStorage]) -> None:
+    """Without a tenant quota a return has no usage marker of its own; the tenant's bytes still count it (through
+    the handle's ledger.0 marker), so a quota configured later sees every stored return."""
+    from nbpack.service import quota
+
+    client, storage = served
+    hid, token, zips = _setup(client, storage, 2)
+    before = quota.tenant_usage(storage.inner, "default")
+    for body in zips:
+        assert _post(client, storage, hid, token, body)[0] == 201
+    assert quota.tenant_usage(storage.inner, "default") == before + sum(len(z) for z in zips)
+    assert not [k for m, k in storage.calls if k.startswith("tenants/") and m == "put_bytes"]
+
+
+def test_gc_sweeps_what_an_upload_racing_a_delete_left(served: tuple[FlaskClient, CountingStorage]) -> None:
+    """An upload that reserved just before the DELETE writes its zip and manifest after the delete swept: gc removes
+    them with the tombstone once it is older than PENDING_STALE (and not before)."""
+    import os
+    import time
+
+    from nbpack.service import gc, quota
+
+    client, storage = served
+    hid, token, zips = _setup(client, storage, 1)
+    svc = client.application.extensions["nbpack"]
+    assert client.delete(f"/api/v1/bundles/{hid}", headers=AUTH).status_code in (200, 204)
+    inner = storage.inner
+    leftover = f"returns/{hid}/r-0123456789abcdef01234567/manifest.json"
+    inner.put_bytes(leftover, b"{}")  # what the racing upload wrote after the delete
+    inner.put_bytes(f"tenants/default/usage/{hid}/r-x.abcdef012345.10", b"")
+    assert gc.collect(svc).returns == []  # the tombstone is fresh: an upload may still be writing
+    assert inner.exists(leftover)
+    old = time.time() - quota.PENDING_STALE - 60
+    os.utime(inner.root / f"quota/{hid}/returns.json", (old, old))
+    report = gc.collect(svc)
+    assert report.returns == [f"{hid}/*"]
+    assert not inner.exists(leftover) and not inner.exists(f"quota/{hid}/returns.json")
+    assert not list(inner.list(f"tenants/default/usage/{hid}/"))

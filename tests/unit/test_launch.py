@@ -84,7 +84,8 @@ def test_direct_links_leave_out_a_hub_whose_link_cannot_be_made(launcher: Launch
     handle = _handle()
     direct = launcher.direct_urls(handle, MANIFEST, BASE)
     assert sorted(direct) == ["lab", "lone"]
-    assert direct["lab"] == launcher.url(handle, MANIFEST, "lab", BASE)
+    assert direct["lab"] == {"nbgitpuller": launcher.url(handle, MANIFEST, "lab", BASE)}
+    assert direct["lone"] == {"fromurl": launcher.url(handle, MANIFEST, "lone", BASE)}
 
 
 def test_the_ranking_lists_each_hub_with_reasons(launcher: Launcher) -> None:

@@ -58,7 +58,9 @@ class Rig:
             start = timing["startTime"] / 1000  # wall clock; made relative to the click below
             end = start + max(timing.get("responseEnd", 0), 0) / 1000
             response = request.response() if request.resource_type == "document" else None
-            steps.append((start, end, response.status if response else 0, request.resource_type, _shown(request.url)))
+            # A write (the open-url extension's folder and upload) is named by its method: it is a step of the click.
+            shown = _shown(request.url) if request.method == "GET" else f"{request.method} {_shown(request.url)}"
+            steps.append((start, end, response.status if response else 0, request.resource_type, shown))
 
         self.page.on("requestfinished", finished)
         self.before_seconds = 0.0
@@ -92,12 +94,16 @@ class Rig:
             raise RuntimeError(f"nothing to click at {selector!r} on {self.page.url}")
 
     def profile(self, say: Callable[[str], None]) -> None:
-        """Say each mode's step profile: documents and event streams, the first and last of Lab's own fetches."""
+        """Say each mode's step profile: documents and event streams, the first and last of Lab's own fetches, and
+        every write (method named) and fetch of a lone notebook (``/nb/``) between them."""
         for mode, steps in self.steps.items():
             say(f"launch steps, {mode} (s from the click or goto: start - end  status kind path):")
             fetches = [s for s in steps if s[3] in ("fetch", "xhr")]
             for step in steps:
-                if step[3] in ("fetch", "xhr") and step not in (fetches[0], fetches[-1]):
+                # Lab's own reads are summed up by the first and last; a write or a read of nbpack's lone notebook
+                # (the fromurl click's fetch) is a step of its own.
+                ours = "/nb/" in step[4] or " " in step[4]
+                if step[3] in ("fetch", "xhr") and step not in (fetches[0], fetches[-1]) and not ours:
                     continue
                 start, end, status, kind, path = step
                 say(f"  {start:7.3f} - {end:7.3f}  {status or '':3}  {kind:11s} {path}")

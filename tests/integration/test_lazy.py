@@ -360,3 +360,56 @@ def test_a_signed_answer_not_of_the_asked_range_is_not_taken(rt, built: Path, tm
         assert same(_thin(rt, built, tmp_path, url).catalog("sources", columns=cols), _whole(built).select(cols))
         assert store.connections >= 1
     assert proxy.bytes > 0.05 * size
+
+
+def test_a_bad_block_inside_a_piece_keeps_the_checked_ones_before_it_only(
+    rt, built: Path, tmp_path: Path, served
+) -> None:  # noqa: ANN001
+    # A range's body is read in pieces of several blocks (lazy.PIECE) and checked block by block: block 6 is the
+    # third of the piece 4..7 of the first range. 4 and 5 are checked and kept; 6 is refused and nothing after it in
+    # its range is written or logged.
+    folder, _, url = served
+    per = rt.lazy.PIECE // catalog.BLOCK_SIZE
+    assert per == 4 and rt.lazy.RANGE_LIMIT // catalog.BLOCK_SIZE > 8
+    path = folder / CAT
+    data = bytearray(path.read_bytes())
+    data[6 * catalog.BLOCK_SIZE + 100] ^= 0xFF
+    path.write_bytes(bytes(data))
+    bundle = _thin(rt, built, tmp_path, url)
+    with pytest.raises(rt.ChecksumMismatch, match="block 6 "):
+        bundle.catalog("sources")
+    log = (_cache_folder(tmp_path, built) / f"blocks-{catalog.BLOCK_SIZE}.done").read_bytes()
+    logged = set(struct.unpack(f"<{len(log) // 4}I", log))
+    assert {0, 1, 2, 3, 4, 5} <= logged
+    assert not logged & set(range(6, rt.lazy.RANGE_LIMIT // catalog.BLOCK_SIZE))
+    part = (_cache_folder(tmp_path, built) / "catalog.parquet.part").read_bytes()
+    assert part[: 6 * catalog.BLOCK_SIZE] == bytes(data[: 6 * catalog.BLOCK_SIZE])
+    assert part[6 * catalog.BLOCK_SIZE : 8 * catalog.BLOCK_SIZE] == bytes(2 * catalog.BLOCK_SIZE)  # never written
+    with pytest.raises(rt.ChecksumMismatch, match="block 6 "):
+        bundle.catalog("sources")  # refused again: nothing bad was cached
+
+
+def test_a_whole_read_is_decoded_from_a_memory_map_of_the_cache(
+    rt,
+    built: Path,
+    tmp_path: Path,
+    served,
+    monkeypatch: pytest.MonkeyPatch,  # noqa: ANN001
+) -> None:
+    # pyarrow's default read copies every column chunk into fresh buffers first (2x the decode's CPU at 1 GiB).
+    seen: list[tuple[str, object]] = []
+    real = pq.read_table
+
+    def spy(source, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003, ANN202
+        seen.append((str(source), kwargs.get("memory_map")))
+        return real(source, *args, **kwargs)
+
+    monkeypatch.setattr(pq, "read_table", spy)
+    _, _, url = served
+    bundle = _thin(rt, built, tmp_path, url)
+    table = bundle.catalog("sources")
+    assert same(bundle.catalog("sources", columns=["mag"]), _whole(built).select(["mag"]))  # the cached copy
+    cached = str(_cache_folder(tmp_path, built) / "catalog.parquet")
+    assert [s for s in seen if s[0] == cached] == [(cached, True), (cached, True)]
+    shutil.rmtree(tmp_path / "cache")  # the mapped file unlinked: the table still reads (the map holds the inode)
+    assert same(table, _whole(built))

@@ -102,6 +102,21 @@ def read_exactly(resp: Any, n: int) -> bytes:
     return data
 
 
+def read_into(resp: Any, view: memoryview) -> None:
+    """Fill ``view`` from a response body (no new bytes object per read); a body that ends early is transient."""
+    done, n = 0, len(view)
+    try:
+        while done < n:
+            got = resp.readinto(view[done:])
+            if not got:
+                break
+            done += got
+    except (OSError, http.client.HTTPException) as err:
+        raise Transient(str(err)) from None
+    if done != n:
+        raise Transient(f"the body ended after {done} of {n} bytes")
+
+
 def get_all(url: str, total: int) -> bytes:
     """A whole small member (a block sidecar), with retries."""
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import tempfile
 import threading
@@ -64,12 +65,25 @@ def _drain(read: Callable[[int], bytes]) -> int:
     return n
 
 
-def measure(download_url: str, s3: Any, bucket: str, keys: list[str], master_pid: int, repeats: int = 3) -> dict:
+def measure(
+    download_url: str,
+    s3: Any,
+    bucket: str,
+    keys: list[str],
+    master_pid: int,
+    repeats: int = 3,
+    extra: dict[str, Callable[[], int]] | None = None,
+) -> dict:
     """Time service and boto3 downloads alternately; MB/s (best run), their ratio and worker RSS in MiB.
 
     ``keys``: the objects boto3 reads one after the other for the same bytes (``whole_object``: the zip as one).
+    ``extra``: more ways to read the same bytes, timed in the same rounds (``times_s_raw`` has them by name). The
+    order turns by one each round, so no side always runs first (right after a GET of the other) or last.
     """
     size = sum(s3.head_object(Bucket=bucket, Key=key)["ContentLength"] for key in keys)
+    # Preparing wrote GBs (the bundle, its upload, the first download, the baseline object, the whole zip); the
+    # kernel writes dirty pages back up to 30 s later, taking CPU from whichever GET runs then (the first rounds).
+    os.sync()
     before = worker_rss_kib(master_pid)
     peak = [before]
     stop = threading.Event()
@@ -85,12 +99,15 @@ def measure(download_url: str, s3: Any, bucket: str, keys: list[str], master_pid
     def via_boto3() -> int:
         return sum(_drain(s3.get_object(Bucket=bucket, Key=key)["Body"].read) for key in keys)
 
-    times: dict[str, list[float]] = {"service": [], "boto3": []}
+    sides: list[tuple[str, Callable[[], int]]] = [("service", via_service), ("boto3", via_boto3)]
+    sides += list((extra or {}).items())
+    times: dict[str, list[float]] = {name: [] for name, _ in sides}
     sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()
     try:
-        for _ in range(repeats):
-            for name, fn in (("service", via_service), ("boto3", via_boto3)):
+        for r in range(repeats):
+            turn = r % len(sides)
+            for name, fn in sides[turn:] + sides[:turn]:
                 t0 = time.perf_counter()
                 got = fn()
                 times[name].append(time.perf_counter() - t0)
@@ -153,6 +170,34 @@ def composed(st: Any, hid: str, size: int, since: float, timeout: float = 900) -
             time.sleep(0.1)
 
 
+# The other reads of the same bytes each round times (``same_bytes``), as rows with service_get's throughput ratio to
+# them: they split what separates service_get from the target's baseline into the store's side and the client's.
+EXTRA_ROWS = {
+    "store_whole": ("boto3_whole_zip", "boto3 GET of the very object the 302 points at (the redirect's limit)"),
+    "urllib_presigned": ("urllib_presigned_get", "the baseline object by presigned URL with service_get's client"),
+}
+
+
+def same_bytes(st: Any, hid: str, keys: list[str], redirected: bool) -> dict[str, Callable[[], int]]:
+    """Reads of the download's bytes besides the two compared: boto3 of the handle's whole zip (when downloads
+    redirect to it) and ``urllib`` of a presigned URL of the baseline object (the client and 1 MiB reads of
+    ``service_get``, so the client library's share shows; boto3 reuses a pooled connection, urllib does not)."""
+
+    def urllib_presigned() -> int:
+        n = 0
+        for key in keys:
+            url = st.s3.generate_presigned_url("get_object", Params={"Bucket": st.bucket, "Key": key}, ExpiresIn=600)
+            with urllib.request.urlopen(url, timeout=600) as resp:
+                n += _drain(resp.read)
+        return n
+
+    out: dict[str, Callable[[], int]] = {"urllib_presigned": urllib_presigned}
+    if redirected:
+        whole = f"{st.prefix}/handles/{hid}/whole.zip"
+        out["store_whole"] = lambda: _drain(st.s3.get_object(Bucket=st.bucket, Key=whole)["Body"].read)
+    return out
+
+
 def run(sizes: list[int], repeats: int, workdir: Path, say: Callable[[str], None] = lambda _m: None) -> list[Row]:
     """One SeaweedFS + service for all sizes; per size store a bundle and time both sides alternately."""
     from nbpack.client import Client
@@ -172,7 +217,8 @@ def run(sizes: list[int], repeats: int, workdir: Path, say: Callable[[str], None
             key = whole_object(st, created["links"]["download"], created["id"], workdir, first)
             # The timed downloads are the steady state: after the first one's composition (when there is one).
             compose_s = composed(st, created["id"], size, t0)
-            f = measure(created["links"]["download"], st.s3, st.bucket, key, st.master_pid, repeats)
+            extra = same_bytes(st, created["id"], key, compose_s is not None)
+            f = measure(created["links"]["download"], st.s3, st.bucket, key, st.master_pid, repeats, extra)
             say(f"download {label}: {json.dumps(f)}")
             times, volume = f["times_s_raw"], f["bytes"]
             growth = f["rss_growth_MiB"]
@@ -214,6 +260,19 @@ def run(sizes: list[int], repeats: int, workdir: Path, say: Callable[[str], None
                     note=f"throughput ratio {statistics.median(times['boto3']) / service_med:.2f} (>={target:g})",
                 )
             )
+            for name, (variant, what) in EXTRA_ROWS.items():
+                if name in times:
+                    ratio = statistics.median(times[name]) / service_med
+                    rows.append(
+                        time_row(
+                            "download",
+                            label,
+                            variant,
+                            times[name],
+                            volume,
+                            note=f"{what}; throughput ratio {ratio:.2f}",
+                        )
+                    )
     return rows
 
 

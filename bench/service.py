@@ -89,6 +89,7 @@ class Stack:
     master_pid: int
     s3: Any
     service: Any
+    weed: Any = None  # the SeaweedFS fixture (its ports, process): probes read chunk layouts and its CPU time
 
 
 @contextlib.contextmanager
@@ -126,7 +127,7 @@ def stack(work: Path, *, threads: int = 8, **extra: str) -> Iterator[Stack]:
                 max_pool_connections=32,
             ),
         )
-        yield Stack(svc.url, api_key, weed.endpoint, "bench", "nbpack", svc.proc.pid, s3, svc)
+        yield Stack(svc.url, api_key, weed.endpoint, "bench", "nbpack", svc.proc.pid, s3, svc, weed)
     finally:
         if svc:
             svc.stop()

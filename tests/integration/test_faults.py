@@ -299,7 +299,9 @@ def test_kill_service_mid_return_upload(
         storage = f"s3://{request.getfixturevalue('s3_bucket')}/nbpack"
         endpoint = request.getfixturevalue("s3_env").endpoint
     cache = tmp_path / "cache"
-    svc = start_service(service_env(storage, KEY, secret_key=SECRET, cache_dir=str(cache)))
+    # Direct uploads off: this is the POST of the whole zip killed mid-way (a 32 MiB output would go by presigned PUT).
+    env = service_env(storage, KEY, secret_key=SECRET, cache_dir=str(cache), direct_upload_threshold="0")
+    svc = start_service(env)
     created = _push(svc.url, built)
     bid = created["id"]
     folder = tmp_path / "unpacked"

@@ -10,7 +10,7 @@ import re
 import secrets
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -157,6 +157,18 @@ class Config:
     # Local mode only: the single-user Jupyter server on this computer (URL with ?token=) the landing page opens
     # bundles in (`nbpack serve` starts one; NBPACK_LOCAL_JUPYTER attaches to a running one).
     local_jupyter: str | None = None
+
+    @property
+    def bundle_limits(self) -> archive.Limits:
+        """A pushed bundle's zip limits: the defaults, raised with ``max_bundle_bytes`` — a catalog is mostly one
+        stored Parquet member, so a bundle the operator allows (a 10 GiB catalog) must not be refused as an 8 GiB
+        member; the ratio and entry limits stay as they are."""
+        base = archive.DEFAULT_LIMITS
+        return replace(
+            base,
+            max_member=max(base.max_member, self.max_bundle_bytes),
+            max_total=max(base.max_total, 2 * self.max_bundle_bytes),
+        )
 
 
 def s3_endpoint_from_env(env: Mapping[str, str] | None = None) -> str | None:

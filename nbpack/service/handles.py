@@ -125,7 +125,7 @@ class Handles:
         """Store the zip as the new handle; ``keys``: its record keys when this service built it, None when pushed."""
         storage = self.ctx.storage
         pushed = keys is None
-        with open_bundle(zip_path) as bf:
+        with open_bundle(zip_path, self.ctx.config.bundle_limits) as bf:
             # Only a pushed zip is checked deep (every member hashed, every catalog opened): the service's own
             # build needs no second look.
             problems = check_bundle(bf) if pushed else []

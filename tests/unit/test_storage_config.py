@@ -43,3 +43,15 @@ def test_open_storage_without_arguments_takes_the_environment(monkeypatch: pytes
     explicit = open_storage("s3://bkt/p", endpoint_url="http://127.0.0.1:8", region="ap-south-1")
     assert isinstance(explicit, S3Storage)
     assert (explicit.endpoint_url, explicit.client.meta.region_name) == ("http://127.0.0.1:8", "ap-south-1")
+
+
+def test_a_pushed_bundle_s_zip_limits_grow_with_max_bundle_bytes(tmp_path: Path) -> None:
+    from nbpack.bundle.archive import DEFAULT_LIMITS
+    from tests.helpers import make_config
+
+    # The defaults hold for the default size (a 10 GiB catalog was refused as an 8 GiB member even with a bigger
+    # NBPACK_MAX_BUNDLE_BYTES: the bench's 10 GiB open_size run).
+    assert make_config(tmp_path).bundle_limits == DEFAULT_LIMITS
+    big = make_config(tmp_path, max_bundle_bytes=str(21 << 30)).bundle_limits
+    assert big.max_member == 21 << 30 and big.max_total == 42 << 30
+    assert (big.max_entries, big.max_ratio) == (DEFAULT_LIMITS.max_entries, DEFAULT_LIMITS.max_ratio)

@@ -368,12 +368,13 @@ def with_returns(
     returns: dict[str, str],
     *,
     record_keys: dict[str, str] | None = None,
+    limits: archive.Limits = archive.DEFAULT_LIMITS,
 ) -> dict:
     """Copy a bundle with ``returns`` (endpoint, token, expires) set in its manifest; the id is unchanged.
 
     ``record_keys`` receives the copy's record keys by name (see :func:`zipwrite.write_zip`), computed as it is
     written: the caller has checked the source deep, so its manifest's digests are its members'."""
-    with open_bundle(source) as bf:
+    with open_bundle(source, limits) as bf:
         manifest = dict(bf.manifest)
         manifest["returns"] = dict(returns)
         schema.validate(manifest, "bundle")

@@ -139,7 +139,9 @@ class Handles:
                 # A pushed zip: its copy gets the returns section (the id does not cover it), its records keyed as
                 # they are copied (the deep check has just proved the manifest's digests).
                 final, keys = Path(tmp) / "bundle.zip", {}
-                manifest = with_returns(zip_path, final, new.returns, record_keys=keys)
+                manifest = with_returns(
+                    zip_path, final, new.returns, record_keys=keys, limits=self.ctx.config.bundle_limits
+                )
             else:
                 final = zip_path
             size = final.stat().st_size

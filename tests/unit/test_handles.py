@@ -33,3 +33,19 @@ def test_orphan_blobs_older_than_the_presign_window_are_collected(tmp_path):
     assert svc.storage.exists(orphan_old)
     assert collect(svc).blobs == [orphan_old]
     assert not svc.storage.exists(orphan_old) and svc.storage.exists(orphan_new) and svc.storage.exists(kept)
+
+
+def test_a_pushed_bundle_is_opened_with_the_limits_max_bundle_bytes_allows(tmp_path, monkeypatch):
+    # A 10 GiB catalog (one member over the 8 GiB default) was refused on push whatever NBPACK_MAX_BUNDLE_BYTES
+    # said: the check and the copy with the returns section each opened the zip with the default limits.
+    from nbpack.bundle import archive
+
+    seen: list[int] = []
+    check = archive._check
+    monkeypatch.setattr(archive, "_check", lambda zf, limits: (seen.append(limits.max_member), check(zf, limits)))
+    cfg = make_config(tmp_path, max_bundle_bytes=str(20 << 30))
+    built = tmp_path / "b.zip"
+    build_bundle(BuildSpec(title="Big push", catalogs=[CatalogInput("t", [{"a": 1}])]), built)
+    seen.clear()
+    Service(cfg).handles.store(built, CreateRequest("http://127.0.0.1:9"))
+    assert seen and set(seen) == {20 << 30}, seen

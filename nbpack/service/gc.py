@@ -32,6 +32,7 @@ from nbpack.store.keys import (
     RETURNS,
     handle_key,
     return_prefix,
+    split_ledger_key,
     split_return_key,
     usage_prefix,
 )
@@ -110,10 +111,10 @@ def collect(svc: Service, *, dry_run: bool = False) -> Report:
     # 1b. tombstones of deleted handles' ledgers, once no upload that reserved before the delete can still be
     # writing (quota.PENDING_STALE), with whatever such an upload wrote after the delete swept (service/quota.py)
     for info in svc.storage.list(QUOTA):
-        hid = info.key.split("/")[1]
+        hid = split_ledger_key(info.key)
         if (
-            not ids.is_id(hid, ids.HANDLE)
-            or not info.key.endswith("/returns.json")
+            hid is None
+            or not ids.is_id(hid, ids.HANDLE)
             or hid in states
             or not _older(info.modified, int(quota.PENDING_STALE), now)
         ):

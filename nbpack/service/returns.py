@@ -122,9 +122,9 @@ class Returns:
             except BaseException:
                 quota.release(storage, reserved)  # its ledger entry (unless stored meanwhile) and its tenant charge
                 raise
-            if not created and reserved.charge is not None:
-                storage.delete(reserved.charge)  # the upload that stored it is charged for it
             if not created:
+                if reserved.charge is not None:
+                    storage.delete(reserved.charge)  # the upload that stored it is charged for it
                 return _summary(bid, manifest), False
         finally:
             stage.close()  # the local copy goes; an upload not committed (invalid, stored already, failed) is aborted

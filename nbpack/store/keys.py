@@ -38,6 +38,7 @@ __all__ = [
     "quota_prefix",
     "return_objects_prefixes",
     "return_prefix",
+    "split_ledger_key",
     "split_return_key",
     "split_usage_key",
     "upload_key",
@@ -247,3 +248,11 @@ def ledger_key(hid: str) -> str:
     """The handle's returns ledger: each return stored or being uploaded, with its bytes (``service/quota.py``);
     replaced only by compare-and-swap (``store/ledger.py``)."""
     return f"{quota_prefix(hid)}returns.json"
+
+
+def split_ledger_key(key: str) -> str | None:
+    """The handle id of a returns ledger's key (``ledger_key``), else None (a tenant's quota lock, say)."""
+    parts = key.split("/")
+    if len(parts) != 3 or f"{parts[0]}/" != QUOTA or parts[2] != "returns.json":
+        return None
+    return parts[1]

@@ -358,3 +358,17 @@ def kernel_notebook(heading: str | None, *code: str) -> nbformat.NotebookNode:
     cells = [nbformat.v4.new_markdown_cell(heading)] if heading is not None else []
     nb.cells = cells + [nbformat.v4.new_code_cell(source) for source in code]
     return nb
+
+
+def app_with_hub(root: Path, hub_toml: str, title: str) -> tuple[Any, dict[str, Any]]:
+    """A test client of a service whose registry is ``hub_toml`` (one ``[[hubs]]`` table's body) and the create
+    answer of a one-catalog bundle titled ``title`` made through its API."""
+    hubs = root / "hubs.toml"
+    hubs.write_text(f"[[hubs]]\n{hub_toml}")
+    client = make_app(root, hubs_file=str(hubs)).test_client()
+    created = client.post(
+        "/api/v1/bundles",
+        json={"title": title, "catalogs": [{"name": "s", "rows": [{"a": 1}]}]},
+        headers={"Authorization": f"Bearer {APP_API_KEY}"},
+    ).get_json()
+    return client, created

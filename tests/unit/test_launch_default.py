@@ -20,7 +20,7 @@ from nbpack.bundle.lone import LAB_UPLOAD_PROMPT_BYTES, lone_gap
 from nbpack.errors import InvalidInput
 from nbpack.hub.launch import hub_launch_url, launch_modes
 from nbpack.hub.registry import Hub, hub_from_dict
-from tests.helpers import APP_API_KEY, make_app
+from tests.helpers import app_with_hub
 from tests.openapi_check import check_response
 
 GIT = "https://nbpack.example/git/T/h-1.git"
@@ -97,14 +97,9 @@ def _query(url: str) -> dict[str, str]:
 
 
 def test_landing_default_button_is_the_lone_notebook_and_the_clone_a_second_link(tmp_path):
-    hubs = tmp_path / "hubs.toml"
-    hubs.write_text('[[hubs]]\nname = "Lab"\nurl = "https://lab.example.org/"\nopen_url = true\n')
-    client = make_app(tmp_path, hubs_file=str(hubs)).test_client()
-    created = client.post(
-        "/api/v1/bundles",
-        json={"title": "Lone", "catalogs": [{"name": "s", "rows": [{"a": 1}]}]},
-        headers={"Authorization": f"Bearer {APP_API_KEY}"},
-    ).get_json()
+    client, created = app_with_hub(
+        tmp_path, 'name = "Lab"\nurl = "https://lab.example.org/"\nopen_url = true\n', "Lone"
+    )
     launch = created["links"]["launch"]["Lab"].removeprefix("http://localhost")
     redirected = client.get(launch)
     assert redirected.status_code == 302

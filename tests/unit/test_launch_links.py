@@ -19,7 +19,7 @@ from nbpack.errors import InvalidInput
 from nbpack.hub.links import Spawn, launch_url
 from nbpack.hub.ranking import rank_hubs
 from nbpack.hub.registry import hub_from_dict, load_registry
-from tests.helpers import APP_API_KEY, make_app
+from tests.helpers import APP_API_KEY, app_with_hub
 from tests.openapi_check import check_response
 
 REPO = "https://nbpack.example.org/git/TOKEN/h-0123.git"
@@ -295,13 +295,8 @@ def test_landing_builds_the_repository_a_click_will_clone(client, created, tmp_p
 
 
 def test_landing_of_fromurl_hubs_only_builds_nothing(tmp_path):
-    hubs = tmp_path / "lite.toml"
-    hubs.write_text('[[hubs]]\nname = "Lite"\nurl = "https://lite.example.org/"\nlaunch = "fromurl"\n')
-    client = make_app(tmp_path, hubs_file=str(hubs)).test_client()
-    created = client.post(
-        "/api/v1/bundles",
-        json={"title": "Lite", "catalogs": [{"name": "s", "rows": [{"a": 1}]}]},
-        headers={"Authorization": f"Bearer {APP_API_KEY}"},
-    ).get_json()
+    client, created = app_with_hub(
+        tmp_path, 'name = "Lite"\nurl = "https://lite.example.org/"\nlaunch = "fromurl"\n', "Lite"
+    )
     assert client.get(created["links"]["landing"].removeprefix("http://localhost")).status_code == 200
     assert not _built(tmp_path / "cache", created["id"], 1.0)

@@ -111,10 +111,12 @@ def collect(svc: Service, *, dry_run: bool = False) -> Report:
     # 1b. tombstones of deleted handles' ledgers, once no upload that reserved before the delete can still be
     # writing (quota.PENDING_STALE), with whatever such an upload wrote after the delete swept (service/quota.py)
     for info in svc.storage.list(QUOTA):
-        hid = split_ledger_key(info.key)
+        ledger_of = split_ledger_key(info.key)
+        if ledger_of is None:
+            continue
+        hid = ledger_of
         if (
-            hid is None
-            or not ids.is_id(hid, ids.HANDLE)
+            not ids.is_id(hid, ids.HANDLE)
             or hid in states
             or not _older(info.modified, int(quota.PENDING_STALE), now)
         ):

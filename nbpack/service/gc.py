@@ -115,11 +115,7 @@ def collect(svc: Service, *, dry_run: bool = False) -> Report:
         if ledger_of is None:
             continue
         hid = ledger_of
-        if (
-            not ids.is_id(hid, ids.HANDLE)
-            or hid in states
-            or not _older(info.modified, int(quota.PENDING_STALE), now)
-        ):
+        if not ids.is_id(hid, ids.HANDLE) or hid in states or not _older(info.modified, int(quota.PENDING_STALE), now):
             continue
         report.returns.append(f"{hid}/*")
         if not dry_run:

@@ -3,8 +3,10 @@
 ``python -m bench.probe_download --size 1GiB --repeats 5`` stores one bundle, lets the service compose its whole
 zip, then lays the same bytes out in the store in other ways (one PUT, boto3's 8 MiB multipart upload, compositions
 with other copy-range sizes) and times, round-robin, each (client, object) pair below; prints a table of min /
-median seconds and client CPU seconds per GET. Not a ``bench`` module of the table: a diagnostic (bench/README.md,
-"Download probes").
+median seconds, client and SeaweedFS CPU seconds per GET, and each probe's time and SeaweedFS CPU over the ``--base``
+probe's in the same round (the median of those ratios: neighbours in time share the machine's load, so on a busy
+machine they resolve a few per cent where separate medians do not). Not a ``bench`` module of the table: a
+diagnostic (bench/README.md, "Download probes").
 """
 
 from __future__ import annotations
@@ -44,14 +46,16 @@ def _urllib(url: str, read_size: int = 1 << 20) -> int:
         return _drain(resp.read, read_size)
 
 
-def _readinto(url: str, read_size: int = 1 << 20) -> int:
-    """http.client straight into one reused buffer: the least a Python client can do per byte."""
+def _readinto(url: str, read_size: int = 1 << 20, start: int = 0) -> int:
+    """http.client straight into one reused buffer: the least a Python client can do per byte. ``start``: read from
+    there on (a Range request)."""
     u = urllib.parse.urlsplit(url)
     conn = http.client.HTTPConnection(u.hostname or "", u.port, timeout=600)
     try:
-        conn.request("GET", u.path + ("?" + u.query if u.query else ""))
+        headers = {"Range": f"bytes={start}-"} if start else {}
+        conn.request("GET", u.path + ("?" + u.query if u.query else ""), headers=headers)
         resp = conn.getresponse()
-        if resp.status != 200:
+        if resp.status != (206 if start else 200):
             raise RuntimeError(f"GET {resp.status}")
         buf = memoryview(bytearray(read_size))
         n = 0
@@ -68,8 +72,15 @@ def _cpu_s(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def _layout(filer_port: int, bucket: str, key: str) -> str:
-    """The object's SeaweedFS chunks as the filer lists them: count and sizes (MiB)."""
+# SeaweedFS's S3 GET copies an object to the client in reads of this many bytes from the object's (or the Range's)
+# start (s3api streamRangeToClient, 4.x); a read across a chunk boundary takes its two-chunk path. The shifted
+# probes move that grid onto (composed) or off (plain) the chunk boundaries, to see whether that costs anything.
+GATEWAY_READ = 256 << 10
+
+
+def _layout(filer_port: int, bucket: str, key: str) -> tuple[str, int]:
+    """The object's SeaweedFS chunks as the filer lists them (count, sizes in MiB, chunks off the gateway's read
+    grid), and the shift most of its chunk boundaries have against that grid (offset modulo ``GATEWAY_READ``)."""
     url = f"http://127.0.0.1:{filer_port}/buckets/{bucket}/{urllib.parse.quote(key)}?metadata=true"
     with urllib.request.urlopen(url, timeout=30) as resp:
         entry = json.loads(resp.read())
@@ -79,10 +90,19 @@ def _layout(filer_port: int, bucket: str, key: str) -> str:
     volumes = sorted({str(c.get("file_id", "")).split(",")[0] for c in chunks})
     mib = [round(n / (1 << 20), 1) for n in sizes]
     low, high = (mib[0], mib[-1]) if mib else (0, 0)
-    return f"{len(chunks)} chunks ({manifest} manifests) in volumes {','.join(volumes)}, MiB min {low} max {high}"
+    shifts = [int(c.get("offset", 0)) % GATEWAY_READ for c in chunks]
+    off_grid = sum(1 for s in shifts if s)
+    shift = max(set(shifts), key=shifts.count) if shifts else 0
+    return (
+        f"{len(chunks)} chunks ({manifest} manifests) in volumes {','.join(volumes)}, MiB min {low} max {high},"
+        f" {off_grid} starting off the {GATEWAY_READ >> 10} KiB read grid",
+        shift,
+    )
 
 
-def probe(size: int, repeats: int, work: Path, say: Callable[[str], None], only: str = "") -> dict[str, Any]:
+def probe(
+    size: int, repeats: int, work: Path, say: Callable[[str], None], only: str = "", base: str = ""
+) -> dict[str, Any]:
     import urllib3
 
     from nbpack.client import Client
@@ -132,11 +152,15 @@ def probe(size: int, repeats: int, work: Path, say: Callable[[str], None], only:
                 s3_compose.MAX_COPY = saved
             objects[f"composed_{copy_mib}"] = key
 
+        shifts: dict[str, int] = {}
         for name, key in objects.items():
             try:
-                say(f"layout {name}: {_layout(st.weed.ports['filer.port'], bucket, key)}")
+                text, shifts[name] = _layout(st.weed.ports["filer.port"], bucket, key)
+                say(f"layout {name}: {text}")
             except Exception as e:  # a diagnostic: a layout not listed is said, not fatal
                 say(f"layout {name}: not listed ({e})")
+        # From this offset on the composed object's chunk boundaries (its big record's) fall on the gateway's grid.
+        shift = shifts.get("composed", 0)
         weed_pid = st.weed.proc.pid
 
         def presign(key: str, disposition: bool = False) -> str:
@@ -164,24 +188,36 @@ def probe(size: int, repeats: int, work: Path, say: Callable[[str], None], only:
                 e.close()
             return total
 
-        probes: dict[str, Callable[[], int]] = {
+        gets: dict[str, Callable[[], int]] = {
             "service_302_urllib": lambda: _urllib(url),
             "redirect_only_302": redirect_only,
         }
         for name, key in objects.items():
-            probes[f"boto3_1MiB {name}"] = lambda key=key: _drain(
+            gets[f"boto3_1MiB {name}"] = lambda key=key: _drain(
                 s3.get_object(Bucket=bucket, Key=key)["Body"].read, 1 << 20
             )
-        probes["urllib_1MiB composed+disp"] = lambda: _urllib(presign(whole, True))
-        probes["urllib_1MiB composed"] = lambda: _urllib(presign(whole))
-        probes["urllib_1MiB plain_mpu8"] = lambda: _urllib(presign(plain_mpu))
-        probes["urllib_8MiB composed+disp"] = lambda: _urllib(presign(whole, True), 8 << 20)
-        probes["urllib_64KiB composed+disp"] = lambda: _urllib(presign(whole, True), 64 << 10)
-        probes["readinto_1MiB composed+disp"] = lambda: _readinto(presign(whole, True))
-        probes["urllib3_1MiB composed+disp"] = lambda: u3(presign(whole, True))
-        probes["boto3_8MiB composed"] = lambda: _drain(s3.get_object(Bucket=bucket, Key=whole)["Body"].read, 8 << 20)
+        gets["urllib_1MiB composed+disp"] = lambda: _urllib(presign(whole, True))
+        gets["urllib_1MiB composed"] = lambda: _urllib(presign(whole))
+        gets["urllib_1MiB plain_mpu8"] = lambda: _urllib(presign(plain_mpu))
+        gets["urllib_8MiB composed+disp"] = lambda: _urllib(presign(whole, True), 8 << 20)
+        gets["urllib_64KiB composed+disp"] = lambda: _urllib(presign(whole, True), 64 << 10)
+        gets["readinto_1MiB composed+disp"] = lambda: _readinto(presign(whole, True))
+        gets["urllib3_1MiB composed+disp"] = lambda: u3(presign(whole, True))
+        gets["boto3_8MiB composed"] = lambda: _drain(s3.get_object(Bucket=bucket, Key=whole)["Body"].read, 8 << 20)
+        gets["readinto_1MiB composed"] = lambda: _readinto(presign(whole))
+        gets["readinto_1MiB plain_mpu8"] = lambda: _readinto(presign(plain_mpu))
+        # name -> (the GET, the bytes it must give)
+        probes: dict[str, tuple[Callable[[], int], int]] = {name: (fn, total) for name, fn in gets.items()}
+        if shift:
+            probes["readinto_1MiB composed@aligned"] = (lambda: _readinto(presign(whole), start=shift), total - shift)
+            probes["readinto_1MiB plain_mpu8@shifted"] = (
+                lambda: _readinto(presign(plain_mpu), start=shift),
+                total - shift,
+            )
         if only:
             probes = {k: v for k, v in probes.items() if re.search(only, k)}
+        base = base if base in probes else next((k for k in probes if "plain_mpu8" in k), next(iter(probes)))
+        say(f"composed chunk boundaries {shift} B past the read grid; ratios against {base}")
         os.sync()  # the layouts just written: their writeback must not land on the first probes (bench/download.py)
         times: dict[str, list[float]] = {k: [] for k in probes}
         cpu: dict[str, list[float]] = {k: [] for k in probes}
@@ -189,21 +225,29 @@ def probe(size: int, repeats: int, work: Path, say: Callable[[str], None], only:
         for r in range(repeats):
             order = list(probes.items())
             turn = r % len(order)  # no probe always runs first, or right after the same other one
-            for name, fn in order[turn:] + order[:turn]:
+            for name, (fn, expected) in order[turn:] + order[:turn]:
                 w0, c0, t0 = _cpu_s(weed_pid), time.process_time(), time.perf_counter()
                 got = fn()
                 times[name].append(time.perf_counter() - t0)
                 cpu[name].append(time.process_time() - c0)
                 wcpu[name].append(_cpu_s(weed_pid) - w0)
-                if got != total:
-                    raise RuntimeError(f"{name}: {got} bytes of {total}")
+                if got != expected:
+                    raise RuntimeError(f"{name}: {got} bytes of {expected}")
             say(f"round {r + 1}/{repeats} done")
+
+        def paired(xs: list[float], bs: list[float]) -> float:
+            """The median over rounds of this probe's figure over the base's in the same round."""
+            ratios = [x / b for x, b in zip(xs, bs, strict=True) if b > 0]
+            return round(statistics.median(ratios), 3) if ratios else float("nan")
+
         return {
             name: {
                 "min": round(min(v), 3),
                 "median": round(statistics.median(v), 3),
                 "cpu_median": round(statistics.median(cpu[name]), 3),
                 "weed_cpu_median": round(statistics.median(wcpu[name]), 3),
+                "vs_base": paired(v, times[base]),
+                "weed_vs_base": paired(wcpu[name], wcpu[base]),
                 "all": [round(t, 3) for t in v],
             }
             for name, v in times.items()
@@ -218,18 +262,22 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--repeats", type=int, default=5, help="rounds (at least 1)")
     p.add_argument("--workdir", default=None)
     p.add_argument("--only", default="", help="a regular expression: time only the probes it finds in their names")
+    p.add_argument("--base", default="", help="the probe the ratios are to (default: the first plain_mpu8 probe timed)")
     args = p.parse_args(argv)
     size = parse_size(args.size, "bytes")
     if args.repeats < 1:
         p.error("--repeats must be at least 1")
     with tempfile.TemporaryDirectory(prefix="probe-dl-", dir=args.workdir) as tmp:
-        out = probe(size, args.repeats, Path(tmp), lambda m: print(m, flush=True), args.only)
+        out = probe(size, args.repeats, Path(tmp), lambda m: print(m, flush=True), args.only, args.base)
     width = max(map(len, out))
-    print(f"{'probe':<{width}}  {'min s':>7} {'median s':>8} {'cpu s':>6} {'weed cpu':>8}  all")
+    print(
+        f"{'probe':<{width}}  {'min s':>7} {'median s':>8} {'cpu s':>6} {'weed cpu':>8}"
+        f" {'vs base':>7} {'weed vs':>7}  all"
+    )
     for name, f in out.items():
         print(
             f"{name:<{width}}  {f['min']:7.3f} {f['median']:8.3f} {f['cpu_median']:6.3f} {f['weed_cpu_median']:8.3f}"
-            f"  {f['all']}"
+            f" {f['vs_base']:7.3f} {f['weed_vs_base']:7.3f}  {f['all']}"
         )
     return 0
 

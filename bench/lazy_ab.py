@@ -1,0 +1,79 @@
+"""A/B of two copies of the runtime on one ``bench lazy`` stack: the first reads of ``bench.lazy``, alternating.
+
+    python -m bench.lazy_ab --base OTHER_CHECKOUT/nbpack/runtime/nbpack_runtime --size 1GiB --repeats 5
+
+One SeaweedFS + service and one pushed bundle per size (``bench.lazy._prepare``); per round, in a turning order:
+``2_of_22`` and ``first`` (the whole read) by this checkout's runtime (``new_…``) and by the one at ``--base``
+(``base_…``), each a first read in a fresh kernel (empty cache, no grant, no kept connection), and pyarrow's
+S3FileSystem on the same 2 columns. Prints each run to stderr and the medians (s) with the ratios as JSON: the two
+runtimes meet the same stack, data and load, which two separate ``bench lazy`` runs cannot promise.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import json
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from bench.lazy import COLUMNS, _lazy, _prepare, _pyarrow_s3
+from bench.service import label as size_label
+from bench.service import stack
+
+
+def _size(text: str) -> int:
+    units = {"MiB": 1 << 20, "GiB": 1 << 30}
+    return int(text[:-3]) * units[text[-3:]]
+
+
+def main() -> None:
+    from tests.helpers import RUNTIME_DIR, load_runtime_package
+
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--base", type=Path, required=True, help="the other runtime package folder")
+    parser.add_argument("--size", default="1GiB", help="comma-separated, e.g. 64MiB,1GiB")
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--workdir", type=Path, default=None)
+    args = parser.parse_args()
+    workdir = args.workdir or Path(tempfile.mkdtemp(prefix="lazy-ab-"))
+    out: dict[str, dict[str, float]] = {}
+    with stack(workdir / "stack") as st:
+        runtimes = {
+            "new": load_runtime_package("nbpack_runtime_ab_new", RUNTIME_DIR),
+            "base": load_runtime_package("nbpack_runtime_ab_base", args.base),
+        }
+        for size in (_size(s) for s in args.size.split(",")):
+            label = size_label(size)
+            work = workdir / f"lazy-{label}"
+            work.mkdir(parents=True, exist_ok=True)
+            case = _prepare(st, size, work, lambda m: print(m, file=sys.stderr))
+            cache = work / "cache"
+            variants: dict[str, Callable[[], int]] = {
+                "pyarrow_s3_2_of_22": functools.partial(_pyarrow_s3, st, case, COLUMNS)
+            }
+            for side, rt in runtimes.items():
+                variants[f"{side}_2_of_22"] = functools.partial(_lazy, rt, case, case["files"], cache, COLUMNS)
+                variants[f"{side}_first"] = functools.partial(_lazy, rt, case, case["files"], cache, None)
+            times: dict[str, list[float]] = {name: [] for name in variants}
+            order = list(variants)
+            for r in range(args.repeats):
+                for name in order[r % len(order) :] + order[: r % len(order)]:
+                    t0 = time.perf_counter()
+                    variants[name]()
+                    times[name].append(time.perf_counter() - t0)
+                    print(f"{label} {name}: {times[name][-1]:.3f} s", file=sys.stderr)
+            med = {name: round(statistics.median(t), 4) for name, t in times.items()}
+            for side in runtimes:
+                med[f"{side}_2_of_22 / {side}_first"] = round(med[f"{side}_2_of_22"] / med[f"{side}_first"], 3)
+                med[f"{side}_2_of_22 / pyarrow"] = round(med[f"{side}_2_of_22"] / med["pyarrow_s3_2_of_22"], 3)
+            out[label] = med
+    print(json.dumps(out, indent=1))
+
+
+if __name__ == "__main__":
+    main()

@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import functools
 import json
+import os
 import statistics
 import struct
 import sys
@@ -21,6 +22,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from bench.lazy import COLUMNS, _lazy, _prepare, _pyarrow_s3
 from bench.service import label as size_label
@@ -30,6 +32,12 @@ from bench.service import stack
 def _size(text: str) -> int:
     units = {"MiB": 1 << 20, "GiB": 1 << 30}
     return int(text[:-3]) * units[text[-3:]]
+
+
+def _weed_cpu(st: Any) -> float:
+    """SeaweedFS's CPU seconds so far (user + system, from /proc): what serving a read costs the machine too."""
+    fields = Path(f"/proc/{st.weed.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def main() -> None:
@@ -66,16 +74,23 @@ def main() -> None:
             print(f"{label}: footer {struct.unpack('<I', tail[:4])[0]} B", file=sys.stderr)
             times: dict[str, list[float]] = {name: [] for name in variants}
             cpu: dict[str, list[float]] = {name: [] for name in variants}
+            weed: dict[str, list[float]] = {name: [] for name in variants}
             order = list(variants)
             for r in range(args.repeats):
                 for name in order[r % len(order) :] + order[: r % len(order)]:
-                    t0, c0 = time.perf_counter(), time.process_time()
+                    t0, c0, w0 = time.perf_counter(), time.process_time(), _weed_cpu(st)
                     variants[name]()
                     times[name].append(time.perf_counter() - t0)
                     cpu[name].append(time.process_time() - c0)
-                    print(f"{label} {name}: {times[name][-1]:.3f} s, {cpu[name][-1]:.3f} s CPU", file=sys.stderr)
+                    weed[name].append(_weed_cpu(st) - w0)
+                    print(
+                        f"{label} {name}: {times[name][-1]:.3f} s, {cpu[name][-1]:.3f} s CPU, "
+                        f"SeaweedFS {weed[name][-1]:.2f} s CPU",
+                        file=sys.stderr,
+                    )
             med = {name: round(statistics.median(t), 4) for name, t in times.items()}
             med.update({f"{name} CPU": round(statistics.median(t), 4) for name, t in cpu.items()})
+            med.update({f"{name} SeaweedFS CPU": round(statistics.median(t), 3) for name, t in weed.items()})
             for side in (s for s in runtimes if not args.subset_only):
                 med[f"{side}_2_of_22 / {side}_first"] = round(med[f"{side}_2_of_22"] / med[f"{side}_first"], 3)
             for side in runtimes:

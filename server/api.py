@@ -219,7 +219,9 @@ def return_blob(bid: str) -> Response:
 def upload_return(bid: str) -> tuple[Response, int]:
     svc = service()
     handle = checked_handle() or svc.access.check(bid, return_token(), "return")
-    summary, created = svc.returns.ingest(handle, request.stream, request.headers.get("X-Nbpack-Return-Id"))
+    summary, created = svc.returns.ingest(
+        handle, request.stream, request.headers.get("X-Nbpack-Return-Id"), request.content_length
+    )
     if created:
         observe.count(current_app, "returns_ingested")
     summary["links"] = {"manifest": url(base_url(), "return", bid, rid=summary["id"])}

@@ -134,6 +134,10 @@ class CountingProxy:
                     up.sendall(data)
             except OSError:
                 pass
+            # The client is done sending: pass that on, so an upstream that keeps connections alive closes its side
+            # and the pump below ends (else it would wait for the upstream's idle timeout).
+            with contextlib.suppress(OSError):
+                up.shutdown(socket.SHUT_WR)
             done.set()
 
         threading.Thread(target=forward, daemon=True).start()
@@ -191,14 +195,17 @@ def redirect_server(location: str) -> Iterator[str]:
 
 
 @contextlib.contextmanager
-def range_server(folder: Path) -> Iterator[str]:
+def range_server(folder: Path, keep_alive: bool = False) -> Iterator[str]:
     """Serve ``folder`` at ``/files/tok/hid/<path>`` with single ``Range`` requests (206); yields the files prefix.
+    HTTP/1.0 (a connection per request) unless ``keep_alive``: HTTP/1.1, connections kept between requests.
 
     Stands in for the service's files endpoint in the fast tests; tests/integration/test_lazy_service.py uses the real
     one.
     """
 
     class Handler(http.server.BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1" if keep_alive else "HTTP/1.0"
+
         def log_message(self, *args: object) -> None:
             pass
 

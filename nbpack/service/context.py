@@ -35,12 +35,18 @@ class Context:
         return spool.receive(stream, limit, self.tmp_dir())
 
     def receive_staged(
-        self, stream: IO[bytes], limit: int, key: str | None, observe: Callable[[bytes], None] | None = None
+        self,
+        stream: IO[bytes],
+        limit: int,
+        key: str | None,
+        observe: Callable[[bytes], None] | None = None,
+        announced: int | None = None,
     ) -> staging.Stage:
         """Take an upload in as a staged write of ``key`` (see ``store.staging``): spooled for validation while the
         backend already stores it, visible only on ``commit``; ``key`` None when it is not known yet (then the
-        spool is stored on commit)."""
-        stage = staging.begin(self.storage, key, self.tmp_dir())
+        spool is stored on commit). ``announced``: the body's declared length, if any (a small one is held in
+        memory, within the process's budget)."""
+        stage = staging.begin(self.storage, key, self.tmp_dir(), announced)
         staging.fill(stage, stream, limit, observe)
         return stage
 

@@ -85,11 +85,13 @@ def tenant_usage(storage: Storage, tenant: str) -> int:
     of the ledgers a ``ledger.0`` marker names: one read per such handle)."""
     total = 0
     for info in storage.list(usage_prefix(tenant)):
-        tail = info.key.rsplit(".", 1)[-1]
-        total += int(tail) if tail.isdigit() else 0
-        parts = split_usage_key(info.key)
-        if parts is not None and parts[1] == LEDGER_MARK:
-            doc, _ = ledger.read(storage, ledger_key(parts[0]))
+        marker = split_usage_key(info.key)
+        if marker is None:
+            continue
+        hid, what, size = marker
+        total += size
+        if what == LEDGER_MARK:
+            doc, _ = ledger.read(storage, ledger_key(hid))
             if not doc.get("deleted"):
                 total += sum(int(e["bytes"]) for e in doc.get("returns", {}).values() if e.get("uncharged"))
     return total

@@ -59,7 +59,9 @@ class Returns:
         """Where to PUT one large output of a return (``{sha256, bytes}``), or that it is already stored."""
         return blobs.upload_url(self.ctx.storage, self.ctx.config, self.access.direct_uploads, handle.id, doc)
 
-    def ingest(self, handle: Handle, stream: IO[bytes], announced: str | None = None) -> tuple[dict[str, Any], bool]:
+    def ingest(
+        self, handle: Handle, stream: IO[bytes], announced: str | None = None, length: int | None = None
+    ) -> tuple[dict[str, Any], bool]:
         """Validate an uploaded return bundle and store it once; ``(summary, created)``.
 
         Outputs the manifest marks external and the zip leaves out must already sit in ``blobs/<bid>/<sha256>``;
@@ -70,6 +72,8 @@ class Returns:
         known before the body arrives, so the body is stored as it comes in (S3: a multipart upload; a folder: the
         file written in place) while it is spooled for the checks, and committed only if they all pass and the
         manifest's id is the announced one. Nothing reads a return's zip before its manifest exists.
+
+        ``length``: the body's ``Content-Length``, when sent: a small body is then checked and stored from memory.
         """
         storage, cfg, bid = self.ctx.storage, self.ctx.config, handle.id
         if announced is not None and not is_id(announced, RETURN):
@@ -77,11 +81,10 @@ class Returns:
         zip_key = return_key(bid, announced, "return.zip") if announced is not None else None
         # Members hashed as they arrive (and, on S3, as they are sent): the check needs no second pass over them.
         digests = StreamDigests(cfg.return_limits)
-        stage = self.ctx.receive_staged(stream, cfg.return_limits.max_total, zip_key, digests.feed)
-        path = stage.path
+        stage = self.ctx.receive_staged(stream, cfg.return_limits.max_total, zip_key, digests.feed, length)
         queued = False
         try:
-            with open_return(path, cfg.return_limits) as rf:
+            with open_return(stage.local(), cfg.return_limits) as rf:
                 problems = check_return(rf, external_ok=True, known=digests.matching(rf.zf))
                 if problems:
                     raise InvalidBundle(f"return bundle is invalid: {problems[0]}")
@@ -99,7 +102,7 @@ class Returns:
                     code="return_id_mismatch",
                 )
             entries = {e["path"]: e for e in manifest["contents"]}
-            size = path.stat().st_size + sum(entries[p]["bytes"] for p in absent)
+            size = stage.size + sum(entries[p]["bytes"] for p in absent)
             # One conditional write of the handle's ledger (service/quota.py); a stored return is answered here.
             reserved = quota.reserve_return(storage, cfg, bid, handle.tenant, rid, size)
             if reserved is None:

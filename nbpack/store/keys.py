@@ -175,12 +175,16 @@ def usage_prefix(tenant: str, hid: str | None = None, what: str | None = None) -
     return f"{prefix}{hid}/" if what is None else f"{prefix}{hid}/{what}."
 
 
-def split_usage_key(key: str) -> tuple[str, str] | None:
-    """(handle id, what) of a usage marker (``what``: ``bundle``, ``<rid>.<holder>``, ``ledger``), else None."""
+def split_usage_key(key: str) -> tuple[str, str, int] | None:
+    """(handle id, what, bytes) of a usage marker (``what``: ``bundle``, ``<rid>.<holder>``, ``ledger``), else
+    None."""
     parts = key.split("/")
     if len(parts) != 5 or parts[0] != "tenants" or parts[2] != "usage" or "." not in parts[4]:
         return None
-    return parts[3], parts[4].rsplit(".", 1)[0]
+    what, size = parts[4].rsplit(".", 1)
+    if not size.isdigit():
+        return None
+    return parts[3], what, int(size)
 
 
 def index_keys(state: dict[str, Any]) -> list[str]:

@@ -337,6 +337,13 @@ class _FolderStage:
         self._out = os.fdopen(fd, "wb")
         self._committed = False
 
+    @property
+    def size(self) -> int:
+        return self.path.stat().st_size
+
+    def local(self) -> Path:
+        return self.path
+
     def write(self, data: bytes) -> None:
         self._out.write(data)
 

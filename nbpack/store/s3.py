@@ -11,7 +11,7 @@ from typing import Any, BinaryIO
 
 from nbpack.config import DEFAULT_S3_REGION
 from nbpack.errors import InvalidInput, NoConditionalWrites, NotFound, StorageError
-from nbpack.store import api, s3_compose
+from nbpack.store import api, s3_client, s3_compose
 from nbpack.store.api import CHUNK, PART_SIZE, TMP_PREFIX, ObjectInfo, check_key, check_prefix, check_range, sized
 from nbpack.store.disposition import content_disposition
 from nbpack.store.s3_checksums import create_once_ok, put_headers, sha256_b64, sha256_hex, verifies_sha256
@@ -29,9 +29,7 @@ class S3Storage:
     def __init__(
         self, bucket: str, prefix: str = "", *, endpoint_url: str | None = None, region: str = DEFAULT_S3_REGION
     ) -> None:
-        import boto3
         from boto3.s3.transfer import TransferConfig
-        from botocore.config import Config
 
         if not bucket:
             raise InvalidInput("S3 storage URL has no bucket")
@@ -41,20 +39,7 @@ class S3Storage:
             check_key(self.prefix)
         self.endpoint_url = endpoint_url
         self.url = f"s3://{bucket}/{self.prefix}" if self.prefix else f"s3://{bucket}"
-        config = Config(
-            s3={"addressing_style": "path"},
-            signature_version="s3v4",
-            retries={"max_attempts": 3, "mode": "standard"},
-            connect_timeout=3,
-            read_timeout=20,
-            tcp_keepalive=True,
-            # No CRC32 pass over every body sent and received: a PUT's body is already covered by its SigV4 payload
-            # hash (plain HTTP) or TLS, zip members carry their own CRC32 and sha256, and presigned PUTs still bind
-            # the sha256 the uploader declared.
-            request_checksum_calculation="when_required",
-            response_checksum_validation="when_required",
-        )
-        self.client = boto3.session.Session().client("s3", endpoint_url=endpoint_url, region_name=region, config=config)
+        self.client = s3_client.make(endpoint_url, region)
         # parts of 8 MiB and at most 4 in flight keep an upload's memory near 32 MiB whatever its size
         self.transfer = TransferConfig(
             multipart_threshold=PART_SIZE, multipart_chunksize=PART_SIZE, max_concurrency=4, use_threads=True

@@ -68,6 +68,13 @@ class MultipartStage:
         self._committed = False
         self._closing = False
 
+    @property
+    def size(self) -> int:
+        return self._size
+
+    def local(self) -> Path:
+        return self.path
+
     # -- writing --------------------------------------------------------------------------------
 
     def write(self, data: bytes) -> None:

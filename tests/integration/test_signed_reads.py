@@ -199,3 +199,18 @@ def test_a_deleted_handle_gets_no_url_at_once(built: Path, stack) -> None:  # no
         urllib.request.urlopen(member + "?signed=1")
     assert refused.value.code == 403
     assert json.loads(refused.value.read())["error"] == "token_revoked"
+
+
+def test_ranges_to_storage_reuse_kept_connections(
+    rt, built: Path, stack, storage: CountingProxy, tmp_path: Path
+) -> None:  # noqa: ANN001
+    _client, doc, service = stack()
+    bundle = rt.start(str(_thin(built, _through(service, doc["links"]["files"]), tmp_path / "thin")))
+    storage.record = True
+    for i in range(12):  # one kernel, reads one after another: each a footer range then its columns' ranges
+        column = f"x{i:02d}"
+        assert same(bundle.catalog("sources", columns=[column]), _whole(built).select([column]))
+    gets = bytes(storage.sent).count(b"GET /")
+    # urllib opened one connection per range; kept-alive ones serve range after range, read after read.
+    assert gets >= 12 and storage.connections <= rt.lazy.IN_FLIGHT, (gets, storage.connections)
+    assert b"Connection: close" not in bytes(storage.sent)

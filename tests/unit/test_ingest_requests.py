@@ -72,7 +72,7 @@ def test_a_small_return_costs_a_fixed_few_requests(served: tuple[FlaskClient, Co
     assert calls == [
         # no token-check read: the worker's copy of the handle (Capabilities.returning); the ledger write decides
         ("put_if_match", f"quota/{hid}/returns.json"),  # count, bytes, tenant bytes, this upload's entry: one CAS
-        ("put_file", f"returns/{hid}/RID/return.zip"),
+        ("put_bytes", f"returns/{hid}/RID/return.zip"),  # from memory: a small body with its Content-Length
         ("put_if_absent", f"returns/{hid}/RID/manifest.json"),  # visible, once
     ]
     # Nothing lists: the cost does not grow with the handle's returns.

@@ -33,7 +33,7 @@ from .signed import Source
 
 _DIGEST = 32
 _PWRITE = hasattr(os, "pwrite") and hasattr(os, "pread")  # POSIX; elsewhere a seek and a write under the lock
-_FOOTER_GUESS = 64 << 10  # what pyarrow reads first from a file's end; footers are rarely larger
+_FOOTER_GUESS = 64 << 10  # pyarrow's first footer read; a big file's is 1/2048 of it (a footer grows with it)
 IN_FLIGHT = 8  # Range requests at once: the size of pyarrow's S3 I/O pool
 # Coalescing, in bytes, as pyarrow's CacheOptions: runs whose hole is at most HOLE_LIMIT are merged (with 256 KiB
 # blocks that is adjacent runs only: a hole of one block is 32x pyarrow's, and a partial read is judged by the bytes
@@ -304,7 +304,7 @@ class _Blocks:
         needed, expr = wanted(columns, filters)
         if needed is None and expr is None:
             self.ensure(range(self.count), label=f"catalog {self.name}")  # in order: the whole sha256 as it comes
-        self.ensure(self.blocks_of(max(0, self.size - _FOOTER_GUESS), self.size))
+        self.ensure(self.blocks_of(max(0, self.size - max(_FOOTER_GUESS, self.size >> 11)), self.size))
         footer = struct.unpack("<I", self.pread(self.size - 8, 4))[0] if self.size >= 12 else 0
         self.ensure(self.blocks_of(max(0, self.size - 8 - footer), self.size))
         # From here pyarrow reads the cache file itself: the footer (its blocks are verified, and pyarrow's first read

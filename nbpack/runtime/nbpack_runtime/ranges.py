@@ -20,6 +20,7 @@ from .base import CHUNK, TIMEOUT, Transient, with_retries
 from .checksums import file_sha256
 from .display import Progress
 from .errors import ChecksumMismatch, FetchError
+from .keepalive import get_kept, usable
 
 _T = TypeVar("_T")
 _CONTENT_RANGE = re.compile(r"^bytes (\d+)-(\d+)/(\d+|\*)$")
@@ -46,32 +47,44 @@ class _NoRedirect(urllib.request.HTTPRedirectHandler):
 opener = urllib.request.build_opener(_NoRedirect)
 
 
-def open_range(url: str, start: int, end: int | None, total: int, offset: int = 0) -> tuple[Any, int]:
+def _refused(url: str, code: int, reason: str) -> Exception:
+    """The error for a non-2xx answer: a 3xx or 4xx is final (FetchError), a 5xx is worth another try."""
+    if 300 <= code < 400:
+        return FetchError(f"{shown(url)} answered HTTP {code} (a redirect): refused, the URL holds a token", code)
+    if code < 500:
+        return FetchError(f"{shown(url)} answered HTTP {code} {reason}", code)
+    return Transient(f"HTTP {code}")
+
+
+def open_range(
+    url: str, start: int, end: int | None, total: int, offset: int = 0, *, keep: bool = False
+) -> tuple[Any, int]:
     """Open ``GET url`` for bytes ``start..end`` (inclusive; ``end`` None: to the end) of a ``total``-byte member.
 
     Returns the response and the offset its body starts at (0 when the server answered the whole member with
     200). A 3xx or 4xx raises FetchError; connection errors and 5xx raise Transient. With ``offset`` the URL is a
     ``total``-byte stored object whose bytes from ``offset`` on are the member's (a signed read): the request asks
     for ``offset + start..``, only a 206 answering exactly that is taken, and the offset returned is ``start``.
+    ``keep``: over a kept-alive connection (``keepalive``) unless a proxy applies to the URL.
     """
     if offset and end is None:
         raise ValueError("a read inside a stored object needs its end")
     start, end, shift = start + offset, (None if end is None else end + offset), offset
     headers = {"Range": f"bytes={start}-{'' if end is None else end}"} if (start or end is not None) else {}
-    req = urllib.request.Request(url, headers=headers)
-    try:
-        resp = opener.open(req, timeout=TIMEOUT)
-    except urllib.error.HTTPError as err:
-        err.close()
-        if 300 <= err.code < 400:
-            raise FetchError(
-                f"{shown(url)} answered HTTP {err.code} (a redirect): refused, the URL holds a token", err.code
-            ) from None
-        if err.code < 500:
-            raise FetchError(f"{shown(url)} answered HTTP {err.code} {err.reason}", err.code) from None
-        raise Transient(f"HTTP {err.code}") from None
-    except (urllib.error.URLError, OSError, http.client.HTTPException) as err:
-        raise Transient(str(err)) from None
+    resp: Any
+    if keep and usable(url):
+        resp = get_kept(url, headers)
+        if resp.status >= 300:
+            resp.close()
+            raise _refused(url, resp.status, resp.reason)
+    else:
+        try:
+            resp = opener.open(urllib.request.Request(url, headers=headers), timeout=TIMEOUT)
+        except urllib.error.HTTPError as err:
+            err.close()
+            raise _refused(url, err.code, err.reason) from None
+        except (urllib.error.URLError, OSError, http.client.HTTPException) as err:
+            raise Transient(str(err)) from None
     if resp.status == 206:
         match = _CONTENT_RANGE.match(resp.headers.get("Content-Range", ""))
         if not match or int(match.group(1)) != start or (match.group(3) != "*" and int(match.group(3)) != total):

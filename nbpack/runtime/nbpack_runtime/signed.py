@@ -26,6 +26,7 @@ from typing import Any
 
 from .base import TIMEOUT
 from .errors import ChecksumMismatch, FetchError, RuntimeProblem
+from .keepalive import close_all
 from .ranges import open_range, opener
 from .remote import signed_request_url
 from .vocab import SIGNED_KEYS
@@ -119,10 +120,11 @@ _lock = threading.Lock()
 
 
 def forget() -> None:
-    """Drop every remembered grant (tests; a kernel never needs to)."""
+    """Drop every remembered grant and kept connection (tests, bench: a fresh kernel; a kernel never needs to)."""
     with _lock:
         _grants.clear()
         _asking.clear()
+    close_all()
 
 
 class Source:
@@ -160,7 +162,7 @@ class Source:
         grant = None if self.fallen_back else self.grant()
         while grant is not None:
             try:
-                opened = open_range(grant.url, start, end, grant.object_bytes, grant.offset)
+                opened = open_range(grant.url, start, end, grant.object_bytes, grant.offset, keep=True)
             except ChecksumMismatch:
                 raise
             except FetchError as err:

@@ -120,19 +120,24 @@ def test_a_failed_write_releases_its_reservation(tmp_path: Path) -> None:
     one = run_bundle(zpath, tmp_path / "r1.zip", timeout=120).return_path
     two = run_bundle(zpath, tmp_path / "r2.zip", timeout=120).return_path
     storage = app.extensions["nbpack"].storage
-    original = storage.put_file
     calls = []
 
-    def failing(key, path):  # the first zip write fails as a storage outage would
-        calls.append(key)
-        if len(calls) == 1:
-            raise StorageError("S3 endpoint unreachable (injected)")
-        return original(key, path)
+    def failing(write):  # the first write of a return's zip fails as a storage outage would
+        def wrapped(key, data):
+            if key.endswith("/return.zip"):
+                calls.append(key)
+                if len(calls) == 1:
+                    raise StorageError("S3 endpoint unreachable (injected)")
+            return write(key, data)
 
-    storage.put_file = failing
+        return wrapped
+
+    # A small body is stored from memory (put_bytes), a large one from its spool file (put_file).
+    storage.put_file, storage.put_bytes = failing(storage.put_file), failing(storage.put_bytes)
     h = {"Authorization": f"Bearer {token}"}
     url = f"/api/v1/bundles/{created['id']}/returns"
     assert client.post(url, data=one.read_bytes(), content_type="application/zip", headers=h).status_code == 503
+    assert len(calls) == 1  # the injected failure is what answered 503
     ledger = json.loads(storage.read_bytes(f"quota/{created['id']}/returns.json"))
     assert ledger["returns"] == {}  # nothing reserved is left
     assert not list(storage.list("tenants/default/usage/" + created["id"] + "/r-"))

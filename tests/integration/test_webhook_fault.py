@@ -9,6 +9,7 @@ in storage, so what the dead replica had queued or was sending goes out from ano
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
 import secrets
@@ -176,7 +177,7 @@ def _post(url: str, token: str, data: bytes, within: float = 120) -> tuple[int, 
             last = (err.code, err.read()[:300])
             if err.code < 500:
                 return err.code, {"error": str(last)}, attempt
-        except OSError as err:
+        except (OSError, http.client.HTTPException) as err:  # refused, reset, or an answer cut off (IncompleteRead)
             last = err
         time.sleep(min(3.0, 0.5 * attempt))
     raise AssertionError(f"upload failed {attempt} times in {within} s: {last}")

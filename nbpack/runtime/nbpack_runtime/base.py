@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as _dt
+import http.client
 import os
 import re
 import time
@@ -75,6 +76,12 @@ def retry_delay(attempt: int) -> float:
 
 class Transient(Exception):
     """A failure worth another try (a 5xx answer, a dropped connection); its text says what happened."""
+
+
+# What a request can raise when the network or the peer fails (after urllib's HTTPError, which is an answer): OSError
+# covers refused, reset and timed-out connections and urllib's URLError; http.client's own exceptions cover an answer
+# cut off mid-way (IncompleteRead, when a replica dies while answering) or never started (BadStatusLine).
+NETWORK_ERRORS: tuple[type[BaseException], ...] = (OSError, http.client.HTTPException)
 
 
 def with_retries(

@@ -11,7 +11,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from .base import CHUNK, TIMEOUT, Transient, with_retries
+from .base import CHUNK, NETWORK_ERRORS, TIMEOUT, Transient, with_retries
 from .checksums import verify_part
 from .display import Progress, need
 from .errors import ChecksumMismatch, FetchError, RuntimeProblem
@@ -98,7 +98,7 @@ def _http_download(url: str, part: Path, label: str, size: int | None, headers: 
             if err.code < 500:
                 raise FetchError(f"{label}: {url} answered HTTP {err.code} {err.reason}") from None
             raise Transient(str(err)) from None
-        except (urllib.error.URLError, OSError, TimeoutError) as err:
+        except NETWORK_ERRORS as err:
             raise Transient(str(err)) from None
 
     with_retries(f"{label}: {url}", attempt)

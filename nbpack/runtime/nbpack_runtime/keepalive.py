@@ -27,7 +27,7 @@ import urllib.parse
 import urllib.request
 from typing import Any
 
-from .base import TIMEOUT, Transient
+from .base import NETWORK_ERRORS, TIMEOUT, Transient
 
 __all__ = ["Kept", "close_all", "get_kept", "usable"]
 
@@ -161,7 +161,7 @@ def get_kept(url: str, headers: dict[str, str]) -> Kept:
                 reuse = False  # closed by the server while idle: once more on a new connection
                 continue
             raise Transient(str(err)) from None
-        except (OSError, http.client.HTTPException) as err:
+        except NETWORK_ERRORS as err:
             conn.close()
             raise Transient(str(err)) from None
         return Kept(key, conn, resp)

@@ -10,7 +10,7 @@ import urllib.parse
 import urllib.request
 from pathlib import Path
 
-from .base import TIMEOUT, Transient, with_retries
+from .base import NETWORK_ERRORS, TIMEOUT, Transient, with_retries
 from .bundle import Bundle
 from .checksums import checksums_of
 from .display import need
@@ -157,7 +157,7 @@ def _storage_put(pfn: str, local: Path, size: int) -> None:
             if err.code < 500:
                 raise UploadError(f"the storage refused PUT {url} (HTTP {err.code} {err.reason})") from None
             raise Transient(f"HTTP {err.code} {err.reason}") from None
-        except (urllib.error.URLError, OSError) as err:
+        except NETWORK_ERRORS as err:
             raise Transient(str(getattr(err, "reason", err))) from None
 
     with_retries(f"PUT {url}", put, error=UploadError)

@@ -7,7 +7,6 @@ scheme is taken as given.
 
 from __future__ import annotations
 
-import http.client
 import os
 import re
 import urllib.error
@@ -16,7 +15,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any, TypeVar
 
-from .base import CHUNK, TIMEOUT, Transient, with_retries
+from .base import CHUNK, NETWORK_ERRORS, TIMEOUT, Transient, with_retries
 from .checksums import file_sha256
 from .display import Progress
 from .errors import ChecksumMismatch, FetchError
@@ -83,7 +82,7 @@ def open_range(
         except urllib.error.HTTPError as err:
             err.close()
             raise _refused(url, err.code, err.reason) from None
-        except (urllib.error.URLError, OSError, http.client.HTTPException) as err:
+        except NETWORK_ERRORS as err:
             raise Transient(str(err)) from None
     if resp.status == 206:
         match = _CONTENT_RANGE.match(resp.headers.get("Content-Range", ""))
@@ -108,7 +107,7 @@ def read_exactly(resp: Any, n: int) -> bytes:
     """``n`` bytes of a response body; a body that ends early is a transient failure."""
     try:
         data = resp.read(n)
-    except (OSError, http.client.HTTPException) as err:
+    except NETWORK_ERRORS as err:
         raise Transient(str(err)) from None
     if len(data) != n:
         raise Transient(f"the body ended after {len(data)} of {n} bytes")
@@ -124,7 +123,7 @@ def read_into(resp: Any, view: memoryview) -> None:
             if not got:
                 break
             done += got
-    except (OSError, http.client.HTTPException) as err:
+    except NETWORK_ERRORS as err:
         raise Transient(str(err)) from None
     if done != n:
         raise Transient(f"the body ended after {done} of {n} bytes")

@@ -14,7 +14,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from .base import SCHEMES, TIMEOUT, Transient, with_retries
+from .base import NETWORK_ERRORS, SCHEMES, TIMEOUT, Transient, with_retries
 from .checksums import verify_part
 from .display import need
 from .errors import ChecksumMismatch, FetchError, RuntimeProblem
@@ -104,7 +104,7 @@ def _rucio_open(
                     err.headers.get("Location") or "",
                 ) from None
             raise Transient(f"HTTP {err.code} {exc_class}: {message}") from None
-        except (urllib.error.URLError, OSError) as err:
+        except NETWORK_ERRORS as err:
             raise Transient(str(getattr(err, "reason", err))) from None
 
     return with_retries(f"Rucio at {host}: {method} {path}", attempt)

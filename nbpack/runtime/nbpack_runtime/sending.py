@@ -13,7 +13,7 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
-from .base import CHUNK, RETRIES, TIMEOUT, ZIP_TIME, Transient, with_retries
+from .base import CHUNK, NETWORK_ERRORS, RETRIES, TIMEOUT, ZIP_TIME, Transient, with_retries
 from .errors import RuntimeProblem, UploadError
 from .fetch import opener
 from .session import current_bundle
@@ -107,7 +107,7 @@ def _request(make: Any, refused: str, where: str, done_if: int | None = None) ->
             if err.code < 500:
                 raise UploadError(f"{refused} (HTTP {err.code}): {detail}") from None
             raise Transient(f"HTTP {err.code}: {detail}") from None
-        except (urllib.error.URLError, OSError, TimeoutError) as err:
+        except NETWORK_ERRORS as err:
             raise Transient(str(getattr(err, "reason", err))) from None
         finally:
             if body is not None:

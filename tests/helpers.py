@@ -146,7 +146,13 @@ class _QuietHandler(http.server.SimpleHTTPRequestHandler):
 @contextlib.contextmanager
 def file_server(folder: Path) -> Iterator[str]:
     """Serve ``folder`` over plain HTTP on 127.0.0.1 (a free port); yields the base URL."""
-    handler = functools.partial(_QuietHandler, directory=str(folder))
+    with serving(functools.partial(_QuietHandler, directory=str(folder))) as url:
+        yield url
+
+
+@contextlib.contextmanager
+def serving(handler: Any) -> Iterator[str]:
+    """Run an ``http.server`` handler class on 127.0.0.1 (a free port), threaded; yields the base URL."""
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()

@@ -4,14 +4,14 @@ answering), as it does for a refused or reset connection: the upload is idempote
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 import pytest
 
 from nbpack.runtime.nbpack_runtime.sending import _post_zip
+from tests.helpers import serving
 
 
 class _CutOnce(BaseHTTPRequestHandler):
@@ -37,14 +37,8 @@ class _CutOnce(BaseHTTPRequestHandler):
 @pytest.fixture
 def server() -> Iterator[str]:
     _CutOnce.posts = []
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _CutOnce)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{httpd.server_address[1]}/api/v1/bundles/h-x/returns"
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
+    with serving(_CutOnce) as url:
+        yield f"{url}/api/v1/bundles/h-x/returns"
 
 
 def test_an_answer_cut_off_is_sent_again(server: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -135,7 +135,7 @@ def test_a_whole_read_goes_as_concurrent_ranges_each_block_once(rt, built: Path,
     _, proxy, url = served
     size = (built / CAT).stat().st_size
     assert same(_thin(rt, built, tmp_path, url).catalog("sources"), _whole(built))
-    per = rt.lazy.RANGE_LIMIT // catalog.BLOCK_SIZE
+    per = rt.readplan.RANGE_LIMIT // catalog.BLOCK_SIZE
     count = -(-size // catalog.BLOCK_SIZE)
     # One ask for a signed read (this server offers none, as a service on a local folder does), then one request
     # per RANGE_LIMIT piece (the sidecar is local).
@@ -158,7 +158,7 @@ def test_a_column_subset_sends_a_request_per_coalesced_run(rt, built: Path, tmp_
             start = min(chunk.data_page_offset, chunk.dictionary_page_offset or chunk.data_page_offset)
             plan |= _blocks(start, chunk.total_compressed_size)
     footer = _blocks(size - 64 * 1024, 64 * 1024)
-    runs = rt.lazy.coalesce(sorted(plan - footer), catalog.BLOCK_SIZE)
+    runs = rt.readplan.coalesce(sorted(plan - footer), catalog.BLOCK_SIZE)
     # x10 and x11 are neighbours: their chunks of one row group are one run, source_id another.
     assert len(runs) < len(plan - footer)
     assert proxy.connections == 2 + len(runs)  # the signed-read ask (none offered), the footer, each run once
@@ -370,7 +370,7 @@ def test_a_bad_block_inside_a_piece_keeps_the_checked_ones_before_it_only(
     # its range is written or logged.
     folder, _, url = served
     per = rt.lazy.PIECE // catalog.BLOCK_SIZE
-    assert per == 4 and rt.lazy.RANGE_LIMIT // catalog.BLOCK_SIZE > 8
+    assert per == 4 and rt.readplan.RANGE_LIMIT // catalog.BLOCK_SIZE > 8
     path = folder / CAT
     data = bytearray(path.read_bytes())
     data[6 * catalog.BLOCK_SIZE + 100] ^= 0xFF
@@ -381,7 +381,7 @@ def test_a_bad_block_inside_a_piece_keeps_the_checked_ones_before_it_only(
     log = (_cache_folder(tmp_path, built) / f"blocks-{catalog.BLOCK_SIZE}.done").read_bytes()
     logged = set(struct.unpack(f"<{len(log) // 4}I", log))
     assert {0, 1, 2, 3, 4, 5} <= logged
-    assert not logged & set(range(6, rt.lazy.RANGE_LIMIT // catalog.BLOCK_SIZE))
+    assert not logged & set(range(6, rt.readplan.RANGE_LIMIT // catalog.BLOCK_SIZE))
     part = (_cache_folder(tmp_path, built) / "catalog.parquet.part").read_bytes()
     assert part[: 6 * catalog.BLOCK_SIZE] == bytes(data[: 6 * catalog.BLOCK_SIZE])
     assert part[6 * catalog.BLOCK_SIZE : 8 * catalog.BLOCK_SIZE] == bytes(2 * catalog.BLOCK_SIZE)  # never written

@@ -8,9 +8,9 @@ mode, with no request leaving the machine.
 
 from __future__ import annotations
 
+import contextlib
 import http.server
 import json
-import threading
 import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -28,7 +28,7 @@ from rocrate_validator import services
 from nbpack.bundle import crate as nbcrate
 from nbpack.bundle.build import BuildSpec, CatalogInput, build_bundle
 from nbpack.cli import main
-from tests.helpers import reference_table, template_notebook
+from tests.helpers import reference_table, serving, template_notebook
 from tests.unit.test_crate import DID, WEB
 
 CONTEXT_FILE = Path(rocrate.__file__).parent / "data" / "ro-crate.jsonld"
@@ -55,24 +55,16 @@ class _ContextHandler(http.server.BaseHTTPRequestHandler):
 def _warm_cache(cache: Path) -> None:
     """Store the answer of each RO-Crate context URL the crates name (1.2 for bundles, 1.1 for returns) in a
     requests-cache file, fetched from 127.0.0.1 (the context ro-crate-py ships, a superset of both)."""
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _ContextHandler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
     session = requests_cache.CachedSession(str(cache), backend="sqlite", expire_after=-1)
-    try:
+    with serving(_ContextHandler) as base, contextlib.closing(session):
         for url in (nbcrate.CONTEXT, nbcrate.RETURN_CONTEXT):
-            answer = session.get(f"http://127.0.0.1:{server.server_address[1]}/context?{url}", timeout=10)
+            answer = session.get(f"{base}/context?{url}", timeout=10)
             assert answer.status_code == 200
             # Keyed as the validator asks for it: GET of the w3id URL (requests-cache keys ignore headers by default).
             wanted = requests.Request("GET", url, headers={"Accept": "application/ld+json, application/json"}).prepare()
             answer.url, answer.request = url, wanted
             session.cache.save_response(answer, session.cache.create_key(wanted))
             assert session.cache.contains(url=url)
-    finally:
-        session.close()
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)
 
 
 @pytest.fixture(scope="module")

@@ -16,7 +16,6 @@ import secrets
 import shutil
 import subprocess
 import sys
-import threading
 import time
 import urllib.error
 import urllib.request
@@ -24,7 +23,7 @@ import zipfile
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 import pyarrow as pa
@@ -38,7 +37,7 @@ from nbpack.hub.links import public_url
 from nbpack.store.backends import open_storage
 from tests.fixtures.nginx import UPSTREAM_HEADER, Nginx
 from tests.fixtures.service import ServiceProcess, service_env
-from tests.helpers import RUNTIME_PREAMBLE, UPLOAD_SCRIPT
+from tests.helpers import RUNTIME_PREAMBLE, UPLOAD_SCRIPT, serving
 
 KEY = secrets.token_urlsafe(16)
 ROWS = 300_000  # two columns of random doubles: a catalog of ~5 MiB, above the 4 MiB lazy threshold
@@ -422,10 +421,8 @@ class _CuttingHandler(BaseHTTPRequestHandler):
 @pytest.mark.parametrize("cuts", [2, 9])
 def test_a_download_cut_short_is_resumed_never_kept(tmp_path: Path, cuts: int) -> None:
     handler = type("H", (_CuttingHandler,), {"body": os.urandom(300_000), "cuts": cuts, "ranges": []})
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    url = f"http://127.0.0.1:{server.server_address[1]}/b/h-{'0' * 24}/download?t=x"
-    try:
+    with serving(handler) as base:
+        url = f"{base}/b/h-{'0' * 24}/download?t=x"
         if cuts < DOWNLOAD_ATTEMPTS:
             got = pull(url, tmp_path / "b.zip")
             assert got.read_bytes() == handler.body
@@ -435,6 +432,3 @@ def test_a_download_cut_short_is_resumed_never_kept(tmp_path: Path, cuts: int) -
             with pytest.raises(UpstreamError, match=f"after {DOWNLOAD_ATTEMPTS} attempts"):
                 pull(url, tmp_path / "b.zip")
             assert list(tmp_path.iterdir()) == []  # no truncated zip left where a whole one is expected
-    finally:
-        server.shutdown()
-        server.server_close()

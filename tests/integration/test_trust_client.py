@@ -18,7 +18,7 @@ from pathlib import Path
 from nbpack.bundle.build import BuildSpec, CatalogInput, build_bundle
 from nbpack.client import Client
 from tests.fixtures.service import service_env
-from tests.helpers import reference_table
+from tests.helpers import reference_table, serving
 
 KEY = "client-retry-key-0123456789"
 
@@ -135,17 +135,14 @@ class _SlowCreate(http.server.BaseHTTPRequestHandler):
 def test_ctrl_c_after_the_upload_still_prints_the_id(tmp_path: Path) -> None:
     path = tmp_path / "b.zip"
     build_bundle(BuildSpec(title="Interrupted", catalogs=[CatalogInput("stars", reference_table())]), path)
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _SlowCreate)
-    server.daemon_threads = True
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
+    with serving(_SlowCreate) as base:
         proc = subprocess.Popen(
             [
                 str(Path(sys.executable).parent / "nbpack"),
                 "push",
                 str(path),
                 "--server",
-                f"http://127.0.0.1:{server.server_port}",
+                base,
             ],
             env={**os.environ, "NBPACK_API_KEY": KEY},
             stdout=subprocess.PIPE,
@@ -156,9 +153,6 @@ def test_ctrl_c_after_the_upload_still_prints_the_id(tmp_path: Path) -> None:
         time.sleep(0.3)
         proc.send_signal(signal.SIGINT)
         out, err = proc.communicate(timeout=60)
-    finally:
-        server.shutdown()
-        server.server_close()
     assert proc.returncode == 0, err
     assert "interrupted after the upload" in err
     assert "stored as h-" + "a" * 24 in out

@@ -1,14 +1,14 @@
-"""Lazy catalog reads: a catalog the folder lacks is read by HTTP Range, from the object store through a signed URL
-the service hands out (``signed``), else from the service's files URL.
+"""Lazy catalog reads: a catalog the folder lacks is read by HTTP Range, from the object store through a signed URL the
+service hands out (``signed``), else from the service's files URL.
 
-Only what is needed crosses the network: the Parquet footer first, then the column chunks of the wanted columns
-and row groups, always as whole blocks of the catalog's block size. The missing blocks are coalesced into ranges as
-pyarrow's own S3 reader does (near runs merged, long ones split) and the ranges are requested concurrently, at most
-``IN_FLIGHT`` at once. Each block is checked once, against its sha256 in the catalog's ``.blocks`` sidecar (itself
-checked against the manifest's ``contents``), before it is written to the cache, so a partial read is verified
-without the rest of the file, and a file whose every block verified is the file the manifest names. Verified blocks
-stay in the cache (``NBPACK_CACHE``/catalogs/<sha256>/): a read that is cut off resumes, and a read of blocks already
-there makes no request. Once every block is there the file becomes a plain cached copy.
+Only what is needed crosses the network: the Parquet footer first, then the column chunks of the wanted columns and row
+groups, always as whole blocks of the catalog's block size. The missing blocks are coalesced into ranges as pyarrow's
+own S3 reader does (near runs merged, long ones split: ``readplan`` says which blocks, in which ranges) and the ranges
+are requested concurrently, at most ``IN_FLIGHT`` at once. Each block is checked once, against its sha256 in the
+catalog's ``.blocks`` sidecar (itself checked against the manifest's ``contents``), before it is written to the cache,
+so a partial read is verified without the rest of the file, and a file whose every block verified is the file the
+manifest names. Verified blocks stay in the cache (``NBPACK_CACHE``/catalogs/<sha256>/): a read that is cut off resumes,
+and a read of blocks already there makes no request. Once every block is there the file becomes a plain cached copy.
 """
 
 from __future__ import annotations
@@ -27,20 +27,14 @@ from .checksums import checked_checksums
 from .display import Progress
 from .errors import ChecksumMismatch, RuntimeProblem
 from .ranges import fetch_whole, get_all, read_into, shown
+from .readplan import blocks_of, coalesce, column_blocks, footer_guess, row_groups
 from .refs import cache_dir
 from .remote import member_url
 from .signed import Source
 
 _DIGEST = 32
 _PWRITE = hasattr(os, "pwrite") and hasattr(os, "pread")  # POSIX; elsewhere a seek and a write under the lock
-_FOOTER_GUESS = 64 << 10  # pyarrow's first footer read; a big file's is 1/2048 of it (a footer grows with it)
-IN_FLIGHT = 8  # Range requests at once: the size of pyarrow's S3 I/O pool
-# Coalescing, in bytes, as pyarrow's CacheOptions: runs whose hole is at most HOLE_LIMIT are merged (with 256 KiB
-# blocks that is adjacent runs only: a hole of one block is 32x pyarrow's, and a partial read is judged by the bytes
-# it moves), and a run is cut at RANGE_LIMIT (pyarrow: 32 MiB; smaller here so a whole read goes IN_FLIGHT ranges
-# at a time instead of one stream).
-HOLE_LIMIT = 8 << 10
-RANGE_LIMIT = 8 << 20
+IN_FLIGHT = 8  # Range requests at once: the size of pyarrow's S3 I/O pool (which ranges: ``readplan``)
 # A range's body is read in pieces of this many bytes (whole blocks) into one buffer per range, each piece's blocks
 # checked as slices of it, then written with one pwrite and logged with one write (4x fewer calls and no bytes object
 # per block; the fetch's CPU is sha256 and the socket's copy: bench/README.md, "lazy3").
@@ -134,21 +128,6 @@ def _digests(entry: dict, manifest: dict, remote: dict, root: Path, folder: Path
     return data
 
 
-def coalesce(blocks: list[int], block: int, have: frozenset[int] | set[int] = frozenset()) -> list[tuple[int, int]]:
-    """Sorted block numbers → (first, last) of the Range requests that fetch them: runs whose gap is at most
-    HOLE_LIMIT bytes, none of it in ``have`` (blocks already cached), are merged (the gap's blocks come too, and are
-    kept), and none spans more than RANGE_LIMIT bytes."""
-    hole, limit = HOLE_LIMIT // block, max(1, RANGE_LIMIT // block)
-    runs: list[tuple[int, int]] = []
-    for b in blocks:
-        gap = range(runs[-1][1] + 1, b) if runs else range(0)
-        if runs and len(gap) <= hole and b - runs[-1][0] < limit and not any(g in have for g in gap):
-            runs[-1] = (runs[-1][0], b)
-        else:
-            runs.append((b, b))
-    return runs
-
-
 class _Blocks:
     """One catalog's verified blocks in the cache: a sparse file of the catalog's size and a log of block numbers.
 
@@ -197,7 +176,7 @@ class _Blocks:
 
     def blocks_of(self, start: int, end: int) -> range:
         """The block numbers that bytes ``start..end`` (exclusive end) fall in."""
-        return range(start // self.block, -(-end // self.block)) if end > start else range(0)
+        return blocks_of(start, end, self.block)
 
     def ensure(self, blocks: set[int] | range, label: str | None = None) -> None:
         """Fetch the given blocks not yet verified: coalesced ranges, up to IN_FLIGHT at once, with retries."""
@@ -304,7 +283,7 @@ class _Blocks:
         needed, expr = wanted(columns, filters)
         if needed is None and expr is None:
             self.ensure(range(self.count), label=f"catalog {self.name}")  # in order: the whole sha256 as it comes
-        self.ensure(self.blocks_of(max(0, self.size - max(_FOOTER_GUESS, self.size >> 11)), self.size))
+        self.ensure(self.blocks_of(footer_guess(self.size), self.size))
         footer = struct.unpack("<I", self.pread(self.size - 8, 4))[0] if self.size >= 12 else 0
         self.ensure(self.blocks_of(max(0, self.size - 8 - footer), self.size))
         # From here pyarrow reads the cache file itself: the footer (its blocks are verified, and pyarrow's first read
@@ -314,7 +293,7 @@ class _Blocks:
         with pa.BufferReader(mapped) as source:
             pf = pq.ParquetFile(source)
             _check_columns(pf.schema_arrow.names, needed)
-            groups = self._row_groups(pf, mapped, expr)
+            groups = row_groups(pf, mapped, expr)
             if needed is None and expr is None:
                 plan: set[int] | range = range(self.count)
             else:
@@ -325,39 +304,9 @@ class _Blocks:
                 return finish(table, columns, expr)
         return finish(self._promote(needed), columns, expr)  # closed first: the part is renamed
 
-    def _row_groups(self, pf: Any, mapped: Any, expr: Any) -> list[int]:
-        """The row groups the filter may keep (Parquet statistics from the footer, read from the cached file)."""
-        groups = list(range(pf.metadata.num_row_groups))
-        if expr is None or not groups:
-            return groups
-        import pyarrow.dataset as ds
-
-        # Only the footer of the sparse file is read here (from the same memory map), and its blocks are verified.
-        fragment = ds.ParquetFileFormat().make_fragment(mapped)
-        return sorted(rg.id for piece in fragment.split_by_row_group(expr) for rg in piece.row_groups)
-
     def _plan(self, pf: Any, needed: list[str] | None, groups: list[int]) -> set[int]:
         """The blocks holding the column chunks of ``needed`` columns in ``groups``."""
-        names = pf.schema_arrow.names
-        leaf_owner = [name for name, f in zip(names, pf.schema_arrow, strict=True) for _ in range(_leaves(f.type))]
-        md = pf.metadata
-        # pyarrow reads up to 100 bytes past a chunk written by parquet-mr before 1.2.9 (PARQUET-816: its size left
-        # out the dictionary page header): those bytes are decoded too, so their block must be verified as well.
-        pad = 100 if (md.created_by or "").startswith("parquet-mr") else 0
-        if len(leaf_owner) != md.num_columns:
-            leaf_owner = [None] * md.num_columns  # unexpected layout: fetch every column chunk
-        plan: set[int] = set()
-        for g in groups:
-            rg = md.row_group(g)
-            for j in range(rg.num_columns):
-                if needed is not None and leaf_owner[j] is not None and leaf_owner[j] not in needed:
-                    continue
-                chunk = rg.column(j)
-                start = chunk.data_page_offset
-                if chunk.has_dictionary_page and chunk.dictionary_page_offset:
-                    start = min(start, chunk.dictionary_page_offset)
-                plan.update(self.blocks_of(start, min(self.size, start + chunk.total_compressed_size + pad)))
-        return plan
+        return column_blocks(pf, needed, groups, self.block, self.size)
 
     def _mapped(self) -> Any:
         """The cache file as pyarrow reads it: a memory map of this reader's own descriptor, not of the name (a
@@ -384,16 +333,3 @@ class _Blocks:
         # the file; standalone 3.4-3.9 vs 6.5-14.5 s CPU at 1 GiB, bench/README.md, "lazy3"). The file is the cache's
         # own, never rewritten in place (a new copy is renamed over it), so the map stays valid under the table.
         return pq.read_table(complete, columns=needed, memory_map=True)
-
-
-def _leaves(t: Any) -> int:
-    """How many Parquet leaf columns an Arrow type is stored as."""
-    import pyarrow as pa
-
-    if pa.types.is_struct(t):
-        return sum(_leaves(t.field(i).type) for i in range(t.num_fields))
-    if pa.types.is_map(t):
-        return _leaves(t.key_type) + _leaves(t.item_type)
-    if pa.types.is_list(t) or pa.types.is_large_list(t) or pa.types.is_fixed_size_list(t):
-        return _leaves(t.value_type)
-    return 1

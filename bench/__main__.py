@@ -11,7 +11,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from bench import benchmarks, runners
+from bench import benchmarks, runners, service
 from bench.harness import Benchmark, Report, parse_size, run_benchmark
 
 
@@ -37,7 +37,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--json", action="store_true", help="print the report as JSON instead of a table")
     p.add_argument("--workdir", type=Path, help="keep prepared data here (default: a temporary folder)")
     p.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
+    p.add_argument("--workers", type=int, default=1, help="service benchmarks: gunicorn workers (README.md: 1)")
+    p.add_argument("--threads", type=int, default=8, help="service benchmarks: gthreads per worker (README.md: 8)")
     args = p.parse_args(argv)
+    if args.workers < 1 or args.threads < 1:
+        p.error("--workers and --threads must be at least 1")
+    service.DEPLOYMENT.update(workers=args.workers, threads=args.threads)
     if args.repeats < 1:
         p.error("--repeats must be at least 1")
     chosen = list(known.values()) if args.name == "all" else [known[args.name]]

@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.harness import Row
-from bench.service import RssSampler, Runner, Stack, mib, stack, throughput_ratio, time_row
+from bench.service import RssSampler, Runner, Stack, deployment_tag, mib, stack, throughput_ratio, time_row
 from bench.service import label as size_label
 from nbpack.config import Config
 
@@ -252,7 +252,8 @@ def run(sizes: list[int], repeats: int, workdir: Path, say: Callable[[str], None
                 paths = make_returns(folder, workdir / f"ingest-{label}-x{count}", max(1, size // count), count)
                 volume = sum(p.stat().st_size for p in paths)
                 times, sampler, growth = _rounds(st, bid, endpoint, token, rt, paths, repeats, f"{label} x{count}", say)
-                variant = f"service_post_x{count}"
+                tag = deployment_tag()  # another deployment (bench --workers/--threads): its own rows' names
+                variant = f"service_post_x{count}{tag}"
                 target = min_throughput(size, count)
                 want = f" (>={target:g})" if target else " (reported)"
                 med = statistics.median(times["service"])
@@ -286,7 +287,7 @@ def run(sizes: list[int], repeats: int, workdir: Path, say: Callable[[str], None
                     time_row(
                         "ingest",
                         label,
-                        f"runtime_upload_x{count}",
+                        f"runtime_upload_x{count}{tag}",
                         times["runtime"],
                         volume,
                         note=f"nbpack_runtime.upload(): outputs > {THRESHOLD >> 20} MiB by presigned PUT, then the zip",
@@ -299,7 +300,7 @@ def run(sizes: list[int], repeats: int, workdir: Path, say: Callable[[str], None
                         f"boto3_vs_runtime_x{count}",
                         times["boto3"],
                         volume,
-                        compared=f"runtime_upload_x{count}",
+                        compared=f"runtime_upload_x{count}{tag}",
                         nbpack_median=rt_med,
                         max_ratio=throughput_ratio(target) if target else None,
                         extra_ok=mib(growth) < MAX_GROWTH_MIB,

@@ -92,9 +92,22 @@ class Stack:
     weed: Any = None  # the SeaweedFS fixture (its ports, process): probes read chunk layouts and its CPU time
 
 
+# The service's gunicorn processes: 1 worker with 8 gthreads, as README.md deploys it, unless ``python -m bench
+# --workers N --threads M`` asks for another deployment (its rows then carry ``deployment_tag()``: another row, not
+# the table's).
+DEPLOYMENT = {"workers": 1, "threads": 8}
+
+
+def deployment_tag() -> str:
+    """``""`` for README.md's deployment, else ``"_w<workers>t<threads>"``, appended to the nbpack rows' names."""
+    if DEPLOYMENT == {"workers": 1, "threads": 8}:
+        return ""
+    return f"_w{DEPLOYMENT['workers']}t{DEPLOYMENT['threads']}"
+
+
 @contextlib.contextmanager
-def stack(work: Path, *, threads: int = 8, **extra: str) -> Iterator[Stack]:
-    """SeaweedFS (``weed mini``) + ``gunicorn wsgi:app`` (1 worker, gthread, as README.md deploys it) on S3."""
+def stack(work: Path, *, threads: int | None = None, **extra: str) -> Iterator[Stack]:
+    """SeaweedFS (``weed mini``) + ``gunicorn wsgi:app`` (gthread; :data:`DEPLOYMENT`'s workers and threads) on S3."""
     import boto3
     from botocore.config import Config
 
@@ -114,7 +127,12 @@ def stack(work: Path, *, threads: int = 8, **extra: str) -> Iterator[Stack]:
         env = service_env(
             "s3://bench/nbpack", api_key, cache_dir=str(work / "cache"), s3_endpoint=weed.endpoint, **extra
         )
-        svc = ServiceProcess(env, work / "service.log", threads=threads).start()
+        svc = ServiceProcess(
+            env,
+            work / "service.log",
+            workers=DEPLOYMENT["workers"],
+            threads=threads if threads is not None else DEPLOYMENT["threads"],
+        ).start()
         # The baseline client is configured like the service's own (path style, same retries).
         s3 = boto3.session.Session().client(
             "s3",

@@ -24,7 +24,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from bench.lazy import COLUMNS, _lazy, _prepare, _pyarrow_s3
+from bench.lazy import COLUMNS, _fresh, _lazy, _prepare, _pyarrow_s3
 from bench.service import label as size_label
 from bench.service import stack
 
@@ -65,10 +65,13 @@ def main() -> None:
             variants: dict[str, Callable[[], int]] = {
                 "pyarrow_s3_2_of_22": functools.partial(_pyarrow_s3, st, case, COLUMNS)
             }
+            resets: dict[str, Callable[[], None]] = {}
             for side, rt in runtimes.items():
                 variants[f"{side}_2_of_22"] = functools.partial(_lazy, rt, case, case["files"], cache, COLUMNS)
                 if not args.subset_only:
                     variants[f"{side}_first"] = functools.partial(_lazy, rt, case, case["files"], cache, None)
+                # Untimed: an empty cache, no grant, no kept connection (bench.lazy._fresh).
+                resets[f"{side}_2_of_22"] = resets[f"{side}_first"] = functools.partial(_fresh, rt, cache)
             bucket, key = case["plain"].split("/", 1)
             tail = st.s3.get_object(Bucket=bucket, Key=key, Range="bytes=-8")["Body"].read()
             print(f"{label}: footer {struct.unpack('<I', tail[:4])[0]} B", file=sys.stderr)
@@ -78,6 +81,7 @@ def main() -> None:
             order = list(variants)
             for r in range(args.repeats):
                 for name in order[r % len(order) :] + order[: r % len(order)]:
+                    resets.get(name, lambda: None)()
                     t0, c0, w0 = time.perf_counter(), time.process_time(), _weed_cpu(st)
                     variants[name]()
                     times[name].append(time.perf_counter() - t0)

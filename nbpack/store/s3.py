@@ -11,7 +11,7 @@ from typing import Any, BinaryIO
 
 from nbpack.config import DEFAULT_S3_REGION
 from nbpack.errors import InvalidInput, NoConditionalWrites, NotFound, StorageError
-from nbpack.store import api, s3_client, s3_compose, s3_small
+from nbpack.store import api, s3_client, s3_compose
 from nbpack.store.api import CHUNK, PART_SIZE, TMP_PREFIX, ObjectInfo, check_key, check_prefix, check_range, sized
 from nbpack.store.disposition import content_disposition
 from nbpack.store.s3_checksums import create_once_ok, put_headers, sha256_b64, sha256_hex, verifies_sha256
@@ -51,8 +51,6 @@ class S3Storage:
         self._checks_sha256: bool | None = None  # does it refuse a wrong x-amz-checksum-sha256? (likewise)
         # Staged writes (store.staging): uploads teed to multipart uploads, and gc's cleanup of abandoned ones.
         self.stager = MultipartStager(self)
-        # A small return's three PUTs (and the ledger's GET) by obstore: a fraction of botocore's CPU (s3_small).
-        self.small = s3_small.make(bucket, self.prefix, endpoint_url, region, self._where)
 
     def _key(self, key: str) -> str:
         check_key(key)
@@ -87,8 +85,6 @@ class S3Storage:
     def put_bytes(self, key: str, data: bytes) -> ObjectInfo:
         """Store a small byte string in one request."""
         full = self._key(key)
-        if self.small is not None:
-            return ObjectInfo(key=key, size=len(data), etag=self.small.put(full, data) or None)
         with self._errors(key):
             r = self.client.put_object(Bucket=self.bucket, Key=full, Body=data)
         return ObjectInfo(key=key, size=len(data), etag=str(r.get("ETag", "")).strip('"') or None)
@@ -99,8 +95,6 @@ class S3Storage:
             self._conditional = self._honours_if_none_match()
         if not self._conditional and self.exists(key):
             return False
-        if self._conditional and self.small is not None:
-            return self.small.create(self._key(key), data) is not None
         try:
             with self._errors(key):
                 created = self._put_new(self._key(key), data)
@@ -130,8 +124,6 @@ class S3Storage:
 
     def read_tagged(self, key: str) -> tuple[bytes, str]:
         """The object's bytes and its ETag, from one GET."""
-        if self.small is not None:
-            return self.small.read_tagged(self._key(key))
         r = self._get(key)
         with S3Body(r["Body"], self._errors, key) as body:
             return body.read(), str(r.get("ETag", "")).strip('"')
@@ -144,9 +136,6 @@ class S3Storage:
             self._conditional = self._honours_if_none_match()
         if not self._conditional:
             raise NoConditionalWrites(f"{self._where} ignores conditional writes: quotas cannot be kept on it")
-        if self.small is not None:
-            full = self._key(key)
-            return self.small.create(full, data) if tag is None else self.small.replace(full, data, tag)
         cond = {"IfMatch": f'"{tag}"'} if tag is not None else {"IfNoneMatch": "*"}
         try:
             with self._errors(key):

@@ -1,6 +1,5 @@
 """Issue 13, small requests: what a download and an ingest ask of S3 (counted with botocore's own event hooks on a
-real SeaweedFS, and at obstore's calls for the small single requests it sends: store/s3_small.py), and that the
-worker's cache of immutable objects never outlives a handle's revocation."""
+real SeaweedFS), and that the worker's cache of immutable objects never outlives a handle's revocation."""
 
 from __future__ import annotations
 
@@ -9,7 +8,6 @@ import io
 import json
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -35,20 +33,8 @@ class Requests:
     def __init__(self, app: Flask) -> None:
         self.sent: list[tuple[str, str]] = []
         self.checksums: list[str] = []  # checksum headers sent (each one a pass over the body)
-        storage = app.extensions["nbpack"].storage
-        storage.client.meta.events.register("before-send.s3", self._seen)
-        # The small single requests go by obstore (store/s3_small.py): one call is one request (retries aside).
-        for name, method in (("put", "PUT"), ("create", "PUT"), ("replace", "PUT"), ("read_tagged", "GET")):
-            self._count(storage.small, name, method)
-
-    def _count(self, small: Any, name: str, method: str) -> None:
-        sent, prefix, original = self.sent, "nbpack/", getattr(small, name)
-
-        def counted(key: str, *args: Any) -> Any:
-            sent.append((method, key.removeprefix(prefix)))
-            return original(key, *args)
-
-        setattr(small, name, counted)
+        client = app.extensions["nbpack"].storage.client
+        client.meta.events.register("before-send.s3", self._seen)
 
     def _seen(self, request: object, **_: object) -> None:
         url = request.url  # type: ignore[attr-defined]

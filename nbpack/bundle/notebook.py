@@ -125,7 +125,8 @@ def read_notebook(data: bytes | str, where: str = "notebook") -> NotebookNode:
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:
             raise InvalidNotebook(f"{where} is not a notebook: not valid JSON ({exc})") from None
         except Exception as exc:  # nbformat raises assorted errors for malformed documents
-            raise InvalidNotebook(f"{where} is not a notebook: {exc}") from None
+            # Some end in a newline ("Unsupported nbformat version \n"): one line, as every error message is.
+            raise InvalidNotebook(f"{where} is not a notebook: {' '.join(str(exc).split())[:300]}") from None
         try:
             if "ValidationError" in invalid:
                 raise invalid["ValidationError"]

@@ -38,8 +38,10 @@ class Requests:
         storage = app.extensions["nbpack"].storage
         storage.client.meta.events.register("before-send.s3", self._seen)
         # The small single requests go by obstore (store/s3_small.py): one call is one request (retries aside).
+        # Without obstore installed (a venv made before it became a dependency) botocore sends them, seen above.
         for name, method in (("put", "PUT"), ("create", "PUT"), ("replace", "PUT"), ("read_tagged", "GET")):
-            self._count(storage.small, name, method)
+            if storage.small is not None:
+                self._count(storage.small, name, method)
 
     def _count(self, small: Any, name: str, method: str) -> None:
         sent, prefix, original = self.sent, "nbpack/", getattr(small, name)

@@ -11,7 +11,7 @@ import urllib.request
 
 import pytest
 
-from nbpack.errors import StorageError
+from nbpack.errors import NotFound, StorageError
 from nbpack.store.backends import S3Storage, Storage, open_storage
 from tests.storage_contract import *  # noqa: F403 - the contract's tests run here on S3
 from tests.storage_contract import BlockStream, MiB
@@ -65,6 +65,25 @@ def test_s3_ping_missing_bucket_and_bad_credentials(s3_env, monkeypatch: pytest.
     with pytest.raises(StorageError) as err:
         bad.stat("k")
     assert "wrong-secret-value" not in str(err.value) and s3_env.access_key not in str(err.value)
+
+
+def test_small_requests_by_obstore_fail_like_botocore(s3_env, s3_bucket: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The small single requests go by obstore (store/s3_small.py; the contract above runs through it): a 404 is
+    NotFound, bad credentials a StorageError naming no secret, as botocore's path says them."""
+    good = open_storage(f"s3://{s3_bucket}/p", endpoint_url=s3_env.endpoint)
+    assert isinstance(good, S3Storage) and good.small is not None
+    with pytest.raises(NotFound, match="quota/none.json"):
+        good.read_tagged("quota/none.json")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "wrong-secret-value")
+    bad = open_storage(f"s3://{s3_bucket}/p", endpoint_url=s3_env.endpoint)
+    for call in (
+        lambda: bad.put_bytes("k", b"x"),
+        lambda: bad.put_if_match("k", b"x", "0"),
+        lambda: bad.read_tagged("k"),
+    ):
+        with pytest.raises(StorageError) as err:
+            call()
+        assert "wrong-secret-value" not in str(err.value) and s3_env.access_key not in str(err.value)
 
 
 def test_stopped_seaweedfs_fails_fast_then_recovers(seaweedfs, s3_storage: S3Storage) -> None:

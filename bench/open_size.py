@@ -95,6 +95,10 @@ def run(sizes: list[int], repeats: int, workdir: Path, say: Callable[[str], None
             title = f"Open {size_label(size)} {k}{' ' + via if via else ''}"
             say(f"open_size {size_label(size)} #{k}{' ' + via if via else ''}: building and pushing")
             pushed = rig.client.push(_bundle(work / "data", size, title))
+            # Untimed: the bundle just built and stored (twice its size in dirty pages at 1 GiB) is written to disk
+            # now, not under the click's clock — a user's click comes long after the build, and the open_pulled
+            # baseline, timed later, never met that writeback.
+            os.sync()
             name = rig.client.get(pushed["id"])["payload"]["notebook"]
             folder = target_dir_for(pushed["id"], title)
             row = f'.hub[data-hub="{HUB}"]'

@@ -28,29 +28,14 @@ from bench.harness import parse_size
 COUNT = ingest.CONCURRENT
 
 
-def _cpu_seconds(pid: int) -> float:
-    """utime + stime of one process, from /proc."""
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def _children(parent: int) -> list[int]:
-    out = []
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            with contextlib.suppress(OSError), open(f"/proc/{entry}/stat") as f:
-                if int(f.read().rsplit(")", 1)[1].split()[1]) == parent:
-                    out.append(int(entry))
-    return out
-
-
 def _own_cpu() -> float:
     r = resource.getrusage(resource.RUSAGE_SELF)
     return r.ru_utime + r.ru_stime
 
 
 def main(argv: list[str] | None = None) -> int:
+    from tests.fixtures.service import gunicorn_workers  # the service side lives with the test fixtures
+
     p = argparse.ArgumentParser(prog="python -m bench.ingest_cpu", description=__doc__)
     p.add_argument("--size", default="1MB,64MB", help="bytes per round (20 returns of size/20 each)")
     p.add_argument("--rounds", type=int, default=8, help="timed rounds per side (after one untimed)")
@@ -65,7 +50,7 @@ def main(argv: list[str] | None = None) -> int:
     with service.stack(work / "stack") as st, contextlib.redirect_stdout(io.StringIO()):
         bid, folder, _endpoint, _token = ingest._stored_bundle(st, work)
         rt = ingest._runtime(folder)
-        workers, weed = _children(st.master_pid), st.weed.proc.pid
+        workers, weed = gunicorn_workers(st.master_pid), st.weed.proc.pid
         for size in sizes:
             paths = ingest.make_returns(folder, work / f"ingest-cpu-{size}", size // COUNT, COUNT)
             sides = {
@@ -76,11 +61,11 @@ def main(argv: list[str] | None = None) -> int:
             for r in range(args.rounds + 1):
                 for name in ("runtime", "boto3") if r % 2 else ("boto3", "runtime"):
                     ingest._forget_returns(st, bid)
-                    before = (sum(map(_cpu_seconds, workers)), _cpu_seconds(weed), _own_cpu())
+                    before = (sum(map(service.cpu_seconds, workers)), service.cpu_seconds(weed), _own_cpu())
                     t0 = time.perf_counter()
                     ingest._all(sides[name], paths)
                     wall = time.perf_counter() - t0
-                    after = (sum(map(_cpu_seconds, workers)), _cpu_seconds(weed), _own_cpu())
+                    after = (sum(map(service.cpu_seconds, workers)), service.cpu_seconds(weed), _own_cpu())
                     if r:  # the first round warms connections and caches
                         ms = [(b - a) * 1000 / COUNT for a, b in zip(before, after, strict=True)]
                         seen[name].append((wall, *ms))

@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import functools
 import json
-import os
 import statistics
 import struct
 import sys
@@ -24,20 +23,15 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from bench.harness import parse_size
 from bench.lazy import COLUMNS, _fresh, _lazy, _prepare, _pyarrow_s3
+from bench.service import cpu_seconds, stack
 from bench.service import label as size_label
-from bench.service import stack
-
-
-def _size(text: str) -> int:
-    units = {"MiB": 1 << 20, "GiB": 1 << 30}
-    return int(text[:-3]) * units[text[-3:]]
 
 
 def _weed_cpu(st: Any) -> float:
-    """SeaweedFS's CPU seconds so far (user + system, from /proc): what serving a read costs the machine too."""
-    fields = Path(f"/proc/{st.weed.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    """SeaweedFS's CPU seconds so far: what serving a read costs the machine too."""
+    return cpu_seconds(st.weed.proc.pid)
 
 
 def main() -> None:
@@ -56,7 +50,7 @@ def main() -> None:
         # Without --runtime: this checkout's alone (a smoke run); give it as new=PATH beside the others to compare.
         paths = {n: Path(p) for n, p in (r.split("=", 1) for r in args.runtime)} or {"new": RUNTIME_DIR}
         runtimes = {name: load_runtime_package(f"nbpack_runtime_ab_{name}", path) for name, path in paths.items()}
-        for size in (_size(s) for s in args.size.split(",")):
+        for size in (parse_size(s) for s in args.size.split(",")):
             label = size_label(size)
             work = workdir / f"lazy-{label}"
             work.mkdir(parents=True, exist_ok=True)

@@ -23,8 +23,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from bench.harness import parse_size
 from bench.lazy import COLUMNS, _fresh, _lazy, _prepare, _pyarrow_s3
-from bench.lazy_ab import _size, _weed_cpu
+from bench.lazy_ab import _weed_cpu
 from bench.service import label as size_label
 from bench.service import stack
 
@@ -112,7 +113,7 @@ def main() -> None:
     parser.add_argument("--workdir", type=Path, default=None)
     args = parser.parse_args()
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="lazy-phases-"))
-    size = _size(args.size)
+    size = parse_size(args.size)
     recorder = _Recorder()
     with stack(workdir / "stack") as st:
         paths = {n: Path(p) for n, p in (r.split("=", 1) for r in args.runtime)} or {"main": RUNTIME_DIR}

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.download import big_bundle, composed, whole_object
-from bench.service import stack
+from bench.service import cpu_seconds, stack
 
 
 class _NoRedirect(urllib.request.HTTPRedirectHandler):
@@ -64,12 +64,6 @@ def _readinto(url: str, read_size: int = 1 << 20, start: int = 0) -> int:
         return n
     finally:
         conn.close()
-
-
-def _cpu_s(pid: int) -> float:
-    """utime + stime of process ``pid`` (seconds): what SeaweedFS spends, less load-dependent than wall time."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 # SeaweedFS's S3 GET copies an object to the client in reads of this many bytes from the object's (or the Range's)
@@ -226,11 +220,11 @@ def probe(
             order = list(probes.items())
             turn = r % len(order)  # no probe always runs first, or right after the same other one
             for name, (fn, expected) in order[turn:] + order[:turn]:
-                w0, c0, t0 = _cpu_s(weed_pid), time.process_time(), time.perf_counter()
+                w0, c0, t0 = cpu_seconds(weed_pid), time.process_time(), time.perf_counter()
                 got = fn()
                 times[name].append(time.perf_counter() - t0)
                 cpu[name].append(time.process_time() - c0)
-                wcpu[name].append(_cpu_s(weed_pid) - w0)
+                wcpu[name].append(cpu_seconds(weed_pid) - w0)
                 if got != expected:
                     raise RuntimeError(f"{name}: {got} bytes of {expected}")
             say(f"round {r + 1}/{repeats} done")

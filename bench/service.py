@@ -19,7 +19,18 @@ from typing import Any
 
 from bench.harness import Row, judge
 
-__all__ = ["Runner", "Stack", "RssSampler", "stack", "worker_rss_kib", "time_row", "throughput_ratio", "mib", "label"]
+__all__ = [
+    "Runner",
+    "Stack",
+    "RssSampler",
+    "stack",
+    "cpu_seconds",
+    "worker_rss_kib",
+    "time_row",
+    "throughput_ratio",
+    "mib",
+    "label",
+]
 
 
 @dataclass
@@ -39,6 +50,13 @@ def worker_rss_kib(master_pid: int) -> int:
     from tests.fixtures.service import gunicorn_rss_kib  # the service side lives with the test fixtures
 
     return gunicorn_rss_kib(master_pid, include_master=False)
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds process ``pid`` has spent (from /proc): what a side costs the machine, beside its
+    wall time (SeaweedFS, the gunicorn worker)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def mib(kib: int) -> float:

@@ -37,8 +37,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--json", action="store_true", help="print the report as JSON instead of a table")
     p.add_argument("--workdir", type=Path, help="keep prepared data here (default: a temporary folder)")
     p.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
-    p.add_argument("--workers", type=int, default=1, help="service benchmarks: gunicorn workers (README.md: 1)")
-    p.add_argument("--threads", type=int, default=8, help="service benchmarks: gthreads per worker (README.md: 8)")
+    deploy = service.README_DEPLOYMENT
+    p.add_argument("--workers", type=int, default=deploy["workers"], help="service benchmarks: gunicorn workers")
+    p.add_argument("--threads", type=int, default=deploy["threads"], help="service benchmarks: gthreads per worker")
     args = p.parse_args(argv)
     if args.workers < 1 or args.threads < 1:
         p.error("--workers and --threads must be at least 1")

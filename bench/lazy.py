@@ -108,7 +108,7 @@ def _prepare(st: Any, size: int, work: Path, say: Callable[[str], None]) -> dict
 
 
 def _fresh(rt: Any, cache: Path) -> None:
-    """Untimed, before each lazy read: an empty cache and no grant or kept connection (a first read in a fresh
+    """Untimed, between lazy reads: an empty cache and no grant or kept connection (a first read in a fresh
     kernel). Deleting the previous read's cache is no part of a read: unlinking a 1 GiB cache file took 73 ms, and
     the read after a whole read paid it in its time (a first read never does)."""
     shutil.rmtree(cache, ignore_errors=True)
@@ -226,9 +226,9 @@ def run(sizes: list[int], repeats: int, workdir: Path, say: Callable[[str], None
                 "pyarrow_s3_read": functools.partial(_pyarrow_s3, st, case, None),
                 "pyarrow_s3_2_of_22": functools.partial(_pyarrow_s3, st, case, COLUMNS),
             }
-            # Untimed before each run (what the previous run of this variant left that this one would meet) and
-            # right after it (so a baseline's gigabyte of files is not written back to disk under the next variant's
-            # clock: unlinked while its pages are still dirty, nothing is written).
+            # Untimed, once before the rounds and then right after each run: what a run leaves is gone before any
+            # other starts (a baseline's gigabyte unlinked while its pages are still dirty is never written back
+            # under the next variant's clock), and each lazy read starts as a first read.
             resets: dict[str, Callable[[], None]] = {
                 "lazy_first": functools.partial(_fresh, rt, cache),
                 "lazy_2_of_22": functools.partial(_fresh, rt, cache),
@@ -237,9 +237,10 @@ def run(sizes: list[int], repeats: int, workdir: Path, say: Callable[[str], None
             }
             times: dict[str, list[float]] = {name: [] for name in variants}
             order = list(variants)
+            for reset in resets.values():
+                reset()
             for r in range(repeats):
                 for name in order[r % len(order) :] + order[: r % len(order)]:
-                    resets.get(name, lambda: None)()
                     t0 = time.perf_counter()
                     variants[name]()
                     times[name].append(time.perf_counter() - t0)

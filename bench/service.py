@@ -113,18 +113,19 @@ class Stack:
 # The service's gunicorn processes: 1 worker with 8 gthreads, as README.md deploys it, unless ``python -m bench
 # --workers N --threads M`` asks for another deployment (its rows then carry ``deployment_tag()``: another row, not
 # the table's).
-DEPLOYMENT = {"workers": 1, "threads": 8}
+README_DEPLOYMENT = {"workers": 1, "threads": 8}
+DEPLOYMENT = dict(README_DEPLOYMENT)
 
 
 def deployment_tag() -> str:
     """``""`` for README.md's deployment, else ``"_w<workers>t<threads>"``, appended to the nbpack rows' names."""
-    if DEPLOYMENT == {"workers": 1, "threads": 8}:
+    if DEPLOYMENT == README_DEPLOYMENT:
         return ""
     return f"_w{DEPLOYMENT['workers']}t{DEPLOYMENT['threads']}"
 
 
 @contextlib.contextmanager
-def stack(work: Path, *, threads: int | None = None, **extra: str) -> Iterator[Stack]:
+def stack(work: Path, **extra: str) -> Iterator[Stack]:
     """SeaweedFS (``weed mini``) + ``gunicorn wsgi:app`` (gthread; :data:`DEPLOYMENT`'s workers and threads) on S3."""
     import boto3
     from botocore.config import Config
@@ -149,7 +150,7 @@ def stack(work: Path, *, threads: int | None = None, **extra: str) -> Iterator[S
             env,
             work / "service.log",
             workers=DEPLOYMENT["workers"],
-            threads=threads if threads is not None else DEPLOYMENT["threads"],
+            threads=DEPLOYMENT["threads"],
         ).start()
         # The baseline client is configured like the service's own (path style, same retries).
         s3 = boto3.session.Session().client(

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import http.server
 import json
 import socket
 import subprocess
@@ -18,7 +17,7 @@ from nbpack.bundle import payload_git
 from nbpack.bundle.payloads import Payload, PayloadCatalog, load_catalog
 from nbpack.errors import InvalidInput, NotFound
 from nbpack.netguard import AddressPolicy
-from tests.helpers import serving
+from tests.helpers import file_server
 
 ROOT = Path(__file__).resolve().parents[2]
 # The git servers here listen on 127.0.0.1: allowed the way an operator lists an internal git host.
@@ -324,16 +323,11 @@ def test_bad_catalogs(tmp_path, doc, message):
     assert isinstance(PayloadCatalog([]).all(), list)
 
 
-class _QuietFiles(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, *args: object) -> None:
-        pass
-
-
 def test_server_refusing_shallow_fetch_falls_back_to_full_fetch(server, tmp_path):
     """Git's dumb HTTP protocol cannot fetch by sha nor shallow: the full fetch must still pin the commit."""
     repo = server.make_repo("dumb", {"nb.ipynb": _notebook("dumb"), "requirements.txt": b"pyvo\n"})
     _git(repo, "update-server-info")
-    with serving(functools.partial(_QuietFiles, directory=str(server.base))) as base:
+    with file_server(server.base) as base:
         url = f"{base}/dumb/.git".replace("//", "//reader:tok3n@")  # credentials must stay out of the recorded source
         payload = Payload.from_dict({"name": "d", "url": url, "ref": "main", "filepath": "nb.ipynb"})
         res = resolve_payload(payload, tmp_path, timeout=20)

@@ -85,7 +85,7 @@ class Rig:
     def _fresh_lab(self) -> None:
         """Untimed, before each open: no kernel left running and Lab's workspace empty on the user's server, so
         every timed open starts from one state. Otherwise Lab restores every tab an earlier open left (82 requests
-        instead of 58 by the last 1 GiB click) and each earlier notebook's kernel keeps running, while the
+        by the last 1 GiB click, 58 by the last 1 MB one) and each earlier notebook's kernel keeps running, while the
         open_pulled baseline reopened a notebook whose kernel was already up."""
         import requests
 

@@ -235,3 +235,11 @@ def test_crate_describes_every_part_and_reference(tmp_path: Path) -> None:
     assert graph["https://example.org/a.fits"]["contentSize"] == "10"
     assert graph["rucio:lofar:L123_SB001.MS.tar"]["identifier"] == "lofar:L123_SB001.MS.tar"
     assert "SoftwareSourceCode" in graph["analysis.ipynb"]["@type"]
+
+
+def test_a_notebook_error_from_nbformat_is_one_line() -> None:
+    # nbformat's own message keeps a newline the document put in its version ("Unsupported nbformat version x\n"):
+    # the property test found it; every error nbpack shows is one line.
+    with pytest.raises(InvalidNotebook) as caught:
+        read_notebook(json.dumps({"nbformat": "x\n", "nbformat_minor": 0, "cells": [], "metadata": {}}))
+    assert "\n" not in str(caught.value) and "Unsupported nbformat version x" in str(caught.value)
